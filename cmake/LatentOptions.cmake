@@ -1,0 +1,7 @@
+set(LATENT_CUDA "AUTO" CACHE STRING "Build the CUDA backend: AUTO (when the toolkit is found), ON or OFF")
+set_property(CACHE LATENT_CUDA PROPERTY STRINGS AUTO ON OFF)
+option(LATENT_BUILD_TESTS "Build the GoogleTest suite" ON)
+option(LATENT_BUILD_BENCH "Build the benchmark binaries" ON)
+option(LATENT_BUILD_EXAMPLES "Build the examples" ON)
+option(LATENT_NATIVE_CPU "Compile the CPU kernels for the build machine's instruction set (-march=native)" ON)
+option(LATENT_WERROR "Treat warnings as errors" OFF)

@@ -1,0 +1,256 @@
+#include "core/autograd.h"
+
+#include <algorithm>
+#include <unordered_map>
+
+#include "core/error.h"
+
+namespace latent {
+
+namespace {
+thread_local bool g_grad_enabled = true;
+}
+
+bool grad_enabled() {
+  return g_grad_enabled;
+}
+
+NoGradGuard::NoGradGuard() : previous_(g_grad_enabled) {
+  g_grad_enabled = false;
+}
+NoGradGuard::~NoGradGuard() {
+  g_grad_enabled = previous_;
+}
+
+namespace autograd {
+
+Node::~Node() {
+  // Unlink children iteratively: a chain of thousands of nodes would otherwise be destroyed by
+  // nested destructor calls and could overflow the stack.
+  std::vector<std::shared_ptr<Node>> stack;
+  for (Edge& e : next)
+    if (e.node) stack.push_back(std::move(e.node));
+  next.clear();
+  while (!stack.empty()) {
+    std::shared_ptr<Node> n = std::move(stack.back());
+    stack.pop_back();
+    if (n.use_count() == 1) {
+      for (Edge& e : n->next)
+        if (e.node) stack.push_back(std::move(e.node));
+      n->next.clear();
+    }
+  }
+}
+
+// ---- SavedTensor -----------------------------------------------------------------------------
+
+SavedTensor::SavedTensor(const Tensor& t) {
+  if (t.defined()) {
+    tensor_ = t.detach();
+    version_ = t.impl()->storage->version;
+  }
+}
+
+const Tensor& SavedTensor::get(const char* op) const {
+  if (tensor_.defined()) {
+    check(tensor_.impl()->storage->version == version_, "backward", "a tensor saved by '", op,
+          "' was modified in place after the forward pass (", tensor_.str(),
+          "); gradients would be wrong. Recompute the forward, or clone() "
+          "before writing in place");
+  }
+  return tensor_;
+}
+
+// ---- GradSink --------------------------------------------------------------------------------
+
+bool GradSink::needs(int i) const {
+  return i >= 0 && static_cast<std::size_t>(i) < node_.next.size() &&
+         node_.next[static_cast<std::size_t>(i)].active();
+}
+
+Tensor& GradSink::grad(int i) {
+  check(needs(i), node_.name, "backward asked for the gradient of input ", i,
+        ", which needs none (internal error)");
+  return resolver_(node_.next[static_cast<std::size_t>(i)], true);
+}
+
+void GradSink::accumulate(int i, const Tensor& g) {
+  if (!needs(i) || !g.defined()) return;
+  const Edge& e = node_.next[static_cast<std::size_t>(i)];
+  const Shape& want = e.node ? e.node->out_shape : e.leaf->shape;
+  check(g.shape() == want, node_.name, "backward produced a gradient of shape ", g.shape().str(),
+        " for an input of shape ", want.str(), " (internal error)");
+  Tensor& buf = resolver_(e, false);
+  if (!buf.defined()) {
+    // First contribution: take a private copy (g may alias a tensor someone else owns, and later
+    // contributions are added into this buffer in place).
+    buf = g.detach().clone();
+  } else {
+    buf.add_(g);
+  }
+}
+
+// ---- recording -------------------------------------------------------------------------------
+
+bool needs_graph(std::initializer_list<const Tensor*> inputs) {
+  if (!g_grad_enabled) return false;
+  for (const Tensor* t : inputs)
+    if (t && t->defined() && t->requires_grad()) return true;
+  return false;
+}
+
+bool needs_graph(const std::vector<Tensor>& inputs) {
+  if (!g_grad_enabled) return false;
+  for (const Tensor& t : inputs)
+    if (t.defined() && t.requires_grad()) return true;
+  return false;
+}
+
+static Edge edge_of(const Tensor& t) {
+  Edge e;
+  if (!t.defined() || !t.requires_grad()) return e;
+  Meta& m = t.ensure_meta();
+  if (m.grad_fn) {
+    e.node = m.grad_fn;
+  } else {
+    // Leaves own their Meta through the impl; share it so the gradient lands there.
+    e.leaf = t.impl()->meta;
+  }
+  return e;
+}
+
+template <class Inputs>
+static void record_impl(const char* name, Tensor& out, const Inputs& inputs, BackwardFn backward) {
+  auto node = std::make_shared<Node>();
+  node->name = name;
+  for (const auto& in : inputs) {
+    if constexpr (std::is_pointer_v<std::decay_t<decltype(in)>>)
+      node->next.push_back(in ? edge_of(*in) : Edge{});
+    else
+      node->next.push_back(edge_of(in));
+  }
+  node->backward = std::move(backward);
+  node->out_shape = out.shape();
+  node->out_dtype = out.dtype();
+  node->out_device = out.device();
+  Meta& m = out.ensure_meta();
+  m.requires_grad = true;
+  m.grad_fn = std::move(node);
+}
+
+void record(const char* name, Tensor& out, std::initializer_list<const Tensor*> inputs,
+            BackwardFn backward) {
+  if (!needs_graph(inputs)) return;
+  record_impl(name, out, inputs, std::move(backward));
+}
+
+void record(const char* name, Tensor& out, const std::vector<Tensor>& inputs, BackwardFn backward) {
+  if (!needs_graph(inputs)) return;
+  record_impl(name, out, inputs, std::move(backward));
+}
+
+// ---- the engine ------------------------------------------------------------------------------
+
+static void check_not_released(const Node& n) {
+  check(!n.released, "backward", "the graph through '", n.name,
+        "' was already freed by an earlier backward(); recompute the forward pass, or detach() "
+        "the tensor to use its value as a constant");
+}
+
+static Tensor& leaf_grad(Meta& leaf, bool create) {
+  if (create && !leaf.grad.defined())
+    leaf.grad = Tensor::zeros(leaf.shape, {.dtype = leaf.dtype, .device = leaf.device});
+  return leaf.grad;
+}
+
+void run_backward(const Tensor& root, const Tensor& grad) {
+  check(root.defined(), "backward", "called on an undefined tensor");
+  check(root.requires_grad(), "backward",
+        "the tensor does not require grad: no input of the computation that produced it "
+        "requires grad (or it was computed under NoGradGuard)");
+  Tensor seed;
+  if (grad.defined()) {
+    check(grad.shape() == root.shape(), "backward", "gradient shape ", grad.shape().str(),
+          " does not match the tensor's shape ", root.shape().str());
+    check(grad.device() == root.device() && grad.dtype() == root.dtype(), "backward", "gradient ",
+          grad.str(), " does not match the tensor ", root.str());
+    seed = grad;
+  } else {
+    check(root.numel() == 1, "backward",
+          "backward() without a gradient needs a one-element tensor, got shape ",
+          root.shape().str(), "; pass a gradient of that shape");
+    seed = Tensor::ones(root.shape(), root.options());
+  }
+
+  NoGradGuard no_grad;
+  Meta& rm = *root.meta();
+  if (!rm.grad_fn) {  // a leaf: backward of the identity
+    Tensor& g = leaf_grad(rm, true);
+    g.add_(seed);
+    return;
+  }
+
+  // 1. Collect the reachable nodes and count, for each, the edges that lead into it.
+  std::unordered_map<Node*, int> deps;
+  std::vector<Node*> stack{rm.grad_fn.get()};
+  deps[rm.grad_fn.get()] = 0;
+  std::vector<Node*> order;
+  while (!stack.empty()) {
+    Node* n = stack.back();
+    stack.pop_back();
+    check_not_released(*n);
+    order.push_back(n);
+    for (const Edge& e : n->next) {
+      if (!e.node) continue;
+      auto [it, fresh] = deps.try_emplace(e.node.get(), 0);
+      ++it->second;
+      if (fresh) stack.push_back(e.node.get());
+    }
+  }
+
+  // 2. Pending gradients of the nodes' outputs, filled by their consumers.
+  std::unordered_map<Node*, Tensor> pending;
+  pending[rm.grad_fn.get()] = seed.detach().clone();
+  auto resolver = [&pending](const Edge& e, bool create) -> Tensor& {
+    if (e.leaf) return leaf_grad(*e.leaf, create);
+    Tensor& buf = pending[e.node.get()];
+    if (create && !buf.defined())
+      buf = Tensor::zeros(e.node->out_shape,
+                          {.dtype = e.node->out_dtype, .device = e.node->out_device});
+    return buf;
+  };
+
+  // 3. Kahn's algorithm from the root: a node runs once every consumer has contributed.
+  std::vector<Node*> ready{rm.grad_fn.get()};
+  std::vector<std::shared_ptr<Node>> keep_alive;  // nodes stay valid while their grads flow
+  keep_alive.push_back(rm.grad_fn);
+  while (!ready.empty()) {
+    Node* n = ready.back();
+    ready.pop_back();
+    auto it = pending.find(n);
+    Tensor dout = it == pending.end() ? Tensor() : it->second;
+    if (it != pending.end()) pending.erase(it);
+    if (dout.defined() && n->backward) {
+      GradSink sink(*n, resolver);
+      n->backward(dout, sink);
+    }
+    for (Edge& e : n->next) {
+      if (!e.node) continue;
+      if (--deps[e.node.get()] == 0) {
+        keep_alive.push_back(e.node);
+        ready.push_back(e.node.get());
+      }
+    }
+  }
+
+  // 4. Free the graph: closures (and the tensors they saved) and edges go; the nodes stay as
+  //    tombstones so that a second backward through them reports a clear error.
+  for (Node* n : order) {
+    n->backward = nullptr;
+    n->released = true;
+  }
+  for (Node* n : order) n->next.clear();
+}
+
+}  // namespace autograd
+}  // namespace latent

@@ -1,0 +1,220 @@
+#include "core/backend.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <mutex>
+#include <string>
+
+#include "core/error.h"
+
+#if LATENT_WITH_CUDA
+#include <cuda_runtime.h>
+
+#include "kernels/cuda_check.h"
+#endif
+
+namespace latent {
+
+bool cuda_compiled() {
+  return LATENT_WITH_CUDA != 0;
+}
+
+int cuda_device_count() {
+#if LATENT_WITH_CUDA
+  static const int count = [] {
+    int n = 0;
+    // No driver or no GPU is an answer here, not an error.
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+      cudaGetLastError();
+      return 0;
+    }
+    return n;
+  }();
+  return count;
+#else
+  return 0;
+#endif
+}
+
+Device Device::cuda(int index) {
+  Device d(DeviceType::cuda, index);
+  backend::check_device(d);
+  return d;
+}
+
+Device Device::best() {
+  if (cuda_available()) return Device(DeviceType::cuda, 0);
+  static std::once_flag notice;
+  std::call_once(notice, [] {
+    std::cerr << "latent: " << (cuda_compiled() ? "no CUDA GPU found" : "built without CUDA")
+              << ", running on the CPU\n";
+  });
+  return Device::cpu();
+}
+
+Device Device::parse(const std::string& text) {
+  if (text == "cpu") return Device::cpu();
+  if (text == "cuda") return Device::cuda(0);
+  if (text.rfind("cuda:", 0) == 0) {
+    const std::string idx = text.substr(5);
+    char* end = nullptr;
+    const long v = std::strtol(idx.c_str(), &end, 10);
+    check(!idx.empty() && end && *end == '\0' && v >= 0 && v < 1024, "device",
+          "bad device index in '", text, "'");
+    return Device::cuda(static_cast<int>(v));
+  }
+  if (text == "best" || text == "auto") return Device::best();
+  throw Error("device", "unknown device '" + text + "' (expected cpu, cuda, cuda:N or auto)");
+}
+
+std::string Device::str() const {
+  return is_cpu() ? std::string("cpu") : "cuda:" + std::to_string(index_);
+}
+
+namespace backend {
+
+void check_device(Device device) {
+  if (device.is_cpu()) return;
+  check(cuda_compiled(), "device", "this build of latent has no CUDA backend (asked for ",
+        device.str(), "); rebuild with the CUDA toolkit and LATENT_CUDA=ON");
+  const int n = cuda_device_count();
+  check(n > 0, "device", "asked for ", device.str(),
+        " but no CUDA GPU is available (no device or no driver)");
+  check(device.index() >= 0 && device.index() < n, "device", "asked for ", device.str(),
+        " but only ", n, " CUDA GPU(s) exist");
+}
+
+#if LATENT_WITH_CUDA
+namespace {
+
+struct DeviceState {
+  cudaStream_t stream = nullptr;
+  bool ready = false;
+};
+
+DeviceState& state(int index) {
+  static DeviceState states[64];
+  static std::mutex mu;
+  check(index >= 0 && index < 64, "device", "CUDA device index out of range: ", index);
+  std::lock_guard<std::mutex> lock(mu);
+  DeviceState& s = states[index];
+  if (!s.ready) {
+    LATENT_CUDA_CHECK(cudaSetDevice(index));
+    // Keep freed blocks in the pool: without a release threshold the driver would return memory
+    // at every synchronization and the next step would pay for cudaMalloc again.
+    cudaMemPool_t pool;
+    LATENT_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, index));
+    std::uint64_t threshold = UINT64_MAX;
+    LATENT_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold));
+    LATENT_CUDA_CHECK(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking));
+    s.ready = true;
+  }
+  return s;
+}
+
+}  // namespace
+#endif
+
+void* allocate(std::size_t bytes, Device device) {
+  if (bytes == 0) bytes = 1;
+  if (device.is_cpu()) {
+    const std::size_t rounded = (bytes + 63) / 64 * 64;
+    void* p = std::aligned_alloc(64, rounded);
+    check(p != nullptr, "memory", "out of host memory allocating ", bytes, " bytes");
+    return p;
+  }
+#if LATENT_WITH_CUDA
+  check_device(device);
+  DeviceState& s = state(device.index());
+  LATENT_CUDA_CHECK(cudaSetDevice(device.index()));
+  void* p = nullptr;
+  const cudaError_t err = cudaMallocAsync(&p, bytes, s.stream);
+  if (err == cudaErrorMemoryAllocation) {
+    cudaGetLastError();
+    std::size_t free_b = 0, total_b = 0;
+    cudaMemGetInfo(&free_b, &total_b);
+    throw Error("memory", detail::cat("out of GPU memory on ", device.str(), ": requested ", bytes,
+                                      " bytes, ", free_b, " free of ", total_b, " total"));
+  }
+  LATENT_CUDA_CHECK(err);
+  return p;
+#else
+  check_device(device);
+  return nullptr;
+#endif
+}
+
+void deallocate(void* ptr, Device device) noexcept {
+  if (!ptr) return;
+  if (device.is_cpu()) {
+    std::free(ptr);
+    return;
+  }
+#if LATENT_WITH_CUDA
+  // Stream-ordered: the block returns to the pool once the work queued before it is done.
+  cudaSetDevice(device.index());
+  cudaFreeAsync(ptr, state(device.index()).stream);
+#endif
+}
+
+kernels::Stream stream(Device device) {
+  check(device.is_cuda(), "device", "the CPU has no stream");
+#if LATENT_WITH_CUDA
+  check_device(device);
+  DeviceState& s = state(device.index());
+  LATENT_CUDA_CHECK(cudaSetDevice(device.index()));
+  return s.stream;
+#else
+  check_device(device);
+  return nullptr;
+#endif
+}
+
+void synchronize(Device device) {
+  if (device.is_cpu()) return;
+#if LATENT_WITH_CUDA
+  LATENT_CUDA_CHECK(cudaStreamSynchronize(state(device.index()).stream));
+#endif
+}
+
+void copy(void* dst, Device dst_device, const void* src, Device src_device, std::size_t bytes) {
+  if (bytes == 0) return;
+  if (dst_device.is_cpu() && src_device.is_cpu()) {
+    std::memcpy(dst, src, bytes);
+    return;
+  }
+#if LATENT_WITH_CUDA
+  if (dst_device.is_cuda() && src_device.is_cuda()) {
+    if (dst_device == src_device) {
+      LATENT_CUDA_CHECK(cudaSetDevice(dst_device.index()));
+      LATENT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice,
+                                        state(dst_device.index()).stream));
+    } else {
+      // Order after the source's pending work, then copy on the destination's stream.
+      synchronize(src_device);
+      LATENT_CUDA_CHECK(cudaSetDevice(dst_device.index()));
+      LATENT_CUDA_CHECK(cudaMemcpyPeerAsync(dst, dst_device.index(), src, src_device.index(), bytes,
+                                            state(dst_device.index()).stream));
+    }
+    return;
+  }
+  if (dst_device.is_cuda()) {
+    // From pageable memory the call returns once the source has been staged, so the caller may
+    // reuse its buffer right away; the device side stays ordered on the stream.
+    LATENT_CUDA_CHECK(cudaSetDevice(dst_device.index()));
+    LATENT_CUDA_CHECK(
+        cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, state(dst_device.index()).stream));
+    return;
+  }
+  LATENT_CUDA_CHECK(cudaSetDevice(src_device.index()));
+  LATENT_CUDA_CHECK(
+      cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, state(src_device.index()).stream));
+  LATENT_CUDA_CHECK(cudaStreamSynchronize(state(src_device.index()).stream));
+#else
+  check_device(dst_device.is_cuda() ? dst_device : src_device);
+#endif
+}
+
+}  // namespace backend
+}  // namespace latent

@@ -1,0 +1,33 @@
+// The device runtime behind tensors: allocation, copies, streams. CPU memory is 64-byte aligned;
+// CUDA memory comes from a stream-ordered pool (cudaMallocAsync on the device's default memory
+// pool with a release threshold high enough that freed blocks are reused, never returned to the
+// driver inside a training step). Every device has exactly one stream, and all of its work goes
+// there.
+#pragma once
+
+#include <cstddef>
+
+#include "core/device.h"
+#include "kernels/common.h"
+
+namespace latent::backend {
+
+// Allocates `bytes` on `device`. Out of GPU memory throws latent::Error with the bytes requested,
+// free and total.
+void* allocate(std::size_t bytes, Device device);
+void deallocate(void* ptr, Device device) noexcept;
+
+// Copies bytes between any two devices, ordered on the CUDA stream(s) involved. A copy to the
+// host waits for it to finish.
+void copy(void* dst, Device dst_device, const void* src, Device src_device, std::size_t bytes);
+
+// The one stream of a CUDA device (throws for the CPU or without the backend).
+kernels::Stream stream(Device device);
+
+// Waits for all work queued on the device.
+void synchronize(Device device);
+
+// Checks that `device` is usable (a CUDA index that exists); throws latent::Error otherwise.
+void check_device(Device device);
+
+}  // namespace latent::backend

@@ -1,0 +1,9 @@
+// The whole engine in one include: tensors, autograd, ops, nn, optimizers, random numbers.
+#pragma once
+
+#include "core/autograd.h"
+#include "core/device.h"
+#include "core/error.h"
+#include "core/ops.h"
+#include "core/random.h"
+#include "core/tensor.h"

@@ -1,0 +1,186 @@
+#include "core/ops/elementwise.h"
+
+#include "core/autograd.h"
+#include "core/dispatch.h"
+#include "kernels/elementwise.h"
+
+namespace latent {
+
+using kernels::Bcast;
+using kernels::math::Binary;
+using kernels::math::Unary;
+
+namespace {
+
+bool is_scalar_shape(const Shape& s) {
+  return s.numel() == 1 && s.ndim() <= 1;
+}
+
+struct Broadcast {
+  Shape out;
+  Bcast ma = Bcast::full, mb = Bcast::full;
+  std::int64_t rows = 0, cols = 0;
+};
+
+// How `small` maps onto `big`, or false when it does not under latent's rules.
+bool mode_of(const Shape& small, const Shape& big, Bcast& m) {
+  if (small == big) return m = Bcast::full, true;
+  if (is_scalar_shape(small)) return m = Bcast::scalar, true;
+  if (small.ndim() == 1 && big.ndim() >= 2 && small[0] == big.dim(-1)) return m = Bcast::row, true;
+  if (small.ndim() == 2 && big.ndim() == 2 && small[1] == 1 && small[0] == big[0])
+    return m = Bcast::col, true;
+  return false;
+}
+
+Broadcast broadcast(const char* op, const Tensor& a, const Tensor& b) {
+  Broadcast r;
+  const Shape& sa = a.shape();
+  const Shape& sb = b.shape();
+  // The result has the larger shape; ties (equal numel) prefer more dimensions.
+  const bool a_big =
+      sa.numel() > sb.numel() || (sa.numel() == sb.numel() && sa.ndim() >= sb.ndim());
+  bool ok;
+  if (a_big) {
+    r.out = sa;
+    r.ma = Bcast::full;
+    ok = mode_of(sb, sa, r.mb);
+  } else {
+    r.out = sb;
+    r.mb = Bcast::full;
+    ok = mode_of(sa, sb, r.ma);
+  }
+  check(ok, op, "shapes cannot be broadcast: ", sa.str(), " and ", sb.str(),
+        " (supported: equal shapes, [N, D] with [D] or [N, 1], or a scalar)");
+  r.cols = r.out.ndim() == 0 ? 1 : r.out.dim(-1);
+  r.rows = r.cols == 0 ? 0 : r.out.numel() / r.cols;
+  return r;
+}
+
+Tensor binary(const char* op, Binary kind, const Tensor& a, const Tensor& b) {
+  dispatch::check_same(op, {&a, &b});
+  const Broadcast bc = broadcast(op, a, b);
+  Tensor y = Tensor::empty(bc.out, a.options());
+  if (bc.out.numel() > 0) {
+    dispatch::run(
+        op, a,
+        [&](auto z) {
+          using T = decltype(z);
+          kernels::cpu::binary_forward<T>(y.data<T>(), a.data<T>(), bc.ma, b.data<T>(), bc.mb, kind,
+                                          bc.rows, bc.cols);
+        },
+        [&](kernels::Stream s) {
+          kernels::cuda::binary_forward(y.data<float>(), a.data<float>(), bc.ma, b.data<float>(),
+                                        bc.mb, kind, bc.rows, bc.cols, s);
+        });
+  }
+  autograd::SavedTensor sa = a, sb = b;
+  autograd::record(op, y, {&a, &b}, [=](const Tensor& dy, autograd::GradSink& g) {
+    if (bc.out.numel() == 0) return;
+    const Tensor& av = sa.get(op);
+    const Tensor& bv = sb.get(op);
+    Tensor* da = g.needs(0) ? &g.grad(0) : nullptr;
+    Tensor* db = g.needs(1) ? &g.grad(1) : nullptr;
+    dispatch::run(
+        op, dy,
+        [&](auto z) {
+          using T = decltype(z);
+          kernels::cpu::binary_backward<T>(da ? da->data<T>() : nullptr,
+                                           db ? db->data<T>() : nullptr, dy.data<T>(), av.data<T>(),
+                                           bc.ma, bv.data<T>(), bc.mb, kind, bc.rows, bc.cols);
+        },
+        [&](kernels::Stream s) {
+          kernels::cuda::binary_backward(
+              da ? da->data<float>() : nullptr, db ? db->data<float>() : nullptr, dy.data<float>(),
+              av.data<float>(), bc.ma, bv.data<float>(), bc.mb, kind, bc.rows, bc.cols, s);
+        });
+  });
+  return y;
+}
+
+Tensor unary(const char* op, Unary kind, const Tensor& x, double p0 = 0, double p1 = 0) {
+  dispatch::check_defined(op, {&x});
+  Tensor y = Tensor::empty(x.shape(), x.options());
+  const std::int64_t n = x.numel();
+  dispatch::run(
+      op, x,
+      [&](auto z) {
+        using T = decltype(z);
+        kernels::cpu::unary_forward<T>(y.data<T>(), x.data<T>(), kind, T(p0), T(p1), n);
+      },
+      [&](kernels::Stream s) {
+        kernels::cuda::unary_forward(y.data<float>(), x.data<float>(), kind, float(p0), float(p1),
+                                     n, s);
+      });
+  autograd::SavedTensor sx = x, sy = y.detach();
+  autograd::record(op, y, {&x}, [=](const Tensor& dy, autograd::GradSink& g) {
+    const Tensor& xv = sx.get(op);
+    const Tensor& yv = sy.get(op);
+    Tensor& dx = g.grad(0);
+    dispatch::run(
+        op, dy,
+        [&](auto z) {
+          using T = decltype(z);
+          kernels::cpu::unary_backward<T>(dx.data<T>(), dy.data<T>(), xv.data<T>(), yv.data<T>(),
+                                          kind, T(p0), T(p1), n);
+        },
+        [&](kernels::Stream s) {
+          kernels::cuda::unary_backward(dx.data<float>(), dy.data<float>(), xv.data<float>(),
+                                        yv.data<float>(), kind, float(p0), float(p1), n, s);
+        });
+  });
+  return y;
+}
+
+}  // namespace
+
+Tensor add(const Tensor& a, const Tensor& b) {
+  return binary("add", Binary::add, a, b);
+}
+Tensor sub(const Tensor& a, const Tensor& b) {
+  return binary("sub", Binary::sub, a, b);
+}
+Tensor mul(const Tensor& a, const Tensor& b) {
+  return binary("mul", Binary::mul, a, b);
+}
+Tensor div(const Tensor& a, const Tensor& b) {
+  return binary("div", Binary::div, a, b);
+}
+
+Tensor add(const Tensor& a, double s) {
+  return unary("add_scalar", Unary::add_scalar, a, s);
+}
+Tensor mul(const Tensor& a, double s) {
+  return unary("mul_scalar", Unary::mul_scalar, a, s);
+}
+Tensor rsub(double s, const Tensor& a) {
+  return unary("rsub_scalar", Unary::rsub_scalar, a, s);
+}
+Tensor rdiv(double s, const Tensor& a) {
+  return unary("rdiv_scalar", Unary::rdiv_scalar, a, s);
+}
+
+Tensor neg(const Tensor& x) {
+  return unary("neg", Unary::neg, x);
+}
+Tensor exp(const Tensor& x) {
+  return unary("exp", Unary::exp, x);
+}
+Tensor log(const Tensor& x) {
+  return unary("log", Unary::log, x);
+}
+Tensor sqrt(const Tensor& x) {
+  return unary("sqrt", Unary::sqrt, x);
+}
+Tensor square(const Tensor& x) {
+  return unary("square", Unary::square, x);
+}
+Tensor abs(const Tensor& x) {
+  return unary("abs", Unary::abs, x);
+}
+
+Tensor clamp(const Tensor& x, double lo, double hi) {
+  check(lo <= hi, "clamp", "lo must not exceed hi, got lo=", lo, " hi=", hi);
+  return unary("clamp", Unary::clamp, x, lo, hi);
+}
+
+}  // namespace latent

@@ -1,0 +1,77 @@
+// Element-wise arithmetic and unary math, differentiable.
+//
+// Broadcasting is limited to what autoencoders need. For a binary op, each operand is either
+//   - the full shape of the result,
+//   - a row vector [D] against a result [..., D] (bias-like; repeated over rows),
+//   - a column [N, 1] against a 2-D result [N, D] (per-sample scale),
+//   - a scalar: shape () or (1).
+// Any other pair of shapes throws latent::Error naming the op and both shapes. The gradient of a
+// broadcast operand is reduced back to its shape.
+#pragma once
+
+#include "core/tensor.h"
+
+namespace latent {
+
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+
+// a op s for a host scalar s.
+Tensor add(const Tensor& a, double s);
+Tensor mul(const Tensor& a, double s);
+// s - a and s / a.
+Tensor rsub(double s, const Tensor& a);
+Tensor rdiv(double s, const Tensor& a);
+
+Tensor neg(const Tensor& x);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);   // natural log; log of a non-positive value gives -inf/nan
+Tensor sqrt(const Tensor& x);  // gradient 1/(2 sqrt(x)), infinite at 0
+Tensor square(const Tensor& x);
+Tensor abs(const Tensor& x);  // gradient sign(x), 0 at 0
+// min(max(x, lo), hi); the gradient is 1 strictly inside (lo, hi) and 0 outside. lo <= hi.
+Tensor clamp(const Tensor& x, double lo, double hi);
+
+inline Tensor operator+(const Tensor& a, const Tensor& b) {
+  return add(a, b);
+}
+inline Tensor operator-(const Tensor& a, const Tensor& b) {
+  return sub(a, b);
+}
+inline Tensor operator*(const Tensor& a, const Tensor& b) {
+  return mul(a, b);
+}
+inline Tensor operator/(const Tensor& a, const Tensor& b) {
+  return div(a, b);
+}
+inline Tensor operator-(const Tensor& a) {
+  return neg(a);
+}
+inline Tensor operator+(const Tensor& a, double s) {
+  return add(a, s);
+}
+inline Tensor operator+(double s, const Tensor& a) {
+  return add(a, s);
+}
+inline Tensor operator-(const Tensor& a, double s) {
+  return add(a, -s);
+}
+inline Tensor operator-(double s, const Tensor& a) {
+  return rsub(s, a);
+}
+inline Tensor operator*(const Tensor& a, double s) {
+  return mul(a, s);
+}
+inline Tensor operator*(double s, const Tensor& a) {
+  return mul(a, s);
+}
+inline Tensor operator/(const Tensor& a, double s) {
+  return mul(a, 1.0 / s);
+}
+inline Tensor operator/(double s, const Tensor& a) {
+  return rdiv(s, a);
+}
+
+}  // namespace latent

@@ -1,0 +1,20 @@
+// Matrix products and the fused dense layer, differentiable.
+#pragma once
+
+#include "core/tensor.h"
+#include "kernels/common.h"
+
+namespace latent {
+
+// op(a) @ op(b) for 2-D a, b, where op transposes when the flag is set (no copy: a GEMM flag).
+//   a [M, K] (or [K, M] with trans_a), b [K, N] (or [N, K] with trans_b) -> [M, N]
+Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
+
+// The fused dense layer y = act(x W^T + b).
+//   x [N, D], w [H, D] (PyTorch's Linear layout), b [H] or undefined (no bias) -> y [N, H]
+// Forward: one GEMM plus one fused bias+activation pass. Backward: one fused pass computes
+// dpre = dy * act'(pre) and reduces db from it, then two GEMMs give dx and dw.
+Tensor dense(const Tensor& x, const Tensor& w, const Tensor& b,
+             kernels::ActParams act = {kernels::Act::identity, 0.0f});
+
+}  // namespace latent

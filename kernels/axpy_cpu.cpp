@@ -1,0 +1,24 @@
+#include "kernels/axpy.h"
+
+namespace latent::kernels::cpu {
+
+template <class T>
+void axpy(T* __restrict y, const T* __restrict x, T alpha, index_t n) {
+  if (alpha == T(1)) {
+    for (index_t i = 0; i < n; ++i) y[i] += x[i];
+  } else {
+    for (index_t i = 0; i < n; ++i) y[i] += alpha * x[i];
+  }
+}
+
+template <class T>
+void scale(T* y, T alpha, index_t n) {
+  for (index_t i = 0; i < n; ++i) y[i] *= alpha;
+}
+
+template void axpy<float>(float*, const float*, float, index_t);
+template void axpy<double>(double*, const double*, double, index_t);
+template void scale<float>(float*, float, index_t);
+template void scale<double>(double*, double, index_t);
+
+}  // namespace latent::kernels::cpu

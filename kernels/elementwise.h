@@ -1,0 +1,49 @@
+// Element-wise family: unary math and binary arithmetic with limited broadcasting.
+//
+// Binary ops see the result as a matrix [rows, cols] (cols = the last dimension, or 1 for a
+// scalar result), and each operand as one of
+//   Bcast::full    [rows, cols], index r * cols + c
+//   Bcast::row     [cols],       index c         (repeated over rows)
+//   Bcast::col     [rows],       index r         (repeated over columns)
+//   Bcast::scalar  [1],          index 0
+//   binary_forward:  y[r, c] = a[ia] op b[ib]                      (overwrites y)
+//   binary_backward: da[ia] += sum dy[r, c] * d(op)/da, likewise db (accumulates; null = skip)
+//   unary_forward:   y[i] = f(x[i])                                (overwrites y)
+//   unary_backward:  dx[i] += dy[i] * f'(x[i]) given y = f(x)      (accumulates)
+// Formulas: kernels/scalar_math.h. Backward reductions over broadcast operands run in double on
+// the CPU and in a fixed order on the GPU (deterministic).
+#pragma once
+
+#include "kernels/common.h"
+#include "kernels/scalar_math.h"
+
+namespace latent::kernels {
+
+enum class Bcast : int { full, row, col, scalar };
+
+namespace cpu {
+template <class T>
+void unary_forward(T* y, const T* x, math::Unary op, T p0, T p1, index_t n);
+template <class T>
+void unary_backward(T* dx, const T* dy, const T* x, const T* y, math::Unary op, T p0, T p1,
+                    index_t n);
+template <class T>
+void binary_forward(T* y, const T* a, Bcast ba, const T* b, Bcast bb, math::Binary op, index_t rows,
+                    index_t cols);
+template <class T>
+void binary_backward(T* da, T* db, const T* dy, const T* a, Bcast ba, const T* b, Bcast bb,
+                     math::Binary op, index_t rows, index_t cols);
+}  // namespace cpu
+
+namespace cuda {
+void unary_forward(float* y, const float* x, math::Unary op, float p0, float p1, index_t n,
+                   Stream stream);
+void unary_backward(float* dx, const float* dy, const float* x, const float* y, math::Unary op,
+                    float p0, float p1, index_t n, Stream stream);
+void binary_forward(float* y, const float* a, Bcast ba, const float* b, Bcast bb, math::Binary op,
+                    index_t rows, index_t cols, Stream stream);
+void binary_backward(float* da, float* db, const float* dy, const float* a, Bcast ba,
+                     const float* b, Bcast bb, math::Binary op, index_t rows, index_t cols,
+                     Stream stream);
+}  // namespace cuda
+}  // namespace latent::kernels

@@ -1,0 +1,102 @@
+#include <vector>
+
+#include "kernels/elementwise.h"
+
+namespace latent::kernels::cpu {
+namespace {
+
+inline index_t at(Bcast m, index_t r, index_t c, index_t cols) {
+  switch (m) {
+    case Bcast::full:
+      return r * cols + c;
+    case Bcast::row:
+      return c;
+    case Bcast::col:
+      return r;
+    case Bcast::scalar:
+      return 0;
+  }
+  return 0;
+}
+
+inline index_t extent(Bcast m, index_t rows, index_t cols) {
+  switch (m) {
+    case Bcast::full:
+      return rows * cols;
+    case Bcast::row:
+      return cols;
+    case Bcast::col:
+      return rows;
+    case Bcast::scalar:
+      return 1;
+  }
+  return 0;
+}
+
+// Gradient of one operand: summed in double over the broadcast elements, then added once.
+template <class T, class Grad>
+void reduce_grad(T* d, Bcast m, index_t rows, index_t cols, Grad grad) {
+  if (m == Bcast::full) {
+    for (index_t r = 0; r < rows; ++r)
+      for (index_t c = 0; c < cols; ++c) d[r * cols + c] += grad(r, c);
+    return;
+  }
+  std::vector<double> acc(static_cast<std::size_t>(extent(m, rows, cols)), 0.0);
+  for (index_t r = 0; r < rows; ++r)
+    for (index_t c = 0; c < cols; ++c)
+      acc[static_cast<std::size_t>(at(m, r, c, cols))] += static_cast<double>(grad(r, c));
+  for (std::size_t i = 0; i < acc.size(); ++i) d[i] += static_cast<T>(acc[i]);
+}
+
+}  // namespace
+
+template <class T>
+void unary_forward(T* y, const T* x, math::Unary op, T p0, T p1, index_t n) {
+  for (index_t i = 0; i < n; ++i) y[i] = math::unary_forward(op, x[i], p0, p1);
+}
+
+template <class T>
+void unary_backward(T* dx, const T* dy, const T* x, const T* y, math::Unary op, T p0, T p1,
+                    index_t n) {
+  for (index_t i = 0; i < n; ++i) dx[i] += dy[i] * math::unary_grad(op, x[i], y[i], p0, p1);
+}
+
+template <class T>
+void binary_forward(T* y, const T* a, Bcast ba, const T* b, Bcast bb, math::Binary op, index_t rows,
+                    index_t cols) {
+  if (ba == Bcast::full && bb == Bcast::full) {  // the common case, vectorizable
+    for (index_t i = 0; i < rows * cols; ++i) y[i] = math::binary_forward(op, a[i], b[i]);
+    return;
+  }
+  for (index_t r = 0; r < rows; ++r)
+    for (index_t c = 0; c < cols; ++c)
+      y[r * cols + c] = math::binary_forward(op, a[at(ba, r, c, cols)], b[at(bb, r, c, cols)]);
+}
+
+template <class T>
+void binary_backward(T* da, T* db, const T* dy, const T* a, Bcast ba, const T* b, Bcast bb,
+                     math::Binary op, index_t rows, index_t cols) {
+  if (da)
+    reduce_grad(da, ba, rows, cols, [&](index_t r, index_t c) {
+      return dy[r * cols + c] *
+             math::binary_grad_a(op, a[at(ba, r, c, cols)], b[at(bb, r, c, cols)]);
+    });
+  if (db)
+    reduce_grad(db, bb, rows, cols, [&](index_t r, index_t c) {
+      return dy[r * cols + c] *
+             math::binary_grad_b(op, a[at(ba, r, c, cols)], b[at(bb, r, c, cols)]);
+    });
+}
+
+#define LATENT_INSTANTIATE(T)                                                                    \
+  template void unary_forward<T>(T*, const T*, math::Unary, T, T, index_t);                      \
+  template void unary_backward<T>(T*, const T*, const T*, const T*, math::Unary, T, T, index_t); \
+  template void binary_forward<T>(T*, const T*, Bcast, const T*, Bcast, math::Binary, index_t,   \
+                                  index_t);                                                      \
+  template void binary_backward<T>(T*, T*, const T*, const T*, Bcast, const T*, Bcast,           \
+                                   math::Binary, index_t, index_t);
+LATENT_INSTANTIATE(float)
+LATENT_INSTANTIATE(double)
+#undef LATENT_INSTANTIATE
+
+}  // namespace latent::kernels::cpu

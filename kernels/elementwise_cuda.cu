@@ -1,0 +1,167 @@
+#include "kernels/cuda_check.h"
+#include "kernels/elementwise.h"
+
+namespace latent::kernels::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+inline unsigned grid_for(index_t n) {
+  const index_t b = (n + kThreads - 1) / kThreads;
+  return static_cast<unsigned>(b < 65535 * 32 ? (b > 0 ? b : 1) : 65535 * 32);
+}
+
+__device__ __forceinline__ index_t at(Bcast m, index_t r, index_t c, index_t cols) {
+  switch (m) {
+    case Bcast::full:
+      return r * cols + c;
+    case Bcast::row:
+      return c;
+    case Bcast::col:
+      return r;
+    case Bcast::scalar:
+      return 0;
+  }
+  return 0;
+}
+
+__global__ void unary_forward_kernel(float* __restrict__ y, const float* __restrict__ x,
+                                     math::Unary op, float p0, float p1, index_t n) {
+  for (index_t i = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<index_t>(gridDim.x) * blockDim.x)
+    y[i] = math::unary_forward(op, x[i], p0, p1);
+}
+
+__global__ void unary_backward_kernel(float* __restrict__ dx, const float* __restrict__ dy,
+                                      const float* __restrict__ x, const float* __restrict__ y,
+                                      math::Unary op, float p0, float p1, index_t n) {
+  for (index_t i = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<index_t>(gridDim.x) * blockDim.x)
+    dx[i] += dy[i] * math::unary_grad(op, x[i], y[i], p0, p1);
+}
+
+__global__ void binary_forward_kernel(float* __restrict__ y, const float* __restrict__ a, Bcast ba,
+                                      const float* __restrict__ b, Bcast bb, math::Binary op,
+                                      index_t rows, index_t cols) {
+  const index_t n = rows * cols;
+  for (index_t i = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<index_t>(gridDim.x) * blockDim.x) {
+    const index_t r = i / cols, c = i - r * cols;
+    y[i] = math::binary_forward(op, a[at(ba, r, c, cols)], b[at(bb, r, c, cols)]);
+  }
+}
+
+// d(op)/d(operand) at (r, c), for operand 0 (a) or 1 (b).
+__device__ __forceinline__ float partial(int which, math::Binary op, const float* a, Bcast ba,
+                                         const float* b, Bcast bb, index_t r, index_t c,
+                                         index_t cols) {
+  const float av = a[at(ba, r, c, cols)], bv = b[at(bb, r, c, cols)];
+  return which == 0 ? math::binary_grad_a(op, av, bv) : math::binary_grad_b(op, av, bv);
+}
+
+// Full operand: one thread per element.
+__global__ void grad_full_kernel(float* __restrict__ d, int which, const float* __restrict__ dy,
+                                 const float* a, Bcast ba, const float* b, Bcast bb,
+                                 math::Binary op, index_t rows, index_t cols) {
+  const index_t n = rows * cols;
+  for (index_t i = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<index_t>(gridDim.x) * blockDim.x) {
+    const index_t r = i / cols, c = i - r * cols;
+    d[i] += dy[i] * partial(which, op, a, ba, b, bb, r, c, cols);
+  }
+}
+
+// Row operand [cols]: one thread per column sums over rows in order (deterministic; coalesced
+// across the threads of a warp).
+__global__ void grad_row_kernel(float* __restrict__ d, int which, const float* __restrict__ dy,
+                                const float* a, Bcast ba, const float* b, Bcast bb, math::Binary op,
+                                index_t rows, index_t cols) {
+  for (index_t c = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; c < cols;
+       c += static_cast<index_t>(gridDim.x) * blockDim.x) {
+    float acc = 0.f;
+    for (index_t r = 0; r < rows; ++r)
+      acc += dy[r * cols + c] * partial(which, op, a, ba, b, bb, r, c, cols);
+    d[c] += acc;
+  }
+}
+
+// Column operand [rows] or scalar: one block per row (or one block for everything), a fixed-shape
+// tree reduction in shared memory (deterministic).
+__global__ void grad_rowsum_kernel(float* __restrict__ d, int which, const float* __restrict__ dy,
+                                   const float* a, Bcast ba, const float* b, Bcast bb,
+                                   math::Binary op, index_t rows, index_t cols, bool scalar) {
+  __shared__ float buf[kThreads];
+  const index_t r0 = scalar ? 0 : blockIdx.x;
+  const index_t r1 = scalar ? rows : blockIdx.x + 1;
+  float acc = 0.f;
+  for (index_t r = r0; r < r1; ++r)
+    for (index_t c = threadIdx.x; c < cols; c += blockDim.x)
+      acc += dy[r * cols + c] * partial(which, op, a, ba, b, bb, r, c, cols);
+  buf[threadIdx.x] = acc;
+  __syncthreads();
+  for (int s = kThreads / 2; s > 0; s >>= 1) {
+    if (threadIdx.x < s) buf[threadIdx.x] += buf[threadIdx.x + s];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) d[scalar ? 0 : blockIdx.x] += buf[0];
+}
+
+void grad_of(float* d, int which, Bcast mode, const float* dy, const float* a, Bcast ba,
+             const float* b, Bcast bb, math::Binary op, index_t rows, index_t cols, Stream stream) {
+  switch (mode) {
+    case Bcast::full:
+      grad_full_kernel<<<grid_for(rows * cols), kThreads, 0, stream>>>(d, which, dy, a, ba, b, bb,
+                                                                       op, rows, cols);
+      LATENT_LAUNCH_CHECK(grad_full_kernel);
+      break;
+    case Bcast::row:
+      grad_row_kernel<<<grid_for(cols), kThreads, 0, stream>>>(d, which, dy, a, ba, b, bb, op, rows,
+                                                               cols);
+      LATENT_LAUNCH_CHECK(grad_row_kernel);
+      break;
+    case Bcast::col:
+      grad_rowsum_kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
+          d, which, dy, a, ba, b, bb, op, rows, cols, false);
+      LATENT_LAUNCH_CHECK(grad_rowsum_kernel);
+      break;
+    case Bcast::scalar:
+      grad_rowsum_kernel<<<1, kThreads, 0, stream>>>(d, which, dy, a, ba, b, bb, op, rows, cols,
+                                                     true);
+      LATENT_LAUNCH_CHECK(grad_rowsum_kernel);
+      break;
+  }
+}
+
+}  // namespace
+
+void unary_forward(float* y, const float* x, math::Unary op, float p0, float p1, index_t n,
+                   Stream stream) {
+  if (n == 0) return;
+  unary_forward_kernel<<<grid_for(n), kThreads, 0, stream>>>(y, x, op, p0, p1, n);
+  LATENT_LAUNCH_CHECK(unary_forward_kernel);
+}
+
+void unary_backward(float* dx, const float* dy, const float* x, const float* y, math::Unary op,
+                    float p0, float p1, index_t n, Stream stream) {
+  if (n == 0) return;
+  unary_backward_kernel<<<grid_for(n), kThreads, 0, stream>>>(dx, dy, x, y, op, p0, p1, n);
+  LATENT_LAUNCH_CHECK(unary_backward_kernel);
+}
+
+void binary_forward(float* y, const float* a, Bcast ba, const float* b, Bcast bb, math::Binary op,
+                    index_t rows, index_t cols, Stream stream) {
+  if (rows * cols == 0) return;
+  binary_forward_kernel<<<grid_for(rows * cols), kThreads, 0, stream>>>(y, a, ba, b, bb, op, rows,
+                                                                        cols);
+  LATENT_LAUNCH_CHECK(binary_forward_kernel);
+}
+
+void binary_backward(float* da, float* db, const float* dy, const float* a, Bcast ba,
+                     const float* b, Bcast bb, math::Binary op, index_t rows, index_t cols,
+                     Stream stream) {
+  if (rows * cols == 0) return;
+  if (da) grad_of(da, 0, ba, dy, a, ba, b, bb, op, rows, cols, stream);
+  if (db) grad_of(db, 1, bb, dy, a, ba, b, bb, op, rows, cols, stream);
+}
+
+}  // namespace latent::kernels::cuda

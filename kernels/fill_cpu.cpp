@@ -1,0 +1,49 @@
+#include <cstdint>
+
+#include "kernels/fill.h"
+#include "kernels/philox.h"
+
+namespace latent::kernels::cpu {
+
+template <class T>
+void fill(T* y, T value, index_t n) {
+  for (index_t i = 0; i < n; ++i) y[i] = value;
+}
+
+template <class T>
+void fill_uniform(T* y, std::uint64_t seed, std::uint64_t offset, T lo, T hi, index_t n) {
+  // Whole blocks of four, then the tail: element i uses block offset + i / 4, word i % 4.
+#pragma omp parallel for schedule(static) if (n > (1 << 16))
+  for (index_t b = 0; b < (n + 3) / 4; ++b) {
+    const philox::U32x4 r = philox::block(seed, offset + static_cast<std::uint64_t>(b));
+    for (int k = 0; k < 4 && 4 * b + k < n; ++k)
+      y[4 * b + k] = lo + (hi - lo) * static_cast<T>(philox::to_uniform(r.v[k]));
+  }
+}
+
+template <class T>
+void fill_normal(T* y, std::uint64_t seed, std::uint64_t offset, T mean, T stddev, index_t n) {
+#pragma omp parallel for schedule(static) if (n > (1 << 16))
+  for (index_t b = 0; b < (n + 3) / 4; ++b) {
+    float z[4];
+    philox::to_normal4(philox::block(seed, offset + static_cast<std::uint64_t>(b)), z);
+    for (int k = 0; k < 4 && 4 * b + k < n; ++k)
+      y[4 * b + k] = mean + stddev * static_cast<T>(z[k]);
+  }
+}
+
+template <class To, class From>
+void cast(To* y, const From* x, index_t n) {
+  for (index_t i = 0; i < n; ++i) y[i] = static_cast<To>(x[i]);
+}
+
+template void fill<float>(float*, float, index_t);
+template void fill<double>(double*, double, index_t);
+template void fill_uniform<float>(float*, std::uint64_t, std::uint64_t, float, float, index_t);
+template void fill_uniform<double>(double*, std::uint64_t, std::uint64_t, double, double, index_t);
+template void fill_normal<float>(float*, std::uint64_t, std::uint64_t, float, float, index_t);
+template void fill_normal<double>(double*, std::uint64_t, std::uint64_t, double, double, index_t);
+template void cast<float, double>(float*, const double*, index_t);
+template void cast<double, float>(double*, const float*, index_t);
+
+}  // namespace latent::kernels::cpu

@@ -1,0 +1,99 @@
+#include "op_cases.h"
+
+namespace latent::testing {
+
+std::vector<OpCase> elementwise_cases() {
+  std::vector<OpCase> v;
+  using In = std::vector<InputSpec>;
+  auto binary = [&](const std::string& name, auto fn, bool positive_b) {
+    const double blo = positive_b ? 0.5 : -1.0;
+    v.push_back({.name = name + "/same",
+                 .inputs =
+                     [=](std::int64_t n) {
+                       return In{{.shape = {n, 5}}, {.shape = {n, 5}, .lo = blo, .hi = 1.5}};
+                     },
+                 .fn = [=](const std::vector<Tensor>& x) { return fn(x[0], x[1]); }});
+    v.push_back({.name = name + "/row",
+                 .inputs =
+                     [=](std::int64_t n) {
+                       return In{{.shape = {n, 5}}, {.shape = {5}, .lo = blo, .hi = 1.5}};
+                     },
+                 .fn = [=](const std::vector<Tensor>& x) { return fn(x[0], x[1]); }});
+    v.push_back({.name = name + "/col",
+                 .inputs =
+                     [=](std::int64_t n) {
+                       return In{{.shape = {n, 5}}, {.shape = {n, 1}, .lo = blo, .hi = 1.5}};
+                     },
+                 .fn = [=](const std::vector<Tensor>& x) { return fn(x[0], x[1]); }});
+    v.push_back({.name = name + "/scalar",
+                 .inputs =
+                     [=](std::int64_t n) {
+                       return In{{.shape = {n, 5}}, {.shape = {}, .lo = blo, .hi = 1.5}};
+                     },
+                 .fn = [=](const std::vector<Tensor>& x) { return fn(x[0], x[1]); }});
+    // The broadcast operand on the left: [D] op [N, D].
+    v.push_back({.name = name + "/row_left",
+                 .inputs =
+                     [=](std::int64_t n) {
+                       return In{{.shape = {5}}, {.shape = {n, 5}, .lo = blo, .hi = 1.5}};
+                     },
+                 .fn = [=](const std::vector<Tensor>& x) { return fn(x[0], x[1]); }});
+  };
+  binary(
+      "add", [](const Tensor& a, const Tensor& b) { return add(a, b); }, false);
+  binary(
+      "sub", [](const Tensor& a, const Tensor& b) { return sub(a, b); }, false);
+  binary(
+      "mul", [](const Tensor& a, const Tensor& b) { return mul(a, b); }, false);
+  binary(
+      "div", [](const Tensor& a, const Tensor& b) { return div(a, b); }, true);
+
+  auto unary = [&](const std::string& name, auto fn, double lo, double hi) {
+    v.push_back({.name = name,
+                 .inputs =
+                     [=](std::int64_t n) {
+                       return In{{.shape = {n, 7}, .lo = lo, .hi = hi}};
+                     },
+                 .fn = [=](const std::vector<Tensor>& x) { return fn(x[0]); }});
+  };
+  unary(
+      "neg", [](const Tensor& x) { return neg(x); }, -1, 1);
+  unary(
+      "exp", [](const Tensor& x) { return exp(x); }, -2, 2);
+  unary(
+      "log", [](const Tensor& x) { return log(x); }, 0.2, 3);
+  unary(
+      "sqrt", [](const Tensor& x) { return sqrt(x); }, 0.2, 3);
+  unary(
+      "square", [](const Tensor& x) { return square(x); }, -2, 2);
+  // abs and clamp have kinks: inputs kept away from 0 and from the bounds.
+  v.push_back({.name = "abs",
+               .inputs =
+                   [](std::int64_t n) {
+                     return In{{.shape = {n, 7}, .make = [](std::int64_t i, double u) {
+                                  return (i % 2 ? 1.0 : -1.0) * (0.1 + u);
+                                }}};
+                   },
+               .fn = [](const std::vector<Tensor>& x) { return abs(x[0]); }});
+  v.push_back({.name = "clamp",
+               .inputs =
+                   [](std::int64_t n) {
+                     return In{
+                         {.shape = {n, 7}, .make = [](std::int64_t i, double u) {
+                            const double centers[3] = {-1.0, 0.0, 1.0};  // below, inside, above
+                            return centers[i % 3] + 0.3 * (u - 0.5);
+                          }}};
+                   },
+               .fn = [](const std::vector<Tensor>& x) { return clamp(x[0], -0.5, 0.5); }});
+  unary(
+      "add_scalar", [](const Tensor& x) { return x + 2.5; }, -1, 1);
+  unary(
+      "mul_scalar", [](const Tensor& x) { return x * -1.5; }, -1, 1);
+  unary(
+      "rsub_scalar", [](const Tensor& x) { return 1.0 - x; }, -1, 1);
+  unary(
+      "rdiv_scalar", [](const Tensor& x) { return 2.0 / x; }, 0.5, 2);
+  return v;
+}
+
+}  // namespace latent::testing
