@@ -53,10 +53,10 @@ LATENT_HD U32x4 block(std::uint64_t seed, std::uint64_t block) {
                        static_cast<std::uint32_t>(seed >> 32));
 }
 
-// Uniform float in the open interval (0, 1): 24 random bits, centred in their bucket, so that
-// log(u) is always finite.
+// Uniform float in the open interval (0, 1): 23 random bits, centred in their bucket, so the
+// extremes are 2^-24 and 1 - 2^-24 (both exact in float) and log(u), log(1 - u) stay finite.
 LATENT_HD float to_uniform(std::uint32_t x) {
-  return static_cast<float>(x >> 8) * 5.9604644775390625e-8f + 2.98023223876953125e-8f;
+  return static_cast<float>(x >> 9) * 1.1920928955078125e-7f + 5.9604644775390625e-8f;
 }
 
 // Four standard normals from one block by Box-Muller on (u0, u1) and (u2, u3). Computed in float
