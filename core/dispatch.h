@@ -22,7 +22,7 @@ struct NoCuda {};
 inline constexpr NoCuda no_cuda{};
 
 template <class CpuFn, class CudaFn>
-void run(const char* op, Device device, DType dtype, CpuFn&& cpu, CudaFn&& cuda) {
+void run(const char* op, Device device, DType dtype, CpuFn&& cpu, [[maybe_unused]] CudaFn&& cuda) {
   if (device.is_cpu()) {
     if (dtype == DType::f32)
       cpu(float{});

@@ -4,6 +4,8 @@
 #include "core/autograd.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "core/nn.h"
 #include "core/ops.h"
+#include "core/optim.h"
 #include "core/random.h"
 #include "core/tensor.h"

@@ -31,7 +31,8 @@ LATENT_HD T log_sigmoid(T x) {
 
 template <class T>
 LATENT_HD T gelu_cdf(T x) {  // Phi(x)
-  return T(0.5) * (T(1) + erf(x * T(0.70710678118654752440)));
+  // erfc keeps relative accuracy in the far left tail, where 1 + erf(.) cancels to 0.
+  return T(0.5) * erfc(-x * T(0.70710678118654752440));
 }
 
 template <class T>
@@ -255,6 +256,172 @@ LATENT_HD T binary_grad_b(Binary op, T a, T b) {
       return a;
     case Binary::div:
       return -a / (b * b);
+  }
+  return T(1);
+}
+
+// ---- VAE: reparametrized sampling and KL to N(0, I) (vae family) ----------------------------
+// lv is the log-variance already clamped to its documented range by the caller.
+
+// Whether the clamp to [lo, hi] left lv unchanged (the gradient w.r.t. lv flows only then).
+template <class T>
+LATENT_HD bool logvar_active(T lv, T lo, T hi) {
+  return lv >= lo && lv <= hi;
+}
+
+// z = mu + exp(lv / 2) * eps; dz/dlv = 0.5 * exp(lv / 2) * eps.
+template <class T>
+LATENT_HD T reparam_sample(T mu, T lv, T eps) {
+  return mu + exp(T(0.5) * lv) * eps;
+}
+
+// -1/2 (1 + lv - mu^2 - exp(lv)) written as 1/2 (mu^2 + expm1(lv) - lv): no cancellation near
+// lv = 0, where exp(lv) - 1 - lv is tiny.
+template <class T>
+LATENT_HD T kl_normal_term(T mu, T lv) {
+  return T(0.5) * (mu * mu + expm1(lv) - lv);
+}
+
+// d kl_normal_term / d lv = 1/2 (exp(lv) - 1); d / d mu = mu.
+template <class T>
+LATENT_HD T kl_normal_term_dlogvar(T lv) {
+  return T(0.5) * expm1(lv);
+}
+
+// ---- optimizers: PyTorch's update rules, one element at a time (optim family) ----------------
+
+// SGD. With L2 decay d = g + wd * p; with momentum mu > 0 the buffer b becomes d on the first
+// step and mu * b + (1 - dampening) * d afterwards, and the step direction is d + mu * b
+// (Nesterov) or b; p -= lr * direction. b is null (and unused) when mu == 0.
+template <class T>
+LATENT_HD void sgd_update(T& p, T* b, T g, T lr, T mu, T dampening, T wd, bool nesterov,
+                          bool first) {
+  T d = g + wd * p;
+  if (b) {
+    *b = first ? d : mu * *b + (T(1) - dampening) * d;
+    d = nesterov ? d + mu * *b : *b;
+  }
+  p -= lr * d;
+}
+
+// Adam (decoupled == false: L2 decay folded into the gradient) and AdamW (decoupled: p is first
+// shrunk by (1 - lr * wd)). step_size = lr / (1 - beta1^t) and inv_sqrt_bc2 = 1 / sqrt(1 -
+// beta2^t) carry the bias corrections, computed once on the host:
+//   m = beta1 m + (1 - beta1) g,  v = beta2 v + (1 - beta2) g^2,
+//   p -= step_size * m / (sqrt(v) * inv_sqrt_bc2 + eps).
+template <class T>
+LATENT_HD void adam_update(T& p, T& m, T& v, T g, T lr, T beta1, T beta2, T eps, T wd,
+                           bool decoupled, T step_size, T inv_sqrt_bc2) {
+  if (decoupled)
+    p -= lr * wd * p;
+  else
+    g += wd * p;
+  m = beta1 * m + (T(1) - beta1) * g;
+  v = beta2 * v + (T(1) - beta2) * g * g;
+  p -= step_size * m / (sqrt(v) * inv_sqrt_bc2 + eps);
+}
+
+// ---- reductions: logsumexp (reduce family) --------------------------------------------------
+
+// Running maximum that lets a NaN through (a plain `x > m` would skip it), so a NaN anywhere in
+// a row makes its logsumexp NaN.
+template <class T>
+LATENT_HD T max_propagate_nan(T m, T x) {
+  return (x > m || x != x) ? x : m;
+}
+
+// log(sum_j exp(x_j)) from m = max_j x_j and s = sum_j exp(x_j - m). A non-finite max is the
+// answer itself: -inf for a row of -inf (or an empty one), +inf, or NaN.
+template <class T>
+LATENT_HD T logsumexp_finish(T m, T s) {
+  return fabs(m) < T(INFINITY) ? m + log(s) : m;  // false for +-inf and NaN
+}
+
+// d logsumexp / d x_j = exp(x_j - lse), the softmax weight. An element at -inf has weight 0,
+// which also keeps a row of -inf (lse = -inf) free of NaN.
+template <class T>
+LATENT_HD T logsumexp_weight(T x, T lse) {
+  return x == -INFINITY ? T(0) : exp(x - lse);
+}
+
+// ---- losses and sparsity penalties (loss and sparsity families) ------------------------------
+// bce_with_logits and its gradient are above; these are the other per-element terms.
+
+// (x - t)^2 and its derivative w.r.t. x (w.r.t. t it is the negative).
+template <class T>
+LATENT_HD T squared_error(T x, T t) {
+  const T e = x - t;
+  return e * e;
+}
+
+template <class T>
+LATENT_HD T squared_error_grad(T x, T t) {
+  return T(2) * (x - t);
+}
+
+// -log N(t; mu, exp(lv)) = 0.5 (log(2 pi) + lv + (t - mu)^2 exp(-lv)), in nats.
+template <class T>
+LATENT_HD T gaussian_nll(T mu, T lv, T t) {
+  const T e = t - mu;
+  return T(0.5) * (T(1.83787706640934548356) + lv + e * e * exp(-lv));
+}
+
+// d/dmu = (mu - t) exp(-lv); d/dt is its negative.
+template <class T>
+LATENT_HD T gaussian_nll_dmean(T mu, T lv, T t) {
+  return (mu - t) * exp(-lv);
+}
+
+// d/dlv = 0.5 (1 - (t - mu)^2 exp(-lv)).
+template <class T>
+LATENT_HD T gaussian_nll_dlogvar(T mu, T lv, T t) {
+  const T e = t - mu;
+  return T(0.5) * (T(1) - e * e * exp(-lv));
+}
+
+// d|h|/dh, taken as 0 at 0 (the subgradient that leaves exact zeros in place).
+template <class T>
+LATENT_HD T l1_grad(T h) {
+  return h > T(0) ? T(1) : (h < T(0) ? T(-1) : T(0));
+}
+
+// KL(Bernoulli(rho) || Bernoulli(q)) = rho log(rho / q) + (1 - rho) log((1 - rho) / (1 - q)),
+// for rho, q in (0, 1).
+template <class T>
+LATENT_HD T kl_bernoulli(T rho, T q) {
+  return rho * log(rho / q) + (T(1) - rho) * log((T(1) - rho) / (T(1) - q));
+}
+
+// d kl_bernoulli / dq = -rho / q + (1 - rho) / (1 - q).
+template <class T>
+LATENT_HD T kl_bernoulli_dq(T rho, T q) {
+  return -rho / q + (T(1) - rho) / (T(1) - q);
+}
+
+// ---- dense layer: act' from the output (linalg family) ---------------------------------------
+
+// act'(pre) recovered from y = act(pre), so the dense layer's backward needs only its output.
+// Valid for alpha >= 0 (leaky_relu, elu: then y > 0 exactly when pre > 0, and for pre <= 0 elu's
+// y + alpha = alpha e^pre). gelu is not invertible: callers keep pre for it (NaN here).
+template <class T>
+LATENT_HD T act_grad_from_output(Act a, T alpha, T y) {
+  switch (a) {
+    case Act::identity:
+      return T(1);
+    case Act::relu:
+      return y > T(0) ? T(1) : T(0);
+    case Act::leaky_relu:
+      return y > T(0) ? T(1) : alpha;
+    case Act::elu:
+      return y > T(0) ? T(1) : y + alpha;
+    case Act::gelu:
+      return T(NAN);
+    case Act::sigmoid:
+      return y * (T(1) - y);
+    case Act::tanh:
+      return T(1) - y * y;
+    case Act::softplus:  // sigmoid(pre) = 1 - e^(-softplus(pre))
+      return -expm1(-y);
   }
   return T(1);
 }

@@ -2,8 +2,86 @@
 
 namespace latent::testing {
 
+namespace {
+
+using In = std::vector<InputSpec>;
+using kernels::Act;
+using kernels::ActParams;
+
+constexpr std::int64_t kD = 4;  // dense input size
+constexpr std::int64_t kH = 5;  // dense output size
+
+// Inputs that keep every pre-activation of the dense layer at least 0.2 away from 0 (relu,
+// leaky_relu and elu have kinks there): x in [0.5, 1] is positive, each row of w has one sign
+// (alternating between rows, so both sides of the kink are covered) and magnitude in [0.2, 0.6],
+// so |x . w_h| >= 4 * 0.5 * 0.2 = 0.4, and the bias moves it by at most 0.2.
+In dense_inputs(std::int64_t n, bool bias) {
+  In in = {
+      {.shape = {n, kD}, .make = [](std::int64_t, double u) { return 0.5 + 0.5 * u; }},
+      {.shape = {kH, kD},
+       .make =
+           [](std::int64_t i, double u) {
+             const double sign = (i / kD) % 2 == 0 ? 1.0 : -1.0;
+             return sign * (0.2 + 0.4 * u);
+           }},
+  };
+  if (bias) in.push_back({.shape = {kH}, .lo = -0.2, .hi = 0.2});
+  return in;
+}
+
+}  // namespace
+
 std::vector<OpCase> linalg_cases() {
-  return {};
+  std::vector<OpCase> v;
+
+  // matmul: the batch n is the rows of the result; a and b are stored transposed when flagged.
+  for (int t = 0; t < 4; ++t) {
+    const bool ta = t & 1, tb = t & 2;
+    const std::string name = std::string("matmul/") + (ta ? "T" : "N") + (tb ? "T" : "N");
+    v.push_back({.name = name,
+                 .inputs =
+                     [=](std::int64_t n) {
+                       return In{{.shape = ta ? Shape{4, n} : Shape{n, 4}},
+                                 {.shape = tb ? Shape{5, 4} : Shape{4, 5}}};
+                     },
+                 .fn = [=](const std::vector<Tensor>& x) { return matmul(x[0], x[1], ta, tb); }});
+  }
+  // The product the dense backward computes for dW: the batch is the inner dimension, so the
+  // float sum runs over n terms.
+  v.push_back({.name = "matmul/batch_inner",
+               .inputs =
+                   [](std::int64_t n) {
+                     return In{{.shape = {n, 3}}, {.shape = {n, 4}}};
+                   },
+               .fn = [](const std::vector<Tensor>& x) { return matmul(x[0], x[1], true, false); },
+               .atol = 1e-4});
+
+  struct ActCase {
+    const char* name;
+    ActParams params;
+  };
+  const ActCase acts[] = {{"identity", {Act::identity, 0.0f}},
+                          {"relu", {Act::relu, 0.0f}},
+                          {"leaky_relu", {Act::leaky_relu, 0.1f}},
+                          {"elu", {Act::elu, 1.0f}},
+                          {"gelu", {Act::gelu, 0.0f}},
+                          {"sigmoid", {Act::sigmoid, 0.0f}},
+                          {"tanh", {Act::tanh, 0.0f}},
+                          {"softplus", {Act::softplus, 0.0f}},
+                          // A negative alpha makes act' unrecoverable from the output: the
+                          // layer keeps the pre-activation instead.
+                          {"leaky_relu_negative_slope", {Act::leaky_relu, -0.5f}}};
+  for (const ActCase& a : acts) {
+    const ActParams p = a.params;
+    v.push_back({.name = std::string("dense/") + a.name,
+                 .inputs = [](std::int64_t n) { return dense_inputs(n, true); },
+                 .fn = [=](const std::vector<Tensor>& x) { return dense(x[0], x[1], x[2], p); }});
+    v.push_back(
+        {.name = std::string("dense/") + a.name + "_nobias",
+         .inputs = [](std::int64_t n) { return dense_inputs(n, false); },
+         .fn = [=](const std::vector<Tensor>& x) { return dense(x[0], x[1], Tensor(), p); }});
+  }
+  return v;
 }
 
 }  // namespace latent::testing

@@ -13,11 +13,14 @@ namespace latent {
 using kernels::Act;
 using kernels::ActParams;
 
-// Parses "identity", "relu", "leaky_relu", "elu", "gelu", "sigmoid", "tanh", "softplus".
+// Parses "identity", "relu", "leaky_relu", "elu", "gelu", "sigmoid", "tanh", "softplus" (exact,
+// lower case); any other name throws latent::Error listing the valid ones.
 Act parse_act(const std::string& name);
 const char* act_name(Act a);
 
-// act(x), element-wise. params.alpha: leaky_relu's negative slope, elu's alpha.
+// act(x), element-wise, any shape. params.alpha: leaky_relu's negative slope, elu's alpha (held
+// as float, also for float64 tensors). Derivatives at relu/leaky_relu/elu's kink (x = 0) are
+// those of the left side.
 Tensor activation(const Tensor& x, ActParams params);
 // act'(x), element-wise, from the pre-activation x. Differentiable (backward: act''(x)).
 Tensor activation_grad(const Tensor& x, ActParams params);

@@ -1,4 +1,11 @@
 // The contractive autoencoder's penalty ||df/dx||_F^2 of the encoder f, per sample.
+//
+// Reductions (core/ops/loss.h): none -> [N] per-sample penalties; sum; batch_mean (sum / N);
+// mean -> the mean squared Jacobian entry, sum / (N * entries of one sample's Jacobian), i.e.
+// / (N*H*D) for contractive_penalty and / (N*Z*D) for jacobian_penalty.
+// Errors (latent::Error): undefined tensors, mixed devices or dtypes, non-2-D inputs, shapes that
+// do not chain (naming the layer index for jacobian_penalty), and CUDA tensors until the family
+// has CUDA kernels.
 #pragma once
 
 #include <vector>
@@ -20,7 +27,9 @@ Tensor contractive_penalty(const Tensor& pre, const Tensor& w, kernels::ActParam
 // + b_l (h_0 = x), through the Jacobian chain J = D_L W_L ... D_1 W_1 with D_l =
 // diag(act_l'(pre_l)), computed for the whole batch as GEMMs with N*Z rows. weights[l] is W_{l+1}
 // [H_{l+1}, H_l], preacts[l] its pre-activation [N, H_{l+1}]. Differentiable w.r.t. weights and
-// pre-activations.
+// pre-activations: composed from activation_grad, jacobian_seed, scale_row_groups and matmul.
+// The weights and pre-activations are separate inputs: the gradient through pre_l into the
+// lower layers flows along the graph that computed pre_l.
 Tensor jacobian_penalty(const std::vector<Tensor>& weights, const std::vector<Tensor>& preacts,
                         const std::vector<kernels::ActParams>& acts,
                         Reduction reduction = Reduction::batch_mean);

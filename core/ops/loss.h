@@ -6,6 +6,10 @@
 //   Reduction::sum         -> (), the sum over samples
 //   Reduction::batch_mean  -> (), the sum over samples / N    (the usual AE / VAE objective)
 //   Reduction::mean        -> (), the mean over every element  (the classic "MSE")
+// Inputs need a batch dimension (ndim >= 1; a 1-D [N] input has one element per sample). A
+// reduction other than none of an empty batch (N = 0), and mean over zero elements, throw
+// latent::Error; none of an empty batch gives an empty [0]. Mismatched shapes, devices or dtypes
+// throw latent::Error naming the op and the shapes. CPU only for now (a CUDA tensor throws).
 #pragma once
 
 #include "core/tensor.h"
@@ -24,17 +28,21 @@ Tensor mse(const Tensor& pred, const Tensor& target, Reduction reduction = Reduc
 
 // Negative log-likelihood of target under N(mean, exp(logvar)), per element
 //   0.5 * (log(2 pi) + logvar + (target - mean)^2 * exp(-logvar)),
-// constants included. logvar has mean's shape [N, D], or is [D] (shared across samples), or a
-// scalar (a fixed sigma). Gradients for mean, logvar and target.
+// constants included. logvar has mean's shape [N, D], or is [D] (shared across samples; in
+// general mean's shape without its first dimension), or a scalar () or (1) (a fixed sigma).
+// logvar is not clamped. Gradients for mean, logvar (summed over the samples that share it) and
+// target.
 Tensor gaussian_nll(const Tensor& mean, const Tensor& logvar, const Tensor& target,
                     Reduction reduction = Reduction::batch_mean);
 
-// Row-wise log-softmax of a 2-D tensor [M, K].
+// Row-wise log-softmax of a 2-D tensor [M, K], stable (the row max is subtracted).
 Tensor log_softmax(const Tensor& logits);
 
 // Categorical cross-entropy -log softmax(logits)[target] for logits [M, K] and class indices
-// target [M] (integral values in [0, K), stored as floats; anything else throws on the CPU).
-// Per-sample values are per row: none -> [M]. Gradient for logits only.
+// target [M] (integral values in [0, K), stored as floats; anything else throws on the CPU,
+// naming the first bad index and its value). Per-sample values are per row: none -> [M], and
+// mean divides by M like batch_mean. Gradient for logits only (softmax - onehot); a target that
+// requires grad gets none.
 Tensor cross_entropy(const Tensor& logits, const Tensor& target,
                      Reduction reduction = Reduction::batch_mean);
 

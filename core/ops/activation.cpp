@@ -1,0 +1,105 @@
+#include "core/ops/activation.h"
+
+#include <array>
+
+#include "core/autograd.h"
+#include "core/dispatch.h"
+#include "kernels/activation.h"
+
+namespace latent {
+
+namespace {
+
+constexpr std::array<const char*, 8> kActNames = {"identity", "relu",    "leaky_relu", "elu",
+                                                  "gelu",     "sigmoid", "tanh",       "softplus"};
+// Op names of activation_grad, recorded as the node name (grad_fn_name) and used in errors.
+constexpr std::array<const char*, 8> kActGradNames = {
+    "identity_grad", "relu_grad",    "leaky_relu_grad", "elu_grad",
+    "gelu_grad",     "sigmoid_grad", "tanh_grad",       "softplus_grad"};
+
+std::size_t act_index(Act a) {
+  const auto i = static_cast<std::size_t>(a);
+  check(i < kActNames.size(), "activation", "unknown activation code ", static_cast<int>(a));
+  return i;
+}
+
+// y = act(x) (grad_op false) or y = act'(x) (grad_op true); the backward multiplies dy by the
+// next derivative, evaluated at the saved pre-activation x.
+Tensor apply(const char* op, const Tensor& x, ActParams p, bool grad_op) {
+  dispatch::check_defined(op, {&x});
+  Tensor y = Tensor::empty(x.shape(), x.options());
+  const std::int64_t n = x.numel();
+  dispatch::run(
+      op, x,
+      [&](auto z) {
+        using T = decltype(z);
+        if (grad_op)
+          kernels::cpu::activation_grad_forward<T>(y.data<T>(), x.data<T>(), p, n);
+        else
+          kernels::cpu::activation_forward<T>(y.data<T>(), x.data<T>(), p, n);
+      },
+      dispatch::no_cuda);
+  autograd::SavedTensor sx = x;
+  autograd::record(op, y, {&x}, [=](const Tensor& dy, autograd::GradSink& g) {
+    const Tensor& xv = sx.get(op);
+    Tensor& dx = g.grad(0);
+    dispatch::run(
+        op, dy,
+        [&](auto z) {
+          using T = decltype(z);
+          if (grad_op)
+            kernels::cpu::activation_grad_backward<T>(dx.data<T>(), dy.data<T>(), xv.data<T>(), p,
+                                                      n);
+          else
+            kernels::cpu::activation_backward<T>(dx.data<T>(), dy.data<T>(), xv.data<T>(), p, n);
+        },
+        dispatch::no_cuda);
+  });
+  return y;
+}
+
+}  // namespace
+
+Act parse_act(const std::string& name) {
+  for (std::size_t i = 0; i < kActNames.size(); ++i)
+    if (name == kActNames[i]) return static_cast<Act>(i);
+  std::string valid;
+  for (const char* s : kActNames) valid += valid.empty() ? s : std::string(", ") + s;
+  throw Error("parse_act", "unknown activation '" + name + "'; valid names: " + valid);
+}
+
+const char* act_name(Act a) {
+  return kActNames[act_index(a)];
+}
+
+Tensor activation(const Tensor& x, ActParams params) {
+  return apply(kActNames[act_index(params.act)], x, params, false);
+}
+
+Tensor activation_grad(const Tensor& x, ActParams params) {
+  return apply(kActGradNames[act_index(params.act)], x, params, true);
+}
+
+Tensor relu(const Tensor& x) {
+  return activation(x, {.act = Act::relu});
+}
+Tensor leaky_relu(const Tensor& x, double slope) {
+  return activation(x, {.act = Act::leaky_relu, .alpha = static_cast<float>(slope)});
+}
+Tensor elu(const Tensor& x, double alpha) {
+  return activation(x, {.act = Act::elu, .alpha = static_cast<float>(alpha)});
+}
+Tensor gelu(const Tensor& x) {
+  return activation(x, {.act = Act::gelu});
+}
+Tensor sigmoid(const Tensor& x) {
+  return activation(x, {.act = Act::sigmoid});
+}
+Tensor tanh(const Tensor& x) {
+  return activation(x, {.act = Act::tanh});
+}
+Tensor softplus(const Tensor& x) {
+  return activation(x, {.act = Act::softplus});
+}
+
+}  // namespace latent

@@ -1,0 +1,240 @@
+#include "core/ops/loss.h"
+
+#include "core/autograd.h"
+#include "core/dispatch.h"
+#include "kernels/loss.h"
+
+namespace latent {
+
+using kernels::VarShape;
+
+namespace {
+
+const char* reduction_name(Reduction r) {
+  switch (r) {
+    case Reduction::none:
+      return "none";
+    case Reduction::sum:
+      return "sum";
+    case Reduction::batch_mean:
+      return "batch_mean";
+    case Reduction::mean:
+      return "mean";
+  }
+  return "?";
+}
+
+// What a Reduction means for the kernels: per-sample output or a scalar, and the scale. `count`
+// is the number of elements `mean` divides by; `shape` only names the input in errors.
+struct Reduce {
+  bool per_sample = false;
+  double scale = 1.0;
+  Shape out;
+  std::int64_t stride = 0;  // of dout in the backward: 1 per sample, 0 for a scalar
+};
+
+Reduce reduce_of(const char* op, Reduction r, std::int64_t n, std::int64_t count,
+                 const Shape& shape) {
+  if (r == Reduction::none) return {true, 1.0, Shape{n}, 1};
+  check(n > 0, op, "cannot reduce an empty batch (reduction ", reduction_name(r),
+        "): ", shape.str());
+  if (r == Reduction::sum) return {false, 1.0, Shape{}, 0};
+  if (r == Reduction::batch_mean) return {false, 1.0 / static_cast<double>(n), Shape{}, 0};
+  check(count > 0, op, "the mean over zero elements is undefined: ", shape.str());
+  return {false, 1.0 / static_cast<double>(count), Shape{}, 0};
+}
+
+// Checks shared by the losses on [N, ...] inputs of one shape: defined, same device and dtype,
+// a batch dimension.
+void check_pair(const char* op, const Tensor& x, const char* xname, const Tensor& t,
+                const char* tname) {
+  dispatch::check_same(op, {&x, &t});
+  check(x.ndim() >= 1, op, xname, " needs a batch dimension [N, ...], got ", x.shape().str());
+  check(x.shape() == t.shape(), op, xname, " and ", tname, " shapes differ: ", x.shape().str(),
+        " vs ", t.shape().str());
+}
+
+// The element-wise losses of two same-shape inputs (bce_with_logits, mse): one forward kernel
+// writing the reduced value, one backward kernel writing both gradients.
+template <class Fwd, class Bwd>
+Tensor pair_loss(const char* op, const Tensor& x, const Tensor& t, Reduction reduction, Fwd fwd,
+                 Bwd bwd) {
+  const std::int64_t n = x.dim(0);
+  const std::int64_t d = x.shape().row_size();
+  const Reduce red = reduce_of(op, reduction, n, x.numel(), x.shape());
+  Tensor out = Tensor::empty(red.out, x.options());
+  dispatch::run(
+      op, x,
+      [&](auto z) {
+        using T = decltype(z);
+        fwd(out.data<T>(), x.data<T>(), t.data<T>(), T(red.scale), red.per_sample, n, d);
+      },
+      dispatch::no_cuda);
+  autograd::SavedTensor sx = x, st = t;
+  autograd::record(op, out, {&x, &t}, [=](const Tensor& dout, autograd::GradSink& g) {
+    const Tensor& xv = sx.get(op);
+    const Tensor& tv = st.get(op);
+    Tensor* dx = g.needs(0) ? &g.grad(0) : nullptr;
+    Tensor* dt = g.needs(1) ? &g.grad(1) : nullptr;
+    dispatch::run(
+        op, dout,
+        [&](auto z) {
+          using T = decltype(z);
+          bwd(dx ? dx->data<T>() : nullptr, dt ? dt->data<T>() : nullptr, dout.data<T>(),
+              red.stride, T(red.scale), xv.data<T>(), tv.data<T>(), n, d);
+        },
+        dispatch::no_cuda);
+  });
+  return out;
+}
+
+}  // namespace
+
+Tensor bce_with_logits(const Tensor& logits, const Tensor& target, Reduction reduction) {
+  const char* op = "bce_with_logits";
+  check_pair(op, logits, "logits", target, "target");
+  return pair_loss(
+      op, logits, target, reduction, [](auto... a) { kernels::cpu::bce_with_logits_forward(a...); },
+      [](auto... a) { kernels::cpu::bce_with_logits_backward(a...); });
+}
+
+Tensor mse(const Tensor& pred, const Tensor& target, Reduction reduction) {
+  const char* op = "mse";
+  check_pair(op, pred, "pred", target, "target");
+  return pair_loss(
+      op, pred, target, reduction, [](auto... a) { kernels::cpu::mse_forward(a...); },
+      [](auto... a) { kernels::cpu::mse_backward(a...); });
+}
+
+Tensor gaussian_nll(const Tensor& mean, const Tensor& logvar, const Tensor& target,
+                    Reduction reduction) {
+  const char* op = "gaussian_nll";
+  check_pair(op, mean, "mean", target, "target");
+  dispatch::check_same(op, {&mean, &logvar});
+  const Shape& ms = mean.shape();
+  const Shape& ls = logvar.shape();
+  const Shape row_shape(std::span<const std::int64_t>(ms.begin() + 1, ms.end()));
+  VarShape vs;
+  if (ls == ms) {
+    vs = VarShape::full;
+  } else if (ls.numel() == 1 && ls.ndim() <= 1) {
+    vs = VarShape::scalar;
+  } else if (ls == row_shape) {
+    vs = VarShape::row;
+  } else {
+    throw Error(op, "logvar must have mean's shape " + ms.str() + ", its row shape " +
+                        row_shape.str() + " (shared by the samples) or be a scalar, got " +
+                        ls.str());
+  }
+
+  const std::int64_t n = mean.dim(0);
+  const std::int64_t d = ms.row_size();
+  const Reduce red = reduce_of(op, reduction, n, mean.numel(), ms);
+  Tensor out = Tensor::empty(red.out, mean.options());
+  dispatch::run(
+      op, mean,
+      [&](auto z) {
+        using T = decltype(z);
+        kernels::cpu::gaussian_nll_forward<T>(out.data<T>(), mean.data<T>(), logvar.data<T>(), vs,
+                                              target.data<T>(), T(red.scale), red.per_sample, n, d);
+      },
+      dispatch::no_cuda);
+  autograd::SavedTensor sm = mean, sl = logvar, st = target;
+  autograd::record(op, out, {&mean, &logvar, &target},
+                   [=](const Tensor& dout, autograd::GradSink& g) {
+                     const Tensor& mv = sm.get(op);
+                     const Tensor& lv = sl.get(op);
+                     const Tensor& tv = st.get(op);
+                     Tensor* dm = g.needs(0) ? &g.grad(0) : nullptr;
+                     Tensor* dl = g.needs(1) ? &g.grad(1) : nullptr;
+                     Tensor* dt = g.needs(2) ? &g.grad(2) : nullptr;
+                     dispatch::run(
+                         op, dout,
+                         [&](auto z) {
+                           using T = decltype(z);
+                           kernels::cpu::gaussian_nll_backward<T>(
+                               dm ? dm->data<T>() : nullptr, dl ? dl->data<T>() : nullptr,
+                               dt ? dt->data<T>() : nullptr, dout.data<T>(), red.stride,
+                               T(red.scale), mv.data<T>(), lv.data<T>(), vs, tv.data<T>(), n, d);
+                         },
+                         dispatch::no_cuda);
+                   });
+  return out;
+}
+
+Tensor log_softmax(const Tensor& logits) {
+  const char* op = "log_softmax";
+  dispatch::check_defined(op, {&logits});
+  dispatch::check_ndim(op, "logits", logits, 2);
+  const std::int64_t m = logits.dim(0), k = logits.dim(1);
+  Tensor y = Tensor::empty(logits.shape(), logits.options());
+  dispatch::run(
+      op, logits,
+      [&](auto z) {
+        using T = decltype(z);
+        kernels::cpu::log_softmax_forward<T>(y.data<T>(), logits.data<T>(), m, k);
+      },
+      dispatch::no_cuda);
+  // The backward needs only the output: softmax = exp(y).
+  autograd::SavedTensor sy = y.detach();
+  autograd::record(op, y, {&logits}, [=](const Tensor& dy, autograd::GradSink& g) {
+    const Tensor& yv = sy.get(op);
+    Tensor& dx = g.grad(0);
+    dispatch::run(
+        op, dy,
+        [&](auto z) {
+          using T = decltype(z);
+          kernels::cpu::log_softmax_backward<T>(dx.data<T>(), dy.data<T>(), yv.data<T>(), m, k);
+        },
+        dispatch::no_cuda);
+  });
+  return y;
+}
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduction) {
+  const char* op = "cross_entropy";
+  dispatch::check_same(op, {&logits, &target});
+  dispatch::check_ndim(op, "logits", logits, 2);
+  const std::int64_t m = logits.dim(0), k = logits.dim(1);
+  check(target.ndim() == 1 && target.dim(0) == m, op,
+        "target must hold one class index per row of logits: logits ", logits.shape().str(),
+        ", target ", target.shape().str());
+  // The per-sample values are the rows, so `mean` divides by M as batch_mean does.
+  const Reduce red = reduce_of(op, reduction, m, m, logits.shape());
+  Tensor out = Tensor::empty(red.out, logits.options());
+  Tensor lse = Tensor::empty({m}, logits.options());
+  dispatch::run(
+      op, logits,
+      [&](auto z) {
+        using T = decltype(z);
+        const T* tp = target.data<T>();
+        const std::int64_t bad = kernels::cpu::cross_entropy_find_bad_target<T>(tp, m, k);
+        if (bad >= 0)
+          throw Error(
+              op, detail::cat("target[", bad, "] = ", tp[bad], " is not a class index in [0, ", k,
+                              ") (logits ", logits.shape().str(), ")"));
+        kernels::cpu::cross_entropy_forward<T>(out.data<T>(), lse.data<T>(), logits.data<T>(), tp,
+                                               T(red.scale), red.per_sample, m, k);
+      },
+      dispatch::no_cuda);
+  // Only the logits get a gradient: the loss is piecewise constant in the class indices.
+  autograd::SavedTensor sx = logits, sl = lse, st = target.detach();
+  autograd::record(op, out, {&logits}, [=](const Tensor& dout, autograd::GradSink& g) {
+    const Tensor& xv = sx.get(op);
+    const Tensor& lv = sl.get(op);
+    const Tensor& tv = st.get(op);
+    Tensor& dx = g.grad(0);
+    dispatch::run(
+        op, dout,
+        [&](auto z) {
+          using T = decltype(z);
+          kernels::cpu::cross_entropy_backward<T>(dx.data<T>(), dout.data<T>(), red.stride,
+                                                  T(red.scale), xv.data<T>(), lv.data<T>(),
+                                                  tv.data<T>(), m, k);
+        },
+        dispatch::no_cuda);
+  });
+  return out;
+}
+
+}  // namespace latent

@@ -1,0 +1,92 @@
+#include "core/ops/sparsity.h"
+
+#include <cmath>
+
+#include "core/autograd.h"
+#include "core/dispatch.h"
+#include "kernels/sparsity.h"
+
+namespace latent {
+
+Tensor l1_penalty(const Tensor& h, Reduction reduction) {
+  const char* op = "l1_penalty";
+  dispatch::check_defined(op, {&h});
+  check(h.ndim() >= 1, op, "h needs a batch dimension [N, ...], got ", h.shape().str());
+  const std::int64_t n = h.dim(0);
+  const std::int64_t d = h.shape().row_size();
+
+  // Same meaning of the reductions as the losses (core/ops/loss.h).
+  bool per_sample = reduction == Reduction::none;
+  double scale = 1.0;
+  if (!per_sample) {
+    check(n > 0, op, "cannot reduce an empty batch: ", h.shape().str());
+    if (reduction == Reduction::batch_mean) scale = 1.0 / static_cast<double>(n);
+    if (reduction == Reduction::mean) {
+      check(h.numel() > 0, op, "the mean over zero elements is undefined: ", h.shape().str());
+      scale = 1.0 / static_cast<double>(h.numel());
+    }
+  }
+  const std::int64_t stride = per_sample ? 1 : 0;
+
+  Tensor out = Tensor::empty(per_sample ? Shape{n} : Shape{}, h.options());
+  dispatch::run(
+      op, h,
+      [&](auto z) {
+        using T = decltype(z);
+        kernels::cpu::l1_penalty_forward<T>(out.data<T>(), h.data<T>(), T(scale), per_sample, n, d);
+      },
+      dispatch::no_cuda);
+  autograd::SavedTensor sh = h;
+  autograd::record(op, out, {&h}, [=](const Tensor& dout, autograd::GradSink& g) {
+    const Tensor& hv = sh.get(op);
+    Tensor& dh = g.grad(0);
+    dispatch::run(
+        op, dout,
+        [&](auto z) {
+          using T = decltype(z);
+          kernels::cpu::l1_penalty_backward<T>(dh.data<T>(), dout.data<T>(), stride, T(scale),
+                                               hv.data<T>(), n, d);
+        },
+        dispatch::no_cuda);
+  });
+  return out;
+}
+
+Tensor kl_sparsity(const Tensor& h, double rho) {
+  const char* op = "kl_sparsity";
+  dispatch::check_defined(op, {&h});
+  dispatch::check_ndim(op, "h", h, 2);
+  check(std::isfinite(rho) && rho > 0.0 && rho < 1.0, op, "rho must lie in (0, 1), got ", rho);
+  const std::int64_t n = h.dim(0), hdim = h.dim(1);
+  check(n > 0, op, "the mean activation of an empty batch is undefined: ", h.shape().str());
+
+  Tensor out = Tensor::empty({}, h.options());
+  Tensor rho_hat = Tensor::empty({hdim}, h.options());
+  dispatch::run(
+      op, h,
+      [&](auto z) {
+        using T = decltype(z);
+        check(T(rho) > T(0) && T(rho) < T(1), op, "rho = ", rho, " rounds to 0 or 1 in ",
+              dtype_name(h.dtype()));
+        kernels::cpu::kl_sparsity_forward<T>(out.data<T>(), rho_hat.data<T>(), h.data<T>(), T(rho),
+                                             n, hdim);
+      },
+      dispatch::no_cuda);
+  // The backward needs only the column means, not h itself.
+  autograd::SavedTensor sr = rho_hat;
+  autograd::record(op, out, {&h}, [=](const Tensor& dout, autograd::GradSink& g) {
+    const Tensor& rv = sr.get(op);
+    Tensor& dh = g.grad(0);
+    dispatch::run(
+        op, dout,
+        [&](auto z) {
+          using T = decltype(z);
+          kernels::cpu::kl_sparsity_backward<T>(dh.data<T>(), dout.data<T>(), rv.data<T>(), T(rho),
+                                                n, hdim);
+        },
+        dispatch::no_cuda);
+  });
+  return out;
+}
+
+}  // namespace latent

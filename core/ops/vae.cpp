@@ -1,0 +1,162 @@
+#include "core/ops/vae.h"
+
+#include "core/autograd.h"
+#include "core/dispatch.h"
+#include "kernels/vae.h"
+
+namespace latent {
+namespace {
+
+// Z of h [N, 2Z] (mu | logvar), after checking h's shape.
+std::int64_t latent_dim(const char* op, const Tensor& h) {
+  dispatch::check_defined(op, {&h});
+  dispatch::check_ndim(op, "h", h, 2);
+  check(h.dim(1) > 0 && h.dim(1) % 2 == 0, op,
+        "h must be [N, 2Z] (mu | logvar) with an even, positive number of columns, got ",
+        h.shape().str());
+  return h.dim(1) / 2;
+}
+
+// Both overloads of reparametrize: eps is either explicit (saved for backward) or undefined, in
+// which case the kernels draw it from (seed, offset) in the forward and again in the backward.
+Tensor reparametrize_impl(const Tensor& h, const Tensor& eps, std::uint64_t seed,
+                          std::uint64_t offset, std::int64_t samples) {
+  const char* op = "reparametrize";
+  const std::int64_t n = h.dim(0);
+  const std::int64_t zdim = h.dim(1) / 2;
+  Tensor z = Tensor::empty({samples * n, zdim}, h.options());
+  dispatch::run(
+      op, h,
+      [&](auto t) {
+        using T = decltype(t);
+        kernels::cpu::reparametrize_forward<T>(
+            z.data<T>(), h.data<T>(), eps.defined() ? eps.data<T>() : nullptr, seed, offset,
+            T(kLogvarMin), T(kLogvarMax), samples, n, zdim);
+      },
+      dispatch::no_cuda);
+  autograd::SavedTensor sh = h;
+  autograd::SavedTensor se = eps.defined() ? eps.detach() : Tensor();
+  autograd::record(op, z, {&h}, [=](const Tensor& dz, autograd::GradSink& g) {
+    const Tensor& hv = sh.get(op);
+    Tensor& dh = g.grad(0);
+    dispatch::run(
+        op, dz,
+        [&](auto t) {
+          using T = decltype(t);
+          kernels::cpu::reparametrize_backward<T>(dh.data<T>(), dz.data<T>(), hv.data<T>(),
+                                                  se.defined() ? se.get(op).data<T>() : nullptr,
+                                                  seed, offset, T(kLogvarMin), T(kLogvarMax),
+                                                  samples, n, zdim);
+        },
+        dispatch::no_cuda);
+  });
+  return z;
+}
+
+// How a Reduction maps per-sample values onto the kernels: a scalar (or not) and a scale.
+struct ReduceSpec {
+  bool per_sample = false;
+  double scale = 1.0;
+  Shape shape;
+};
+
+ReduceSpec reduce_spec(Reduction reduction, std::int64_t n, std::int64_t per_sample_elements) {
+  switch (reduction) {
+    case Reduction::none:
+      return {true, 1.0, Shape{n}};
+    case Reduction::sum:
+      return {false, 1.0, Shape{}};
+    case Reduction::batch_mean:
+      return {false, n > 0 ? 1.0 / static_cast<double>(n) : 0.0, Shape{}};
+    case Reduction::mean: {
+      const std::int64_t count = n * per_sample_elements;
+      return {false, count > 0 ? 1.0 / static_cast<double>(count) : 0.0, Shape{}};
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+Tensor reparametrize(const Tensor& h, std::int64_t samples, Generator& gen) {
+  latent_dim("reparametrize", h);
+  check(samples >= 1, "reparametrize", "samples must be at least 1, got ", samples);
+  const std::uint64_t count = static_cast<std::uint64_t>(samples * h.numel() / 2);
+  const std::uint64_t offset = gen.take(count);
+  return reparametrize_impl(h, Tensor(), gen.seed(), offset, samples);
+}
+
+Tensor reparametrize(const Tensor& h, const Tensor& eps) {
+  const char* op = "reparametrize";
+  const std::int64_t zdim = latent_dim(op, h);
+  dispatch::check_same(op, {&h, &eps});
+  const std::int64_t n = h.dim(0);
+  const bool ok = eps.ndim() == 2 && eps.dim(1) == zdim &&
+                  (n == 0 ? eps.dim(0) == 0 : eps.dim(0) >= n && eps.dim(0) % n == 0);
+  check(ok, op, "eps must be [R*N, Z] with R >= 1 for h [N, 2Z]: h ", h.shape().str(), ", eps ",
+        eps.shape().str());
+  const std::int64_t samples = n == 0 ? 1 : eps.dim(0) / n;
+  return reparametrize_impl(h, eps, 0, 0, samples);
+}
+
+Tensor kl_normal(const Tensor& h, Reduction reduction) {
+  const char* op = "kl_normal";
+  const std::int64_t zdim = latent_dim(op, h);
+  const std::int64_t n = h.dim(0);
+  const ReduceSpec rs = reduce_spec(reduction, n, zdim);
+  Tensor out = Tensor::empty(rs.shape, h.options());
+  dispatch::run(
+      op, h,
+      [&](auto t) {
+        using T = decltype(t);
+        kernels::cpu::kl_normal_forward<T>(out.data<T>(), h.data<T>(), T(rs.scale), rs.per_sample,
+                                           T(kLogvarMin), T(kLogvarMax), n, zdim);
+      },
+      dispatch::no_cuda);
+  autograd::SavedTensor sh = h;
+  autograd::record(op, out, {&h}, [=](const Tensor& dout, autograd::GradSink& g) {
+    const Tensor& hv = sh.get(op);
+    Tensor& dh = g.grad(0);
+    dispatch::run(
+        op, dout,
+        [&](auto t) {
+          using T = decltype(t);
+          kernels::cpu::kl_normal_backward<T>(dh.data<T>(), dout.data<T>(), rs.per_sample ? 1 : 0,
+                                              0, T(rs.scale), hv.data<T>(), T(kLogvarMin),
+                                              T(kLogvarMax), n, zdim);
+        },
+        dispatch::no_cuda);
+  });
+  return out;
+}
+
+Tensor kl_normal_terms(const Tensor& h) {
+  const char* op = "kl_normal_terms";
+  const std::int64_t zdim = latent_dim(op, h);
+  const std::int64_t n = h.dim(0);
+  Tensor out = Tensor::empty({n, zdim}, h.options());
+  dispatch::run(
+      op, h,
+      [&](auto t) {
+        using T = decltype(t);
+        kernels::cpu::kl_normal_terms_forward<T>(out.data<T>(), h.data<T>(), T(kLogvarMin),
+                                                 T(kLogvarMax), n, zdim);
+      },
+      dispatch::no_cuda);
+  autograd::SavedTensor sh = h;
+  autograd::record(op, out, {&h}, [=](const Tensor& dout, autograd::GradSink& g) {
+    const Tensor& hv = sh.get(op);
+    Tensor& dh = g.grad(0);
+    dispatch::run(
+        op, dout,
+        [&](auto t) {
+          using T = decltype(t);
+          kernels::cpu::kl_normal_backward<T>(dh.data<T>(), dout.data<T>(), zdim, 1, T(1),
+                                              hv.data<T>(), T(kLogvarMin), T(kLogvarMax), n, zdim);
+        },
+        dispatch::no_cuda);
+  });
+  return out;
+}
+
+}  // namespace latent

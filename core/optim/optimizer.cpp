@@ -1,0 +1,175 @@
+#include "core/optim/optimizer.h"
+
+#include <cmath>
+#include <set>
+#include <unordered_map>
+
+#include "core/autograd.h"
+#include "core/error.h"
+
+namespace latent::optim {
+
+namespace {
+
+// A step count stored as a scalar tensor: a non-negative integer exactly representable in double.
+std::int64_t read_count(const std::string& where, const std::string& key, const Tensor& t) {
+  check(t.numel() == 1, where, "entry '", key, "' must hold one value (a step count), got shape ",
+        t.shape().str());
+  const double v = t.item();
+  check(std::isfinite(v) && v >= 0 && v == std::floor(v) && v <= 9007199254740992.0, where,
+        "entry '", key, "' must be a non-negative whole number (a step count), got ", v);
+  return static_cast<std::int64_t>(v);
+}
+
+bool parse_index(const std::string& s, std::size_t& out) {
+  if (s.empty() || s.size() > 12) return false;
+  out = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    out = out * 10 + static_cast<std::size_t>(c - '0');
+  }
+  return true;
+}
+
+Tensor step_tensor(std::int64_t n) {
+  return Tensor::scalar(static_cast<double>(n), {.dtype = DType::f64});
+}
+
+// A private copy of `src` with p's dtype and device.
+Tensor copy_like(const Tensor& src, const Tensor& p) {
+  NoGradGuard no_grad;
+  Tensor c = Tensor::empty(p.shape(), p.options());
+  c.copy_(src.detach());
+  return c;
+}
+
+}  // namespace
+
+Optimizer::Optimizer(std::string name, std::vector<Tensor> params, std::vector<std::string> slots)
+    : name_(std::move(name)), params_(std::move(params)), slot_names_(std::move(slots)) {
+  check(!params_.empty(), name_, "got an empty parameter list");
+  std::unordered_map<const TensorImpl*, std::size_t> seen;
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    const Tensor& p = params_[i];
+    check(p.defined(), name_, "parameter ", i, " is an undefined tensor");
+    check(p.is_leaf(), name_, "parameter ", i, " (", p.str(),
+          ") is not a leaf: it was produced by '", p.grad_fn_name(),
+          "'; optimize leaf tensors such as module.parameters()");
+    auto [it, fresh] = seen.emplace(p.impl().get(), i);
+    check(fresh, name_, "parameter ", i, " is the same tensor as parameter ", it->second,
+          "; give each parameter once");
+  }
+  slots_.assign(params_.size(), std::vector<Tensor>(slot_names_.size()));
+  param_steps_.assign(params_.size(), 0);
+}
+
+void Optimizer::check_non_negative(const char* what, double v) const {
+  check(std::isfinite(v) && v >= 0, name_, what, " must be finite and non-negative, got ", v);
+}
+
+void Optimizer::step() {
+  NoGradGuard no_grad;
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    const Tensor& p = params_[i];
+    const Tensor g = p.grad();
+    if (!g.defined()) continue;
+    check(g.shape() == p.shape() && g.dtype() == p.dtype() && g.device() == p.device(), name_,
+          "the gradient of parameter ", i, " is ", g.str(), " but the parameter is ", p.str());
+    const std::int64_t t = param_steps_[i] + 1;
+    update(i, p, g, t);
+    param_steps_[i] = t;
+    p.bump_version();
+    for (const Tensor& s : slots_[i])
+      if (s.defined()) s.bump_version();
+  }
+  ++step_;
+}
+
+void Optimizer::zero_grad(bool set_to_none) {
+  for (const Tensor& p : params_) {
+    if (set_to_none)
+      p.set_grad(Tensor());
+    else
+      p.zero_grad();
+  }
+}
+
+Tensor& Optimizer::slot(std::size_t i, std::size_t k, bool* fresh) {
+  const Tensor& p = params_[i];
+  Tensor& s = slots_[i][k];
+  if (fresh) *fresh = !s.defined();
+  if (!s.defined()) {
+    s = Tensor::zeros(p.shape(), p.options());
+  } else if (s.device() != p.device() || s.dtype() != p.dtype()) {
+    s = copy_like(s, p);  // the parameter was moved or converted since
+  }
+  return s;
+}
+
+NamedTensors Optimizer::state() const {
+  NamedTensors out;
+  out.emplace_back(name_ + ".step", step_tensor(step_));
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    const std::string idx = "." + std::to_string(i);
+    if (param_steps_[i] > 0) out.emplace_back(name_ + ".step" + idx, step_tensor(param_steps_[i]));
+    for (std::size_t k = 0; k < slot_names_.size(); ++k)
+      if (slots_[i][k].defined())
+        out.emplace_back(name_ + "." + slot_names_[k] + idx, slots_[i][k].detach());
+  }
+  return out;
+}
+
+void Optimizer::load_state(const NamedTensors& state) {
+  const std::string where = name_ + ".load_state";
+  const std::string prefix = name_ + ".";
+  std::string known = "step";
+  for (const auto& s : slot_names_) known += ", " + s;
+
+  // Everything is validated into temporaries first: a bad entry leaves the optimizer unchanged.
+  std::int64_t step = -1;
+  std::vector<std::int64_t> steps(params_.size(), 0);
+  std::vector<std::vector<Tensor>> slots(params_.size(), std::vector<Tensor>(slot_names_.size()));
+  std::set<std::string> seen;
+  for (const auto& [key, t] : state) {
+    check(seen.insert(key).second, where, "entry '", key, "' appears twice");
+    check(t.defined(), where, "entry '", key, "' is an undefined tensor");
+    check(key.rfind(prefix, 0) == 0, where, "entry '", key, "' is not ", name_,
+          " state (this optimizer's entries start with '", prefix, "')");
+    const std::string rest = key.substr(prefix.size());
+    if (rest == "step") {
+      step = read_count(where, key, t);
+      continue;
+    }
+    const std::size_t dot = rest.rfind('.');
+    std::size_t i = 0;
+    check(dot != std::string::npos && parse_index(rest.substr(dot + 1), i), where,
+          "unknown entry '", key, "' (", name_, " keeps: ", known, ", per parameter as '", prefix,
+          "<name>.<index>')");
+    check(i < params_.size(), where, "entry '", key, "' is for parameter ", i,
+          ", but this optimizer has ", params_.size(), " parameters");
+    const std::string field = rest.substr(0, dot);
+    if (field == "step") {
+      steps[i] = read_count(where, key, t);
+      continue;
+    }
+    std::size_t k = 0;
+    while (k < slot_names_.size() && slot_names_[k] != field) ++k;
+    check(k < slot_names_.size(), where, "unknown entry '", key, "' (", name_, " keeps: ", known,
+          ")");
+    const Tensor& p = params_[i];
+    check(t.shape() == p.shape(), where, "entry '", key, "' has shape ", t.shape().str(),
+          " but parameter ", i, " has shape ", p.shape().str());
+    slots[i][k] = copy_like(t, p);
+  }
+  check(step >= 0, where, "the entry '", name_, ".step' (the step count) is missing");
+  for (std::size_t i = 0; i < params_.size(); ++i)
+    for (std::size_t k = 0; k < slot_names_.size(); ++k)
+      check(!slots[i][k].defined() || steps[i] > 0, where, "entry '", name_, ".", slot_names_[k],
+            ".", i, "' is given without a positive '", name_, ".step.", i, "'");
+
+  step_ = step;
+  param_steps_ = std::move(steps);
+  slots_ = std::move(slots);
+}
+
+}  // namespace latent::optim

@@ -1,0 +1,39 @@
+// Stochastic gradient descent with PyTorch's semantics. Per step, with g the gradient:
+//   g += weight_decay * p                              (L2 penalty)
+//   with momentum mu > 0:
+//     buf = g on the parameter's first update, else mu * buf + (1 - dampening) * g
+//     g = nesterov ? g + mu * buf : buf
+//   p -= lr * g
+// State slot: "momentum" (present when momentum > 0).
+#pragma once
+
+#include "core/optim/optimizer.h"
+
+namespace latent::optim {
+
+struct SGDOptions {
+  double lr = 0.01;
+  double momentum = 0.0;
+  double dampening = 0.0;
+  bool nesterov = false;
+  double weight_decay = 0.0;
+};
+
+class SGD : public Optimizer {
+ public:
+  // Throws latent::Error for a negative or non-finite lr, momentum, dampening or weight decay,
+  // and for nesterov without momentum > 0 and dampening == 0.
+  SGD(std::vector<Tensor> params, const SGDOptions& options = {});
+
+  double lr() const override { return options_.lr; }
+  void set_lr(double lr) override;
+  const SGDOptions& options() const { return options_; }
+
+ protected:
+  void update(std::size_t i, const Tensor& p, const Tensor& g, std::int64_t t) override;
+
+ private:
+  SGDOptions options_;
+};
+
+}  // namespace latent::optim

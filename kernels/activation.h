@@ -1,0 +1,23 @@
+// Activation family: an activation and its first two derivatives, element-wise over n values.
+//   activation_forward:       y[n]   = act(x)                 (overwrites y)
+//   activation_backward:      dx[n] += dy * act'(x)           (accumulates)
+//   activation_grad_forward:  g[n]   = act'(x)                (overwrites g)
+//   activation_grad_backward: dx[n] += dy * act''(x)          (accumulates)
+// x is always the pre-activation. p.alpha is leaky_relu's negative slope and elu's alpha; the
+// other activations ignore it. Formulas: kernels/scalar_math.h (act_forward, act_grad, act_grad2).
+#pragma once
+
+#include "kernels/common.h"
+
+namespace latent::kernels::cpu {
+
+template <class T>
+void activation_forward(T* y, const T* x, ActParams p, index_t n);
+template <class T>
+void activation_backward(T* dx, const T* dy, const T* x, ActParams p, index_t n);
+template <class T>
+void activation_grad_forward(T* g, const T* x, ActParams p, index_t n);
+template <class T>
+void activation_grad_backward(T* dx, const T* dy, const T* x, ActParams p, index_t n);
+
+}  // namespace latent::kernels::cpu

@@ -1,0 +1,87 @@
+#include "kernels/activation.h"
+
+#include <type_traits>
+
+#include "kernels/scalar_math.h"
+
+namespace latent::kernels::cpu {
+namespace {
+
+// Below this many elements a parallel region costs more than it saves. Each element is written
+// by exactly one iteration, so the result does not depend on the thread count.
+constexpr index_t kParallelMin = index_t{1} << 15;
+
+template <class F>
+void for_each_index(index_t n, F f) {
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+  for (index_t i = 0; i < n; ++i) f(i);
+}
+
+// Calls body(std::integral_constant<Act, a>) so that the activation is a compile-time constant
+// inside the loop: the switch in scalar_math.h folds away and the loop body stays branch-free.
+template <class Body>
+void with_act(Act a, Body body) {
+  switch (a) {
+    case Act::identity:
+      return body(std::integral_constant<Act, Act::identity>{});
+    case Act::relu:
+      return body(std::integral_constant<Act, Act::relu>{});
+    case Act::leaky_relu:
+      return body(std::integral_constant<Act, Act::leaky_relu>{});
+    case Act::elu:
+      return body(std::integral_constant<Act, Act::elu>{});
+    case Act::gelu:
+      return body(std::integral_constant<Act, Act::gelu>{});
+    case Act::sigmoid:
+      return body(std::integral_constant<Act, Act::sigmoid>{});
+    case Act::tanh:
+      return body(std::integral_constant<Act, Act::tanh>{});
+    case Act::softplus:
+      return body(std::integral_constant<Act, Act::softplus>{});
+  }
+}
+
+}  // namespace
+
+template <class T>
+void activation_forward(T* y, const T* x, ActParams p, index_t n) {
+  const T alpha = static_cast<T>(p.alpha);
+  with_act(p.act, [&](auto a) {
+    for_each_index(n, [&](index_t i) { y[i] = math::act_forward(a.value, alpha, x[i]); });
+  });
+}
+
+template <class T>
+void activation_backward(T* dx, const T* dy, const T* x, ActParams p, index_t n) {
+  const T alpha = static_cast<T>(p.alpha);
+  with_act(p.act, [&](auto a) {
+    for_each_index(n, [&](index_t i) { dx[i] += dy[i] * math::act_grad(a.value, alpha, x[i]); });
+  });
+}
+
+template <class T>
+void activation_grad_forward(T* g, const T* x, ActParams p, index_t n) {
+  const T alpha = static_cast<T>(p.alpha);
+  with_act(p.act, [&](auto a) {
+    for_each_index(n, [&](index_t i) { g[i] = math::act_grad(a.value, alpha, x[i]); });
+  });
+}
+
+template <class T>
+void activation_grad_backward(T* dx, const T* dy, const T* x, ActParams p, index_t n) {
+  const T alpha = static_cast<T>(p.alpha);
+  with_act(p.act, [&](auto a) {
+    for_each_index(n, [&](index_t i) { dx[i] += dy[i] * math::act_grad2(a.value, alpha, x[i]); });
+  });
+}
+
+#define LATENT_INSTANTIATE(T)                                                       \
+  template void activation_forward<T>(T*, const T*, ActParams, index_t);            \
+  template void activation_backward<T>(T*, const T*, const T*, ActParams, index_t); \
+  template void activation_grad_forward<T>(T*, const T*, ActParams, index_t);       \
+  template void activation_grad_backward<T>(T*, const T*, const T*, ActParams, index_t);
+LATENT_INSTANTIATE(float)
+LATENT_INSTANTIATE(double)
+#undef LATENT_INSTANTIATE
+
+}  // namespace latent::kernels::cpu

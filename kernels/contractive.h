@@ -1,0 +1,48 @@
+// Contractive family: the penalty ||df/dx||_F^2 of a dense encoder and the two building blocks of
+// the Jacobian chain of a deep one. a' and a'' are the activation's first and second derivatives
+// (kernels/scalar_math.h: act_grad, act_grad2) at the pre-activation.
+//
+//   contractive_forward:  pre [N, H], w [H, D]; with c_j = ||w_j||^2 (row norms, computed once)
+//                         per_sample: out [N], out[n] = scale * sum_j a'(pre[n, j])^2 * c_j
+//                         otherwise:  out [1], out[0] = scale * sum_n (the same)
+//                         (overwrites out; sums in double, in a fixed order)
+//   contractive_backward: g_n = scale * dout[n * stride_n] (stride 1 per sample, 0 for a scalar)
+//                         dpre[n, j] += g_n * 2 a'(pre) a''(pre) c_j
+//                         dw[j, :]   += (sum_n g_n a'(pre[n, j])^2) * 2 w[j, :]
+//                         (accumulates; null gradient pointers are skipped)
+//
+//   jacobian_seed_forward:  d [N, Z], w [Z, H] -> out [N*Z, H], out[n*Z + z, h] = d[n, z] w[z, h]
+//   jacobian_seed_backward: dd[n, z] += sum_h dout[n*Z + z, h] w[z, h]
+//                           dw[z, h] += sum_n dout[n*Z + z, h] d[n, z]
+//   scale_rows_forward:     m [N*G, H], d [N, H] -> out [N*G, H],
+//                           out[n*G + g, h] = m[n*G + g, h] d[n, h]
+//   scale_rows_backward:    dm[n*G + g, h] += dout[n*G + g, h] d[n, h]
+//                           dd[n, h] += sum_g dout[n*G + g, h] m[n*G + g, h]
+// Forward kernels overwrite, backward kernels accumulate; every sum runs in double in a fixed
+// order, so results do not depend on the thread count.
+#pragma once
+
+#include "kernels/common.h"
+
+namespace latent::kernels::cpu {
+
+template <class T>
+void contractive_forward(T* out, const T* pre, const T* w, Act act, T alpha, T scale,
+                         bool per_sample, index_t n, index_t h, index_t d);
+template <class T>
+void contractive_backward(T* dpre, T* dw, const T* dout, index_t stride_n, T scale, const T* pre,
+                          const T* w, Act act, T alpha, index_t n, index_t h, index_t d);
+
+template <class T>
+void jacobian_seed_forward(T* out, const T* d, const T* w, index_t n, index_t z, index_t h);
+template <class T>
+void jacobian_seed_backward(T* dd, T* dw, const T* dout, const T* d, const T* w, index_t n,
+                            index_t z, index_t h);
+
+template <class T>
+void scale_rows_forward(T* out, const T* m, const T* d, index_t n, index_t g, index_t h);
+template <class T>
+void scale_rows_backward(T* dm, T* dd, const T* dout, const T* m, const T* d, index_t n, index_t g,
+                         index_t h);
+
+}  // namespace latent::kernels::cpu

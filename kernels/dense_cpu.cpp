@@ -1,0 +1,101 @@
+#include <algorithm>
+#include <type_traits>
+
+#include "kernels/dense.h"
+
+namespace latent::kernels::cpu {
+namespace {
+
+constexpr index_t kParallelElems = index_t(1) << 15;
+// Columns per backward work unit: each thread owns whole columns of db.
+constexpr index_t kColBlock = 32;
+
+// Calls f with the activation as a compile-time constant, so the per-element switch in
+// math::act_* folds away and the simple activations vectorize.
+template <class F>
+void with_act(Act a, F&& f) {
+  switch (a) {
+    case Act::identity:
+      return f(std::integral_constant<Act, Act::identity>{});
+    case Act::relu:
+      return f(std::integral_constant<Act, Act::relu>{});
+    case Act::leaky_relu:
+      return f(std::integral_constant<Act, Act::leaky_relu>{});
+    case Act::elu:
+      return f(std::integral_constant<Act, Act::elu>{});
+    case Act::gelu:
+      return f(std::integral_constant<Act, Act::gelu>{});
+    case Act::sigmoid:
+      return f(std::integral_constant<Act, Act::sigmoid>{});
+    case Act::tanh:
+      return f(std::integral_constant<Act, Act::tanh>{});
+    case Act::softplus:
+      return f(std::integral_constant<Act, Act::softplus>{});
+  }
+}
+
+// act' at element i: from pre when given, else from the output y; neither is read for identity.
+template <Act A, class T>
+T act_grad_at(T alpha, const T* y, const T* pre, index_t i) {
+  if constexpr (A == Act::identity) {
+    return T(1);
+  } else {
+    return pre ? math::act_grad(A, alpha, pre[i]) : math::act_grad_from_output(A, alpha, y[i]);
+  }
+}
+
+}  // namespace
+
+template <class T>
+void dense_bias_act_forward(T* y, T* pre, const T* b, ActParams act, index_t n, index_t h) {
+  const T alpha = static_cast<T>(act.alpha);
+  with_act(act.act, [&](auto tag) {
+    constexpr Act A = decltype(tag)::value;
+#pragma omp parallel for schedule(static) if (n * h > kParallelElems)
+    for (index_t r = 0; r < n; ++r) {
+      T* yr = y + r * h;
+      if (b)
+        for (index_t c = 0; c < h; ++c) yr[c] += b[c];
+      if (pre) std::copy(yr, yr + h, pre + r * h);
+      if constexpr (A != Act::identity)
+        for (index_t c = 0; c < h; ++c) yr[c] = math::act_forward(A, alpha, yr[c]);
+    }
+  });
+}
+
+template <class T>
+void dense_backward_act_bias(T* dpre, T* db, const T* dy, const T* y, const T* pre, ActParams act,
+                             index_t n, index_t h) {
+  if (!dpre && !db) return;
+  const T alpha = static_cast<T>(act.alpha);
+  const index_t blocks = (h + kColBlock - 1) / kColBlock;
+  with_act(act.act, [&](auto tag) {
+    constexpr Act A = decltype(tag)::value;
+#pragma omp parallel for schedule(static) if (n * h > kParallelElems)
+    for (index_t blk = 0; blk < blocks; ++blk) {
+      const index_t c0 = blk * kColBlock;
+      const index_t c1 = std::min(h, c0 + kColBlock);
+      double sum[kColBlock] = {};
+      for (index_t r = 0; r < n; ++r) {
+        const index_t o = r * h;
+        for (index_t c = c0; c < c1; ++c) {
+          const T g = dy[o + c] * act_grad_at<A>(alpha, y, pre, o + c);
+          if (dpre) dpre[o + c] = g;
+          sum[c - c0] += static_cast<double>(g);
+        }
+      }
+      if (db)
+        for (index_t c = c0; c < c1; ++c) db[c] += static_cast<T>(sum[c - c0]);
+    }
+  });
+}
+
+#define LATENT_INSTANTIATE(T)                                                               \
+  template void dense_bias_act_forward<T>(T*, T*, const T*, ActParams, index_t, index_t);   \
+  template void dense_backward_act_bias<T>(T*, T*, const T*, const T*, const T*, ActParams, \
+                                           index_t, index_t);
+LATENT_INSTANTIATE(float)
+LATENT_INSTANTIATE(double)
+#undef LATENT_INSTANTIATE
+
+}  // namespace latent::kernels::cpu

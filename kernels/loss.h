@@ -1,0 +1,80 @@
+// Loss family: losses fused with their reduction, and row-wise log-softmax.
+//
+// Element-wise losses see their inputs as [N, D] (D = the product of all dimensions but the
+// first). Every forward computes the per-sample sums s[n] = sum_j loss(n, j) in double and
+//   per_sample: out [N], out[n] = scale * s[n]
+//   otherwise:  out [1], out[0] = scale * sum_n s[n]            (overwrites out; sums in order of
+//   n)
+// Every backward scales sample n's row by g[n] = scale * dout[n * stride] (stride 1 for per-sample
+// values, 0 for a reduced scalar) and accumulates (+=) into the gradient buffers that are non-null.
+// The op picks scale: 1 (none, sum), 1/N (batch_mean), 1/(N*D) (mean).
+//
+//   bce_with_logits: loss = max(x, 0) - x*t + log1p(exp(-|x|));  dx += g (sigmoid(x) - t),
+//                    dt += g (-x)
+//   mse:             loss = (x - t)^2;  dx += g 2 (x - t), dt += -(that)
+//   gaussian_nll:    loss = 0.5 (log(2 pi) + lv + (t - mu)^2 exp(-lv)) with lv per VarShape:
+//                      full   [N, D], lv[n * D + j]
+//                      row    [D],    lv[j]      (shared by the samples; dlv sums over n)
+//                      scalar [1],    lv[0]      (dlv sums over everything)
+//                    dmu += g (mu - t) exp(-lv), dt += -(that), dlv += g 0.5 (1 - (t - mu)^2
+//                    exp(-lv)) (sums over broadcast elements in double, in a fixed order)
+//
+//   log_softmax_forward:  y [M, K], y[m, k] = x[m, k] - logsumexp_k x[m, :]      (overwrites y)
+//   log_softmax_backward: dx[m, k] += dy[m, k] - exp(y[m, k]) sum_k dy[m, :]     (accumulates)
+//
+//   cross_entropy_find_bad_target: the first m whose target[m] is not an integer in [0, K)
+//                    (NaN included), or -1 when all are valid. The forward and backward assume
+//                    valid targets.
+//   cross_entropy_forward:  per row, loss = lse[m] - x[m, target[m]] with lse [M] the row's
+//                    logsumexp (written for the backward); out as above with N = M, D = K.
+//   cross_entropy_backward: dx[m, k] += g[m] (exp(x[m, k] - lse[m]) - [k == target[m]])
+//
+// Formulas: kernels/scalar_math.h (loss section). Rows are independent: the CPU splits rows
+// across threads and reduces in a fixed order, so results do not depend on the thread count.
+#pragma once
+
+#include "kernels/common.h"
+
+namespace latent::kernels {
+
+// How gaussian_nll's log-variance maps onto the [N, D] elements.
+enum class VarShape : int { full, row, scalar };
+
+namespace cpu {
+
+template <class T>
+void bce_with_logits_forward(T* out, const T* x, const T* t, T scale, bool per_sample, index_t n,
+                             index_t d);
+template <class T>
+void bce_with_logits_backward(T* dx, T* dt, const T* dout, index_t stride, T scale, const T* x,
+                              const T* t, index_t n, index_t d);
+
+template <class T>
+void mse_forward(T* out, const T* x, const T* t, T scale, bool per_sample, index_t n, index_t d);
+template <class T>
+void mse_backward(T* dx, T* dt, const T* dout, index_t stride, T scale, const T* x, const T* t,
+                  index_t n, index_t d);
+
+template <class T>
+void gaussian_nll_forward(T* out, const T* mu, const T* lv, VarShape vs, const T* t, T scale,
+                          bool per_sample, index_t n, index_t d);
+template <class T>
+void gaussian_nll_backward(T* dmu, T* dlv, T* dt, const T* dout, index_t stride, T scale,
+                           const T* mu, const T* lv, VarShape vs, const T* t, index_t n, index_t d);
+
+template <class T>
+void log_softmax_forward(T* y, const T* x, index_t m, index_t k);
+template <class T>
+void log_softmax_backward(T* dx, const T* dy, const T* y, index_t m, index_t k);
+
+template <class T>
+index_t cross_entropy_find_bad_target(const T* target, index_t m, index_t k);
+template <class T>
+void cross_entropy_forward(T* out, T* lse, const T* x, const T* target, T scale, bool per_sample,
+                           index_t m, index_t k);
+template <class T>
+void cross_entropy_backward(T* dx, const T* dout, index_t stride, T scale, const T* x, const T* lse,
+                            const T* target, index_t m, index_t k);
+
+}  // namespace cpu
+}  // namespace latent::kernels

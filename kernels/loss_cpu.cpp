@@ -1,0 +1,256 @@
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "kernels/loss.h"
+#include "kernels/scalar_math.h"
+
+namespace latent::kernels::cpu {
+namespace {
+
+// Below this many elements a loop stays on one thread: the fork costs more than the work.
+constexpr index_t kParallelMin = index_t(1) << 15;
+
+// Per-sample sums row_sum(i) (double) -> out, per sample or reduced in order of i. Each row is
+// summed by one thread, so the result is independent of the thread count.
+template <class T, class RowSum>
+void reduce_rows(T* out, T scale, bool per_sample, index_t n, index_t d, RowSum row_sum) {
+  std::vector<double> s(static_cast<std::size_t>(n));
+#pragma omp parallel for schedule(static) if (n * d >= kParallelMin)
+  for (index_t i = 0; i < n; ++i) s[static_cast<std::size_t>(i)] = row_sum(i);
+  if (per_sample) {
+    for (index_t i = 0; i < n; ++i)
+      out[i] = static_cast<T>(static_cast<double>(scale) * s[static_cast<std::size_t>(i)]);
+    return;
+  }
+  double total = 0;
+  for (double v : s) total += v;
+  out[0] = static_cast<T>(static_cast<double>(scale) * total);
+}
+
+// Runs body(i, g) for every row i with its gradient factor g = scale * dout[i * stride].
+template <class T, class Body>
+void for_rows(const T* dout, index_t stride, T scale, index_t n, index_t d, Body body) {
+#pragma omp parallel for schedule(static) if (n * d >= kParallelMin)
+  for (index_t i = 0; i < n; ++i) body(i, scale * dout[i * stride]);
+}
+
+// Row max and logsumexp of x[0..k), in double: the max shift keeps exp from overflowing.
+template <class T>
+double row_logsumexp(const T* x, index_t k) {
+  if (k == 0) return -INFINITY;
+  T mx = x[0];
+  for (index_t j = 1; j < k; ++j) mx = std::max(mx, x[j]);
+  if (std::isinf(mx)) return static_cast<double>(mx);  // all -inf, or an inf that dominates
+  double s = 0;
+  for (index_t j = 0; j < k; ++j) s += std::exp(static_cast<double>(x[j]) - mx);
+  return static_cast<double>(mx) + std::log(s);
+}
+
+}  // namespace
+
+// ---- bce_with_logits, mse ---------------------------------------------------------------------
+
+template <class T>
+void bce_with_logits_forward(T* out, const T* x, const T* t, T scale, bool per_sample, index_t n,
+                             index_t d) {
+  reduce_rows(out, scale, per_sample, n, d, [&](index_t i) {
+    double s = 0;
+    for (index_t j = i * d; j < (i + 1) * d; ++j) s += math::bce_with_logits(x[j], t[j]);
+    return s;
+  });
+}
+
+template <class T>
+void bce_with_logits_backward(T* dx, T* dt, const T* dout, index_t stride, T scale, const T* x,
+                              const T* t, index_t n, index_t d) {
+  for_rows(dout, stride, scale, n, d, [&](index_t i, T g) {
+    if (dx)
+      for (index_t j = i * d; j < (i + 1) * d; ++j)
+        dx[j] += g * math::bce_with_logits_grad(x[j], t[j]);
+    if (dt)
+      for (index_t j = i * d; j < (i + 1) * d; ++j) dt[j] -= g * x[j];
+  });
+}
+
+template <class T>
+void mse_forward(T* out, const T* x, const T* t, T scale, bool per_sample, index_t n, index_t d) {
+  reduce_rows(out, scale, per_sample, n, d, [&](index_t i) {
+    double s = 0;
+    for (index_t j = i * d; j < (i + 1) * d; ++j) s += math::squared_error(x[j], t[j]);
+    return s;
+  });
+}
+
+template <class T>
+void mse_backward(T* dx, T* dt, const T* dout, index_t stride, T scale, const T* x, const T* t,
+                  index_t n, index_t d) {
+  for_rows(dout, stride, scale, n, d, [&](index_t i, T g) {
+    // Separate loops (not one with two updates) so each vectorizes, and so dx and dt may alias.
+    if (dx)
+      for (index_t j = i * d; j < (i + 1) * d; ++j)
+        dx[j] += g * math::squared_error_grad(x[j], t[j]);
+    if (dt)
+      for (index_t j = i * d; j < (i + 1) * d; ++j)
+        dt[j] -= g * math::squared_error_grad(x[j], t[j]);
+  });
+}
+
+// ---- gaussian_nll -----------------------------------------------------------------------------
+
+namespace {
+// Row i's log-variances as lv_row(i)[j * lv_step(vs)]: a step of 0 repeats the scalar.
+template <class T>
+const T* lv_row(const T* lv, VarShape vs, index_t i, index_t d) {
+  return vs == VarShape::full ? lv + i * d : lv;
+}
+inline index_t lv_step(VarShape vs) {
+  return vs == VarShape::scalar ? 0 : 1;
+}
+}  // namespace
+
+template <class T>
+void gaussian_nll_forward(T* out, const T* mu, const T* lv, VarShape vs, const T* t, T scale,
+                          bool per_sample, index_t n, index_t d) {
+  const index_t step = lv_step(vs);
+  reduce_rows(out, scale, per_sample, n, d, [&](index_t i) {
+    const T* lvr = lv_row(lv, vs, i, d);
+    double s = 0;
+    for (index_t j = 0; j < d; ++j)
+      s += math::gaussian_nll(mu[i * d + j], lvr[j * step], t[i * d + j]);
+    return s;
+  });
+}
+
+template <class T>
+void gaussian_nll_backward(T* dmu, T* dlv, T* dt, const T* dout, index_t stride, T scale,
+                           const T* mu, const T* lv, VarShape vs, const T* t, index_t n,
+                           index_t d) {
+  const index_t step = lv_step(vs);
+  for_rows(dout, stride, scale, n, d, [&](index_t i, T g) {
+    const index_t o = i * d;
+    const T* lvr = lv_row(lv, vs, i, d);
+    if (dmu)
+      for (index_t j = 0; j < d; ++j)
+        dmu[o + j] += g * math::gaussian_nll_dmean(mu[o + j], lvr[j * step], t[o + j]);
+    if (dt)
+      for (index_t j = 0; j < d; ++j)
+        dt[o + j] -= g * math::gaussian_nll_dmean(mu[o + j], lvr[j * step], t[o + j]);
+    if (dlv && vs == VarShape::full)
+      for (index_t j = 0; j < d; ++j)
+        dlv[o + j] += g * math::gaussian_nll_dlogvar(mu[o + j], lvr[j], t[o + j]);
+  });
+  if (!dlv || vs == VarShape::full) return;
+
+  // A shared log-variance: its gradient sums over the rows (and, for a scalar, the columns) in
+  // double, in a fixed order.
+  auto term = [&](index_t i, index_t j) {
+    return static_cast<double>(scale * dout[i * stride]) *
+           static_cast<double>(
+               math::gaussian_nll_dlogvar(mu[i * d + j], lv[j * step], t[i * d + j]));
+  };
+  if (vs == VarShape::row) {
+    // Column blocks: each thread owns some columns and walks all rows in order, with a
+    // contiguous inner loop.
+    constexpr index_t kBlock = 64;
+    const index_t blocks = (d + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static) if (n * d >= kParallelMin)
+    for (index_t b = 0; b < blocks; ++b) {
+      const index_t c0 = b * kBlock, c1 = std::min(d, c0 + kBlock);
+      double acc[kBlock] = {};
+      for (index_t i = 0; i < n; ++i)
+        for (index_t j = c0; j < c1; ++j) acc[j - c0] += term(i, j);
+      for (index_t j = c0; j < c1; ++j) dlv[j] += static_cast<T>(acc[j - c0]);
+    }
+    return;
+  }
+  // Scalar: per-row partial sums, then added in order of rows.
+  std::vector<double> part(static_cast<std::size_t>(n));
+#pragma omp parallel for schedule(static) if (n * d >= kParallelMin)
+  for (index_t i = 0; i < n; ++i) {
+    double s = 0;
+    for (index_t j = 0; j < d; ++j) s += term(i, j);
+    part[static_cast<std::size_t>(i)] = s;
+  }
+  double total = 0;
+  for (double v : part) total += v;
+  dlv[0] += static_cast<T>(total);
+}
+
+// ---- log_softmax, cross_entropy ---------------------------------------------------------------
+
+template <class T>
+void log_softmax_forward(T* y, const T* x, index_t m, index_t k) {
+#pragma omp parallel for schedule(static) if (m * k >= kParallelMin)
+  for (index_t i = 0; i < m; ++i) {
+    const T* xr = x + i * k;
+    const double lse = row_logsumexp(xr, k);
+    for (index_t j = 0; j < k; ++j) y[i * k + j] = static_cast<T>(xr[j] - lse);
+  }
+}
+
+template <class T>
+void log_softmax_backward(T* dx, const T* dy, const T* y, index_t m, index_t k) {
+#pragma omp parallel for schedule(static) if (m * k >= kParallelMin)
+  for (index_t i = 0; i < m; ++i) {
+    const index_t o = i * k;
+    double s = 0;
+    for (index_t j = 0; j < k; ++j) s += dy[o + j];
+    const T st = static_cast<T>(s);
+    for (index_t j = 0; j < k; ++j) dx[o + j] += dy[o + j] - std::exp(y[o + j]) * st;
+  }
+}
+
+template <class T>
+index_t cross_entropy_find_bad_target(const T* target, index_t m, index_t k) {
+  for (index_t i = 0; i < m; ++i) {
+    const T v = target[i];
+    // Written so that NaN fails every comparison and is reported.
+    if (!(v >= T(0) && v < static_cast<T>(k) && std::floor(v) == v)) return i;
+  }
+  return -1;
+}
+
+template <class T>
+void cross_entropy_forward(T* out, T* lse, const T* x, const T* target, T scale, bool per_sample,
+                           index_t m, index_t k) {
+  reduce_rows(out, scale, per_sample, m, k, [&](index_t i) {
+    const double l = row_logsumexp(x + i * k, k);
+    lse[i] = static_cast<T>(l);
+    return l - static_cast<double>(x[i * k + static_cast<index_t>(target[i])]);
+  });
+}
+
+template <class T>
+void cross_entropy_backward(T* dx, const T* dout, index_t stride, T scale, const T* x, const T* lse,
+                            const T* target, index_t m, index_t k) {
+  for_rows(dout, stride, scale, m, k, [&](index_t i, T g) {
+    const index_t o = i * k;
+    const T l = lse[i];
+    for (index_t j = 0; j < k; ++j) dx[o + j] += g * std::exp(x[o + j] - l);
+    dx[o + static_cast<index_t>(target[i])] -= g;
+  });
+}
+
+#define LATENT_INSTANTIATE(T)                                                                     \
+  template void bce_with_logits_forward<T>(T*, const T*, const T*, T, bool, index_t, index_t);    \
+  template void bce_with_logits_backward<T>(T*, T*, const T*, index_t, T, const T*, const T*,     \
+                                            index_t, index_t);                                    \
+  template void mse_forward<T>(T*, const T*, const T*, T, bool, index_t, index_t);                \
+  template void mse_backward<T>(T*, T*, const T*, index_t, T, const T*, const T*, index_t,        \
+                                index_t);                                                         \
+  template void gaussian_nll_forward<T>(T*, const T*, const T*, VarShape, const T*, T, bool,      \
+                                        index_t, index_t);                                        \
+  template void gaussian_nll_backward<T>(T*, T*, T*, const T*, index_t, T, const T*, const T*,    \
+                                         VarShape, const T*, index_t, index_t);                   \
+  template void log_softmax_forward<T>(T*, const T*, index_t, index_t);                           \
+  template void log_softmax_backward<T>(T*, const T*, const T*, index_t, index_t);                \
+  template index_t cross_entropy_find_bad_target<T>(const T*, index_t, index_t);                  \
+  template void cross_entropy_forward<T>(T*, T*, const T*, const T*, T, bool, index_t, index_t);  \
+  template void cross_entropy_backward<T>(T*, const T*, index_t, T, const T*, const T*, const T*, \
+                                          index_t, index_t);
+LATENT_INSTANTIATE(float)
+LATENT_INSTANTIATE(double)
+#undef LATENT_INSTANTIATE
+
+}  // namespace latent::kernels::cpu

@@ -1,0 +1,82 @@
+#include <cmath>
+#include <vector>
+
+#include "kernels/optim.h"
+#include "kernels/scalar_math.h"
+
+namespace latent::kernels::cpu {
+namespace {
+// Below this many elements a parallel region costs more than the loop.
+constexpr index_t kParallelMin = index_t{1} << 16;
+// sum_squares works on fixed chunks, so its rounding is the same on any number of threads.
+constexpr index_t kChunk = index_t{1} << 14;
+constexpr int kLanes = 8;
+
+template <class T>
+double chunk_sum_squares(const T* x, index_t n) {
+  // Independent partial sums per lane: a fixed order that the compiler can still vectorize.
+  double lane[kLanes] = {};
+  index_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int k = 0; k < kLanes; ++k) {
+      const double v = static_cast<double>(x[i + k]);
+      lane[k] += v * v;
+    }
+  for (; i < n; ++i) {
+    const double v = static_cast<double>(x[i]);
+    lane[0] += v * v;
+  }
+  double s = 0;
+  for (double l : lane) s += l;
+  return s;
+}
+}  // namespace
+
+template <class T>
+void sgd_step(T* p, T* buf, const T* g, index_t n, const SgdStep& hp) {
+  const T lr = T(hp.lr), mu = T(hp.momentum), damp = T(hp.dampening), wd = T(hp.weight_decay);
+  const bool nesterov = hp.nesterov, first = hp.first;
+#pragma omp parallel for schedule(static) if (n > kParallelMin)
+  for (index_t i = 0; i < n; ++i)
+    math::sgd_update(p[i], buf ? buf + i : nullptr, g[i], lr, mu, damp, wd, nesterov, first);
+}
+
+template <class T>
+void adam_step(T* p, T* m, T* v, const T* g, index_t n, const AdamStep& hp) {
+  const T lr = T(hp.lr), b1 = T(hp.beta1), b2 = T(hp.beta2), eps = T(hp.eps);
+  const T wd = T(hp.weight_decay);
+  // The corrections are formed in double: 1 - beta2^t is tiny in early steps.
+  const T step_size = T(hp.lr / hp.bias_correction1);
+  const T inv_sqrt_bc2 = T(1.0 / std::sqrt(hp.bias_correction2));
+  const bool decoupled = hp.decoupled;
+#pragma omp parallel for schedule(static) if (n > kParallelMin)
+  for (index_t i = 0; i < n; ++i)
+    math::adam_update(p[i], m[i], v[i], g[i], lr, b1, b2, eps, wd, decoupled, step_size,
+                      inv_sqrt_bc2);
+}
+
+template <class T>
+double sum_squares(const T* x, index_t n) {
+  if (n <= kChunk) return chunk_sum_squares(x, n);
+  const index_t chunks = (n + kChunk - 1) / kChunk;
+  std::vector<double> partial(static_cast<std::size_t>(chunks));
+#pragma omp parallel for schedule(static) if (n > kParallelMin)
+  for (index_t c = 0; c < chunks; ++c) {
+    const index_t start = c * kChunk;
+    const index_t len = start + kChunk <= n ? kChunk : n - start;
+    partial[static_cast<std::size_t>(c)] = chunk_sum_squares(x + start, len);
+  }
+  double s = 0;
+  for (double v : partial) s += v;
+  return s;
+}
+
+#define LATENT_INSTANTIATE(T)                                                 \
+  template void sgd_step<T>(T*, T*, const T*, index_t, const SgdStep&);       \
+  template void adam_step<T>(T*, T*, T*, const T*, index_t, const AdamStep&); \
+  template double sum_squares<T>(const T*, index_t);
+LATENT_INSTANTIATE(float)
+LATENT_INSTANTIATE(double)
+#undef LATENT_INSTANTIATE
+
+}  // namespace latent::kernels::cpu

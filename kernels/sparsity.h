@@ -1,0 +1,41 @@
+// Sparsity family: penalties on a code h [N, H].
+//
+//   l1_penalty_forward:  per-sample sums s[n] = sum_j |h[n, j]| (double), then
+//                        per_sample: out [N], out[n] = scale * s[n]
+//                        otherwise:  out [1], out[0] = scale * sum_n s[n]        (overwrites out)
+//   l1_penalty_backward: dh[n, j] += scale * dout[n * stride] * sign(h[n, j]), sign(0) = 0
+//                        (stride 1 for per-sample values, 0 for a scalar; accumulates)
+//
+//   kl_sparsity_forward:  rho_hat [H], rho_hat[j] = mean_n h[n, j] (unclamped; kept for the
+//                         backward), out [1], out[0] = sum_j KL(rho || clamp(rho_hat[j]))
+//                         with KL(p || q) = p log(p / q) + (1 - p) log((1 - p) / (1 - q)) and the
+//                         clamp to [kRhoHatMin, kRhoHatMax]                  (overwrites both)
+//   kl_sparsity_backward: dh[n, j] += dout[0] / N * dKL/dq(rho, rho_hat[j]) where rho_hat[j] lies
+//                         inside the clamp range, nothing where the clamp changed it (accumulates)
+// Column means and sums run in double in order of n (independent of the thread count).
+// Formulas: kernels/scalar_math.h (loss section).
+#pragma once
+
+#include "kernels/common.h"
+
+namespace latent::kernels {
+
+// The range rho_hat is clamped to, so that log(rho_hat) and log(1 - rho_hat) stay finite.
+inline constexpr double kRhoHatMin = 1e-6;
+inline constexpr double kRhoHatMax = 1.0 - 1e-6;
+
+namespace cpu {
+
+template <class T>
+void l1_penalty_forward(T* out, const T* h, T scale, bool per_sample, index_t n, index_t hdim);
+template <class T>
+void l1_penalty_backward(T* dh, const T* dout, index_t stride, T scale, const T* h, index_t n,
+                         index_t hdim);
+
+template <class T>
+void kl_sparsity_forward(T* out, T* rho_hat, const T* h, T rho, index_t n, index_t hdim);
+template <class T>
+void kl_sparsity_backward(T* dh, const T* dout, const T* rho_hat, T rho, index_t n, index_t hdim);
+
+}  // namespace cpu
+}  // namespace latent::kernels

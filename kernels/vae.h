@@ -1,0 +1,48 @@
+// VAE family: reparametrized sampling and the KL divergence of a diagonal Gaussian to N(0, I).
+//
+// h [N, 2Z] holds (mu | logvar) per row: mu = h[n, z], logvar = h[n, Z + z]. Every kernel clamps
+// logvar to [lv_min, lv_max] and passes no gradient to a logvar the clamp changed.
+//
+//   reparametrize_forward:  z [R*N, Z], z[r*N + n, k] = mu[n, k] + exp(lv[n, k] / 2) * e
+//                           (overwrites z)
+//   reparametrize_backward: dh [N, 2Z] += (sum_r dz[r*N + n, k], sum_r dz * e * exp(lv / 2) / 2)
+//                           (accumulates; sums over r in double, in order of r)
+//     where e = eps[(r*N + n) * Z + k] when eps is non-null, otherwise the standard normal
+//     philox::normal_at(seed, offset, (r*N + n) * Z + k), so the backward regenerates the noise
+//     from its counters instead of storing it.
+//
+//   kl_normal_terms_forward: t [N, Z], t[n, k] = -1/2 (1 + lv - mu^2 - exp(lv))   (overwrites t)
+//   kl_normal_forward:       per_sample: out [N], out[n] = scale * sum_k t[n, k]
+//                            otherwise:  out [1], out[0] = scale * sum_n sum_k t[n, k]
+//                            (overwrites out; sums in double, in a fixed order)
+//   kl_normal_backward:      g = scale * dout[n * stride_n + k * stride_z];
+//                            dh[n, k] += g * mu, dh[n, Z + k] += g * (exp(lv) - 1) / 2
+//                            (accumulates). Strides (Z, 1) for the [N, Z] terms, (1, 0) for
+//                            per-sample values, (0, 0) for a scalar.
+// Formulas: kernels/scalar_math.h (vae section).
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/common.h"
+
+namespace latent::kernels::cpu {
+
+template <class T>
+void reparametrize_forward(T* z, const T* h, const T* eps, std::uint64_t seed, std::uint64_t offset,
+                           T lv_min, T lv_max, index_t r, index_t n, index_t zdim);
+template <class T>
+void reparametrize_backward(T* dh, const T* dz, const T* h, const T* eps, std::uint64_t seed,
+                            std::uint64_t offset, T lv_min, T lv_max, index_t r, index_t n,
+                            index_t zdim);
+
+template <class T>
+void kl_normal_terms_forward(T* t, const T* h, T lv_min, T lv_max, index_t n, index_t zdim);
+template <class T>
+void kl_normal_forward(T* out, const T* h, T scale, bool per_sample, T lv_min, T lv_max, index_t n,
+                       index_t zdim);
+template <class T>
+void kl_normal_backward(T* dh, const T* dout, index_t stride_n, index_t stride_z, T scale,
+                        const T* h, T lv_min, T lv_max, index_t n, index_t zdim);
+
+}  // namespace latent::kernels::cpu

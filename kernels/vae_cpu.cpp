@@ -1,0 +1,171 @@
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "kernels/philox.h"
+#include "kernels/scalar_math.h"
+#include "kernels/vae.h"
+
+namespace latent::kernels::cpu {
+namespace {
+
+// Loops this small are not worth waking the thread pool for.
+constexpr index_t kParallelMin = index_t{1} << 15;
+
+// e[j] = philox::normal_at(seed, offset, start + j) for j < count, drawing each Philox block once
+// instead of once per element (normal_at alone would compute every block four times).
+void normals(float* e, std::uint64_t seed, std::uint64_t offset, std::uint64_t start,
+             index_t count) {
+  const std::uint64_t end = start + static_cast<std::uint64_t>(count);
+  std::uint64_t i = start;
+  while (i < end) {
+    float q[4];
+    philox::to_normal4(philox::block(seed, offset + i / 4), q);
+    for (std::uint64_t k = i % 4; k < 4 && i < end; ++k, ++i) *e++ = q[k];
+  }
+}
+
+}  // namespace
+
+template <class T>
+void reparametrize_forward(T* z, const T* h, const T* eps, std::uint64_t seed, std::uint64_t offset,
+                           T lv_min, T lv_max, index_t r, index_t n, index_t zdim) {
+  const index_t rows = r * n;
+#pragma omp parallel if (rows * zdim > kParallelMin)
+  {
+    // The noise of one output row, regenerated per row so the work splits freely over threads.
+    std::vector<T> noise(static_cast<std::size_t>(eps ? 0 : zdim));
+    std::vector<float> raw(static_cast<std::size_t>(eps ? 0 : zdim));
+#pragma omp for schedule(static)
+    for (index_t row = 0; row < rows; ++row) {
+      const T* mu = h + (row % n) * 2 * zdim;
+      const T* lv = mu + zdim;
+      const T* e = eps ? eps + row * zdim : noise.data();
+      if (!eps) {
+        normals(raw.data(), seed, offset, static_cast<std::uint64_t>(row * zdim), zdim);
+        for (index_t k = 0; k < zdim; ++k)
+          noise[static_cast<std::size_t>(k)] = static_cast<T>(raw[k]);
+      }
+      T* zr = z + row * zdim;
+      for (index_t k = 0; k < zdim; ++k)
+        zr[k] = math::reparam_sample(mu[k], math::clamp(lv[k], lv_min, lv_max), e[k]);
+    }
+  }
+}
+
+template <class T>
+void reparametrize_backward(T* dh, const T* dz, const T* h, const T* eps, std::uint64_t seed,
+                            std::uint64_t offset, T lv_min, T lv_max, index_t r, index_t n,
+                            index_t zdim) {
+  // One thread owns each input row and sums its R samples in order: the result does not depend
+  // on the thread count.
+#pragma omp parallel if (r * n * zdim > kParallelMin)
+  {
+    std::vector<double> acc_mu(static_cast<std::size_t>(zdim));
+    std::vector<double> acc_lv(static_cast<std::size_t>(zdim));
+    std::vector<float> raw(static_cast<std::size_t>(eps ? 0 : zdim));
+#pragma omp for schedule(static)
+    for (index_t i = 0; i < n; ++i) {
+      std::fill(acc_mu.begin(), acc_mu.end(), 0.0);
+      std::fill(acc_lv.begin(), acc_lv.end(), 0.0);
+      for (index_t s = 0; s < r; ++s) {
+        const index_t row = s * n + i;
+        const T* g = dz + row * zdim;
+        if (eps) {
+          const T* e = eps + row * zdim;
+          for (index_t k = 0; k < zdim; ++k) {
+            acc_mu[static_cast<std::size_t>(k)] += static_cast<double>(g[k]);
+            acc_lv[static_cast<std::size_t>(k)] += static_cast<double>(g[k] * e[k]);
+          }
+        } else {
+          normals(raw.data(), seed, offset, static_cast<std::uint64_t>(row * zdim), zdim);
+          for (index_t k = 0; k < zdim; ++k) {
+            acc_mu[static_cast<std::size_t>(k)] += static_cast<double>(g[k]);
+            // The same product as with explicit noise (T times T), so both paths agree exactly.
+            acc_lv[static_cast<std::size_t>(k)] +=
+                static_cast<double>(g[k] * static_cast<T>(raw[k]));
+          }
+        }
+      }
+      const T* lv = h + i * 2 * zdim + zdim;
+      T* dmu = dh + i * 2 * zdim;
+      T* dlv = dmu + zdim;
+      for (index_t k = 0; k < zdim; ++k) {
+        dmu[k] += static_cast<T>(acc_mu[static_cast<std::size_t>(k)]);
+        if (math::logvar_active(lv[k], lv_min, lv_max))
+          dlv[k] += static_cast<T>(acc_lv[static_cast<std::size_t>(k)] * 0.5 *
+                                   std::exp(0.5 * static_cast<double>(lv[k])));
+      }
+    }
+  }
+}
+
+template <class T>
+void kl_normal_terms_forward(T* t, const T* h, T lv_min, T lv_max, index_t n, index_t zdim) {
+#pragma omp parallel for schedule(static) if (n * zdim > kParallelMin)
+  for (index_t i = 0; i < n; ++i) {
+    const T* mu = h + i * 2 * zdim;
+    const T* lv = mu + zdim;
+    T* ti = t + i * zdim;
+    for (index_t k = 0; k < zdim; ++k)
+      ti[k] = math::kl_normal_term(mu[k], math::clamp(lv[k], lv_min, lv_max));
+  }
+}
+
+template <class T>
+void kl_normal_forward(T* out, const T* h, T scale, bool per_sample, T lv_min, T lv_max, index_t n,
+                       index_t zdim) {
+  // Per-sample sums first (one thread per row), then the batch sum in row order: deterministic.
+  std::vector<double> row_sum(static_cast<std::size_t>(n));
+#pragma omp parallel for schedule(static) if (n * zdim > kParallelMin)
+  for (index_t i = 0; i < n; ++i) {
+    const T* mu = h + i * 2 * zdim;
+    const T* lv = mu + zdim;
+    double s = 0.0;
+    for (index_t k = 0; k < zdim; ++k)
+      s += static_cast<double>(math::kl_normal_term(mu[k], math::clamp(lv[k], lv_min, lv_max)));
+    row_sum[static_cast<std::size_t>(i)] = s;
+  }
+  if (per_sample) {
+    for (index_t i = 0; i < n; ++i)
+      out[i] = static_cast<T>(static_cast<double>(scale) * row_sum[static_cast<std::size_t>(i)]);
+    return;
+  }
+  double total = 0.0;
+  for (double s : row_sum) total += s;
+  out[0] = static_cast<T>(static_cast<double>(scale) * total);
+}
+
+template <class T>
+void kl_normal_backward(T* dh, const T* dout, index_t stride_n, index_t stride_z, T scale,
+                        const T* h, T lv_min, T lv_max, index_t n, index_t zdim) {
+#pragma omp parallel for schedule(static) if (n * zdim > kParallelMin)
+  for (index_t i = 0; i < n; ++i) {
+    const T* mu = h + i * 2 * zdim;
+    const T* lv = mu + zdim;
+    T* dmu = dh + i * 2 * zdim;
+    T* dlv = dmu + zdim;
+    const T* g = dout + i * stride_n;
+    for (index_t k = 0; k < zdim; ++k) {
+      const T gk = scale * g[k * stride_z];
+      dmu[k] += gk * mu[k];
+      if (math::logvar_active(lv[k], lv_min, lv_max))
+        dlv[k] += gk * math::kl_normal_term_dlogvar(lv[k]);
+    }
+  }
+}
+
+#define LATENT_INSTANTIATE(T)                                                                     \
+  template void reparametrize_forward<T>(T*, const T*, const T*, std::uint64_t, std::uint64_t, T, \
+                                         T, index_t, index_t, index_t);                           \
+  template void reparametrize_backward<T>(T*, const T*, const T*, const T*, std::uint64_t,        \
+                                          std::uint64_t, T, T, index_t, index_t, index_t);        \
+  template void kl_normal_terms_forward<T>(T*, const T*, T, T, index_t, index_t);                 \
+  template void kl_normal_forward<T>(T*, const T*, T, bool, T, T, index_t, index_t);              \
+  template void kl_normal_backward<T>(T*, const T*, index_t, index_t, T, const T*, T, T, index_t, \
+                                      index_t);
+LATENT_INSTANTIATE(float)
+LATENT_INSTANTIATE(double)
+#undef LATENT_INSTANTIATE
+
+}  // namespace latent::kernels::cpu
