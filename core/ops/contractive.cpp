@@ -8,34 +8,11 @@
 #include "core/ops/elementwise.h"
 #include "core/ops/linalg.h"
 #include "core/ops/reduce.h"
+#include "core/ops/reduction.h"
 #include "kernels/contractive.h"
 
 namespace latent {
 namespace {
-
-// How a Reduction maps per-sample penalties onto the kernels. "mean" averages over the entries of
-// the Jacobians (N samples x `per_sample_entries` each), i.e. the mean squared Jacobian entry.
-struct ReduceSpec {
-  bool per_sample = false;
-  double scale = 1.0;
-  Shape shape;
-};
-
-ReduceSpec reduce_spec(Reduction reduction, std::int64_t n, std::int64_t per_sample_entries) {
-  switch (reduction) {
-    case Reduction::none:
-      return {true, 1.0, Shape{n}};
-    case Reduction::sum:
-      return {false, 1.0, Shape{}};
-    case Reduction::batch_mean:
-      return {false, n > 0 ? 1.0 / static_cast<double>(n) : 0.0, Shape{}};
-    case Reduction::mean: {
-      const std::int64_t count = n * per_sample_entries;
-      return {false, count > 0 ? 1.0 / static_cast<double>(count) : 0.0, Shape{}};
-    }
-  }
-  return {};
-}
 
 // Every weight and pre-activation of the chain: defined, 2-D, on one device and dtype, with
 // matching shapes; errors name the layer index.
@@ -80,8 +57,9 @@ Tensor contractive_penalty(const Tensor& pre, const Tensor& w, kernels::ActParam
   check(pre.dim(1) == w.dim(0), op, "pre [N, H] and w [H, D] disagree on H: ", pre.shape().str(),
         " and ", w.shape().str());
   const std::int64_t n = pre.dim(0), h = w.dim(0), d = w.dim(1);
-  const ReduceSpec rs = reduce_spec(reduction, n, h * d);
-  Tensor out = Tensor::empty(rs.shape, pre.options());
+  const detail::ReduceSpec rs =
+      detail::reduce_spec("contractive_penalty", reduction, n, n * h * d, pre.shape());
+  Tensor out = Tensor::empty(rs.out, pre.options());
   dispatch::run(
       op, pre,
       [&](auto t) {
@@ -195,20 +173,9 @@ Tensor jacobian_penalty(const std::vector<Tensor>& weights, const std::vector<Te
       jacobian_seed(activation_grad(preacts[layers - 1], acts[layers - 1]), weights[layers - 1]);
   for (std::size_t l = layers - 1; l-- > 0;)
     m = matmul(scale_row_groups(m, activation_grad(preacts[l], acts[l])), weights[l]);
+  // Mean squared Jacobian entry for Reduction::mean: N*Z*D entries.
   Tensor per_sample = sum(square(m).reshape({n, zdim * d}), 1);
-  switch (reduction) {
-    case Reduction::none:
-      return per_sample;
-    case Reduction::sum:
-      return sum(per_sample);
-    case Reduction::batch_mean:
-      return mul(sum(per_sample), n > 0 ? 1.0 / static_cast<double>(n) : 0.0);
-    case Reduction::mean: {
-      const std::int64_t count = n * zdim * d;
-      return mul(sum(per_sample), count > 0 ? 1.0 / static_cast<double>(count) : 0.0);
-    }
-  }
-  return per_sample;
+  return detail::reduce_per_sample(op, per_sample, reduction, n * zdim * d);
 }
 
 }  // namespace latent

@@ -2,6 +2,7 @@
 
 #include "core/autograd.h"
 #include "core/dispatch.h"
+#include "core/ops/reduction.h"
 #include "kernels/loss.h"
 
 namespace latent {
@@ -9,40 +10,6 @@ namespace latent {
 using kernels::VarShape;
 
 namespace {
-
-const char* reduction_name(Reduction r) {
-  switch (r) {
-    case Reduction::none:
-      return "none";
-    case Reduction::sum:
-      return "sum";
-    case Reduction::batch_mean:
-      return "batch_mean";
-    case Reduction::mean:
-      return "mean";
-  }
-  return "?";
-}
-
-// What a Reduction means for the kernels: per-sample output or a scalar, and the scale. `count`
-// is the number of elements `mean` divides by; `shape` only names the input in errors.
-struct Reduce {
-  bool per_sample = false;
-  double scale = 1.0;
-  Shape out;
-  std::int64_t stride = 0;  // of dout in the backward: 1 per sample, 0 for a scalar
-};
-
-Reduce reduce_of(const char* op, Reduction r, std::int64_t n, std::int64_t count,
-                 const Shape& shape) {
-  if (r == Reduction::none) return {true, 1.0, Shape{n}, 1};
-  check(n > 0, op, "cannot reduce an empty batch (reduction ", reduction_name(r),
-        "): ", shape.str());
-  if (r == Reduction::sum) return {false, 1.0, Shape{}, 0};
-  if (r == Reduction::batch_mean) return {false, 1.0 / static_cast<double>(n), Shape{}, 0};
-  check(count > 0, op, "the mean over zero elements is undefined: ", shape.str());
-  return {false, 1.0 / static_cast<double>(count), Shape{}, 0};
-}
 
 // Checks shared by the losses on [N, ...] inputs of one shape: defined, same device and dtype,
 // a batch dimension.
@@ -61,7 +28,7 @@ Tensor pair_loss(const char* op, const Tensor& x, const Tensor& t, Reduction red
                  Bwd bwd) {
   const std::int64_t n = x.dim(0);
   const std::int64_t d = x.shape().row_size();
-  const Reduce red = reduce_of(op, reduction, n, x.numel(), x.shape());
+  const detail::ReduceSpec red = detail::reduce_spec(op, reduction, n, x.numel(), x.shape());
   Tensor out = Tensor::empty(red.out, x.options());
   dispatch::run(
       op, x,
@@ -129,7 +96,7 @@ Tensor gaussian_nll(const Tensor& mean, const Tensor& logvar, const Tensor& targ
 
   const std::int64_t n = mean.dim(0);
   const std::int64_t d = ms.row_size();
-  const Reduce red = reduce_of(op, reduction, n, mean.numel(), ms);
+  const detail::ReduceSpec red = detail::reduce_spec(op, reduction, n, mean.numel(), ms);
   Tensor out = Tensor::empty(red.out, mean.options());
   dispatch::run(
       op, mean,
@@ -200,7 +167,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduc
         "target must hold one class index per row of logits: logits ", logits.shape().str(),
         ", target ", target.shape().str());
   // The per-sample values are the rows, so `mean` divides by M as batch_mean does.
-  const Reduce red = reduce_of(op, reduction, m, m, logits.shape());
+  const detail::ReduceSpec red = detail::reduce_spec(op, reduction, m, m, logits.shape());
   Tensor out = Tensor::empty(red.out, logits.options());
   Tensor lse = Tensor::empty({m}, logits.options());
   dispatch::run(

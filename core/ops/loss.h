@@ -6,10 +6,12 @@
 //   Reduction::sum         -> (), the sum over samples
 //   Reduction::batch_mean  -> (), the sum over samples / N    (the usual AE / VAE objective)
 //   Reduction::mean        -> (), the mean over every element  (the classic "MSE")
-// Inputs need a batch dimension (ndim >= 1; a 1-D [N] input has one element per sample). A
-// reduction other than none of an empty batch (N = 0), and mean over zero elements, throw
-// latent::Error; none of an empty batch gives an empty [0]. Mismatched shapes, devices or dtypes
-// throw latent::Error naming the op and the shapes. CPU only for now (a CUDA tensor throws).
+// Inputs need a batch dimension (ndim >= 1; a 1-D [N] input has one element per sample). For an
+// empty batch (N = 0) none gives an empty [0] and sum gives 0, while batch_mean, and mean over
+// zero elements, throw latent::Error (the mean of nothing). Every op taking a Reduction (KL,
+// sparsity and contractive penalties too) follows these rules. Mismatched shapes, devices or
+// dtypes throw latent::Error naming the op and the shapes. CPU only for now (a CUDA tensor
+// throws).
 #pragma once
 
 #include "core/tensor.h"

@@ -4,6 +4,7 @@
 
 #include "core/autograd.h"
 #include "core/dispatch.h"
+#include "core/ops/reduction.h"
 #include "kernels/sparsity.h"
 
 namespace latent {
@@ -15,20 +16,12 @@ Tensor l1_penalty(const Tensor& h, Reduction reduction) {
   const std::int64_t n = h.dim(0);
   const std::int64_t d = h.shape().row_size();
 
-  // Same meaning of the reductions as the losses (core/ops/loss.h).
-  bool per_sample = reduction == Reduction::none;
-  double scale = 1.0;
-  if (!per_sample) {
-    check(n > 0, op, "cannot reduce an empty batch: ", h.shape().str());
-    if (reduction == Reduction::batch_mean) scale = 1.0 / static_cast<double>(n);
-    if (reduction == Reduction::mean) {
-      check(h.numel() > 0, op, "the mean over zero elements is undefined: ", h.shape().str());
-      scale = 1.0 / static_cast<double>(h.numel());
-    }
-  }
-  const std::int64_t stride = per_sample ? 1 : 0;
+  const detail::ReduceSpec red = detail::reduce_spec(op, reduction, n, h.numel(), h.shape());
+  const bool per_sample = red.per_sample;
+  const double scale = red.scale;
+  const std::int64_t stride = red.stride;
 
-  Tensor out = Tensor::empty(per_sample ? Shape{n} : Shape{}, h.options());
+  Tensor out = Tensor::empty(red.out, h.options());
   dispatch::run(
       op, h,
       [&](auto z) {

@@ -2,6 +2,7 @@
 
 #include "core/autograd.h"
 #include "core/dispatch.h"
+#include "core/ops/reduction.h"
 #include "kernels/vae.h"
 
 namespace latent {
@@ -53,29 +54,6 @@ Tensor reparametrize_impl(const Tensor& h, const Tensor& eps, std::uint64_t seed
   return z;
 }
 
-// How a Reduction maps per-sample values onto the kernels: a scalar (or not) and a scale.
-struct ReduceSpec {
-  bool per_sample = false;
-  double scale = 1.0;
-  Shape shape;
-};
-
-ReduceSpec reduce_spec(Reduction reduction, std::int64_t n, std::int64_t per_sample_elements) {
-  switch (reduction) {
-    case Reduction::none:
-      return {true, 1.0, Shape{n}};
-    case Reduction::sum:
-      return {false, 1.0, Shape{}};
-    case Reduction::batch_mean:
-      return {false, n > 0 ? 1.0 / static_cast<double>(n) : 0.0, Shape{}};
-    case Reduction::mean: {
-      const std::int64_t count = n * per_sample_elements;
-      return {false, count > 0 ? 1.0 / static_cast<double>(count) : 0.0, Shape{}};
-    }
-  }
-  return {};
-}
-
 }  // namespace
 
 Tensor reparametrize(const Tensor& h, std::int64_t samples, Generator& gen) {
@@ -103,8 +81,8 @@ Tensor kl_normal(const Tensor& h, Reduction reduction) {
   const char* op = "kl_normal";
   const std::int64_t zdim = latent_dim(op, h);
   const std::int64_t n = h.dim(0);
-  const ReduceSpec rs = reduce_spec(reduction, n, zdim);
-  Tensor out = Tensor::empty(rs.shape, h.options());
+  const detail::ReduceSpec rs = detail::reduce_spec("kl_normal", reduction, n, n * zdim, h.shape());
+  Tensor out = Tensor::empty(rs.out, h.options());
   dispatch::run(
       op, h,
       [&](auto t) {

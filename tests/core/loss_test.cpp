@@ -379,9 +379,12 @@ TEST(LossReductions, EmptyBatch) {
   EXPECT_EQ(mse(e, e, Reduction::none).shape(), Shape({0}));
   EXPECT_EQ(cross_entropy(e, Tensor::zeros({0}), Reduction::none).shape(), Shape({0}));
   EXPECT_EQ(log_softmax(e).shape(), Shape({0, 3}));
-  for (Reduction r : {Reduction::sum, Reduction::batch_mean, Reduction::mean}) {
+  // The sum over no samples is 0; a mean over them is undefined.
+  EXPECT_EQ(mse(e, e, Reduction::sum).item(), 0.0);
+  EXPECT_EQ(cross_entropy(e, Tensor::zeros({0}), Reduction::sum).item(), 0.0);
+  for (Reduction r : {Reduction::batch_mean, Reduction::mean}) {
     const std::string m = error_of([&] { mse(e, e, r); });
-    EXPECT_NE(m.find("[mse] cannot reduce an empty batch"), std::string::npos) << m;
+    EXPECT_NE(m.find("[mse] "), std::string::npos) << m;
     EXPECT_NE(m.find("(0, 3)"), std::string::npos) << m;
     EXPECT_THROW(bce_with_logits(e, e, r), Error);
     EXPECT_THROW(gaussian_nll(e, e, e, r), Error);

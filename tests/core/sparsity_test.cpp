@@ -72,7 +72,8 @@ TEST(L1Penalty, ThreadedPathMatchesADirectSum) {
 }
 
 TEST(L1Penalty, Errors) {
-  std::string e = error_of([] { l1_penalty(Tensor::zeros({0, 4}), Reduction::sum); });
+  EXPECT_EQ(l1_penalty(Tensor::zeros({0, 4}), Reduction::sum).item(), 0.0);
+  std::string e = error_of([] { l1_penalty(Tensor::zeros({0, 4}), Reduction::batch_mean); });
   EXPECT_NE(e.find("[l1_penalty]"), std::string::npos) << e;
   EXPECT_NE(e.find("(0, 4)"), std::string::npos) << e;
   EXPECT_EQ(l1_penalty(Tensor::zeros({0, 4}), Reduction::none).shape(), Shape({0}));
