@@ -1,0 +1,72 @@
+// What every autoencoder of latent shares: the encoder/decoder MLP configuration, the loss with
+// its named terms, and the Autoencoder interface the Trainer and the evaluation code work with.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/latent.h"
+#include "models/likelihood.h"
+
+namespace latent::models {
+
+// An MLP between the input and the code: hidden widths and activations. The outer widths come
+// from the model (input, latent), so a config is reusable across models.
+struct MLPSpec {
+  std::vector<std::int64_t> hidden = {512, 256};
+  Act activation = Act::relu;
+  std::optional<float> activation_alpha;  // leaky_relu slope / elu alpha (see nn::MLPConfig)
+};
+
+// A loss: `total` (what backward() starts from) and its named terms as they enter the total
+// (already weighted), so that the terms add up to total. Scalars, batch means, in nats where a
+// term is a log-likelihood.
+struct Loss {
+  Tensor total;
+  std::vector<std::pair<std::string, Tensor>> terms;
+
+  // The term called `name`; throws latent::Error listing the names when absent.
+  Tensor term(const std::string& name) const;
+  // {name, value} of total ("total") and every term, read back to the host (synchronizes).
+  std::vector<std::pair<std::string, double>> values() const;
+};
+
+// Every model of the family. Modules whose training forward differs from evaluation (noise,
+// sampling) read is_training(). Each model owns a Generator (seeded from its config) for the
+// noise it draws, so seeded runs repeat exactly.
+class Autoencoder : public nn::Module {
+ public:
+  virtual std::string name() const = 0;
+  virtual std::int64_t input_dim() const = 0;
+  virtual std::int64_t latent_dim() const = 0;
+  virtual const LikelihoodConfig& likelihood() const = 0;
+
+  // The deterministic code of x [N, D] -> [N, Z] (the posterior mean for a VAE).
+  virtual Tensor encode(const Tensor& x) = 0;
+  // The decoder's distribution parameters for a code z [N, Z] (layout: models/likelihood.h).
+  virtual Tensor decode_params(const Tensor& z) = 0;
+  // The decoder's mean for z: probabilities, means or expected levels [N, D].
+  Tensor decode(const Tensor& z) { return mean(likelihood(), decode_params(z)); }
+  // decode(encode(x)).
+  Tensor reconstruct(const Tensor& x) { return decode(encode(x)); }
+
+  // The training objective on a batch x [N, D] (forward and loss in one call), as the Trainer
+  // uses it. In training mode it draws its noise from the model's generator.
+  virtual Loss compute_loss(const Tensor& x) = 0;
+  // Called by the Trainer before each optimizer step with the global step number (0-based), for
+  // schedules inside the objective (KL warm-up). Does nothing by default.
+  virtual void on_train_step(std::int64_t /*step*/) {}
+
+  Generator& generator() { return gen_; }
+
+ protected:
+  explicit Autoencoder(std::uint64_t seed) : gen_(seed) {}
+  // Throws latent::Error unless x is [N, input_dim()] (naming the model and both widths).
+  void check_input(const Tensor& x, const char* what) const;
+
+  Generator gen_;
+};
+
+}  // namespace latent::models
