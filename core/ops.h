@@ -6,6 +6,7 @@
 #include "core/ops/elementwise.h"
 #include "core/ops/linalg.h"
 #include "core/ops/loss.h"
+#include "core/ops/noise.h"
 #include "core/ops/reduce.h"
 #include "core/ops/shape_ops.h"
 #include "core/ops/sparsity.h"

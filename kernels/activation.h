@@ -9,8 +9,9 @@
 
 #include "kernels/common.h"
 
-namespace latent::kernels::cpu {
+namespace latent::kernels {
 
+namespace cpu {
 template <class T>
 void activation_forward(T* y, const T* x, ActParams p, index_t n);
 template <class T>
@@ -19,5 +20,15 @@ template <class T>
 void activation_grad_forward(T* g, const T* x, ActParams p, index_t n);
 template <class T>
 void activation_grad_backward(T* dx, const T* dy, const T* x, ActParams p, index_t n);
+}  // namespace cpu
 
-}  // namespace latent::kernels::cpu
+namespace cuda {
+void activation_forward(float* y, const float* x, ActParams p, index_t n, Stream stream);
+void activation_backward(float* dx, const float* dy, const float* x, ActParams p, index_t n,
+                         Stream stream);
+void activation_grad_forward(float* g, const float* x, ActParams p, index_t n, Stream stream);
+void activation_grad_backward(float* dx, const float* dy, const float* x, ActParams p, index_t n,
+                              Stream stream);
+}  // namespace cuda
+
+}  // namespace latent::kernels

@@ -20,11 +20,19 @@
 //                           dd[n, h] += sum_g dout[n*G + g, h] m[n*G + g, h]
 // Forward kernels overwrite, backward kernels accumulate; every sum runs in double in a fixed
 // order, so results do not depend on the thread count.
+//
+// CUDA (float32): the same contract. Sums run in double in a fixed-shape order (warp or block per
+// row; reduced penalty: per-block partials, then one block; sums over samples: row chunks per
+// column, then the chunks in order), so two runs give identical bits. `scratch` is device memory
+// for contractive_scratch(n, h) doubles (contractive_forward/backward) or
+// jacobian_seed_scratch(n, z, h) doubles (jacobian_seed_backward with a non-null dw, else null);
+// contents ignored.
 #pragma once
 
 #include "kernels/common.h"
 
-namespace latent::kernels::cpu {
+namespace latent::kernels {
+namespace cpu {
 
 template <class T>
 void contractive_forward(T* out, const T* pre, const T* w, Act act, T alpha, T scale,
@@ -45,4 +53,28 @@ template <class T>
 void scale_rows_backward(T* dm, T* dd, const T* dout, const T* m, const T* d, index_t n, index_t g,
                          index_t h);
 
-}  // namespace latent::kernels::cpu
+}  // namespace cpu
+
+namespace cuda {
+
+index_t contractive_scratch(index_t n, index_t h);
+void contractive_forward(float* out, const float* pre, const float* w, Act act, float alpha,
+                         float scale, bool per_sample, index_t n, index_t h, index_t d,
+                         double* scratch, Stream stream);
+void contractive_backward(float* dpre, float* dw, const float* dout, index_t stride_n, float scale,
+                          const float* pre, const float* w, Act act, float alpha, index_t n,
+                          index_t h, index_t d, double* scratch, Stream stream);
+
+void jacobian_seed_forward(float* out, const float* d, const float* w, index_t n, index_t z,
+                           index_t h, Stream stream);
+index_t jacobian_seed_scratch(index_t n, index_t z, index_t h);
+void jacobian_seed_backward(float* dd, float* dw, const float* dout, const float* d, const float* w,
+                            index_t n, index_t z, index_t h, double* scratch, Stream stream);
+
+void scale_rows_forward(float* out, const float* m, const float* d, index_t n, index_t g, index_t h,
+                        Stream stream);
+void scale_rows_backward(float* dm, float* dd, const float* dout, const float* m, const float* d,
+                         index_t n, index_t g, index_t h, Stream stream);
+
+}  // namespace cuda
+}  // namespace latent::kernels

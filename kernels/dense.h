@@ -11,8 +11,10 @@
 //                             (math::act_grad_from_output; not for gelu, nor for leaky_relu or
 //                             elu with a negative alpha: those need pre). Neither is read for
 //                             identity.
-// Formulas: kernels/scalar_math.h. Column sums run in double, in row order, one column per
-// thread, so db does not depend on the thread count.
+// Formulas: kernels/scalar_math.h. CPU: column sums run in double, in row order, one column per
+// thread, so db does not depend on the thread count. CUDA: each block sums a tile of rows for a
+// stripe of 32 columns in double; a second tiny kernel adds the tiles' partials per column in a
+// fixed order (no atomics, identical bits run to run).
 #pragma once
 
 #include "kernels/common.h"
@@ -33,4 +35,32 @@ template <class T>
 void dense_backward_act_bias(T* dpre, T* db, const T* dy, const T* y, const T* pre, ActParams act,
                              index_t n, index_t h);
 }  // namespace cpu
+
+namespace cuda {
+// How the GPU forward applies bias and activation after the product:
+//   own       cuBLAS GEMM, then dense_bias_act_forward (every activation; the default).
+//   cublaslt  one cuBLASLt matmul with its bias/relu epilogue, for identity and relu when pre is
+//             not wanted (the epilogue computes the very same function there). Everything else,
+//             and shapes cuBLASLt has no algorithm for, takes the `own` path. cuBLASLt's GELU
+//             epilogue is the tanh approximation, not latent's exact erf gelu: never used.
+// Both exist so that a benchmark can measure one against the other.
+enum class DenseEpilogue : int { own = 0, cublaslt = 1 };
+// The path core's dense op takes, process-wide (default: own).
+void set_dense_epilogue(DenseEpilogue epilogue);
+DenseEpilogue dense_epilogue();
+
+// The whole forward: y [N, H] = act(x [N, D] w^T + b), with w [H, D], b [H] or null, and
+// pre [N, H] = x w^T + b when pre is non-null. Overwrites y (and pre).
+void dense_forward(float* y, float* pre, const float* x, const float* w, const float* b,
+                   ActParams act, index_t n, index_t d, index_t h, DenseEpilogue epilogue,
+                   Stream stream);
+// The contract above, on the GPU.
+void dense_bias_act_forward(float* y, float* pre, const float* b, ActParams act, index_t n,
+                            index_t h, Stream stream);
+// Doubles of device scratch dense_backward_act_bias needs for db (0: scratch may be null).
+index_t dense_backward_scratch(index_t n, index_t h);
+void dense_backward_act_bias(float* dpre, float* db, double* scratch, const float* dy,
+                             const float* y, const float* pre, ActParams act, index_t n, index_t h,
+                             Stream stream);
+}  // namespace cuda
 }  // namespace latent::kernels

@@ -6,17 +6,38 @@
 // beta == 0 overwrites C without reading it (NaN or garbage in C does not propagate); k == 0 or
 // alpha == 0 gives C = beta * C. C must not alias A or B.
 //
-// Cache-blocked with packed panels and a register-tiled micro-kernel, parallel over tiles of C
-// with OpenMP. Every element of C is computed by one thread in a fixed order of k, so the result
+// CPU: cache-blocked with packed panels and a register-tiled micro-kernel, parallel over tiles of
+// C with OpenMP. Every element of C is computed by one thread in a fixed order of k, so the result
 // does not depend on the number of threads.
+//
+// CUDA (float32, device pointers): cuBLAS, row-major through the column-major identity
+// C^T = op(B)^T op(A)^T, on the device's one handle and workspace (kernels/cublas_handle.h).
+// Results repeat bit for bit run to run on one GPU model (cuBLAS with one stream and atomics
+// off); they differ from the CPU's in the last bits (another summation order). beta == 0, k == 0
+// and alpha == 0 behave as on the CPU.
 #pragma once
 
 #include "kernels/common.h"
 
-namespace latent::kernels::cpu {
+namespace latent::kernels {
 
+namespace cpu {
 template <class T>
 void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a,
           index_t lda, const T* b, index_t ldb, T beta, T* c, index_t ldc);
+}  // namespace cpu
 
-}  // namespace latent::kernels::cpu
+namespace cuda {
+void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, float alpha, const float* a,
+          index_t lda, const float* b, index_t ldb, float beta, float* c, index_t ldc,
+          Stream stream);
+
+// TF32 tensor cores for every float32 GEMM on the GPU (cuBLAS and cuBLASLt), process-wide, from
+// the next GEMM on. Off by default: products in full float32, within float rounding of the CPU.
+// On: inputs rounded to 10 mantissa bits (relative error about 1e-3), several times faster for
+// large GEMMs on Ampere and later.
+void set_tf32(bool enabled);
+bool tf32_enabled();
+}  // namespace cuda
+
+}  // namespace latent::kernels

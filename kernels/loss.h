@@ -31,6 +31,18 @@
 //
 // Formulas: kernels/scalar_math.h (loss section). Rows are independent: the CPU splits rows
 // across threads and reduces in a fixed order, so results do not depend on the thread count.
+//
+// CUDA (float32): the same contract, with these differences.
+//   - Sums run in double in a fixed-shape order (per row: a warp or a block; a scalar: per-block
+//     partials, then one block over the partials; gaussian_nll's row-shared dlv: row chunks per
+//     column, then the chunks in order), so two runs give identical bits; the order differs from
+//     the CPU's, so results agree with it to rounding, not bit for bit.
+//   - `scratch` is device memory for loss_scratch(n, d) doubles (m, k for cross_entropy), contents
+//     ignored; null is fine where no two-pass sum runs: the per-sample forwards, and every
+//     backward except gaussian_nll's with a row or scalar logvar and a non-null dlv.
+//   - cross_entropy has no bad-target search (it would read the targets on the host): a row whose
+//     target is not an integer in [0, K) (NaN included) gets NaN as its lse and its loss, hence a
+//     NaN reduced value and a NaN gradient row, and is never used as an index.
 #pragma once
 
 #include "kernels/common.h"
@@ -77,4 +89,37 @@ void cross_entropy_backward(T* dx, const T* dout, index_t stride, T scale, const
                             const T* target, index_t m, index_t k);
 
 }  // namespace cpu
+
+namespace cuda {
+
+index_t loss_scratch(index_t n, index_t d);
+
+void bce_with_logits_forward(float* out, const float* x, const float* t, float scale,
+                             bool per_sample, index_t n, index_t d, double* scratch, Stream stream);
+void bce_with_logits_backward(float* dx, float* dt, const float* dout, index_t stride, float scale,
+                              const float* x, const float* t, index_t n, index_t d, Stream stream);
+
+void mse_forward(float* out, const float* x, const float* t, float scale, bool per_sample,
+                 index_t n, index_t d, double* scratch, Stream stream);
+void mse_backward(float* dx, float* dt, const float* dout, index_t stride, float scale,
+                  const float* x, const float* t, index_t n, index_t d, Stream stream);
+
+void gaussian_nll_forward(float* out, const float* mu, const float* lv, VarShape vs, const float* t,
+                          float scale, bool per_sample, index_t n, index_t d, double* scratch,
+                          Stream stream);
+void gaussian_nll_backward(float* dmu, float* dlv, float* dt, const float* dout, index_t stride,
+                           float scale, const float* mu, const float* lv, VarShape vs,
+                           const float* t, index_t n, index_t d, double* scratch, Stream stream);
+
+void log_softmax_forward(float* y, const float* x, index_t m, index_t k, Stream stream);
+void log_softmax_backward(float* dx, const float* dy, const float* y, index_t m, index_t k,
+                          Stream stream);
+
+void cross_entropy_forward(float* out, float* lse, const float* x, const float* target, float scale,
+                           bool per_sample, index_t m, index_t k, double* scratch, Stream stream);
+void cross_entropy_backward(float* dx, const float* dout, index_t stride, float scale,
+                            const float* x, const float* lse, const float* target, index_t m,
+                            index_t k, Stream stream);
+
+}  // namespace cuda
 }  // namespace latent::kernels

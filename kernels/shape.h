@@ -7,11 +7,16 @@
 //   transpose_backward: dx [rows, cols], dx[r, c] += dy[c, r] for dy [cols, rows] (accumulates)
 //   tile_backward:      dx [m] += sum_k dy[k * m + i] over k < repeats     (accumulates; the sum
 //                       runs in double, in order of k)
+// CUDA (float32): copies are one thread per element; transposes go through a 32 x 33 shared
+// tile (coalesced reads and writes, no bank conflicts); tile_backward gives each thread one
+// element of dx and sums over k in order, in double: the CPU's association exactly.
 #pragma once
 
 #include "kernels/common.h"
 
-namespace latent::kernels::cpu {
+namespace latent::kernels {
+
+namespace cpu {
 
 template <class T>
 void copy_2d(T* dst, index_t dst_stride, const T* src, index_t src_stride, index_t rows,
@@ -27,5 +32,16 @@ void transpose_backward(T* dx, const T* dy, index_t rows, index_t cols);
 
 template <class T>
 void tile_backward(T* dx, const T* dy, index_t repeats, index_t m);
+}  // namespace cpu
 
-}  // namespace latent::kernels::cpu
+namespace cuda {
+void copy_2d(float* dst, index_t dst_stride, const float* src, index_t src_stride, index_t rows,
+             index_t cols, Stream stream);
+void accumulate_2d(float* dst, index_t dst_stride, const float* src, index_t src_stride,
+                   index_t rows, index_t cols, Stream stream);
+void transpose_forward(float* y, const float* x, index_t rows, index_t cols, Stream stream);
+void transpose_backward(float* dx, const float* dy, index_t rows, index_t cols, Stream stream);
+void tile_backward(float* dx, const float* dy, index_t repeats, index_t m, Stream stream);
+}  // namespace cuda
+
+}  // namespace latent::kernels

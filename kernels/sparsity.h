@@ -14,6 +14,12 @@
 //                         inside the clamp range, nothing where the clamp changed it (accumulates)
 // Column means and sums run in double in order of n (independent of the thread count).
 // Formulas: kernels/scalar_math.h (loss section).
+//
+// CUDA (float32): the same contract. Sums run in double in a fixed-shape order (per row: a warp
+// or a block; a scalar: per-block partials, then one block; column means: row chunks per column,
+// then the chunks in order), so two runs give identical bits. `scratch` is device memory for
+// sparsity_scratch(n, hdim) doubles, contents ignored; l1_penalty_forward per sample needs none
+// (null).
 #pragma once
 
 #include "kernels/common.h"
@@ -38,4 +44,20 @@ template <class T>
 void kl_sparsity_backward(T* dh, const T* dout, const T* rho_hat, T rho, index_t n, index_t hdim);
 
 }  // namespace cpu
+
+namespace cuda {
+
+index_t sparsity_scratch(index_t n, index_t hdim);
+
+void l1_penalty_forward(float* out, const float* h, float scale, bool per_sample, index_t n,
+                        index_t hdim, double* scratch, Stream stream);
+void l1_penalty_backward(float* dh, const float* dout, index_t stride, float scale, const float* h,
+                         index_t n, index_t hdim, Stream stream);
+
+void kl_sparsity_forward(float* out, float* rho_hat, const float* h, float rho, index_t n,
+                         index_t hdim, double* scratch, Stream stream);
+void kl_sparsity_backward(float* dh, const float* dout, const float* rho_hat, float rho, index_t n,
+                          index_t hdim, Stream stream);
+
+}  // namespace cuda
 }  // namespace latent::kernels

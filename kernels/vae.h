@@ -20,13 +20,21 @@
 //                            (accumulates). Strides (Z, 1) for the [N, Z] terms, (1, 0) for
 //                            per-sample values, (0, 0) for a scalar.
 // Formulas: kernels/scalar_math.h (vae section).
+//
+// CUDA (float32): the same contract. The noise comes from the same Philox elements, so for the
+// same (seed, offset) the GPU's z equals the CPU's to a few ulp (Box-Muller through CUDA's
+// logf/sinf/cosf instead of libm's). Sums run in double in a fixed-shape order (over r: in
+// order; kl_normal reduced: per-block partials, then one block over them), so two runs give
+// identical bits. kl_normal_forward with per_sample false needs `scratch`: device memory for
+// kl_normal_scratch(n, zdim) doubles, contents ignored (null is fine per sample).
 #pragma once
 
 #include <cstdint>
 
 #include "kernels/common.h"
 
-namespace latent::kernels::cpu {
+namespace latent::kernels {
+namespace cpu {
 
 template <class T>
 void reparametrize_forward(T* z, const T* h, const T* eps, std::uint64_t seed, std::uint64_t offset,
@@ -45,4 +53,25 @@ template <class T>
 void kl_normal_backward(T* dh, const T* dout, index_t stride_n, index_t stride_z, T scale,
                         const T* h, T lv_min, T lv_max, index_t n, index_t zdim);
 
-}  // namespace latent::kernels::cpu
+}  // namespace cpu
+
+namespace cuda {
+
+void reparametrize_forward(float* z, const float* h, const float* eps, std::uint64_t seed,
+                           std::uint64_t offset, float lv_min, float lv_max, index_t r, index_t n,
+                           index_t zdim, Stream stream);
+void reparametrize_backward(float* dh, const float* dz, const float* h, const float* eps,
+                            std::uint64_t seed, std::uint64_t offset, float lv_min, float lv_max,
+                            index_t r, index_t n, index_t zdim, Stream stream);
+
+void kl_normal_terms_forward(float* t, const float* h, float lv_min, float lv_max, index_t n,
+                             index_t zdim, Stream stream);
+index_t kl_normal_scratch(index_t n, index_t zdim);
+void kl_normal_forward(float* out, const float* h, float scale, bool per_sample, float lv_min,
+                       float lv_max, index_t n, index_t zdim, double* scratch, Stream stream);
+void kl_normal_backward(float* dh, const float* dout, index_t stride_n, index_t stride_z,
+                        float scale, const float* h, float lv_min, float lv_max, index_t n,
+                        index_t zdim, Stream stream);
+
+}  // namespace cuda
+}  // namespace latent::kernels

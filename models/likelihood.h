@@ -36,11 +36,20 @@ Likelihood parse_likelihood(const std::string& name);
 // Decoder output columns per input dimension: 1, 1, 2 or K.
 std::int64_t params_per_dim(const LikelihoodConfig& config);
 
-// -log p(x | params) per sample [N], in nats. Differentiable w.r.t. params.
+// -log p(x | params) per sample [N], in nats. Differentiable w.r.t. params. x [N, D], params
+// [N, D*m] with m = params_per_dim(config); anything else throws latent::Error giving the expected
+// shape. The categorical throws for data outside [0, 1] (naming the element).
 Tensor nll(const LikelihoodConfig& config, const Tensor& params, const Tensor& x);
-// The distribution's mean [N, D] (probabilities, means, or the expected intensity level).
+// The distribution's mean [N, D] (probabilities, means, or the expected intensity level
+// sum_k softmax_k * k / (K - 1)). Differentiable. params [N, D*m].
 Tensor mean(const LikelihoodConfig& config, const Tensor& params);
-// One draw x ~ p(x | params) [N, D].
+// One draw x ~ p(x | params) [N, D], from gen's Philox stream; not differentiable (detached).
+// Categorical draws are levels k / (K - 1) in [0, 1].
 Tensor sample(const LikelihoodConfig& config, const Tensor& params, Generator& gen);
+
+// The categorical likelihood's quantization of data x in [0, 1]: the level round(x * (K - 1))
+// of every element, as floats in {0, ..., K - 1}, x's shape. Throws for levels < 2 and for data
+// outside [0, 1]. Not differentiable.
+Tensor quantize(const Tensor& x, int levels);
 
 }  // namespace latent::models

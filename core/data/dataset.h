@@ -34,16 +34,27 @@ struct Dataset {
 };
 
 // ---- files -------------------------------------------------------------------------------------
-// An IDX file (the MNIST format; gzip-compressed when the name ends in .gz): any element type
-// (unsigned/signed byte, short, int, float, double), any number of dimensions, as float32 with the
-// file's shape (at most 4 dimensions).
+// Every loader reads through zlib when the name ends in .gz, and throws
+// latent::Error("[loader] <path>: what is wrong") for a missing or unreadable file (with the
+// system's reason), a malformed header, truncated data (bytes expected vs found) and trailing
+// bytes after the data.
+
+// An IDX file (the MNIST format: magic 0x00 0x00 <type> <ndim>, big-endian 32-bit dimension sizes,
+// big-endian data): any element type (unsigned/signed byte, short, int, float, double) as float32
+// with the file's shape (1 to 4 dimensions). Values are not scaled (bytes stay 0..255).
 Tensor read_idx(const std::string& path);
-// A float32 or float64 .npy array (C order, little-endian), as float32 (or float64 when asked).
+// A float32 ('<f4') or float64 ('<f8') .npy array, format version 1.0, 2.0 or 3.0, C order (or a
+// Fortran-order array whose layout is the same, e.g. 1-D), up to 4 dimensions (a 0-d array gives
+// a scalar), as `dtype` on the CPU. Other dtypes, big-endian data and Fortran order are errors.
 Tensor read_npy(const std::string& path, DType dtype = DType::f32);
-// Writes a CPU or CUDA tensor as .npy, atomically (temporary file, fsync, rename).
+// Writes a CPU or CUDA tensor (float32 as '<f4', float64 as '<f8') as .npy version 1.0 with its
+// header padded to 64 bytes, atomically (temporary file in the same folder, fsync, rename): when
+// the write fails, `path` keeps its old content, and no temporary file is left behind.
 void write_npy(const std::string& path, const Tensor& t);
-// A CSV file of numbers: one row per line, `delimiter`-separated; a first line that does not
-// parse as numbers is taken as a header and skipped. -> [rows, cols] float32.
+// A CSV file of numbers: one row per line, `delimiter`-separated (spaces around cells and blank
+// lines are ignored). A first line with any cell that is not a number is taken as a header and
+// skipped. -> [rows, cols] float32. Errors name the line and column of the first bad cell, rows
+// with a different number of columns, and an empty file (or a header alone).
 Tensor read_csv(const std::string& path, char delimiter = ',');
 
 // ---- Fashion-MNIST -----------------------------------------------------------------------------
@@ -53,8 +64,12 @@ struct FashionMnistOptions {
   std::string dir;
   std::int64_t limit = 0;  // the first `limit` examples only (0: all)
 };
-// Images scaled to [0, 1] as [N, 784] float32 on the CPU, labels 0..9. Throws latent::Error saying
-// where it looked and how to install the data when the files are missing.
+// Images scaled to [0, 1] (byte / 255) as [N, 784] float32 on the CPU, labels 0..9 as float32
+// [N]; N = 60000 (train) or 10000 (test), or `limit`. Either the .gz or the uncompressed files
+// are read. With a limit only that many examples are read (and decompressed) from the files.
+// Throws latent::Error saying where it looked and how to install the data when the files are
+// missing, and naming the file when it is not ubyte (N, 28, 28) images / (N,) labels 0..9 with
+// the same N.
 Dataset fashion_mnist(Split split, const FashionMnistOptions& options = {});
 // The folder fashion_mnist() reads (for messages and tests that skip without the data).
 std::string fashion_mnist_dir(const std::string& override_dir = "");
@@ -63,13 +78,19 @@ std::string fashion_mnist_dir(const std::string& override_dir = "");
 struct BatchOptions {
   std::int64_t batch = 128;
   bool shuffle = true;
-  std::uint64_t seed = 0;   // the permutation of epoch e is drawn from Philox(seed) at offset e
+  // The permutation of epoch e is drawn from Philox(seed) at block offset e * 2^32: a stream of its
+  // own per epoch, so it depends only on (seed, epoch). 0 <= epoch < 2^32.
+  std::uint64_t seed = 0;
   std::int64_t epoch = 0;
-  bool drop_last = false;   // drop a final batch smaller than `batch`
+  bool drop_last = false;  // drop a final batch smaller than `batch`
 };
 
-// Mini-batches of the rows of x (on x's device): a range of Tensors [B, ...]. With shuffle, each
-// batch gathers rows through a permutation that depends only on (seed, epoch).
+// Mini-batches of the rows of x (on x's device): a range of Tensors [B, ...]. Without shuffle a
+// batch is a view of x (rows(), no copy); with shuffle it gathers rows (a copy, not
+// differentiable) through a permutation that depends only on (seed, epoch); the gather runs on
+// the CPU only for now (CUDA tensors with shuffle throw). The last batch is smaller when the
+// rows do not divide evenly, unless drop_last.
+// Throws latent::Error for an undefined or 0-D x, batch < 1, or an epoch outside [0, 2^32).
 class Batches {
  public:
   Batches(Tensor x, const BatchOptions& options);
@@ -77,7 +98,11 @@ class Batches {
   class iterator {
    public:
     iterator(const Batches* owner, std::int64_t index) : owner_(owner), index_(index) {}
-    Tensor operator*() const { return owner_->batch(index_); }
+    // The batch is built here and held by the iterator, so `for (auto& x : batches(...))` works.
+    const Tensor& operator*() const {
+      current_ = owner_->batch(index_);
+      return current_;
+    }
     iterator& operator++() {
       ++index_;
       return *this;
@@ -87,12 +112,13 @@ class Batches {
    private:
     const Batches* owner_;
     std::int64_t index_;
+    mutable Tensor current_;
   };
 
   iterator begin() const { return {this, 0}; }
   iterator end() const { return {this, count()}; }
-  std::int64_t count() const;                 // number of batches
-  Tensor batch(std::int64_t index) const;     // batch `index` (throws when out of range)
+  std::int64_t count() const;              // number of batches
+  Tensor batch(std::int64_t index) const;  // batch `index` (throws when out of range)
   const std::vector<std::int64_t>& order() const { return order_; }  // the row permutation
 
  private:
@@ -105,7 +131,9 @@ inline Batches batches(Tensor x, const BatchOptions& options = {}) {
   return Batches(std::move(x), options);
 }
 
-// Rows of x in the given order: out[i] = x[index[i]] (a copy; not differentiable).
+// Rows of x in the given order: out[i] = x[index[i]] (a copy; not differentiable) of shape
+// [index.size(), ...]. CPU only for now. Throws for an undefined or 0-D x and for an index
+// outside [0, x.dim(0)).
 Tensor gather_rows(const Tensor& x, const std::vector<std::int64_t>& index);
 
 }  // namespace data

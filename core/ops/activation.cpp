@@ -38,7 +38,12 @@ Tensor apply(const char* op, const Tensor& x, ActParams p, bool grad_op) {
         else
           kernels::cpu::activation_forward<T>(y.data<T>(), x.data<T>(), p, n);
       },
-      dispatch::no_cuda);
+      [&](kernels::Stream s) {
+        if (grad_op)
+          kernels::cuda::activation_grad_forward(y.data<float>(), x.data<float>(), p, n, s);
+        else
+          kernels::cuda::activation_forward(y.data<float>(), x.data<float>(), p, n, s);
+      });
   autograd::SavedTensor sx = x;
   autograd::record(op, y, {&x}, [=](const Tensor& dy, autograd::GradSink& g) {
     const Tensor& xv = sx.get(op);
@@ -53,7 +58,14 @@ Tensor apply(const char* op, const Tensor& x, ActParams p, bool grad_op) {
           else
             kernels::cpu::activation_backward<T>(dx.data<T>(), dy.data<T>(), xv.data<T>(), p, n);
         },
-        dispatch::no_cuda);
+        [&](kernels::Stream s) {
+          if (grad_op)
+            kernels::cuda::activation_grad_backward(dx.data<float>(), dy.data<float>(),
+                                                    xv.data<float>(), p, n, s);
+          else
+            kernels::cuda::activation_backward(dx.data<float>(), dy.data<float>(), xv.data<float>(),
+                                               p, n, s);
+        });
   });
   return y;
 }

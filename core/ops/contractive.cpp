@@ -46,6 +46,16 @@ void check_chain(const char* op, const std::vector<Tensor>& weights,
   }
 }
 
+// Device scratch for the CUDA kernels' sums: `doubles` doubles (float32 storage read as double)
+// from the device's stream-ordered pool, returned to it behind the queued kernels when the tensor
+// goes.
+Tensor cuda_scratch(const Tensor& like, std::int64_t doubles) {
+  return Tensor::empty({2 * doubles}, like.options());
+}
+double* as_doubles(const Tensor& scratch) {
+  return reinterpret_cast<double*>(scratch.data<float>());
+}
+
 }  // namespace
 
 Tensor contractive_penalty(const Tensor& pre, const Tensor& w, kernels::ActParams act,
@@ -67,7 +77,12 @@ Tensor contractive_penalty(const Tensor& pre, const Tensor& w, kernels::ActParam
         kernels::cpu::contractive_forward<T>(out.data<T>(), pre.data<T>(), w.data<T>(), act.act,
                                              T(act.alpha), T(rs.scale), rs.per_sample, n, h, d);
       },
-      dispatch::no_cuda);
+      [&](kernels::Stream s) {
+        const Tensor scratch = cuda_scratch(pre, kernels::cuda::contractive_scratch(n, h));
+        kernels::cuda::contractive_forward(out.data<float>(), pre.data<float>(), w.data<float>(),
+                                           act.act, act.alpha, float(rs.scale), rs.per_sample, n, h,
+                                           d, as_doubles(scratch), s);
+      });
   autograd::SavedTensor sp = pre, sw = w;
   autograd::record(op, out, {&pre, &w}, [=](const Tensor& dout, autograd::GradSink& g) {
     const Tensor& pv = sp.get(op);
@@ -83,7 +98,13 @@ Tensor contractive_penalty(const Tensor& pre, const Tensor& w, kernels::ActParam
                                                 rs.per_sample ? 1 : 0, T(rs.scale), pv.data<T>(),
                                                 wv.data<T>(), act.act, T(act.alpha), n, h, d);
         },
-        dispatch::no_cuda);
+        [&](kernels::Stream s) {
+          const Tensor scratch = cuda_scratch(pv, kernels::cuda::contractive_scratch(n, h));
+          kernels::cuda::contractive_backward(
+              dpre ? dpre->data<float>() : nullptr, dw ? dw->data<float>() : nullptr,
+              dout.data<float>(), rs.per_sample ? 1 : 0, float(rs.scale), pv.data<float>(),
+              wv.data<float>(), act.act, act.alpha, n, h, d, as_doubles(scratch), s);
+        });
   });
   return out;
 }
@@ -103,7 +124,10 @@ Tensor jacobian_seed(const Tensor& d, const Tensor& w) {
         using T = decltype(t);
         kernels::cpu::jacobian_seed_forward<T>(out.data<T>(), d.data<T>(), w.data<T>(), n, z, h);
       },
-      dispatch::no_cuda);
+      [&](kernels::Stream s) {
+        kernels::cuda::jacobian_seed_forward(out.data<float>(), d.data<float>(), w.data<float>(), n,
+                                             z, h, s);
+      });
   autograd::SavedTensor sd = d, sw = w;
   autograd::record(op, out, {&d, &w}, [=](const Tensor& dout, autograd::GradSink& g) {
     const Tensor& dv = sd.get(op);
@@ -118,7 +142,14 @@ Tensor jacobian_seed(const Tensor& d, const Tensor& w) {
                                                   dw ? dw->data<T>() : nullptr, dout.data<T>(),
                                                   dv.data<T>(), wv.data<T>(), n, z, h);
         },
-        dispatch::no_cuda);
+        [&](kernels::Stream s) {
+          const Tensor scratch =
+              dw ? cuda_scratch(dv, kernels::cuda::jacobian_seed_scratch(n, z, h)) : Tensor();
+          kernels::cuda::jacobian_seed_backward(
+              dd ? dd->data<float>() : nullptr, dw ? dw->data<float>() : nullptr,
+              dout.data<float>(), dv.data<float>(), wv.data<float>(), n, z, h,
+              dw ? as_doubles(scratch) : nullptr, s);
+        });
   });
   return out;
 }
@@ -139,7 +170,10 @@ Tensor scale_row_groups(const Tensor& m, const Tensor& d) {
         using T = decltype(t);
         kernels::cpu::scale_rows_forward<T>(out.data<T>(), m.data<T>(), d.data<T>(), n, groups, h);
       },
-      dispatch::no_cuda);
+      [&](kernels::Stream s) {
+        kernels::cuda::scale_rows_forward(out.data<float>(), m.data<float>(), d.data<float>(), n,
+                                          groups, h, s);
+      });
   autograd::SavedTensor sm = m, sd = d;
   autograd::record(op, out, {&m, &d}, [=](const Tensor& dout, autograd::GradSink& g) {
     const Tensor& mv = sm.get(op);
@@ -154,7 +188,11 @@ Tensor scale_row_groups(const Tensor& m, const Tensor& d) {
                                                dd ? dd->data<T>() : nullptr, dout.data<T>(),
                                                mv.data<T>(), dv.data<T>(), n, groups, h);
         },
-        dispatch::no_cuda);
+        [&](kernels::Stream s) {
+          kernels::cuda::scale_rows_backward(dm ? dm->data<float>() : nullptr,
+                                             dd ? dd->data<float>() : nullptr, dout.data<float>(),
+                                             mv.data<float>(), dv.data<float>(), n, groups, h, s);
+        });
   });
   return out;
 }

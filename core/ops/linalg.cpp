@@ -1,5 +1,6 @@
 #include "core/ops/linalg.h"
 
+#include <atomic>
 #include <string>
 
 #include "core/autograd.h"
@@ -21,7 +22,38 @@ bool valid_act(kernels::Act a) {
          v <= static_cast<int>(kernels::Act::softplus);
 }
 
+#if !LATENT_WITH_CUDA
+std::atomic<bool> g_tf32{false};  // remembered only: a CPU-only build has no GEMM it applies to
+#endif
+
+// Device scratch for `count` doubles, from the device's pool (held as float32 storage: float64
+// tensors are CPU-only); returned to the pool in stream order when the tensor dies.
+Tensor scratch_doubles(std::int64_t count, Device device) {
+  if (count <= 0) return Tensor();
+  return Tensor::empty({2 * count}, {.dtype = DType::f32, .device = device});
+}
+
+double* doubles(const Tensor& t) {
+  return t.defined() ? reinterpret_cast<double*>(t.data<float>()) : nullptr;
+}
+
 }  // namespace
+
+void set_tf32(bool enabled) {
+#if LATENT_WITH_CUDA
+  kernels::cuda::set_tf32(enabled);
+#else
+  g_tf32.store(enabled, std::memory_order_relaxed);
+#endif
+}
+
+bool tf32_enabled() {
+#if LATENT_WITH_CUDA
+  return kernels::cuda::tf32_enabled();
+#else
+  return g_tf32.load(std::memory_order_relaxed);
+#endif
+}
 
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   const char* op = "matmul";
@@ -45,7 +77,10 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
         kernels::cpu::gemm<T>(trans_a, trans_b, m, n, k, T(1), a.data<T>(), lda, b.data<T>(), ldb,
                               T(0), y.data<T>(), n);
       },
-      dispatch::no_cuda);
+      [&](kernels::Stream s) {
+        kernels::cuda::gemm(trans_a, trans_b, m, n, k, 1.0f, a.data<float>(), lda, b.data<float>(),
+                            ldb, 0.0f, y.data<float>(), n, s);
+      });
 
   // Each gradient needs only the other operand: save just what will be used.
   const bool keep_a = grad_enabled() && b.requires_grad();
@@ -80,7 +115,25 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
                                     lda, T(1), db->data<T>(), k);
           }
         },
-        dispatch::no_cuda);
+        [&](kernels::Stream s) {
+          // The same four products as above.
+          if (da) {
+            if (!trans_a)
+              kernels::cuda::gemm(false, !trans_b, m, k, n, 1.0f, dy.data<float>(), n,
+                                  bv->data<float>(), ldb, 1.0f, da->data<float>(), k, s);
+            else
+              kernels::cuda::gemm(trans_b, true, k, m, n, 1.0f, bv->data<float>(), ldb,
+                                  dy.data<float>(), n, 1.0f, da->data<float>(), m, s);
+          }
+          if (db) {
+            if (!trans_b)
+              kernels::cuda::gemm(!trans_a, false, k, n, m, 1.0f, av->data<float>(), lda,
+                                  dy.data<float>(), n, 1.0f, db->data<float>(), n, s);
+            else
+              kernels::cuda::gemm(true, trans_a, n, k, m, 1.0f, dy.data<float>(), n,
+                                  av->data<float>(), lda, 1.0f, db->data<float>(), k, s);
+          }
+        });
   });
   return y;
 }
@@ -115,7 +168,12 @@ Tensor dense(const Tensor& x, const Tensor& w, const Tensor& b, kernels::ActPara
           kernels::cpu::dense_bias_act_forward<T>(y.data<T>(), keep_pre ? pre.data<T>() : nullptr,
                                                   b.defined() ? b.data<T>() : nullptr, act, n, h);
       },
-      dispatch::no_cuda);
+      [&](kernels::Stream s) {
+        kernels::cuda::dense_forward(y.data<float>(), keep_pre ? pre.data<float>() : nullptr,
+                                     x.data<float>(), w.data<float>(),
+                                     b.defined() ? b.data<float>() : nullptr, act, n, d, h,
+                                     kernels::cuda::dense_epilogue(), s);
+      });
 
   // dx needs w, dw needs x; act' needs the output (or pre, see kernels/dense.h); identity
   // needs neither.
@@ -149,7 +207,23 @@ Tensor dense(const Tensor& x, const Tensor& w, const Tensor& b, kernels::ActPara
             kernels::cpu::gemm<T>(true, false, h, d, n, T(1), dpre.data<T>(), h, xv->data<T>(), d,
                                   T(1), g.grad(1).data<T>(), d);
         },
-        dispatch::no_cuda);
+        [&](kernels::Stream s) {
+          if (need_dpre || db) {
+            const Tensor scratch =
+                db ? scratch_doubles(kernels::cuda::dense_backward_scratch(n, h), dy.device())
+                   : Tensor();
+            kernels::cuda::dense_backward_act_bias(
+                need_dpre ? dpre.data<float>() : nullptr, db ? db->data<float>() : nullptr,
+                doubles(scratch), dy.data<float>(), yv ? yv->data<float>() : nullptr,
+                pv ? pv->data<float>() : nullptr, act, n, h, s);
+          }
+          if (need_x)
+            kernels::cuda::gemm(false, false, n, d, h, 1.0f, dpre.data<float>(), h,
+                                wv->data<float>(), d, 1.0f, g.grad(0).data<float>(), d, s);
+          if (need_w)
+            kernels::cuda::gemm(true, false, h, d, n, 1.0f, dpre.data<float>(), h,
+                                xv->data<float>(), d, 1.0f, g.grad(1).data<float>(), d, s);
+        });
   });
   return y;
 }

@@ -17,4 +17,11 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans
 Tensor dense(const Tensor& x, const Tensor& w, const Tensor& b,
              kernels::ActParams act = {kernels::Act::identity, 0.0f});
 
+// TF32 tensor cores for the float32 GEMMs of matmul and dense on CUDA devices, process-wide, from
+// the next op on. Off by default: GPU products are full float32, within float rounding of the
+// CPU. On: inputs rounded to TF32's 10 mantissa bits (relative error about 1e-3), several times
+// faster for large GEMMs on Ampere and later. The CPU path ignores it.
+void set_tf32(bool enabled);
+bool tf32_enabled();
+
 }  // namespace latent

@@ -21,11 +21,22 @@ void check_pair(const char* op, const Tensor& x, const char* xname, const Tensor
         " vs ", t.shape().str());
 }
 
+// Device scratch for the CUDA kernels' two-pass sums: `doubles` doubles (float32 storage read as
+// double) from the device's stream-ordered pool, returned to it behind the queued kernels when
+// the tensor goes.
+Tensor cuda_scratch(const Tensor& like, std::int64_t doubles) {
+  return Tensor::empty({2 * doubles}, like.options());
+}
+double* as_doubles(const Tensor& scratch) {
+  return reinterpret_cast<double*>(scratch.data<float>());
+}
+
 // The element-wise losses of two same-shape inputs (bce_with_logits, mse): one forward kernel
-// writing the reduced value, one backward kernel writing both gradients.
-template <class Fwd, class Bwd>
+// writing the reduced value, one backward kernel writing both gradients; cpu_* take the CPU
+// kernels' arguments, cuda_* the CUDA kernels'.
+template <class Fwd, class Bwd, class CudaFwd, class CudaBwd>
 Tensor pair_loss(const char* op, const Tensor& x, const Tensor& t, Reduction reduction, Fwd fwd,
-                 Bwd bwd) {
+                 Bwd bwd, CudaFwd cuda_fwd, CudaBwd cuda_bwd) {
   const std::int64_t n = x.dim(0);
   const std::int64_t d = x.shape().row_size();
   const detail::ReduceSpec red = detail::reduce_spec(op, reduction, n, x.numel(), x.shape());
@@ -36,7 +47,12 @@ Tensor pair_loss(const char* op, const Tensor& x, const Tensor& t, Reduction red
         using T = decltype(z);
         fwd(out.data<T>(), x.data<T>(), t.data<T>(), T(red.scale), red.per_sample, n, d);
       },
-      dispatch::no_cuda);
+      [&](kernels::Stream s) {
+        const Tensor scratch =
+            red.per_sample ? Tensor() : cuda_scratch(x, kernels::cuda::loss_scratch(n, d));
+        cuda_fwd(out.data<float>(), x.data<float>(), t.data<float>(), float(red.scale),
+                 red.per_sample, n, d, red.per_sample ? nullptr : as_doubles(scratch), s);
+      });
   autograd::SavedTensor sx = x, st = t;
   autograd::record(op, out, {&x, &t}, [=](const Tensor& dout, autograd::GradSink& g) {
     const Tensor& xv = sx.get(op);
@@ -50,7 +66,11 @@ Tensor pair_loss(const char* op, const Tensor& x, const Tensor& t, Reduction red
           bwd(dx ? dx->data<T>() : nullptr, dt ? dt->data<T>() : nullptr, dout.data<T>(),
               red.stride, T(red.scale), xv.data<T>(), tv.data<T>(), n, d);
         },
-        dispatch::no_cuda);
+        [&](kernels::Stream s) {
+          cuda_bwd(dx ? dx->data<float>() : nullptr, dt ? dt->data<float>() : nullptr,
+                   dout.data<float>(), red.stride, float(red.scale), xv.data<float>(),
+                   tv.data<float>(), n, d, s);
+        });
   });
   return out;
 }
@@ -62,7 +82,9 @@ Tensor bce_with_logits(const Tensor& logits, const Tensor& target, Reduction red
   check_pair(op, logits, "logits", target, "target");
   return pair_loss(
       op, logits, target, reduction, [](auto... a) { kernels::cpu::bce_with_logits_forward(a...); },
-      [](auto... a) { kernels::cpu::bce_with_logits_backward(a...); });
+      [](auto... a) { kernels::cpu::bce_with_logits_backward(a...); },
+      [](auto... a) { kernels::cuda::bce_with_logits_forward(a...); },
+      [](auto... a) { kernels::cuda::bce_with_logits_backward(a...); });
 }
 
 Tensor mse(const Tensor& pred, const Tensor& target, Reduction reduction) {
@@ -70,7 +92,9 @@ Tensor mse(const Tensor& pred, const Tensor& target, Reduction reduction) {
   check_pair(op, pred, "pred", target, "target");
   return pair_loss(
       op, pred, target, reduction, [](auto... a) { kernels::cpu::mse_forward(a...); },
-      [](auto... a) { kernels::cpu::mse_backward(a...); });
+      [](auto... a) { kernels::cpu::mse_backward(a...); },
+      [](auto... a) { kernels::cuda::mse_forward(a...); },
+      [](auto... a) { kernels::cuda::mse_backward(a...); });
 }
 
 Tensor gaussian_nll(const Tensor& mean, const Tensor& logvar, const Tensor& target,
@@ -105,27 +129,44 @@ Tensor gaussian_nll(const Tensor& mean, const Tensor& logvar, const Tensor& targ
         kernels::cpu::gaussian_nll_forward<T>(out.data<T>(), mean.data<T>(), logvar.data<T>(), vs,
                                               target.data<T>(), T(red.scale), red.per_sample, n, d);
       },
-      dispatch::no_cuda);
+      [&](kernels::Stream s) {
+        const Tensor scratch =
+            red.per_sample ? Tensor() : cuda_scratch(mean, kernels::cuda::loss_scratch(n, d));
+        kernels::cuda::gaussian_nll_forward(out.data<float>(), mean.data<float>(),
+                                            logvar.data<float>(), vs, target.data<float>(),
+                                            float(red.scale), red.per_sample, n, d,
+                                            red.per_sample ? nullptr : as_doubles(scratch), s);
+      });
   autograd::SavedTensor sm = mean, sl = logvar, st = target;
-  autograd::record(op, out, {&mean, &logvar, &target},
-                   [=](const Tensor& dout, autograd::GradSink& g) {
-                     const Tensor& mv = sm.get(op);
-                     const Tensor& lv = sl.get(op);
-                     const Tensor& tv = st.get(op);
-                     Tensor* dm = g.needs(0) ? &g.grad(0) : nullptr;
-                     Tensor* dl = g.needs(1) ? &g.grad(1) : nullptr;
-                     Tensor* dt = g.needs(2) ? &g.grad(2) : nullptr;
-                     dispatch::run(
-                         op, dout,
-                         [&](auto z) {
-                           using T = decltype(z);
-                           kernels::cpu::gaussian_nll_backward<T>(
-                               dm ? dm->data<T>() : nullptr, dl ? dl->data<T>() : nullptr,
-                               dt ? dt->data<T>() : nullptr, dout.data<T>(), red.stride,
-                               T(red.scale), mv.data<T>(), lv.data<T>(), vs, tv.data<T>(), n, d);
-                         },
-                         dispatch::no_cuda);
-                   });
+  autograd::record(
+      op, out, {&mean, &logvar, &target}, [=](const Tensor& dout, autograd::GradSink& g) {
+        const Tensor& mv = sm.get(op);
+        const Tensor& lv = sl.get(op);
+        const Tensor& tv = st.get(op);
+        Tensor* dm = g.needs(0) ? &g.grad(0) : nullptr;
+        Tensor* dl = g.needs(1) ? &g.grad(1) : nullptr;
+        Tensor* dt = g.needs(2) ? &g.grad(2) : nullptr;
+        dispatch::run(
+            op, dout,
+            [&](auto z) {
+              using T = decltype(z);
+              kernels::cpu::gaussian_nll_backward<T>(
+                  dm ? dm->data<T>() : nullptr, dl ? dl->data<T>() : nullptr,
+                  dt ? dt->data<T>() : nullptr, dout.data<T>(), red.stride, T(red.scale),
+                  mv.data<T>(), lv.data<T>(), vs, tv.data<T>(), n, d);
+            },
+            [&](kernels::Stream s) {
+              // Only a shared log-variance's gradient needs the two-pass sums.
+              const bool shared = dl && vs != VarShape::full;
+              const Tensor scratch =
+                  shared ? cuda_scratch(mv, kernels::cuda::loss_scratch(n, d)) : Tensor();
+              kernels::cuda::gaussian_nll_backward(
+                  dm ? dm->data<float>() : nullptr, dl ? dl->data<float>() : nullptr,
+                  dt ? dt->data<float>() : nullptr, dout.data<float>(), red.stride,
+                  float(red.scale), mv.data<float>(), lv.data<float>(), vs, tv.data<float>(), n, d,
+                  shared ? as_doubles(scratch) : nullptr, s);
+            });
+      });
   return out;
 }
 
@@ -141,7 +182,9 @@ Tensor log_softmax(const Tensor& logits) {
         using T = decltype(z);
         kernels::cpu::log_softmax_forward<T>(y.data<T>(), logits.data<T>(), m, k);
       },
-      dispatch::no_cuda);
+      [&](kernels::Stream s) {
+        kernels::cuda::log_softmax_forward(y.data<float>(), logits.data<float>(), m, k, s);
+      });
   // The backward needs only the output: softmax = exp(y).
   autograd::SavedTensor sy = y.detach();
   autograd::record(op, y, {&logits}, [=](const Tensor& dy, autograd::GradSink& g) {
@@ -153,7 +196,10 @@ Tensor log_softmax(const Tensor& logits) {
           using T = decltype(z);
           kernels::cpu::log_softmax_backward<T>(dx.data<T>(), dy.data<T>(), yv.data<T>(), m, k);
         },
-        dispatch::no_cuda);
+        [&](kernels::Stream s) {
+          kernels::cuda::log_softmax_backward(dx.data<float>(), dy.data<float>(), yv.data<float>(),
+                                              m, k, s);
+        });
   });
   return y;
 }
@@ -183,7 +229,16 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduc
         kernels::cpu::cross_entropy_forward<T>(out.data<T>(), lse.data<T>(), logits.data<T>(), tp,
                                                T(red.scale), red.per_sample, m, k);
       },
-      dispatch::no_cuda);
+      [&](kernels::Stream s) {
+        // No target check here: it would copy the targets to the host and stall the stream. The
+        // kernel turns a row with a bad target into NaN instead (see core/ops/loss.h).
+        const Tensor scratch =
+            red.per_sample ? Tensor() : cuda_scratch(logits, kernels::cuda::loss_scratch(m, k));
+        kernels::cuda::cross_entropy_forward(out.data<float>(), lse.data<float>(),
+                                             logits.data<float>(), target.data<float>(),
+                                             float(red.scale), red.per_sample, m, k,
+                                             red.per_sample ? nullptr : as_doubles(scratch), s);
+      });
   // Only the logits get a gradient: the loss is piecewise constant in the class indices.
   autograd::SavedTensor sx = logits, sl = lse, st = target.detach();
   autograd::record(op, out, {&logits}, [=](const Tensor& dout, autograd::GradSink& g) {
@@ -199,7 +254,11 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduc
                                                   T(red.scale), xv.data<T>(), lv.data<T>(),
                                                   tv.data<T>(), m, k);
         },
-        dispatch::no_cuda);
+        [&](kernels::Stream s) {
+          kernels::cuda::cross_entropy_backward(dx.data<float>(), dout.data<float>(), red.stride,
+                                                float(red.scale), xv.data<float>(),
+                                                lv.data<float>(), tv.data<float>(), m, k, s);
+        });
   });
   return out;
 }

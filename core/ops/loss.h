@@ -10,8 +10,8 @@
 // empty batch (N = 0) none gives an empty [0] and sum gives 0, while batch_mean, and mean over
 // zero elements, throw latent::Error (the mean of nothing). Every op taking a Reduction (KL,
 // sparsity and contractive penalties too) follows these rules. Mismatched shapes, devices or
-// dtypes throw latent::Error naming the op and the shapes. CPU only for now (a CUDA tensor
-// throws).
+// dtypes throw latent::Error naming the op and the shapes. CPU and CUDA (float32); on the GPU the
+// sums run in double in a fixed order, so repeated runs give identical bits.
 #pragma once
 
 #include "core/tensor.h"
@@ -42,9 +42,11 @@ Tensor log_softmax(const Tensor& logits);
 
 // Categorical cross-entropy -log softmax(logits)[target] for logits [M, K] and class indices
 // target [M] (integral values in [0, K), stored as floats; anything else throws on the CPU,
-// naming the first bad index and its value). Per-sample values are per row: none -> [M], and
-// mean divides by M like batch_mean. Gradient for logits only (softmax - onehot); a target that
-// requires grad gets none.
+// naming the first bad index and its value). On a CUDA device the targets are not checked on the
+// host (that would copy them and wait for the GPU): a row whose target is out of range, not an
+// integer or NaN gets NaN as its loss, so a reduced loss is NaN and that row's gradient is NaN.
+// Per-sample values are per row: none -> [M], and mean divides by M like batch_mean. Gradient for
+// logits only (softmax - onehot); a target that requires grad gets none.
 Tensor cross_entropy(const Tensor& logits, const Tensor& target,
                      Reduction reduction = Reduction::batch_mean);
 

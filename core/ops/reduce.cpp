@@ -18,6 +18,17 @@ struct DimReduce {
   Shape out;
 };
 
+// Device scratch for `count` doubles, from the device's pool (held as float32 storage: float64
+// tensors are CPU-only); returned to the pool in stream order when the tensor dies.
+Tensor scratch_doubles(std::int64_t count, Device device) {
+  if (count <= 0) return Tensor();
+  return Tensor::empty({2 * count}, {.dtype = DType::f32, .device = device});
+}
+
+double* doubles(const Tensor& t) {
+  return t.defined() ? reinterpret_cast<double*>(t.data<float>()) : nullptr;
+}
+
 DimReduce resolve(const char* op, const Tensor& x, int dim, bool keepdim) {
   dispatch::check_defined(op, {&x});
   check(x.ndim() == 2, op, "reducing along a dimension needs a 2-D tensor, got ", x.shape().str(),
@@ -45,7 +56,11 @@ Tensor sum_all(const char* op, const Tensor& x, double scale) {
         using T = decltype(z);
         kernels::cpu::sum_all_forward<T>(y.data<T>(), x.data<T>(), scale, n);
       },
-      dispatch::no_cuda);
+      [&](kernels::Stream s) {
+        const Tensor scratch = scratch_doubles(kernels::cuda::sum_all_scratch(n), x.device());
+        kernels::cuda::sum_all_forward(y.data<float>(), x.data<float>(), scale, n, doubles(scratch),
+                                       s);
+      });
   autograd::record(op, y, {&x}, [=](const Tensor& dy, autograd::GradSink& g) {
     Tensor& dx = g.grad(0);
     dispatch::run(
@@ -54,7 +69,9 @@ Tensor sum_all(const char* op, const Tensor& x, double scale) {
           using T = decltype(z);
           kernels::cpu::sum_all_backward<T>(dx.data<T>(), dy.data<T>(), scale, n);
         },
-        dispatch::no_cuda);
+        [&](kernels::Stream s) {
+          kernels::cuda::sum_all_backward(dx.data<float>(), dy.data<float>(), scale, n, s);
+        });
   });
   return y;
 }
@@ -67,7 +84,12 @@ Tensor sum_dim(const char* op, const Tensor& x, const DimReduce& r, double scale
         using T = decltype(z);
         kernels::cpu::sum_dim_forward<T>(y.data<T>(), x.data<T>(), scale, r.dim, r.rows, r.cols);
       },
-      dispatch::no_cuda);
+      [&](kernels::Stream s) {
+        const Tensor scratch =
+            scratch_doubles(kernels::cuda::sum_dim_scratch(r.dim, r.rows, r.cols), x.device());
+        kernels::cuda::sum_dim_forward(y.data<float>(), x.data<float>(), scale, r.dim, r.rows,
+                                       r.cols, doubles(scratch), s);
+      });
   autograd::record(op, y, {&x}, [=](const Tensor& dy, autograd::GradSink& g) {
     Tensor& dx = g.grad(0);
     dispatch::run(
@@ -77,7 +99,10 @@ Tensor sum_dim(const char* op, const Tensor& x, const DimReduce& r, double scale
           kernels::cpu::sum_dim_backward<T>(dx.data<T>(), dy.data<T>(), scale, r.dim, r.rows,
                                             r.cols);
         },
-        dispatch::no_cuda);
+        [&](kernels::Stream s) {
+          kernels::cuda::sum_dim_backward(dx.data<float>(), dy.data<float>(), scale, r.dim, r.rows,
+                                          r.cols, s);
+        });
   });
   return y;
 }
@@ -91,7 +116,12 @@ Tensor logsumexp_dim(const char* op, const Tensor& x, const DimReduce& r, double
         kernels::cpu::logsumexp_dim_forward<T>(y.data<T>(), x.data<T>(), shift, r.dim, r.rows,
                                                r.cols);
       },
-      dispatch::no_cuda);
+      [&](kernels::Stream s) {
+        const Tensor scratch = scratch_doubles(
+            kernels::cuda::logsumexp_dim_scratch(r.dim, r.rows, r.cols), x.device());
+        kernels::cuda::logsumexp_dim_forward(y.data<float>(), x.data<float>(), shift, r.dim, r.rows,
+                                             r.cols, doubles(scratch), s);
+      });
   // The backward's softmax weights exp(x - lse) come from x and the output itself.
   autograd::SavedTensor sx = x, sy = y.detach();
   autograd::record(op, y, {&x}, [=](const Tensor& dy, autograd::GradSink& g) {
@@ -105,7 +135,11 @@ Tensor logsumexp_dim(const char* op, const Tensor& x, const DimReduce& r, double
           kernels::cpu::logsumexp_dim_backward<T>(dx.data<T>(), dy.data<T>(), xv.data<T>(),
                                                   yv.data<T>(), shift, r.dim, r.rows, r.cols);
         },
-        dispatch::no_cuda);
+        [&](kernels::Stream s) {
+          kernels::cuda::logsumexp_dim_backward(dx.data<float>(), dy.data<float>(),
+                                                xv.data<float>(), yv.data<float>(), shift, r.dim,
+                                                r.rows, r.cols, s);
+        });
   });
   return y;
 }

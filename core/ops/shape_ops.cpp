@@ -46,7 +46,10 @@ Tensor narrow_cols(const Tensor& x, std::int64_t start, std::int64_t length) {
         if (!empty)
           kernels::cpu::copy_2d<T>(y.data<T>(), length, x.data<T>() + start, d, n, length);
       },
-      dispatch::no_cuda);
+      [&](kernels::Stream s) {
+        if (!empty)
+          kernels::cuda::copy_2d(y.data<float>(), length, x.data<float>() + start, d, n, length, s);
+      });
   autograd::record(op, y, {&x}, [=](const Tensor& dy, autograd::GradSink& g) {
     Tensor& dx = g.grad(0);
     dispatch::run(
@@ -57,7 +60,11 @@ Tensor narrow_cols(const Tensor& x, std::int64_t start, std::int64_t length) {
             kernels::cpu::accumulate_2d<T>(dx.data<T>() + start, d, dy.data<T>(), length, n,
                                            length);
         },
-        dispatch::no_cuda);
+        [&](kernels::Stream s) {
+          if (!empty)
+            kernels::cuda::accumulate_2d(dx.data<float>() + start, d, dy.data<float>(), length, n,
+                                         length, s);
+        });
   });
   return y;
 }
@@ -89,7 +96,15 @@ Tensor concat_cols(const std::vector<Tensor>& xs) {
           off += widths[k];
         }
       },
-      dispatch::no_cuda);
+      [&](kernels::Stream s) {
+        if (empty) return;
+        std::int64_t off = 0;
+        for (std::size_t k = 0; k < xs.size(); ++k) {
+          kernels::cuda::copy_2d(y.data<float>() + off, total, xs[k].data<float>(), widths[k], n,
+                                 widths[k], s);
+          off += widths[k];
+        }
+      });
   autograd::record(op, y, xs, [=](const Tensor& dy, autograd::GradSink& g) {
     dispatch::run(
         op, dy,
@@ -105,7 +120,17 @@ Tensor concat_cols(const std::vector<Tensor>& xs) {
             off += widths[k];
           }
         },
-        dispatch::no_cuda);
+        [&](kernels::Stream s) {
+          if (empty) return;
+          std::int64_t off = 0;
+          for (std::size_t k = 0; k < widths.size(); ++k) {
+            const int i = static_cast<int>(k);
+            if (g.needs(i))
+              kernels::cuda::accumulate_2d(g.grad(i).data<float>(), widths[k],
+                                           dy.data<float>() + off, total, n, widths[k], s);
+            off += widths[k];
+          }
+        });
   });
   return y;
 }
@@ -137,7 +162,14 @@ Tensor concat_rows(const std::vector<Tensor>& xs) {
           off += counts[k];
         }
       },
-      dispatch::no_cuda);
+      [&](kernels::Stream s) {
+        std::int64_t off = 0;
+        for (std::size_t k = 0; k < xs.size(); ++k) {
+          kernels::cuda::copy_2d(y.data<float>() + off * rs, rs, xs[k].data<float>(), rs, counts[k],
+                                 rs, s);
+          off += counts[k];
+        }
+      });
   autograd::record(op, y, xs, [=](const Tensor& dy, autograd::GradSink& g) {
     dispatch::run(
         op, dy,
@@ -152,7 +184,16 @@ Tensor concat_rows(const std::vector<Tensor>& xs) {
             off += counts[k];
           }
         },
-        dispatch::no_cuda);
+        [&](kernels::Stream s) {
+          std::int64_t off = 0;
+          for (std::size_t k = 0; k < counts.size(); ++k) {
+            const int i = static_cast<int>(k);
+            if (g.needs(i))
+              kernels::cuda::accumulate_2d(g.grad(i).data<float>(), rs, dy.data<float>() + off * rs,
+                                           rs, counts[k], rs, s);
+            off += counts[k];
+          }
+        });
   });
   return y;
 }
@@ -171,7 +212,9 @@ Tensor tile_rows(const Tensor& x, std::int64_t repeats) {
         // Source stride 0: the same block of m elements, written `repeats` times.
         kernels::cpu::copy_2d<T>(y.data<T>(), m, x.data<T>(), 0, repeats, m);
       },
-      dispatch::no_cuda);
+      [&](kernels::Stream s) {
+        kernels::cuda::copy_2d(y.data<float>(), m, x.data<float>(), 0, repeats, m, s);
+      });
   autograd::record(op, y, {&x}, [=](const Tensor& dy, autograd::GradSink& g) {
     Tensor& dx = g.grad(0);
     dispatch::run(
@@ -180,7 +223,9 @@ Tensor tile_rows(const Tensor& x, std::int64_t repeats) {
           using T = decltype(z);
           kernels::cpu::tile_backward<T>(dx.data<T>(), dy.data<T>(), repeats, m);
         },
-        dispatch::no_cuda);
+        [&](kernels::Stream s) {
+          kernels::cuda::tile_backward(dx.data<float>(), dy.data<float>(), repeats, m, s);
+        });
   });
   return y;
 }
@@ -197,7 +242,9 @@ Tensor transpose(const Tensor& x) {
         using T = decltype(z);
         kernels::cpu::transpose_forward<T>(y.data<T>(), x.data<T>(), rows, cols);
       },
-      dispatch::no_cuda);
+      [&](kernels::Stream s) {
+        kernels::cuda::transpose_forward(y.data<float>(), x.data<float>(), rows, cols, s);
+      });
   autograd::record(op, y, {&x}, [=](const Tensor& dy, autograd::GradSink& g) {
     Tensor& dx = g.grad(0);
     dispatch::run(
@@ -206,7 +253,9 @@ Tensor transpose(const Tensor& x) {
           using T = decltype(z);
           kernels::cpu::transpose_backward<T>(dx.data<T>(), dy.data<T>(), rows, cols);
         },
-        dispatch::no_cuda);
+        [&](kernels::Stream s) {
+          kernels::cuda::transpose_backward(dx.data<float>(), dy.data<float>(), rows, cols, s);
+        });
   });
   return y;
 }

@@ -8,6 +8,19 @@
 #include "kernels/sparsity.h"
 
 namespace latent {
+namespace {
+
+// Device scratch for the CUDA kernels' sums: `doubles` doubles (float32 storage read as double)
+// from the device's stream-ordered pool, returned to it behind the queued kernels when the tensor
+// goes.
+Tensor cuda_scratch(const Tensor& like, std::int64_t doubles) {
+  return Tensor::empty({2 * doubles}, like.options());
+}
+double* as_doubles(const Tensor& scratch) {
+  return reinterpret_cast<double*>(scratch.data<float>());
+}
+
+}  // namespace
 
 Tensor l1_penalty(const Tensor& h, Reduction reduction) {
   const char* op = "l1_penalty";
@@ -28,7 +41,13 @@ Tensor l1_penalty(const Tensor& h, Reduction reduction) {
         using T = decltype(z);
         kernels::cpu::l1_penalty_forward<T>(out.data<T>(), h.data<T>(), T(scale), per_sample, n, d);
       },
-      dispatch::no_cuda);
+      [&](kernels::Stream s) {
+        const Tensor scratch =
+            per_sample ? Tensor() : cuda_scratch(h, kernels::cuda::sparsity_scratch(n, d));
+        kernels::cuda::l1_penalty_forward(out.data<float>(), h.data<float>(), float(scale),
+                                          per_sample, n, d,
+                                          per_sample ? nullptr : as_doubles(scratch), s);
+      });
   autograd::SavedTensor sh = h;
   autograd::record(op, out, {&h}, [=](const Tensor& dout, autograd::GradSink& g) {
     const Tensor& hv = sh.get(op);
@@ -40,7 +59,10 @@ Tensor l1_penalty(const Tensor& h, Reduction reduction) {
           kernels::cpu::l1_penalty_backward<T>(dh.data<T>(), dout.data<T>(), stride, T(scale),
                                                hv.data<T>(), n, d);
         },
-        dispatch::no_cuda);
+        [&](kernels::Stream s) {
+          kernels::cuda::l1_penalty_backward(dh.data<float>(), dout.data<float>(), stride,
+                                             float(scale), hv.data<float>(), n, d, s);
+        });
   });
   return out;
 }
@@ -64,7 +86,14 @@ Tensor kl_sparsity(const Tensor& h, double rho) {
         kernels::cpu::kl_sparsity_forward<T>(out.data<T>(), rho_hat.data<T>(), h.data<T>(), T(rho),
                                              n, hdim);
       },
-      dispatch::no_cuda);
+      [&](kernels::Stream s) {
+        check(float(rho) > 0.0f && float(rho) < 1.0f, op, "rho = ", rho, " rounds to 0 or 1 in ",
+              dtype_name(h.dtype()));
+        const Tensor scratch = cuda_scratch(h, kernels::cuda::sparsity_scratch(n, hdim));
+        kernels::cuda::kl_sparsity_forward(out.data<float>(), rho_hat.data<float>(),
+                                           h.data<float>(), float(rho), n, hdim,
+                                           as_doubles(scratch), s);
+      });
   // The backward needs only the column means, not h itself.
   autograd::SavedTensor sr = rho_hat;
   autograd::record(op, out, {&h}, [=](const Tensor& dout, autograd::GradSink& g) {
@@ -77,7 +106,10 @@ Tensor kl_sparsity(const Tensor& h, double rho) {
           kernels::cpu::kl_sparsity_backward<T>(dh.data<T>(), dout.data<T>(), rv.data<T>(), T(rho),
                                                 n, hdim);
         },
-        dispatch::no_cuda);
+        [&](kernels::Stream s) {
+          kernels::cuda::kl_sparsity_backward(dh.data<float>(), dout.data<float>(),
+                                              rv.data<float>(), float(rho), n, hdim, s);
+        });
   });
   return out;
 }

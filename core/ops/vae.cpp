@@ -34,7 +34,11 @@ Tensor reparametrize_impl(const Tensor& h, const Tensor& eps, std::uint64_t seed
             z.data<T>(), h.data<T>(), eps.defined() ? eps.data<T>() : nullptr, seed, offset,
             T(kLogvarMin), T(kLogvarMax), samples, n, zdim);
       },
-      dispatch::no_cuda);
+      [&](kernels::Stream s) {
+        kernels::cuda::reparametrize_forward(
+            z.data<float>(), h.data<float>(), eps.defined() ? eps.data<float>() : nullptr, seed,
+            offset, float(kLogvarMin), float(kLogvarMax), samples, n, zdim, s);
+      });
   autograd::SavedTensor sh = h;
   autograd::SavedTensor se = eps.defined() ? eps.detach() : Tensor();
   autograd::record(op, z, {&h}, [=](const Tensor& dz, autograd::GradSink& g) {
@@ -49,7 +53,12 @@ Tensor reparametrize_impl(const Tensor& h, const Tensor& eps, std::uint64_t seed
                                                   seed, offset, T(kLogvarMin), T(kLogvarMax),
                                                   samples, n, zdim);
         },
-        dispatch::no_cuda);
+        [&](kernels::Stream s) {
+          kernels::cuda::reparametrize_backward(
+              dh.data<float>(), dz.data<float>(), hv.data<float>(),
+              se.defined() ? se.get(op).data<float>() : nullptr, seed, offset, float(kLogvarMin),
+              float(kLogvarMax), samples, n, zdim, s);
+        });
   });
   return z;
 }
@@ -90,7 +99,18 @@ Tensor kl_normal(const Tensor& h, Reduction reduction) {
         kernels::cpu::kl_normal_forward<T>(out.data<T>(), h.data<T>(), T(rs.scale), rs.per_sample,
                                            T(kLogvarMin), T(kLogvarMax), n, zdim);
       },
-      dispatch::no_cuda);
+      [&](kernels::Stream s) {
+        // The reduced KL sums per-block partials in a second pass: scratch doubles from the pool
+        // (float32 storage read as double), returned behind the queued kernels.
+        const Tensor scratch =
+            rs.per_sample
+                ? Tensor()
+                : Tensor::empty({2 * kernels::cuda::kl_normal_scratch(n, zdim)}, h.options());
+        kernels::cuda::kl_normal_forward(
+            out.data<float>(), h.data<float>(), float(rs.scale), rs.per_sample, float(kLogvarMin),
+            float(kLogvarMax), n, zdim,
+            rs.per_sample ? nullptr : reinterpret_cast<double*>(scratch.data<float>()), s);
+      });
   autograd::SavedTensor sh = h;
   autograd::record(op, out, {&h}, [=](const Tensor& dout, autograd::GradSink& g) {
     const Tensor& hv = sh.get(op);
@@ -103,7 +123,11 @@ Tensor kl_normal(const Tensor& h, Reduction reduction) {
                                               0, T(rs.scale), hv.data<T>(), T(kLogvarMin),
                                               T(kLogvarMax), n, zdim);
         },
-        dispatch::no_cuda);
+        [&](kernels::Stream s) {
+          kernels::cuda::kl_normal_backward(
+              dh.data<float>(), dout.data<float>(), rs.per_sample ? 1 : 0, 0, float(rs.scale),
+              hv.data<float>(), float(kLogvarMin), float(kLogvarMax), n, zdim, s);
+        });
   });
   return out;
 }
@@ -120,7 +144,10 @@ Tensor kl_normal_terms(const Tensor& h) {
         kernels::cpu::kl_normal_terms_forward<T>(out.data<T>(), h.data<T>(), T(kLogvarMin),
                                                  T(kLogvarMax), n, zdim);
       },
-      dispatch::no_cuda);
+      [&](kernels::Stream s) {
+        kernels::cuda::kl_normal_terms_forward(out.data<float>(), h.data<float>(),
+                                               float(kLogvarMin), float(kLogvarMax), n, zdim, s);
+      });
   autograd::SavedTensor sh = h;
   autograd::record(op, out, {&h}, [=](const Tensor& dout, autograd::GradSink& g) {
     const Tensor& hv = sh.get(op);
@@ -132,7 +159,11 @@ Tensor kl_normal_terms(const Tensor& h) {
           kernels::cpu::kl_normal_backward<T>(dh.data<T>(), dout.data<T>(), zdim, 1, T(1),
                                               hv.data<T>(), T(kLogvarMin), T(kLogvarMax), n, zdim);
         },
-        dispatch::no_cuda);
+        [&](kernels::Stream s) {
+          kernels::cuda::kl_normal_backward(dh.data<float>(), dout.data<float>(), zdim, 1, 1.0f,
+                                            hv.data<float>(), float(kLogvarMin), float(kLogvarMax),
+                                            n, zdim, s);
+        });
   });
   return out;
 }

@@ -41,26 +41,51 @@ void Adam::set_lr(double lr) {
 }
 
 void Adam::update(std::size_t i, const Tensor& p, const Tensor& g, std::int64_t t) {
-  dispatch::check_same(name().c_str(), {&p, &g});
-  Tensor m = slot(i, 0);
-  Tensor v = slot(i, 1);
-  const double td = static_cast<double>(t);
-  const kernels::AdamStep hp{.lr = options_.lr,
-                             .beta1 = options_.beta1,
-                             .beta2 = options_.beta2,
-                             .eps = options_.eps,
-                             .weight_decay = options_.weight_decay,
-                             .decoupled = decoupled_,
-                             .bias_correction1 = 1.0 - std::pow(options_.beta1, td),
-                             .bias_correction2 = 1.0 - std::pow(options_.beta2, td)};
-  dispatch::run(
-      name().c_str(), p,
-      [&](auto z) {
-        using T = decltype(z);
-        kernels::cpu::adam_step<T>(p.data<T>(), m.data<T>(), v.data<T>(), g.data<T>(), p.numel(),
-                                   hp);
-      },
-      dispatch::no_cuda);
+  update_all({Update{i, p, g, t}});
+}
+
+void Adam::update_all(const std::vector<Update>& updates) {
+  kernels::AdamStep hp{.lr = options_.lr,
+                       .beta1 = options_.beta1,
+                       .beta2 = options_.beta2,
+                       .eps = options_.eps,
+                       .weight_decay = options_.weight_decay,
+                       .decoupled = decoupled_};
+  for (const std::vector<Update>& group : group_by_device(updates)) {
+    const Tensor& first = group.front().param;
+    dispatch::run(
+        name().c_str(), first.device(), first.dtype(),
+        [&](auto z) {
+          using T = decltype(z);
+          for (const Update& u : group) {
+            dispatch::check_same(name().c_str(), {&u.param, &u.grad});
+            const Tensor m = slot(u.index, 0);
+            const Tensor v = slot(u.index, 1);
+            const double td = static_cast<double>(u.t);
+            hp.bias_correction1 = 1.0 - std::pow(options_.beta1, td);
+            hp.bias_correction2 = 1.0 - std::pow(options_.beta2, td);
+            kernels::cpu::adam_step<T>(u.param.data<T>(), m.data<T>(), v.data<T>(),
+                                       u.grad.data<T>(), u.param.numel(), hp);
+          }
+        },
+        [&](kernels::Stream s) {
+          // One launch for all of them; each carries its own t for the bias corrections.
+          std::vector<kernels::cuda::AdamTensor> ts;
+          ts.reserve(group.size());
+          for (const Update& u : group) {
+            dispatch::check_same(name().c_str(), {&u.param, &u.grad});
+            const Tensor m = slot(u.index, 0);
+            const Tensor v = slot(u.index, 1);
+            ts.push_back({.p = u.param.data<float>(),
+                          .m = m.data<float>(),
+                          .v = v.data<float>(),
+                          .g = u.grad.data<float>(),
+                          .n = u.param.numel(),
+                          .step = u.t});
+          }
+          kernels::cuda::adam_step_multi(ts.data(), ts.size(), hp, s);
+        });
+  }
 }
 
 }  // namespace latent::optim

@@ -5,7 +5,8 @@
 //   m = beta1 m + (1 - beta1) g
 //   v = beta2 v + (1 - beta2) g^2
 //   p -= lr * (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + eps)
-// One fused loop per parameter tensor updates p, m and v. State slots: "m", "v".
+// On the CPU one fused loop per parameter tensor updates p, m and v; on a CUDA device one
+// multi-tensor kernel updates every parameter of the step. State slots: "m", "v".
 #pragma once
 
 #include "core/optim/optimizer.h"
@@ -42,6 +43,7 @@ class Adam : public Optimizer {
  protected:
   Adam(const char* name, std::vector<Tensor> params, const AdamOptions& options, bool decoupled);
   void update(std::size_t i, const Tensor& p, const Tensor& g, std::int64_t t) override;
+  void update_all(const std::vector<Update>& updates) override;
 
  private:
   void validate() const;

@@ -1,29 +1,61 @@
 #include "core/optim/clip.h"
 
+#include <algorithm>
 #include <cmath>
 #include <unordered_set>
 
 #include "core/autograd.h"
+#include "core/backend.h"
 #include "core/dispatch.h"
 #include "kernels/optim.h"
 
 namespace latent::optim {
 
 double grad_norm(const std::vector<Tensor>& params) {
-  double total = 0;
+  std::vector<Tensor> grads;                   // in parameter order
   std::unordered_set<const TensorImpl*> seen;  // a tensor listed twice counts once
   for (const Tensor& p : params) {
     check(p.defined(), "clip_grad_norm", "a parameter is an undefined tensor");
     if (!seen.insert(p.impl().get()).second) continue;
     const Tensor g = p.grad();
-    if (!g.defined()) continue;
+    if (g.defined()) grads.push_back(g);
+  }
+  // Per device (in order of first appearance): the CPU adds each tensor's sum in order; a GPU
+  // sums all of its gradients in one deterministic multi-tensor reduction and hands back one
+  // double, which waits for the device (the API returns the norm as a number).
+  std::vector<std::vector<const Tensor*>> groups;
+  for (const Tensor& g : grads) {
+    auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& grp) {
+      return grp.front()->device() == g.device() && grp.front()->dtype() == g.dtype();
+    });
+    if (it == groups.end())
+      groups.push_back({&g});
+    else
+      it->push_back(&g);
+  }
+  double total = 0;
+  for (const auto& group : groups) {
+    const Tensor& first = *group.front();
     dispatch::run(
-        "clip_grad_norm", g,
+        "clip_grad_norm", first.device(), first.dtype(),
         [&](auto z) {
           using T = decltype(z);
-          total += kernels::cpu::sum_squares<T>(g.data<T>(), g.numel());
+          for (const Tensor* g : group)
+            total += kernels::cpu::sum_squares<T>(g->data<T>(), g->numel());
         },
-        dispatch::no_cuda);
+        [&](kernels::Stream s) {
+          std::vector<kernels::cuda::SquaresTensor> ts;
+          for (const Tensor* g : group) ts.push_back({.x = g->data<float>(), .n = g->numel()});
+          const std::int64_t parts = kernels::cuda::sum_squares_scratch(ts.data(), ts.size());
+          // [partials..., result] as doubles, in float32 storage (float64 is CPU-only).
+          const Tensor scratch =
+              Tensor::empty({2 * (parts + 1)}, {.dtype = DType::f32, .device = first.device()});
+          double* base = reinterpret_cast<double*>(scratch.data<float>());
+          kernels::cuda::sum_squares_multi(base + parts, base, ts.data(), ts.size(), s);
+          double sum = 0;
+          backend::copy(&sum, Device::cpu(), base + parts, first.device(), sizeof(double));
+          total += sum;
+        });
   }
   return std::sqrt(total);
 }

@@ -13,6 +13,9 @@ namespace latent::optim {
 // A non-finite norm (an inf or nan somewhere in the gradients) is returned as is and nothing is
 // scaled: scaling would spread the nan to every gradient; the caller can test the result and skip
 // the step. Throws latent::Error for a negative or non-finite max_norm.
+// On a CUDA device the sum of squares is one deterministic multi-tensor reduction (identical bits
+// run to run); reading the norm back to the host waits for the device: one synchronization per
+// call, the price of returning the norm as a number.
 double clip_grad_norm(const std::vector<Tensor>& params, double max_norm);
 
 // The same norm without clipping.

@@ -1,5 +1,6 @@
 #include "core/optim/optimizer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 #include <unordered_map>
@@ -69,20 +70,46 @@ void Optimizer::check_non_negative(const char* what, double v) const {
 
 void Optimizer::step() {
   NoGradGuard no_grad;
+  // Every gradient is checked before anything is written: a bad one leaves all parameters as
+  // they were.
+  std::vector<Update> updates;
   for (std::size_t i = 0; i < params_.size(); ++i) {
     const Tensor& p = params_[i];
     const Tensor g = p.grad();
     if (!g.defined()) continue;
     check(g.shape() == p.shape() && g.dtype() == p.dtype() && g.device() == p.device(), name_,
           "the gradient of parameter ", i, " is ", g.str(), " but the parameter is ", p.str());
-    const std::int64_t t = param_steps_[i] + 1;
-    update(i, p, g, t);
-    param_steps_[i] = t;
-    p.bump_version();
-    for (const Tensor& s : slots_[i])
+    updates.push_back({i, p, g, param_steps_[i] + 1});
+  }
+  update_all(updates);
+  for (const Update& u : updates) {
+    param_steps_[u.index] = u.t;
+    u.param.bump_version();
+    for (const Tensor& s : slots_[u.index])
       if (s.defined()) s.bump_version();
   }
   ++step_;
+}
+
+void Optimizer::update_all(const std::vector<Update>& updates) {
+  for (const Update& u : updates) update(u.index, u.param, u.grad, u.t);
+}
+
+std::vector<std::vector<Optimizer::Update>> Optimizer::group_by_device(
+    const std::vector<Update>& updates) {
+  std::vector<std::vector<Update>> groups;
+  for (const Update& u : updates) {
+    auto same = [&](const std::vector<Update>& g) {
+      return g.front().param.device() == u.param.device() &&
+             g.front().param.dtype() == u.param.dtype();
+    };
+    auto it = std::find_if(groups.begin(), groups.end(), same);
+    if (it == groups.end())
+      groups.push_back({u});
+    else
+      it->push_back(u);
+  }
+  return groups;
 }
 
 void Optimizer::zero_grad(bool set_to_none) {

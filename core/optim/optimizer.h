@@ -67,6 +67,21 @@ class Optimizer {
   // NoGradGuard; the caller bumps the versions afterwards.
   virtual void update(std::size_t i, const Tensor& p, const Tensor& g, std::int64_t t) = 0;
 
+  // One pending update of a step: parameter `index`, its gradient, and its update count t.
+  struct Update {
+    std::size_t index = 0;
+    Tensor param;
+    Tensor grad;
+    std::int64_t t = 1;
+  };
+  // All updates of one step (every gradient already checked against its parameter). The default
+  // calls update() for each; optimizers with a multi-tensor kernel override it to update all the
+  // parameters of one CUDA device in a single launch.
+  virtual void update_all(const std::vector<Update>& updates);
+  // The updates grouped by device and dtype (groups in order of first appearance, updates in
+  // list order within a group).
+  static std::vector<std::vector<Update>> group_by_device(const std::vector<Update>& updates);
+
   // State slot k of parameter i, created zero-filled (then `fresh` is set) on first use, and
   // moved to the parameter's dtype/device if the parameter moved since.
   Tensor& slot(std::size_t i, std::size_t k, bool* fresh = nullptr);

@@ -21,25 +21,49 @@ void SGD::set_lr(double lr) {
   options_.lr = lr;
 }
 
-void SGD::update(std::size_t i, const Tensor& p, const Tensor& g, std::int64_t /*t*/) {
+void SGD::update(std::size_t i, const Tensor& p, const Tensor& g, std::int64_t t) {
+  update_all({Update{i, p, g, t}});
+}
+
+void SGD::update_all(const std::vector<Update>& updates) {
   const bool momentum = options_.momentum != 0;
-  bool first = false;
-  Tensor buf = momentum ? slot(i, 0, &first) : Tensor();
-  const kernels::SgdStep hp{.lr = options_.lr,
-                            .momentum = options_.momentum,
-                            .dampening = options_.dampening,
-                            .weight_decay = options_.weight_decay,
-                            .nesterov = options_.nesterov,
-                            .first = first};
-  dispatch::check_same("sgd", {&p, &g});
-  dispatch::run(
-      "sgd", p,
-      [&](auto z) {
-        using T = decltype(z);
-        kernels::cpu::sgd_step<T>(p.data<T>(), buf.defined() ? buf.data<T>() : nullptr, g.data<T>(),
-                                  p.numel(), hp);
-      },
-      dispatch::no_cuda);
+  kernels::SgdStep hp{.lr = options_.lr,
+                      .momentum = options_.momentum,
+                      .dampening = options_.dampening,
+                      .weight_decay = options_.weight_decay,
+                      .nesterov = options_.nesterov};
+  for (const std::vector<Update>& group : group_by_device(updates)) {
+    const Tensor& first = group.front().param;
+    dispatch::run(
+        "sgd", first.device(), first.dtype(),
+        [&](auto z) {
+          using T = decltype(z);
+          for (const Update& u : group) {
+            dispatch::check_same("sgd", {&u.param, &u.grad});
+            bool fresh = false;
+            const Tensor buf = momentum ? slot(u.index, 0, &fresh) : Tensor();
+            hp.first = fresh;
+            kernels::cpu::sgd_step<T>(u.param.data<T>(), buf.defined() ? buf.data<T>() : nullptr,
+                                      u.grad.data<T>(), u.param.numel(), hp);
+          }
+        },
+        [&](kernels::Stream s) {
+          // One launch for all of them; each says whether its momentum buffer is new.
+          std::vector<kernels::cuda::SgdTensor> ts;
+          ts.reserve(group.size());
+          for (const Update& u : group) {
+            dispatch::check_same("sgd", {&u.param, &u.grad});
+            bool fresh = false;
+            const Tensor buf = momentum ? slot(u.index, 0, &fresh) : Tensor();
+            ts.push_back({.p = u.param.data<float>(),
+                          .buf = buf.defined() ? buf.data<float>() : nullptr,
+                          .g = u.grad.data<float>(),
+                          .n = u.param.numel(),
+                          .first = fresh});
+          }
+          kernels::cuda::sgd_step_multi(ts.data(), ts.size(), hp, s);
+        });
+  }
 }
 
 }  // namespace latent::optim

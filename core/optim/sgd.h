@@ -4,7 +4,8 @@
 //     buf = g on the parameter's first update, else mu * buf + (1 - dampening) * g
 //     g = nesterov ? g + mu * buf : buf
 //   p -= lr * g
-// State slot: "momentum" (present when momentum > 0).
+// State slot: "momentum" (present when momentum > 0). On a CUDA device one multi-tensor kernel
+// updates every parameter of the step.
 #pragma once
 
 #include "core/optim/optimizer.h"
@@ -31,6 +32,7 @@ class SGD : public Optimizer {
 
  protected:
   void update(std::size_t i, const Tensor& p, const Tensor& g, std::int64_t t) override;
+  void update_all(const std::vector<Update>& updates) override;
 
  private:
   SGDOptions options_;

@@ -1,0 +1,339 @@
+// latent: the command-line tool.
+//
+//   latent train [options]     train a VAE (or beta-VAE, IWAE) on Fashion-MNIST and write
+//                              pictures, metrics and a summary into --out
+//   latent --help / latent train --help
+//
+// Exit codes: 0 success, 1 a failure (bad data, an error from the engine), 2 a usage error.
+#include <CLI/CLI.hpp>
+
+#include <unistd.h>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include "apps/picture.h"
+#include "core/data.h"
+#include "core/latent.h"
+#include "models/evaluate.h"
+#include "models/generate.h"
+#include "models/iwae.h"
+#include "models/trainer.h"
+#include "models/vae.h"
+
+namespace fs = std::filesystem;
+using namespace latent;
+
+namespace {
+
+struct TrainArgs {
+  std::string model = "vae";
+  std::int64_t latent = 32;
+  std::vector<std::int64_t> hidden = {512, 256};
+  std::string likelihood = "bernoulli";
+  int epochs = 10;
+  std::int64_t batch = 128;
+  double lr = 1e-3;
+  double beta = 1.0;
+  std::int64_t warmup = 0;
+  std::int64_t samples = 1;
+  std::int64_t k = 5;
+  bool binarize = false;
+  std::int64_t limit = 0;
+  std::int64_t test_limit = 0;
+  std::int64_t ll_k = 1000;
+  std::int64_t ll_examples = 500;
+  std::string data;
+  std::string out = "out/vae";
+  std::string device = "auto";
+  std::uint64_t seed = 0;
+};
+
+// A progress bar with rate and ETA on a terminal; one line per epoch otherwise.
+class Progress {
+ public:
+  explicit Progress(int epochs) : epochs_(epochs), tty_(isatty(STDERR_FILENO) != 0) {}
+
+  void step(const models::StepInfo& s) {
+    const auto now = std::chrono::steady_clock::now();
+    if (s.epoch_step == 0) epoch_start_ = now, samples_ = 0;
+    samples_ += s.batch_size;
+    if (!tty_) return;
+    const double secs = std::chrono::duration<double>(now - epoch_start_).count();
+    const double done = double(s.epoch_step + 1) / double(s.steps_per_epoch);
+    const double rate = secs > 0 ? double(samples_) / secs : 0.0;
+    const double eta = done > 0 ? secs * (1 - done) / done : 0.0;
+    const int width = 30, filled = static_cast<int>(done * width);
+    std::fprintf(stderr, "\repoch %d/%d [%s%s] %3.0f%% %8.0f samples/s ETA %4.0fs", s.epoch,
+                 epochs_, std::string(filled, '#').c_str(),
+                 std::string(width - filled, '.').c_str(), 100 * done, rate, eta);
+  }
+
+  void epoch(const models::EpochInfo& e) {
+    if (tty_) std::fprintf(stderr, "\r%*s\r", 80, "");
+    std::fprintf(stderr, "epoch %d/%d  train %.3f  test %.3f  (%.1fs, %.0f samples/s)\n",
+                 e.row.epoch, epochs_, e.row.train_value("total"),
+                 e.row.test.empty() ? NAN : e.row.test_value("total"), e.row.seconds,
+                 e.row.seconds > 0 ? double(samples_) / e.row.seconds : 0.0);
+  }
+
+ private:
+  int epochs_;
+  bool tty_;
+  std::chrono::steady_clock::time_point epoch_start_;
+  std::int64_t samples_ = 0;
+};
+
+std::vector<float> host(const Tensor& t) {
+  return t.to(Device::cpu()).to_vector<float>();
+}
+
+void write_pictures(models::VAE& vae, const data::Dataset& test, const models::History& history,
+                    const fs::path& out) {
+  NoGradGuard no_grad;
+  vae.eval();
+  const Device dev = vae.device();
+  Generator gen(1234);
+
+  // Samples from the prior: 8 x 8.
+  app::image_grid(host(models::sample(vae, 64, {.generator = &gen})), 64, 28, 8)
+      .save_png((out / "samples.png").string());
+
+  // Reconstructions: rows of 10 inputs, each followed by a row of their reconstructions.
+  const std::int64_t n = std::min<std::int64_t>(30, test.size());
+  const Tensor x = test.images.rows(0, n).to(dev);
+  const auto xin = host(x), xrec = host(vae.reconstruct(x));
+  std::vector<float> pairs;
+  for (std::int64_t r = 0; r < n / 10; ++r) {
+    pairs.insert(pairs.end(), xin.begin() + r * 7840, xin.begin() + (r + 1) * 7840);
+    pairs.insert(pairs.end(), xrec.begin() + r * 7840, xrec.begin() + (r + 1) * 7840);
+  }
+  if (!pairs.empty())
+    app::image_grid(pairs, static_cast<std::int64_t>(pairs.size() / 784), 28, 10)
+        .save_png((out / "reconstructions.png").string());
+
+  // Interpolations between pairs of test images, 10 steps each.
+  std::vector<float> interp;
+  for (std::int64_t r = 0; r + 1 < std::min<std::int64_t>(12, test.size()); r += 2) {
+    const auto row = host(models::interpolate(vae, test.images.rows(r, 1).to(dev),
+                                              test.images.rows(r + 1, 1).to(dev), 10));
+    interp.insert(interp.end(), row.begin(), row.end());
+  }
+  if (!interp.empty())
+    app::image_grid(interp, static_cast<std::int64_t>(interp.size() / 784), 28, 10)
+        .save_png((out / "interpolations.png").string());
+
+  // Traversals of the first 8 latent dimensions around the first test image's code.
+  std::vector<float> trav;
+  const std::int64_t dims = std::min<std::int64_t>(8, vae.latent_dim());
+  for (std::int64_t d = 0; d < dims; ++d) {
+    const auto row =
+        host(models::traverse(vae, test.images.rows(0, 1).to(dev), d, models::linspace(-3, 3, 11)));
+    trav.insert(trav.end(), row.begin(), row.end());
+  }
+  app::image_grid(trav, dims * 11, 28, 11).save_png((out / "traversals.png").string());
+
+  // The codes of up to 2000 test images in their two most varying dimensions, coloured by label.
+  const std::int64_t m = std::min<std::int64_t>(2000, test.size());
+  const Tensor mu = models::export_mu(vae, test.images.rows(0, m).to(dev)).to(Device::cpu());
+  const auto au = models::active_units(vae, test.images.rows(0, m).to(dev));
+  const auto var = au.variance.to_vector<float>();
+  std::int64_t a = 0, b = vae.latent_dim() > 1 ? 1 : 0;
+  for (std::int64_t j = 0; j < vae.latent_dim(); ++j) {
+    if (var[j] > var[a])
+      b = a, a = j;
+    else if (j != a && (b == a || var[j] > var[b]))
+      b = j;
+  }
+  const auto muv = mu.to_vector<float>();
+  std::vector<float> xy;
+  for (std::int64_t i = 0; i < m; ++i) {
+    xy.push_back(muv[i * vae.latent_dim() + a]);
+    xy.push_back(muv[i * vae.latent_dim() + b]);
+  }
+  if (test.labels.defined())
+    app::scatter(xy, test.labels.rows(0, m).to_vector<float>())
+        .save_png((out / "latent_scatter.png").string());
+
+  // Loss curves.
+  std::vector<double> tr, te;
+  for (const auto& row : history.epochs) {
+    tr.push_back(row.train_value("total"));
+    te.push_back(row.test.empty() ? NAN : row.test_value("total"));
+  }
+  app::line_plot({{"train", tr, {31, 119, 180}}, {"test", te, {214, 39, 40}}})
+      .save_png((out / "loss.png").string());
+}
+
+int run_train(const TrainArgs& a) {
+  const Device dev = a.device == "auto" ? Device::best() : Device::parse(a.device);
+  const fs::path out(a.out);
+  std::error_code ec;
+  fs::create_directories(out, ec);
+  check(!ec, "train", "cannot create the output folder ", a.out, ": ", ec.message());
+
+  std::fprintf(stderr, "latent: loading Fashion-MNIST from %s\n",
+               data::fashion_mnist_dir(a.data).c_str());
+  const auto train = data::fashion_mnist(Split::train, {.dir = a.data, .limit = a.limit});
+  const auto test = data::fashion_mnist(Split::test, {.dir = a.data, .limit = a.test_limit});
+
+  std::unique_ptr<models::VAE> vae;
+  const models::LikelihoodArg like(models::parse_likelihood(a.likelihood));
+  if (a.model == "iwae") {
+    vae = std::make_unique<models::IWAE>(models::IWAEConfig{.input = 784,
+                                                            .hidden = a.hidden,
+                                                            .latent = a.latent,
+                                                            .likelihood = like,
+                                                            .k = a.k,
+                                                            .seed = a.seed},
+                                         dev);
+  } else {
+    models::KlSchedule warm;
+    if (a.warmup > 0) warm = {.kind = models::KlAnneal::linear, .steps = a.warmup};
+    vae = std::make_unique<models::VAE>(models::VAEConfig{.input = 784,
+                                                          .hidden = a.hidden,
+                                                          .latent = a.latent,
+                                                          .likelihood = like,
+                                                          .samples = a.samples,
+                                                          .beta = a.beta,
+                                                          .warmup = warm,
+                                                          .seed = a.seed},
+                                        dev);
+  }
+  std::fprintf(stderr, "latent: %s with %lld parameters on %s, %lld training / %lld test images\n",
+               vae->name().c_str(), static_cast<long long>(vae->num_parameters()),
+               dev.str().c_str(), static_cast<long long>(train.size()),
+               static_cast<long long>(test.size()));
+
+  optim::Adam opt(vae->parameters(), {.lr = a.lr});
+  models::Trainer trainer(*vae, opt,
+                          {.epochs = a.epochs,
+                           .batch = a.batch,
+                           .seed = a.seed,
+                           .binarize = a.binarize,
+                           .metrics_csv = (out / "metrics.csv").string()});
+  Progress progress(a.epochs);
+  trainer.on_step([&](const models::StepInfo& s) { progress.step(s); });
+  trainer.on_epoch([&](const models::EpochInfo& e) { progress.epoch(e); });
+  const models::History history = trainer.fit(train.images, test.images);
+
+  std::fprintf(stderr, "latent: evaluating and drawing\n");
+  const Tensor test_x = test.images.to(dev);
+  const auto el = models::elbo(*vae, test_x);
+  const auto rec = models::reconstruction_error(*vae, test_x);
+  const auto au = models::active_units(*vae, test_x);
+  double ll = NAN;
+  if (a.ll_k > 0) {
+    const std::int64_t n = std::min(a.ll_examples, test.size());
+    ll = models::log_likelihood(*vae, test_x.rows(0, n), {.k = a.ll_k, .seed = a.seed});
+  }
+  write_pictures(*vae, test, history, out);
+
+  std::ostringstream js;
+  js.precision(8);
+  js << "{\n  \"model\": \"" << vae->name() << "\",\n  \"device\": \"" << dev.str()
+     << "\",\n  \"epochs\": " << history.epochs.size() << ",\n  \"latent\": " << a.latent
+     << ",\n  \"train_images\": " << train.size() << ",\n  \"test_images\": " << test.size()
+     << ",\n  \"test_elbo\": " << el.elbo << ",\n  \"test_recon_nll\": " << el.recon
+     << ",\n  \"test_kl\": " << el.kl << ",\n  \"test_recon_mse\": " << rec.mse
+     << ",\n  \"active_units\": " << au.count;
+  if (a.ll_k > 0)
+    js << ",\n  \"test_log_likelihood\": " << ll << ",\n  \"log_likelihood_k\": " << a.ll_k
+       << ",\n  \"log_likelihood_examples\": " << std::min(a.ll_examples, test.size());
+  js << "\n}\n";
+  {
+    const std::string path = (out / "summary.json").string(), tmp = path + ".tmp";
+    std::ofstream f(tmp);
+    f << js.str();
+    f.close();
+    check(f.good() && std::rename(tmp.c_str(), path.c_str()) == 0, "train", "cannot write ", path);
+  }
+  std::printf("%s", js.str().c_str());
+  std::fprintf(stderr,
+               "latent: wrote %s/{metrics.csv, summary.json, samples.png, reconstructions.png, "
+               "interpolations.png, traversals.png, latent_scatter.png, loss.png}\n",
+               a.out.c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"latent: train and inspect autoencoders"};
+  app.require_subcommand(1);
+  TrainArgs a;
+  CLI::App* train = app.add_subcommand("train", "train a VAE, beta-VAE or IWAE on Fashion-MNIST");
+  train->add_option("--model", a.model, "vae, beta-vae or iwae")
+      ->check(CLI::IsMember({"vae", "beta-vae", "iwae"}))
+      ->capture_default_str();
+  train->add_option("--latent", a.latent, "latent dimensions Z")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  train->add_option("--hidden", a.hidden, "hidden widths of the encoder (decoder mirrored)")
+      ->delimiter(',')
+      ->check(CLI::Range(1, 1000000));
+  train
+      ->add_option("--likelihood", a.likelihood,
+                   "bernoulli, gaussian, gaussian_learned or categorical")
+      ->capture_default_str();
+  train->add_option("--epochs", a.epochs)->check(CLI::Range(1, 100000))->capture_default_str();
+  train->add_option("--batch", a.batch)->check(CLI::Range(1, 1000000))->capture_default_str();
+  train->add_option("--lr", a.lr, "Adam learning rate")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  train->add_option("--beta", a.beta, "KL weight (beta-VAE)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  train->add_option("--warmup", a.warmup, "KL warm-up steps (0: none)")
+      ->check(CLI::Range(0, 1000000000))
+      ->capture_default_str();
+  train->add_option("--samples", a.samples, "Monte Carlo samples in the ELBO")
+      ->check(CLI::Range(1, 1000000000))
+      ->capture_default_str();
+  train->add_option("--k", a.k, "IWAE importance samples")
+      ->check(CLI::Range(1, 1000000000))
+      ->capture_default_str();
+  train->add_flag("--binarize", a.binarize, "dynamic binarization of the training images");
+  train->add_option("--limit", a.limit, "training images (0: all 60000)")
+      ->check(CLI::Range(0, 1000000000))
+      ->capture_default_str();
+  train->add_option("--test-limit", a.test_limit, "test images (0: all 10000)")
+      ->check(CLI::Range(0, 1000000000))
+      ->capture_default_str();
+  train->add_option("--ll-k", a.ll_k, "importance samples for the test log-likelihood (0: skip)")
+      ->check(CLI::Range(0, 1000000000))
+      ->capture_default_str();
+  train->add_option("--ll-examples", a.ll_examples, "test images in the log-likelihood estimate")
+      ->check(CLI::Range(1, 1000000000))
+      ->capture_default_str();
+  train->add_option("--data", a.data,
+                    "Fashion-MNIST folder (default: $LATENT_FASHION_MNIST or "
+                    "/usr/share/datasets/fashion-mnist)");
+  train->add_option("--out", a.out, "output folder")->capture_default_str();
+  train->add_option("--device", a.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  train->add_option("--seed", a.seed)->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  try {
+    if (a.model == "beta-vae" && a.beta == 1.0)
+      std::fprintf(stderr, "latent: note: beta-vae with --beta 1 is the plain VAE\n");
+    if (*train) return run_train(a);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "latent: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "latent: unexpected error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,215 @@
+#include "core/data/file_util.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <vector>
+
+#include "core/error.h"
+
+namespace latent::data {
+
+namespace {
+
+std::string errno_text(int err) {
+  return std::strerror(err);
+}
+
+gzFile as_gz(void* p) {
+  return static_cast<gzFile>(p);
+}
+
+std::string parent_dir(const std::string& path) {
+  const std::size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+}  // namespace
+
+bool is_gzip_path(std::string_view path) {
+  return path.size() >= 3 && path.substr(path.size() - 3) == ".gz";
+}
+
+// ---- InputFile -------------------------------------------------------------------------------
+
+InputFile::InputFile(const std::string& path, std::string_view component)
+    : path_(path), component_(component) {
+  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd_ < 0) fail("cannot open: " + errno_text(errno));
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0) {
+    const int err = errno;
+    ::close(fd_);
+    fd_ = -1;
+    fail("cannot stat: " + errno_text(err));
+  }
+  if (S_ISDIR(st.st_mode)) {
+    ::close(fd_);
+    fd_ = -1;
+    fail("is a directory, not a file");
+  }
+  if (!is_gzip_path(path)) {
+    if (S_ISREG(st.st_mode)) size_ = static_cast<std::int64_t>(st.st_size);
+    return;
+  }
+  gz_ = gzdopen(fd_, "rb");
+  if (gz_ == nullptr) {
+    ::close(fd_);
+    fd_ = -1;
+    fail("cannot open for gzip decompression (out of memory)");
+  }
+  fd_ = -1;  // owned by the gzFile now
+  // The default 8 KiB buffer makes many small reads; data files are tens of megabytes.
+  gzbuffer(as_gz(gz_), 1 << 18);
+}
+
+InputFile::~InputFile() {
+  if (gz_ != nullptr) gzclose(as_gz(gz_));
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void InputFile::fail(const std::string& what) const {
+  throw Error(component_, path_ + ": " + what);
+}
+
+std::size_t InputFile::read(void* dst, std::size_t n) {
+  auto* out = static_cast<unsigned char*>(dst);
+  std::size_t got = 0;
+  while (got < n) {
+    // gzread and read take int / ssize_t counts: go in chunks well below either limit.
+    const std::size_t want = std::min<std::size_t>(n - got, std::size_t{1} << 30);
+    if (gz_ != nullptr) {
+      const int r = gzread(as_gz(gz_), out + got, static_cast<unsigned>(want));
+      int errnum = Z_OK;
+      const char* msg = gzerror(as_gz(gz_), &errnum);
+      // zlib reports a stream cut short as a short read with Z_BUF_ERROR, not as r < 0.
+      if (errnum == Z_ERRNO) fail("read error: " + errno_text(errno));
+      if (errnum == Z_BUF_ERROR) fail("truncated gzip data (the compressed stream ends early)");
+      if (r < 0 || errnum != Z_OK) {
+        // A gzFile opened from a descriptor prefixes its messages with "<fd:N>: ".
+        std::string text = msg;
+        if (text.rfind("<fd:", 0) == 0 && text.find(": ") != std::string::npos)
+          text = text.substr(text.find(": ") + 2);
+        fail("corrupt gzip data: " + text);
+      }
+      if (r == 0) break;
+      got += static_cast<std::size_t>(r);
+    } else {
+      const ssize_t r = ::read(fd_, out + got, want);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        fail("read error: " + errno_text(errno));
+      }
+      if (r == 0) break;
+      got += static_cast<std::size_t>(r);
+    }
+  }
+  return got;
+}
+
+std::uint64_t InputFile::skip_rest() {
+  std::vector<unsigned char> buf(1 << 16);
+  std::uint64_t total = 0;
+  for (;;) {
+    const std::size_t r = read(buf.data(), buf.size());
+    total += r;
+    if (r < buf.size()) return total;
+  }
+}
+
+std::string read_file(const std::string& path, std::string_view component) {
+  InputFile in(path, component);
+  std::string out;
+  if (in.size() >= 0) {
+    out.resize(static_cast<std::size_t>(in.size()));
+    out.resize(in.read(out.data(), out.size()));
+  }
+  // Compressed files (size unknown), and a file that grew since it was opened.
+  char buf[1 << 16];
+  for (;;) {
+    const std::size_t r = in.read(buf, sizeof buf);
+    out.append(buf, r);
+    if (r < sizeof buf) return out;
+  }
+}
+
+// ---- AtomicWriter ----------------------------------------------------------------------------
+
+AtomicWriter::AtomicWriter(const std::string& path, std::string_view component)
+    : path_(path), component_(component) {
+  // Same folder as the target, so that rename() is atomic (never across file systems).
+  static std::atomic<unsigned> counter{0};
+  temp_path_ = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  if (fd_ < 0) {
+    const int err = errno;
+    throw Error(component_, path_ + ": cannot create a temporary file in " + parent_dir(path_) +
+                                ": " + errno_text(err));
+  }
+}
+
+AtomicWriter::~AtomicWriter() {
+  if (!committed_) discard();
+}
+
+void AtomicWriter::discard() noexcept {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  ::unlink(temp_path_.c_str());
+}
+
+void AtomicWriter::fail(const std::string& what, int err) {
+  discard();
+  committed_ = true;  // nothing left to clean up
+  throw Error(component_, path_ + ": " + what + ": " + errno_text(err));
+}
+
+void AtomicWriter::write(const void* data, std::size_t n) {
+  if (fd_ < 0) throw Error(component_, path_ + ": write after commit or failure");
+  const auto* p = static_cast<const unsigned char*>(data);
+  while (n > 0) {
+    const ssize_t r = ::write(fd_, p, std::min<std::size_t>(n, std::size_t{1} << 30));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      fail("write failed", errno);
+    }
+    p += r;
+    n -= static_cast<std::size_t>(r);
+  }
+}
+
+void AtomicWriter::commit() {
+  if (fd_ < 0) throw Error(component_, path_ + ": commit after commit or failure");
+  // Data on disk before the rename makes it visible; otherwise a crash could leave the new name
+  // pointing at an empty or partial file.
+  if (::fsync(fd_) != 0) fail("fsync failed", errno);
+  const int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0) fail("close failed", errno);
+  if (::rename(temp_path_.c_str(), path_.c_str()) != 0) fail("rename failed", errno);
+  committed_ = true;
+  // Persist the rename itself; best effort (some file systems refuse fsync on directories).
+  const int dir = ::open(parent_dir(path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
+}
+
+void write_file_atomic(const std::string& path, std::string_view bytes,
+                       std::string_view component) {
+  AtomicWriter out(path, component);
+  out.write(bytes);
+  out.commit();
+}
+
+}  // namespace latent::data

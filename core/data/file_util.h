@@ -1,0 +1,89 @@
+// File input and output shared by the data loaders and the checkpoint code: reading files that may
+// be gzip-compressed, and atomic writes.
+//
+// Every failure throws latent::Error("[component] <path>: what is wrong"), with the system's reason
+// (errno text or zlib's message) where there is one.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace latent::data {
+
+// True when `path` ends in ".gz": such files are read through zlib.
+bool is_gzip_path(std::string_view path);
+
+// A file opened for sequential reading; decompressed on the fly when the name ends in ".gz".
+// Refuses directories and files that cannot be opened.
+class InputFile {
+ public:
+  InputFile(const std::string& path, std::string_view component);
+  ~InputFile();
+  InputFile(const InputFile&) = delete;
+  InputFile& operator=(const InputFile&) = delete;
+
+  // Reads up to n bytes into dst and returns how many were read: fewer than n only at the end of
+  // the file. Throws on a read error or on corrupt or truncated gzip data.
+  std::size_t read(void* dst, std::size_t n);
+  // Reads and counts the bytes left (0 at the end of the file).
+  std::uint64_t skip_rest();
+  // Size in bytes on disk of an uncompressed file; -1 for a compressed one (unknown in advance).
+  std::int64_t size() const { return size_; }
+  bool compressed() const { return gz_ != nullptr; }
+  const std::string& path() const { return path_; }
+
+  // Throws latent::Error("[component] <path>: " + what).
+  [[noreturn]] void fail(const std::string& what) const;
+
+ private:
+  std::string path_;
+  std::string component_;
+  int fd_ = -1;
+  void* gz_ = nullptr;  // gzFile; void* keeps zlib.h out of this header
+  std::int64_t size_ = -1;
+};
+
+// The whole (decompressed) content of a file.
+std::string read_file(const std::string& path, std::string_view component);
+
+// Writes a file atomically: the bytes go to a temporary file in the same folder, which commit()
+// flushes to disk (fsync) and renames over `path`. Until then `path` is untouched; if commit() is
+// never reached (an exception, an error while writing) the destructor removes the temporary file,
+// so a failed write leaves neither a partial file nor a damaged old one.
+//
+//   AtomicWriter out(path, "save");
+//   out.write(header.data(), header.size());
+//   out.write(data, bytes);
+//   out.commit();
+class AtomicWriter {
+ public:
+  // Creates the temporary file. Throws when the folder does not exist or is not writable.
+  AtomicWriter(const std::string& path, std::string_view component);
+  ~AtomicWriter();
+  AtomicWriter(const AtomicWriter&) = delete;
+  AtomicWriter& operator=(const AtomicWriter&) = delete;
+
+  void write(const void* data, std::size_t n);
+  void write(std::string_view bytes) { write(bytes.data(), bytes.size()); }
+  // fsync, close, rename over the target, then fsync the folder. Throws (and removes the
+  // temporary file) on failure.
+  void commit();
+  const std::string& temp_path() const { return temp_path_; }
+
+ private:
+  [[noreturn]] void fail(const std::string& what, int err);
+  void discard() noexcept;
+
+  std::string path_;
+  std::string temp_path_;
+  std::string component_;
+  int fd_ = -1;
+  bool committed_ = false;
+};
+
+// Writes `bytes` to `path` through an AtomicWriter.
+void write_file_atomic(const std::string& path, std::string_view bytes, std::string_view component);
+
+}  // namespace latent::data

@@ -1,0 +1,130 @@
+#include "core/ops/noise.h"
+
+#include <cmath>
+
+#include "core/autograd.h"
+#include "core/dispatch.h"
+#include "kernels/noise.h"
+
+namespace latent {
+namespace {
+
+void check_probability(const char* op, double p) {
+  check(p >= 0.0 && p <= 1.0, op, "p must lie in [0, 1], got ", p);
+}
+
+// Masking and salt-and-pepper keep an entry exactly when its uniform is >= p: the backward
+// regenerates those uniforms from the counters instead of storing a mask.
+Tensor keep_or_replace(const char* op, const Tensor& x, double p, Generator& gen, bool salt) {
+  dispatch::check_defined(op, {&x});
+  check_probability(op, p);
+  const std::int64_t n = x.numel();
+  const std::uint64_t seed = gen.seed();
+  const std::uint64_t offset = gen.take(static_cast<std::uint64_t>(n));
+  Tensor y = Tensor::empty(x.shape(), x.options());
+  dispatch::run(
+      op, x,
+      [&](auto z) {
+        using T = decltype(z);
+        if (salt)
+          kernels::cpu::salt_and_pepper_forward<T>(y.data<T>(), x.data<T>(), p, seed, offset, n);
+        else
+          kernels::cpu::masking_noise_forward<T>(y.data<T>(), x.data<T>(), p, seed, offset, n);
+      },
+      dispatch::no_cuda);
+  autograd::record(op, y, {&x}, [=](const Tensor& dy, autograd::GradSink& g) {
+    Tensor& dx = g.grad(0);
+    dispatch::run(
+        op, dy,
+        [&](auto z) {
+          using T = decltype(z);
+          kernels::cpu::masking_noise_backward<T>(dx.data<T>(), dy.data<T>(), p, seed, offset, n);
+        },
+        dispatch::no_cuda);
+  });
+  return y;
+}
+
+}  // namespace
+
+Tensor gaussian_noise(const Tensor& x, double sigma, Generator& gen) {
+  const char* op = "gaussian_noise";
+  dispatch::check_defined(op, {&x});
+  check(std::isfinite(sigma) && sigma >= 0.0, op, "sigma must be finite and >= 0, got ", sigma);
+  const std::int64_t n = x.numel();
+  const std::uint64_t seed = gen.seed();
+  const std::uint64_t offset = gen.take(static_cast<std::uint64_t>(n));
+  Tensor y = Tensor::empty(x.shape(), x.options());
+  dispatch::run(
+      op, x,
+      [&](auto z) {
+        using T = decltype(z);
+        kernels::cpu::gaussian_noise_forward<T>(y.data<T>(), x.data<T>(), T(sigma), seed, offset,
+                                                n);
+      },
+      dispatch::no_cuda);
+  autograd::record(op, y, {&x},
+                   [](const Tensor& dy, autograd::GradSink& g) { g.accumulate(0, dy); });
+  return y;
+}
+
+Tensor masking_noise(const Tensor& x, double p, Generator& gen) {
+  return keep_or_replace("masking_noise", x, p, gen, false);
+}
+
+Tensor salt_and_pepper(const Tensor& x, double p, Generator& gen) {
+  return keep_or_replace("salt_and_pepper", x, p, gen, true);
+}
+
+Tensor bernoulli(const Tensor& probs, Generator& gen) {
+  const char* op = "bernoulli";
+  dispatch::check_defined(op, {&probs});
+  const std::int64_t n = probs.numel();
+  Tensor y = Tensor::empty(probs.shape(), probs.options());
+  dispatch::run(
+      op, probs,
+      [&](auto z) {
+        using T = decltype(z);
+        const T* p = probs.data<T>();
+        for (std::int64_t i = 0; i < n; ++i)
+          check(p[i] >= T(0) && p[i] <= T(1), op, "probabilities must lie in [0, 1], element ", i,
+                " of ", probs.shape().str(), " is ", p[i]);
+        const std::uint64_t offset = gen.take(static_cast<std::uint64_t>(n));
+        kernels::cpu::bernoulli_forward<T>(y.data<T>(), p, gen.seed(), offset, n);
+      },
+      dispatch::no_cuda);
+  return y;
+}
+
+Tensor categorical(const Tensor& probs, Generator& gen) {
+  const char* op = "categorical";
+  dispatch::check_defined(op, {&probs});
+  dispatch::check_ndim(op, "probs", probs, 2);
+  const std::int64_t m = probs.dim(0), k = probs.dim(1);
+  check(k >= 1 || m == 0, op, "needs at least one class per row, got ", probs.shape().str());
+  Tensor y = Tensor::empty({m}, probs.options());
+  dispatch::run(
+      op, probs,
+      [&](auto z) {
+        using T = decltype(z);
+        const T* p = probs.data<T>();
+        for (std::int64_t r = 0; r < m; ++r) {
+          double total = 0;
+          for (std::int64_t j = 0; j < k; ++j) {
+            const T v = p[r * k + j];
+            check(v >= T(0) && std::isfinite(static_cast<double>(v)), op,
+                  "probabilities must be finite and >= 0, row ", r, " column ", j, " of ",
+                  probs.shape().str(), " is ", v);
+            total += static_cast<double>(v);
+          }
+          check(total > 0.0, op, "row ", r, " of ", probs.shape().str(),
+                " has no probability mass");
+        }
+        const std::uint64_t offset = gen.take(static_cast<std::uint64_t>(m));
+        kernels::cpu::categorical_forward<T>(y.data<T>(), p, gen.seed(), offset, m, k);
+      },
+      dispatch::no_cuda);
+  return y;
+}
+
+}  // namespace latent

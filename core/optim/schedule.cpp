@@ -1,0 +1,120 @@
+#include "core/optim/schedule.h"
+
+#include <cmath>
+#include <numbers>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace latent::optim {
+
+namespace {
+
+constexpr const char* kWhere = "lr_schedule";
+
+void check_lr(const char* what, double lr) {
+  check(std::isfinite(lr) && lr >= 0, kWhere, what, " must be finite and non-negative, got ", lr);
+}
+
+void check_gamma(double gamma) {
+  check(std::isfinite(gamma) && gamma > 0 && gamma <= 1, kWhere, "gamma must lie in (0, 1], got ",
+        gamma);
+}
+
+}  // namespace
+
+LrSchedule LrSchedule::constant(double lr) {
+  check_lr("lr", lr);
+  return LrSchedule(Kind::constant, lr);
+}
+
+LrSchedule LrSchedule::step_decay(double lr, std::int64_t every, double gamma) {
+  check_lr("lr", lr);
+  check(every >= 1, kWhere, "step_decay: every must be >= 1 step, got ", every);
+  check_gamma(gamma);
+  LrSchedule s(Kind::step_decay, lr);
+  s.every_ = every;
+  s.gamma_ = gamma;
+  return s;
+}
+
+LrSchedule LrSchedule::exponential(double lr, double gamma) {
+  check_lr("lr", lr);
+  check_gamma(gamma);
+  LrSchedule s(Kind::exponential, lr);
+  s.gamma_ = gamma;
+  return s;
+}
+
+LrSchedule LrSchedule::cosine(double lr, std::int64_t total_steps, double floor) {
+  check_lr("lr", lr);
+  check_lr("floor", floor);
+  check(floor <= lr, kWhere, "cosine: floor ", floor, " is above the initial lr ", lr);
+  check(total_steps >= 1, kWhere, "cosine: total_steps must be >= 1, got ", total_steps);
+  LrSchedule s(Kind::cosine, lr);
+  s.every_ = total_steps;
+  s.floor_ = floor;
+  return s;
+}
+
+LrSchedule LrSchedule::with_warmup(std::int64_t steps, double start_factor) const {
+  check(warmup_ == 0, kWhere, "this schedule already has a warm-up of ", warmup_, " steps");
+  check(steps >= 0, kWhere, "warm-up steps must be >= 0, got ", steps);
+  check(std::isfinite(start_factor) && start_factor >= 0 && start_factor <= 1, kWhere,
+        "warm-up start_factor must lie in [0, 1], got ", start_factor);
+  LrSchedule s = *this;
+  s.warmup_ = steps;
+  s.warmup_start_ = start_factor;
+  return s;
+}
+
+double LrSchedule::base_at(std::int64_t step) const {
+  switch (kind_) {
+    case Kind::constant:
+      return lr0_;
+    case Kind::step_decay:
+      return lr0_ * std::pow(gamma_, static_cast<double>(step / every_));
+    case Kind::exponential:
+      return lr0_ * std::pow(gamma_, static_cast<double>(step));
+    case Kind::cosine: {
+      const double t = static_cast<double>(std::min(step, every_)) / static_cast<double>(every_);
+      return floor_ + (lr0_ - floor_) * 0.5 * (1.0 + std::cos(std::numbers::pi * t));
+    }
+  }
+  return lr0_;
+}
+
+double LrSchedule::lr_at(std::int64_t step) const {
+  check(step >= 0, kWhere, "lr_at: step must be >= 0, got ", step);
+  if (step < warmup_) {
+    const double frac = static_cast<double>(step) / static_cast<double>(warmup_);
+    return base_at(0) * (warmup_start_ + (1.0 - warmup_start_) * frac);
+  }
+  return base_at(step - warmup_);
+}
+
+void LrSchedule::apply(Optimizer& opt, std::int64_t step) const {
+  opt.set_lr(lr_at(step));
+}
+
+std::string LrSchedule::describe() const {
+  std::ostringstream os;
+  switch (kind_) {
+    case Kind::constant:
+      os << "constant(lr=" << lr0_ << ")";
+      break;
+    case Kind::step_decay:
+      os << "step_decay(lr=" << lr0_ << ", every=" << every_ << ", gamma=" << gamma_ << ")";
+      break;
+    case Kind::exponential:
+      os << "exponential(lr=" << lr0_ << ", gamma=" << gamma_ << ")";
+      break;
+    case Kind::cosine:
+      os << "cosine(lr=" << lr0_ << ", total=" << every_ << ", floor=" << floor_ << ")";
+      break;
+  }
+  if (warmup_ > 0) os << " after warmup(" << warmup_ << ", from " << warmup_start_ << ")";
+  return os.str();
+}
+
+}  // namespace latent::optim

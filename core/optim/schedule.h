@@ -1,0 +1,71 @@
+// Learning-rate schedules: the learning rate as a function of the global step (0-based, one step
+// = one optimizer update).
+//
+//   auto sched = optim::LrSchedule::cosine(1e-3, /*total_steps=*/10000, /*floor=*/1e-5)
+//                    .with_warmup(500);
+//   for (std::int64_t step = 0; ...; ++step) {
+//     sched.apply(opt, step);          // opt.set_lr(sched.lr_at(step))
+//     ...; opt.step();
+//   }
+//
+// The base schedules, with lr0 the initial learning rate and s the step:
+//   constant(lr0)                    lr0
+//   step_decay(lr0, every, gamma)    lr0 * gamma^floor(s / every)
+//   exponential(lr0, gamma)          lr0 * gamma^s
+//   cosine(lr0, total, floor)        floor + (lr0 - floor) * (1 + cos(pi * min(s, total) / total))
+//   / 2
+//                                    (lr0 at s = 0, floor from s = total on)
+// with_warmup(w, start_factor) puts a linear warm-up of w steps in front of any of them:
+//   s < w:   base(0) * (start_factor + (1 - start_factor) * s / w)
+//   s >= w:  base(s - w)             (the base schedule starts counting after the warm-up)
+// so with the default start_factor 0 the first step has lr 0 and step w has base(0).
+//
+// Errors (latent::Error "[lr_schedule] ..."): a negative or non-finite lr0 or floor, a floor
+// above lr0, every < 1, total < 1, gamma outside (0, 1], warm-up steps < 0, start_factor outside
+// [0, 1], a second warm-up, and lr_at of a negative step.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/optim/optimizer.h"
+
+namespace latent::optim {
+
+class LrSchedule {
+ public:
+  enum class Kind { constant, step_decay, exponential, cosine };
+
+  static LrSchedule constant(double lr);
+  static LrSchedule step_decay(double lr, std::int64_t every, double gamma);
+  static LrSchedule exponential(double lr, double gamma);
+  static LrSchedule cosine(double lr, std::int64_t total_steps, double floor = 0.0);
+
+  // This schedule behind a linear warm-up of `steps` steps (0: unchanged).
+  LrSchedule with_warmup(std::int64_t steps, double start_factor = 0.0) const;
+
+  // The learning rate of step `step` (>= 0).
+  double lr_at(std::int64_t step) const;
+  // opt.set_lr(lr_at(step)).
+  void apply(Optimizer& opt, std::int64_t step) const;
+
+  Kind kind() const { return kind_; }
+  double initial_lr() const { return lr0_; }
+  std::int64_t warmup_steps() const { return warmup_; }
+  // "cosine(lr=0.001, total=10000, floor=1e-05) after warmup(500, from 0)", for logs.
+  std::string describe() const;
+
+ private:
+  LrSchedule(Kind kind, double lr) : kind_(kind), lr0_(lr) {}
+  double base_at(std::int64_t step) const;
+
+  Kind kind_ = Kind::constant;
+  double lr0_ = 0.0;
+  double gamma_ = 1.0;
+  std::int64_t every_ = 1;  // step_decay: steps between decays; cosine: total steps
+  double floor_ = 0.0;
+  std::int64_t warmup_ = 0;
+  double warmup_start_ = 0.0;
+};
+
+}  // namespace latent::optim

@@ -1,0 +1,86 @@
+#include <type_traits>
+
+#include "kernels/activation.h"
+#include "kernels/cuda_check.h"
+#include "kernels/scalar_math.h"
+
+namespace latent::kernels::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+inline unsigned grid_for(index_t n) {
+  const index_t b = (n + kThreads - 1) / kThreads;
+  return static_cast<unsigned>(b < 65535 * 32 ? (b > 0 ? b : 1) : 65535 * 32);
+}
+
+// The four element-wise maps of the family, one kernel template: the activation and the map are
+// compile-time constants, so each instance is a straight-line loop body.
+enum class Map { forward, backward, grad_forward, grad_backward };
+
+template <Map M, Act A>
+__global__ void activation_kernel(float* __restrict__ out, const float* __restrict__ dy,
+                                  const float* __restrict__ x, float alpha, index_t n) {
+  for (index_t i = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<index_t>(gridDim.x) * blockDim.x) {
+    if constexpr (M == Map::forward)
+      out[i] = math::act_forward(A, alpha, x[i]);
+    else if constexpr (M == Map::backward)
+      out[i] += dy[i] * math::act_grad(A, alpha, x[i]);
+    else if constexpr (M == Map::grad_forward)
+      out[i] = math::act_grad(A, alpha, x[i]);
+    else
+      out[i] += dy[i] * math::act_grad2(A, alpha, x[i]);
+  }
+}
+
+template <Map M, Act A>
+void launch_as(float* out, const float* dy, const float* x, float alpha, index_t n, Stream stream) {
+  activation_kernel<M, A><<<grid_for(n), kThreads, 0, stream>>>(out, dy, x, alpha, n);
+  LATENT_LAUNCH_CHECK(activation_kernel);
+}
+
+template <Map M>
+void launch(float* out, const float* dy, const float* x, ActParams p, index_t n, Stream stream) {
+  if (n <= 0) return;
+  switch (p.act) {
+    case Act::identity:
+      return launch_as<M, Act::identity>(out, dy, x, p.alpha, n, stream);
+    case Act::relu:
+      return launch_as<M, Act::relu>(out, dy, x, p.alpha, n, stream);
+    case Act::leaky_relu:
+      return launch_as<M, Act::leaky_relu>(out, dy, x, p.alpha, n, stream);
+    case Act::elu:
+      return launch_as<M, Act::elu>(out, dy, x, p.alpha, n, stream);
+    case Act::gelu:
+      return launch_as<M, Act::gelu>(out, dy, x, p.alpha, n, stream);
+    case Act::sigmoid:
+      return launch_as<M, Act::sigmoid>(out, dy, x, p.alpha, n, stream);
+    case Act::tanh:
+      return launch_as<M, Act::tanh>(out, dy, x, p.alpha, n, stream);
+    case Act::softplus:
+      return launch_as<M, Act::softplus>(out, dy, x, p.alpha, n, stream);
+  }
+}
+
+}  // namespace
+
+void activation_forward(float* y, const float* x, ActParams p, index_t n, Stream stream) {
+  launch<Map::forward>(y, nullptr, x, p, n, stream);
+}
+
+void activation_backward(float* dx, const float* dy, const float* x, ActParams p, index_t n,
+                         Stream stream) {
+  launch<Map::backward>(dx, dy, x, p, n, stream);
+}
+
+void activation_grad_forward(float* g, const float* x, ActParams p, index_t n, Stream stream) {
+  launch<Map::grad_forward>(g, nullptr, x, p, n, stream);
+}
+
+void activation_grad_backward(float* dx, const float* dy, const float* x, ActParams p, index_t n,
+                              Stream stream) {
+  launch<Map::grad_backward>(dx, dy, x, p, n, stream);
+}
+
+}  // namespace latent::kernels::cuda

@@ -1,0 +1,101 @@
+#include <cstdint>
+
+#include "kernels/noise.h"
+#include "kernels/philox.h"
+
+namespace latent::kernels::cpu {
+namespace {
+
+constexpr index_t kParallelMin = index_t(1) << 16;
+
+// Calls fn(i, u_i) for every element, one Philox block per four elements (the layout of
+// uniform_at), so each block is computed once instead of four times.
+template <class Fn>
+void for_each_uniform(std::uint64_t seed, std::uint64_t offset, index_t n, Fn&& fn) {
+#pragma omp parallel for schedule(static) if (n > kParallelMin)
+  for (index_t b = 0; b < (n + 3) / 4; ++b) {
+    const philox::U32x4 r = philox::block(seed, offset + static_cast<std::uint64_t>(b));
+    for (int k = 0; k < 4 && 4 * b + k < n; ++k) fn(4 * b + k, philox::to_uniform(r.v[k]));
+  }
+}
+
+}  // namespace
+
+template <class T>
+void gaussian_noise_forward(T* y, const T* x, T sigma, std::uint64_t seed, std::uint64_t offset,
+                            index_t n) {
+#pragma omp parallel for schedule(static) if (n > kParallelMin)
+  for (index_t b = 0; b < (n + 3) / 4; ++b) {
+    float z[4];
+    philox::to_normal4(philox::block(seed, offset + static_cast<std::uint64_t>(b)), z);
+    for (int k = 0; k < 4 && 4 * b + k < n; ++k)
+      y[4 * b + k] = x[4 * b + k] + sigma * static_cast<T>(z[k]);
+  }
+}
+
+template <class T>
+void masking_noise_forward(T* y, const T* x, double p, std::uint64_t seed, std::uint64_t offset,
+                           index_t n) {
+  for_each_uniform(seed, offset, n, [&](index_t i, float u) { y[i] = u < p ? T(0) : x[i]; });
+}
+
+template <class T>
+void masking_noise_backward(T* dx, const T* dy, double p, std::uint64_t seed, std::uint64_t offset,
+                            index_t n) {
+  for_each_uniform(seed, offset, n, [&](index_t i, float u) {
+    if (!(u < p)) dx[i] += dy[i];
+  });
+}
+
+template <class T>
+void salt_and_pepper_forward(T* y, const T* x, double p, std::uint64_t seed, std::uint64_t offset,
+                             index_t n) {
+  const double half = 0.5 * p;
+  for_each_uniform(seed, offset, n, [&](index_t i, float u) {
+    y[i] = u < half ? T(0) : u < p ? T(1) : x[i];
+  });
+}
+
+template <class T>
+void bernoulli_forward(T* y, const T* probs, std::uint64_t seed, std::uint64_t offset, index_t n) {
+  for_each_uniform(seed, offset, n,
+                   [&](index_t i, float u) { y[i] = static_cast<T>(u) < probs[i] ? T(1) : T(0); });
+}
+
+template <class T>
+void categorical_forward(T* y, const T* probs, std::uint64_t seed, std::uint64_t offset, index_t m,
+                         index_t k) {
+  for_each_uniform(seed, offset, m, [&](index_t row, float u) {
+    const T* p = probs + row * k;
+    double total = 0;
+    for (index_t j = 0; j < k; ++j) total += static_cast<double>(p[j]);
+    const double target = static_cast<double>(u) * total;
+    double cdf = 0;
+    index_t level = -1, last_possible = k - 1;
+    for (index_t j = 0; j < k; ++j) {
+      if (p[j] > T(0)) last_possible = j;
+      cdf += static_cast<double>(p[j]);
+      if (level < 0 && target < cdf) level = j;
+    }
+    // Rounding can leave u * total at or above the last partial sum: the draw then belongs to
+    // the last level that has any probability, never to an impossible one.
+    y[row] = static_cast<T>(level < 0 ? last_possible : level);
+  });
+}
+
+#define LATENT_NOISE_INSTANTIATE(T)                                                                \
+  template void gaussian_noise_forward<T>(T*, const T*, T, std::uint64_t, std::uint64_t, index_t); \
+  template void masking_noise_forward<T>(T*, const T*, double, std::uint64_t, std::uint64_t,       \
+                                         index_t);                                                 \
+  template void masking_noise_backward<T>(T*, const T*, double, std::uint64_t, std::uint64_t,      \
+                                          index_t);                                                \
+  template void salt_and_pepper_forward<T>(T*, const T*, double, std::uint64_t, std::uint64_t,     \
+                                           index_t);                                               \
+  template void bernoulli_forward<T>(T*, const T*, std::uint64_t, std::uint64_t, index_t);         \
+  template void categorical_forward<T>(T*, const T*, std::uint64_t, std::uint64_t, index_t,        \
+                                       index_t);
+LATENT_NOISE_INSTANTIATE(float)
+LATENT_NOISE_INSTANTIATE(double)
+#undef LATENT_NOISE_INSTANTIATE
+
+}  // namespace latent::kernels::cpu

@@ -1,0 +1,313 @@
+#include <cub/cub.cuh>
+
+#include <cmath>
+#include <cstdint>
+
+#include "kernels/cuda_check.h"
+#include "kernels/philox.h"
+#include "kernels/scalar_math.h"
+#include "kernels/vae.h"
+
+namespace latent::kernels::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+// Blocks of the flat first pass of the reduced KL, hence the doubles of scratch it writes.
+constexpr int kMaxPartials = 1024;
+// Rows up to this long are summed by one warp (eight rows per block), longer ones by a block.
+constexpr index_t kWarpRowMax = 256;
+
+// Blocks for a grid-stride loop over `work` items, `per_block` per block (at least one).
+inline unsigned blocks_for(index_t work, index_t per_block) {
+  constexpr index_t kMax = index_t{65535} * 32;
+  const index_t b = (work + per_block - 1) / per_block;
+  return static_cast<unsigned>(b < 1 ? 1 : (b < kMax ? b : kMax));
+}
+
+inline int partial_blocks(index_t count) {
+  const index_t b = (count + kThreads * 4 - 1) / (kThreads * 4);
+  return static_cast<int>(b < 1 ? 1 : (b < kMaxPartials ? b : kMaxPartials));
+}
+
+// ---- fixed-shape reductions ------------------------------------------------------------------
+// Every thread of the group (a warp when kTpr == 32, else the whole block) gets the same sum. The
+// xor butterfly gives each lane the same bits: a + b == b + a exactly.
+template <int kTpr>
+__device__ __forceinline__ double group_sum(double v) {
+  if constexpr (kTpr == 32) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+  } else {
+    using Reduce = cub::BlockReduce<double, kThreads>;
+    __shared__ typename Reduce::TempStorage tmp;
+    __shared__ double total;
+    const double s = Reduce(tmp).Sum(v);
+    if (threadIdx.x == 0) total = s;
+    __syncthreads();
+    const double r = total;
+    __syncthreads();  // tmp and total are reused by the next call
+    return r;
+  }
+}
+
+// Per-row sums of term(i, r, c) over an [rows, cols] matrix (i = r * cols + c), then store(r, s).
+template <int kTpr, class Term, class Store>
+__global__ void row_sum_kernel(index_t rows, index_t cols, Term term, Store store) {
+  constexpr int kGroups = kThreads / kTpr;
+  const int lane = static_cast<int>(threadIdx.x) % kTpr;
+  for (index_t r = static_cast<index_t>(blockIdx.x) * kGroups + threadIdx.x / kTpr; r < rows;
+       r += static_cast<index_t>(gridDim.x) * kGroups) {
+    double acc = 0.0;
+    for (index_t c = lane; c < cols; c += kTpr) acc += term(r * cols + c, r, c);
+    const double s = group_sum<kTpr>(acc);
+    if (lane == 0) store(r, s);
+  }
+}
+
+// First pass of a flat sum: one partial per block, in a grid whose size depends on count only.
+template <class Term>
+__global__ void partial_sum_kernel(double* __restrict__ partials, index_t count, index_t cols,
+                                   Term term) {
+  double acc = 0.0;
+  for (index_t i = static_cast<index_t>(blockIdx.x) * kThreads + threadIdx.x; i < count;
+       i += static_cast<index_t>(gridDim.x) * kThreads) {
+    const index_t r = i / cols;
+    acc += term(i, r, i - r * cols);
+  }
+  const double s = group_sum<kThreads>(acc);
+  if (threadIdx.x == 0) partials[blockIdx.x] = s;
+}
+
+// Second pass: one block adds the partials; store(0, total).
+template <class Store>
+__global__ void final_sum_kernel(const double* __restrict__ partials, int parts, Store store) {
+  double acc = 0.0;
+  for (int p = static_cast<int>(threadIdx.x); p < parts; p += kThreads) acc += partials[p];
+  const double s = group_sum<kThreads>(acc);
+  if (threadIdx.x == 0) store(0, s);
+}
+
+template <class Term, class Store>
+void row_sums(index_t rows, index_t cols, Term term, Store store, Stream stream) {
+  if (rows == 0) return;
+  if (cols <= kWarpRowMax) {
+    row_sum_kernel<32>
+        <<<blocks_for(rows, kThreads / 32), kThreads, 0, stream>>>(rows, cols, term, store);
+    LATENT_LAUNCH_CHECK(row_sum_kernel);
+  } else {
+    row_sum_kernel<kThreads><<<blocks_for(rows, 1), kThreads, 0, stream>>>(rows, cols, term, store);
+    LATENT_LAUNCH_CHECK(row_sum_kernel);
+  }
+}
+
+// The sum of all `count` terms (zero for none), handed to store(0, total).
+template <class Term, class Store>
+void total_sum(double* scratch, index_t count, index_t cols, Term term, Store store,
+               Stream stream) {
+  const int parts = count > 0 ? partial_blocks(count) : 0;
+  if (parts > 0) {
+    partial_sum_kernel<<<parts, kThreads, 0, stream>>>(scratch, count, cols, term);
+    LATENT_LAUNCH_CHECK(partial_sum_kernel);
+  }
+  final_sum_kernel<<<1, kThreads, 0, stream>>>(scratch, parts, store);
+  LATENT_LAUNCH_CHECK(final_sum_kernel);
+}
+
+struct ScaledStore {  // out[r] = scale * s, rounded once
+  float* out;
+  double scale;
+  __device__ void operator()(index_t r, double s) const { out[r] = static_cast<float>(scale * s); }
+};
+
+// ---- reparametrize ---------------------------------------------------------------------------
+
+__device__ __forceinline__ float pick4(const float q[4], index_t j) {
+  // A select chain instead of q[j]: a run-time index would put q in local memory.
+  return j == 0 ? q[0] : (j == 1 ? q[1] : (j == 2 ? q[2] : q[3]));
+}
+
+// One thread per group of four consecutive elements of z [R*N, Z]: element i uses word i % 4 of
+// Philox block offset + i / 4 (the CPU's mapping), so the group draws exactly one block.
+__global__ void reparametrize_forward_kernel(float* __restrict__ z, const float* __restrict__ h,
+                                             const float* __restrict__ eps, std::uint64_t seed,
+                                             std::uint64_t offset, float lv_min, float lv_max,
+                                             index_t n, index_t zdim, index_t total) {
+  const index_t groups = (total + 3) / 4;
+  for (index_t b = static_cast<index_t>(blockIdx.x) * kThreads + threadIdx.x; b < groups;
+       b += static_cast<index_t>(gridDim.x) * kThreads) {
+    float q[4] = {0.f, 0.f, 0.f, 0.f};
+    if (!eps) philox::to_normal4(philox::block(seed, offset + static_cast<std::uint64_t>(b)), q);
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const index_t i = 4 * b + j;
+      if (i < total) {
+        const index_t row = i / zdim;
+        const index_t k = i - row * zdim;
+        const float* mu = h + (row % n) * 2 * zdim + k;  // mu[zdim] is its log-variance
+        z[i] =
+            math::reparam_sample(mu[0], math::clamp(mu[zdim], lv_min, lv_max), eps ? eps[i] : q[j]);
+      }
+    }
+  }
+}
+
+// One thread per group of four consecutive elements p of [N, Z] (p = n * Z + k). For sample s the
+// group's elements are z elements s*N*Z + p: they lie in Philox block (s*N*Z + p0) / 4 and, when
+// that is not a multiple of 4, the next one, so the noise is regenerated with at most two blocks
+// per sample. The R samples are summed in order, in double, as the CPU does.
+__global__ void reparametrize_backward_kernel(float* __restrict__ dh, const float* __restrict__ dz,
+                                              const float* __restrict__ h,
+                                              const float* __restrict__ eps, std::uint64_t seed,
+                                              std::uint64_t offset, float lv_min, float lv_max,
+                                              index_t r, index_t n, index_t zdim) {
+  const index_t nz = n * zdim;
+  const index_t groups = (nz + 3) / 4;
+  for (index_t b = static_cast<index_t>(blockIdx.x) * kThreads + threadIdx.x; b < groups;
+       b += static_cast<index_t>(gridDim.x) * kThreads) {
+    const index_t p0 = 4 * b;
+    const index_t cnt = nz - p0 < 4 ? nz - p0 : 4;
+    double acc_mu[4] = {0.0, 0.0, 0.0, 0.0};
+    double acc_lv[4] = {0.0, 0.0, 0.0, 0.0};
+    for (index_t s = 0; s < r; ++s) {
+      const index_t base = s * nz + p0;  // z element of the group's first entry
+      float e[4] = {0.f, 0.f, 0.f, 0.f};
+      if (eps) {
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+          if (j < cnt) e[j] = eps[base + j];
+      } else {
+        const index_t shift = base % 4;
+        const std::uint64_t blk = offset + static_cast<std::uint64_t>(base / 4);
+        float q0[4], q1[4] = {0.f, 0.f, 0.f, 0.f};
+        philox::to_normal4(philox::block(seed, blk), q0);
+        if (shift != 0 && shift + cnt > 4) philox::to_normal4(philox::block(seed, blk + 1), q1);
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          const index_t w = shift + j;
+          e[j] = w < 4 ? pick4(q0, w) : pick4(q1, w - 4);
+        }
+      }
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        if (j < cnt) {
+          const float g = dz[base + j];
+          acc_mu[j] += static_cast<double>(g);
+          // The same float product as the CPU's (g times the float noise), then widened.
+          acc_lv[j] += static_cast<double>(g * e[j]);
+        }
+      }
+    }
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      if (j < cnt) {
+        const index_t p = p0 + j;
+        const index_t i = p / zdim;
+        const index_t k = p - i * zdim;
+        float* dmu = dh + i * 2 * zdim + k;  // dmu[zdim] is the log-variance's gradient
+        const float lv = h[i * 2 * zdim + zdim + k];
+        dmu[0] += static_cast<float>(acc_mu[j]);
+        if (math::logvar_active(lv, lv_min, lv_max))
+          dmu[zdim] += static_cast<float>(acc_lv[j] * 0.5 * exp(0.5 * static_cast<double>(lv)));
+      }
+    }
+  }
+}
+
+// ---- KL to N(0, I) ---------------------------------------------------------------------------
+
+__global__ void kl_normal_terms_forward_kernel(float* __restrict__ t, const float* __restrict__ h,
+                                               float lv_min, float lv_max, index_t n,
+                                               index_t zdim) {
+  const index_t count = n * zdim;
+  for (index_t i = static_cast<index_t>(blockIdx.x) * kThreads + threadIdx.x; i < count;
+       i += static_cast<index_t>(gridDim.x) * kThreads) {
+    const index_t row = i / zdim;
+    const float* mu = h + row * 2 * zdim + (i - row * zdim);
+    t[i] = math::kl_normal_term(mu[0], math::clamp(mu[zdim], lv_min, lv_max));
+  }
+}
+
+struct KlTerm {  // element (r, c) of the [N, Z] terms
+  const float* h;
+  index_t zdim;
+  float lv_min;
+  float lv_max;
+  __device__ double operator()(index_t, index_t r, index_t c) const {
+    const float* mu = h + r * 2 * zdim + c;
+    return static_cast<double>(math::kl_normal_term(mu[0], math::clamp(mu[zdim], lv_min, lv_max)));
+  }
+};
+
+__global__ void kl_normal_backward_kernel(float* __restrict__ dh, const float* __restrict__ dout,
+                                          index_t stride_n, index_t stride_z, float scale,
+                                          const float* __restrict__ h, float lv_min, float lv_max,
+                                          index_t n, index_t zdim) {
+  const index_t count = n * zdim;
+  for (index_t i = static_cast<index_t>(blockIdx.x) * kThreads + threadIdx.x; i < count;
+       i += static_cast<index_t>(gridDim.x) * kThreads) {
+    const index_t row = i / zdim;
+    const index_t k = i - row * zdim;
+    const index_t o = row * 2 * zdim + k;
+    const float g = scale * dout[row * stride_n + k * stride_z];
+    const float lv = h[o + zdim];
+    dh[o] += g * h[o];
+    if (math::logvar_active(lv, lv_min, lv_max))
+      dh[o + zdim] += g * math::kl_normal_term_dlogvar(lv);
+  }
+}
+
+}  // namespace
+
+void reparametrize_forward(float* z, const float* h, const float* eps, std::uint64_t seed,
+                           std::uint64_t offset, float lv_min, float lv_max, index_t r, index_t n,
+                           index_t zdim, Stream stream) {
+  const index_t total = r * n * zdim;
+  if (total == 0) return;
+  reparametrize_forward_kernel<<<blocks_for((total + 3) / 4, kThreads), kThreads, 0, stream>>>(
+      z, h, eps, seed, offset, lv_min, lv_max, n, zdim, total);
+  LATENT_LAUNCH_CHECK(reparametrize_forward_kernel);
+}
+
+void reparametrize_backward(float* dh, const float* dz, const float* h, const float* eps,
+                            std::uint64_t seed, std::uint64_t offset, float lv_min, float lv_max,
+                            index_t r, index_t n, index_t zdim, Stream stream) {
+  const index_t nz = n * zdim;
+  if (nz == 0 || r == 0) return;
+  reparametrize_backward_kernel<<<blocks_for((nz + 3) / 4, kThreads), kThreads, 0, stream>>>(
+      dh, dz, h, eps, seed, offset, lv_min, lv_max, r, n, zdim);
+  LATENT_LAUNCH_CHECK(reparametrize_backward_kernel);
+}
+
+void kl_normal_terms_forward(float* t, const float* h, float lv_min, float lv_max, index_t n,
+                             index_t zdim, Stream stream) {
+  if (n * zdim == 0) return;
+  kl_normal_terms_forward_kernel<<<blocks_for(n * zdim, kThreads), kThreads, 0, stream>>>(
+      t, h, lv_min, lv_max, n, zdim);
+  LATENT_LAUNCH_CHECK(kl_normal_terms_forward_kernel);
+}
+
+index_t kl_normal_scratch(index_t, index_t) {
+  return kMaxPartials;
+}
+
+void kl_normal_forward(float* out, const float* h, float scale, bool per_sample, float lv_min,
+                       float lv_max, index_t n, index_t zdim, double* scratch, Stream stream) {
+  const KlTerm term{h, zdim, lv_min, lv_max};
+  const ScaledStore store{out, static_cast<double>(scale)};
+  if (per_sample)
+    row_sums(n, zdim, term, store, stream);
+  else
+    total_sum(scratch, n * zdim, zdim, term, store, stream);
+}
+
+void kl_normal_backward(float* dh, const float* dout, index_t stride_n, index_t stride_z,
+                        float scale, const float* h, float lv_min, float lv_max, index_t n,
+                        index_t zdim, Stream stream) {
+  if (n * zdim == 0) return;
+  kl_normal_backward_kernel<<<blocks_for(n * zdim, kThreads), kThreads, 0, stream>>>(
+      dh, dout, stride_n, stride_z, scale, h, lv_min, lv_max, n, zdim);
+  LATENT_LAUNCH_CHECK(kl_normal_backward_kernel);
+}
+
+}  // namespace latent::kernels::cuda

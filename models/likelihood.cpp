@@ -1,0 +1,164 @@
+#include "models/likelihood.h"
+
+#include <cmath>
+#include <vector>
+
+namespace latent::models {
+namespace {
+
+constexpr const char* kWhere = "likelihood";
+
+// The parameters' width must be a whole number of dimensions: params [N, D*m] -> D.
+std::int64_t dims_of(const LikelihoodConfig& c, const Tensor& params, const char* what) {
+  check(params.defined(), kWhere, what, ": undefined parameters");
+  const std::int64_t m = params_per_dim(c);
+  check(params.ndim() == 2 && params.dim(1) % m == 0, kWhere, what, ": ", likelihood_name(c.kind),
+        " parameters must be [N, D*", m, "] (", m, " columns per input dimension), got ",
+        params.shape().str());
+  return params.dim(1) / m;
+}
+
+}  // namespace
+
+void validate(const LikelihoodConfig& c) {
+  switch (c.kind) {
+    case Likelihood::bernoulli:
+    case Likelihood::gaussian_learned:
+      return;
+    case Likelihood::gaussian:
+      check(std::isfinite(c.sigma) && c.sigma > 0.0, kWhere,
+            "gaussian: sigma must be finite and > 0, got ", c.sigma);
+      return;
+    case Likelihood::categorical:
+      check(c.levels >= 2, kWhere, "categorical: levels must be >= 2, got ", c.levels);
+      return;
+  }
+  throw Error(kWhere, detail::cat("unknown likelihood kind ", static_cast<int>(c.kind)));
+}
+
+const char* likelihood_name(Likelihood kind) {
+  switch (kind) {
+    case Likelihood::bernoulli:
+      return "bernoulli";
+    case Likelihood::gaussian:
+      return "gaussian";
+    case Likelihood::gaussian_learned:
+      return "gaussian_learned";
+    case Likelihood::categorical:
+      return "categorical";
+  }
+  return "?";
+}
+
+Likelihood parse_likelihood(const std::string& name) {
+  for (Likelihood k : {Likelihood::bernoulli, Likelihood::gaussian, Likelihood::gaussian_learned,
+                       Likelihood::categorical})
+    if (name == likelihood_name(k)) return k;
+  throw Error(kWhere, "unknown likelihood '" + name +
+                          "' (valid: bernoulli, gaussian, gaussian_learned, categorical)");
+}
+
+std::int64_t params_per_dim(const LikelihoodConfig& c) {
+  switch (c.kind) {
+    case Likelihood::gaussian_learned:
+      return 2;
+    case Likelihood::categorical:
+      validate(c);
+      return c.levels;
+    default:
+      return 1;
+  }
+}
+
+Tensor quantize(const Tensor& x, int levels) {
+  check(levels >= 2, kWhere, "quantize: levels must be >= 2, got ", levels);
+  check(x.defined(), kWhere, "quantize: undefined input");
+  // Data, never a parameter: the levels are computed on the host and carry no gradient.
+  const std::vector<double> v = x.to_vector<double>();
+  std::vector<double> q(v.size());
+  const double top = levels - 1;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    check(v[i] >= 0.0 && v[i] <= 1.0, kWhere, "categorical data must lie in [0, 1], element ", i,
+          " of ", x.shape().str(), " is ", v[i]);
+    q[i] = std::round(v[i] * top);
+  }
+  return Tensor::from_data(std::span<const double>(q), x.shape(), x.options());
+}
+
+Tensor nll(const LikelihoodConfig& c, const Tensor& params, const Tensor& x) {
+  validate(c);
+  check(x.defined(), kWhere, "nll: undefined data x");
+  check(x.ndim() == 2, kWhere, "nll: x must be [N, D], got ", x.shape().str());
+  check(params.defined(), kWhere, "nll: undefined parameters");
+  const std::int64_t n = x.dim(0), d = x.dim(1), m = params_per_dim(c);
+  check(params.ndim() == 2 && params.dim(0) == n && params.dim(1) == d * m, kWhere,
+        "nll: ", likelihood_name(c.kind), " parameters for x ", x.shape().str(), " must be [N, D*",
+        m, "] = (", n, ", ", d * m, "), got ", params.shape().str());
+  switch (c.kind) {
+    case Likelihood::bernoulli:
+      return bce_with_logits(params, x, Reduction::none);
+    case Likelihood::gaussian: {
+      const Tensor logvar = Tensor::scalar(2.0 * std::log(c.sigma), params.options());
+      return gaussian_nll(params, logvar, x, Reduction::none);
+    }
+    case Likelihood::gaussian_learned:
+      return gaussian_nll(narrow_cols(params, 0, d), narrow_cols(params, d, d), x, Reduction::none);
+    case Likelihood::categorical: {
+      // One K-way softmax per input dimension: rows (n, d) of [N*D, K], per-sample sums after.
+      const Tensor target = quantize(x, c.levels).reshape({n * d});
+      const Tensor ce = cross_entropy(params.reshape({n * d, m}), target, Reduction::none);
+      return sum(ce.reshape({n, d}), 1);
+    }
+  }
+  throw Error(kWhere, "unknown likelihood kind");
+}
+
+Tensor mean(const LikelihoodConfig& c, const Tensor& params) {
+  validate(c);
+  const std::int64_t d = dims_of(c, params, "mean");
+  switch (c.kind) {
+    case Likelihood::bernoulli:
+      return sigmoid(params);
+    case Likelihood::gaussian:
+      return params;
+    case Likelihood::gaussian_learned:
+      return narrow_cols(params, 0, d);
+    case Likelihood::categorical: {
+      // E[level] / (K - 1) = sum_k softmax_k * k / (K - 1): one GEMV against the level values.
+      const std::int64_t n = params.dim(0), k = c.levels;
+      std::vector<double> values(static_cast<std::size_t>(k));
+      for (std::int64_t j = 0; j < k; ++j)
+        values[static_cast<std::size_t>(j)] = static_cast<double>(j) / static_cast<double>(k - 1);
+      const Tensor levels =
+          Tensor::from_data(std::span<const double>(values), {k, 1}, params.options());
+      const Tensor probs = exp(log_softmax(params.reshape({n * d, k})));
+      return matmul(probs, levels).reshape({n, d});
+    }
+  }
+  throw Error(kWhere, "unknown likelihood kind");
+}
+
+Tensor sample(const LikelihoodConfig& c, const Tensor& params, Generator& gen) {
+  validate(c);
+  const std::int64_t d = dims_of(c, params, "sample");
+  NoGradGuard no_grad;
+  switch (c.kind) {
+    case Likelihood::bernoulli:
+      return bernoulli(sigmoid(params.detach()), gen);
+    case Likelihood::gaussian:
+      return gaussian_noise(params.detach(), c.sigma, gen);
+    case Likelihood::gaussian_learned: {
+      const Tensor mu = narrow_cols(params.detach(), 0, d);
+      const Tensor sd = exp(mul(narrow_cols(params.detach(), d, d), 0.5));
+      return add(mu, mul(sd, Tensor::randn(mu.shape(), gen, mu.options())));
+    }
+    case Likelihood::categorical: {
+      const std::int64_t n = params.dim(0), k = c.levels;
+      const Tensor probs = exp(log_softmax(params.detach().reshape({n * d, k})));
+      return mul(categorical(probs, gen), 1.0 / static_cast<double>(k - 1)).reshape({n, d});
+    }
+  }
+  throw Error(kWhere, "unknown likelihood kind");
+}
+
+}  // namespace latent::models

@@ -1,0 +1,318 @@
+#include "models/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <sstream>
+
+#include "core/data/file_util.h"
+
+namespace latent::models {
+
+namespace {
+
+constexpr const char* kWhere = "trainer";
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Decorrelates the generator keys the Trainer derives from one seed: the batch permutations use
+// Philox(seed) itself, so the binarization streams need keys of their own.
+std::uint64_t mix_seed(std::uint64_t seed, std::uint64_t salt) {
+  std::uint64_t z = seed + salt * 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+double lookup(const Metrics& m, const std::string& name, const char* which) {
+  std::string known;
+  for (const auto& [n, v] : m) {
+    if (n == name) return v;
+    known += (known.empty() ? "" : ", ") + n;
+  }
+  throw Error(kWhere, detail::cat("no ", which, " metric '", name,
+                                  "' (known: ", known.empty() ? "none" : known, ")"));
+}
+
+// Restores the model's training/evaluation mode on every exit path.
+class ModeGuard {
+ public:
+  explicit ModeGuard(nn::Module& m) : m_(m), was_training_(m.is_training()) {}
+  ~ModeGuard() { m_.train(was_training_); }
+  ModeGuard(const ModeGuard&) = delete;
+  ModeGuard& operator=(const ModeGuard&) = delete;
+
+ private:
+  nn::Module& m_;
+  bool was_training_;
+};
+
+// Sums of "total" and every loss term weighted by batch rows. On the CPU the values are read at
+// once into doubles; on a GPU they are summed on the device, so a step does not wait for the host.
+class TermSums {
+ public:
+  void add(const Loss& loss, std::int64_t rows) {
+    std::vector<const Tensor*> values{&loss.total};
+    std::vector<std::string> names{"total"};
+    for (const auto& [n, t] : loss.terms) {
+      values.push_back(&t);
+      names.push_back(n);
+    }
+    if (names_.empty()) {
+      names_ = names;
+      host_.assign(names_.size(), 0.0);
+      device_.resize(names_.size());
+    }
+    check(names == names_, kWhere, "the model's loss terms changed between batches: ", join(names_),
+          " then ", join(names));
+    NoGradGuard no_grad;
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      const Tensor v = values[i]->detach();
+      check(v.numel() == 1, kWhere, "loss term '", names_[i], "' is not a scalar: ", v.str());
+      if (v.device().is_cpu()) {
+        host_[i] += v.item() * static_cast<double>(rows);
+      } else {
+        if (!device_[i].defined()) device_[i] = Tensor::zeros(v.shape(), v.options());
+        device_[i].add_(v.reshape(device_[i].shape()), static_cast<double>(rows));
+      }
+    }
+    rows_ += rows;
+  }
+
+  Metrics means() const {
+    Metrics m;
+    for (std::size_t i = 0; i < names_.size(); ++i) {
+      const double sum = host_[i] + (device_[i].defined() ? device_[i].item() : 0.0);
+      m.emplace_back(names_[i], rows_ > 0 ? sum / static_cast<double>(rows_)
+                                          : std::numeric_limits<double>::quiet_NaN());
+    }
+    return m;
+  }
+
+ private:
+  static std::string join(const std::vector<std::string>& v) {
+    std::string s;
+    for (const auto& n : v) s += (s.empty() ? "" : ", ") + n;
+    return "(" + s + ")";
+  }
+
+  std::vector<std::string> names_;
+  std::vector<double> host_;
+  std::vector<Tensor> device_;
+  std::int64_t rows_ = 0;
+};
+
+Loss detached(const Loss& loss) {
+  Loss d{.total = loss.total.detach(), .terms = {}};
+  for (const auto& [n, t] : loss.terms) d.terms.emplace_back(n, t.detach());
+  return d;
+}
+
+std::string format_metrics(const Metrics& m) {
+  std::ostringstream os;
+  for (const auto& [n, v] : m) os << ' ' << n << ' ' << v;
+  return os.str();
+}
+
+}  // namespace
+
+double EpochRow::train_value(const std::string& name) const {
+  return lookup(train, name, "train");
+}
+
+double EpochRow::test_value(const std::string& name) const {
+  return lookup(test, name, "test");
+}
+
+const EpochRow& History::last() const {
+  check(!epochs.empty(), kWhere, "the history is empty: no epoch has been trained");
+  return epochs.back();
+}
+
+Trainer::Trainer(Autoencoder& model, optim::Optimizer& opt, TrainerConfig config,
+                 std::optional<optim::LrSchedule> schedule)
+    : model_(model),
+      opt_(opt),
+      config_(std::move(config)),
+      schedule_(std::move(schedule)),
+      binarize_gen_(mix_seed(config_.seed, 1)) {
+  check(config_.epochs >= 1, kWhere, "epochs must be >= 1, got ", config_.epochs);
+  check(config_.batch >= 1, kWhere, "batch must be >= 1, got ", config_.batch);
+  check(config_.eval_batch >= 1, kWhere, "eval_batch must be >= 1, got ", config_.eval_batch);
+  check(config_.log_every >= 0, kWhere, "log_every must be >= 0 (0: silent), got ",
+        config_.log_every);
+  check(std::isfinite(config_.grad_clip) && config_.grad_clip >= 0, kWhere,
+        "grad_clip must be finite and >= 0 (0: off), got ", config_.grad_clip);
+}
+
+void Trainer::check_data(const Tensor& x, const char* what) const {
+  check(x.defined(), kWhere, "the ", what, " is an undefined tensor");
+  check(x.ndim() == 2, kWhere, "the ", what, " must be [N, ", model_.input_dim(), "], got ",
+        x.shape().str());
+  check(x.dim(0) > 0, kWhere, "the ", what, " is empty: ", x.shape().str());
+  check(x.dim(1) == model_.input_dim(), kWhere, "the ", what, " has rows of width ", x.dim(1),
+        " but the model ", model_.name(), " takes inputs of width ", model_.input_dim(), " (",
+        x.shape().str(), ")");
+}
+
+History Trainer::fit(const Tensor& train, const Tensor& test) {
+  check_data(train, "training set");
+  if (test.defined()) check_data(test, "test set");
+  if (!config_.metrics_csv.empty()) {
+    // Fails now, before any training, when the folder is missing or not writable; the temporary
+    // file is removed again by the destructor.
+    data::AtomicWriter probe(config_.metrics_csv, kWhere);
+  }
+
+  Tensor test_eval = test;
+  if (test.defined() && config_.binarize) {
+    // One fixed draw per fit(), so that every epoch is evaluated on the same binary test set.
+    Generator test_gen(mix_seed(config_.seed, 2));
+    NoGradGuard no_grad;
+    test_eval = bernoulli(test, test_gen);
+  }
+
+  ModeGuard mode(model_);
+  const int last_epoch = epoch_ + config_.epochs;
+  bool stop = false;
+  for (int e = 0; e < config_.epochs && !stop; ++e) {
+    const auto t0 = Clock::now();
+    ++epoch_;
+    EpochRow row;
+    row.epoch = epoch_;
+    train_epoch(train, last_epoch, row, stop);
+    if (test_eval.defined()) row.test = evaluate(test_eval);
+    row.step = step_;
+    row.seconds = seconds_since(t0);
+    history_.epochs.push_back(row);
+    if (!config_.metrics_csv.empty()) write_csv();
+    if (config_.log_every > 0) {
+      std::fprintf(stderr, "[trainer] epoch %d done in %.2f s: train%s | test%s\n", row.epoch,
+                   row.seconds, format_metrics(row.train).c_str(),
+                   row.test.empty() ? " -" : format_metrics(row.test).c_str());
+    }
+    if (on_epoch_)
+      on_epoch_(EpochInfo{.row = history_.epochs.back(), .epochs = config_.epochs, .stop_ = &stop});
+  }
+  history_.stopped_early = stop;
+  return history_;
+}
+
+void Trainer::train_epoch(const Tensor& train, int last_epoch, EpochRow& row, bool& stop) {
+  const data::Batches batches = data::batches(train, {.batch = config_.batch,
+                                                      .shuffle = config_.shuffle,
+                                                      .seed = config_.seed,
+                                                      .epoch = row.epoch - 1});
+  const std::int64_t count = batches.count();
+  const Device device = model_.device();
+  TermSums sums;
+  auto log_t0 = Clock::now();
+  std::int64_t log_rows = 0;
+  model_.train();
+  for (std::int64_t i = 0; i < count && !stop; ++i) {
+    Tensor x = batches.batch(i);
+    if (config_.binarize) {
+      NoGradGuard no_grad;
+      x = bernoulli(x, binarize_gen_);
+    }
+    x = x.to(device);
+    const std::int64_t rows = x.dim(0);
+
+    model_.on_train_step(step_);
+    if (schedule_) schedule_->apply(opt_, step_);
+    const double lr = opt_.lr();
+
+    const Loss loss = model_.compute_loss(x);
+    opt_.zero_grad();
+    loss.total.backward();
+    double norm = std::numeric_limits<double>::quiet_NaN();
+    if (config_.grad_clip > 0) {
+      norm = optim::clip_grad_norm(opt_.parameters(), config_.grad_clip);
+      check(std::isfinite(norm), kWhere, "the gradient norm is ", norm, " at step ", step_,
+            " (epoch ", row.epoch, "): the loss diverged; lower the learning rate");
+    }
+    opt_.step();
+
+    const Loss values = detached(loss);
+    sums.add(values, rows);
+    row.lr = lr;
+    log_rows += rows;
+    if (on_step_) {
+      on_step_(StepInfo{.epoch = row.epoch,
+                        .step = step_,
+                        .epoch_step = i,
+                        .steps_per_epoch = count,
+                        .batch_size = rows,
+                        .lr = lr,
+                        .grad_norm = norm,
+                        .loss = values,
+                        .stop_ = &stop});
+    }
+    if (config_.log_every > 0 && (step_ + 1) % config_.log_every == 0) {
+      const double dt = seconds_since(log_t0);
+      std::fprintf(stderr,
+                   "[trainer] epoch %d/%d  step %lld (%lld/%lld)  loss %.4f  lr %.3g  %.0f "
+                   "samples/s\n",
+                   row.epoch, last_epoch, static_cast<long long>(step_ + 1),
+                   static_cast<long long>(i + 1), static_cast<long long>(count),
+                   values.total.item(), lr, dt > 0 ? static_cast<double>(log_rows) / dt : 0.0);
+      log_t0 = Clock::now();
+      log_rows = 0;
+    }
+    ++step_;
+  }
+  row.train = sums.means();
+}
+
+Metrics Trainer::evaluate(const Tensor& x) {
+  check_data(x, "evaluation set");
+  ModeGuard mode(model_);
+  model_.eval();
+  NoGradGuard no_grad;
+  const Device device = model_.device();
+  const std::int64_t n = x.dim(0);
+  TermSums sums;
+  double squared = 0.0;
+  for (std::int64_t start = 0; start < n; start += config_.eval_batch) {
+    const std::int64_t rows = std::min(config_.eval_batch, n - start);
+    const Tensor xb = x.rows(start, rows).to(device);
+    sums.add(model_.compute_loss(xb), rows);
+    squared += mse(model_.reconstruct(xb), xb, Reduction::mean).item() * static_cast<double>(rows);
+  }
+  Metrics m = sums.means();
+  m.emplace_back("recon_mse", squared / static_cast<double>(n));
+  return m;
+}
+
+void Trainer::write_csv() const {
+  // Columns from the first row; a later row lacking a column leaves its cell empty.
+  const EpochRow& first = history_.epochs.front();
+  std::ostringstream os;
+  os.precision(10);
+  os << "epoch,step,lr";
+  for (const auto& [n, v] : first.train) os << ",train_" << n;
+  for (const auto& [n, v] : first.test) os << ",test_" << n;
+  os << ",seconds\n";
+  auto cell = [&os](const Metrics& m, const std::string& name) {
+    os << ',';
+    for (const auto& [n, v] : m)
+      if (n == name) {
+        os << v;
+        return;
+      }
+  };
+  for (const EpochRow& r : history_.epochs) {
+    os << r.epoch << ',' << r.step << ',' << r.lr;
+    for (const auto& [n, v] : first.train) cell(r.train, n);
+    for (const auto& [n, v] : first.test) cell(r.test, n);
+    os << ',' << r.seconds << '\n';
+  }
+  data::write_file_atomic(config_.metrics_csv, os.str(), kWhere);
+}
+
+}  // namespace latent::models

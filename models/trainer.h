@@ -1,0 +1,167 @@
+// The Trainer: one training loop for every model of the family.
+//
+//   models::VAE vae({.input = 784, .hidden = {512, 256}, .latent = 32});
+//   optim::Adam opt(vae.parameters(), {.lr = 1e-3});
+//   models::Trainer trainer(vae, opt, {.epochs = 20, .batch = 128, .metrics_csv = "vae.csv"},
+//                           optim::LrSchedule::cosine(1e-3, 20 * 469));
+//   models::History h = trainer.fit(train.images, test.images);
+//   std::printf("test loss %.2f\n", h.last().test_value("total"));
+//
+// An epoch walks the training rows in mini-batches (data::batches: shuffled with a permutation that
+// depends only on (seed, epoch)). Each step, with the global step s (0-based, counted across
+// epochs and across fit() calls):
+//   model.on_train_step(s); lr = schedule.lr_at(s) -> opt.set_lr (when there is a schedule);
+//   loss = model.compute_loss(x) in training mode; backward; clip the gradient norm (grad_clip);
+//   opt.step().
+// After each epoch the model is evaluated on the held-out rows in evaluation mode without a graph
+// (NoGradGuard), in batches of eval_batch rows: the mean of every loss term over the test set
+// (batch means weighted by batch size), and the reconstruction MSE ("recon_mse": mean over every
+// element of (reconstruct(x) - x)^2, the likelihood's mean through the deterministic code).
+// Batches move to the model's device one at a time, so the data may stay on the CPU.
+//
+// Dynamic binarization (binarize = true): every training batch is replaced by a fresh draw
+// bernoulli(x) (grey levels read as probabilities), the usual protocol for Bernoulli likelihoods on
+// MNIST-like data. The test set is binarized once per fit() with a fixed draw, so the per-epoch
+// test numbers compare. The draws run where the data lives (bernoulli has no CUDA kernel yet: keep
+// the data on the CPU; batches move to the model's device after the draw).
+//
+// Determinism: on the CPU a fixed seed (the config's and the model's) gives identical training:
+// the permutations, the binarization draws (a generator seeded from config.seed) and the model's
+// noise all come from Philox streams, and CPU reductions do not depend on the number of threads.
+//
+// Host synchronization: training losses are accumulated on the model's device; the host reads them
+// once per epoch, and when a progress line is printed (log_every). A step callback gets the loss
+// tensors and decides itself whether to read them.
+//
+// Errors (latent::Error "[trainer] ..."): epochs < 1, batch < 1, eval_batch < 1, log_every < 0,
+// grad_clip negative or not finite; an undefined or empty training set, a set that is not 2-D or
+// whose width is not the model's input width (the test set too, when given); a metrics_csv whose
+// folder cannot be written (checked before training starts); a non-finite gradient norm when
+// grad_clip is on (the loss diverged). An exception from the model or a callback propagates; the
+// model's training/evaluation mode is restored in every case.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/latent.h"
+#include "models/model.h"
+
+namespace latent::models {
+
+struct TrainerConfig {
+  int epochs = 10;                 // epochs per fit() call (>= 1)
+  std::int64_t batch = 128;        // training batch (the last one of an epoch may be smaller)
+  bool shuffle = true;             // a new permutation every epoch
+  std::uint64_t seed = 0;          // permutations and binarization draws
+  bool binarize = false;           // dynamic binarization of the inputs (see above)
+  std::int64_t eval_batch = 1000;  // rows per evaluation step (memory, not results)
+  std::string metrics_csv;         // "": none; else rewritten atomically after every epoch
+  std::int64_t log_every = 0;      // progress line to stderr every n steps (0: silent)
+  double grad_clip = 0.0;          // max global gradient norm (0: off)
+};
+
+using Metrics = std::vector<std::pair<std::string, double>>;
+
+// One row per epoch. `train`: "total" and every loss term, means over the epoch's training
+// samples (as the model computed them during the epoch, so with its training noise). `test`:
+// the same over the test set in evaluation mode, then "recon_mse"; empty without a test set.
+struct EpochRow {
+  int epoch = 0;          // 1-based, counted across fit() calls
+  std::int64_t step = 0;  // global steps done at the end of the epoch
+  double lr = 0.0;        // the learning rate of the epoch's last step
+  Metrics train;
+  Metrics test;
+  double seconds = 0.0;  // wall time of the epoch, evaluation included
+
+  // The named value; throws latent::Error listing the names when absent.
+  double train_value(const std::string& name) const;
+  double test_value(const std::string& name) const;
+};
+
+struct History {
+  std::vector<EpochRow> epochs;
+  bool stopped_early = false;  // a callback asked to stop
+
+  bool empty() const { return epochs.empty(); }
+  // The last row; throws latent::Error when there is none.
+  const EpochRow& last() const;
+};
+
+// What a step callback sees, after the optimizer step.
+struct StepInfo {
+  int epoch = 0;                // 1-based
+  std::int64_t step = 0;        // global step just taken (0-based)
+  std::int64_t epoch_step = 0;  // index of the batch within the epoch (0-based)
+  std::int64_t steps_per_epoch = 0;
+  std::int64_t batch_size = 0;  // rows of this batch
+  double lr = 0.0;              // the learning rate used for this step
+  double grad_norm = 0.0;       // norm before clipping; NaN when grad_clip is off
+  Loss loss;                    // the step's loss (detached scalars; item() reads them)
+
+  // Ends training after this step: the unfinished epoch is evaluated and recorded as a row (its
+  // train means cover the steps taken), the epoch callback runs, and no further epoch starts.
+  void request_stop() const { *stop_ = true; }
+
+  bool* stop_ = nullptr;  // the Trainer's stop flag
+};
+
+// What an epoch callback sees, after the epoch's evaluation and CSV write.
+struct EpochInfo {
+  const EpochRow& row;
+  int epochs = 0;  // epochs of this fit() call
+
+  // Ends training after this epoch.
+  void request_stop() const { *stop_ = true; }
+
+  bool* stop_ = nullptr;  // the Trainer's stop flag
+};
+
+class Trainer {
+ public:
+  // Keeps references to the model and the optimizer (which must outlive the Trainer); the
+  // optimizer should hold the model's parameters. Throws for an invalid config (see above).
+  Trainer(Autoencoder& model, optim::Optimizer& opt, TrainerConfig config = {},
+          std::optional<optim::LrSchedule> schedule = std::nullopt);
+
+  // Trains config.epochs more epochs on train [N, D], evaluating on test [M, D] after each one (an
+  // undefined test tensor skips the evaluation). Returns the history of every epoch trained by this
+  // Trainer so far (the CSV holds the same rows).
+  History fit(const Tensor& train, const Tensor& test = Tensor());
+
+  // Mean of every loss term and the reconstruction MSE over x, in evaluation mode without a graph
+  // (what fit() computes after each epoch; x is used as given, not binarized).
+  Metrics evaluate(const Tensor& x);
+
+  // Called after every optimizer step / every epoch. Replaces the previous callback.
+  void on_step(std::function<void(const StepInfo&)> callback) { on_step_ = std::move(callback); }
+  void on_epoch(std::function<void(const EpochInfo&)> callback) { on_epoch_ = std::move(callback); }
+
+  const TrainerConfig& config() const { return config_; }
+  const History& history() const { return history_; }
+  std::int64_t global_step() const { return step_; }
+  int epochs_done() const { return epoch_; }
+
+ private:
+  void check_data(const Tensor& x, const char* what) const;
+  void write_csv() const;
+  // One pass over train; fills row.train and row.lr; sets stop when a step callback asked.
+  void train_epoch(const Tensor& train, int last_epoch, EpochRow& row, bool& stop);
+
+  Autoencoder& model_;
+  optim::Optimizer& opt_;
+  TrainerConfig config_;
+  std::optional<optim::LrSchedule> schedule_;
+  std::function<void(const StepInfo&)> on_step_;
+  std::function<void(const EpochInfo&)> on_epoch_;
+  Generator binarize_gen_;
+  History history_;
+  std::int64_t step_ = 0;
+  int epoch_ = 0;
+};
+
+}  // namespace latent::models

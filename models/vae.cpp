@@ -1,0 +1,195 @@
+#include "models/vae.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numbers>
+
+#include "models/generate.h"
+
+namespace latent::models {
+namespace {
+
+// A stream far from the training one (offsets are Philox block counters), so evaluation draws
+// never overlap the training noise of the same seed.
+constexpr std::uint64_t kEvalStreamOffset = std::uint64_t{1} << 62;
+
+void validate_config(const VAEConfig& c, const char* who) {
+  check(c.input >= 1, who, "input must be at least 1, got ", c.input);
+  check(c.latent >= 1, who, "latent must be at least 1, got ", c.latent);
+  for (std::size_t i = 0; i < c.hidden.size(); ++i)
+    check(c.hidden[i] >= 1, who, "hidden[", i, "] must be at least 1, got ", c.hidden[i]);
+  check(c.samples >= 1, who, "samples must be at least 1, got ", c.samples);
+  check(c.beta >= 0 && std::isfinite(c.beta), who, "beta must be finite and >= 0, got ", c.beta);
+  check(c.free_bits >= 0 && std::isfinite(c.free_bits), who,
+        "free_bits must be finite and >= 0 (nats per latent dimension), got ", c.free_bits);
+  if (c.warmup.kind != KlAnneal::constant) {
+    check(c.warmup.steps >= 1, who, "warmup.steps must be at least 1, got ", c.warmup.steps);
+    check(c.warmup.ratio > 0 && c.warmup.ratio <= 1, who, "warmup.ratio must be in (0, 1], got ",
+          c.warmup.ratio);
+  }
+  try {
+    validate(c.likelihood);
+  } catch (const Error& e) {
+    throw Error(who, std::string("likelihood: ") + e.what());
+  }
+}
+
+std::vector<std::int64_t> mlp_sizes(std::int64_t in, const std::vector<std::int64_t>& hidden,
+                                    std::int64_t out) {
+  std::vector<std::int64_t> sizes{in};
+  sizes.insert(sizes.end(), hidden.begin(), hidden.end());
+  sizes.push_back(out);
+  return sizes;
+}
+
+}  // namespace
+
+double KlSchedule::factor(std::int64_t step) const {
+  const std::int64_t s = std::max<std::int64_t>(step, 0);
+  switch (kind) {
+    case KlAnneal::constant:
+      return 1.0;
+    case KlAnneal::linear:
+      return std::min(
+          1.0, static_cast<double>(s) / static_cast<double>(std::max<std::int64_t>(steps, 1)));
+    case KlAnneal::cyclical: {
+      const std::int64_t period = std::max<std::int64_t>(steps, 1);
+      const double t = static_cast<double>(s % period) / static_cast<double>(period);
+      return std::min(1.0, t / ratio);
+    }
+  }
+  return 1.0;
+}
+
+VAE::VAE(const VAEConfig& config, Device device) : VAE(config, device, "vae") {}
+
+VAE::VAE(const VAEConfig& config, Device device, const char* name)
+    : Autoencoder(config.seed), name_(name), config_(config), eval_gen_(config.seed) {
+  validate_config(config_, name);
+  eval_gen_.set_state(config_.seed, kEvalStreamOffset);
+  std::vector<std::int64_t> reversed(config_.hidden.rbegin(), config_.hidden.rend());
+  encoder_ = register_module(
+      "encoder",
+      std::make_shared<nn::MLP>(
+          nn::MLPConfig{.sizes = mlp_sizes(config_.input, config_.hidden, 2 * config_.latent),
+                        .activation = config_.activation,
+                        .activation_alpha = config_.activation_alpha,
+                        .device = device},
+          gen_));
+  decoder_ = register_module(
+      "decoder",
+      std::make_shared<nn::MLP>(
+          nn::MLPConfig{.sizes = mlp_sizes(config_.latent, reversed,
+                                           config_.input * params_per_dim(config_.likelihood)),
+                        .activation = config_.activation,
+                        .activation_alpha = config_.activation_alpha,
+                        .device = device},
+          gen_));
+}
+
+Tensor VAE::posterior(const Tensor& x) {
+  check_input(x, "posterior");
+  return encoder_->forward(x);
+}
+
+Tensor VAE::encode(const Tensor& x) {
+  check_input(x, "encode");
+  return narrow_cols(encoder_->forward(x), 0, config_.latent);
+}
+
+Tensor VAE::decode_params(const Tensor& z) {
+  check(z.defined() && z.ndim() == 2 && z.dim(1) == config_.latent, name_,
+        "decode: expected a code [N, ", config_.latent, "], got ",
+        z.defined() ? z.shape().str() : std::string("an undefined tensor"));
+  return decoder_->forward(z);
+}
+
+VAEOutput VAE::complete(Tensor h, Tensor z) {
+  VAEOutput out;
+  out.mu = narrow_cols(h, 0, config_.latent);
+  out.logvar = narrow_cols(h, config_.latent, config_.latent);
+  out.params = decoder_->forward(z);
+  out.h = std::move(h);
+  out.z = std::move(z);
+  return out;
+}
+
+VAEOutput VAE::forward(const Tensor& x) {
+  check_input(x, "forward");
+  Tensor h = encoder_->forward(x);
+  Tensor z = reparametrize(h, config_.samples, noise_generator());
+  return complete(std::move(h), std::move(z));
+}
+
+VAEOutput VAE::forward(const Tensor& x, const Tensor& eps) {
+  check_input(x, "forward");
+  const std::int64_t n = x.dim(0);
+  check(eps.defined() && eps.ndim() == 2 && eps.dim(1) == config_.latent && n > 0 &&
+            eps.dim(0) >= n && eps.dim(0) % n == 0,
+        name_, "forward: eps must be [R*N, Z] with R >= 1 for x ", x.shape().str(),
+        " and Z = ", config_.latent, ", got ",
+        eps.defined() ? eps.shape().str() : std::string("undefined"));
+  Tensor h = encoder_->forward(x);
+  Tensor z = reparametrize(h, eps);
+  return complete(std::move(h), std::move(z));
+}
+
+void VAE::check_output(const VAEOutput& out, const Tensor& x, const char* what) const {
+  check_input(x, what);
+  const std::int64_t n = x.dim(0);
+  check(n > 0, name_, what, ": empty batch ", x.shape().str(), " (the mean over no examples)");
+  const bool ok = out.h.defined() && out.z.defined() && out.params.defined() && out.h.ndim() == 2 &&
+                  out.h.dim(0) == n && out.h.dim(1) == 2 * config_.latent && out.z.ndim() == 2 &&
+                  n > 0 && out.z.dim(0) % n == 0 && out.z.dim(0) >= n && out.params.ndim() == 2 &&
+                  out.params.dim(0) == out.z.dim(0);
+  check(ok, name_, what, ": the output does not belong to x ", x.shape().str(), " (h ",
+        out.h.defined() ? out.h.shape().str() : "undefined", ", z ",
+        out.z.defined() ? out.z.shape().str() : "undefined", ")");
+}
+
+double VAE::kl_weight() const {
+  return is_training() ? config_.beta * config_.warmup.factor(step_) : config_.beta;
+}
+
+Loss VAE::loss(const VAEOutput& out, const Tensor& x) {
+  check_output(out, x, "loss");
+  const std::int64_t samples = out.z.dim(0) / x.dim(0);
+  const Tensor target = samples == 1 ? x : tile_rows(x, samples);
+  // The mean over R*N rows is the mean over samples and over the batch.
+  Tensor recon = mean(nll(config_.likelihood, out.params, target));
+  Tensor kl;
+  if (config_.free_bits > 0) {
+    // Free bits: a dimension whose batch-mean KL is below the floor gets no gradient, so the
+    // encoder is not pushed to collapse it further.
+    Tensor per_dim = mean(kl_normal_terms(out.h), 0);
+    kl = sum(clamp(per_dim, config_.free_bits, std::numeric_limits<double>::infinity()));
+  } else {
+    kl = kl_normal(out.h, Reduction::batch_mean);
+  }
+  kl = mul(kl, kl_weight());
+  Loss result;
+  result.total = add(recon, kl);
+  result.terms = {{"recon", recon}, {"kl", kl}};
+  return result;
+}
+
+Tensor VAE::log_weights(const VAEOutput& out, const Tensor& x) {
+  check_output(out, x, "log_weights");
+  const std::int64_t samples = out.z.dim(0) / x.dim(0);
+  auto tiled = [&](const Tensor& t) { return samples == 1 ? t : tile_rows(t, samples); };
+  const double z = static_cast<double>(config_.latent);
+  Tensor log_px = neg(nll(config_.likelihood, out.params, tiled(x)));
+  // log N(z; 0, I) = -1/2 sum z^2 - Z/2 log(2 pi).
+  Tensor log_pz = add(mul(sum(square(out.z), 1), -0.5), -0.5 * z * std::log(2 * std::numbers::pi));
+  // The same clamp as the sampling op, so q is the density z was actually drawn from.
+  Tensor logvar = clamp(out.logvar, kLogvarMin, kLogvarMax);
+  Tensor log_qz = neg(gaussian_nll(tiled(out.mu), tiled(logvar), out.z, Reduction::none));
+  return add(sub(log_px, log_qz), log_pz);
+}
+
+Tensor VAE::sample(std::int64_t n, bool draw) {
+  return models::sample(*this, n, {.draw = draw});
+}
+
+}  // namespace latent::models
