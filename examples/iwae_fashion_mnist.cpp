@@ -11,67 +11,19 @@
 #include <string>
 
 #include "core/latent.h"
+#include "example_args.h"
 #include "models/evaluate.h"
 #include "models/iwae.h"
 #include "models/trainer.h"
 
 using namespace latent;
 
-struct Args {
-  std::int64_t limit = 10000;  // training images (0: all 60000)
-  int epochs = 5;
-  std::string data;  // "": $LATENT_FASHION_MNIST, then /usr/share/datasets/fashion-mnist
-};
-
-// --limit N, --epochs E, --data DIR, --help; exits 2 with a message on a usage error.
-Args parse_args(int argc, char** argv) {
-  auto synopsis = [&](std::FILE* f) {
-    std::fprintf(f, "usage: %s [--limit N] [--epochs E] [--data DIR]\n", argv[0]);
-  };
-  auto fail = [&](const std::string& msg) {
-    std::fprintf(stderr, "%s: %s\n", argv[0], msg.c_str());
-    synopsis(stderr);
-    std::exit(2);
-  };
-  Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string opt = argv[i];
-    if (opt == "--help" || opt == "-h") {
-      synopsis(stdout);
-      std::printf(
-          "  --limit N   train on the first N images (default 10000, 0: all 60000) and\n"
-          "              evaluate on the first max(100, N/5) test images\n"
-          "  --epochs E  training epochs (default 5)\n"
-          "  --data DIR  folder with the Fashion-MNIST files (default: $LATENT_FASHION_MNIST,\n"
-          "              then /usr/share/datasets/fashion-mnist)\n");
-      std::exit(0);
-    }
-    if (opt != "--limit" && opt != "--epochs" && opt != "--data") fail("unknown option " + opt);
-    if (i + 1 >= argc) fail(opt + " needs a value");
-    const std::string v = argv[++i];
-    if (opt == "--data") {
-      a.data = v;
-      continue;
-    }
-    char* end = nullptr;
-    errno = 0;
-    const long long n = std::strtoll(v.c_str(), &end, 10);
-    if (v.empty() || *end != '\0' || errno != 0) fail(opt + " needs a whole number, got " + v);
-    if (opt == "--limit" && (n < 0 || n > 60000)) fail("--limit must lie in [0, 60000]");
-    if (opt == "--epochs" && (n < 1 || n > 10000)) fail("--epochs must lie in [1, 10000]");
-    if (opt == "--limit") a.limit = n;
-    if (opt == "--epochs") a.epochs = static_cast<int>(n);
-  }
-  return a;
-}
-
 int main(int argc, char** argv) {
   const Args args = parse_args(argc, argv);
   try {
     const auto train = data::fashion_mnist(Split::train, {.dir = args.data, .limit = args.limit});
-    const std::int64_t n_test =
-        args.limit == 0 ? 10000 : std::clamp<std::int64_t>(args.limit / 5, 100, 10000);
-    const auto test = data::fashion_mnist(Split::test, {.dir = args.data, .limit = n_test});
+    const auto test =
+        data::fashion_mnist(Split::test, {.dir = args.data, .limit = args.test_limit()});
 
     Generator binarize(1);
     const Tensor test_images = bernoulli(test.images, binarize);
