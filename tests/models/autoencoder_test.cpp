@@ -13,47 +13,15 @@
 
 #include "core/data/dataset.h"
 #include "models/autoencoder.h"
+#include "support/model_test_util.h"
 
 namespace latent::models {
 namespace {
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
-bool have_fashion_mnist() {
-  return std::filesystem::is_directory(data::fashion_mnist_dir());
-}
-
-Tensor images(Split split, std::int64_t n) {
-  return data::fashion_mnist(split, {.limit = n}).images;
-}
-
-// Trains with Adam on shuffled mini-batches for `steps` steps; returns every step's total loss.
-template <class Model>
-std::vector<double> train(Model& model, const Tensor& x, int steps, std::int64_t batch, double lr,
-                          std::uint64_t seed = 1) {
-  model.train();
-  optim::Adam opt(model.parameters(), {.lr = lr});
-  std::vector<double> losses;
-  for (std::int64_t epoch = 0; static_cast<int>(losses.size()) < steps; ++epoch) {
-    for (const Tensor& xb : data::batches(x, {.batch = batch, .seed = seed, .epoch = epoch})) {
-      if (static_cast<int>(losses.size()) == steps) break;
-      Loss loss = model.compute_loss(xb);
-      opt.zero_grad();
-      loss.total.backward();
-      opt.step();
-      losses.push_back(loss.total.item());
-    }
-  }
-  return losses;
-}
+using testing::error_of;
+using testing::have_fashion_mnist;
+using testing::images;
+using testing::train;
 
 // Mean squared error per element between two [N, D] tensors, in double.
 double mse_of(const Tensor& a, const Tensor& b) {
