@@ -8,32 +8,18 @@
 
 #include "kernels/cublas_handle.h"
 #include "kernels/cuda_check.h"
+#include "kernels/cuda_reduce.cuh"
 #include "kernels/dense.h"
 #include "kernels/gemm.h"
 
 namespace latent::kernels::cuda {
 namespace {
 
-constexpr int kThreads = 256;
-// The backward's blocks: 32 columns (one warp reads 128 contiguous bytes of a row) by 8 thread
-// rows, each block summing one chunk of rows.
-constexpr int kColTile = 32;
-constexpr int kRowLanes = 8;
-// Chunks depend on N alone, so the summation order of db is fixed by the shape.
-constexpr index_t kMinRowsPerChunk = 64;
-constexpr index_t kMaxChunks = 128;
+// The backward's blocks are kColTile columns (one warp reads 128 contiguous bytes of a row) by
+// kColLanes thread rows, each block summing one chunk of rows; the chunks (row_chunks) depend on N
+// alone, so the summation order of db is fixed by the shape (kernels/cuda_reduce.cuh).
 
 std::atomic<int> g_epilogue{static_cast<int>(DenseEpilogue::own)};
-
-inline unsigned grid_for(index_t n) {
-  const index_t b = (n + kThreads - 1) / kThreads;
-  return static_cast<unsigned>(b < 65535 * 32 ? (b > 0 ? b : 1) : 65535 * 32);
-}
-
-inline index_t chunks_for(index_t n) {
-  const index_t c = (n + kMinRowsPerChunk - 1) / kMinRowsPerChunk;
-  return c < 1 ? 1 : (c > kMaxChunks ? kMaxChunks : c);
-}
 
 // Calls f with the activation as a compile-time constant, so each kernel instance carries one
 // activation and the switch in math::act_* folds away.
@@ -84,19 +70,18 @@ __global__ void bias_act_kernel(float* __restrict__ y, float* __restrict__ pre,
 
 // g = dy * act' for one chunk of rows and 32 columns; dpre = g; the chunk's column sums of g (in
 // double, each thread over its rows in order, then the 8 thread rows in order) go to db directly
-// when there is one chunk, else to partials[chunk, column] for column_finish_kernel.
+// when there is one chunk, else to partials[chunk, column] for col_final_kernel.
 template <Act A>
 __global__ void act_bias_grad_kernel(float* __restrict__ dpre, float* __restrict__ db,
                                      double* __restrict__ partials, const float* __restrict__ dy,
                                      const float* __restrict__ y, const float* __restrict__ pre,
                                      float alpha, index_t n, index_t h, index_t rows_per_chunk) {
-  __shared__ double part[kRowLanes][kColTile + 1];
   const index_t c = static_cast<index_t>(blockIdx.x) * kColTile + threadIdx.x;
   const index_t r0 = static_cast<index_t>(blockIdx.y) * rows_per_chunk;
   const index_t r1 = r0 + rows_per_chunk < n ? r0 + rows_per_chunk : n;
   double acc = 0.0;
   if (c < h) {
-    for (index_t r = r0 + threadIdx.y; r < r1; r += kRowLanes) {
+    for (index_t r = r0 + threadIdx.y; r < r1; r += kColLanes) {
       const index_t i = r * h + c;
       const float g = dy[i] * grad_at<A>(alpha, y, pre, i);
       if (dpre) dpre[i] = g;
@@ -104,26 +89,12 @@ __global__ void act_bias_grad_kernel(float* __restrict__ dpre, float* __restrict
     }
   }
   if (db == nullptr) return;  // the same for every thread of the block
-  part[threadIdx.y][threadIdx.x] = acc;
-  __syncthreads();
+  const double s = sum_col_lanes(acc);
   if (threadIdx.y == 0 && c < h) {
-    double s = 0.0;
-    for (int k = 0; k < kRowLanes; ++k) s += part[k][threadIdx.x];
     if (gridDim.y == 1)
       db[c] += static_cast<float>(s);
     else
       partials[static_cast<index_t>(blockIdx.y) * h + c] = s;
-  }
-}
-
-// db[c] += sum over chunks k, in order, of partials[k, c].
-__global__ void column_finish_kernel(float* __restrict__ db, const double* __restrict__ partials,
-                                     index_t chunks, index_t h) {
-  for (index_t c = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; c < h;
-       c += static_cast<index_t>(gridDim.x) * blockDim.x) {
-    double s = 0.0;
-    for (index_t k = 0; k < chunks; ++k) s += partials[k * h + c];
-    db[c] += static_cast<float>(s);
   }
 }
 
@@ -277,7 +248,8 @@ void dense_bias_act_forward(float* y, float* pre, const float* b, ActParams act,
   if (n <= 0 || h <= 0) return;
   with_act(act.act, [&](auto tag) {
     constexpr Act A = decltype(tag)::value;
-    bias_act_kernel<A><<<grid_for(n * h), kThreads, 0, stream>>>(y, pre, b, act.alpha, n, h);
+    bias_act_kernel<A>
+        <<<blocks_for(n * h, kThreads), kThreads, 0, stream>>>(y, pre, b, act.alpha, n, h);
     LATENT_LAUNCH_CHECK(bias_act_kernel);
   });
 }
@@ -294,7 +266,7 @@ void dense_forward(float* y, float* pre, const float* x, const float* w, const f
 }
 
 index_t dense_backward_scratch(index_t n, index_t h) {
-  const index_t chunks = chunks_for(n);
+  const index_t chunks = row_chunks(n);
   return chunks > 1 ? chunks * h : 0;
 }
 
@@ -302,11 +274,11 @@ void dense_backward_act_bias(float* dpre, float* db, double* scratch, const floa
                              const float* y, const float* pre, ActParams act, index_t n, index_t h,
                              Stream stream) {
   if ((!dpre && !db) || n <= 0 || h <= 0) return;
-  const index_t chunks = chunks_for(n);
+  const index_t chunks = row_chunks(n);
   const index_t rows_per_chunk = (n + chunks - 1) / chunks;
   check(!db || chunks == 1 || scratch != nullptr, "dense",
         "the bias gradient needs device scratch (dense_backward_scratch)");
-  const dim3 block(kColTile, kRowLanes);
+  const dim3 block(kColTile, kColLanes);
   const dim3 grid(static_cast<unsigned>((h + kColTile - 1) / kColTile),
                   static_cast<unsigned>(chunks));
   with_act(act.act, [&](auto tag) {
@@ -316,8 +288,10 @@ void dense_backward_act_bias(float* dpre, float* db, double* scratch, const floa
     LATENT_LAUNCH_CHECK(act_bias_grad_kernel);
   });
   if (db && chunks > 1) {
-    column_finish_kernel<<<grid_for(h), kThreads, 0, stream>>>(db, scratch, chunks, h);
-    LATENT_LAUNCH_CHECK(column_finish_kernel);
+    // db[c] += the sum over chunks k, in order, of partials[k, c].
+    col_final_kernel<<<blocks_for(h, kThreads), kThreads, 0, stream>>>(scratch, chunks, h,
+                                                                       AddStore{db});
+    LATENT_LAUNCH_CHECK(col_final_kernel);
   }
 }
 

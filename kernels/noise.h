@@ -16,6 +16,10 @@
 //                            probs[m, k] (inverse CDF, sums in double); when rounding leaves
 //                            u_m * S_m above the last partial sum, the last k with probs > 0
 // Uniforms lie in the open interval (0, 1), so p = 0 never corrupts and p = 1 always does.
+//
+// Both backends use the same element-to-number mapping, so for the same (seed, offset) the
+// decisions (masking, salt-and-pepper, bernoulli, categorical) are bit-identical on the CPU and the
+// GPU; gaussian noise agrees to a few ulp (libm vs CUDA math in the Box-Muller transform).
 #pragma once
 
 #include <cstdint>
@@ -43,3 +47,24 @@ void categorical_forward(T* y, const T* probs, std::uint64_t seed, std::uint64_t
                          index_t k);
 
 }  // namespace latent::kernels::cpu
+
+// The CUDA backend: float32, same semantics as above. The kernels cannot report bad values without
+// a host synchronization, so they mark them instead: bernoulli writes NaN where probs[i] is outside
+// [0, 1] (or NaN), categorical writes NaN for a row with a negative or non-finite weight or without
+// positive mass.
+namespace latent::kernels::cuda {
+
+void gaussian_noise_forward(float* y, const float* x, float sigma, std::uint64_t seed,
+                            std::uint64_t offset, index_t n, Stream stream);
+void masking_noise_forward(float* y, const float* x, double p, std::uint64_t seed,
+                           std::uint64_t offset, index_t n, Stream stream);
+void masking_noise_backward(float* dx, const float* dy, double p, std::uint64_t seed,
+                            std::uint64_t offset, index_t n, Stream stream);
+void salt_and_pepper_forward(float* y, const float* x, double p, std::uint64_t seed,
+                             std::uint64_t offset, index_t n, Stream stream);
+void bernoulli_forward(float* y, const float* probs, std::uint64_t seed, std::uint64_t offset,
+                       index_t n, Stream stream);
+void categorical_forward(float* y, const float* probs, std::uint64_t seed, std::uint64_t offset,
+                         index_t m, index_t k, Stream stream);
+
+}  // namespace latent::kernels::cuda

@@ -1,37 +1,24 @@
 #include <cub/cub.cuh>
 
 #include "kernels/cuda_check.h"
+#include "kernels/cuda_reduce.cuh"
 #include "kernels/reduce.h"
 #include "kernels/scalar_math.h"
 
 namespace latent::kernels::cuda {
 namespace {
 
-constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
 // sum_all: each block covers at least this many elements per grid-stride sweep, and there are at
 // most kMaxBlocks partials; both depend on n alone, so the association is fixed by the shape.
 constexpr index_t kItemsPerBlock = kThreads * 8;
 constexpr index_t kMaxBlocks = 1024;
-// Column reductions: blocks of 32 columns by 8 thread rows over one chunk of rows.
-constexpr int kColTile = 32;
-constexpr int kRowLanes = 8;
-constexpr index_t kMinRowsPerChunk = 64;
-constexpr index_t kMaxChunks = 128;
-
-inline unsigned grid_for(index_t n) {
-  const index_t b = (n + kThreads - 1) / kThreads;
-  return static_cast<unsigned>(b < 65535 * 32 ? (b > 0 ? b : 1) : 65535 * 32);
-}
+// Column reductions: blocks of kColTile columns by kColLanes thread rows over one chunk of rows,
+// row_chunks(rows) chunks (kernels/cuda_reduce.cuh).
 
 inline index_t sum_blocks(index_t n) {
   const index_t b = (n + kItemsPerBlock - 1) / kItemsPerBlock;
   return b < 1 ? 1 : (b > kMaxBlocks ? kMaxBlocks : b);
-}
-
-inline index_t col_chunks(index_t rows) {
-  const index_t c = (rows + kMinRowsPerChunk - 1) / kMinRowsPerChunk;
-  return c < 1 ? 1 : (c > kMaxChunks ? kMaxChunks : c);
 }
 
 using BlockSum = cub::BlockReduce<double, kThreads>;
@@ -56,16 +43,6 @@ __global__ void sum_blocks_kernel(double* __restrict__ partials, float* __restri
   }
 }
 
-// One block: y = scale * sum of the partials (strided per thread, then the block tree).
-__global__ void sum_partials_kernel(float* __restrict__ y, const double* __restrict__ partials,
-                                    index_t count, double scale) {
-  __shared__ typename BlockSum::TempStorage tmp;
-  double acc = 0.0;
-  for (index_t i = threadIdx.x; i < count; i += blockDim.x) acc += partials[i];
-  const double s = BlockSum(tmp).Sum(acc);
-  if (threadIdx.x == 0) y[0] = static_cast<float>(scale * s);
-}
-
 __global__ void sum_all_backward_kernel(float* __restrict__ dx, const float* __restrict__ dy,
                                         double scale, index_t n) {
   const float g = static_cast<float>(scale * static_cast<double>(dy[0]));
@@ -75,12 +52,6 @@ __global__ void sum_all_backward_kernel(float* __restrict__ dx, const float* __r
 }
 
 // ---- along rows (dim 1): one warp per row ----------------------------------------------------
-
-// Lane 0 receives the sum of v over the warp, by a fixed shuffle tree.
-__device__ __forceinline__ double warp_sum(double v) {
-  for (int off = 16; off > 0; off >>= 1) v += __shfl_down_sync(0xffffffffu, v, off);
-  return v;
-}
 
 // Every lane receives the warp's max (NaN wins), taken by lane 0 over a fixed tree.
 __device__ __forceinline__ float warp_max(float v) {
@@ -102,7 +73,7 @@ __global__ void row_reduce_kernel(float* __restrict__ y, const float* __restrict
     if constexpr (!kLse) {
       double acc = 0.0;
       for (index_t c = lane; c < cols; c += 32) acc += static_cast<double>(xr[c]);
-      acc = warp_sum(acc);
+      acc = group_sum<32>(acc);
       if (lane == 0) y[r] = static_cast<float>(post * acc);
     } else {
       float m = -INFINITY;
@@ -111,7 +82,7 @@ __global__ void row_reduce_kernel(float* __restrict__ y, const float* __restrict
       // A non-finite max makes these terms meaningless; logsumexp_finish then ignores them.
       double s = 0.0;
       for (index_t c = lane; c < cols; c += 32) s += static_cast<double>(expf(xr[c] - m));
-      s = warp_sum(s);
+      s = group_sum<32>(s);
       if (lane == 0)
         y[r] = static_cast<float>(math::logsumexp_finish(static_cast<double>(m), s) + post);
     }
@@ -155,14 +126,14 @@ template <ColOp O>
 __global__ void col_partials_kernel(double* __restrict__ partials, double* colmax, float* y,
                                     const float* __restrict__ x, double post, index_t rows,
                                     index_t cols, index_t rows_per_chunk) {
-  __shared__ double part[kRowLanes][kColTile + 1];
+  __shared__ double part[kColLanes][kColTile + 1];
   const index_t c = static_cast<index_t>(blockIdx.x) * kColTile + threadIdx.x;
   const index_t r0 = static_cast<index_t>(blockIdx.y) * rows_per_chunk;
   const index_t r1 = r0 + rows_per_chunk < rows ? r0 + rows_per_chunk : rows;
   double acc = col_identity<O>();
   if (c < cols) {
     const float m = O == ColOp::sumexp ? static_cast<float>(colmax[c]) : 0.0f;
-    for (index_t r = r0 + threadIdx.y; r < r1; r += kRowLanes) {
+    for (index_t r = r0 + threadIdx.y; r < r1; r += kColLanes) {
       const float v = x[r * cols + c];
       if constexpr (O == ColOp::sum)
         acc += static_cast<double>(v);
@@ -176,7 +147,7 @@ __global__ void col_partials_kernel(double* __restrict__ partials, double* colma
   __syncthreads();
   if (threadIdx.y == 0 && c < cols) {
     double s = part[0][threadIdx.x];
-    for (int k = 1; k < kRowLanes; ++k) s = col_combine<O>(s, part[k][threadIdx.x]);
+    for (int k = 1; k < kColLanes; ++k) s = col_combine<O>(s, part[k][threadIdx.x]);
     if (gridDim.y == 1)
       col_finish<O>(s, c, y, colmax, post);
     else
@@ -199,29 +170,24 @@ __global__ void col_finish_kernel(const double* __restrict__ partials, double* c
 template <ColOp O>
 void col_reduce(float* y, double* colmax, double* partials, const float* x, double post,
                 index_t rows, index_t cols, Stream stream) {
-  const index_t chunks = col_chunks(rows);
+  const index_t chunks = row_chunks(rows);
   const index_t rows_per_chunk = (rows + chunks - 1) / chunks;
-  const dim3 block(kColTile, kRowLanes);
+  const dim3 block(kColTile, kColLanes);
   const dim3 grid(static_cast<unsigned>((cols + kColTile - 1) / kColTile),
                   static_cast<unsigned>(chunks));
   col_partials_kernel<O>
       <<<grid, block, 0, stream>>>(partials, colmax, y, x, post, rows, cols, rows_per_chunk);
   LATENT_LAUNCH_CHECK(col_partials_kernel);
   if (chunks > 1) {
-    col_finish_kernel<O>
-        <<<grid_for(cols), kThreads, 0, stream>>>(partials, colmax, y, post, chunks, cols);
+    col_finish_kernel<O><<<blocks_for(cols, kThreads), kThreads, 0, stream>>>(partials, colmax, y,
+                                                                              post, chunks, cols);
     LATENT_LAUNCH_CHECK(col_finish_kernel);
   }
 }
 
 index_t col_partials_size(index_t rows, index_t cols) {
-  const index_t chunks = col_chunks(rows);
+  const index_t chunks = row_chunks(rows);
   return chunks > 1 ? chunks * cols : 0;
-}
-
-unsigned row_grid(index_t rows) {
-  const index_t b = (rows + kWarps - 1) / kWarps;
-  return static_cast<unsigned>(b < 65535 * 32 ? (b > 0 ? b : 1) : 65535 * 32);
 }
 
 // ---- backward: broadcast dout over the reduced elements ---------------------------------------
@@ -271,14 +237,16 @@ void sum_all_forward(float* y, const float* x, double scale, index_t n, double* 
                                                                             n);
   LATENT_LAUNCH_CHECK(sum_blocks_kernel);
   if (blocks > 1) {
-    sum_partials_kernel<<<1, kThreads, 0, stream>>>(y, scratch, blocks, scale);
-    LATENT_LAUNCH_CHECK(sum_partials_kernel);
+    // One block: y = scale * the sum of the partials (strided per thread, then the block tree).
+    final_sum_kernel<<<1, kThreads, 0, stream>>>(scratch, static_cast<int>(blocks),
+                                                 ScaledStore{y, scale});
+    LATENT_LAUNCH_CHECK(final_sum_kernel);
   }
 }
 
 void sum_all_backward(float* dx, const float* dy, double scale, index_t n, Stream stream) {
   if (n <= 0) return;
-  sum_all_backward_kernel<<<grid_for(n), kThreads, 0, stream>>>(dx, dy, scale, n);
+  sum_all_backward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(dx, dy, scale, n);
   LATENT_LAUNCH_CHECK(sum_all_backward_kernel);
 }
 
@@ -290,7 +258,8 @@ void sum_dim_forward(float* y, const float* x, double scale, int dim, index_t ro
                      double* scratch, Stream stream) {
   if (dim == 1) {
     if (rows <= 0) return;
-    row_reduce_kernel<false><<<row_grid(rows), kThreads, 0, stream>>>(y, x, scale, rows, cols);
+    row_reduce_kernel<false>
+        <<<blocks_for(rows, kWarps), kThreads, 0, stream>>>(y, x, scale, rows, cols);
     LATENT_LAUNCH_CHECK(row_reduce_kernel);
     return;
   }
@@ -302,8 +271,8 @@ void sum_dim_forward(float* y, const float* x, double scale, int dim, index_t ro
 void sum_dim_backward(float* dx, const float* dy, double scale, int dim, index_t rows, index_t cols,
                       Stream stream) {
   if (rows <= 0 || cols <= 0) return;
-  sum_dim_backward_kernel<<<grid_for(rows * cols), kThreads, 0, stream>>>(dx, dy, scale, dim, rows,
-                                                                          cols);
+  sum_dim_backward_kernel<<<blocks_for(rows * cols, kThreads), kThreads, 0, stream>>>(
+      dx, dy, scale, dim, rows, cols);
   LATENT_LAUNCH_CHECK(sum_dim_backward_kernel);
 }
 
@@ -316,7 +285,8 @@ void logsumexp_dim_forward(float* y, const float* x, double shift, int dim, inde
                            index_t cols, double* scratch, Stream stream) {
   if (dim == 1) {
     if (rows <= 0) return;
-    row_reduce_kernel<true><<<row_grid(rows), kThreads, 0, stream>>>(y, x, shift, rows, cols);
+    row_reduce_kernel<true>
+        <<<blocks_for(rows, kWarps), kThreads, 0, stream>>>(y, x, shift, rows, cols);
     LATENT_LAUNCH_CHECK(row_reduce_kernel);
     return;
   }
@@ -331,8 +301,8 @@ void logsumexp_dim_forward(float* y, const float* x, double shift, int dim, inde
 void logsumexp_dim_backward(float* dx, const float* dy, const float* x, const float* y,
                             double shift, int dim, index_t rows, index_t cols, Stream stream) {
   if (rows <= 0 || cols <= 0) return;
-  logsumexp_backward_kernel<<<grid_for(rows * cols), kThreads, 0, stream>>>(dx, dy, x, y, shift,
-                                                                            dim, rows, cols);
+  logsumexp_backward_kernel<<<blocks_for(rows * cols, kThreads), kThreads, 0, stream>>>(
+      dx, dy, x, y, shift, dim, rows, cols);
   LATENT_LAUNCH_CHECK(logsumexp_backward_kernel);
 }
 

@@ -1,124 +1,14 @@
-#include <cub/cub.cuh>
-
 #include <cmath>
 #include <cstdint>
 
 #include "kernels/cuda_check.h"
+#include "kernels/cuda_reduce.cuh"
 #include "kernels/philox.h"
 #include "kernels/scalar_math.h"
 #include "kernels/vae.h"
 
 namespace latent::kernels::cuda {
 namespace {
-
-constexpr int kThreads = 256;
-// Blocks of the flat first pass of the reduced KL, hence the doubles of scratch it writes.
-constexpr int kMaxPartials = 1024;
-// Rows up to this long are summed by one warp (eight rows per block), longer ones by a block.
-constexpr index_t kWarpRowMax = 256;
-
-// Blocks for a grid-stride loop over `work` items, `per_block` per block (at least one).
-inline unsigned blocks_for(index_t work, index_t per_block) {
-  constexpr index_t kMax = index_t{65535} * 32;
-  const index_t b = (work + per_block - 1) / per_block;
-  return static_cast<unsigned>(b < 1 ? 1 : (b < kMax ? b : kMax));
-}
-
-inline int partial_blocks(index_t count) {
-  const index_t b = (count + kThreads * 4 - 1) / (kThreads * 4);
-  return static_cast<int>(b < 1 ? 1 : (b < kMaxPartials ? b : kMaxPartials));
-}
-
-// ---- fixed-shape reductions ------------------------------------------------------------------
-// Every thread of the group (a warp when kTpr == 32, else the whole block) gets the same sum. The
-// xor butterfly gives each lane the same bits: a + b == b + a exactly.
-template <int kTpr>
-__device__ __forceinline__ double group_sum(double v) {
-  if constexpr (kTpr == 32) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-  } else {
-    using Reduce = cub::BlockReduce<double, kThreads>;
-    __shared__ typename Reduce::TempStorage tmp;
-    __shared__ double total;
-    const double s = Reduce(tmp).Sum(v);
-    if (threadIdx.x == 0) total = s;
-    __syncthreads();
-    const double r = total;
-    __syncthreads();  // tmp and total are reused by the next call
-    return r;
-  }
-}
-
-// Per-row sums of term(i, r, c) over an [rows, cols] matrix (i = r * cols + c), then store(r, s).
-template <int kTpr, class Term, class Store>
-__global__ void row_sum_kernel(index_t rows, index_t cols, Term term, Store store) {
-  constexpr int kGroups = kThreads / kTpr;
-  const int lane = static_cast<int>(threadIdx.x) % kTpr;
-  for (index_t r = static_cast<index_t>(blockIdx.x) * kGroups + threadIdx.x / kTpr; r < rows;
-       r += static_cast<index_t>(gridDim.x) * kGroups) {
-    double acc = 0.0;
-    for (index_t c = lane; c < cols; c += kTpr) acc += term(r * cols + c, r, c);
-    const double s = group_sum<kTpr>(acc);
-    if (lane == 0) store(r, s);
-  }
-}
-
-// First pass of a flat sum: one partial per block, in a grid whose size depends on count only.
-template <class Term>
-__global__ void partial_sum_kernel(double* __restrict__ partials, index_t count, index_t cols,
-                                   Term term) {
-  double acc = 0.0;
-  for (index_t i = static_cast<index_t>(blockIdx.x) * kThreads + threadIdx.x; i < count;
-       i += static_cast<index_t>(gridDim.x) * kThreads) {
-    const index_t r = i / cols;
-    acc += term(i, r, i - r * cols);
-  }
-  const double s = group_sum<kThreads>(acc);
-  if (threadIdx.x == 0) partials[blockIdx.x] = s;
-}
-
-// Second pass: one block adds the partials; store(0, total).
-template <class Store>
-__global__ void final_sum_kernel(const double* __restrict__ partials, int parts, Store store) {
-  double acc = 0.0;
-  for (int p = static_cast<int>(threadIdx.x); p < parts; p += kThreads) acc += partials[p];
-  const double s = group_sum<kThreads>(acc);
-  if (threadIdx.x == 0) store(0, s);
-}
-
-template <class Term, class Store>
-void row_sums(index_t rows, index_t cols, Term term, Store store, Stream stream) {
-  if (rows == 0) return;
-  if (cols <= kWarpRowMax) {
-    row_sum_kernel<32>
-        <<<blocks_for(rows, kThreads / 32), kThreads, 0, stream>>>(rows, cols, term, store);
-    LATENT_LAUNCH_CHECK(row_sum_kernel);
-  } else {
-    row_sum_kernel<kThreads><<<blocks_for(rows, 1), kThreads, 0, stream>>>(rows, cols, term, store);
-    LATENT_LAUNCH_CHECK(row_sum_kernel);
-  }
-}
-
-// The sum of all `count` terms (zero for none), handed to store(0, total).
-template <class Term, class Store>
-void total_sum(double* scratch, index_t count, index_t cols, Term term, Store store,
-               Stream stream) {
-  const int parts = count > 0 ? partial_blocks(count) : 0;
-  if (parts > 0) {
-    partial_sum_kernel<<<parts, kThreads, 0, stream>>>(scratch, count, cols, term);
-    LATENT_LAUNCH_CHECK(partial_sum_kernel);
-  }
-  final_sum_kernel<<<1, kThreads, 0, stream>>>(scratch, parts, store);
-  LATENT_LAUNCH_CHECK(final_sum_kernel);
-}
-
-struct ScaledStore {  // out[r] = scale * s, rounded once
-  float* out;
-  double scale;
-  __device__ void operator()(index_t r, double s) const { out[r] = static_cast<float>(scale * s); }
-};
 
 // ---- reparametrize ---------------------------------------------------------------------------
 
@@ -288,7 +178,7 @@ void kl_normal_terms_forward(float* t, const float* h, float lv_min, float lv_ma
 }
 
 index_t kl_normal_scratch(index_t, index_t) {
-  return kMaxPartials;
+  return total_sum_scratch();
 }
 
 void kl_normal_forward(float* out, const float* h, float scale, bool per_sample, float lv_min,

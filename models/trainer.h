@@ -22,8 +22,8 @@
 // Dynamic binarization (binarize = true): every training batch is replaced by a fresh draw
 // bernoulli(x) (grey levels read as probabilities), the usual protocol for Bernoulli likelihoods on
 // MNIST-like data. The test set is binarized once per fit() with a fixed draw, so the per-epoch
-// test numbers compare. The draws run where the data lives (bernoulli has no CUDA kernel yet: keep
-// the data on the CPU; batches move to the model's device after the draw).
+// test numbers compare. The draws run where the data lives (on the CPU when the data stays there;
+// batches move to the model's device after the draw).
 //
 // Determinism: on the CPU a fixed seed (the config's and the model's) gives identical training:
 // the permutations, the binarization draws (a generator seeded from config.seed) and the model's

@@ -88,7 +88,7 @@ struct BatchOptions {
 // Mini-batches of the rows of x (on x's device): a range of Tensors [B, ...]. Without shuffle a
 // batch is a view of x (rows(), no copy); with shuffle it gathers rows (a copy, not
 // differentiable) through a permutation that depends only on (seed, epoch); the gather runs on
-// the CPU only for now (CUDA tensors with shuffle throw). The last batch is smaller when the
+// the CPU or the GPU (a gather kernel on either). The last batch is smaller when the
 // rows do not divide evenly, unless drop_last.
 // Throws latent::Error for an undefined or 0-D x, batch < 1, or an epoch outside [0, 2^32).
 class Batches {
@@ -132,7 +132,7 @@ inline Batches batches(Tensor x, const BatchOptions& options = {}) {
 }
 
 // Rows of x in the given order: out[i] = x[index[i]] (a copy; not differentiable) of shape
-// [index.size(), ...]. CPU only for now. Throws for an undefined or 0-D x and for an index
+// [index.size(), ...]. On the CPU or the GPU. Throws for an undefined or 0-D x and for an index
 // outside [0, x.dim(0)).
 Tensor gather_rows(const Tensor& x, const std::vector<std::int64_t>& index);
 

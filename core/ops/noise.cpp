@@ -31,7 +31,14 @@ Tensor keep_or_replace(const char* op, const Tensor& x, double p, Generator& gen
         else
           kernels::cpu::masking_noise_forward<T>(y.data<T>(), x.data<T>(), p, seed, offset, n);
       },
-      dispatch::no_cuda);
+      [&](kernels::Stream s) {
+        if (salt)
+          kernels::cuda::salt_and_pepper_forward(y.data<float>(), x.data<float>(), p, seed, offset,
+                                                 n, s);
+        else
+          kernels::cuda::masking_noise_forward(y.data<float>(), x.data<float>(), p, seed, offset, n,
+                                               s);
+      });
   autograd::record(op, y, {&x}, [=](const Tensor& dy, autograd::GradSink& g) {
     Tensor& dx = g.grad(0);
     dispatch::run(
@@ -40,7 +47,10 @@ Tensor keep_or_replace(const char* op, const Tensor& x, double p, Generator& gen
           using T = decltype(z);
           kernels::cpu::masking_noise_backward<T>(dx.data<T>(), dy.data<T>(), p, seed, offset, n);
         },
-        dispatch::no_cuda);
+        [&](kernels::Stream s) {
+          kernels::cuda::masking_noise_backward(dx.data<float>(), dy.data<float>(), p, seed, offset,
+                                                n, s);
+        });
   });
   return y;
 }
@@ -62,7 +72,10 @@ Tensor gaussian_noise(const Tensor& x, double sigma, Generator& gen) {
         kernels::cpu::gaussian_noise_forward<T>(y.data<T>(), x.data<T>(), T(sigma), seed, offset,
                                                 n);
       },
-      dispatch::no_cuda);
+      [&](kernels::Stream s) {
+        kernels::cuda::gaussian_noise_forward(y.data<float>(), x.data<float>(),
+                                              static_cast<float>(sigma), seed, offset, n, s);
+      });
   autograd::record(op, y, {&x},
                    [](const Tensor& dy, autograd::GradSink& g) { g.accumulate(0, dy); });
   return y;
@@ -92,7 +105,13 @@ Tensor bernoulli(const Tensor& probs, Generator& gen) {
         const std::uint64_t offset = gen.take(static_cast<std::uint64_t>(n));
         kernels::cpu::bernoulli_forward<T>(y.data<T>(), p, gen.seed(), offset, n);
       },
-      dispatch::no_cuda);
+      [&](kernels::Stream s) {
+        // Values are not checked here (that would wait for the device): the kernel writes NaN for
+        // a probability outside [0, 1].
+        const std::uint64_t offset = gen.take(static_cast<std::uint64_t>(n));
+        kernels::cuda::bernoulli_forward(y.data<float>(), probs.data<float>(), gen.seed(), offset,
+                                         n, s);
+      });
   return y;
 }
 
@@ -123,7 +142,13 @@ Tensor categorical(const Tensor& probs, Generator& gen) {
         const std::uint64_t offset = gen.take(static_cast<std::uint64_t>(m));
         kernels::cpu::categorical_forward<T>(y.data<T>(), p, gen.seed(), offset, m, k);
       },
-      dispatch::no_cuda);
+      [&](kernels::Stream s) {
+        // Values are not checked here (that would wait for the device): the kernel writes NaN for
+        // a row with a negative or non-finite weight or without mass.
+        const std::uint64_t offset = gen.take(static_cast<std::uint64_t>(m));
+        kernels::cuda::categorical_forward(y.data<float>(), probs.data<float>(), gen.seed(), offset,
+                                           m, k, s);
+      });
   return y;
 }
 

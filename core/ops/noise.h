@@ -7,9 +7,15 @@
 // (the noise is an additive constant); masking_noise and salt_and_pepper pass dy to the entries
 // they kept and nothing to the ones they overwrote. bernoulli and categorical give no gradient.
 //
+// Devices: CPU (float32, float64) and CUDA (float32). For the same generator state both give the
+// same draws: bit-identical decisions for masking, salt-and-pepper, bernoulli and categorical, and
+// gaussian noise equal to a few ulp.
+//
 // Errors (latent::Error naming the op and the value): undefined tensors, sigma negative or not
 // finite, p outside [0, 1] or NaN, probabilities outside [0, 1] (bernoulli) or negative / rows
-// without positive mass (categorical), and CUDA tensors until the family has CUDA kernels.
+// without positive mass (categorical). On CUDA the probabilities are not checked (that would make
+// the host wait for the device): bernoulli gives NaN where a probability is outside [0, 1], and
+// categorical gives NaN for a row with a negative or non-finite weight or without mass.
 #pragma once
 
 #include "core/random.h"
