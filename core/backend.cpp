@@ -1,5 +1,6 @@
 #include "core/backend.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -88,9 +89,24 @@ void check_device(Device device) {
 #if LATENT_WITH_CUDA
 namespace {
 
+// Host-to-device copies go through pinned staging slots so that cudaMemcpyAsync is truly
+// asynchronous: from pageable memory the runtime synchronizes the stream before every copy, which
+// would stall each training step on the batch upload. A slot is reused only after the event of
+// its previous copy has completed, so the host waits only when the GPU is kSlots uploads behind.
+struct StagingSlot {
+  void* host = nullptr;  // pinned
+  std::size_t bytes = 0;
+  cudaEvent_t done = nullptr;
+};
+constexpr int kSlots = 4;
+constexpr std::size_t kMaxStaged = std::size_t(64) << 20;  // larger uploads copy directly
+
 struct DeviceState {
   cudaStream_t stream = nullptr;
   bool ready = false;
+  StagingSlot slots[kSlots];
+  int next_slot = 0;
+  std::mutex staging_mu;
 };
 
 DeviceState& state(int index) {
@@ -200,11 +216,28 @@ void copy(void* dst, Device dst_device, const void* src, Device src_device, std:
     return;
   }
   if (dst_device.is_cuda()) {
-    // From pageable memory the call returns once the source has been staged, so the caller may
-    // reuse its buffer right away; the device side stays ordered on the stream.
     LATENT_CUDA_CHECK(cudaSetDevice(dst_device.index()));
-    LATENT_CUDA_CHECK(
-        cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, state(dst_device.index()).stream));
+    DeviceState& st = state(dst_device.index());
+    if (bytes > kMaxStaged) {
+      // Pageable: the runtime stages the source itself and returns once the caller may reuse it.
+      LATENT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, st.stream));
+      return;
+    }
+    std::lock_guard<std::mutex> lock(st.staging_mu);
+    StagingSlot& slot = st.slots[st.next_slot];
+    st.next_slot = (st.next_slot + 1) % kSlots;
+    if (slot.done) LATENT_CUDA_CHECK(cudaEventSynchronize(slot.done));  // its last copy is done
+    if (slot.bytes < bytes) {
+      if (slot.host) LATENT_CUDA_CHECK(cudaFreeHost(slot.host));
+      slot.host = nullptr;
+      const std::size_t grown = std::max(bytes, std::size_t(1) << 20);
+      LATENT_CUDA_CHECK(cudaMallocHost(&slot.host, grown));
+      slot.bytes = grown;
+    }
+    if (!slot.done) LATENT_CUDA_CHECK(cudaEventCreateWithFlags(&slot.done, cudaEventDisableTiming));
+    std::memcpy(slot.host, src, bytes);
+    LATENT_CUDA_CHECK(cudaMemcpyAsync(dst, slot.host, bytes, cudaMemcpyHostToDevice, st.stream));
+    LATENT_CUDA_CHECK(cudaEventRecord(slot.done, st.stream));
     return;
   }
   LATENT_CUDA_CHECK(cudaSetDevice(src_device.index()));
