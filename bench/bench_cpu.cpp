@@ -4,50 +4,22 @@
 //   {"bench":"gemm_cpu","shape":"1024x1024x1024","trans":"NN","device":"cpu: <model>",
 //    "threads":2,"median_ms":...,"gflops":...}
 // shape is MxNxK of C[M, N] = op(A)[M, K] op(B)[K, N]. `--quick` runs fewer shapes and repeats.
-#include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <string>
 #include <vector>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
+#include "bench_util.h"
 #include "core/latent.h"
 #include "kernels/gemm.h"
 
 namespace {
 
+using latent::bench::JsonLine;
+using latent::bench::thread_count;
 using latent::kernels::index_t;
-
-std::string cpu_name() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      const auto colon = line.find(':');
-      if (colon != std::string::npos) {
-        std::string name = line.substr(colon + 1);
-        name.erase(0, name.find_first_not_of(" \t"));
-        return name;
-      }
-    }
-  }
-  return "unknown";
-}
-
-int thread_count() {
-#ifdef _OPENMP
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
-}
 
 // Deterministic values in [-1, 1) without a generator dependency.
 std::vector<float> pattern(std::size_t count, unsigned salt) {
@@ -109,24 +81,21 @@ void time_gemm(const Gemm& g, const std::string& what, int runs, const std::stri
     latent::kernels::cpu::gemm<float>(g.ta, g.tb, g.m, g.n, g.k, 1.0f, a.data(), lda, b.data(), ldb,
                                       0.0f, c.data(), g.n);
   };
-  for (int i = 0; i < 3; ++i) once();  // warm-up: thread pool, workspace, caches
-  std::vector<double> ms;
-  for (int i = 0; i < runs; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    once();
-    const auto t1 = std::chrono::steady_clock::now();
-    ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-  }
-  std::sort(ms.begin(), ms.end());
-  const double median = ms[ms.size() / 2];
+  // Warm-up (thread pool, workspace, caches), then one call per sample.
+  const double median =
+      latent::bench::time_host(once, {.warmup = 3, .runs = runs, .min_sample_ms = 0}).median_ms;
   const double gflops = 2.0 * double(g.m) * double(g.n) * double(g.k) / (median * 1e6);
-  std::printf(
-      "{\"bench\":\"gemm_cpu\",\"shape\":\"%s\",\"trans\":\"%s\",\"what\":\"%s\","
-      "\"device\":\"cpu: %s\",\"threads\":%d,\"commit\":\"%s\",\"median_ms\":%.4f,"
-      "\"gflops\":%.2f}\n",
-      g.shape().c_str(), g.trans().c_str(), what.c_str(), device.c_str(), thread_count(),
-      LATENT_COMMIT, median, gflops);
-  std::fflush(stdout);
+  JsonLine()
+      .str("bench", "gemm_cpu")
+      .str("shape", g.shape())
+      .str("trans", g.trans())
+      .str("what", what)
+      .str("device", "cpu: " + device)
+      .integer("threads", thread_count())
+      .str("commit", latent::bench::commit())
+      .num("median_ms", median, 4)
+      .num("gflops", gflops, 2)
+      .print();
 }
 
 // One training step of the autoencoder MLP 784-512-256-32-256-512-784 (relu hidden layers, linear
@@ -150,32 +119,29 @@ void time_train_step(int runs, const std::string& device) {
     loss_value = loss.item();
   };
   const double first = (step(), loss_value);
-  for (int i = 0; i < 3; ++i) step();  // warm-up
-  std::vector<double> ms;
-  for (int i = 0; i < runs; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    step();
-    const auto t1 = std::chrono::steady_clock::now();
-    ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-  }
+  const double median =
+      latent::bench::time_host(step, {.warmup = 3, .runs = runs, .min_sample_ms = 0}).median_ms;
   // A training step that does not train is not worth timing.
   if (!(loss_value < first)) {
     std::fprintf(stderr, "bench_cpu: the loss did not fall (%g -> %g)\n", first, loss_value);
     std::exit(1);
   }
-  std::sort(ms.begin(), ms.end());
-  const double median = ms[ms.size() / 2];
   // Three GEMMs of 2*N*in*out flops per layer per step (forward, dx, dW).
   const std::int64_t sizes[] = {784, 512, 256, 32, 256, 512, 784};
   double flops = 0;
   for (int l = 0; l + 1 < 7; ++l) flops += 3.0 * 2.0 * double(batch) * sizes[l] * sizes[l + 1];
-  std::printf(
-      "{\"bench\":\"mlp_train_step\",\"shape\":\"784-512-256-32-256-512-784\",\"batch\":%lld,"
-      "\"what\":\"AE relu, bce_with_logits, adam\",\"device\":\"cpu: %s\",\"threads\":%d,"
-      "\"commit\":\"%s\",\"median_ms\":%.4f,\"samples_per_s\":%.1f,\"gflops\":%.2f}\n",
-      static_cast<long long>(batch), device.c_str(), thread_count(), LATENT_COMMIT, median,
-      double(batch) / (median * 1e-3), flops / (median * 1e6));
-  std::fflush(stdout);
+  JsonLine()
+      .str("bench", "mlp_train_step")
+      .str("shape", "784-512-256-32-256-512-784")
+      .integer("batch", batch)
+      .str("what", "AE relu, bce_with_logits, adam")
+      .str("device", "cpu: " + device)
+      .integer("threads", thread_count())
+      .str("commit", latent::bench::commit())
+      .num("median_ms", median, 4)
+      .num("samples_per_s", double(batch) / (median * 1e-3), 1)
+      .num("gflops", flops / (median * 1e6), 2)
+      .print();
 }
 
 }  // namespace
@@ -190,7 +156,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  const std::string device = cpu_name();
+  const std::string device = latent::bench::cpu_name();
   const int runs = quick ? 7 : 21;
 
   // Odd sizes leave edge tiles in every direction; k > 192 spans two k blocks.

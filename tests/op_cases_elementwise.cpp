@@ -2,9 +2,25 @@
 
 namespace latent::testing {
 
+namespace {
+
+// Benchmark shapes: a batch of 4096 images of 784 pixels.
+constexpr std::int64_t kBenchRows = 4096;
+constexpr std::int64_t kBenchCols = 784;
+
+}  // namespace
+
 std::vector<OpCase> elementwise_cases() {
   std::vector<OpCase> v;
   using In = std::vector<InputSpec>;
+  // Benchmark inputs: both operands in [0.5, 1.5], so the gradient of a broadcast operand (a sum
+  // over 4096 rows or 784 columns) has no cancellation and the parity tolerances hold.
+  auto bench = [](Shape a, Shape b) {
+    return [=] {
+      return In{{.shape = a, .lo = 0.5, .hi = 1.5}, {.shape = b, .lo = 0.5, .hi = 1.5}};
+    };
+  };
+  const Shape full = {kBenchRows, kBenchCols};
   auto binary = [&](const std::string& name, auto fn, bool positive_b) {
     const double blo = positive_b ? 0.5 : -1.0;
     v.push_back({.name = name + "/same",
@@ -13,24 +29,28 @@ std::vector<OpCase> elementwise_cases() {
                        return In{{.shape = {n, 5}}, {.shape = {n, 5}, .lo = blo, .hi = 1.5}};
                      },
                  .fn = [=](const std::vector<Tensor>& x) { return fn(x[0], x[1]); }});
+    v.back().bench_inputs = bench(full, full);
     v.push_back({.name = name + "/row",
                  .inputs =
                      [=](std::int64_t n) {
                        return In{{.shape = {n, 5}}, {.shape = {5}, .lo = blo, .hi = 1.5}};
                      },
                  .fn = [=](const std::vector<Tensor>& x) { return fn(x[0], x[1]); }});
+    v.back().bench_inputs = bench(full, {kBenchCols});
     v.push_back({.name = name + "/col",
                  .inputs =
                      [=](std::int64_t n) {
                        return In{{.shape = {n, 5}}, {.shape = {n, 1}, .lo = blo, .hi = 1.5}};
                      },
                  .fn = [=](const std::vector<Tensor>& x) { return fn(x[0], x[1]); }});
+    v.back().bench_inputs = bench(full, {kBenchRows, 1});
     v.push_back({.name = name + "/scalar",
                  .inputs =
                      [=](std::int64_t n) {
                        return In{{.shape = {n, 5}}, {.shape = {}, .lo = blo, .hi = 1.5}};
                      },
                  .fn = [=](const std::vector<Tensor>& x) { return fn(x[0], x[1]); }});
+    v.back().bench_inputs = bench(full, {});
     // The broadcast operand on the left: [D] op [N, D].
     v.push_back({.name = name + "/row_left",
                  .inputs =
@@ -38,6 +58,7 @@ std::vector<OpCase> elementwise_cases() {
                        return In{{.shape = {5}}, {.shape = {n, 5}, .lo = blo, .hi = 1.5}};
                      },
                  .fn = [=](const std::vector<Tensor>& x) { return fn(x[0], x[1]); }});
+    v.back().bench_inputs = bench({kBenchCols}, full);
   };
   binary(
       "add", [](const Tensor& a, const Tensor& b) { return add(a, b); }, false);
@@ -48,6 +69,14 @@ std::vector<OpCase> elementwise_cases() {
   binary(
       "div", [](const Tensor& a, const Tensor& b) { return div(a, b); }, true);
 
+  // The parity recipe of a one-input case, at the benchmark shape.
+  auto at_shape = [](std::function<In(std::int64_t)> inputs, Shape shape) {
+    return [=] {
+      In in = inputs(1);
+      in[0].shape = shape;
+      return in;
+    };
+  };
   auto unary = [&](const std::string& name, auto fn, double lo, double hi) {
     v.push_back({.name = name,
                  .inputs =
@@ -55,6 +84,7 @@ std::vector<OpCase> elementwise_cases() {
                        return In{{.shape = {n, 7}, .lo = lo, .hi = hi}};
                      },
                  .fn = [=](const std::vector<Tensor>& x) { return fn(x[0]); }});
+    v.back().bench_inputs = [=] { return In{{.shape = full, .lo = lo, .hi = hi}}; };
   };
   unary(
       "neg", [](const Tensor& x) { return neg(x); }, -1, 1);
@@ -75,6 +105,7 @@ std::vector<OpCase> elementwise_cases() {
                                 }}};
                    },
                .fn = [](const std::vector<Tensor>& x) { return abs(x[0]); }});
+  v.back().bench_inputs = at_shape(v.back().inputs, full);
   v.push_back({.name = "clamp",
                .inputs =
                    [](std::int64_t n) {
@@ -85,6 +116,7 @@ std::vector<OpCase> elementwise_cases() {
                           }}};
                    },
                .fn = [](const std::vector<Tensor>& x) { return clamp(x[0], -0.5, 0.5); }});
+  v.back().bench_inputs = at_shape(v.back().inputs, full);
   unary(
       "add_scalar", [](const Tensor& x) { return x + 2.5; }, -1, 1);
   unary(

@@ -29,6 +29,21 @@ In dense_inputs(std::int64_t n, bool bias) {
   return in;
 }
 
+// Benchmark shapes: the first layer of the 784-512-256-32 models at batch 128.
+constexpr std::int64_t kBenchN = 128;
+constexpr std::int64_t kBenchD = 784;
+constexpr std::int64_t kBenchH = 512;
+
+// All values positive, so no sum of the forward or of the gradients (over 784, 512 or 128 terms)
+// cancels: float32 on either backend then stays well inside the parity tolerances. w in
+// [0, 4/D] keeps the pre-activations near 1.5 (x in [0.5, 1]), where no activation saturates.
+In dense_bench_inputs(bool bias) {
+  In in = {{.shape = {kBenchN, kBenchD}, .lo = 0.5, .hi = 1.0},
+           {.shape = {kBenchH, kBenchD}, .lo = 0.0, .hi = 4.0 / kBenchD}};
+  if (bias) in.push_back({.shape = {kBenchH}, .lo = -0.2, .hi = 0.2});
+  return in;
+}
+
 }  // namespace
 
 std::vector<OpCase> linalg_cases() {
@@ -45,6 +60,14 @@ std::vector<OpCase> linalg_cases() {
                                  {.shape = tb ? Shape{5, 4} : Shape{4, 5}}};
                      },
                  .fn = [=](const std::vector<Tensor>& x) { return matmul(x[0], x[1], ta, tb); }});
+    // The dense layer's forward product: [128, 784] x [784, 512], positive values.
+    v.back().bench_inputs = [=] {
+      return In{
+          {.shape = ta ? Shape{kBenchD, kBenchN} : Shape{kBenchN, kBenchD}, .lo = 0.5, .hi = 1.0},
+          {.shape = tb ? Shape{kBenchH, kBenchD} : Shape{kBenchD, kBenchH},
+           .lo = 0.0,
+           .hi = 4.0 / kBenchD}};
+    };
   }
   // The product the dense backward computes for dW: the batch is the inner dimension, so the
   // float sum runs over n terms.
@@ -55,6 +78,11 @@ std::vector<OpCase> linalg_cases() {
                    },
                .fn = [](const std::vector<Tensor>& x) { return matmul(x[0], x[1], true, false); },
                .atol = 1e-4});
+  // The dense layer's dW at batch 128: [128, 512]^T x [128, 784].
+  v.back().bench_inputs = [] {
+    return In{{.shape = {kBenchN, kBenchH}, .lo = 0.5, .hi = 1.0},
+              {.shape = {kBenchN, kBenchD}, .lo = 0.5, .hi = 1.0}};
+  };
 
   struct ActCase {
     const char* name;
@@ -76,10 +104,12 @@ std::vector<OpCase> linalg_cases() {
     v.push_back({.name = std::string("dense/") + a.name,
                  .inputs = [](std::int64_t n) { return dense_inputs(n, true); },
                  .fn = [=](const std::vector<Tensor>& x) { return dense(x[0], x[1], x[2], p); }});
+    v.back().bench_inputs = [] { return dense_bench_inputs(true); };
     v.push_back(
         {.name = std::string("dense/") + a.name + "_nobias",
          .inputs = [](std::int64_t n) { return dense_inputs(n, false); },
          .fn = [=](const std::vector<Tensor>& x) { return dense(x[0], x[1], Tensor(), p); }});
+    v.back().bench_inputs = [] { return dense_bench_inputs(false); };
   }
   return v;
 }

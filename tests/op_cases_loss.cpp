@@ -10,6 +10,9 @@ std::vector<OpCase> loss_cases() {
                                                      {"batch_mean", Reduction::batch_mean},
                                                      {"mean", Reduction::mean}};
 
+  // Benchmark: the reconstruction terms of a batch of 4096 images of 784 pixels. Per-sample sums
+  // add non-negative terms (bce, squared errors, and 0.5 (log 2 pi + lv) > 0 for lv > -1.8).
+  constexpr std::int64_t kBenchN = 4096, kBenchD = 784;
   for (const auto& [mode, r] : modes) {
     const std::string m = mode;
     // Targets in [0, 1]: probabilities, not only hard labels.
@@ -20,6 +23,10 @@ std::vector<OpCase> loss_cases() {
                return In{{.shape = {n, 5}, .lo = -3, .hi = 3}, {.shape = {n, 5}, .lo = 0, .hi = 1}};
              },
          .fn = [r](const std::vector<Tensor>& x) { return bce_with_logits(x[0], x[1], r); }});
+    v.back().bench_inputs = [] {
+      return In{{.shape = {kBenchN, kBenchD}, .lo = -3, .hi = 3},
+                {.shape = {kBenchN, kBenchD}, .lo = 0, .hi = 1}};
+    };
     // Three-dimensional: the per-sample sums run over every non-first dimension.
     v.push_back({.name = "mse/" + m,
                  .inputs =
@@ -27,6 +34,9 @@ std::vector<OpCase> loss_cases() {
                        return In{{.shape = {n, 2, 3}}, {.shape = {n, 2, 3}}};
                      },
                  .fn = [r](const std::vector<Tensor>& x) { return mse(x[0], x[1], r); }});
+    v.back().bench_inputs = [] {
+      return In{{.shape = {kBenchN, kBenchD}}, {.shape = {kBenchN, kBenchD}}};
+    };
 
     // gaussian_nll with each logvar layout; logvar in a moderate range so exp(-lv) stays tame.
     const std::pair<const char*, std::function<Shape(std::int64_t)>> layouts[] = {
@@ -48,6 +58,13 @@ std::vector<OpCase> loss_cases() {
                            {.shape = {n, 4}, .lo = -1.5, .hi = 1.5}};
                },
            .fn = [r](const std::vector<Tensor>& x) { return gaussian_nll(x[0], x[1], x[2], r); }});
+      // The learned-variance decoder: a mean and a log-variance per pixel.
+      if (std::string(layout) == "full")
+        v.back().bench_inputs = [] {
+          return In{{.shape = {kBenchN, kBenchD}},
+                    {.shape = {kBenchN, kBenchD}, .lo = -1.0, .hi = 1.0},
+                    {.shape = {kBenchN, kBenchD}, .lo = -1.5, .hi = 1.5}};
+        };
     }
 
     // Class indices 0..4 as floats; no gradient for them.

@@ -42,6 +42,8 @@ std::vector<OpCase> shape_cases() {
                    [](Args x) {
                      return concat_cols({x[0], x[1]});
                    }});
+  // (mu | logvar) of a VAE with Z = 32 at batch 4096.
+  v.back().bench_inputs = [] { return In{{.shape = {4096, 32}}, {.shape = {4096, 32}}}; };
   v.push_back({.name = "concat_cols/three",
                .inputs =
                    [](std::int64_t n) {
@@ -97,6 +99,8 @@ std::vector<OpCase> shape_cases() {
                      return In{{.shape = {n, 4}}};
                    },
                .fn = [](Args x) { return tile_rows(x[0], 3); }});
+  // R = 3 samples of a VAE's 4096 x 784 targets.
+  v.back().bench_inputs = [] { return In{{.shape = {4096, 784}}}; };
   v.push_back({.name = "tile_rows/once_3d",
                .inputs =
                    [](std::int64_t n) {
@@ -113,6 +117,7 @@ std::vector<OpCase> shape_cases() {
                      return In{{.shape = {n, 5}}};
                    },
                .fn = [](Args x) { return transpose(x[0]); }});
+  v.back().bench_inputs = [] { return In{{.shape = {4096, 784}}}; };
   // Larger than one 32x32 tile in both directions, with partial edge tiles.
   v.push_back({.name = "transpose/tiles",
                .inputs =

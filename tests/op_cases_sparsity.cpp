@@ -5,6 +5,12 @@ namespace latent::testing {
 std::vector<OpCase> sparsity_cases() {
   std::vector<OpCase> v;
   using In = std::vector<InputSpec>;
+  // Benchmark: the same values on a code of 128 units at batch 4096.
+  auto bench = [](const std::function<In(std::int64_t)>& inputs) {
+    In in = inputs(1);
+    in[0].shape = {4096, 128};
+    return in;
+  };
   const std::pair<const char*, Reduction> modes[] = {{"none", Reduction::none},
                                                      {"sum", Reduction::sum},
                                                      {"batch_mean", Reduction::batch_mean},
@@ -19,6 +25,7 @@ std::vector<OpCase> sparsity_cases() {
                                   }}};
                      },
                  .fn = [r](const std::vector<Tensor>& x) { return l1_penalty(x[0], r); }});
+    v.back().bench_inputs = [bench, inputs = v.back().inputs] { return bench(inputs); };
   }
   // h like a sigmoid code, in (0.05, 0.95): rho_hat stays far from the clamp.
   for (double rho : {0.05, 0.5}) {
@@ -28,6 +35,7 @@ std::vector<OpCase> sparsity_cases() {
                        return In{{.shape = {n, 7}, .lo = 0.05, .hi = 0.95}};
                      },
                  .fn = [rho](const std::vector<Tensor>& x) { return kl_sparsity(x[0], rho); }});
+    v.back().bench_inputs = [bench, inputs = v.back().inputs] { return bench(inputs); };
   }
   return v;
 }

@@ -21,6 +21,10 @@ std::vector<OpCase> vae_cases() {
                      }};
   };
 
+  // Benchmark: the 784-512-256-32 VAE's encoder output at batch 4096, h [4096, 2 * 32].
+  constexpr std::int64_t kBenchN = 4096, kBenchZ = 32;
+  auto bench_h = [] { return InputSpec{.shape = {kBenchN, 2 * kBenchZ}, .lo = -1.5, .hi = 1.5}; };
+
   // The generated-noise overload builds its generator inside fn, so every call (the gradient
   // check calls fn many times) draws the same noise.
   for (std::int64_t samples : {1, 3}) {
@@ -32,6 +36,7 @@ std::vector<OpCase> vae_cases() {
                        gen.take(5);  // a non-zero starting offset
                        return reparametrize(x[0], samples, gen);
                      }});
+    v.back().bench_inputs = [=] { return In{bench_h()}; };
   }
   v.push_back({.name = "reparametrize/eps",
                .inputs =
@@ -39,6 +44,9 @@ std::vector<OpCase> vae_cases() {
                      return In{h_spec(n), {.shape = {2 * n, kZ}, .lo = -2, .hi = 2, .grad = false}};
                    },
                .fn = [](const std::vector<Tensor>& x) { return reparametrize(x[0], x[1]); }});
+  v.back().bench_inputs = [=] {
+    return In{bench_h(), {.shape = {2 * kBenchN, kBenchZ}, .lo = -2, .hi = 2, .grad = false}};
+  };
   v.push_back(
       {.name = "reparametrize/clamped",
        .inputs =
@@ -55,6 +63,7 @@ std::vector<OpCase> vae_cases() {
     v.push_back({.name = std::string("kl_normal/") + name,
                  .inputs = [=](std::int64_t n) { return In{h_spec(n)}; },
                  .fn = [red](const std::vector<Tensor>& x) { return kl_normal(x[0], red); }});
+    v.back().bench_inputs = [=] { return In{bench_h()}; };
   }
   v.push_back(
       {.name = "kl_normal/clamped",
@@ -63,6 +72,7 @@ std::vector<OpCase> vae_cases() {
   v.push_back({.name = "kl_normal_terms",
                .inputs = [=](std::int64_t n) { return In{h_spec(n)}; },
                .fn = [](const std::vector<Tensor>& x) { return kl_normal_terms(x[0]); }});
+  v.back().bench_inputs = [=] { return In{bench_h()}; };
   return v;
 }
 

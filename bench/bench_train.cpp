@@ -1,0 +1,291 @@
+// Training throughput of the autoencoders: the VAE 784-512-256-32 with a Bernoulli likelihood
+// (relu hidden layers; recon = BCE with logits summed over pixels, batch mean; + analytic KL)
+// and the AE with the same sizes (784-512-256-32-256-512-784, BCE with logits), with Adam
+// (lr 1e-3), at batch 128 and 1024, on the GPU; with --cpu also on the CPU. One step is forward,
+// loss, zero_grad, backward and the optimizer step; nothing reads a value back inside it.
+//
+// Each configuration first checks that it trains: `check_steps` steps reading the loss after each
+// one, and the mean of the last three must be below the first. A configuration that does not
+// train prints {"bench":"train",...,"error":...} and the binary exits with status 1 at the end.
+// Then it is timed: warm-up, then the median over `runs` samples of back-to-back steps (CUDA
+// events on the device's stream on the GPU, the host clock on the CPU; bench_util.h). One JSON
+// line per configuration:
+//   {"bench":"train","model":"vae","shape":"784-512-256-32","batch":128,"math":"fp32",
+//    "device":"NVIDIA H100 80GB HBM3","commit":"...","median_ms":...,"steps_per_s":...,
+//    "samples_per_s":...,"tflops":...,"peak_fraction":...,"loss_first":...,"loss_last":...}
+// tflops counts the GEMMs only (2 N in out per layer for the forward, as much again for dW and for
+// dx, except the first layer's dx, which nobody needs); peak_fraction is against the FP32 peak
+// (null for TF32, whose tensor-core peak the runtime does not report).
+// "math":"tf32" runs the GEMMs on TF32 tensor cores (latent::set_tf32), at batch 1024 only, where
+// the step is GEMM-bound. The same models in PyTorch: bench/pytorch/.
+//
+// Data: the first 8 batches of Fashion-MNIST's training images when the files are found
+// ($LATENT_FASHION_MNIST or Debian's folder), else synthetic striped images; the steps cycle over
+// those batches, already on the device. "data" says which.
+//
+// Without a GPU: {"bench":"train","skipped":"no CUDA GPU"} (and the CPU lines with --cpu), status
+// 0. Options: --cpu, --quick (fewer steps and samples).
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <numbers>
+#include <string>
+#include <vector>
+
+#include "bench_util.h"
+#include "core/latent.h"
+#include "models/autoencoder.h"
+#include "models/vae.h"
+
+namespace {
+
+using namespace latent;
+using bench::JsonLine;
+
+constexpr std::int64_t kPool = 8;  // batches the steps cycle over
+constexpr std::int64_t kPixels = 784;
+const std::vector<std::int64_t> kHidden = {512, 256};
+constexpr std::int64_t kLatent = 32;
+
+struct Options {
+  bool cpu = false;
+  bool quick = false;
+};
+
+struct Config {
+  std::string model;  // "vae" or "ae"
+  std::int64_t batch;
+  bool tf32;
+};
+
+struct Data {
+  Tensor images;  // [rows, 784] on the CPU, in [0, 1]
+  std::string source;
+};
+
+// Images of sinusoidal stripes, 0.5 + 0.5 sin(2 pi f_r r / 28 + phase) cos(2 pi f_c c / 28), with
+// integer frequencies 1..3 and a phase per image: structured enough that a model's loss falls.
+Tensor synthetic_images(std::int64_t rows) {
+  std::vector<float> v(static_cast<std::size_t>(rows * kPixels));
+  std::uint32_t s = 2463534242u;
+  auto next = [&s] {
+    s ^= s << 13;
+    s ^= s >> 17;
+    s ^= s << 5;
+    return s;
+  };
+  const double two_pi = 2.0 * std::numbers::pi;
+  for (std::int64_t n = 0; n < rows; ++n) {
+    const double fr = 1 + next() % 3, fc = 1 + next() % 3;
+    const double phase = two_pi * (next() % 1000) / 1000.0;
+    for (std::int64_t r = 0; r < 28; ++r)
+      for (std::int64_t c = 0; c < 28; ++c)
+        v[static_cast<std::size_t>(n * kPixels + r * 28 + c)] =
+            static_cast<float>(0.5 + 0.5 * std::sin(two_pi * fr * r / 28.0 + phase) *
+                                         std::cos(two_pi * fc * c / 28.0));
+  }
+  return Tensor::from_data(std::span<const float>(v), {rows, kPixels});
+}
+
+Data load_data(std::int64_t rows) {
+  try {
+    return {data::fashion_mnist(Split::train, {.limit = rows}).images, "fashion-mnist"};
+  } catch (const Error&) {
+    return {synthetic_images(rows), "synthetic"};
+  }
+}
+
+std::unique_ptr<models::Autoencoder> make_model(const std::string& name, Device device) {
+  if (name == "vae")
+    return std::make_unique<models::VAE>(
+        models::VAEConfig{.input = kPixels,
+                          .hidden = kHidden,
+                          .latent = kLatent,
+                          .likelihood = models::Likelihood::bernoulli,
+                          .beta = 1.0,
+                          .seed = 0},
+        device);
+  return std::make_unique<models::AE>(
+      models::AEConfig{
+          .input = kPixels,
+          .latent = kLatent,
+          .encoder = {.hidden = kHidden},
+          .decoder = {.hidden = std::vector<std::int64_t>(kHidden.rbegin(), kHidden.rend())},
+          .likelihood = {.kind = models::Likelihood::bernoulli},
+          .seed = 0},
+      device);
+}
+
+// GEMM flops of one training step (see the header comment).
+double step_flops(const std::string& model, std::int64_t batch) {
+  std::vector<std::int64_t> sizes = {kPixels};
+  sizes.insert(sizes.end(), kHidden.begin(), kHidden.end());
+  sizes.push_back(model == "vae" ? 2 * kLatent : kLatent);
+  std::vector<std::int64_t> decoder = {kLatent};
+  decoder.insert(decoder.end(), kHidden.rbegin(), kHidden.rend());
+  decoder.push_back(kPixels);
+  double per_row = 0;
+  for (const auto* net : {&sizes, &decoder})
+    for (std::size_t l = 0; l + 1 < net->size(); ++l)
+      per_row += 3.0 * 2.0 * double((*net)[l]) * double((*net)[l + 1]);
+  per_row -= 2.0 * double(kPixels) * double(kHidden.front());  // no dx for the input
+  return per_row * double(batch);
+}
+
+class Bench {
+ public:
+  Bench(const Options& opt, Device device, std::string device_name, double peak_tflops)
+      : opt_(opt),
+        device_(device),
+        device_name_(std::move(device_name)),
+        peak_tflops_(peak_tflops) {}
+
+  bool failed() const { return failed_; }
+  void run(const Config& c, const Data& data);
+
+ private:
+  JsonLine line(const Config& c) const {
+    JsonLine j;
+    j.str("bench", "train")
+        .str("model", c.model)
+        .str("shape", "784-512-256-32")
+        .str("likelihood", "bernoulli")
+        .integer("batch", c.batch)
+        .str("math", c.tf32 ? "tf32" : "fp32")
+        .str("device", device_name_)
+        .str("commit", bench::commit());
+    if (device_.is_cpu()) j.integer("threads", bench::thread_count());
+    return j;
+  }
+
+  Options opt_;
+  Device device_;
+  std::string device_name_;
+  double peak_tflops_;
+  bool failed_ = false;
+};
+
+void Bench::run(const Config& c, const Data& data) {
+  set_tf32(c.tf32);
+  try {
+    auto model = make_model(c.model, device_);
+    model->train();
+    optim::Adam opt(model->parameters(), {.lr = 1e-3});
+    std::vector<Tensor> pool;
+    for (std::int64_t i = 0; i < kPool; ++i)
+      pool.push_back(data.images.rows(i * c.batch, c.batch).to(device_));
+    std::size_t next = 0;
+    Tensor loss;
+    auto step = [&] {
+      const Tensor& x = pool[next++ % pool.size()];
+      loss = model->compute_loss(x).total;
+      opt.zero_grad();
+      loss.backward();
+      opt.step();
+    };
+
+    // It must train before it is worth timing.
+    const int check_steps = device_.is_cpu() || opt_.quick ? 10 : 30;
+    std::vector<double> losses;
+    for (int i = 0; i < check_steps; ++i) {
+      step();
+      losses.push_back(loss.item());
+    }
+    const double first = losses.front();
+    const double last =
+        (losses[losses.size() - 1] + losses[losses.size() - 2] + losses[losses.size() - 3]) / 3.0;
+    if (!(last < first) || !std::isfinite(last)) {
+      failed_ = true;
+      line(c)
+          .str("error",
+               "the loss did not fall: " + std::to_string(first) + " -> " + std::to_string(last))
+          .print();
+      set_tf32(false);
+      return;
+    }
+
+    bench::Timing t;
+    if (device_.is_cuda()) {
+      t = bench::time_cuda(device_, step,
+                           {.warmup = 10, .runs = opt_.quick ? 5 : 21, .min_sample_ms = 50});
+    } else {
+      t = bench::time_host(step, {.warmup = 2, .runs = opt_.quick ? 3 : 7, .min_sample_ms = 0});
+    }
+    const double seconds = t.median_ms * 1e-3;
+    const double tflops = step_flops(c.model, c.batch) / seconds / 1e12;
+    JsonLine j = line(c);
+    j.num("median_ms", t.median_ms, 4)
+        .num("min_ms", t.min_ms, 4)
+        .integer("iters", t.iters)
+        .integer("runs", t.runs)
+        .num("steps_per_s", 1.0 / seconds, 1)
+        .num("samples_per_s", double(c.batch) / seconds, 1)
+        .num("tflops", tflops, 3);
+    if (device_.is_cuda() && !c.tf32)
+      j.num("peak_fraction", tflops / peak_tflops_, 4);
+    else
+      j.null("peak_fraction");
+    j.num("loss_first", first, 3)
+        .num("loss_last", last, 3)
+        .integer("check_steps", check_steps)
+        .str("data", data.source)
+        .print();
+  } catch (const std::exception& e) {
+    failed_ = true;
+    line(c).str("error", e.what()).print();
+    std::fprintf(stderr, "bench_train: %s batch %lld: %s\n", c.model.c_str(),
+                 static_cast<long long>(c.batch), e.what());
+  }
+  set_tf32(false);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options opt;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--cpu") == 0) {
+      opt.cpu = true;
+    } else if (std::strcmp(argv[i], "--quick") == 0) {
+      opt.quick = true;
+    } else {
+      std::fprintf(stderr, "usage: %s [--cpu] [--quick]\n", argv[0]);
+      return 2;
+    }
+  }
+
+  std::vector<Config> gpu_configs, cpu_configs;
+  for (const char* model : {"vae", "ae"}) {
+    gpu_configs.push_back({model, 128, false});
+    gpu_configs.push_back({model, 1024, false});
+    gpu_configs.push_back({model, 1024, true});
+    cpu_configs.push_back({model, 128, false});
+    cpu_configs.push_back({model, 1024, false});
+  }
+  bool failed = false;
+  try {
+    const Data data = load_data(kPool * 1024);
+    if (cuda_available()) {
+      const bench::GpuInfo gpu = bench::gpu_info(0);
+      Bench b(opt, Device::cuda(0), gpu.name, gpu.peak_fp32_tflops);
+      for (const Config& c : gpu_configs) b.run(c, data);
+      failed = failed || b.failed();
+    } else {
+      JsonLine()
+          .str("bench", "train")
+          .str("skipped", "no CUDA GPU")
+          .str("commit", bench::commit())
+          .print();
+    }
+    if (opt.cpu) {
+      Bench b(opt, Device::cpu(), "cpu: " + bench::cpu_name(), 0.0);
+      for (const Config& c : cpu_configs) b.run(c, data);
+      failed = failed || b.failed();
+    }
+  } catch (const std::exception& e) {
+    JsonLine().str("bench", "train").str("error", e.what()).str("commit", bench::commit()).print();
+    return 1;
+  }
+  return failed ? 1 : 0;
+}

@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+"""Training throughput of the VAE and the AE (784-512-256-32, Bernoulli) in PyTorch, eager and
+torch.compile, side by side with bench/bench_train.cpp: the same configurations (batch 128 and
+1024 in float32, batch 1024 with TF32 GEMMs), the same objective, Adam (lr 1e-3), the same data,
+the same timing (a loss-falls check first, then the median over samples of back-to-back steps
+between two CUDA events) and the same JSON fields, with "bench":"pytorch_train" and "mode":
+"eager" or "compile". One line per configuration on stdout; progress on stderr.
+
+    python3 bench/pytorch/train.py [--quick] [--modes eager,compile] [--commit HASH]
+
+Without torch or without a GPU: one line {"bench":"pytorch_train","skipped":...}, status 0. A
+configuration that fails (the loss does not fall, torch.compile fails) prints a line with
+"error" and the script exits with status 1 after the others.
+"""
+
+import argparse
+import gzip
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+
+POOL = 8  # batches the steps cycle over, already on the GPU
+DATA_DIRS = (os.environ.get("LATENT_FASHION_MNIST", ""), "/usr/share/datasets/fashion-mnist")
+
+
+def emit(fields):
+    print(json.dumps(fields, separators=(",", ":")), flush=True)
+
+
+def log(*args):
+    print("pytorch_train:", *args, file=sys.stderr, flush=True)
+
+
+def load_images(rows):
+    """The first `rows` Fashion-MNIST training images as float32 [rows, 784] in [0, 1], and
+    "fashion-mnist"; else synthetic stripes and "synthetic" (bench_train.cpp's formula)."""
+    import numpy as np
+
+    for folder in DATA_DIRS:
+        if not folder:
+            continue
+        for name, opener in (("train-images-idx3-ubyte.gz", gzip.open),
+                             ("train-images-idx3-ubyte", open)):
+            path = os.path.join(folder, name)
+            if not os.path.exists(path):
+                continue
+            with opener(path, "rb") as f:
+                header = f.read(16)
+                magic, count, h, w = (int.from_bytes(header[i:i + 4], "big") for i in (0, 4, 8, 12))
+                if magic != 2051 or h * w != 784 or count < rows:
+                    continue
+                data = np.frombuffer(f.read(rows * 784), dtype=np.uint8)
+            return data.reshape(rows, 784).astype(np.float32) / 255.0, "fashion-mnist"
+    rng = np.random.default_rng(0)
+    fr = rng.integers(1, 4, size=(rows, 1, 1))
+    fc = rng.integers(1, 4, size=(rows, 1, 1))
+    phase = 2 * math.pi * rng.random((rows, 1, 1))
+    r = np.arange(28).reshape(1, 28, 1)
+    c = np.arange(28).reshape(1, 1, 28)
+    img = 0.5 + 0.5 * np.sin(2 * math.pi * fr * r / 28 + phase) * np.cos(2 * math.pi * fc * c / 28)
+    return img.reshape(rows, 784).astype(np.float32), "synthetic"
+
+
+def fp32_peak_tflops(torch):
+    """SMs * FP32 lanes per SM * 2 * max SM clock, as bench_util.cpp computes it; the clock from
+    nvidia-smi (torch does not report it). None when unknown."""
+    props = torch.cuda.get_device_properties(0)
+    if not shutil.which("nvidia-smi"):
+        return None
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "-i", "0", "--query-gpu=clocks.max.sm", "--format=csv,noheader,nounits"],
+            capture_output=True, text=True, timeout=30, check=True).stdout.strip()
+        mhz = float(out.splitlines()[0])
+    except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+        return None
+    wide = props.major > 8 or (props.major == 8 and props.minor >= 6)
+    return props.multi_processor_count * (128 if wide else 64) * 2 * mhz * 1e6 / 1e12
+
+
+def make_adam(torch, params):
+    """Adam with the fused CUDA kernel (one launch for all parameters, as latent's) when this
+    torch has it, else the default (foreach) implementation."""
+    try:
+        return torch.optim.Adam(params, lr=1e-3, fused=True), "fused"
+    except (TypeError, RuntimeError, ValueError):
+        return torch.optim.Adam(params, lr=1e-3), "default"
+
+
+def time_steps(torch, step, warmup, runs, min_sample_ms=50.0, max_iters=1000):
+    """Median per-step time (ms) over `runs` samples, each enough back-to-back steps to last
+    about min_sample_ms, between two CUDA events on the current stream."""
+    for _ in range(warmup):
+        step()
+    torch.cuda.synchronize()
+    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+
+    def sample(iters):
+        start.record()
+        for _ in range(iters):
+            step()
+        stop.record()
+        stop.synchronize()
+        return start.elapsed_time(stop) / iters
+
+    one = sample(1)
+    iters = max_iters if one <= 0 else int(min(max(math.ceil(min_sample_ms / one), 1), max_iters))
+    per_step = sorted(sample(iters) for _ in range(runs))
+    return per_step[len(per_step) // 2], per_step[0], iters, runs
+
+
+def run_config(torch, models, cfg, images, source, args, common):
+    mode, model_name, batch, tf32 = cfg
+    fields = {"bench": "pytorch_train", "mode": mode, "model": model_name,
+              "shape": "784-512-256-32", "likelihood": "bernoulli", "batch": batch,
+              "math": "tf32" if tf32 else "fp32", **common}
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.manual_seed(0)
+    if mode == "compile":
+        torch._dynamo.reset()
+        fields["compile_mode"] = args.compile_mode
+    try:
+        model = models.make_model(model_name).cuda().train()
+        opt, adam = make_adam(torch, model.parameters())
+        fields["adam"] = adam
+        loss_fn = model
+        if mode == "compile":
+            loss_fn = torch.compile(model, mode=None if args.compile_mode == "default"
+                                    else args.compile_mode)
+        pool = [images[i * batch:(i + 1) * batch] for i in range(POOL)]
+        state = {"next": 0, "loss": None}
+
+        def step():
+            x = pool[state["next"] % POOL]
+            state["next"] += 1
+            loss = loss_fn(x)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            state["loss"] = loss
+
+        # It must train before it is worth timing (this also compiles).
+        check_steps = 10 if args.quick else 30
+        losses = []
+        for _ in range(check_steps):
+            step()
+            losses.append(state["loss"].item())
+        first, last = losses[0], sum(losses[-3:]) / 3
+        if not (last < first) or not math.isfinite(last):
+            emit(dict(fields, error=f"the loss did not fall: {first} -> {last}"))
+            return False
+
+        median, fastest, iters, runs = time_steps(torch, step, warmup=10,
+                                                  runs=5 if args.quick else 21)
+        seconds = median * 1e-3
+        tflops = models.step_flops(model_name, batch) / seconds / 1e12
+        peak = args.peak
+        fields.update(median_ms=round(median, 4), min_ms=round(fastest, 4), iters=iters, runs=runs,
+                      steps_per_s=round(1 / seconds, 1), samples_per_s=round(batch / seconds, 1),
+                      tflops=round(tflops, 3),
+                      peak_fraction=round(tflops / peak, 4) if peak and not tf32 else None,
+                      loss_first=round(first, 3), loss_last=round(last, 3),
+                      check_steps=check_steps, data=source)
+        emit(fields)
+        return True
+    except Exception as e:  # one configuration's failure must not hide the others
+        emit(dict(fields, error=f"{type(e).__name__}: {e}"))
+        log(f"{mode} {model_name} batch {batch}: {type(e).__name__}: {e}")
+        return False
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = False
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer check steps and samples")
+    parser.add_argument("--modes", default="eager,compile",
+                        help="comma-separated: eager, compile (default: both)")
+    parser.add_argument("--compile-mode", default="default",
+                        help="torch.compile mode: default, reduce-overhead, max-autotune, ...")
+    parser.add_argument("--commit", default=os.environ.get("LATENT_COMMIT", "unknown"))
+    args = parser.parse_args()
+    modes = [m for m in args.modes.split(",") if m]
+    if any(m not in ("eager", "compile") for m in modes):
+        parser.error("--modes takes eager and/or compile")
+
+    try:
+        import torch
+    except ImportError:
+        emit({"bench": "pytorch_train", "skipped": "torch is not installed", "commit": args.commit})
+        return 0
+    if not torch.cuda.is_available():
+        emit({"bench": "pytorch_train", "skipped": "no CUDA GPU", "commit": args.commit,
+              "torch": torch.__version__})
+        return 0
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import models
+
+    args.peak = fp32_peak_tflops(torch)
+    array, source = load_images(POOL * 1024)
+    images = torch.from_numpy(array).cuda()
+    common = {"device": torch.cuda.get_device_name(0), "commit": args.commit,
+              "torch": torch.__version__}
+    configs = [(mode, model, batch, tf32) for mode in modes for model in ("vae", "ae")
+               for batch, tf32 in ((128, False), (1024, False), (1024, True))]
+    ok = True
+    for cfg in configs:
+        log("running", *cfg)
+        ok = run_config(torch, models, cfg, images, source, args, common) and ok
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
