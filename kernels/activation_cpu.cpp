@@ -17,30 +17,6 @@ void for_each_index(index_t n, F f) {
   for (index_t i = 0; i < n; ++i) f(i);
 }
 
-// Calls body(std::integral_constant<Act, a>) so that the activation is a compile-time constant
-// inside the loop: the switch in scalar_math.h folds away and the loop body stays branch-free.
-template <class Body>
-void with_act(Act a, Body body) {
-  switch (a) {
-    case Act::identity:
-      return body(std::integral_constant<Act, Act::identity>{});
-    case Act::relu:
-      return body(std::integral_constant<Act, Act::relu>{});
-    case Act::leaky_relu:
-      return body(std::integral_constant<Act, Act::leaky_relu>{});
-    case Act::elu:
-      return body(std::integral_constant<Act, Act::elu>{});
-    case Act::gelu:
-      return body(std::integral_constant<Act, Act::gelu>{});
-    case Act::sigmoid:
-      return body(std::integral_constant<Act, Act::sigmoid>{});
-    case Act::tanh:
-      return body(std::integral_constant<Act, Act::tanh>{});
-    case Act::softplus:
-      return body(std::integral_constant<Act, Act::softplus>{});
-  }
-}
-
 }  // namespace
 
 template <class T>

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #if defined(__CUDACC__)
 #define LATENT_HD __host__ __device__ __forceinline__
@@ -38,5 +39,30 @@ struct ActParams {
   Act act = Act::identity;
   float alpha = 0.0f;
 };
+
+// Calls f(std::integral_constant<Act, a>) so that the activation is a compile-time constant in
+// the kernel or loop f instantiates: the switch in scalar_math.h folds away and each instance
+// stays branch-free. Host code (it selects the instance to launch or run).
+template <class F>
+void with_act(Act a, F&& f) {
+  switch (a) {
+    case Act::identity:
+      return f(std::integral_constant<Act, Act::identity>{});
+    case Act::relu:
+      return f(std::integral_constant<Act, Act::relu>{});
+    case Act::leaky_relu:
+      return f(std::integral_constant<Act, Act::leaky_relu>{});
+    case Act::elu:
+      return f(std::integral_constant<Act, Act::elu>{});
+    case Act::gelu:
+      return f(std::integral_constant<Act, Act::gelu>{});
+    case Act::sigmoid:
+      return f(std::integral_constant<Act, Act::sigmoid>{});
+    case Act::tanh:
+      return f(std::integral_constant<Act, Act::tanh>{});
+    case Act::softplus:
+      return f(std::integral_constant<Act, Act::softplus>{});
+  }
+}
 
 }  // namespace latent::kernels

@@ -10,30 +10,6 @@ constexpr index_t kParallelElems = index_t(1) << 15;
 // Columns per backward work unit: each thread owns whole columns of db.
 constexpr index_t kColBlock = 32;
 
-// Calls f with the activation as a compile-time constant, so the per-element switch in
-// math::act_* folds away and the simple activations vectorize.
-template <class F>
-void with_act(Act a, F&& f) {
-  switch (a) {
-    case Act::identity:
-      return f(std::integral_constant<Act, Act::identity>{});
-    case Act::relu:
-      return f(std::integral_constant<Act, Act::relu>{});
-    case Act::leaky_relu:
-      return f(std::integral_constant<Act, Act::leaky_relu>{});
-    case Act::elu:
-      return f(std::integral_constant<Act, Act::elu>{});
-    case Act::gelu:
-      return f(std::integral_constant<Act, Act::gelu>{});
-    case Act::sigmoid:
-      return f(std::integral_constant<Act, Act::sigmoid>{});
-    case Act::tanh:
-      return f(std::integral_constant<Act, Act::tanh>{});
-    case Act::softplus:
-      return f(std::integral_constant<Act, Act::softplus>{});
-  }
-}
-
 // act' at element i: from pre when given, else from the output y; neither is read for identity.
 template <Act A, class T>
 T act_grad_at(T alpha, const T* y, const T* pre, index_t i) {

@@ -21,30 +21,6 @@ namespace {
 
 std::atomic<int> g_epilogue{static_cast<int>(DenseEpilogue::own)};
 
-// Calls f with the activation as a compile-time constant, so each kernel instance carries one
-// activation and the switch in math::act_* folds away.
-template <class F>
-void with_act(Act a, F&& f) {
-  switch (a) {
-    case Act::identity:
-      return f(std::integral_constant<Act, Act::identity>{});
-    case Act::relu:
-      return f(std::integral_constant<Act, Act::relu>{});
-    case Act::leaky_relu:
-      return f(std::integral_constant<Act, Act::leaky_relu>{});
-    case Act::elu:
-      return f(std::integral_constant<Act, Act::elu>{});
-    case Act::gelu:
-      return f(std::integral_constant<Act, Act::gelu>{});
-    case Act::sigmoid:
-      return f(std::integral_constant<Act, Act::sigmoid>{});
-    case Act::tanh:
-      return f(std::integral_constant<Act, Act::tanh>{});
-    case Act::softplus:
-      return f(std::integral_constant<Act, Act::softplus>{});
-  }
-}
-
 // act' at element i: from pre when given, else from the output y; neither is read for identity.
 template <Act A>
 __device__ __forceinline__ float grad_at(float alpha, const float* y, const float* pre, index_t i) {

@@ -14,7 +14,9 @@ Tensor vec(std::vector<double> v, bool grad = true) {
   return Tensor::from_data(v, {n}, {.dtype = DType::f64, .requires_grad = grad});
 }
 
-std::vector<double> grad_of(const Tensor& t) { return t.grad().to_vector<double>(); }
+std::vector<double> grad_of(const Tensor& t) {
+  return t.grad().to_vector<double>();
+}
 
 std::string message_of(const std::function<void()>& f) {
   try {
@@ -104,9 +106,7 @@ TEST(Autograd, NoGradGuardRecordsNothing) {
     NoGradGuard ng;
     EXPECT_FALSE(grad_enabled());
     y = mul(x, 3.0);
-    {
-      NoGradGuard nested;
-    }
+    { NoGradGuard nested; }
     EXPECT_FALSE(grad_enabled());
   }
   EXPECT_TRUE(grad_enabled());

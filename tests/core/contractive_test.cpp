@@ -9,6 +9,7 @@
 
 #include "core/latent.h"
 #include "support/gradcheck.h"
+#include "support/test_util.h"
 
 #if defined(_OPENMP)
 #include <omp.h>
@@ -17,32 +18,11 @@
 namespace latent {
 namespace {
 
-constexpr TensorOptions kF64{.dtype = DType::f64};
-
-Tensor f64(std::vector<double> v, const Shape& s, bool grad = false) {
-  return Tensor::from_data(std::span<const double>(v), s,
-                           {.dtype = DType::f64, .requires_grad = grad});
-}
-
-void expect_near_all(const std::vector<double>& got, const std::vector<double>& want, double tol) {
-  ASSERT_EQ(got.size(), want.size());
-  for (std::size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], tol) << "element " << i;
-}
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
-void expect_mentions(const std::string& msg, std::initializer_list<const char*> parts) {
-  for (const char* p : parts)
-    EXPECT_NE(msg.find(p), std::string::npos) << msg << "\n  lacks: " << p;
-}
+using testing::error_of;
+using testing::expect_mentions;
+using testing::expect_near_all;
+using testing::f64;
+using testing::kF64;
 
 // ---- hand-computed values --------------------------------------------------------------------
 

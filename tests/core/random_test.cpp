@@ -38,8 +38,8 @@ TEST(Philox, Random123KnownAnswers) {
 TEST(Philox, BlockLayoutIsSeedAndCounter) {
   // seed = key (low, high), block = counter words 0 and 1.
   const U32x4 a = kernels::philox::block(0x299f31d0a4093822ull, 0x85a308d3243f6a88ull);
-  const U32x4 b = kernels::philox::philox4x32_10({{0x243f6a88u, 0x85a308d3u, 0, 0}}, 0xa4093822u,
-                                                 0x299f31d0u);
+  const U32x4 b =
+      kernels::philox::philox4x32_10({{0x243f6a88u, 0x85a308d3u, 0, 0}}, 0xa4093822u, 0x299f31d0u);
   for (int i = 0; i < 4; ++i) EXPECT_EQ(a.v[i], b.v[i]);
 }
 

@@ -7,19 +7,9 @@
 
 #include "core/latent.h"
 #include "models/model.h"
+#include "support/test_util.h"
 
 namespace latent::testing {
-
-// The latent::Error message f throws, or "(no error)".
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 // Whether the Fashion-MNIST files are installed (tests that need them skip otherwise).
 inline bool have_fashion_mnist() {

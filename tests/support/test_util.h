@@ -1,0 +1,46 @@
+// Small helpers the op and model tests share.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <initializer_list>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/latent.h"
+
+namespace latent::testing {
+
+inline constexpr TensorOptions kF64{.dtype = DType::f64};
+
+// A float64 CPU tensor holding v.
+inline Tensor f64(std::vector<double> v, const Shape& s, bool grad = false) {
+  return Tensor::from_data(std::span<const double>(v), s,
+                           {.dtype = DType::f64, .requires_grad = grad});
+}
+
+inline void expect_near_all(const std::vector<double>& got, const std::vector<double>& want,
+                            double tol) {
+  ASSERT_EQ(got.size(), want.size());
+  for (std::size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], tol) << "element " << i;
+}
+
+// The latent::Error message f throws, or "(no error)".
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+// Expects msg to contain every part (an op name, a shape, ...).
+inline void expect_mentions(const std::string& msg, std::initializer_list<const char*> parts) {
+  for (const char* p : parts)
+    EXPECT_NE(msg.find(p), std::string::npos) << msg << "\n  lacks: " << p;
+}
+
+}  // namespace latent::testing
