@@ -2,6 +2,15 @@
 
 namespace latent::dispatch {
 
+Tensor scratch_doubles(std::int64_t count, Device device) {
+  if (count <= 0) return Tensor();
+  return Tensor::empty({2 * count}, {.dtype = DType::f32, .device = device});
+}
+
+double* as_doubles(const Tensor& scratch) {
+  return scratch.defined() ? reinterpret_cast<double*>(scratch.data<float>()) : nullptr;
+}
+
 void check_defined(const char* op, std::initializer_list<const Tensor*> ts) {
   int i = 0;
   for (const Tensor* t : ts) {

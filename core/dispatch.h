@@ -47,6 +47,13 @@ void run(const char* op, const Tensor& like, CpuFn&& cpu, CudaFn&& cuda) {
   run(op, like.device(), like.dtype(), std::forward<CpuFn>(cpu), std::forward<CudaFn>(cuda));
 }
 
+// Device scratch for CUDA kernels that accumulate in double: `count` doubles from the device's
+// stream-ordered pool, held as float32 storage (float64 tensors are CPU-only) and returned to the
+// pool behind the queued kernels when the tensor goes. Undefined for count <= 0.
+Tensor scratch_doubles(std::int64_t count, Device device);
+// The scratch's memory as doubles; null for an undefined tensor.
+double* as_doubles(const Tensor& scratch);
+
 // Throws unless every tensor is defined.
 void check_defined(const char* op, std::initializer_list<const Tensor*> ts);
 // Throws unless every tensor is defined and all share one device and one dtype, naming them:

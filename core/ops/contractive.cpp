@@ -46,16 +46,6 @@ void check_chain(const char* op, const std::vector<Tensor>& weights,
   }
 }
 
-// Device scratch for the CUDA kernels' sums: `doubles` doubles (float32 storage read as double)
-// from the device's stream-ordered pool, returned to it behind the queued kernels when the tensor
-// goes.
-Tensor cuda_scratch(const Tensor& like, std::int64_t doubles) {
-  return Tensor::empty({2 * doubles}, like.options());
-}
-double* as_doubles(const Tensor& scratch) {
-  return reinterpret_cast<double*>(scratch.data<float>());
-}
-
 }  // namespace
 
 Tensor contractive_penalty(const Tensor& pre, const Tensor& w, kernels::ActParams act,
@@ -78,10 +68,11 @@ Tensor contractive_penalty(const Tensor& pre, const Tensor& w, kernels::ActParam
                                              T(act.alpha), T(rs.scale), rs.per_sample, n, h, d);
       },
       [&](kernels::Stream s) {
-        const Tensor scratch = cuda_scratch(pre, kernels::cuda::contractive_scratch(n, h));
+        const Tensor scratch =
+            dispatch::scratch_doubles(kernels::cuda::contractive_scratch(n, h), pre.device());
         kernels::cuda::contractive_forward(out.data<float>(), pre.data<float>(), w.data<float>(),
                                            act.act, act.alpha, float(rs.scale), rs.per_sample, n, h,
-                                           d, as_doubles(scratch), s);
+                                           d, dispatch::as_doubles(scratch), s);
       });
   autograd::SavedTensor sp = pre, sw = w;
   autograd::record(op, out, {&pre, &w}, [=](const Tensor& dout, autograd::GradSink& g) {
@@ -99,11 +90,12 @@ Tensor contractive_penalty(const Tensor& pre, const Tensor& w, kernels::ActParam
                                                 wv.data<T>(), act.act, T(act.alpha), n, h, d);
         },
         [&](kernels::Stream s) {
-          const Tensor scratch = cuda_scratch(pv, kernels::cuda::contractive_scratch(n, h));
+          const Tensor scratch =
+              dispatch::scratch_doubles(kernels::cuda::contractive_scratch(n, h), pv.device());
           kernels::cuda::contractive_backward(
               dpre ? dpre->data<float>() : nullptr, dw ? dw->data<float>() : nullptr,
               dout.data<float>(), rs.per_sample ? 1 : 0, float(rs.scale), pv.data<float>(),
-              wv.data<float>(), act.act, act.alpha, n, h, d, as_doubles(scratch), s);
+              wv.data<float>(), act.act, act.alpha, n, h, d, dispatch::as_doubles(scratch), s);
         });
   });
   return out;
@@ -144,11 +136,13 @@ Tensor jacobian_seed(const Tensor& d, const Tensor& w) {
         },
         [&](kernels::Stream s) {
           const Tensor scratch =
-              dw ? cuda_scratch(dv, kernels::cuda::jacobian_seed_scratch(n, z, h)) : Tensor();
+              dw ? dispatch::scratch_doubles(kernels::cuda::jacobian_seed_scratch(n, z, h),
+                                             dv.device())
+                 : Tensor();
           kernels::cuda::jacobian_seed_backward(
               dd ? dd->data<float>() : nullptr, dw ? dw->data<float>() : nullptr,
               dout.data<float>(), dv.data<float>(), wv.data<float>(), n, z, h,
-              dw ? as_doubles(scratch) : nullptr, s);
+              dw ? dispatch::as_doubles(scratch) : nullptr, s);
         });
   });
   return out;

@@ -26,17 +26,6 @@ bool valid_act(kernels::Act a) {
 std::atomic<bool> g_tf32{false};  // remembered only: a CPU-only build has no GEMM it applies to
 #endif
 
-// Device scratch for `count` doubles, from the device's pool (held as float32 storage: float64
-// tensors are CPU-only); returned to the pool in stream order when the tensor dies.
-Tensor scratch_doubles(std::int64_t count, Device device) {
-  if (count <= 0) return Tensor();
-  return Tensor::empty({2 * count}, {.dtype = DType::f32, .device = device});
-}
-
-double* doubles(const Tensor& t) {
-  return t.defined() ? reinterpret_cast<double*>(t.data<float>()) : nullptr;
-}
-
 }  // namespace
 
 void set_tf32(bool enabled) {
@@ -210,11 +199,12 @@ Tensor dense(const Tensor& x, const Tensor& w, const Tensor& b, kernels::ActPara
         [&](kernels::Stream s) {
           if (need_dpre || db) {
             const Tensor scratch =
-                db ? scratch_doubles(kernels::cuda::dense_backward_scratch(n, h), dy.device())
+                db ? dispatch::scratch_doubles(kernels::cuda::dense_backward_scratch(n, h),
+                                               dy.device())
                    : Tensor();
             kernels::cuda::dense_backward_act_bias(
                 need_dpre ? dpre.data<float>() : nullptr, db ? db->data<float>() : nullptr,
-                doubles(scratch), dy.data<float>(), yv ? yv->data<float>() : nullptr,
+                dispatch::as_doubles(scratch), dy.data<float>(), yv ? yv->data<float>() : nullptr,
                 pv ? pv->data<float>() : nullptr, act, n, h, s);
           }
           if (need_x)

@@ -21,16 +21,6 @@ void check_pair(const char* op, const Tensor& x, const char* xname, const Tensor
         " vs ", t.shape().str());
 }
 
-// Device scratch for the CUDA kernels' two-pass sums: `doubles` doubles (float32 storage read as
-// double) from the device's stream-ordered pool, returned to it behind the queued kernels when
-// the tensor goes.
-Tensor cuda_scratch(const Tensor& like, std::int64_t doubles) {
-  return Tensor::empty({2 * doubles}, like.options());
-}
-double* as_doubles(const Tensor& scratch) {
-  return reinterpret_cast<double*>(scratch.data<float>());
-}
-
 // The element-wise losses of two same-shape inputs (bce_with_logits, mse): one forward kernel
 // writing the reduced value, one backward kernel writing both gradients; cpu_* take the CPU
 // kernels' arguments, cuda_* the CUDA kernels'.
@@ -48,10 +38,11 @@ Tensor pair_loss(const char* op, const Tensor& x, const Tensor& t, Reduction red
         fwd(out.data<T>(), x.data<T>(), t.data<T>(), T(red.scale), red.per_sample, n, d);
       },
       [&](kernels::Stream s) {
-        const Tensor scratch =
-            red.per_sample ? Tensor() : cuda_scratch(x, kernels::cuda::loss_scratch(n, d));
+        const Tensor scratch = red.per_sample ? Tensor()
+                                              : dispatch::scratch_doubles(
+                                                    kernels::cuda::loss_scratch(n, d), x.device());
         cuda_fwd(out.data<float>(), x.data<float>(), t.data<float>(), float(red.scale),
-                 red.per_sample, n, d, red.per_sample ? nullptr : as_doubles(scratch), s);
+                 red.per_sample, n, d, red.per_sample ? nullptr : dispatch::as_doubles(scratch), s);
       });
   autograd::SavedTensor sx = x, st = t;
   autograd::record(op, out, {&x, &t}, [=](const Tensor& dout, autograd::GradSink& g) {
@@ -131,11 +122,13 @@ Tensor gaussian_nll(const Tensor& mean, const Tensor& logvar, const Tensor& targ
       },
       [&](kernels::Stream s) {
         const Tensor scratch =
-            red.per_sample ? Tensor() : cuda_scratch(mean, kernels::cuda::loss_scratch(n, d));
-        kernels::cuda::gaussian_nll_forward(out.data<float>(), mean.data<float>(),
-                                            logvar.data<float>(), vs, target.data<float>(),
-                                            float(red.scale), red.per_sample, n, d,
-                                            red.per_sample ? nullptr : as_doubles(scratch), s);
+            red.per_sample
+                ? Tensor()
+                : dispatch::scratch_doubles(kernels::cuda::loss_scratch(n, d), mean.device());
+        kernels::cuda::gaussian_nll_forward(
+            out.data<float>(), mean.data<float>(), logvar.data<float>(), vs, target.data<float>(),
+            float(red.scale), red.per_sample, n, d,
+            red.per_sample ? nullptr : dispatch::as_doubles(scratch), s);
       });
   autograd::SavedTensor sm = mean, sl = logvar, st = target;
   autograd::record(
@@ -159,12 +152,13 @@ Tensor gaussian_nll(const Tensor& mean, const Tensor& logvar, const Tensor& targ
               // Only a shared log-variance's gradient needs the two-pass sums.
               const bool shared = dl && vs != VarShape::full;
               const Tensor scratch =
-                  shared ? cuda_scratch(mv, kernels::cuda::loss_scratch(n, d)) : Tensor();
+                  shared ? dispatch::scratch_doubles(kernels::cuda::loss_scratch(n, d), mv.device())
+                         : Tensor();
               kernels::cuda::gaussian_nll_backward(
                   dm ? dm->data<float>() : nullptr, dl ? dl->data<float>() : nullptr,
                   dt ? dt->data<float>() : nullptr, dout.data<float>(), red.stride,
                   float(red.scale), mv.data<float>(), lv.data<float>(), vs, tv.data<float>(), n, d,
-                  shared ? as_doubles(scratch) : nullptr, s);
+                  shared ? dispatch::as_doubles(scratch) : nullptr, s);
             });
       });
   return out;
@@ -233,11 +227,13 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduc
         // No target check here: it would copy the targets to the host and stall the stream. The
         // kernel turns a row with a bad target into NaN instead (see core/ops/loss.h).
         const Tensor scratch =
-            red.per_sample ? Tensor() : cuda_scratch(logits, kernels::cuda::loss_scratch(m, k));
-        kernels::cuda::cross_entropy_forward(out.data<float>(), lse.data<float>(),
-                                             logits.data<float>(), target.data<float>(),
-                                             float(red.scale), red.per_sample, m, k,
-                                             red.per_sample ? nullptr : as_doubles(scratch), s);
+            red.per_sample
+                ? Tensor()
+                : dispatch::scratch_doubles(kernels::cuda::loss_scratch(m, k), logits.device());
+        kernels::cuda::cross_entropy_forward(
+            out.data<float>(), lse.data<float>(), logits.data<float>(), target.data<float>(),
+            float(red.scale), red.per_sample, m, k,
+            red.per_sample ? nullptr : dispatch::as_doubles(scratch), s);
       });
   // Only the logits get a gradient: the loss is piecewise constant in the class indices.
   autograd::SavedTensor sx = logits, sl = lse, st = target.detach();

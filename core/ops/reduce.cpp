@@ -18,17 +18,6 @@ struct DimReduce {
   Shape out;
 };
 
-// Device scratch for `count` doubles, from the device's pool (held as float32 storage: float64
-// tensors are CPU-only); returned to the pool in stream order when the tensor dies.
-Tensor scratch_doubles(std::int64_t count, Device device) {
-  if (count <= 0) return Tensor();
-  return Tensor::empty({2 * count}, {.dtype = DType::f32, .device = device});
-}
-
-double* doubles(const Tensor& t) {
-  return t.defined() ? reinterpret_cast<double*>(t.data<float>()) : nullptr;
-}
-
 DimReduce resolve(const char* op, const Tensor& x, int dim, bool keepdim) {
   dispatch::check_defined(op, {&x});
   check(x.ndim() == 2, op, "reducing along a dimension needs a 2-D tensor, got ", x.shape().str(),
@@ -57,9 +46,10 @@ Tensor sum_all(const char* op, const Tensor& x, double scale) {
         kernels::cpu::sum_all_forward<T>(y.data<T>(), x.data<T>(), scale, n);
       },
       [&](kernels::Stream s) {
-        const Tensor scratch = scratch_doubles(kernels::cuda::sum_all_scratch(n), x.device());
-        kernels::cuda::sum_all_forward(y.data<float>(), x.data<float>(), scale, n, doubles(scratch),
-                                       s);
+        const Tensor scratch =
+            dispatch::scratch_doubles(kernels::cuda::sum_all_scratch(n), x.device());
+        kernels::cuda::sum_all_forward(y.data<float>(), x.data<float>(), scale, n,
+                                       dispatch::as_doubles(scratch), s);
       });
   autograd::record(op, y, {&x}, [=](const Tensor& dy, autograd::GradSink& g) {
     Tensor& dx = g.grad(0);
@@ -85,10 +75,10 @@ Tensor sum_dim(const char* op, const Tensor& x, const DimReduce& r, double scale
         kernels::cpu::sum_dim_forward<T>(y.data<T>(), x.data<T>(), scale, r.dim, r.rows, r.cols);
       },
       [&](kernels::Stream s) {
-        const Tensor scratch =
-            scratch_doubles(kernels::cuda::sum_dim_scratch(r.dim, r.rows, r.cols), x.device());
+        const Tensor scratch = dispatch::scratch_doubles(
+            kernels::cuda::sum_dim_scratch(r.dim, r.rows, r.cols), x.device());
         kernels::cuda::sum_dim_forward(y.data<float>(), x.data<float>(), scale, r.dim, r.rows,
-                                       r.cols, doubles(scratch), s);
+                                       r.cols, dispatch::as_doubles(scratch), s);
       });
   autograd::record(op, y, {&x}, [=](const Tensor& dy, autograd::GradSink& g) {
     Tensor& dx = g.grad(0);
@@ -117,10 +107,10 @@ Tensor logsumexp_dim(const char* op, const Tensor& x, const DimReduce& r, double
                                                r.cols);
       },
       [&](kernels::Stream s) {
-        const Tensor scratch = scratch_doubles(
+        const Tensor scratch = dispatch::scratch_doubles(
             kernels::cuda::logsumexp_dim_scratch(r.dim, r.rows, r.cols), x.device());
         kernels::cuda::logsumexp_dim_forward(y.data<float>(), x.data<float>(), shift, r.dim, r.rows,
-                                             r.cols, doubles(scratch), s);
+                                             r.cols, dispatch::as_doubles(scratch), s);
       });
   // The backward's softmax weights exp(x - lse) come from x and the output itself.
   autograd::SavedTensor sx = x, sy = y.detach();

@@ -8,19 +8,7 @@
 #include "kernels/sparsity.h"
 
 namespace latent {
-namespace {
-
-// Device scratch for the CUDA kernels' sums: `doubles` doubles (float32 storage read as double)
-// from the device's stream-ordered pool, returned to it behind the queued kernels when the tensor
-// goes.
-Tensor cuda_scratch(const Tensor& like, std::int64_t doubles) {
-  return Tensor::empty({2 * doubles}, like.options());
-}
-double* as_doubles(const Tensor& scratch) {
-  return reinterpret_cast<double*>(scratch.data<float>());
-}
-
-}  // namespace
+namespace {}  // namespace
 
 Tensor l1_penalty(const Tensor& h, Reduction reduction) {
   const char* op = "l1_penalty";
@@ -42,11 +30,12 @@ Tensor l1_penalty(const Tensor& h, Reduction reduction) {
         kernels::cpu::l1_penalty_forward<T>(out.data<T>(), h.data<T>(), T(scale), per_sample, n, d);
       },
       [&](kernels::Stream s) {
-        const Tensor scratch =
-            per_sample ? Tensor() : cuda_scratch(h, kernels::cuda::sparsity_scratch(n, d));
+        const Tensor scratch = per_sample ? Tensor()
+                                          : dispatch::scratch_doubles(
+                                                kernels::cuda::sparsity_scratch(n, d), h.device());
         kernels::cuda::l1_penalty_forward(out.data<float>(), h.data<float>(), float(scale),
                                           per_sample, n, d,
-                                          per_sample ? nullptr : as_doubles(scratch), s);
+                                          per_sample ? nullptr : dispatch::as_doubles(scratch), s);
       });
   autograd::SavedTensor sh = h;
   autograd::record(op, out, {&h}, [=](const Tensor& dout, autograd::GradSink& g) {
@@ -89,10 +78,11 @@ Tensor kl_sparsity(const Tensor& h, double rho) {
       [&](kernels::Stream s) {
         check(float(rho) > 0.0f && float(rho) < 1.0f, op, "rho = ", rho, " rounds to 0 or 1 in ",
               dtype_name(h.dtype()));
-        const Tensor scratch = cuda_scratch(h, kernels::cuda::sparsity_scratch(n, hdim));
+        const Tensor scratch =
+            dispatch::scratch_doubles(kernels::cuda::sparsity_scratch(n, hdim), h.device());
         kernels::cuda::kl_sparsity_forward(out.data<float>(), rho_hat.data<float>(),
                                            h.data<float>(), float(rho), n, hdim,
-                                           as_doubles(scratch), s);
+                                           dispatch::as_doubles(scratch), s);
       });
   // The backward needs only the column means, not h itself.
   autograd::SavedTensor sr = rho_hat;

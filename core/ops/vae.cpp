@@ -105,11 +105,10 @@ Tensor kl_normal(const Tensor& h, Reduction reduction) {
         const Tensor scratch =
             rs.per_sample
                 ? Tensor()
-                : Tensor::empty({2 * kernels::cuda::kl_normal_scratch(n, zdim)}, h.options());
-        kernels::cuda::kl_normal_forward(
-            out.data<float>(), h.data<float>(), float(rs.scale), rs.per_sample, float(kLogvarMin),
-            float(kLogvarMax), n, zdim,
-            rs.per_sample ? nullptr : reinterpret_cast<double*>(scratch.data<float>()), s);
+                : dispatch::scratch_doubles(kernels::cuda::kl_normal_scratch(n, zdim), h.device());
+        kernels::cuda::kl_normal_forward(out.data<float>(), h.data<float>(), float(rs.scale),
+                                         rs.per_sample, float(kLogvarMin), float(kLogvarMax), n,
+                                         zdim, dispatch::as_doubles(scratch), s);
       });
   autograd::SavedTensor sh = h;
   autograd::record(op, out, {&h}, [=](const Tensor& dout, autograd::GradSink& g) {

@@ -48,9 +48,8 @@ double grad_norm(const std::vector<Tensor>& params) {
           for (const Tensor* g : group) ts.push_back({.x = g->data<float>(), .n = g->numel()});
           const std::int64_t parts = kernels::cuda::sum_squares_scratch(ts.data(), ts.size());
           // [partials..., result] as doubles, in float32 storage (float64 is CPU-only).
-          const Tensor scratch =
-              Tensor::empty({2 * (parts + 1)}, {.dtype = DType::f32, .device = first.device()});
-          double* base = reinterpret_cast<double*>(scratch.data<float>());
+          const Tensor scratch = dispatch::scratch_doubles(parts + 1, first.device());
+          double* base = dispatch::as_doubles(scratch);
           kernels::cuda::sum_squares_multi(base + parts, base, ts.data(), ts.size(), s);
           double sum = 0;
           backend::copy(&sum, Device::cpu(), base + parts, first.device(), sizeof(double));
