@@ -172,15 +172,15 @@ void write_pictures(models::VAE& vae, const data::Dataset& test, const models::H
 
 int run_train(const TrainArgs& a) {
   const Device dev = a.device == "auto" ? Device::best() : Device::parse(a.device);
-  const fs::path out(a.out);
-  std::error_code ec;
-  fs::create_directories(out, ec);
-  check(!ec, "train", "cannot create the output folder ", a.out, ": ", ec.message());
-
   std::fprintf(stderr, "latent: loading Fashion-MNIST from %s\n",
                data::fashion_mnist_dir(a.data).c_str());
   const auto train = data::fashion_mnist(Split::train, {.dir = a.data, .limit = a.limit});
   const auto test = data::fashion_mnist(Split::test, {.dir = a.data, .limit = a.test_limit});
+
+  const fs::path out(a.out);
+  std::error_code ec;
+  fs::create_directories(out, ec);
+  check(!ec, "train", "cannot create the output folder ", a.out, ": ", ec.message());
 
   std::unique_ptr<models::VAE> vae;
   const models::LikelihoodArg like(models::parse_likelihood(a.likelihood));
@@ -268,6 +268,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   TrainArgs a;
   CLI::App* train = app.add_subcommand("train", "train a VAE, beta-VAE or IWAE on Fashion-MNIST");
+  // A repeated option keeps its last value, so wrappers can put defaults before the user's flags.
+  train->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   train->add_option("--model", a.model, "vae, beta-vae or iwae")
       ->check(CLI::IsMember({"vae", "beta-vae", "iwae"}))
       ->capture_default_str();

@@ -1,0 +1,46 @@
+# The latent tool as a user runs it: a short training run writes every promised file; a usage error
+# exits 2; missing data exits 1 with a message naming the folder.
+# -DCLI=<path to latent> -DOUT=<scratch folder>
+file(REMOVE_RECURSE ${OUT})
+set(have_data FALSE)
+if(EXISTS /usr/share/datasets/fashion-mnist OR DEFINED ENV{LATENT_FASHION_MNIST})
+  set(have_data TRUE)
+endif()
+
+if(have_data)
+  execute_process(COMMAND ${CLI} train --epochs 2 --limit 400 --test-limit 200 --hidden 64
+                          --latent 4 --ll-k 5 --ll-examples 20 --device cpu --out ${OUT}
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "latent train failed (${rc}): ${err}")
+  endif()
+  foreach(f metrics.csv summary.json samples.png reconstructions.png interpolations.png
+            traversals.png latent_scatter.png loss.png)
+    if(NOT EXISTS ${OUT}/${f})
+      message(FATAL_ERROR "latent train did not write ${f}")
+    endif()
+  endforeach()
+  file(STRINGS ${OUT}/metrics.csv rows)
+  list(LENGTH rows n)
+  if(NOT n EQUAL 3)
+    message(FATAL_ERROR "metrics.csv should have a header and 2 epochs, has ${n} lines")
+  endif()
+  if(NOT out MATCHES "\"test_elbo\": -[0-9]")
+    message(FATAL_ERROR "summary has no negative test ELBO: ${out}")
+  endif()
+endif()
+
+execute_process(COMMAND ${CLI} train --epochs 0 RESULT_VARIABLE rc OUTPUT_QUIET ERROR_QUIET)
+if(NOT rc EQUAL 2)
+  message(FATAL_ERROR "a usage error should exit 2, got ${rc}")
+endif()
+execute_process(COMMAND ${CLI} RESULT_VARIABLE rc OUTPUT_QUIET ERROR_QUIET)
+if(NOT rc EQUAL 2)
+  message(FATAL_ERROR "no subcommand should exit 2, got ${rc}")
+endif()
+execute_process(COMMAND ${CLI} train --data ${OUT}/no-such-folder --device cpu --out ${OUT}/x
+                RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
+if(NOT rc EQUAL 1 OR NOT err MATCHES "no-such-folder")
+  message(FATAL_ERROR "missing data should exit 1 naming the folder, got ${rc}: ${err}")
+endif()
+message(STATUS "cli ok")
