@@ -10,6 +10,21 @@ if [ ! -f .deps/googletest/CMakeLists.txt ]; then
   rm -rf .deps/googletest
   cp -r /usr/src/googletest .deps/googletest
 fi
+if [ ! -f .deps/nlohmann-json/include/nlohmann/json.hpp ]; then
+  [ -f /usr/include/nlohmann/json.hpp ] || { echo "no nlohmann-json: apt-get install nlohmann-json3-dev" >&2; exit 1; }
+  mkdir -p .deps/nlohmann-json/include
+  cp -r /usr/include/nlohmann .deps/nlohmann-json/include/
+fi
+# The command-line tool's picture writer and argument parser.
+if [ ! -f .deps/stb/include/stb/stb_image_write.h ] && [ -f /usr/include/stb/stb_image_write.h ]; then
+  mkdir -p .deps/stb/include/stb .deps/stb/lib
+  cp /usr/include/stb/stb_image_write.h .deps/stb/include/stb/
+  cp /usr/lib/x86_64-linux-gnu/libstb.a .deps/stb/lib/
+fi
+if [ ! -f .deps/cli11/include/CLI/CLI.hpp ] && [ -f /usr/include/CLI/CLI.hpp ]; then
+  mkdir -p .deps/cli11/include
+  cp -r /usr/include/CLI .deps/cli11/include/
+fi
 src=${LATENT_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
 if [ -d "$src" ]; then
   mkdir -p .deps/fashion-mnist
