@@ -2,7 +2,9 @@
 //
 //   latent train [options]     train a VAE (or beta-VAE, IWAE) on Fashion-MNIST and write
 //                              pictures, metrics and a summary into --out
-//   latent --help / latent train --help
+//   latent sample --checkpoint F  decode draws from the prior of a saved VAE (PNG grid + .npy)
+//   latent eval --checkpoint F    test-set metrics of a saved VAE, as JSON
+//   latent --help / latent <command> --help
 //
 // Exit codes: 0 success, 1 a failure (bad data, an error from the engine), 2 a usage error.
 #include <CLI/CLI.hpp>
@@ -23,6 +25,7 @@
 #include "models/evaluate.h"
 #include "models/generate.h"
 #include "models/iwae.h"
+#include "models/serialize.h"
 #include "models/trainer.h"
 #include "models/vae.h"
 
@@ -88,6 +91,18 @@ class Progress {
   std::chrono::steady_clock::time_point epoch_start_;
   std::int64_t samples_ = 0;
 };
+
+// Writes through a temporary file and a rename: an interrupted run never leaves half a file.
+void write_text_atomic(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  std::ofstream f(tmp);
+  f << text;
+  f.close();
+  if (!f.good() || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    throw Error("latent", "cannot write " + path);
+  }
+}
 
 std::vector<float> host(const Tensor& t) {
   return t.to(Device::cpu()).to_vector<float>();
@@ -233,6 +248,7 @@ int run_train(const TrainArgs& a) {
     ll = models::log_likelihood(*vae, test_x.rows(0, n), {.k = a.ll_k, .seed = a.seed});
   }
   write_pictures(*vae, test, history, out);
+  save(*vae, (out / "model.safetensors").string(), models::to_metadata(vae->config()));
 
   std::ostringstream js;
   js.precision(8);
@@ -246,22 +262,83 @@ int run_train(const TrainArgs& a) {
     js << ",\n  \"test_log_likelihood\": " << ll << ",\n  \"log_likelihood_k\": " << a.ll_k
        << ",\n  \"log_likelihood_examples\": " << std::min(a.ll_examples, test.size());
   js << "\n}\n";
-  {
-    const std::string path = (out / "summary.json").string(), tmp = path + ".tmp";
-    std::ofstream f(tmp);
-    f << js.str();
-    f.close();
-    check(f.good() && std::rename(tmp.c_str(), path.c_str()) == 0, "train", "cannot write ", path);
-  }
+  write_text_atomic((out / "summary.json").string(), js.str());
   std::printf("%s", js.str().c_str());
   std::fprintf(stderr,
-               "latent: wrote %s/{metrics.csv, summary.json, samples.png, reconstructions.png, "
+               "latent: wrote %s/{model.safetensors, metrics.csv, summary.json, samples.png, "
+               "reconstructions.png, "
                "interpolations.png, traversals.png, latent_scatter.png, loss.png}\n",
                a.out.c_str());
   return 0;
 }
 
 }  // namespace
+
+struct SampleArgs {
+  std::string checkpoint;
+  std::int64_t n = 64;
+  bool draw = false;
+  std::string out = "out/samples";
+  std::string device = "auto";
+  std::uint64_t seed = 0;
+};
+
+// Decodes n draws from the prior of a saved VAE into a picture grid and a .npy array.
+int run_sample(const SampleArgs& a) {
+  const Device dev = a.device == "auto" ? Device::best() : Device::parse(a.device);
+  std::unique_ptr<models::VAE> vae = models::load_vae(a.checkpoint, dev);
+  check(vae->input_dim() == 784, "sample", a.checkpoint, " holds a model of ", vae->input_dim(),
+        " inputs; pictures need 28x28 images (784)");
+  const fs::path out(a.out);
+  std::error_code ec;
+  fs::create_directories(out, ec);
+  check(!ec, "sample", "cannot create the output folder ", a.out, ": ", ec.message());
+  NoGradGuard no_grad;
+  vae->eval();
+  Generator gen(a.seed);
+  const Tensor x = models::sample(*vae, a.n, {.draw = a.draw, .generator = &gen});
+  const int cols = static_cast<int>(std::min<std::int64_t>(a.n, 16));
+  app::image_grid(host(x), a.n, 28, cols).save_png((out / "samples.png").string());
+  data::write_npy((out / "samples.npy").string(), x);
+  std::fprintf(stderr, "latent: wrote %s/{samples.png, samples.npy}\n", a.out.c_str());
+  return 0;
+}
+
+struct EvalArgs {
+  std::string checkpoint;
+  std::int64_t limit = 0;
+  std::int64_t ll_k = 1000;
+  std::int64_t ll_examples = 500;
+  std::string data;
+  std::string device = "auto";
+  std::uint64_t seed = 0;
+};
+
+// Test-set metrics of a saved VAE, as JSON on stdout.
+int run_eval(const EvalArgs& a) {
+  const Device dev = a.device == "auto" ? Device::best() : Device::parse(a.device);
+  std::unique_ptr<models::VAE> vae = models::load_vae(a.checkpoint, dev);
+  const auto test = data::fashion_mnist(Split::test, {.dir = a.data, .limit = a.limit});
+  const Tensor x = test.images.to(dev);
+  const auto el = models::elbo(*vae, x, 1, {.seed = a.seed});
+  const auto rec = models::reconstruction_error(*vae, x);
+  const auto au = models::active_units(*vae, x);
+  std::ostringstream js;
+  js.precision(8);
+  js << "{\n  \"checkpoint\": \"" << a.checkpoint << "\",\n  \"test_images\": " << test.size()
+     << ",\n  \"test_elbo\": " << el.elbo << ",\n  \"test_recon_nll\": " << el.recon
+     << ",\n  \"test_kl\": " << el.kl << ",\n  \"test_recon_mse\": " << rec.mse
+     << ",\n  \"active_units\": " << au.count;
+  if (a.ll_k > 0) {
+    const std::int64_t n = std::min(a.ll_examples, test.size());
+    js << ",\n  \"test_log_likelihood\": "
+       << models::log_likelihood(*vae, x.rows(0, n), {.k = a.ll_k, .seed = a.seed})
+       << ",\n  \"log_likelihood_k\": " << a.ll_k << ",\n  \"log_likelihood_examples\": " << n;
+  }
+  js << "\n}\n";
+  std::printf("%s", js.str().c_str());
+  return 0;
+}
 
 int main(int argc, char** argv) {
   CLI::App app{"latent: train and inspect autoencoders"};
@@ -274,7 +351,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"vae", "beta-vae", "iwae"}))
       ->capture_default_str();
   train->add_option("--latent", a.latent, "latent dimensions Z")
-      ->check(CLI::PositiveNumber)
+      ->check(CLI::Range(1, 100000))
       ->capture_default_str();
   train->add_option("--hidden", a.hidden, "hidden widths of the encoder (decoder mirrored)")
       ->delimiter(',')
@@ -320,6 +397,35 @@ int main(int argc, char** argv) {
   train->add_option("--device", a.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   train->add_option("--seed", a.seed)->capture_default_str();
 
+  SampleArgs sa;
+  CLI::App* sample = app.add_subcommand("sample", "decode draws from the prior of a saved VAE");
+  sample->add_option("--checkpoint", sa.checkpoint, "model.safetensors written by latent train")
+      ->required();
+  sample->add_option("--n", sa.n, "number of samples")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  sample->add_flag("--draw", sa.draw, "draw from the likelihood instead of showing its mean");
+  sample->add_option("--out", sa.out, "output folder")->capture_default_str();
+  sample->add_option("--device", sa.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  sample->add_option("--seed", sa.seed)->capture_default_str();
+
+  EvalArgs ea;
+  CLI::App* eval = app.add_subcommand("eval", "test-set metrics of a saved VAE (JSON on stdout)");
+  eval->add_option("--checkpoint", ea.checkpoint, "model.safetensors written by latent train")
+      ->required();
+  eval->add_option("--limit", ea.limit, "test images (0: all 10000)")
+      ->check(CLI::Range(0, 1000000000))
+      ->capture_default_str();
+  eval->add_option("--ll-k", ea.ll_k, "importance samples for log p(x) (0: skip)")
+      ->check(CLI::Range(0, 1000000000))
+      ->capture_default_str();
+  eval->add_option("--ll-examples", ea.ll_examples, "test images in the log-likelihood estimate")
+      ->check(CLI::Range(1, 1000000000))
+      ->capture_default_str();
+  eval->add_option("--data", ea.data, "Fashion-MNIST folder");
+  eval->add_option("--device", ea.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  eval->add_option("--seed", ea.seed)->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -330,6 +436,8 @@ int main(int argc, char** argv) {
     if (a.model == "beta-vae" && a.beta == 1.0)
       std::fprintf(stderr, "latent: note: beta-vae with --beta 1 is the plain VAE\n");
     if (*train) return run_train(a);
+    if (*sample) return run_sample(sa);
+    if (*eval) return run_eval(ea);
   } catch (const Error& e) {
     std::fprintf(stderr, "latent: %s\n", e.what());
     return 1;

@@ -14,7 +14,7 @@ if(have_data)
   if(NOT rc EQUAL 0)
     message(FATAL_ERROR "latent train failed (${rc}): ${err}")
   endif()
-  foreach(f metrics.csv summary.json samples.png reconstructions.png interpolations.png
+  foreach(f model.safetensors metrics.csv summary.json samples.png reconstructions.png interpolations.png
             traversals.png latent_scatter.png loss.png)
     if(NOT EXISTS ${OUT}/${f})
       message(FATAL_ERROR "latent train did not write ${f}")
@@ -28,6 +28,23 @@ if(have_data)
   if(NOT out MATCHES "\"test_elbo\": -[0-9]")
     message(FATAL_ERROR "summary has no negative test ELBO: ${out}")
   endif()
+  # The saved model alone is enough to sample and evaluate.
+  execute_process(COMMAND ${CLI} sample --checkpoint ${OUT}/model.safetensors --n 8 --device cpu
+                          --out ${OUT}/samples RESULT_VARIABLE rc ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0 OR NOT EXISTS ${OUT}/samples/samples.png OR NOT EXISTS ${OUT}/samples/samples.npy)
+    message(FATAL_ERROR "latent sample failed (${rc}): ${err}")
+  endif()
+  execute_process(COMMAND ${CLI} eval --checkpoint ${OUT}/model.safetensors --limit 100 --ll-k 5
+                          --ll-examples 10 --device cpu
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0 OR NOT out MATCHES "\"test_log_likelihood\": -[0-9]")
+    message(FATAL_ERROR "latent eval failed (${rc}): ${err} ${out}")
+  endif()
+endif()
+execute_process(COMMAND ${CLI} eval --checkpoint ${OUT}/missing.safetensors --device cpu
+                RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
+if(NOT rc EQUAL 1 OR NOT err MATCHES "missing.safetensors")
+  message(FATAL_ERROR "a missing checkpoint should exit 1 naming the file, got ${rc}: ${err}")
 endif()
 
 execute_process(COMMAND ${CLI} train --epochs 0 RESULT_VARIABLE rc OUTPUT_QUIET ERROR_QUIET)
