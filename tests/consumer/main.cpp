@@ -14,8 +14,11 @@ void readme_example() {
   Device dev = Device::best();
   auto train = data::fashion_mnist(Split::train, {.limit = 512});
   auto test = data::fashion_mnist(Split::test, {.limit = 128});
-  models::VAE vae({.input = 784, .hidden = {512, 256}, .latent = 32,
-                   .likelihood = models::Likelihood::bernoulli, .beta = 1.0},
+  models::VAE vae({.input = 784,
+                   .hidden = {512, 256},
+                   .latent = 32,
+                   .likelihood = models::Likelihood::bernoulli,
+                   .beta = 1.0},
                   dev);
   optim::Adam opt(vae.parameters(), {.lr = 1e-3});
   for (const Tensor& x : data::batches(train.images, {.batch = 128, .shuffle = true, .seed = 0})) {

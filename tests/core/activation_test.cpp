@@ -8,18 +8,12 @@
 #include <vector>
 
 #include "core/latent.h"
+#include "support/test_util.h"
 
 namespace latent {
 namespace {
 
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using latent::testing::error_of;
 
 Tensor f64(const std::vector<double>& v) {
   return Tensor::from_data(std::span<const double>(v), {static_cast<std::int64_t>(v.size())},
@@ -206,7 +200,7 @@ TEST(Activation, ParseAndName) {
   EXPECT_STREQ(act_name(Act::leaky_relu), "leaky_relu");
   EXPECT_EQ(parse_act("gelu"), Act::gelu);
 
-  const std::string msg = message_of([] { parse_act("swish"); });
+  const std::string msg = error_of([] { parse_act("swish"); });
   EXPECT_NE(msg.find("[parse_act]"), std::string::npos) << msg;
   EXPECT_NE(msg.find("'swish'"), std::string::npos) << msg;
   for (const char* name :
@@ -217,10 +211,10 @@ TEST(Activation, ParseAndName) {
 }
 
 TEST(Activation, Errors) {
-  const std::string undefined = message_of([] { relu(Tensor()); });
+  const std::string undefined = error_of([] { relu(Tensor()); });
   EXPECT_NE(undefined.find("[relu]"), std::string::npos) << undefined;
   EXPECT_THROW(activation_grad(Tensor(), {.act = Act::gelu}), Error);
-  const std::string bad = message_of([] { activation(f64({1.0}), {.act = static_cast<Act>(42)}); });
+  const std::string bad = error_of([] { activation(f64({1.0}), {.act = static_cast<Act>(42)}); });
   EXPECT_NE(bad.find("42"), std::string::npos) << bad;
   EXPECT_THROW(act_name(static_cast<Act>(-1)), Error);
 }

@@ -5,9 +5,12 @@
 #include <cmath>
 
 #include "core/latent.h"
+#include "support/test_util.h"
 
 namespace latent {
 namespace {
+
+using latent::testing::error_of;
 
 Tensor vec(std::vector<double> v, bool grad = true) {
   const auto n = static_cast<std::int64_t>(v.size());
@@ -16,15 +19,6 @@ Tensor vec(std::vector<double> v, bool grad = true) {
 
 std::vector<double> grad_of(const Tensor& t) {
   return t.grad().to_vector<double>();
-}
-
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 TEST(Autograd, ScalarBackward) {
@@ -44,7 +38,7 @@ TEST(Autograd, ExplicitUpstreamGradient) {
 TEST(Autograd, NonScalarWithoutGradientIsAnError) {
   auto x = vec({1.0, 2.0});
   auto y = mul(x, 2.0);
-  const std::string msg = message_of([&] { y.backward(); });
+  const std::string msg = error_of([&] { y.backward(); });
   EXPECT_NE(msg.find("(2)"), std::string::npos) << msg;
   EXPECT_NE(msg.find("[backward]"), std::string::npos) << msg;
   EXPECT_THROW(y.backward(vec({1.0, 2.0, 3.0}, false)), Error);  // wrong gradient shape
@@ -131,11 +125,11 @@ TEST(Autograd, GraphIsFreedAfterBackward) {
   s.backward(vec({1, 1}, false));
   EXPECT_LT(x.impl()->storage.use_count(), before + 1);
   // A second pass through the freed graph is a clear error naming the op.
-  const std::string msg = message_of([&] { s.backward(vec({1, 1}, false)); });
+  const std::string msg = error_of([&] { s.backward(vec({1, 1}, false)); });
   EXPECT_NE(msg.find("already freed"), std::string::npos) << msg;
   // Using a tensor of the freed graph in a new computation and going back through it, too.
   auto t = mul(y, 5.0);
-  EXPECT_NE(message_of([&] { t.backward(vec({1, 1}, false)); }).find("'exp'"), std::string::npos);
+  EXPECT_NE(error_of([&] { t.backward(vec({1, 1}, false)); }).find("'exp'"), std::string::npos);
   // Detached, it is a constant again.
   auto u = mul(y.detach(), x);
   u.backward(vec({1, 1}, false));
@@ -149,7 +143,7 @@ TEST(Autograd, SavedTensorModifiedInPlaceIsDetected) {
     NoGradGuard ng;
     y.mul_(2.0);  // y was saved by mul
   }
-  const std::string msg = message_of([&] { z.backward(vec({1, 1}, false)); });
+  const std::string msg = error_of([&] { z.backward(vec({1, 1}, false)); });
   EXPECT_NE(msg.find("modified in place"), std::string::npos) << msg;
 }
 

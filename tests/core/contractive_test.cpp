@@ -18,6 +18,8 @@
 namespace latent {
 namespace {
 
+using latent::testing::expect_thread_count_independent;
+
 using testing::error_of;
 using testing::expect_mentions;
 using testing::expect_near_all;
@@ -235,23 +237,6 @@ TEST(ContractivePenalty, Float32AgreesWithFloat64) {
   const double ref = contractive_penalty(pre, w, {Act::tanh}).item();
   const double got = contractive_penalty(pre.to(DType::f32), w.to(DType::f32), {Act::tanh}).item();
   EXPECT_NEAR(got / ref, 1.0, 1e-5);
-}
-
-// Values and gradients of `run` (float32, shapes large enough for the kernels' parallel loops)
-// with one thread and with four must be bitwise equal.
-template <class F>
-void expect_thread_count_independent(F run) {
-#if defined(_OPENMP)
-  const int saved = omp_get_max_threads();
-  omp_set_num_threads(1);
-  const std::vector<float> one = run();
-  omp_set_num_threads(4);
-  const std::vector<float> four = run();
-  omp_set_num_threads(saved);
-  EXPECT_EQ(one, four);
-#else
-  GTEST_SKIP() << "built without OpenMP";
-#endif
 }
 
 // Appends the output's values and the inputs' gradients after a backward with weights dout.

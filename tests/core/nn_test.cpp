@@ -7,18 +7,12 @@
 
 #include "core/latent.h"
 #include "support/gradcheck.h"
+#include "support/test_util.h"
 
 namespace latent {
 namespace {
 
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using latent::testing::error_of;
 
 bool contains(const std::string& s, const std::string& part) {
   return s.find(part) != std::string::npos;
@@ -73,7 +67,7 @@ TEST(Module, NamesFollowRegistrationOrderAndRecurse) {
   }
   EXPECT_EQ(m.num_parameters(), 1 + 3 + 6 + 2 + 8 + 4 + 12 + 3);
   EXPECT_EQ(m.parameter("decoder.layers.1.bias").shape(), (Shape{3}));
-  const std::string err = message_of([&] { m.parameter("decoder.layers.2.bias"); });
+  const std::string err = error_of([&] { m.parameter("decoder.layers.2.bias"); });
   EXPECT_TRUE(contains(err, "decoder.layers.2.bias")) << err;
   EXPECT_TRUE(contains(err, "encoder.fc.weight")) << err;  // lists what exists
 
@@ -106,14 +100,13 @@ TEST(Module, SharedSubmoduleAndTiedParameterAreListedOnce) {
 TEST(Module, RegistrationErrors) {
   nn::Module m;
   m.register_parameter("w", Tensor::zeros({2}));
-  EXPECT_TRUE(contains(message_of([&] { m.register_parameter("w", Tensor::zeros({2})); }),
-                       "already taken"));
   EXPECT_TRUE(
-      contains(message_of([&] { m.register_parameter("a.b", Tensor::zeros({2})); }), "'.'"));
+      contains(error_of([&] { m.register_parameter("w", Tensor::zeros({2})); }), "already taken"));
+  EXPECT_TRUE(contains(error_of([&] { m.register_parameter("a.b", Tensor::zeros({2})); }), "'.'"));
   EXPECT_THROW(m.register_parameter("", Tensor::zeros({2})), Error);
   EXPECT_THROW(m.register_parameter("u", Tensor()), Error);
   auto leaf = Tensor::ones({2}, {.requires_grad = true});
-  const std::string e = message_of([&] { m.register_parameter("n", exp(leaf)); });
+  const std::string e = error_of([&] { m.register_parameter("n", exp(leaf)); });
   EXPECT_TRUE(contains(e, "leaf") && contains(e, "exp")) << e;
   EXPECT_THROW(m.register_module("w", std::make_shared<nn::Module>()), Error);  // name taken
   EXPECT_THROW(m.register_module("null", std::shared_ptr<nn::Module>()), Error);
@@ -121,7 +114,7 @@ TEST(Module, RegistrationErrors) {
   auto a = std::make_shared<nn::Module>();
   auto b = std::make_shared<nn::Module>();
   a->register_module("b", b);
-  EXPECT_TRUE(contains(message_of([&] { b->register_module("a", a); }), "cycle"));
+  EXPECT_TRUE(contains(error_of([&] { b->register_module("a", a); }), "cycle"));
   EXPECT_THROW(a->register_module("self", a), Error);
 }
 
@@ -232,9 +225,9 @@ TEST(Linear, NoBiasAndErrors) {
   EXPECT_FALSE(lin.bias().defined());
   EXPECT_EQ(names_of(lin), (std::vector<std::string>{"weight"}));
   EXPECT_EQ(lin.forward(Tensor::ones({5, 4})).shape(), (Shape{5, 3}));
-  const std::string e = message_of([&] { lin.forward(Tensor::ones({2, 3})); });
+  const std::string e = error_of([&] { lin.forward(Tensor::ones({2, 3})); });
   EXPECT_TRUE(contains(e, "[linear]") && contains(e, "(2, 3)") && contains(e, "4")) << e;
-  EXPECT_TRUE(contains(message_of([&] { nn::Linear(0, 3, {}, gen); }), "in_features=0"));
+  EXPECT_TRUE(contains(error_of([&] { nn::Linear(0, 3, {}, gen); }), "in_features=0"));
 }
 
 // ---- MLP ------------------------------------------------------------------------------------
@@ -259,12 +252,12 @@ TEST(MLP, ShapesAndLayers) {
 TEST(MLP, Errors) {
   Generator gen(10);
   nn::MLP mlp({.sizes = {784, 16, 8}}, gen);
-  const std::string e = message_of([&] { mlp.forward(Tensor::zeros({2, 100})); });
+  const std::string e = error_of([&] { mlp.forward(Tensor::zeros({2, 100})); });
   EXPECT_TRUE(contains(e, "[mlp]") && contains(e, "784") && contains(e, "(2, 100)")) << e;
-  EXPECT_TRUE(contains(message_of([&] { mlp.forward(Tensor::zeros({784})); }), "2-D"));
-  const std::string few = message_of([&] { nn::MLP({.sizes = {784}}, gen); });
+  EXPECT_TRUE(contains(error_of([&] { mlp.forward(Tensor::zeros({784})); }), "2-D"));
+  const std::string few = error_of([&] { nn::MLP({.sizes = {784}}, gen); });
   EXPECT_TRUE(contains(few, "at least 2 sizes") && contains(few, "{784}")) << few;
-  const std::string neg = message_of([&] { nn::MLP({.sizes = {784, 0, 32}}, gen); });
+  const std::string neg = error_of([&] { nn::MLP({.sizes = {784, 0, 32}}, gen); });
   EXPECT_TRUE(contains(neg, "positive") && contains(neg, "{784, 0, 32}")) << neg;
 }
 
@@ -381,7 +374,7 @@ TEST(Init, InPlaceOnParametersAndErrors) {
   nn::init::xavier_normal(lin.weight(), gen);  // requires_grad, grad mode on: still allowed
   EXPECT_NE(handle.to_vector<float>(), before);
   EXPECT_EQ(handle.impl(), lin.parameters()[0].impl());
-  const std::string e = message_of([&] { nn::init::xavier_uniform(Tensor::zeros({5}), gen); });
+  const std::string e = error_of([&] { nn::init::xavier_uniform(Tensor::zeros({5}), gen); });
   EXPECT_TRUE(contains(e, "[init.xavier_uniform]") && contains(e, "(5)")) << e;
   EXPECT_THROW(nn::init::kaiming_uniform(Tensor::zeros({3, 0}), gen), Error);
   EXPECT_THROW(nn::init::xavier_uniform(Tensor::zeros({3, 3}), gen, -1.0), Error);

@@ -10,20 +10,14 @@
 
 #include "core/latent.h"
 #include "kernels/optim.h"
+#include "support/test_util.h"
 
 namespace latent {
 namespace {
 
-using Vec = std::vector<double>;
+using latent::testing::error_of;
 
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using Vec = std::vector<double>;
 
 bool contains(const std::string& s, const std::string& part) {
   return s.find(part) != std::string::npos;
@@ -125,14 +119,14 @@ TEST(AdamW, DecoupledDecayDiffersFromAdam) {
 
 TEST(Adam, OptionValidation) {
   auto p = param(kP0);
-  EXPECT_TRUE(contains(message_of([&] { optim::Adam({p}, {.lr = -1}); }), "[adam] lr"));
-  const std::string b1 = message_of([&] { optim::Adam({p}, {.beta1 = 1.0}); });
+  EXPECT_TRUE(contains(error_of([&] { optim::Adam({p}, {.lr = -1}); }), "[adam] lr"));
+  const std::string b1 = error_of([&] { optim::Adam({p}, {.beta1 = 1.0}); });
   EXPECT_TRUE(contains(b1, "[adam] beta1") && contains(b1, "[0, 1)")) << b1;
-  EXPECT_TRUE(contains(message_of([&] { optim::Adam({p}, {.beta2 = -0.1}); }), "beta2"));
-  EXPECT_TRUE(contains(message_of([&] { optim::Adam({p}, {.eps = 0}); }), "eps"));
-  EXPECT_TRUE(contains(message_of([&] { optim::AdamW({p}, {.weight_decay = -1}); }),
-                       "[adamw] weight_decay"));
-  EXPECT_TRUE(contains(message_of([&] { optim::Adam({p}, {.lr = std::nan("")}); }), "lr"));
+  EXPECT_TRUE(contains(error_of([&] { optim::Adam({p}, {.beta2 = -0.1}); }), "beta2"));
+  EXPECT_TRUE(contains(error_of([&] { optim::Adam({p}, {.eps = 0}); }), "eps"));
+  EXPECT_TRUE(
+      contains(error_of([&] { optim::AdamW({p}, {.weight_decay = -1}); }), "[adamw] weight_decay"));
+  EXPECT_TRUE(contains(error_of([&] { optim::Adam({p}, {.lr = std::nan("")}); }), "lr"));
   optim::Adam opt({p});
   opt.set_lr(0.5);
   EXPECT_EQ(opt.lr(), 0.5);
@@ -193,7 +187,7 @@ TEST(SGD, NesterovTwoSteps) {
 
 TEST(SGD, OptionValidation) {
   auto p = param(kS0);
-  const std::string e = message_of([&] { optim::SGD({p}, {.lr = 0.1, .nesterov = true}); });
+  const std::string e = error_of([&] { optim::SGD({p}, {.lr = 0.1, .nesterov = true}); });
   EXPECT_TRUE(contains(e, "[sgd] nesterov") && contains(e, "momentum=0")) << e;
   EXPECT_THROW(optim::SGD({p}, {.lr = 0.1, .momentum = 0.9, .dampening = 0.5, .nesterov = true}),
                Error);
@@ -233,11 +227,11 @@ TEST(Optimizer, ZeroGrad) {
 }
 
 TEST(Optimizer, ConstructionErrors) {
-  EXPECT_TRUE(contains(message_of([] { optim::Adam(std::vector<Tensor>{}); }), "empty"));
+  EXPECT_TRUE(contains(error_of([] { optim::Adam(std::vector<Tensor>{}); }), "empty"));
   auto p = param(kS0);
-  const std::string dup = message_of([&] { optim::SGD({p, p}); });
+  const std::string dup = error_of([&] { optim::SGD({p, p}); });
   EXPECT_TRUE(contains(dup, "parameter 1 is the same tensor as parameter 0")) << dup;
-  const std::string leaf = message_of([&] { optim::SGD({exp(p)}); });
+  const std::string leaf = error_of([&] { optim::SGD({exp(p)}); });
   EXPECT_TRUE(contains(leaf, "not a leaf") && contains(leaf, "exp")) << leaf;
   EXPECT_THROW(optim::SGD({Tensor()}), Error);
 }
@@ -248,7 +242,7 @@ TEST(Optimizer, StepBumpsTheParameterVersion) {
   auto y = sum(square(p));  // saves p for backward
   give_grad(p, kS1);
   opt.step();
-  const std::string e = message_of([&] { y.backward(); });
+  const std::string e = error_of([&] { y.backward(); });
   EXPECT_TRUE(contains(e, "modified in place")) << e;
 }
 
@@ -303,7 +297,7 @@ TEST(Optimizer, LoadStateErrorsLeaveTheStateUnchanged) {
     return s;
   };
   auto try_load = [&](const optim::NamedTensors& s) {
-    return message_of([&] { opt.load_state(s); });
+    return error_of([&] { opt.load_state(s); });
   };
   std::string e = try_load(with("sgd.momentum.0", Tensor::zeros({3}, {.dtype = DType::f64})));
   EXPECT_TRUE(contains(e, "[adam.load_state]") && contains(e, "'sgd.momentum.0'") &&

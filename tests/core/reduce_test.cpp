@@ -8,20 +8,14 @@
 #include <vector>
 
 #include "core/latent.h"
+#include "support/test_util.h"
 
 namespace latent {
 namespace {
 
-constexpr double kInf = std::numeric_limits<double>::infinity();
+using latent::testing::error_of;
 
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+constexpr double kInf = std::numeric_limits<double>::infinity();
 
 void expect_mentions(const std::string& msg, std::initializer_list<const char*> parts) {
   for (const char* p : parts) EXPECT_NE(msg.find(p), std::string::npos) << msg << " lacks " << p;
@@ -225,20 +219,20 @@ TEST(Reduce, EmptyInputs) {
   const auto l = logsumexp(e, 0).to_vector<double>();
   for (double v : l) EXPECT_EQ(v, -kInf);
 
-  expect_mentions(message_of([&] { mean(e); }), {"[mean]", "empty", "(0, 3)"});
-  expect_mentions(message_of([&] { mean(e, 0); }), {"[mean]", "empty", "(0, 3)"});
-  expect_mentions(message_of([&] { logmeanexp(e, -2); }), {"[logmeanexp]", "(0, 3)"});
+  expect_mentions(error_of([&] { mean(e); }), {"[mean]", "empty", "(0, 3)"});
+  expect_mentions(error_of([&] { mean(e, 0); }), {"[mean]", "empty", "(0, 3)"});
+  expect_mentions(error_of([&] { logmeanexp(e, -2); }), {"[logmeanexp]", "(0, 3)"});
 }
 
 TEST(Reduce, Errors) {
   Tensor x3 = Tensor::zeros({2, 3, 4});
-  expect_mentions(message_of([&] { sum(x3, 0); }), {"[sum]", "2-D", "(2, 3, 4)"});
-  expect_mentions(message_of([&] { mean(Tensor::zeros({5}), 0); }), {"[mean]", "2-D", "(5)"});
-  expect_mentions(message_of([&] { logsumexp(x3, 1); }), {"[logsumexp]", "(2, 3, 4)"});
-  expect_mentions(message_of([&] { sum(x23(), 2); }), {"[sum]", "dim 2", "(2, 3)"});
-  expect_mentions(message_of([&] { logmeanexp(x23(), -3); }), {"[logmeanexp]", "dim -3"});
-  expect_mentions(message_of([] { sum(Tensor()); }), {"[sum]"});
-  expect_mentions(message_of([] { mean(Tensor(), 0); }), {"[mean]"});
+  expect_mentions(error_of([&] { sum(x3, 0); }), {"[sum]", "2-D", "(2, 3, 4)"});
+  expect_mentions(error_of([&] { mean(Tensor::zeros({5}), 0); }), {"[mean]", "2-D", "(5)"});
+  expect_mentions(error_of([&] { logsumexp(x3, 1); }), {"[logsumexp]", "(2, 3, 4)"});
+  expect_mentions(error_of([&] { sum(x23(), 2); }), {"[sum]", "dim 2", "(2, 3)"});
+  expect_mentions(error_of([&] { logmeanexp(x23(), -3); }), {"[logmeanexp]", "dim -3"});
+  expect_mentions(error_of([] { sum(Tensor()); }), {"[sum]"});
+  expect_mentions(error_of([] { mean(Tensor(), 0); }), {"[mean]"});
 }
 
 TEST(Reduce, GraphNodeNames) {

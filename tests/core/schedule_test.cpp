@@ -6,20 +6,14 @@
 #include <string>
 
 #include "core/latent.h"
+#include "support/test_util.h"
 
 namespace latent {
 namespace {
 
-using optim::LrSchedule;
+using latent::testing::error_of;
 
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using optim::LrSchedule;
 
 bool contains(const std::string& s, const std::string& part) {
   return s.find(part) != std::string::npos;
@@ -115,22 +109,22 @@ TEST(LrSchedule, DescribeNamesTheScheduleAndItsArguments) {
 TEST(LrSchedule, BadArgumentsAreClearErrors) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   const double inf = std::numeric_limits<double>::infinity();
-  EXPECT_TRUE(contains(message_of([] { LrSchedule::constant(-1e-3); }), "[lr_schedule] lr must"));
-  EXPECT_TRUE(contains(message_of([&] { LrSchedule::constant(nan); }), "lr must"));
-  EXPECT_TRUE(contains(message_of([&] { LrSchedule::exponential(inf, 0.5); }), "lr must"));
-  EXPECT_TRUE(contains(message_of([] { LrSchedule::step_decay(0.1, 0, 0.5); }), "every"));
-  EXPECT_TRUE(contains(message_of([] { LrSchedule::step_decay(0.1, 2, 0.0); }), "gamma"));
-  EXPECT_TRUE(contains(message_of([] { LrSchedule::step_decay(0.1, 2, 1.5); }), "gamma"));
-  EXPECT_TRUE(contains(message_of([] { LrSchedule::exponential(0.1, -0.5); }), "gamma"));
-  EXPECT_TRUE(contains(message_of([] { LrSchedule::cosine(0.1, 0); }), "total_steps"));
-  EXPECT_TRUE(contains(message_of([] { LrSchedule::cosine(0.1, 10, 0.2); }), "floor"));
-  EXPECT_TRUE(contains(message_of([] { LrSchedule::cosine(0.1, 10, -0.1); }), "floor"));
-  EXPECT_TRUE(contains(message_of([] { LrSchedule::constant(0.1).with_warmup(-1); }), "warm-up"));
+  EXPECT_TRUE(contains(error_of([] { LrSchedule::constant(-1e-3); }), "[lr_schedule] lr must"));
+  EXPECT_TRUE(contains(error_of([&] { LrSchedule::constant(nan); }), "lr must"));
+  EXPECT_TRUE(contains(error_of([&] { LrSchedule::exponential(inf, 0.5); }), "lr must"));
+  EXPECT_TRUE(contains(error_of([] { LrSchedule::step_decay(0.1, 0, 0.5); }), "every"));
+  EXPECT_TRUE(contains(error_of([] { LrSchedule::step_decay(0.1, 2, 0.0); }), "gamma"));
+  EXPECT_TRUE(contains(error_of([] { LrSchedule::step_decay(0.1, 2, 1.5); }), "gamma"));
+  EXPECT_TRUE(contains(error_of([] { LrSchedule::exponential(0.1, -0.5); }), "gamma"));
+  EXPECT_TRUE(contains(error_of([] { LrSchedule::cosine(0.1, 0); }), "total_steps"));
+  EXPECT_TRUE(contains(error_of([] { LrSchedule::cosine(0.1, 10, 0.2); }), "floor"));
+  EXPECT_TRUE(contains(error_of([] { LrSchedule::cosine(0.1, 10, -0.1); }), "floor"));
+  EXPECT_TRUE(contains(error_of([] { LrSchedule::constant(0.1).with_warmup(-1); }), "warm-up"));
   EXPECT_TRUE(
-      contains(message_of([] { LrSchedule::constant(0.1).with_warmup(5, 1.5); }), "start_factor"));
-  EXPECT_TRUE(contains(message_of([] { LrSchedule::constant(0.1).with_warmup(5).with_warmup(5); }),
+      contains(error_of([] { LrSchedule::constant(0.1).with_warmup(5, 1.5); }), "start_factor"));
+  EXPECT_TRUE(contains(error_of([] { LrSchedule::constant(0.1).with_warmup(5).with_warmup(5); }),
                        "already has a warm-up"));
-  EXPECT_TRUE(contains(message_of([] { LrSchedule::constant(0.1).lr_at(-1); }), "step must"));
+  EXPECT_TRUE(contains(error_of([] { LrSchedule::constant(0.1).lr_at(-1); }), "step must"));
 }
 
 }  // namespace

@@ -6,18 +6,12 @@
 #include <vector>
 
 #include "core/latent.h"
+#include "support/test_util.h"
 
 namespace latent {
 namespace {
 
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using latent::testing::error_of;
 
 void expect_mentions(const std::string& msg, std::initializer_list<const char*> parts) {
   for (const char* p : parts) EXPECT_NE(msg.find(p), std::string::npos) << msg << " lacks " << p;
@@ -64,13 +58,13 @@ TEST(ShapeOps, NarrowColsGradientsAccumulate) {
 
 TEST(ShapeOps, NarrowColsErrors) {
   Tensor x = Tensor::zeros({2, 4});
-  expect_mentions(message_of([&] { narrow_cols(x, 3, 2); }), {"[narrow_cols]", "[3, 5)", "(2, 4)"});
-  expect_mentions(message_of([&] { narrow_cols(x, -1, 2); }), {"[narrow_cols]", "(2, 4)"});
-  expect_mentions(message_of([&] { narrow_cols(x, 0, -1); }), {"[narrow_cols]", "(2, 4)"});
-  expect_mentions(message_of([&] { narrow_cols(x, 5, 0); }), {"[narrow_cols]", "(2, 4)"});
-  expect_mentions(message_of([] { narrow_cols(Tensor::zeros({8}), 0, 2); }),
+  expect_mentions(error_of([&] { narrow_cols(x, 3, 2); }), {"[narrow_cols]", "[3, 5)", "(2, 4)"});
+  expect_mentions(error_of([&] { narrow_cols(x, -1, 2); }), {"[narrow_cols]", "(2, 4)"});
+  expect_mentions(error_of([&] { narrow_cols(x, 0, -1); }), {"[narrow_cols]", "(2, 4)"});
+  expect_mentions(error_of([&] { narrow_cols(x, 5, 0); }), {"[narrow_cols]", "(2, 4)"});
+  expect_mentions(error_of([] { narrow_cols(Tensor::zeros({8}), 0, 2); }),
                   {"[narrow_cols]", "2-D", "(8)"});
-  expect_mentions(message_of([] { narrow_cols(Tensor(), 0, 1); }), {"[narrow_cols]"});
+  expect_mentions(error_of([] { narrow_cols(Tensor(), 0, 1); }), {"[narrow_cols]"});
 }
 
 TEST(ShapeOps, ConcatCols) {
@@ -98,21 +92,21 @@ TEST(ShapeOps, ConcatCols) {
 }
 
 TEST(ShapeOps, ConcatColsErrors) {
-  expect_mentions(message_of([] { concat_cols({}); }), {"[concat_cols]", "empty"});
-  expect_mentions(message_of([] {
+  expect_mentions(error_of([] { concat_cols({}); }), {"[concat_cols]", "empty"});
+  expect_mentions(error_of([] {
                     concat_cols({Tensor::zeros({2, 1}), Tensor::zeros({3, 2})});
                   }),
                   {"[concat_cols]", "row counts differ", "(2, 1)", "(3, 2)"});
-  expect_mentions(message_of([] {
+  expect_mentions(error_of([] {
                     concat_cols({Tensor::zeros({2, 1}), Tensor::zeros({2})});
                   }),
                   {"[concat_cols]", "2-D", "(2)"});
   expect_mentions(
-      message_of([] {
+      error_of([] {
         concat_cols({Tensor::zeros({2, 1}), Tensor::zeros({2, 1}, {.dtype = DType::f64})});
       }),
       {"[concat_cols]"});
-  expect_mentions(message_of([] {
+  expect_mentions(error_of([] {
                     concat_cols({Tensor::zeros({2, 1}), Tensor()});
                   }),
                   {"[concat_cols]", "input 1"});
@@ -138,16 +132,16 @@ TEST(ShapeOps, ConcatRows) {
 }
 
 TEST(ShapeOps, ConcatRowsErrors) {
-  expect_mentions(message_of([] { concat_rows({}); }), {"[concat_rows]", "empty"});
-  expect_mentions(message_of([] {
+  expect_mentions(error_of([] { concat_rows({}); }), {"[concat_rows]", "empty"});
+  expect_mentions(error_of([] {
                     concat_rows({Tensor::zeros({2, 3}), Tensor::zeros({2, 4})});
                   }),
                   {"[concat_rows]", "(2, 3)", "(2, 4)"});
-  expect_mentions(message_of([] {
+  expect_mentions(error_of([] {
                     concat_rows({Tensor::zeros({2, 3}), Tensor::zeros({2, 3, 1})});
                   }),
                   {"[concat_rows]", "(2, 3)", "(2, 3, 1)"});
-  expect_mentions(message_of([] { concat_rows({Tensor::scalar(1.0)}); }), {"[concat_rows]", "()"});
+  expect_mentions(error_of([] { concat_rows({Tensor::scalar(1.0)}); }), {"[concat_rows]", "()"});
 }
 
 TEST(ShapeOps, TileRows) {
@@ -172,11 +166,11 @@ TEST(ShapeOps, TileRowsGradientAccumulatesInDouble) {
 }
 
 TEST(ShapeOps, TileRowsErrors) {
-  expect_mentions(message_of([] {
+  expect_mentions(error_of([] {
                     tile_rows(Tensor::zeros({2, 3}), -1);
                   }),
                   {"[tile_rows]", "-1", "(2, 3)"});
-  expect_mentions(message_of([] { tile_rows(Tensor::scalar(1.0), 2); }), {"[tile_rows]", "()"});
+  expect_mentions(error_of([] { tile_rows(Tensor::scalar(1.0), 2); }), {"[tile_rows]", "()"});
 }
 
 TEST(ShapeOps, Transpose) {
@@ -207,11 +201,11 @@ TEST(ShapeOps, TransposeLarge) {
 }
 
 TEST(ShapeOps, TransposeErrors) {
-  expect_mentions(message_of([] {
+  expect_mentions(error_of([] {
                     transpose(Tensor::zeros({2, 3, 4}));
                   }),
                   {"[transpose]", "2-D", "(2, 3, 4)"});
-  expect_mentions(message_of([] { transpose(Tensor()); }), {"[transpose]"});
+  expect_mentions(error_of([] { transpose(Tensor()); }), {"[transpose]"});
 }
 
 TEST(ShapeOps, GraphNodeNames) {

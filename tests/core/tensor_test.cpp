@@ -4,18 +4,12 @@
 #include <cmath>
 
 #include "core/latent.h"
+#include "support/test_util.h"
 
 namespace latent {
 namespace {
 
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using latent::testing::error_of;
 
 TEST(Shape, BasicsAndErrors) {
   Shape s{2, 3, 4};
@@ -64,11 +58,11 @@ TEST(Tensor, UndefinedTensorErrors) {
 
 TEST(Tensor, DataTypeMismatchIsAnError) {
   auto t = Tensor::zeros({2});
-  EXPECT_NE(message_of([&] { t.data<double>(); }).find("float32"), std::string::npos);
+  EXPECT_NE(error_of([&] { t.data<double>(); }).find("float32"), std::string::npos);
 }
 
 TEST(Tensor, ItemNeedsOneElement) {
-  EXPECT_NE(message_of([] { Tensor::zeros({2, 2}).item(); }).find("(2, 2)"), std::string::npos);
+  EXPECT_NE(error_of([] { Tensor::zeros({2, 2}).item(); }).find("(2, 2)"), std::string::npos);
 }
 
 TEST(Tensor, ReshapeSharesStorage) {
@@ -121,7 +115,7 @@ TEST(Tensor, InPlaceMethods) {
 
 TEST(Tensor, InPlaceOnTrackedLeafIsRefused) {
   auto w = Tensor::ones({3}, {.requires_grad = true});
-  EXPECT_NE(message_of([&] { w.fill_(0.0); }).find("NoGradGuard"), std::string::npos);
+  EXPECT_NE(error_of([&] { w.fill_(0.0); }).find("NoGradGuard"), std::string::npos);
   NoGradGuard ng;
   EXPECT_NO_THROW(w.fill_(0.0));
 }
@@ -145,9 +139,9 @@ TEST(Device, ParseAndNames) {
 
 TEST(Device, CudaWithoutGpuIsAClearError) {
   if (cuda_available()) GTEST_SKIP() << "a GPU is present";
-  const std::string msg = message_of([] { Device::cuda(0); });
+  const std::string msg = error_of([] { Device::cuda(0); });
   EXPECT_NE(msg.find("cuda:0"), std::string::npos) << msg;
-  EXPECT_NE(message_of([] { Tensor::zeros({2}).to(Device(DeviceType::cuda, 0)); }).find("cuda"),
+  EXPECT_NE(error_of([] { Tensor::zeros({2}).to(Device(DeviceType::cuda, 0)); }).find("cuda"),
             std::string::npos);
   EXPECT_TRUE(Device::best().is_cpu());
 }

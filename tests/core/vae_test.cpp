@@ -17,6 +17,8 @@
 namespace latent {
 namespace {
 
+using latent::testing::expect_thread_count_independent;
+
 using testing::error_of;
 using testing::expect_near_all;
 using testing::f64;
@@ -90,23 +92,6 @@ TEST(Reparametrize, GeneratedNoiseMatchesExplicitNoiseF32) {
 TEST(Reparametrize, GeneratedNoiseMatchesExplicitNoiseF64) {
   generated_matches_explicit<double>(DType::f64, 7, 6, 3);
   generated_matches_explicit<double>(DType::f64, 300, 17, 8);
-}
-
-// Values and gradients of `run` (float32, shapes large enough for the kernels' parallel loops)
-// with one thread and with four must be bitwise equal.
-template <class F>
-void expect_thread_count_independent(F run) {
-#if defined(_OPENMP)
-  const int saved = omp_get_max_threads();
-  omp_set_num_threads(1);
-  const std::vector<float> one = run();
-  omp_set_num_threads(4);
-  const std::vector<float> four = run();
-  omp_set_num_threads(saved);
-  EXPECT_EQ(one, four);
-#else
-  GTEST_SKIP() << "built without OpenMP";
-#endif
 }
 
 std::vector<float> values_and_grad(const Tensor& out, const Tensor& h) {

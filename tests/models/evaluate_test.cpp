@@ -13,25 +13,16 @@
 #include "core/latent.h"
 #include "models/evaluate.h"
 #include "models/vae.h"
+#include "support/model_test_util.h"
 
 namespace latent::models {
 namespace {
 
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
-bool have_data() {
-  return std::filesystem::exists(data::fashion_mnist_dir());
-}
+using latent::testing::error_of;
+using latent::testing::have_fashion_mnist;
 
 #define REQUIRE_FASHION_MNIST()                                              \
-  if (!have_data())                                                          \
+  if (!have_fashion_mnist())                                                 \
   GTEST_SKIP() << "Fashion-MNIST not found in " << data::fashion_mnist_dir() \
                << " (install dataset-fashion-mnist or set LATENT_FASHION_MNIST)"
 
@@ -261,22 +252,22 @@ TEST(Evaluate, Errors) {
   auto has = [](const std::string& m, const std::string& part) {
     return m.find(part) != std::string::npos;
   };
-  std::string m = message_of([&] { log_likelihood(vae, x, {.k = 0}); });
+  std::string m = error_of([&] { log_likelihood(vae, x, {.k = 0}); });
   EXPECT_TRUE(has(m, "[evaluate] log_likelihood: k must be at least 1, got 0")) << m;
-  m = message_of([&] { log_likelihood(vae, x, {.k = 10, .chunk = 0}); });
+  m = error_of([&] { log_likelihood(vae, x, {.k = 10, .chunk = 0}); });
   EXPECT_TRUE(has(m, "chunk must be at least 1")) << m;
-  m = message_of([&] { log_likelihood(vae, x, {.batch = 0}); });
+  m = error_of([&] { log_likelihood(vae, x, {.batch = 0}); });
   EXPECT_TRUE(has(m, "batch must be at least 1")) << m;
-  m = message_of([&] { elbo(vae, x, 0); });
+  m = error_of([&] { elbo(vae, x, 0); });
   EXPECT_TRUE(has(m, "[evaluate] elbo: samples must be at least 1")) << m;
-  m = message_of([&] { reconstruction_error(vae, Tensor::rand({4, 21}, gen)); });
+  m = error_of([&] { reconstruction_error(vae, Tensor::rand({4, 21}, gen)); });
   EXPECT_TRUE(has(m, "[evaluate] reconstruction_error")) << m;
   EXPECT_TRUE(has(m, "(4, 21)")) << m;
-  m = message_of([&] { kl_per_dim(vae, Tensor::rand({0, 20}, gen)); });
+  m = error_of([&] { kl_per_dim(vae, Tensor::rand({0, 20}, gen)); });
   EXPECT_TRUE(has(m, "empty")) << m;
-  m = message_of([&] { active_units(vae, x, -1.0); });
+  m = error_of([&] { active_units(vae, x, -1.0); });
   EXPECT_TRUE(has(m, "threshold")) << m;
-  m = message_of([&] { export_mu(vae, Tensor()); });
+  m = error_of([&] { export_mu(vae, Tensor()); });
   EXPECT_TRUE(has(m, "undefined")) << m;
 }
 

@@ -12,25 +12,16 @@
 #include "core/latent.h"
 #include "models/generate.h"
 #include "models/vae.h"
+#include "support/model_test_util.h"
 
 namespace latent::models {
 namespace {
 
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
-bool have_data() {
-  return std::filesystem::exists(data::fashion_mnist_dir());
-}
+using latent::testing::error_of;
+using latent::testing::have_fashion_mnist;
 
 #define REQUIRE_FASHION_MNIST()                                              \
-  if (!have_data())                                                          \
+  if (!have_fashion_mnist())                                                 \
   GTEST_SKIP() << "Fashion-MNIST not found in " << data::fashion_mnist_dir() \
                << " (install dataset-fashion-mnist or set LATENT_FASHION_MNIST)"
 
@@ -154,22 +145,22 @@ TEST(Generate, Errors) {
   auto has = [](const std::string& m, const std::string& part) {
     return m.find(part) != std::string::npos;
   };
-  std::string m = message_of([&] { sample(vae, 0); });
+  std::string m = error_of([&] { sample(vae, 0); });
   EXPECT_TRUE(has(m, "[generate] sample: n must be at least 1, got 0")) << m;
-  m = message_of([&] { interpolate(vae, a, a, 1); });
+  m = error_of([&] { interpolate(vae, a, a, 1); });
   EXPECT_TRUE(has(m, "[generate] interpolate: steps must be at least 2")) << m;
-  m = message_of([&] { interpolate(vae, Tensor::rand({2, 10}, gen), a, 3); });
+  m = error_of([&] { interpolate(vae, Tensor::rand({2, 10}, gen), a, 3); });
   EXPECT_TRUE(has(m, "one input")) << m;
   EXPECT_TRUE(has(m, "(2, 10)")) << m;
-  m = message_of([&] { interpolate(vae, a, Tensor::rand({11}, gen), 3); });
+  m = error_of([&] { interpolate(vae, a, Tensor::rand({11}, gen), 3); });
   EXPECT_TRUE(has(m, "b must be one input")) << m;
-  m = message_of([&] { traverse(vae, a, 2, {0.0}); });
+  m = error_of([&] { traverse(vae, a, 2, {0.0}); });
   EXPECT_TRUE(has(m, "[generate] traverse: dim must be in [0, 2)")) << m;
-  m = message_of([&] { traverse(vae, a, -1, {0.0}); });
+  m = error_of([&] { traverse(vae, a, -1, {0.0}); });
   EXPECT_TRUE(has(m, "dim must be in")) << m;
-  m = message_of([&] { traverse(vae, a, 0, {}); });
+  m = error_of([&] { traverse(vae, a, 0, {}); });
   EXPECT_TRUE(has(m, "no values")) << m;
-  m = message_of([&] { linspace(0, 1, 1); });
+  m = error_of([&] { linspace(0, 1, 1); });
   EXPECT_TRUE(has(m, "count must be at least 2")) << m;
 }
 

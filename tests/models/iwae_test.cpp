@@ -13,27 +13,18 @@
 #include "core/latent.h"
 #include "models/evaluate.h"
 #include "models/iwae.h"
+#include "support/model_test_util.h"
 
 namespace latent::models {
 namespace {
 
+using latent::testing::error_of;
+using latent::testing::have_fashion_mnist;
+
 constexpr double kLog2Pi = 1.8378770664093453;
 
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
-bool have_data() {
-  return std::filesystem::exists(data::fashion_mnist_dir());
-}
-
 #define REQUIRE_FASHION_MNIST()                                              \
-  if (!have_data())                                                          \
+  if (!have_fashion_mnist())                                                 \
   GTEST_SKIP() << "Fashion-MNIST not found in " << data::fashion_mnist_dir() \
                << " (install dataset-fashion-mnist or set LATENT_FASHION_MNIST)"
 
@@ -190,16 +181,16 @@ TEST(IWAE, LossFallsAndSeededRunsRepeat) {
 }
 
 TEST(IWAE, Errors) {
-  EXPECT_NE(message_of([] {
+  EXPECT_NE(error_of([] {
               IWAE m({.input = 10, .hidden = {4}, .latent = 2, .k = 0});
             }).find("[iwae] k must be at least 1, got 0"),
             std::string::npos);
   EXPECT_NE(
-      message_of([] { IWAE m({.input = 10, .hidden = {4}, .latent = 0}); }).find("[iwae] latent"),
+      error_of([] { IWAE m({.input = 10, .hidden = {4}, .latent = 0}); }).find("[iwae] latent"),
       std::string::npos);
   IWAE m({.input = 10, .hidden = {4}, .latent = 2});
   Generator gen(9);
-  const std::string msg = message_of([&] { m.compute_loss(Tensor::rand({3, 11}, gen)); });
+  const std::string msg = error_of([&] { m.compute_loss(Tensor::rand({3, 11}, gen)); });
   EXPECT_NE(msg.find("[iwae]"), std::string::npos) << msg;
   EXPECT_NE(msg.find("(3, 11)"), std::string::npos) << msg;
 }

@@ -14,23 +14,17 @@
 
 #include "core/latent.h"
 #include "models/trainer.h"
+#include "support/test_util.h"
 
 namespace latent {
 namespace {
+
+using latent::testing::error_of;
 
 namespace fs = std::filesystem;
 using models::History;
 using models::Trainer;
 using models::TrainerConfig;
-
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 bool contains(const std::string& s, const std::string& part) {
   return s.find(part) != std::string::npos;
@@ -396,9 +390,9 @@ TEST(Trainer, ProgressLinesGoToStderr) {
   TinyAE model(20, 16, 4);
   optim::Adam opt(model.parameters());
   Trainer trainer(model, opt, {.epochs = 2, .batch = 10, .log_every = 2});
-  testing::internal::CaptureStderr();
+  ::testing::internal::CaptureStderr();
   trainer.fit(synthetic(40, 20, 1), synthetic(10, 20, 2));
-  const std::string err = testing::internal::GetCapturedStderr();
+  const std::string err = ::testing::internal::GetCapturedStderr();
   EXPECT_TRUE(contains(err, "epoch 1/2  step 2 (2/4)")) << err;
   EXPECT_TRUE(contains(err, "epoch 2/2  step 8 (4/4)")) << err;
   EXPECT_TRUE(contains(err, "samples/s")) << err;
@@ -410,29 +404,29 @@ TEST(Trainer, BadConfigurationAndDataAreClearErrors) {
   TinyAE model(20, 16, 4);
   optim::Adam opt(model.parameters());
   auto make = [&](TrainerConfig c) { Trainer t(model, opt, c); };
-  EXPECT_TRUE(contains(message_of([&] { make({.epochs = 0}); }), "[trainer] epochs must be >= 1"));
-  EXPECT_TRUE(contains(message_of([&] { make({.batch = 0}); }), "batch must be >= 1"));
-  EXPECT_TRUE(contains(message_of([&] { make({.eval_batch = -1}); }), "eval_batch"));
-  EXPECT_TRUE(contains(message_of([&] { make({.log_every = -1}); }), "log_every"));
-  EXPECT_TRUE(contains(message_of([&] { make({.grad_clip = -1.0}); }), "grad_clip"));
+  EXPECT_TRUE(contains(error_of([&] { make({.epochs = 0}); }), "[trainer] epochs must be >= 1"));
+  EXPECT_TRUE(contains(error_of([&] { make({.batch = 0}); }), "batch must be >= 1"));
+  EXPECT_TRUE(contains(error_of([&] { make({.eval_batch = -1}); }), "eval_batch"));
+  EXPECT_TRUE(contains(error_of([&] { make({.log_every = -1}); }), "log_every"));
+  EXPECT_TRUE(contains(error_of([&] { make({.grad_clip = -1.0}); }), "grad_clip"));
 
   Trainer trainer(model, opt, {.epochs = 1});
-  EXPECT_TRUE(contains(message_of([&] {
+  EXPECT_TRUE(contains(error_of([&] {
                          trainer.fit(Tensor::zeros({0, 20}));
                        }),
                        "[trainer] the training set is empty"));
-  EXPECT_TRUE(contains(message_of([&] { trainer.fit(Tensor()); }), "undefined"));
-  EXPECT_TRUE(contains(message_of([&] { trainer.fit(Tensor::zeros({20})); }), "must be [N, 20]"));
-  const std::string width = message_of([&] { trainer.fit(Tensor::zeros({8, 30})); });
+  EXPECT_TRUE(contains(error_of([&] { trainer.fit(Tensor()); }), "undefined"));
+  EXPECT_TRUE(contains(error_of([&] { trainer.fit(Tensor::zeros({20})); }), "must be [N, 20]"));
+  const std::string width = error_of([&] { trainer.fit(Tensor::zeros({8, 30})); });
   EXPECT_TRUE(contains(width, "width 30")) << width;
   EXPECT_TRUE(contains(width, "tiny_ae")) << width;
-  EXPECT_TRUE(contains(message_of([&] {
+  EXPECT_TRUE(contains(error_of([&] {
                          trainer.fit(synthetic(8, 20, 1), Tensor::zeros({4, 7}));
                        }),
                        "the test set has rows of width 7"));
 
   Trainer bad_csv(model, opt, {.epochs = 1, .metrics_csv = "/nonexistent-folder/metrics.csv"});
-  const std::string csv = message_of([&] { bad_csv.fit(synthetic(8, 20, 1)); });
+  const std::string csv = error_of([&] { bad_csv.fit(synthetic(8, 20, 1)); });
   EXPECT_TRUE(contains(csv, "nonexistent-folder")) << csv;
   EXPECT_EQ(model.training_batches, 0);  // every error came before training
 }

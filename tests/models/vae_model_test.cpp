@@ -12,25 +12,16 @@
 #include "core/data/dataset.h"
 #include "core/latent.h"
 #include "models/vae.h"
+#include "support/model_test_util.h"
 
 namespace latent::models {
 namespace {
 
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
-bool have_data() {
-  return std::filesystem::exists(data::fashion_mnist_dir());
-}
+using latent::testing::error_of;
+using latent::testing::have_fashion_mnist;
 
 #define REQUIRE_FASHION_MNIST()                                              \
-  if (!have_data())                                                          \
+  if (!have_fashion_mnist())                                                 \
   GTEST_SKIP() << "Fashion-MNIST not found in " << data::fashion_mnist_dir() \
                << " (install dataset-fashion-mnist or set LATENT_FASHION_MNIST)"
 
@@ -392,7 +383,7 @@ TEST(VAE, BetaVAEWithWarmupAndFreeBitsTrains) {
 // ---- errors ------------------------------------------------------------------------------------
 
 TEST(VAE, ConfigErrorsNameTheField) {
-  auto msg = [](VAEConfig c) { return message_of([&] { VAE v(c); }); };
+  auto msg = [](VAEConfig c) { return error_of([&] { VAE v(c); }); };
   VAEConfig c = small_config();
   c.beta = -1;
   EXPECT_NE(msg(c).find("[vae] beta"), std::string::npos) << msg(c);
@@ -427,27 +418,27 @@ TEST(VAE, InputErrorsNameTheModelAndShapes) {
   Generator gen(12);
   Tensor wrong = Tensor::rand({4, 783}, gen);
   Tensor x = Tensor::rand({4, 784}, gen);
-  const std::string m = message_of([&] { vae.forward(wrong); });
+  const std::string m = error_of([&] { vae.forward(wrong); });
   EXPECT_NE(m.find("[vae]"), std::string::npos) << m;
   EXPECT_NE(m.find("784"), std::string::npos) << m;
   EXPECT_NE(m.find("(4, 783)"), std::string::npos) << m;
-  EXPECT_NE(message_of([&] { vae.encode(wrong); }).find("[vae]"), std::string::npos);
-  EXPECT_NE(message_of([&] { vae.compute_loss(wrong); }).find("[vae]"), std::string::npos);
-  EXPECT_NE(message_of([&] {
+  EXPECT_NE(error_of([&] { vae.encode(wrong); }).find("[vae]"), std::string::npos);
+  EXPECT_NE(error_of([&] { vae.compute_loss(wrong); }).find("[vae]"), std::string::npos);
+  EXPECT_NE(error_of([&] {
               vae.decode_params(Tensor::rand({4, 7}, gen));
             }).find("[vae] decode"),
             std::string::npos);
-  EXPECT_NE(message_of([&] {
+  EXPECT_NE(error_of([&] {
               vae.forward(x, Tensor::randn({6, 8}, gen));
             }).find("[vae] forward: eps"),
             std::string::npos);
-  EXPECT_NE(message_of([&] {
+  EXPECT_NE(error_of([&] {
               vae.forward(x, Tensor::randn({4, 7}, gen));
             }).find("[vae] forward: eps"),
             std::string::npos);
   // An output that belongs to another batch.
   VAEOutput out = vae.forward(x);
-  EXPECT_NE(message_of([&] {
+  EXPECT_NE(error_of([&] {
               vae.loss(out, Tensor::rand({3, 784}, gen));
             }).find("[vae] loss"),
             std::string::npos);

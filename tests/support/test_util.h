@@ -10,6 +10,10 @@
 
 #include "core/latent.h"
 
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
 namespace latent::testing {
 
 inline constexpr TensorOptions kF64{.dtype = DType::f64};
@@ -41,6 +45,23 @@ std::string error_of(F&& f) {
 inline void expect_mentions(const std::string& msg, std::initializer_list<const char*> parts) {
   for (const char* p : parts)
     EXPECT_NE(msg.find(p), std::string::npos) << msg << "\n  lacks: " << p;
+}
+
+// Values and gradients of `run` (float32, shapes large enough for the kernels' parallel loops)
+// with one thread and with four must be bitwise equal.
+template <class F>
+void expect_thread_count_independent(F run) {
+#if defined(_OPENMP)
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const std::vector<float> one = run();
+  omp_set_num_threads(4);
+  const std::vector<float> four = run();
+  omp_set_num_threads(saved);
+  EXPECT_EQ(one, four);
+#else
+  GTEST_SKIP() << "built without OpenMP";
+#endif
 }
 
 }  // namespace latent::testing
