@@ -207,11 +207,27 @@ void copy(void* dst, Device dst_device, const void* src, Device src_device, std:
       LATENT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice,
                                         state(dst_device.index()).stream));
     } else {
-      // Order after the source's pending work, then copy on the destination's stream.
-      synchronize(src_device);
+      // The copy runs on the destination's stream after the source's pending work (event 1), and
+      // the source's stream waits for the copy (event 2): the source block is freed stream-ordered
+      // on its own stream, so without the second edge the pool could hand it out again while the
+      // copy still reads it. Neither edge blocks the host.
+      cudaStream_t src_stream = state(src_device.index()).stream;
+      cudaStream_t dst_stream = state(dst_device.index()).stream;
+      cudaEvent_t src_ready = nullptr, copied = nullptr;
+      LATENT_CUDA_CHECK(cudaSetDevice(src_device.index()));
+      LATENT_CUDA_CHECK(cudaEventCreateWithFlags(&src_ready, cudaEventDisableTiming));
+      LATENT_CUDA_CHECK(cudaEventRecord(src_ready, src_stream));
       LATENT_CUDA_CHECK(cudaSetDevice(dst_device.index()));
-      LATENT_CUDA_CHECK(cudaMemcpyPeerAsync(dst, dst_device.index(), src, src_device.index(), bytes,
-                                            state(dst_device.index()).stream));
+      LATENT_CUDA_CHECK(cudaStreamWaitEvent(dst_stream, src_ready, 0));
+      LATENT_CUDA_CHECK(
+          cudaMemcpyPeerAsync(dst, dst_device.index(), src, src_device.index(), bytes, dst_stream));
+      LATENT_CUDA_CHECK(cudaEventCreateWithFlags(&copied, cudaEventDisableTiming));
+      LATENT_CUDA_CHECK(cudaEventRecord(copied, dst_stream));
+      LATENT_CUDA_CHECK(cudaSetDevice(src_device.index()));
+      LATENT_CUDA_CHECK(cudaStreamWaitEvent(src_stream, copied, 0));
+      // Destroying an event with work pending is allowed: its resources go once it completes.
+      LATENT_CUDA_CHECK(cudaEventDestroy(src_ready));
+      LATENT_CUDA_CHECK(cudaEventDestroy(copied));
     }
     return;
   }

@@ -18,7 +18,9 @@ void* allocate(std::size_t bytes, Device device);
 void deallocate(void* ptr, Device device) noexcept;
 
 // Copies bytes between any two devices, ordered on the CUDA stream(s) involved. A copy to the
-// host waits for it to finish. A copy from the host (up to 64 MiB) goes through pinned staging
+// host waits for it to finish. A copy between two GPUs runs on the destination's stream after the
+// source's pending work, and the source's stream waits for it, so freeing the source right after
+// is safe; the host does not wait. A copy from the host (up to 64 MiB) goes through pinned staging
 // buffers and returns without waiting for the device: the caller may reuse `src` at once, and a
 // training step's batch upload does not synchronize the host.
 void copy(void* dst, Device dst_device, const void* src, Device src_device, std::size_t bytes);
