@@ -10,8 +10,8 @@
 //   binary_backward: da[ia] += sum dy[r, c] * d(op)/da, likewise db (accumulates; null = skip)
 //   unary_forward:   y[i] = f(x[i])                                (overwrites y)
 //   unary_backward:  dx[i] += dy[i] * f'(x[i]) given y = f(x)      (accumulates)
-// Formulas: kernels/scalar_math.h. Backward reductions over broadcast operands run in double on
-// the CPU and in a fixed order on the GPU (deterministic).
+// Formulas: kernels/scalar_math.h. Backward reductions over broadcast operands sum the float
+// products in double on both backends (in a fixed order on the GPU: deterministic).
 #pragma once
 
 #include "kernels/common.h"

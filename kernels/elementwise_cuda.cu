@@ -71,17 +71,21 @@ __global__ void grad_full_kernel(float* __restrict__ d, int which, const float* 
   }
 }
 
-// Row operand [cols]: one thread per column sums over rows in order (deterministic; coalesced
-// across the threads of a warp).
+// Broadcast operands: the gradient is a sum over the broadcast elements, taken in double (as on the
+// CPU) and in a fixed order, so it is deterministic and agrees with the CPU reference to float
+// rounding of the final value.
+
+// Row operand [cols]: one thread per column sums over rows in order (coalesced across the threads
+// of a warp).
 __global__ void grad_row_kernel(float* __restrict__ d, int which, const float* __restrict__ dy,
                                 const float* a, Bcast ba, const float* b, Bcast bb, math::Binary op,
                                 index_t rows, index_t cols) {
   for (index_t c = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; c < cols;
        c += static_cast<index_t>(gridDim.x) * blockDim.x) {
-    float acc = 0.f;
+    double acc = 0.0;
     for (index_t r = 0; r < rows; ++r)
-      acc += dy[r * cols + c] * partial(which, op, a, ba, b, bb, r, c, cols);
-    d[c] += acc;
+      acc += static_cast<double>(dy[r * cols + c] * partial(which, op, a, ba, b, bb, r, c, cols));
+    d[c] += static_cast<float>(acc);
   }
 }
 
@@ -90,20 +94,20 @@ __global__ void grad_row_kernel(float* __restrict__ d, int which, const float* _
 __global__ void grad_rowsum_kernel(float* __restrict__ d, int which, const float* __restrict__ dy,
                                    const float* a, Bcast ba, const float* b, Bcast bb,
                                    math::Binary op, index_t rows, index_t cols, bool scalar) {
-  __shared__ float buf[kThreads];
+  __shared__ double buf[kThreads];
   const index_t r0 = scalar ? 0 : blockIdx.x;
   const index_t r1 = scalar ? rows : blockIdx.x + 1;
-  float acc = 0.f;
+  double acc = 0.0;
   for (index_t r = r0; r < r1; ++r)
     for (index_t c = threadIdx.x; c < cols; c += blockDim.x)
-      acc += dy[r * cols + c] * partial(which, op, a, ba, b, bb, r, c, cols);
+      acc += static_cast<double>(dy[r * cols + c] * partial(which, op, a, ba, b, bb, r, c, cols));
   buf[threadIdx.x] = acc;
   __syncthreads();
   for (int s = kThreads / 2; s > 0; s >>= 1) {
     if (threadIdx.x < s) buf[threadIdx.x] += buf[threadIdx.x + s];
     __syncthreads();
   }
-  if (threadIdx.x == 0) d[scalar ? 0 : blockIdx.x] += buf[0];
+  if (threadIdx.x == 0) d[scalar ? 0 : blockIdx.x] += static_cast<float>(buf[0]);
 }
 
 void grad_of(float* d, int which, Bcast mode, const float* dy, const float* a, Bcast ba,
