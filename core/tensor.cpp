@@ -1,6 +1,8 @@
 #include "core/tensor.h"
 
 #include <cstring>
+#include <limits>
+#include <vector>
 
 #include "core/autograd.h"
 #include "core/backend.h"
@@ -187,7 +189,36 @@ Tensor Tensor::randn(const Shape& shape, Generator& gen, const TensorOptions& op
       },
       [&](kernels::Stream s) {
         kernels::cuda::fill_normal(t.data<float>(), gen.seed(), off, float(mean), float(stddev), n,
-                                   s);
+                                   1, s);
+      });
+  if (opt.requires_grad) t.requires_grad_(true);
+  return t;
+}
+
+Tensor Tensor::randn_draws(std::int64_t draws, const Shape& each, Generator& gen,
+                           const TensorOptions& opt) {
+  check(draws >= 1, "randn_draws", "draws must be at least 1, got ", draws);
+  check(each.ndim() >= 1, "randn_draws", "each draw needs at least one dimension, got ",
+        each.str());
+  std::vector<std::int64_t> dims(each.begin(), each.end());
+  check(dims[0] <= std::numeric_limits<std::int64_t>::max() / draws, "randn_draws", draws,
+        " draws of ", each.str(), " overflow the first dimension");
+  dims[0] *= draws;
+  TensorOptions plain = opt;
+  plain.requires_grad = false;
+  Tensor t = empty(Shape(std::span<const std::int64_t>(dims)), plain);
+  const std::int64_t n = each.numel();
+  // Each draw reserves its own blocks, as `draws` calls of randn would.
+  const std::uint64_t off = gen.take(static_cast<std::uint64_t>(n));
+  for (std::int64_t d = 1; d < draws; ++d) gen.take(static_cast<std::uint64_t>(n));
+  dispatch::run(
+      "randn_draws", t,
+      [&](auto z) {
+        using T = decltype(z);
+        kernels::cpu::fill_normal<T>(t.data<T>(), gen.seed(), off, T(0), T(1), n, draws);
+      },
+      [&](kernels::Stream s) {
+        kernels::cuda::fill_normal(t.data<float>(), gen.seed(), off, 0.f, 1.f, n, draws, s);
       });
   if (opt.requires_grad) t.requires_grad_(true);
   return t;

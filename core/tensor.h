@@ -74,6 +74,12 @@ class Tensor {
                      double lo = 0.0, double hi = 1.0);
   static Tensor randn(const Shape& shape, Generator& gen, const TensorOptions& opt = {},
                       double mean = 0.0, double stddev = 1.0);
+  // `draws` standard-normal tensors of shape `each` (at least one dimension) stacked along the
+  // first dimension, [draws * each[0], each[1], ...], in one kernel launch: bit for bit what
+  // concat_rows of `draws` successive randn(each, gen) calls gives, and the generator ends where
+  // they would leave it. draws >= 1.
+  static Tensor randn_draws(std::int64_t draws, const Shape& each, Generator& gen,
+                            const TensorOptions& opt = {});
 
   // ---- properties --------------------------------------------------------------------------
   bool defined() const { return impl_ != nullptr; }

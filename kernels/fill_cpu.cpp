@@ -22,13 +22,17 @@ void fill_uniform(T* y, std::uint64_t seed, std::uint64_t offset, T lo, T hi, in
 }
 
 template <class T>
-void fill_normal(T* y, std::uint64_t seed, std::uint64_t offset, T mean, T stddev, index_t n) {
-#pragma omp parallel for schedule(static) if (n > (1 << 16))
-  for (index_t b = 0; b < (n + 3) / 4; ++b) {
+void fill_normal(T* y, std::uint64_t seed, std::uint64_t offset, T mean, T stddev, index_t n,
+                 index_t draws) {
+  // Block b of the stream is block j of draw d: the draws are consecutive in the stream.
+  const index_t nb = (n + 3) / 4;
+#pragma omp parallel for schedule(static) if (n * draws > (1 << 16))
+  for (index_t b = 0; b < nb * draws; ++b) {
+    const index_t d = b / nb, j = b - d * nb;
     float z[4];
     philox::to_normal4(philox::block(seed, offset + static_cast<std::uint64_t>(b)), z);
-    for (int k = 0; k < 4 && 4 * b + k < n; ++k)
-      y[4 * b + k] = mean + stddev * static_cast<T>(z[k]);
+    for (int k = 0; k < 4 && 4 * j + k < n; ++k)
+      y[d * n + 4 * j + k] = mean + stddev * static_cast<T>(z[k]);
   }
 }
 
@@ -41,8 +45,10 @@ template void fill<float>(float*, float, index_t);
 template void fill<double>(double*, double, index_t);
 template void fill_uniform<float>(float*, std::uint64_t, std::uint64_t, float, float, index_t);
 template void fill_uniform<double>(double*, std::uint64_t, std::uint64_t, double, double, index_t);
-template void fill_normal<float>(float*, std::uint64_t, std::uint64_t, float, float, index_t);
-template void fill_normal<double>(double*, std::uint64_t, std::uint64_t, double, double, index_t);
+template void fill_normal<float>(float*, std::uint64_t, std::uint64_t, float, float, index_t,
+                                 index_t);
+template void fill_normal<double>(double*, std::uint64_t, std::uint64_t, double, double, index_t,
+                                  index_t);
 template void cast<float, double>(float*, const double*, index_t);
 template void cast<double, float>(double*, const float*, index_t);
 

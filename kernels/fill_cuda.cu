@@ -30,14 +30,16 @@ __global__ void fill_uniform_kernel(float* __restrict__ y, std::uint64_t seed, s
   }
 }
 
+// Block b of the stream is block j of draw d: the draws are consecutive in the stream.
 __global__ void fill_normal_kernel(float* __restrict__ y, std::uint64_t seed, std::uint64_t offset,
-                                   float mean, float stddev, index_t n) {
+                                   float mean, float stddev, index_t n, index_t draws) {
   const index_t nb = (n + 3) / 4;
-  for (index_t b = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; b < nb;
+  for (index_t b = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; b < nb * draws;
        b += static_cast<index_t>(gridDim.x) * blockDim.x) {
+    const index_t d = b / nb, j = b - d * nb;
     float z[4];
     philox::to_normal4(philox::block(seed, offset + static_cast<std::uint64_t>(b)), z);
-    for (int k = 0; k < 4 && 4 * b + k < n; ++k) y[4 * b + k] = mean + stddev * z[k];
+    for (int k = 0; k < 4 && 4 * j + k < n; ++k) y[d * n + 4 * j + k] = mean + stddev * z[k];
   }
 }
 
@@ -57,10 +59,10 @@ void fill_uniform(float* y, std::uint64_t seed, std::uint64_t offset, float lo, 
 }
 
 void fill_normal(float* y, std::uint64_t seed, std::uint64_t offset, float mean, float stddev,
-                 index_t n, Stream stream) {
-  if (n == 0) return;
-  fill_normal_kernel<<<blocks_for((n + 3) / 4), kThreads, 0, stream>>>(y, seed, offset, mean,
-                                                                       stddev, n);
+                 index_t n, index_t draws, Stream stream) {
+  if (n == 0 || draws == 0) return;
+  fill_normal_kernel<<<blocks_for((n + 3) / 4 * draws), kThreads, 0, stream>>>(
+      y, seed, offset, mean, stddev, n, draws);
   LATENT_LAUNCH_CHECK(fill_normal_kernel);
 }
 

@@ -115,13 +115,9 @@ Tensor log_likelihood_per_example(VAE& vae, const Tensor& x, const LogLikelihood
     std::vector<double> run_sum(static_cast<std::size_t>(n), 0.0);
     for (std::int64_t s0 = 0; s0 < options.k; s0 += options.chunk) {
       const std::int64_t c = std::min(options.chunk, options.k - s0);
-      // One draw of [n, Z] per sample index, in sample order: the noise of sample i does not
-      // depend on how the samples are grouped into chunks.
-      std::vector<Tensor> draws;
-      draws.reserve(static_cast<std::size_t>(c));
-      for (std::int64_t r = 0; r < c; ++r)
-        draws.push_back(Tensor::randn({n, zdim}, gen, h.options()));
-      const Tensor eps = c == 1 ? draws.front() : concat_rows(draws);
+      // One draw of [n, Z] per sample index, in sample order, all of a chunk in one launch: the
+      // noise of sample i does not depend on how the samples are grouped into chunks.
+      const Tensor eps = Tensor::randn_draws(c, {n, zdim}, gen, h.options());
       const VAEOutput out = output_for(vae, h, eps);
       const std::vector<double> lw = vae.log_weights(out, xb).to_vector<double>();  // [c*n]
       for (std::int64_t r = 0; r < c; ++r) {

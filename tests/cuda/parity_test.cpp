@@ -102,5 +102,21 @@ TEST(CudaDevice, PhiloxSameBitsOnBothBackends) {
     EXPECT_NEAR(cn[i], gn[i], 1e-5f * (1 + std::fabs(cn[i])));
 }
 
+// The importance-sampling estimator draws a chunk's noise in one launch: on the GPU it must equal
+// successive draws there bit for bit, and the CPU's draws to a few ulp.
+TEST(CudaDevice, RandnDrawsMatchSuccessiveDrawsAndCpu) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU";
+  const Device gpu = Device::cuda(0);
+  Generator a(5), b(5), c(5);
+  std::vector<Tensor> parts;
+  for (int d = 0; d < 9; ++d) parts.push_back(Tensor::randn({13, 5}, a, {.device = gpu}));
+  const auto stacked = Tensor::randn_draws(9, {13, 5}, b, {.device = gpu}).to_vector<float>();
+  EXPECT_EQ(stacked, concat_rows(parts).to_vector<float>());
+  const auto cpu = Tensor::randn_draws(9, {13, 5}, c).to_vector<float>();
+  ASSERT_EQ(cpu.size(), stacked.size());
+  for (std::size_t i = 0; i < cpu.size(); ++i)
+    EXPECT_NEAR(cpu[i], stacked[i], 1e-5f * (1 + std::fabs(cpu[i])));
+}
+
 }  // namespace
 }  // namespace latent::testing
