@@ -1,5 +1,5 @@
 #include <cmath>
-#include <cub/cub.cuh>
+#include <cub/block/block_reduce.cuh>
 
 #include "kernels/cuda_check.h"
 #include "kernels/optim.h"

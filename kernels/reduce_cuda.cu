@@ -1,4 +1,4 @@
-#include <cub/cub.cuh>
+#include <cub/block/block_reduce.cuh>
 
 #include "kernels/cuda_check.h"
 #include "kernels/cuda_reduce.cuh"
