@@ -2,7 +2,7 @@
 // Bernoulli likelihood on the decoder's logits (cross-entropy on grey levels), trained by the
 // Trainer with Adam and a cosine learning-rate schedule, then evaluated on held-out images.
 //
-//   ./ae_fashion_mnist [--limit N] [--epochs E] [--data DIR]
+//   ./ae_fashion_mnist [--limit N] [--epochs E] [--data DIR] [--device D]
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -23,13 +23,15 @@ int main(int argc, char** argv) {
     const auto train = data::fashion_mnist(Split::train, {.dir = args.data, .limit = args.limit});
     const auto test =
         data::fashion_mnist(Split::test, {.dir = args.data, .limit = args.test_limit()});
+    const Device dev = args.device_to_use();
 
     models::AE ae({.input = 784,
                    .latent = 32,
                    .encoder = {.hidden = {512, 256}},
                    .decoder = {.hidden = {256, 512}},
                    .likelihood = {.kind = models::Likelihood::bernoulli},
-                   .seed = 0});
+                   .seed = 0},
+                  dev);
     optim::Adam opt(ae.parameters(), {.lr = 1e-3});
     const std::int64_t batch = 128;
     const std::int64_t steps = args.epochs * ((train.size() + batch - 1) / batch);

@@ -3,7 +3,7 @@
 // kernel), trained with a step-decay learning rate. Prints the test reconstruction and the
 // Jacobian norm of the trained encoder on held-out images.
 //
-//   ./contractive_ae_fashion_mnist [--limit N] [--epochs E] [--data DIR]
+//   ./contractive_ae_fashion_mnist [--limit N] [--epochs E] [--data DIR] [--device D]
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -24,9 +24,10 @@ int main(int argc, char** argv) {
     const auto train = data::fashion_mnist(Split::train, {.dir = args.data, .limit = args.limit});
     const auto test =
         data::fashion_mnist(Split::test, {.dir = args.data, .limit = args.test_limit()});
+    const Device dev = args.device_to_use();
 
     models::ContractiveAE cae(
-        {.input = 784, .latent = 64, .decoder = {.hidden = {512}}, .lambda = 0.1, .seed = 0});
+        {.input = 784, .latent = 64, .decoder = {.hidden = {512}}, .lambda = 0.1, .seed = 0}, dev);
     optim::Adam opt(cae.parameters(), {.lr = 1e-3});
     const std::int64_t steps_per_epoch = (train.size() + 127) / 128;
     models::Trainer trainer(cae, opt, {.epochs = args.epochs, .batch = 128, .seed = 0},
@@ -47,7 +48,7 @@ int main(int argc, char** argv) {
 
     NoGradGuard no_grad;
     cae.eval();
-    const double jacobian = cae.jacobian_norm(cae.forward(test.images)).item();
+    const double jacobian = cae.jacobian_norm(cae.forward(test.images.to(dev))).item();
     std::printf("test: ||df/dx||_F^2 = %.4f per image (%s)\n", jacobian,
                 cae.closed_form() ? "closed form" : "exact Jacobian chain");
   } catch (const Error& e) {

@@ -3,7 +3,7 @@
 // clean image. After training, masked test images are reconstructed and compared with the clean
 // ones: the reconstruction is much closer to the clean image than the masked input was.
 //
-//   ./dae_fashion_mnist [--limit N] [--epochs E] [--data DIR]
+//   ./dae_fashion_mnist [--limit N] [--epochs E] [--data DIR] [--device D]
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -24,13 +24,15 @@ int main(int argc, char** argv) {
     const auto train = data::fashion_mnist(Split::train, {.dir = args.data, .limit = args.limit});
     const auto test =
         data::fashion_mnist(Split::test, {.dir = args.data, .limit = args.test_limit()});
+    const Device dev = args.device_to_use();
 
     models::DenoisingAE dae({.input = 784,
                              .latent = 32,
                              .encoder = {.hidden = {512, 256}},
                              .decoder = {.hidden = {256, 512}},
                              .corruption = {.kind = models::Corruption::masking, .p = 0.3},
-                             .seed = 0});
+                             .seed = 0},
+                            dev);
     optim::Adam opt(dae.parameters(), {.lr = 1e-3});
     models::Trainer trainer(dae, opt, {.epochs = args.epochs, .batch = 128, .seed = 0});
 
@@ -50,9 +52,10 @@ int main(int argc, char** argv) {
     NoGradGuard no_grad;
     dae.eval();
     Generator noise(1);
-    const Tensor masked = masking_noise(test.images, 0.3, noise);
-    const double masked_mse = mse(masked, test.images).item();
-    const double denoised_mse = mse(dae.reconstruct(masked), test.images).item();
+    const Tensor clean = test.images.to(dev);
+    const Tensor masked = masking_noise(clean, 0.3, noise);
+    const double masked_mse = mse(masked, clean).item();
+    const double denoised_mse = mse(dae.reconstruct(masked), clean).item();
     std::printf("masked test images: MSE to the clean images %.5f as given, %.5f reconstructed\n",
                 masked_mse, denoised_mse);
   } catch (const Error& e) {

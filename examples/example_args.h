@@ -1,4 +1,5 @@
-// The command line every Fashion-MNIST example shares: --limit N, --epochs E, --data DIR, --help.
+// The command line every Fashion-MNIST example shares: --limit N, --epochs E, --data DIR,
+// --device auto|cpu|cuda|cuda:N, --help.
 #pragma once
 
 #include <algorithm>
@@ -8,10 +9,16 @@
 #include <cstdlib>
 #include <string>
 
+#include "core/device.h"
+
 struct Args {
   std::int64_t limit = 10000;  // training images (0: all 60000)
   int epochs = 5;
-  std::string data;  // "": $LATENT_FASHION_MNIST, then /usr/share/datasets/fashion-mnist
+  std::string data;             // "": $LATENT_FASHION_MNIST, then /usr/share/datasets/fashion-mnist
+  std::string device = "auto";  // auto: the first GPU when there is one, else the CPU
+
+  // The device to train on; throws latent::Error when it is not available (cuda without a GPU).
+  latent::Device device_to_use() const { return latent::Device::parse(device); }
 
   // Test images evaluated: all 10000 with --limit 0, else max(100, limit / 5).
   std::int64_t test_limit() const {
@@ -19,10 +26,10 @@ struct Args {
   }
 };
 
-// --limit N, --epochs E, --data DIR, --help; exits 2 with a message on a usage error.
+// --limit N, --epochs E, --data DIR, --device D, --help; exits 2 with a message on a usage error.
 inline Args parse_args(int argc, char** argv) {
   auto synopsis = [&](std::FILE* f) {
-    std::fprintf(f, "usage: %s [--limit N] [--epochs E] [--data DIR]\n", argv[0]);
+    std::fprintf(f, "usage: %s [--limit N] [--epochs E] [--data DIR] [--device D]\n", argv[0]);
   };
   auto fail = [&](const std::string& msg) {
     std::fprintf(stderr, "%s: %s\n", argv[0], msg.c_str());
@@ -39,14 +46,25 @@ inline Args parse_args(int argc, char** argv) {
           "              evaluate on the first max(100, N/5) test images\n"
           "  --epochs E  training epochs (default 5)\n"
           "  --data DIR  folder with the Fashion-MNIST files (default: $LATENT_FASHION_MNIST,\n"
-          "              then /usr/share/datasets/fashion-mnist)\n");
+          "              then /usr/share/datasets/fashion-mnist)\n"
+          "  --device D  auto (default: the first GPU when there is one, else the CPU), cpu,\n"
+          "              cuda or cuda:N\n");
       std::exit(0);
     }
-    if (opt != "--limit" && opt != "--epochs" && opt != "--data") fail("unknown option " + opt);
+    if (opt != "--limit" && opt != "--epochs" && opt != "--data" && opt != "--device")
+      fail("unknown option " + opt);
     if (i + 1 >= argc) fail(opt + " needs a value");
     const std::string v = argv[++i];
     if (opt == "--data") {
       a.data = v;
+      continue;
+    }
+    if (opt == "--device") {
+      const bool indexed = v.rfind("cuda:", 0) == 0 && v.size() > 5 &&
+                           v.find_first_not_of("0123456789", 5) == std::string::npos;
+      if (v != "auto" && v != "cpu" && v != "cuda" && !indexed)
+        fail("--device takes auto, cpu, cuda or cuda:N, got " + v);
+      a.device = v;
       continue;
     }
     char* end = nullptr;

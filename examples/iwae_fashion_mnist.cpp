@@ -3,7 +3,7 @@
 // importance-weighted bound instead of the ELBO. Prints the test bound for k = 5, the ELBO (k = 1),
 // the importance-sampled log p(x) with k = 100 and the active units: the bounds grow with k.
 //
-//   ./iwae_fashion_mnist [--limit N] [--epochs E] [--data DIR]
+//   ./iwae_fashion_mnist [--limit N] [--epochs E] [--data DIR] [--device D]
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -24,11 +24,12 @@ int main(int argc, char** argv) {
     const auto train = data::fashion_mnist(Split::train, {.dir = args.data, .limit = args.limit});
     const auto test =
         data::fashion_mnist(Split::test, {.dir = args.data, .limit = args.test_limit()});
+    const Device dev = args.device_to_use();
 
     Generator binarize(1);
     const Tensor test_images = bernoulli(test.images, binarize);
 
-    models::IWAE iwae({.input = 784, .hidden = {512, 256}, .latent = 32, .k = 5, .seed = 0});
+    models::IWAE iwae({.input = 784, .hidden = {512, 256}, .latent = 32, .k = 5, .seed = 0}, dev);
     optim::Adam opt(iwae.parameters(), {.lr = 1e-3});
     models::Trainer trainer(iwae, opt,
                             {.epochs = args.epochs, .batch = 128, .seed = 0, .binarize = true});

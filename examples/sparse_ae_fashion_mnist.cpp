@@ -3,7 +3,7 @@
 // with an exponentially decaying learning rate. Prints the test reconstruction and how sparse the
 // codes of held-out images are.
 //
-//   ./sparse_ae_fashion_mnist [--limit N] [--epochs E] [--data DIR]
+//   ./sparse_ae_fashion_mnist [--limit N] [--epochs E] [--data DIR] [--device D]
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
     const auto train = data::fashion_mnist(Split::train, {.dir = args.data, .limit = args.limit});
     const auto test =
         data::fashion_mnist(Split::test, {.dir = args.data, .limit = args.test_limit()});
+    const Device dev = args.device_to_use();
 
     models::SparseAE sae({.input = 784,
                           .latent = 128,
@@ -33,7 +34,8 @@ int main(int argc, char** argv) {
                           .penalty = models::Sparsity::kl,
                           .rho = 0.05,
                           .beta = 1.0,
-                          .seed = 0});
+                          .seed = 0},
+                         dev);
     optim::Adam opt(sae.parameters(), {.lr = 1e-3});
     models::Trainer trainer(sae, opt, {.epochs = args.epochs, .batch = 128, .seed = 0},
                             optim::LrSchedule::exponential(1e-3, 0.999));

@@ -4,7 +4,7 @@
 // test ELBO, the importance-sampled estimate of log p(x) (k = 100), the KL and the active units:
 // the larger beta buys a smaller KL (a more compressed code) with a worse likelihood.
 //
-//   ./vae_fashion_mnist [--limit N] [--epochs E] [--data DIR]
+//   ./vae_fashion_mnist [--limit N] [--epochs E] [--data DIR] [--device D]
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
     const auto train = data::fashion_mnist(Split::train, {.dir = args.data, .limit = args.limit});
     const auto test =
         data::fashion_mnist(Split::test, {.dir = args.data, .limit = args.test_limit()});
+    const Device dev = args.device_to_use();
 
     // The Bernoulli likelihood is exact on binary data: one fixed binarization of the test set.
     Generator binarize(1);
@@ -64,7 +65,8 @@ int main(int argc, char** argv) {
     std::printf("Fashion-MNIST: %lld training, %lld test images (binarized)\n\n",
                 static_cast<long long>(train.size()), static_cast<long long>(test.size()));
 
-    models::VAE vae({.input = 784, .hidden = {512, 256}, .latent = 32, .beta = 1.0, .seed = 0});
+    models::VAE vae({.input = 784, .hidden = {512, 256}, .latent = 32, .beta = 1.0, .seed = 0},
+                    dev);
     train_and_report(vae, "VAE (beta = 1)", train.images, test_images, args.epochs);
 
     const std::int64_t steps_per_epoch = (train.size() + 127) / 128;
@@ -74,7 +76,8 @@ int main(int argc, char** argv) {
          .latent = 32,
          .beta = 4.0,
          .warmup = {.kind = models::KlAnneal::linear, .steps = steps_per_epoch},
-         .seed = 0});
+         .seed = 0},
+        dev);
     train_and_report(beta_vae, "beta-VAE (beta = 4, KL warm-up over one epoch)", train.images,
                      test_images, args.epochs);
   } catch (const Error& e) {
