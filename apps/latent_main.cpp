@@ -250,10 +250,14 @@ int run_train(const TrainArgs& a) {
   write_pictures(*vae, test, history, out);
   save(*vae, (out / "model.safetensors").string(), models::to_metadata(vae->config()));
 
+  double train_seconds = 0;  // the epochs' wall time (their test evaluation included)
+  for (const auto& e : history.epochs) train_seconds += e.seconds;
+
   std::ostringstream js;
   js.precision(8);
   js << "{\n  \"model\": \"" << vae->name() << "\",\n  \"device\": \"" << dev.str()
-     << "\",\n  \"epochs\": " << history.epochs.size() << ",\n  \"latent\": " << a.latent
+     << "\",\n  \"epochs\": " << history.epochs.size()
+     << ",\n  \"train_seconds\": " << train_seconds << ",\n  \"latent\": " << a.latent
      << ",\n  \"train_images\": " << train.size() << ",\n  \"test_images\": " << test.size()
      << ",\n  \"test_elbo\": " << el.elbo << ",\n  \"test_recon_nll\": " << el.recon
      << ",\n  \"test_kl\": " << el.kl << ",\n  \"test_recon_mse\": " << rec.mse

@@ -6,7 +6,8 @@ the same timing (a loss-falls check first, then the median over samples of back-
 between two CUDA events) and the same JSON fields, with "bench":"pytorch_train" and "mode":
 "eager" or "compile". One line per configuration on stdout; progress on stderr.
 
-    python3 bench/pytorch/train.py [--quick] [--modes eager,compile] [--commit HASH]
+    python3 bench/pytorch/train.py [--quick] [--modes eager,compile] [--models vae,ae]
+                                   [--configs 128,1024,1024-tf32] [--commit HASH]
 
 Without torch or without a GPU: one line {"bench":"pytorch_train","skipped":...}, status 0. A
 configuration that fails (the loss does not fall, torch.compile fails) prints a line with
@@ -181,11 +182,25 @@ def main():
                         help="comma-separated: eager, compile (default: both)")
     parser.add_argument("--compile-mode", default="default",
                         help="torch.compile mode: default, reduce-overhead, max-autotune, ...")
+    parser.add_argument("--models", default="vae,ae", help="comma-separated: vae, ae")
+    parser.add_argument("--configs", default="128,1024,1024-tf32",
+                        help="comma-separated batch sizes, FP32; BATCH-tf32 for TF32 GEMMs")
     parser.add_argument("--commit", default=os.environ.get("LATENT_COMMIT", "unknown"))
     args = parser.parse_args()
     modes = [m for m in args.modes.split(",") if m]
-    if any(m not in ("eager", "compile") for m in modes):
+    if not modes or any(m not in ("eager", "compile") for m in modes):
         parser.error("--modes takes eager and/or compile")
+    model_names = [m for m in args.models.split(",") if m]
+    if not model_names or any(m not in ("vae", "ae") for m in model_names):
+        parser.error("--models takes vae and/or ae")
+    batches = []
+    for token in (t for t in args.configs.split(",") if t):
+        size, _, math_mode = token.partition("-")
+        if not size.isdigit() or int(size) < 1 or math_mode not in ("", "tf32"):
+            parser.error(f"--configs: '{token}' is not BATCH or BATCH-tf32")
+        batches.append((int(size), math_mode == "tf32"))
+    if not batches:
+        parser.error("--configs needs at least one batch size")
 
     try:
         import torch
@@ -200,12 +215,12 @@ def main():
     import models
 
     args.peak = fp32_peak_tflops(torch)
-    array, source = load_images(POOL * 1024)
+    array, source = load_images(POOL * max(b for b, _ in batches))
     images = torch.from_numpy(array).cuda()
     common = {"device": torch.cuda.get_device_name(0), "commit": args.commit,
               "torch": torch.__version__}
-    configs = [(mode, model, batch, tf32) for mode in modes for model in ("vae", "ae")
-               for batch, tf32 in ((128, False), (1024, False), (1024, True))]
+    configs = [(mode, model, batch, tf32) for mode in modes for model in model_names
+               for batch, tf32 in batches]
     ok = True
     for cfg in configs:
         log("running", *cfg)

@@ -1,0 +1,349 @@
+#!/usr/bin/env bash
+# The GPU machine's one call (DESIGN.md section 10), after scripts/gpu-pack.sh here:
+#   run(command="bash scripts/gpu-smoke.sh $OUT", carry=[".gpu"], timeout_s=570)
+# In well under 9 minutes, every step under `timeout` with what is left of the run's budget:
+#   1. the GPU, driver, CUDA runtime and compute-sanitizer versions;
+#   2. every CUDA test (a skipped test is a failure here; only the MultiGpu suite is left out on a
+#      machine with one GPU);
+#   3. compute-sanitizer: memcheck over the CUDA tests (but the slow ones named below), racecheck
+#      and synccheck over the tests of the reduction, loss, KL and optimizer kernels;
+#   4. bench_train --quick and bench_kernels --quick;
+#   5. the CLI: `latent train --device cuda` for one epoch on a Fashion-MNIST subset;
+#   6. the PyTorch side-by-side (eager and torch.compile, quick), when python3 has torch;
+# and a short table printed last. OUT_DIR gets six files: summary.md (device, commit, verdicts,
+# the table), tests.log, sanitizer.log, bench.jsonl (every JSON line), cli-summary.json, run.log.
+# When the carried binaries do not start (glibc, instruction set), it says so in one line and
+# builds the CUDA tests and the benches (and the CLI) there with all cores.
+# Without a GPU it exits 1 at once with a one-line message. Exit 0 only when everything passed.
+# Environment: LATENT_SMOKE_SECONDS (default 500), the budget of the whole run; LATENT_SMOKE_BIN, a
+# folder of binaries to use instead of the carried ones (the script's own test uses it).
+set -uo pipefail
+if [ $# -ne 1 ]; then
+  echo "usage: $0 OUT_DIR" >&2
+  exit 2
+fi
+cd "$(dirname "$0")/.."
+root=$PWD
+export PATH="$PATH:/usr/local/cuda/bin"
+
+# ---- a GPU, or stop at once ----------------------------------------------------------------
+gpus=0
+if command -v nvidia-smi > /dev/null 2>&1; then
+  gpus=$(timeout 30 nvidia-smi -L 2> /dev/null | grep -c '^GPU ')
+fi
+if [ -n "${CUDA_VISIBLE_DEVICES+set}" ]; then
+  case "$CUDA_VISIBLE_DEVICES" in
+    "" | -1 | NoDevFiles) gpus=0 ;;
+    *)
+      listed=$(echo "$CUDA_VISIBLE_DEVICES" | tr ',' '\n' | grep -c .)
+      [ "$listed" -lt "$gpus" ] && gpus=$listed
+      ;;
+  esac
+fi
+if [ "${gpus:-0}" -lt 1 ]; then
+  echo "gpu-smoke: no NVIDIA GPU visible (nvidia-smi lists none, or CUDA_VISIBLE_DEVICES hides them); run it on the GPU machine" >&2
+  exit 1
+fi
+
+out=$(mkdir -p "$1" && cd "$1" && pwd) || {
+  echo "gpu-smoke: cannot create $1" >&2
+  exit 2
+}
+start=$(date +%s)
+budget=${LATENT_SMOKE_SECONDS:-500}
+work=${TMPDIR:-/tmp}/latent-smoke
+rm -rf "$work" && mkdir -p "$work"
+summary=$out/summary.md log=$out/run.log tests_log=$out/tests.log san_log=$out/sanitizer.log
+bench=$out/bench.jsonl cli_json=$out/cli-summary.json
+: > "$log"
+: > "$tests_log"
+: > "$san_log"
+: > "$bench"
+
+say() { echo "gpu-smoke: $*" | tee -a "$log"; }
+left() { echo $((budget - ($(date +%s) - start))); }
+# step NAME CAP CMD...: CMD under timeout with min(CAP, what is left) seconds; the caller redirects
+# its output. step_rc: CMD's status (124: out of time), 125 when no time was left to start it.
+step() {
+  local name=$1 cap=$2 t s
+  shift 2
+  t=$(left)
+  [ "$t" -gt "$cap" ] && t=$cap
+  if [ "$t" -lt 5 ]; then
+    echo "[$name] not run: the run's time is spent" >> "$log"
+    step_rc=125
+    return
+  fi
+  s=$(date +%s)
+  echo "[$name] start (limit $t s)" >> "$log"
+  timeout --kill-after=5 "$t" "$@"
+  step_rc=$?
+  echo "[$name] rc=$step_rc after $(($(date +%s) - s)) s" >> "$log"
+}
+# Keeps a log under the size that comes back: its head and its tail.
+cap_file() {
+  local f=$1 max=$((6 * 1024 * 1024))
+  [ -f "$f" ] && [ "$(stat -c %s "$f")" -gt "$max" ] || return 0
+  { head -c $((max / 2)) "$f"; printf '\n[... cut ...]\n'; tail -c $((max / 2)) "$f"; } > "$f.cut"
+  mv "$f.cut" "$f"
+}
+
+# ---- 1. the machine --------------------------------------------------------------------------
+commit=$(sed -n 's/^commit: //p' .gpu/manifest.txt 2> /dev/null)
+[ -n "$commit" ] || commit=$(git rev-parse --short=12 HEAD 2> /dev/null || echo unknown)
+gpu_name=$(nvidia-smi --query-gpu=name --format=csv,noheader -i 0 2> /dev/null)
+driver=$(nvidia-smi --query-gpu=driver_version --format=csv,noheader -i 0 2> /dev/null)
+driver_cuda=$(nvidia-smi 2> /dev/null | grep -o 'CUDA Version: [0-9.]*' | head -1 | cut -d' ' -f3)
+sanitizer=$(command -v compute-sanitizer || true)
+if [ -z "$sanitizer" ]; then
+  for c in /usr/local/cuda/compute-sanitizer/compute-sanitizer /opt/nvidia/compute-sanitizer/compute-sanitizer; do
+    [ -x "$c" ] && sanitizer=$c && break
+  done
+fi
+sanitizer_version=$([ -n "$sanitizer" ] && timeout 30 "$sanitizer" --version 2>&1 | grep -i version | tail -1)
+[ -d /usr/local/cuda/lib64 ] && export LD_LIBRARY_PATH="/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+say "GPU $gpu_name ($gpus visible), driver $driver (CUDA $driver_cuda), commit $commit"
+say "compute-sanitizer: ${sanitizer_version:-not found}"
+
+# ---- the binaries: carried, else built here --------------------------------------------------
+bin=$work/bin
+data=$root/.gpu/data/fashion-mnist
+[ -d "$data" ] || data=/usr/share/datasets/fashion-mnist
+export LATENT_FASHION_MNIST=$data
+carried_ok=no
+origin="carried from gpu-pack.sh"
+if [ -n "${LATENT_SMOKE_BIN:-}" ]; then
+  bin=$LATENT_SMOKE_BIN
+  origin="from LATENT_SMOKE_BIN=$bin"
+  carried_ok=yes
+elif [ -f .gpu/bin.tar.xz ]; then
+  if command -v xz > /dev/null; then
+    tar -C "$work" -xJf .gpu/bin.tar.xz 2>> "$log"
+  else
+    python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' \
+      .gpu/bin.tar.xz "$work" 2>> "$log"
+  fi
+  # Libraries the binaries link (cuBLAS, the CUDA runtime): the toolkit's, else PyTorch's wheels.
+  if [ -x "$bin/latent_cuda_tests" ] && ldd "$bin/latent_cuda_tests" 2> /dev/null | grep -q 'not found'; then
+    for d in $(python3 -c 'import nvidia, os; [print(os.path.join(p, x, "lib")) for p in nvidia.__path__ for x in os.listdir(p)]' 2> /dev/null); do
+      [ -d "$d" ] && LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$d"
+    done
+    export LD_LIBRARY_PATH
+  fi
+  if [ -x "$bin/latent_cuda_tests" ]; then
+    timeout 60 "$bin/latent_cuda_tests" --gtest_list_tests > /dev/null 2> "$work/probe.err"
+    probe_rc=$?
+    if [ $probe_rc -eq 0 ]; then
+      carried_ok=yes
+    else
+      why=$(grep -m1 . "$work/probe.err")
+      [ $probe_rc -eq 132 ] && why="illegal instruction"
+      say "the carried binaries do not start here (rc $probe_rc: ${why:-no message}); building on this machine"
+    fi
+  fi
+else
+  say "no .gpu/bin.tar.xz (run scripts/gpu-pack.sh and carry .gpu); building on this machine"
+fi
+if [ $carried_ok = no ]; then
+  origin="built on this machine"
+  [ -d .deps ] || { [ -d .gpu/deps ] && cp -r .gpu/deps .deps; }
+  apps=OFF
+  [ -f .deps/cli11/include/CLI/CLI.hpp ] && [ -f .deps/stb/include/stb/stb_image_write.h ] && apps=ON
+  targets=(latent_cuda_tests bench_train bench_kernels)
+  [ $apps = ON ] && targets+=(latent_cli)
+  step configure 60 cmake -S . -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DLATENT_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 -DLATENT_BUILD_EXAMPLES=OFF \
+    -DLATENT_BUILD_APPS=$apps -DLATENT_COMMIT="$commit" >> "$log" 2>&1
+  [ $step_rc -eq 0 ] && step build 300 cmake --build "$work/build" -j "$(nproc)" \
+    --target "${targets[@]}" >> "$log" 2>&1
+  if [ $step_rc -ne 0 ]; then
+    say "the build here failed (run.log)"
+  fi
+  mkdir -p "$bin"
+  for f in tests/latent_cuda_tests bench/bench_train bench/bench_kernels apps/latent; do
+    [ -x "$work/build/$f" ] && cp "$work/build/$f" "$bin/"
+  done
+fi
+
+# ---- 2. every CUDA test ----------------------------------------------------------------------
+# One GPU cannot run the MultiGpu suite; there every other skip is a failure.
+test_filter='-MultiGpu.*'
+[ "$gpus" -ge 2 ] && test_filter='*'
+tests_rc=125 passed=0 failed=0 skipped=0
+if [ -x "$bin/latent_cuda_tests" ]; then
+  say "CUDA tests"
+  step cuda_tests 180 "$bin/latent_cuda_tests" --gtest_color=no --gtest_filter="$test_filter" \
+    > "$tests_log" 2>&1
+  tests_rc=$step_rc
+  passed=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) tests\{0,1\}\..*/\1/p' "$tests_log" | tail -1)
+  failed=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) tests\{0,1\}, listed below.*/\1/p' "$tests_log" | tail -1)
+  skipped=$(sed -n 's/^\[  SKIPPED \] \([0-9]*\) tests\{0,1\}, listed below.*/\1/p' "$tests_log" | tail -1)
+  passed=${passed:-0} failed=${failed:-0} skipped=${skipped:-0}
+fi
+if [ "$tests_rc" -eq 0 ] && [ "$skipped" -eq 0 ] && [ "$passed" -gt 0 ]; then
+  tests_verdict="pass"
+elif [ "$tests_rc" -eq 0 ] && [ "$skipped" -gt 0 ]; then
+  tests_verdict="FAIL (a skip on the GPU machine is a failure)"
+elif [ "$tests_rc" -eq 124 ]; then
+  tests_verdict="FAIL: out of time"
+elif [ "$tests_rc" -eq 125 ]; then
+  tests_verdict="FAIL: not run (no test binary)"
+else
+  tests_verdict="FAIL: rc $tests_rc"
+fi
+
+# ---- 3. compute-sanitizer --------------------------------------------------------------------
+# Left out of memcheck for time: it trains for many steps, and every kernel it runs is run by the
+# other tests too.
+memcheck_skip='VaeStepCuda.TrainerWithBinarizationOnGpuLowersLoss'
+# The kernels with shared memory and block-level synchronization: reductions, losses, KL, optimizers.
+race_filter='OpCases/CudaParity.MatchesCpu/sum__*:OpCases/CudaParity.MatchesCpu/mean__*'
+race_filter+=':OpCases/CudaParity.MatchesCpu/logsumexp__*:OpCases/CudaParity.MatchesCpu/logmeanexp__*'
+race_filter+=':OpCases/CudaParity.MatchesCpu/bce_with_logits__*:OpCases/CudaParity.MatchesCpu/mse__*'
+race_filter+=':OpCases/CudaParity.MatchesCpu/gaussian_nll__*:OpCases/CudaParity.MatchesCpu/cross_entropy__*'
+race_filter+=':OpCases/CudaParity.MatchesCpu/log_softmax*:OpCases/CudaParity.MatchesCpu/kl_normal*'
+race_filter+=':CudaOptim.*'
+# sanitize TOOL CAP FILTER: sets verdict_<tool>.
+sanitize() {
+  local tool=$1 cap=$2 filter=$3 before verdict errors
+  if [ -z "$sanitizer" ] || [ ! -x "$bin/latent_cuda_tests" ]; then
+    eval "verdict_$tool='not run: no compute-sanitizer or no test binary'"
+    return
+  fi
+  say "compute-sanitizer $tool"
+  before=$(wc -l < "$san_log")
+  echo "==== compute-sanitizer --tool $tool, tests $filter" >> "$san_log"
+  step "$tool" "$cap" "$sanitizer" --tool "$tool" --error-exitcode 99 --print-limit 20 \
+    "$bin/latent_cuda_tests" --gtest_color=no --gtest_filter="$filter" >> "$san_log" 2>&1
+  errors=$(tail -n +"$((before + 1))" "$san_log" | sed -n 's/.*ERROR SUMMARY: \([0-9]*\) error.*/\1/p' | tail -1)
+  if [ $step_rc -eq 124 ]; then
+    verdict="FAIL: out of time"
+  elif [ $step_rc -eq 125 ]; then
+    verdict="not run: the run's time is spent"
+  elif [ "${errors:-x}" = 0 ]; then
+    verdict="clean"
+    [ $step_rc -ne 0 ] && verdict="clean (but the tests under it returned $step_rc)"
+  elif [ -n "$errors" ]; then
+    verdict="FAIL: $errors errors"
+  else
+    verdict="FAIL: rc $step_rc, no error summary (see sanitizer.log)"
+  fi
+  eval "verdict_$tool=\"\$verdict\""
+}
+sanitize memcheck 150 "-MultiGpu.*:$memcheck_skip"
+sanitize racecheck 60 "$race_filter"
+sanitize synccheck 45 "$race_filter"
+cap_file "$san_log"
+
+# ---- 4. benches ------------------------------------------------------------------------------
+bench_verdict() { case $1 in 0) echo ok ;; 124) echo "FAIL: out of time" ;; 125) echo "not run: no time" ;; *) echo "FAIL: rc $1" ;; esac; }
+# run_bench NAME CAP CMD...: JSON lines into bench.jsonl; prints the verdict. A bench that skipped
+# (it saw no GPU) fails here.
+run_bench() {
+  local name=$1 cap=$2 before
+  shift 2
+  before=$(wc -l < "$bench")
+  step "$name" "$cap" "$@" >> "$bench" 2>> "$log"
+  if [ $step_rc -eq 0 ] && tail -n +"$((before + 1))" "$bench" | grep -q '"skipped"'; then
+    echo "FAIL: skipped ($(tail -n +"$((before + 1))" "$bench" | grep -m1 -o '"skipped":"[^"]*"'))"
+  else
+    bench_verdict $step_rc
+  fi
+}
+verdict_bench_train="not run: no binary" verdict_bench_kernels="not run: no binary"
+if [ -x "$bin/bench_train" ]; then
+  say "bench_train --quick"
+  verdict_bench_train=$(run_bench bench_train 90 "$bin/bench_train" --quick)
+fi
+if [ -x "$bin/bench_kernels" ]; then
+  say "bench_kernels --quick"
+  verdict_bench_kernels=$(run_bench bench_kernels 60 "$bin/bench_kernels" --quick)
+fi
+
+# ---- 5. the command-line tool on the GPU -----------------------------------------------------
+verdict_cli="not run: no binary"
+if [ -x "$bin/latent" ]; then
+  say "latent train --device cuda, one epoch on 10000 images"
+  step cli 60 "$bin/latent" train --device cuda --epochs 1 --limit 10000 --test-limit 2000 \
+    --ll-k 100 --ll-examples 200 --data "$data" --out "$work/cli" > "$work/cli.out" 2>> "$log"
+  verdict_cli=$(bench_verdict $step_rc)
+  [ -f "$work/cli/summary.json" ] && cp "$work/cli/summary.json" "$cli_json"
+fi
+
+# ---- 6. PyTorch side by side -----------------------------------------------------------------
+verdict_pytorch="not run: python3 has no torch"
+if timeout 60 python3 -c 'import torch' > /dev/null 2>&1; then
+  say "PyTorch eager and torch.compile, quick"
+  verdict_pytorch=$(run_bench pytorch 200 env LATENT_COMMIT="$commit" PYTHONUNBUFFERED=1 \
+    bash bench/pytorch/run.sh --quick --models vae --configs 128,1024)
+fi
+cap_file "$log"
+cap_file "$tests_log"
+
+# ---- the table -------------------------------------------------------------------------------
+table=$(python3 - "$bench" "$cli_json" << 'EOF' 2>&1
+import json, sys
+rows = []
+for line in open(sys.argv[1]):
+    try:
+        rows.append(json.loads(line))
+    except ValueError:
+        pass
+def step_ms(bench, batch, mode=None):
+    for r in rows:
+        if (r.get("bench") == bench and r.get("model") == "vae" and r.get("batch") == batch
+                and r.get("math", "fp32") == "fp32" and (mode is None or r.get("mode") == mode)
+                and "median_ms" in r and r.get("device", "cuda") != "cpu"):
+            return "%.4f ms" % r["median_ms"]
+    return "-"
+print("| VAE step (784-512-256-32, Adam) | batch 128 | batch 1024 |")
+print("| --- | --- | --- |")
+for label, bench, mode in (("latent", "train", None), ("PyTorch eager", "pytorch_train", "eager"),
+                           ("PyTorch torch.compile", "pytorch_train", "compile")):
+    print("| %s | %s | %s |" % (label, step_ms(bench, 128, mode), step_ms(bench, 1024, mode)))
+errors = [r for r in rows if "error" in r]
+for r in errors:
+    print("bench error: %s %s batch %s: %s" % (r.get("bench"), r.get("model"), r.get("batch"), r["error"]))
+try:
+    s = json.load(open(sys.argv[2]))
+    print("CLI: %d epoch(s) on %d images in %.2f s on %s; test ELBO %.2f" %
+          (s["epochs"], s["train_images"], s["train_seconds"], s["device"], s["test_elbo"]))
+except (OSError, ValueError, KeyError):
+    print("CLI: no summary.json")
+EOF
+)
+
+status=0
+for v in "$tests_verdict" "$verdict_memcheck" "$verdict_racecheck" "$verdict_synccheck" \
+  "$verdict_bench_train" "$verdict_bench_kernels" "$verdict_cli" "$verdict_pytorch"; do
+  case $v in pass | clean | ok | "not run: python3 has no torch") ;; *) status=1 ;; esac
+done
+{
+  echo "# GPU smoke run"
+  echo
+  echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(($(date +%s) - start)) s"
+  echo "- commit: $commit"
+  echo "- GPU: $gpu_name ($gpus visible); driver $driver (CUDA $driver_cuda)"
+  echo "- CUDA runtime loaded: $(ldd "$bin/latent_cuda_tests" 2> /dev/null | awk '/libcudart/ {print $3}' | xargs -r readlink -f)"
+  echo "- compute-sanitizer: ${sanitizer_version:-not found}"
+  echo "- host: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores"
+  echo "- binaries: $origin"
+  echo
+  echo "| check | verdict |"
+  echo "| --- | --- |"
+  echo "| CUDA tests | $tests_verdict: $passed passed, $failed failed, $skipped skipped |"
+  echo "| memcheck (all but $memcheck_skip) | $verdict_memcheck |"
+  echo "| racecheck (reduction, loss, KL, optimizer tests) | $verdict_racecheck |"
+  echo "| synccheck (same tests) | $verdict_synccheck |"
+  echo "| bench_train --quick | $verdict_bench_train |"
+  echo "| bench_kernels --quick | $verdict_bench_kernels |"
+  echo "| latent train --device cuda | $verdict_cli |"
+  echo "| PyTorch side-by-side | $verdict_pytorch |"
+  echo
+  echo "$table"
+  echo
+  echo "overall: $([ $status -eq 0 ] && echo PASS || echo FAIL)"
+} > "$summary"
+echo
+cat "$summary"
+exit $status
