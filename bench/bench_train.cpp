@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "core/dispatch.h"
 #include "core/latent.h"
 #include "models/autoencoder.h"
 #include "models/vae.h"
@@ -205,6 +206,11 @@ void Bench::run(const Config& c, const Data& data) {
       return;
     }
 
+    // Kernel calls of one (warm) step, as the dispatcher counts them on any device.
+    const dispatch::KernelCounts before = dispatch::kernel_counts();
+    step();
+    const dispatch::KernelCounts after = dispatch::kernel_counts();
+
     bench::Timing t;
     if (device_.is_cuda()) {
       t = bench::time_cuda(device_, step,
@@ -221,7 +227,9 @@ void Bench::run(const Config& c, const Data& data) {
         .integer("runs", t.runs)
         .num("steps_per_s", 1.0 / seconds, 1)
         .num("samples_per_s", double(c.batch) / seconds, 1)
-        .num("tflops", tflops, 3);
+        .num("tflops", tflops, 3)
+        .integer("kernel_calls", after.calls - before.calls)
+        .integer("gemms", after.gemms - before.gemms);
     if (device_.is_cuda() && !c.tf32)
       j.num("peak_fraction", tflops / peak_tflops_, 4);
     else

@@ -2,6 +2,55 @@
 
 namespace latent::dispatch {
 
+namespace {
+thread_local KernelCounts g_counts;
+thread_local Plan* g_recording = nullptr;
+}  // namespace
+
+Recorder::Recorder(Plan& plan) {
+  check(g_recording == nullptr, "record", "a recording is already under way on this thread");
+  plan = Plan();
+  g_recording = &plan;
+}
+
+Recorder::~Recorder() {
+  g_recording = nullptr;
+}
+
+bool recording() {
+  return g_recording != nullptr;
+}
+
+void refuse_while_recording(const char* what) {
+  if (g_recording)
+    throw Error("record",
+                ::latent::detail::cat("'", what,
+                                      "' cannot be replayed: it has no place in a recorded step "
+                                      "(see dispatch::Plan)"));
+}
+
+void detail_record(std::function<void()> call) {
+  g_recording->calls_.push_back(std::move(call));
+}
+
+void detail_retain(std::shared_ptr<const void> storage) {
+  if (g_recording) g_recording->storages_.push_back(std::move(storage));
+}
+
+void Plan::replay() const {
+  check(g_recording == nullptr, "record", "a plan cannot be replayed while recording");
+  for (const auto& c : calls_) c();
+}
+
+KernelCounts kernel_counts() {
+  return g_counts;
+}
+
+void detail::count_kernel(int gemms) {
+  ++g_counts.calls;
+  g_counts.gemms += gemms;
+}
+
 Tensor scratch_doubles(std::int64_t count, Device device) {
   if (count <= 0) return Tensor();
   return Tensor::empty({2 * count}, {.dtype = DType::f32, .device = device});

@@ -1,16 +1,28 @@
 // The one place that chooses between the CPU and CUDA backends, plus the argument checks every op
-// shares. An op calls
+// shares. An op runs its kernels through one function for both backends:
 //
-//   dispatch::run("exp", x,
-//       [&](auto t) { using T = decltype(t); kernels::cpu::exp_forward<T>(...); },
-//       [&](kernels::Stream s) { kernels::cuda::exp_forward(..., s); });
+//   dispatch::run("exp", x, [&](auto t, auto be) {
+//     using T = decltype(t);
+//     dispatch::call(be, LATENT_KERNEL(unary_forward), y.data<T>(), x.data<T>(), op, n);
+//   });
 //
-// or passes dispatch::no_cuda while the family has no CUDA kernel yet, which makes a CUDA call
-// throw latent::Error naming the op.
+// run() calls fn(T{}, backend): on the CPU with T = float or double and a Cpu backend, on a GPU
+// with T = float and a Cuda backend that holds the device's stream. call() invokes that backend's
+// kernel, kernels::cpu::<name>(args..., stream) or kernels::cuda::<name>(args..., stream): the two
+// take the same arguments, the stream last (ignored on the CPU). Every call is counted
+// (kernel_counts()), on any device.
+//
+// Gradient clipping, whose norm is read back on the host, still passes two functions: a CPU one
+// called with T{} and a CUDA one called with the stream (or dispatch::no_cuda, which makes a CUDA
+// call throw naming the op); such a run() counts as one kernel call and cannot be recorded.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <initializer_list>
+#include <memory>
 #include <type_traits>
+#include <vector>
 
 #include "core/backend.h"
 #include "core/error.h"
@@ -21,8 +33,139 @@ namespace latent::dispatch {
 struct NoCuda {};
 inline constexpr NoCuda no_cuda{};
 
+// The backend an op's kernels run on, as run() hands it to the op.
+struct Cpu {
+  static constexpr bool is_cuda = false;
+  kernels::Stream stream = nullptr;
+};
+struct Cuda {
+  static constexpr bool is_cuda = true;
+  kernels::Stream stream = nullptr;
+};
+
+// A kernel family's entry point on both backends (made by LATENT_KERNEL / LATENT_GEMM_KERNEL).
+template <class Fn>
+struct Kernel {
+  const char* name;
+  int gemms;  // GEMMs one call performs (for the counts)
+  Fn fn;
+};
+
+// ---- record once, replay many ------------------------------------------------------------------
+// A Plan holds the kernel calls of a region of code with fixed shapes, to be made again on the
+// same memory (DESIGN.md section 5). While a Recorder is alive on a thread, every CPU kernel call
+// made through call() runs as usual and is also kept with its arguments exactly as they were
+// (pointers and values), and every storage allocated is kept alive by the plan, so that the
+// pointers stay valid. replay() makes the same calls again: what the region's kernels read
+// (inputs written in place, parameters, state in memory) may change between replays; everything
+// else is fixed at recording, so a value the host computed and passed to a kernel is replayed as
+// it was. Work that cannot be replayed throws latent::Error while recording, naming it: a copy
+// between the host and a GPU, a value read on the host (item(), to_vector()), a kernel without a
+// replayable entry point, any GPU kernel. Memory that existed before recording and is used in the
+// region (inputs, parameters) must outlive the plan.
+class Plan {
+ public:
+  Plan() = default;
+  Plan(const Plan&) = delete;
+  Plan& operator=(const Plan&) = delete;
+  Plan(Plan&&) = default;
+  Plan& operator=(Plan&&) = default;
+
+  // Makes every recorded call again, in order; they are counted like any call.
+  void replay() const;
+  // Recorded kernel calls.
+  std::size_t size() const { return calls_.size(); }
+
+ private:
+  friend class Recorder;
+  friend void detail_record(std::function<void()> call);
+  friend void detail_retain(std::shared_ptr<const void> storage);
+  std::vector<std::function<void()>> calls_;
+  std::vector<std::shared_ptr<const void>> storages_;
+};
+
+// Records into `plan` while alive (one recorder per thread at a time; the plan is cleared first).
+class Recorder {
+ public:
+  explicit Recorder(Plan& plan);
+  ~Recorder();
+  Recorder(const Recorder&) = delete;
+  Recorder& operator=(const Recorder&) = delete;
+};
+
+// Whether a Recorder is alive on this thread.
+bool recording();
+// Throws latent::Error naming `what` when recording: for work that cannot be replayed.
+void refuse_while_recording(const char* what);
+void detail_record(std::function<void()> call);
+void detail_retain(std::shared_ptr<const void> storage);
+
+// Kernel calls made on this thread (all devices) since it started. Take the difference of two
+// readings to count a region, e.g. one training step.
+struct KernelCounts {
+  std::int64_t calls = 0;  // kernel calls, GEMMs included
+  std::int64_t gemms = 0;  // GEMMs among them
+};
+KernelCounts kernel_counts();
+namespace detail {
+void count_kernel(int gemms);
+}
+
+// fn(0) on a GPU backend, 0 on the CPU (LATENT_SCRATCH). fn is generic so that the CUDA sizing
+// function is not even referenced where no GPU backend is built.
+template <class Backend, class Fn>
+std::int64_t scratch_count(const Backend&, Fn&& fn) {
+  if constexpr (Backend::is_cuda)
+    return fn(0);
+  else
+    return 0;
+}
+
+// Calls `kernel` on backend `be` with `args` (the stream is appended) and counts the call.
+template <class Backend, class Fn, class... Args>
+void call(const Backend& be, const Kernel<Fn>& kernel, Args... args) {
+  detail::count_kernel(kernel.gemms);
+  kernel.fn(be, args...);
+  if (recording()) {
+    if constexpr (Backend::is_cuda) {
+      refuse_while_recording(kernel.name);  // a GPU step is recorded as a CUDA graph instead
+    } else {
+      detail_record([kernel, args...] {
+        detail::count_kernel(kernel.gemms);
+        kernel.fn(Cpu{}, args...);
+      });
+    }
+  }
+}
+
+// The one-function form (see the top of this file).
+template <class Fn>
+void run(const char* op, Device device, DType dtype, Fn&& fn) {
+  if (device.is_cpu()) {
+    if (dtype == DType::f32)
+      fn(float{}, Cpu{});
+    else
+      fn(double{}, Cpu{});
+    return;
+  }
+  check(dtype == DType::f32, op, "float64 tensors are CPU-only, got float64 on ", device.str());
+#if LATENT_WITH_CUDA
+  fn(float{}, Cuda{backend::stream(device)});
+#else
+  backend::check_device(device);    // throws: no CUDA backend in this build
+#endif
+}
+
+template <class Fn>
+void run(const char* op, const Tensor& like, Fn&& fn) {
+  run(op, like.device(), like.dtype(), std::forward<Fn>(fn));
+}
+
+// The two-function form of the families not yet moved to one signature.
 template <class CpuFn, class CudaFn>
 void run(const char* op, Device device, DType dtype, CpuFn&& cpu, [[maybe_unused]] CudaFn&& cuda) {
+  refuse_while_recording(op);  // its kernel calls are not kept one by one
+  detail::count_kernel(0);
   if (device.is_cpu()) {
     if (dtype == DType::f32)
       cpu(float{});
@@ -63,3 +206,31 @@ void check_same(const char* op, std::initializer_list<const Tensor*> ts);
 void check_ndim(const char* op, const char* name, const Tensor& t, int ndim);
 
 }  // namespace latent::dispatch
+
+// The kernel family function `name` of both backends, for dispatch::call.
+// clang-format off
+#define LATENT_KERNEL_IMPL(name, gemms)                         \
+  ::latent::dispatch::Kernel{#name, gemms,                      \
+    [](const auto& be_, auto... args_) {                        \
+      if constexpr (std::decay_t<decltype(be_)>::is_cuda)       \
+        ::latent::kernels::cuda::name(args_..., be_.stream);    \
+      else                                                      \
+        ::latent::kernels::cpu::name(args_..., be_.stream);     \
+    }}
+// The scratch doubles kernel `name`'s sizing function asks for on backend `be` (0 on the CPU,
+// whose kernels keep their partial sums in locals); pass it to dispatch::scratch_doubles.
+#define LATENT_SCRATCH(be, name, ...)                                       \
+  ::latent::dispatch::scratch_count(be, [&](auto) {                         \
+    return static_cast<std::int64_t>(::latent::kernels::cuda::name(__VA_ARGS__)); })
+// A kernel with a CPU entry point only (the per-tensor optimizer updates, whose GPU form takes
+// a list of tensors): calling it on a GPU backend does not compile.
+#define LATENT_CPU_KERNEL(name)                                                       \
+  ::latent::dispatch::Kernel{#name, 0,                                                \
+    [](const auto& be_, auto... args_) {                                              \
+      static_assert(!std::decay_t<decltype(be_)>::is_cuda, #name " has no GPU form"); \
+      ::latent::kernels::cpu::name(args_..., be_.stream);                             \
+    }}
+// clang-format on
+#define LATENT_KERNEL(name) LATENT_KERNEL_IMPL(name, 0)
+// A kernel that performs one GEMM (counted apart: kernel_counts().gemms).
+#define LATENT_GEMM_KERNEL(name) LATENT_KERNEL_IMPL(name, 1)

@@ -92,6 +92,8 @@ Tensor Tensor::empty(const Shape& shape, const TensorOptions& opt) {
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = std::make_shared<Storage>(
       static_cast<std::size_t>(shape.numel()) * dtype_size(opt.dtype), opt.device);
+  // A recorded step's kernels write here again at every replay.
+  if (dispatch::recording()) dispatch::detail_retain(impl->storage);
   impl->shape = shape;
   impl->dtype = opt.dtype;
   Tensor t(std::move(impl));
@@ -160,15 +162,10 @@ Tensor Tensor::rand(const Shape& shape, Generator& gen, const TensorOptions& opt
   Tensor t = empty(shape, plain);
   const std::int64_t n = shape.numel();
   const std::uint64_t off = gen.take(static_cast<std::uint64_t>(n));
-  dispatch::run(
-      "rand", t,
-      [&](auto z) {
-        using T = decltype(z);
-        kernels::cpu::fill_uniform<T>(t.data<T>(), gen.seed(), off, T(lo), T(hi), n);
-      },
-      [&](kernels::Stream s) {
-        kernels::cuda::fill_uniform(t.data<float>(), gen.seed(), off, float(lo), float(hi), n, s);
-      });
+  dispatch::run("rand", t, [&](auto z, auto be) {
+    using T = decltype(z);
+    dispatch::call(be, LATENT_KERNEL(fill_uniform), t.data<T>(), gen.seed(), off, T(lo), T(hi), n);
+  });
   if (opt.requires_grad) t.requires_grad_(true);
   return t;
 }
@@ -181,16 +178,11 @@ Tensor Tensor::randn(const Shape& shape, Generator& gen, const TensorOptions& op
   Tensor t = empty(shape, plain);
   const std::int64_t n = shape.numel();
   const std::uint64_t off = gen.take(static_cast<std::uint64_t>(n));
-  dispatch::run(
-      "randn", t,
-      [&](auto z) {
-        using T = decltype(z);
-        kernels::cpu::fill_normal<T>(t.data<T>(), gen.seed(), off, T(mean), T(stddev), n);
-      },
-      [&](kernels::Stream s) {
-        kernels::cuda::fill_normal(t.data<float>(), gen.seed(), off, float(mean), float(stddev), n,
-                                   1, s);
-      });
+  dispatch::run("randn", t, [&](auto z, auto be) {
+    using T = decltype(z);
+    dispatch::call(be, LATENT_KERNEL(fill_normal), t.data<T>(), gen.seed(), off, T(mean), T(stddev),
+                   n, std::int64_t{1});
+  });
   if (opt.requires_grad) t.requires_grad_(true);
   return t;
 }
@@ -211,15 +203,11 @@ Tensor Tensor::randn_draws(std::int64_t draws, const Shape& each, Generator& gen
   // Each draw reserves its own blocks, as `draws` calls of randn would.
   const std::uint64_t off = gen.take(static_cast<std::uint64_t>(n));
   for (std::int64_t d = 1; d < draws; ++d) gen.take(static_cast<std::uint64_t>(n));
-  dispatch::run(
-      "randn_draws", t,
-      [&](auto z) {
-        using T = decltype(z);
-        kernels::cpu::fill_normal<T>(t.data<T>(), gen.seed(), off, T(0), T(1), n, draws);
-      },
-      [&](kernels::Stream s) {
-        kernels::cuda::fill_normal(t.data<float>(), gen.seed(), off, 0.f, 1.f, n, draws, s);
-      });
+  dispatch::run("randn_draws", t, [&](auto z, auto be) {
+    using T = decltype(z);
+    dispatch::call(be, LATENT_KERNEL(fill_normal), t.data<T>(), gen.seed(), off, T(0), T(1), n,
+                   draws);
+  });
   if (opt.requires_grad) t.requires_grad_(true);
   return t;
 }
@@ -242,13 +230,10 @@ Tensor& Tensor::fill_(double value) {
   check_defined("fill_");
   check_inplace(*this, "fill_");
   const std::int64_t n = numel();
-  dispatch::run(
-      "fill_", *this,
-      [&](auto z) {
-        using T = decltype(z);
-        kernels::cpu::fill<T>(data<T>(), T(value), n);
-      },
-      [&](kernels::Stream s) { kernels::cuda::fill(data<float>(), float(value), n, s); });
+  dispatch::run("fill_", *this, [&](auto z, auto be) {
+    using T = decltype(z);
+    dispatch::call(be, LATENT_KERNEL(fill), data<T>(), T(value), n);
+  });
   bump_version();
   return *this;
 }
@@ -260,10 +245,17 @@ Tensor& Tensor::copy_(const Tensor& src) {
   check(src.shape() == shape(), "copy_", "shapes differ: ", shape().str(), " <- ",
         src.shape().str());
   if (src.impl_ == impl_) return *this;
-  if (src.dtype() == dtype()) {
+  if (src.dtype() == dtype() && src.device() == device()) {
+    dispatch::run("copy_", *this, [&](auto z, auto be) {
+      using T = decltype(z);
+      dispatch::call(be, LATENT_KERNEL(copy), data<T>(), src.data<T>(), numel());
+    });
+  } else if (src.dtype() == dtype()) {
+    dispatch::refuse_while_recording("copy_ between devices");
     backend::copy(raw_data(), device(), src.raw_data(), src.device(),
                   static_cast<std::size_t>(numel()) * dtype_size(dtype()));
   } else {
+    dispatch::refuse_while_recording("copy_ between dtypes");
     // float64 lives only on the CPU: convert there, then move.
     Tensor host_src = src.device().is_cpu() ? src : src.to(Device::cpu());
     Tensor converted = Tensor::empty(shape(), {.dtype = dtype()});
@@ -284,15 +276,10 @@ Tensor& Tensor::add_(const Tensor& other, double alpha) {
   check(other.shape() == shape(), "add_", "shapes differ: ", shape().str(),
         " += ", other.shape().str());
   const std::int64_t n = numel();
-  dispatch::run(
-      "add_", *this,
-      [&](auto z) {
-        using T = decltype(z);
-        kernels::cpu::axpy<T>(data<T>(), other.data<T>(), T(alpha), n);
-      },
-      [&](kernels::Stream s) {
-        kernels::cuda::axpy(data<float>(), other.data<float>(), float(alpha), n, s);
-      });
+  dispatch::run("add_", *this, [&](auto z, auto be) {
+    using T = decltype(z);
+    dispatch::call(be, LATENT_KERNEL(axpy), data<T>(), other.data<T>(), T(alpha), n);
+  });
   bump_version();
   return *this;
 }
@@ -301,13 +288,10 @@ Tensor& Tensor::mul_(double alpha) {
   check_defined("mul_");
   check_inplace(*this, "mul_");
   const std::int64_t n = numel();
-  dispatch::run(
-      "mul_", *this,
-      [&](auto z) {
-        using T = decltype(z);
-        kernels::cpu::scale<T>(data<T>(), T(alpha), n);
-      },
-      [&](kernels::Stream s) { kernels::cuda::scale(data<float>(), float(alpha), n, s); });
+  dispatch::run("mul_", *this, [&](auto z, auto be) {
+    using T = decltype(z);
+    dispatch::call(be, LATENT_KERNEL(scale), data<T>(), T(alpha), n);
+  });
   bump_version();
   return *this;
 }
@@ -317,6 +301,7 @@ Tensor& Tensor::mul_(double alpha) {
 double Tensor::item() const {
   check_defined("item");
   check(numel() == 1, "item", "needs a tensor with one element, got shape ", shape().str());
+  dispatch::refuse_while_recording("item (a value read on the host)");
   if (dtype() == DType::f32) {
     float v = 0;
     backend::copy(&v, Device::cpu(), raw_data(), device(), sizeof(float));
@@ -330,6 +315,7 @@ double Tensor::item() const {
 template <class T>
 std::vector<T> Tensor::to_vector() const {
   check_defined("to_vector");
+  dispatch::refuse_while_recording("to_vector (values read on the host)");
   constexpr DType want = std::is_same_v<T, float> ? DType::f32 : DType::f64;
   Tensor src = *this;
   if (dtype() != want) src = detach().to(Device::cpu()).to(want);

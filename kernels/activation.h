@@ -13,13 +13,15 @@ namespace latent::kernels {
 
 namespace cpu {
 template <class T>
-void activation_forward(T* y, const T* x, ActParams p, index_t n);
+void activation_forward(T* y, const T* x, ActParams p, index_t n, Stream stream = nullptr);
 template <class T>
-void activation_backward(T* dx, const T* dy, const T* x, ActParams p, index_t n);
+void activation_backward(T* dx, const T* dy, const T* x, ActParams p, index_t n,
+                         Stream stream = nullptr);
 template <class T>
-void activation_grad_forward(T* g, const T* x, ActParams p, index_t n);
+void activation_grad_forward(T* g, const T* x, ActParams p, index_t n, Stream stream = nullptr);
 template <class T>
-void activation_grad_backward(T* dx, const T* dy, const T* x, ActParams p, index_t n);
+void activation_grad_backward(T* dx, const T* dy, const T* x, ActParams p, index_t n,
+                              Stream stream = nullptr);
 }  // namespace cpu
 
 namespace cuda {

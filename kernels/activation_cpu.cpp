@@ -20,7 +20,7 @@ void for_each_index(index_t n, F f) {
 }  // namespace
 
 template <class T>
-void activation_forward(T* y, const T* x, ActParams p, index_t n) {
+void activation_forward(T* y, const T* x, ActParams p, index_t n, Stream) {
   const T alpha = static_cast<T>(p.alpha);
   with_act(p.act, [&](auto a) {
     for_each_index(n, [&](index_t i) { y[i] = math::act_forward(a.value, alpha, x[i]); });
@@ -28,7 +28,7 @@ void activation_forward(T* y, const T* x, ActParams p, index_t n) {
 }
 
 template <class T>
-void activation_backward(T* dx, const T* dy, const T* x, ActParams p, index_t n) {
+void activation_backward(T* dx, const T* dy, const T* x, ActParams p, index_t n, Stream) {
   const T alpha = static_cast<T>(p.alpha);
   with_act(p.act, [&](auto a) {
     for_each_index(n, [&](index_t i) { dx[i] += dy[i] * math::act_grad(a.value, alpha, x[i]); });
@@ -36,7 +36,7 @@ void activation_backward(T* dx, const T* dy, const T* x, ActParams p, index_t n)
 }
 
 template <class T>
-void activation_grad_forward(T* g, const T* x, ActParams p, index_t n) {
+void activation_grad_forward(T* g, const T* x, ActParams p, index_t n, Stream) {
   const T alpha = static_cast<T>(p.alpha);
   with_act(p.act, [&](auto a) {
     for_each_index(n, [&](index_t i) { g[i] = math::act_grad(a.value, alpha, x[i]); });
@@ -44,18 +44,18 @@ void activation_grad_forward(T* g, const T* x, ActParams p, index_t n) {
 }
 
 template <class T>
-void activation_grad_backward(T* dx, const T* dy, const T* x, ActParams p, index_t n) {
+void activation_grad_backward(T* dx, const T* dy, const T* x, ActParams p, index_t n, Stream) {
   const T alpha = static_cast<T>(p.alpha);
   with_act(p.act, [&](auto a) {
     for_each_index(n, [&](index_t i) { dx[i] += dy[i] * math::act_grad2(a.value, alpha, x[i]); });
   });
 }
 
-#define LATENT_INSTANTIATE(T)                                                       \
-  template void activation_forward<T>(T*, const T*, ActParams, index_t);            \
-  template void activation_backward<T>(T*, const T*, const T*, ActParams, index_t); \
-  template void activation_grad_forward<T>(T*, const T*, ActParams, index_t);       \
-  template void activation_grad_backward<T>(T*, const T*, const T*, ActParams, index_t);
+#define LATENT_INSTANTIATE(T)                                                               \
+  template void activation_forward<T>(T*, const T*, ActParams, index_t, Stream);            \
+  template void activation_backward<T>(T*, const T*, const T*, ActParams, index_t, Stream); \
+  template void activation_grad_forward<T>(T*, const T*, ActParams, index_t, Stream);       \
+  template void activation_grad_backward<T>(T*, const T*, const T*, ActParams, index_t, Stream);
 LATENT_INSTANTIATE(float)
 LATENT_INSTANTIATE(double)
 #undef LATENT_INSTANTIATE

@@ -8,9 +8,9 @@
 namespace latent::kernels {
 namespace cpu {
 template <class T>
-void axpy(T* y, const T* x, T alpha, index_t n);
+void axpy(T* y, const T* x, T alpha, index_t n, Stream stream = nullptr);
 template <class T>
-void scale(T* y, T alpha, index_t n);
+void scale(T* y, T alpha, index_t n, Stream stream = nullptr);
 }  // namespace cpu
 
 namespace cuda {

@@ -36,22 +36,26 @@ namespace cpu {
 
 template <class T>
 void contractive_forward(T* out, const T* pre, const T* w, Act act, T alpha, T scale,
-                         bool per_sample, index_t n, index_t h, index_t d);
+                         bool per_sample, index_t n, index_t h, index_t d, double* scratch,
+                         Stream stream = nullptr);
 template <class T>
 void contractive_backward(T* dpre, T* dw, const T* dout, index_t stride_n, T scale, const T* pre,
-                          const T* w, Act act, T alpha, index_t n, index_t h, index_t d);
+                          const T* w, Act act, T alpha, index_t n, index_t h, index_t d,
+                          double* scratch, Stream stream = nullptr);
 
 template <class T>
-void jacobian_seed_forward(T* out, const T* d, const T* w, index_t n, index_t z, index_t h);
+void jacobian_seed_forward(T* out, const T* d, const T* w, index_t n, index_t z, index_t h,
+                           Stream stream = nullptr);
 template <class T>
 void jacobian_seed_backward(T* dd, T* dw, const T* dout, const T* d, const T* w, index_t n,
-                            index_t z, index_t h);
+                            index_t z, index_t h, double* scratch, Stream stream = nullptr);
 
 template <class T>
-void scale_rows_forward(T* out, const T* m, const T* d, index_t n, index_t g, index_t h);
+void scale_rows_forward(T* out, const T* m, const T* d, index_t n, index_t g, index_t h,
+                        Stream stream = nullptr);
 template <class T>
 void scale_rows_backward(T* dm, T* dd, const T* dout, const T* m, const T* d, index_t n, index_t g,
-                         index_t h);
+                         index_t h, Stream stream = nullptr);
 
 }  // namespace cpu
 

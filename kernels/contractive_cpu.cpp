@@ -28,7 +28,7 @@ std::vector<double> row_norms(const T* w, index_t h, index_t d) {
 
 template <class T>
 void contractive_forward(T* out, const T* pre, const T* w, Act act, T alpha, T scale,
-                         bool per_sample, index_t n, index_t h, index_t d) {
+                         bool per_sample, index_t n, index_t h, index_t d, double*, Stream) {
   const std::vector<double> c = row_norms(w, h, d);
   std::vector<double> row_sum(static_cast<std::size_t>(n));
 #pragma omp parallel for schedule(static) if (n * h > kParallelMin / 8)
@@ -53,7 +53,8 @@ void contractive_forward(T* out, const T* pre, const T* w, Act act, T alpha, T s
 
 template <class T>
 void contractive_backward(T* dpre, T* dw, const T* dout, index_t stride_n, T scale, const T* pre,
-                          const T* w, Act act, T alpha, index_t n, index_t h, index_t d) {
+                          const T* w, Act act, T alpha, index_t n, index_t h, index_t d, double*,
+                          Stream) {
   const std::vector<double> c = row_norms(w, h, d);
   // weighted[n, j] = g_n a'(pre[n, j])^2: the row-wise pass computes it with dpre (one
   // evaluation of a' per element), the column sums for dw then read it contiguously per row.
@@ -85,7 +86,8 @@ void contractive_backward(T* dpre, T* dw, const T* dout, index_t stride_n, T sca
 }
 
 template <class T>
-void jacobian_seed_forward(T* out, const T* d, const T* w, index_t n, index_t z, index_t h) {
+void jacobian_seed_forward(T* out, const T* d, const T* w, index_t n, index_t z, index_t h,
+                           Stream) {
 #pragma omp parallel for schedule(static) if (n * z * h > kParallelMin)
   for (index_t row = 0; row < n * z; ++row) {
     const T s = d[row];
@@ -97,7 +99,7 @@ void jacobian_seed_forward(T* out, const T* d, const T* w, index_t n, index_t z,
 
 template <class T>
 void jacobian_seed_backward(T* dd, T* dw, const T* dout, const T* d, const T* w, index_t n,
-                            index_t z, index_t h) {
+                            index_t z, index_t h, double*, Stream) {
   if (dd) {
 #pragma omp parallel for schedule(static) if (n * z * h > kParallelMin)
     for (index_t row = 0; row < n * z; ++row) {
@@ -130,7 +132,7 @@ void jacobian_seed_backward(T* dd, T* dw, const T* dout, const T* d, const T* w,
 }
 
 template <class T>
-void scale_rows_forward(T* out, const T* m, const T* d, index_t n, index_t g, index_t h) {
+void scale_rows_forward(T* out, const T* m, const T* d, index_t n, index_t g, index_t h, Stream) {
 #pragma omp parallel for schedule(static) if (n * g * h > kParallelMin)
   for (index_t row = 0; row < n * g; ++row) {
     const T* dn = d + (row / g) * h;
@@ -142,7 +144,7 @@ void scale_rows_forward(T* out, const T* m, const T* d, index_t n, index_t g, in
 
 template <class T>
 void scale_rows_backward(T* dm, T* dd, const T* dout, const T* m, const T* d, index_t n, index_t g,
-                         index_t h) {
+                         index_t h, Stream) {
   // One thread per sample n owns its G rows and its row of dd.
 #pragma omp parallel if (n * g * h > kParallelMin)
   {
@@ -175,15 +177,16 @@ void scale_rows_backward(T* dm, T* dd, const T* dout, const T* m, const T* d, in
 
 #define LATENT_INSTANTIATE(T)                                                                     \
   template void contractive_forward<T>(T*, const T*, const T*, Act, T, T, bool, index_t, index_t, \
-                                       index_t);                                                  \
+                                       index_t, double*, Stream);                                 \
   template void contractive_backward<T>(T*, T*, const T*, index_t, T, const T*, const T*, Act, T, \
-                                        index_t, index_t, index_t);                               \
-  template void jacobian_seed_forward<T>(T*, const T*, const T*, index_t, index_t, index_t);      \
+                                        index_t, index_t, index_t, double*, Stream);              \
+  template void jacobian_seed_forward<T>(T*, const T*, const T*, index_t, index_t, index_t,       \
+                                         Stream);                                                 \
   template void jacobian_seed_backward<T>(T*, T*, const T*, const T*, const T*, index_t, index_t, \
-                                          index_t);                                               \
-  template void scale_rows_forward<T>(T*, const T*, const T*, index_t, index_t, index_t);         \
+                                          index_t, double*, Stream);                              \
+  template void scale_rows_forward<T>(T*, const T*, const T*, index_t, index_t, index_t, Stream); \
   template void scale_rows_backward<T>(T*, T*, const T*, const T*, const T*, index_t, index_t,    \
-                                       index_t);
+                                       index_t, Stream);
 LATENT_INSTANTIATE(float)
 LATENT_INSTANTIATE(double)
 #undef LATENT_INSTANTIATE

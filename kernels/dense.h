@@ -29,11 +29,19 @@ inline bool dense_needs_pre(ActParams act) {
 }
 
 namespace cpu {
+// The whole forward: y [N, H] = act(x [N, D] w^T + b), with w [H, D], b [H] or null, and
+// pre [N, H] = x w^T + b when pre is non-null: the GEMM, then dense_bias_act_forward (skipped for
+// identity without bias and pre). Overwrites y (and pre).
 template <class T>
-void dense_bias_act_forward(T* y, T* pre, const T* b, ActParams act, index_t n, index_t h);
+void dense_forward(T* y, T* pre, const T* x, const T* w, const T* b, ActParams act, index_t n,
+                   index_t d, index_t h, Stream stream = nullptr);
 template <class T>
-void dense_backward_act_bias(T* dpre, T* db, const T* dy, const T* y, const T* pre, ActParams act,
-                             index_t n, index_t h);
+void dense_bias_act_forward(T* y, T* pre, const T* b, ActParams act, index_t n, index_t h,
+                            Stream stream = nullptr);
+// scratch: unused on the CPU (its column sums live in locals); the GPU's needs it.
+template <class T>
+void dense_backward_act_bias(T* dpre, T* db, double* scratch, const T* dy, const T* y, const T* pre,
+                             ActParams act, index_t n, index_t h, Stream stream = nullptr);
 }  // namespace cpu
 
 namespace cuda {
@@ -45,15 +53,13 @@ namespace cuda {
 //             epilogue is the tanh approximation, not latent's exact erf gelu: never used.
 // Both exist so that a benchmark can measure one against the other.
 enum class DenseEpilogue : int { own = 0, cublaslt = 1 };
-// The path core's dense op takes, process-wide (default: own).
+// The path dense_forward takes, process-wide (default: own).
 void set_dense_epilogue(DenseEpilogue epilogue);
 DenseEpilogue dense_epilogue();
 
-// The whole forward: y [N, H] = act(x [N, D] w^T + b), with w [H, D], b [H] or null, and
-// pre [N, H] = x w^T + b when pre is non-null. Overwrites y (and pre).
+// The CPU's dense_forward, on the path set_dense_epilogue chose.
 void dense_forward(float* y, float* pre, const float* x, const float* w, const float* b,
-                   ActParams act, index_t n, index_t d, index_t h, DenseEpilogue epilogue,
-                   Stream stream);
+                   ActParams act, index_t n, index_t d, index_t h, Stream stream);
 // The contract above, on the GPU.
 void dense_bias_act_forward(float* y, float* pre, const float* b, ActParams act, index_t n,
                             index_t h, Stream stream);

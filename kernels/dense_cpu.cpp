@@ -2,6 +2,7 @@
 #include <type_traits>
 
 #include "kernels/dense.h"
+#include "kernels/gemm.h"
 
 namespace latent::kernels::cpu {
 namespace {
@@ -23,7 +24,15 @@ T act_grad_at(T alpha, const T* y, const T* pre, index_t i) {
 }  // namespace
 
 template <class T>
-void dense_bias_act_forward(T* y, T* pre, const T* b, ActParams act, index_t n, index_t h) {
+void dense_forward(T* y, T* pre, const T* x, const T* w, const T* b, ActParams act, index_t n,
+                   index_t d, index_t h, Stream) {
+  if (n <= 0 || h <= 0) return;
+  gemm<T>(false, true, n, h, d, T(1), x, d, w, d, T(0), y, h);
+  if (b || act.act != Act::identity || pre) dense_bias_act_forward<T>(y, pre, b, act, n, h);
+}
+
+template <class T>
+void dense_bias_act_forward(T* y, T* pre, const T* b, ActParams act, index_t n, index_t h, Stream) {
   const T alpha = static_cast<T>(act.alpha);
   with_act(act.act, [&](auto tag) {
     constexpr Act A = decltype(tag)::value;
@@ -40,8 +49,8 @@ void dense_bias_act_forward(T* y, T* pre, const T* b, ActParams act, index_t n, 
 }
 
 template <class T>
-void dense_backward_act_bias(T* dpre, T* db, const T* dy, const T* y, const T* pre, ActParams act,
-                             index_t n, index_t h) {
+void dense_backward_act_bias(T* dpre, T* db, double*, const T* dy, const T* y, const T* pre,
+                             ActParams act, index_t n, index_t h, Stream) {
   if (!dpre && !db) return;
   const T alpha = static_cast<T>(act.alpha);
   const index_t blocks = (h + kColBlock - 1) / kColBlock;
@@ -66,10 +75,12 @@ void dense_backward_act_bias(T* dpre, T* db, const T* dy, const T* y, const T* p
   });
 }
 
-#define LATENT_INSTANTIATE(T)                                                               \
-  template void dense_bias_act_forward<T>(T*, T*, const T*, ActParams, index_t, index_t);   \
-  template void dense_backward_act_bias<T>(T*, T*, const T*, const T*, const T*, ActParams, \
-                                           index_t, index_t);
+#define LATENT_INSTANTIATE(T)                                                                     \
+  template void dense_forward<T>(T*, T*, const T*, const T*, const T*, ActParams, index_t,        \
+                                 index_t, index_t, Stream);                                       \
+  template void dense_bias_act_forward<T>(T*, T*, const T*, ActParams, index_t, index_t, Stream); \
+  template void dense_backward_act_bias<T>(T*, T*, double*, const T*, const T*, const T*,         \
+                                           ActParams, index_t, index_t, Stream);
 LATENT_INSTANTIATE(float)
 LATENT_INSTANTIATE(double)
 #undef LATENT_INSTANTIATE

@@ -231,10 +231,9 @@ void dense_bias_act_forward(float* y, float* pre, const float* b, ActParams act,
 }
 
 void dense_forward(float* y, float* pre, const float* x, const float* w, const float* b,
-                   ActParams act, index_t n, index_t d, index_t h, DenseEpilogue epilogue,
-                   Stream stream) {
+                   ActParams act, index_t n, index_t d, index_t h, Stream stream) {
   if (n <= 0 || h <= 0) return;
-  const bool lt_fits = epilogue == DenseEpilogue::cublaslt && pre == nullptr && d > 0 &&
+  const bool lt_fits = dense_epilogue() == DenseEpilogue::cublaslt && pre == nullptr && d > 0 &&
                        (act.act == Act::identity || act.act == Act::relu);
   if (lt_fits && lt_dense_forward(y, x, w, b, act.act, n, d, h, stream)) return;
   gemm(false, true, n, h, d, 1.0f, x, d, w, d, 0.0f, y, h, stream);

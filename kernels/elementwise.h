@@ -23,16 +23,17 @@ enum class Bcast : int { full, row, col, scalar };
 
 namespace cpu {
 template <class T>
-void unary_forward(T* y, const T* x, math::Unary op, T p0, T p1, index_t n);
+void unary_forward(T* y, const T* x, math::Unary op, T p0, T p1, index_t n,
+                   Stream stream = nullptr);
 template <class T>
 void unary_backward(T* dx, const T* dy, const T* x, const T* y, math::Unary op, T p0, T p1,
-                    index_t n);
+                    index_t n, Stream stream = nullptr);
 template <class T>
 void binary_forward(T* y, const T* a, Bcast ba, const T* b, Bcast bb, math::Binary op, index_t rows,
-                    index_t cols);
+                    index_t cols, Stream stream = nullptr);
 template <class T>
 void binary_backward(T* da, T* db, const T* dy, const T* a, Bcast ba, const T* b, Bcast bb,
-                     math::Binary op, index_t rows, index_t cols);
+                     math::Binary op, index_t rows, index_t cols, Stream stream = nullptr);
 }  // namespace cpu
 
 namespace cuda {

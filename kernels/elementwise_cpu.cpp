@@ -51,19 +51,19 @@ void reduce_grad(T* d, Bcast m, index_t rows, index_t cols, Grad grad) {
 }  // namespace
 
 template <class T>
-void unary_forward(T* y, const T* x, math::Unary op, T p0, T p1, index_t n) {
+void unary_forward(T* y, const T* x, math::Unary op, T p0, T p1, index_t n, Stream) {
   for (index_t i = 0; i < n; ++i) y[i] = math::unary_forward(op, x[i], p0, p1);
 }
 
 template <class T>
 void unary_backward(T* dx, const T* dy, const T* x, const T* y, math::Unary op, T p0, T p1,
-                    index_t n) {
+                    index_t n, Stream) {
   for (index_t i = 0; i < n; ++i) dx[i] += dy[i] * math::unary_grad(op, x[i], y[i], p0, p1);
 }
 
 template <class T>
 void binary_forward(T* y, const T* a, Bcast ba, const T* b, Bcast bb, math::Binary op, index_t rows,
-                    index_t cols) {
+                    index_t cols, Stream) {
   if (ba == Bcast::full && bb == Bcast::full) {  // the common case, vectorizable
     for (index_t i = 0; i < rows * cols; ++i) y[i] = math::binary_forward(op, a[i], b[i]);
     return;
@@ -75,7 +75,7 @@ void binary_forward(T* y, const T* a, Bcast ba, const T* b, Bcast bb, math::Bina
 
 template <class T>
 void binary_backward(T* da, T* db, const T* dy, const T* a, Bcast ba, const T* b, Bcast bb,
-                     math::Binary op, index_t rows, index_t cols) {
+                     math::Binary op, index_t rows, index_t cols, Stream) {
   if (da)
     reduce_grad(da, ba, rows, cols, [&](index_t r, index_t c) {
       return dy[r * cols + c] *
@@ -88,13 +88,14 @@ void binary_backward(T* da, T* db, const T* dy, const T* a, Bcast ba, const T* b
     });
 }
 
-#define LATENT_INSTANTIATE(T)                                                                    \
-  template void unary_forward<T>(T*, const T*, math::Unary, T, T, index_t);                      \
-  template void unary_backward<T>(T*, const T*, const T*, const T*, math::Unary, T, T, index_t); \
-  template void binary_forward<T>(T*, const T*, Bcast, const T*, Bcast, math::Binary, index_t,   \
-                                  index_t);                                                      \
-  template void binary_backward<T>(T*, T*, const T*, const T*, Bcast, const T*, Bcast,           \
-                                   math::Binary, index_t, index_t);
+#define LATENT_INSTANTIATE(T)                                                                   \
+  template void unary_forward<T>(T*, const T*, math::Unary, T, T, index_t, Stream);             \
+  template void unary_backward<T>(T*, const T*, const T*, const T*, math::Unary, T, T, index_t, \
+                                  Stream);                                                      \
+  template void binary_forward<T>(T*, const T*, Bcast, const T*, Bcast, math::Binary, index_t,  \
+                                  index_t, Stream);                                             \
+  template void binary_backward<T>(T*, T*, const T*, const T*, Bcast, const T*, Bcast,          \
+                                   math::Binary, index_t, index_t, Stream);
 LATENT_INSTANTIATE(float)
 LATENT_INSTANTIATE(double)
 #undef LATENT_INSTANTIATE

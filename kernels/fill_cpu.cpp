@@ -1,4 +1,5 @@
 #include <cstdint>
+#include <cstring>
 
 #include "kernels/fill.h"
 #include "kernels/philox.h"
@@ -6,12 +7,17 @@
 namespace latent::kernels::cpu {
 
 template <class T>
-void fill(T* y, T value, index_t n) {
+void fill(T* y, T value, index_t n, Stream) {
   for (index_t i = 0; i < n; ++i) y[i] = value;
 }
 
 template <class T>
-void fill_uniform(T* y, std::uint64_t seed, std::uint64_t offset, T lo, T hi, index_t n) {
+void copy(T* y, const T* x, index_t n, Stream) {
+  if (n > 0) std::memcpy(y, x, static_cast<std::size_t>(n) * sizeof(T));
+}
+
+template <class T>
+void fill_uniform(T* y, std::uint64_t seed, std::uint64_t offset, T lo, T hi, index_t n, Stream) {
   // Whole blocks of four, then the tail: element i uses block offset + i / 4, word i % 4.
 #pragma omp parallel for schedule(static) if (n > (1 << 16))
   for (index_t b = 0; b < (n + 3) / 4; ++b) {
@@ -23,7 +29,7 @@ void fill_uniform(T* y, std::uint64_t seed, std::uint64_t offset, T lo, T hi, in
 
 template <class T>
 void fill_normal(T* y, std::uint64_t seed, std::uint64_t offset, T mean, T stddev, index_t n,
-                 index_t draws) {
+                 index_t draws, Stream) {
   // Block b of the stream is block j of draw d: the draws are consecutive in the stream.
   const index_t nb = (n + 3) / 4;
 #pragma omp parallel for schedule(static) if (n * draws > (1 << 16))
@@ -41,14 +47,18 @@ void cast(To* y, const From* x, index_t n) {
   for (index_t i = 0; i < n; ++i) y[i] = static_cast<To>(x[i]);
 }
 
-template void fill<float>(float*, float, index_t);
-template void fill<double>(double*, double, index_t);
-template void fill_uniform<float>(float*, std::uint64_t, std::uint64_t, float, float, index_t);
-template void fill_uniform<double>(double*, std::uint64_t, std::uint64_t, double, double, index_t);
+template void fill<float>(float*, float, index_t, Stream);
+template void fill<double>(double*, double, index_t, Stream);
+template void copy<float>(float*, const float*, index_t, Stream);
+template void copy<double>(double*, const double*, index_t, Stream);
+template void fill_uniform<float>(float*, std::uint64_t, std::uint64_t, float, float, index_t,
+                                  Stream);
+template void fill_uniform<double>(double*, std::uint64_t, std::uint64_t, double, double, index_t,
+                                   Stream);
 template void fill_normal<float>(float*, std::uint64_t, std::uint64_t, float, float, index_t,
-                                 index_t);
+                                 index_t, Stream);
 template void fill_normal<double>(double*, std::uint64_t, std::uint64_t, double, double, index_t,
-                                  index_t);
+                                  index_t, Stream);
 template void cast<float, double>(float*, const double*, index_t);
 template void cast<double, float>(double*, const float*, index_t);
 

@@ -51,6 +51,12 @@ void fill(float* y, float value, index_t n, Stream stream) {
   LATENT_LAUNCH_CHECK(fill_kernel);
 }
 
+void copy(float* y, const float* x, index_t n, Stream stream) {
+  if (n <= 0) return;
+  LATENT_CUDA_CHECK(cudaMemcpyAsync(y, x, static_cast<std::size_t>(n) * sizeof(float),
+                                    cudaMemcpyDeviceToDevice, stream));
+}
+
 void fill_uniform(float* y, std::uint64_t seed, std::uint64_t offset, float lo, float hi, index_t n,
                   Stream stream) {
   if (n == 0) return;

@@ -24,7 +24,7 @@ namespace latent::kernels {
 namespace cpu {
 template <class T>
 void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a,
-          index_t lda, const T* b, index_t ldb, T beta, T* c, index_t ldc);
+          index_t lda, const T* b, index_t ldb, T beta, T* c, index_t ldc, Stream stream = nullptr);
 }  // namespace cpu
 
 namespace cuda {

@@ -270,7 +270,7 @@ void gemm_blocked(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T
 
 template <class T>
 void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a,
-          index_t lda, const T* b, index_t ldb, T beta, T* c, index_t ldc) {
+          index_t lda, const T* b, index_t ldb, T beta, T* c, index_t ldc, Stream) {
   if (m <= 0 || n <= 0) return;
   if (k <= 0 || alpha == T(0)) {
     for (index_t i = 0; i < m; ++i) {
@@ -291,8 +291,8 @@ void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, 
 }
 
 template void gemm<float>(bool, bool, index_t, index_t, index_t, float, const float*, index_t,
-                          const float*, index_t, float, float*, index_t);
+                          const float*, index_t, float, float*, index_t, Stream);
 template void gemm<double>(bool, bool, index_t, index_t, index_t, double, const double*, index_t,
-                           const double*, index_t, double, double*, index_t);
+                           const double*, index_t, double, double*, index_t, Stream);
 
 }  // namespace latent::kernels::cpu

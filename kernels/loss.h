@@ -56,37 +56,41 @@ namespace cpu {
 
 template <class T>
 void bce_with_logits_forward(T* out, const T* x, const T* t, T scale, bool per_sample, index_t n,
-                             index_t d);
+                             index_t d, double* scratch, Stream stream = nullptr);
 template <class T>
 void bce_with_logits_backward(T* dx, T* dt, const T* dout, index_t stride, T scale, const T* x,
-                              const T* t, index_t n, index_t d);
+                              const T* t, index_t n, index_t d, Stream stream = nullptr);
 
 template <class T>
-void mse_forward(T* out, const T* x, const T* t, T scale, bool per_sample, index_t n, index_t d);
+void mse_forward(T* out, const T* x, const T* t, T scale, bool per_sample, index_t n, index_t d,
+                 double* scratch, Stream stream = nullptr);
 template <class T>
 void mse_backward(T* dx, T* dt, const T* dout, index_t stride, T scale, const T* x, const T* t,
-                  index_t n, index_t d);
+                  index_t n, index_t d, Stream stream = nullptr);
 
 template <class T>
 void gaussian_nll_forward(T* out, const T* mu, const T* lv, VarShape vs, const T* t, T scale,
-                          bool per_sample, index_t n, index_t d);
+                          bool per_sample, index_t n, index_t d, double* scratch,
+                          Stream stream = nullptr);
 template <class T>
 void gaussian_nll_backward(T* dmu, T* dlv, T* dt, const T* dout, index_t stride, T scale,
-                           const T* mu, const T* lv, VarShape vs, const T* t, index_t n, index_t d);
+                           const T* mu, const T* lv, VarShape vs, const T* t, index_t n, index_t d,
+                           double* scratch, Stream stream = nullptr);
 
 template <class T>
-void log_softmax_forward(T* y, const T* x, index_t m, index_t k);
+void log_softmax_forward(T* y, const T* x, index_t m, index_t k, Stream stream = nullptr);
 template <class T>
-void log_softmax_backward(T* dx, const T* dy, const T* y, index_t m, index_t k);
+void log_softmax_backward(T* dx, const T* dy, const T* y, index_t m, index_t k,
+                          Stream stream = nullptr);
 
 template <class T>
 index_t cross_entropy_find_bad_target(const T* target, index_t m, index_t k);
 template <class T>
 void cross_entropy_forward(T* out, T* lse, const T* x, const T* target, T scale, bool per_sample,
-                           index_t m, index_t k);
+                           index_t m, index_t k, double* scratch, Stream stream = nullptr);
 template <class T>
 void cross_entropy_backward(T* dx, const T* dout, index_t stride, T scale, const T* x, const T* lse,
-                            const T* target, index_t m, index_t k);
+                            const T* target, index_t m, index_t k, Stream stream = nullptr);
 
 }  // namespace cpu
 

@@ -53,7 +53,7 @@ double row_logsumexp(const T* x, index_t k) {
 
 template <class T>
 void bce_with_logits_forward(T* out, const T* x, const T* t, T scale, bool per_sample, index_t n,
-                             index_t d) {
+                             index_t d, double*, Stream) {
   reduce_rows(out, scale, per_sample, n, d, [&](index_t i) {
     double s = 0;
     for (index_t j = i * d; j < (i + 1) * d; ++j) s += math::bce_with_logits(x[j], t[j]);
@@ -63,7 +63,7 @@ void bce_with_logits_forward(T* out, const T* x, const T* t, T scale, bool per_s
 
 template <class T>
 void bce_with_logits_backward(T* dx, T* dt, const T* dout, index_t stride, T scale, const T* x,
-                              const T* t, index_t n, index_t d) {
+                              const T* t, index_t n, index_t d, Stream) {
   for_rows(dout, stride, scale, n, d, [&](index_t i, T g) {
     if (dx)
       for (index_t j = i * d; j < (i + 1) * d; ++j)
@@ -74,7 +74,8 @@ void bce_with_logits_backward(T* dx, T* dt, const T* dout, index_t stride, T sca
 }
 
 template <class T>
-void mse_forward(T* out, const T* x, const T* t, T scale, bool per_sample, index_t n, index_t d) {
+void mse_forward(T* out, const T* x, const T* t, T scale, bool per_sample, index_t n, index_t d,
+                 double*, Stream) {
   reduce_rows(out, scale, per_sample, n, d, [&](index_t i) {
     double s = 0;
     for (index_t j = i * d; j < (i + 1) * d; ++j) s += math::squared_error(x[j], t[j]);
@@ -84,7 +85,7 @@ void mse_forward(T* out, const T* x, const T* t, T scale, bool per_sample, index
 
 template <class T>
 void mse_backward(T* dx, T* dt, const T* dout, index_t stride, T scale, const T* x, const T* t,
-                  index_t n, index_t d) {
+                  index_t n, index_t d, Stream) {
   for_rows(dout, stride, scale, n, d, [&](index_t i, T g) {
     // Separate loops (not one with two updates) so each vectorizes, and so dx and dt may alias.
     if (dx)
@@ -111,7 +112,7 @@ inline index_t lv_step(VarShape vs) {
 
 template <class T>
 void gaussian_nll_forward(T* out, const T* mu, const T* lv, VarShape vs, const T* t, T scale,
-                          bool per_sample, index_t n, index_t d) {
+                          bool per_sample, index_t n, index_t d, double*, Stream) {
   const index_t step = lv_step(vs);
   reduce_rows(out, scale, per_sample, n, d, [&](index_t i) {
     const T* lvr = lv_row(lv, vs, i, d);
@@ -124,8 +125,8 @@ void gaussian_nll_forward(T* out, const T* mu, const T* lv, VarShape vs, const T
 
 template <class T>
 void gaussian_nll_backward(T* dmu, T* dlv, T* dt, const T* dout, index_t stride, T scale,
-                           const T* mu, const T* lv, VarShape vs, const T* t, index_t n,
-                           index_t d) {
+                           const T* mu, const T* lv, VarShape vs, const T* t, index_t n, index_t d,
+                           double*, Stream) {
   const index_t step = lv_step(vs);
   for_rows(dout, stride, scale, n, d, [&](index_t i, T g) {
     const index_t o = i * d;
@@ -180,7 +181,7 @@ void gaussian_nll_backward(T* dmu, T* dlv, T* dt, const T* dout, index_t stride,
 // ---- log_softmax, cross_entropy ---------------------------------------------------------------
 
 template <class T>
-void log_softmax_forward(T* y, const T* x, index_t m, index_t k) {
+void log_softmax_forward(T* y, const T* x, index_t m, index_t k, Stream) {
 #pragma omp parallel for schedule(static) if (m * k >= kParallelMin)
   for (index_t i = 0; i < m; ++i) {
     const T* xr = x + i * k;
@@ -190,7 +191,7 @@ void log_softmax_forward(T* y, const T* x, index_t m, index_t k) {
 }
 
 template <class T>
-void log_softmax_backward(T* dx, const T* dy, const T* y, index_t m, index_t k) {
+void log_softmax_backward(T* dx, const T* dy, const T* y, index_t m, index_t k, Stream) {
 #pragma omp parallel for schedule(static) if (m * k >= kParallelMin)
   for (index_t i = 0; i < m; ++i) {
     const index_t o = i * k;
@@ -213,7 +214,7 @@ index_t cross_entropy_find_bad_target(const T* target, index_t m, index_t k) {
 
 template <class T>
 void cross_entropy_forward(T* out, T* lse, const T* x, const T* target, T scale, bool per_sample,
-                           index_t m, index_t k) {
+                           index_t m, index_t k, double*, Stream) {
   reduce_rows(out, scale, per_sample, m, k, [&](index_t i) {
     const double l = row_logsumexp(x + i * k, k);
     lse[i] = static_cast<T>(l);
@@ -223,7 +224,7 @@ void cross_entropy_forward(T* out, T* lse, const T* x, const T* target, T scale,
 
 template <class T>
 void cross_entropy_backward(T* dx, const T* dout, index_t stride, T scale, const T* x, const T* lse,
-                            const T* target, index_t m, index_t k) {
+                            const T* target, index_t m, index_t k, Stream) {
   for_rows(dout, stride, scale, m, k, [&](index_t i, T g) {
     const index_t o = i * k;
     const T l = lse[i];
@@ -233,22 +234,25 @@ void cross_entropy_backward(T* dx, const T* dout, index_t stride, T scale, const
 }
 
 #define LATENT_INSTANTIATE(T)                                                                     \
-  template void bce_with_logits_forward<T>(T*, const T*, const T*, T, bool, index_t, index_t);    \
+  template void bce_with_logits_forward<T>(T*, const T*, const T*, T, bool, index_t, index_t,     \
+                                           double*, Stream);                                      \
   template void bce_with_logits_backward<T>(T*, T*, const T*, index_t, T, const T*, const T*,     \
-                                            index_t, index_t);                                    \
-  template void mse_forward<T>(T*, const T*, const T*, T, bool, index_t, index_t);                \
+                                            index_t, index_t, Stream);                            \
+  template void mse_forward<T>(T*, const T*, const T*, T, bool, index_t, index_t, double*,        \
+                               Stream);                                                           \
   template void mse_backward<T>(T*, T*, const T*, index_t, T, const T*, const T*, index_t,        \
-                                index_t);                                                         \
+                                index_t, Stream);                                                 \
   template void gaussian_nll_forward<T>(T*, const T*, const T*, VarShape, const T*, T, bool,      \
-                                        index_t, index_t);                                        \
+                                        index_t, index_t, double*, Stream);                       \
   template void gaussian_nll_backward<T>(T*, T*, T*, const T*, index_t, T, const T*, const T*,    \
-                                         VarShape, const T*, index_t, index_t);                   \
-  template void log_softmax_forward<T>(T*, const T*, index_t, index_t);                           \
-  template void log_softmax_backward<T>(T*, const T*, const T*, index_t, index_t);                \
+                                         VarShape, const T*, index_t, index_t, double*, Stream);  \
+  template void log_softmax_forward<T>(T*, const T*, index_t, index_t, Stream);                   \
+  template void log_softmax_backward<T>(T*, const T*, const T*, index_t, index_t, Stream);        \
   template index_t cross_entropy_find_bad_target<T>(const T*, index_t, index_t);                  \
-  template void cross_entropy_forward<T>(T*, T*, const T*, const T*, T, bool, index_t, index_t);  \
+  template void cross_entropy_forward<T>(T*, T*, const T*, const T*, T, bool, index_t, index_t,   \
+                                         double*, Stream);                                        \
   template void cross_entropy_backward<T>(T*, const T*, index_t, T, const T*, const T*, const T*, \
-                                          index_t, index_t);
+                                          index_t, index_t, Stream);
 LATENT_INSTANTIATE(float)
 LATENT_INSTANTIATE(double)
 #undef LATENT_INSTANTIATE

@@ -30,21 +30,22 @@ namespace latent::kernels::cpu {
 
 template <class T>
 void gaussian_noise_forward(T* y, const T* x, T sigma, std::uint64_t seed, std::uint64_t offset,
-                            index_t n);
+                            index_t n, Stream stream = nullptr);
 template <class T>
 void masking_noise_forward(T* y, const T* x, double p, std::uint64_t seed, std::uint64_t offset,
-                           index_t n);
+                           index_t n, Stream stream = nullptr);
 template <class T>
 void masking_noise_backward(T* dx, const T* dy, double p, std::uint64_t seed, std::uint64_t offset,
-                            index_t n);
+                            index_t n, Stream stream = nullptr);
 template <class T>
 void salt_and_pepper_forward(T* y, const T* x, double p, std::uint64_t seed, std::uint64_t offset,
-                             index_t n);
+                             index_t n, Stream stream = nullptr);
 template <class T>
-void bernoulli_forward(T* y, const T* probs, std::uint64_t seed, std::uint64_t offset, index_t n);
+void bernoulli_forward(T* y, const T* probs, std::uint64_t seed, std::uint64_t offset, index_t n,
+                       Stream stream = nullptr);
 template <class T>
 void categorical_forward(T* y, const T* probs, std::uint64_t seed, std::uint64_t offset, index_t m,
-                         index_t k);
+                         index_t k, Stream stream = nullptr);
 
 }  // namespace latent::kernels::cpu
 

@@ -23,7 +23,7 @@ void for_each_uniform(std::uint64_t seed, std::uint64_t offset, index_t n, Fn&& 
 
 template <class T>
 void gaussian_noise_forward(T* y, const T* x, T sigma, std::uint64_t seed, std::uint64_t offset,
-                            index_t n) {
+                            index_t n, Stream) {
 #pragma omp parallel for schedule(static) if (n > kParallelMin)
   for (index_t b = 0; b < (n + 3) / 4; ++b) {
     float z[4];
@@ -35,13 +35,13 @@ void gaussian_noise_forward(T* y, const T* x, T sigma, std::uint64_t seed, std::
 
 template <class T>
 void masking_noise_forward(T* y, const T* x, double p, std::uint64_t seed, std::uint64_t offset,
-                           index_t n) {
+                           index_t n, Stream) {
   for_each_uniform(seed, offset, n, [&](index_t i, float u) { y[i] = u < p ? T(0) : x[i]; });
 }
 
 template <class T>
 void masking_noise_backward(T* dx, const T* dy, double p, std::uint64_t seed, std::uint64_t offset,
-                            index_t n) {
+                            index_t n, Stream) {
   for_each_uniform(seed, offset, n, [&](index_t i, float u) {
     if (!(u < p)) dx[i] += dy[i];
   });
@@ -49,7 +49,7 @@ void masking_noise_backward(T* dx, const T* dy, double p, std::uint64_t seed, st
 
 template <class T>
 void salt_and_pepper_forward(T* y, const T* x, double p, std::uint64_t seed, std::uint64_t offset,
-                             index_t n) {
+                             index_t n, Stream) {
   const double half = 0.5 * p;
   for_each_uniform(seed, offset, n, [&](index_t i, float u) {
     y[i] = u < half ? T(0) : u < p ? T(1) : x[i];
@@ -57,14 +57,15 @@ void salt_and_pepper_forward(T* y, const T* x, double p, std::uint64_t seed, std
 }
 
 template <class T>
-void bernoulli_forward(T* y, const T* probs, std::uint64_t seed, std::uint64_t offset, index_t n) {
+void bernoulli_forward(T* y, const T* probs, std::uint64_t seed, std::uint64_t offset, index_t n,
+                       Stream) {
   for_each_uniform(seed, offset, n,
                    [&](index_t i, float u) { y[i] = static_cast<T>(u) < probs[i] ? T(1) : T(0); });
 }
 
 template <class T>
 void categorical_forward(T* y, const T* probs, std::uint64_t seed, std::uint64_t offset, index_t m,
-                         index_t k) {
+                         index_t k, Stream) {
   for_each_uniform(seed, offset, m, [&](index_t row, float u) {
     const T* p = probs + row * k;
     double total = 0;
@@ -84,16 +85,17 @@ void categorical_forward(T* y, const T* probs, std::uint64_t seed, std::uint64_t
 }
 
 #define LATENT_NOISE_INSTANTIATE(T)                                                                \
-  template void gaussian_noise_forward<T>(T*, const T*, T, std::uint64_t, std::uint64_t, index_t); \
+  template void gaussian_noise_forward<T>(T*, const T*, T, std::uint64_t, std::uint64_t, index_t,  \
+                                          Stream);                                                 \
   template void masking_noise_forward<T>(T*, const T*, double, std::uint64_t, std::uint64_t,       \
-                                         index_t);                                                 \
+                                         index_t, Stream);                                         \
   template void masking_noise_backward<T>(T*, const T*, double, std::uint64_t, std::uint64_t,      \
-                                          index_t);                                                \
+                                          index_t, Stream);                                        \
   template void salt_and_pepper_forward<T>(T*, const T*, double, std::uint64_t, std::uint64_t,     \
-                                           index_t);                                               \
-  template void bernoulli_forward<T>(T*, const T*, std::uint64_t, std::uint64_t, index_t);         \
+                                           index_t, Stream);                                       \
+  template void bernoulli_forward<T>(T*, const T*, std::uint64_t, std::uint64_t, index_t, Stream); \
   template void categorical_forward<T>(T*, const T*, std::uint64_t, std::uint64_t, index_t,        \
-                                       index_t);
+                                       index_t, Stream);
 LATENT_NOISE_INSTANTIATE(float)
 LATENT_NOISE_INSTANTIATE(double)
 #undef LATENT_NOISE_INSTANTIATE

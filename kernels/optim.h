@@ -37,9 +37,10 @@ struct AdamStep {
 
 namespace cpu {
 template <class T>
-void sgd_step(T* p, T* buf, const T* g, index_t n, const SgdStep& hp);
+void sgd_step(T* p, T* buf, const T* g, index_t n, const SgdStep& hp, Stream stream = nullptr);
 template <class T>
-void adam_step(T* p, T* m, T* v, const T* g, index_t n, const AdamStep& hp);
+void adam_step(T* p, T* m, T* v, const T* g, index_t n, const AdamStep& hp,
+               Stream stream = nullptr);
 template <class T>
 double sum_squares(const T* x, index_t n);
 }  // namespace cpu

@@ -33,7 +33,7 @@ double chunk_sum_squares(const T* x, index_t n) {
 }  // namespace
 
 template <class T>
-void sgd_step(T* p, T* buf, const T* g, index_t n, const SgdStep& hp) {
+void sgd_step(T* p, T* buf, const T* g, index_t n, const SgdStep& hp, Stream) {
   const T lr = T(hp.lr), mu = T(hp.momentum), damp = T(hp.dampening), wd = T(hp.weight_decay);
   const bool nesterov = hp.nesterov, first = hp.first;
 #pragma omp parallel for schedule(static) if (n > kParallelMin)
@@ -42,7 +42,7 @@ void sgd_step(T* p, T* buf, const T* g, index_t n, const SgdStep& hp) {
 }
 
 template <class T>
-void adam_step(T* p, T* m, T* v, const T* g, index_t n, const AdamStep& hp) {
+void adam_step(T* p, T* m, T* v, const T* g, index_t n, const AdamStep& hp, Stream) {
   const T lr = T(hp.lr), b1 = T(hp.beta1), b2 = T(hp.beta2), eps = T(hp.eps);
   const T wd = T(hp.weight_decay);
   // The corrections are formed in double: 1 - beta2^t is tiny in early steps.
@@ -71,9 +71,9 @@ double sum_squares(const T* x, index_t n) {
   return s;
 }
 
-#define LATENT_INSTANTIATE(T)                                                 \
-  template void sgd_step<T>(T*, T*, const T*, index_t, const SgdStep&);       \
-  template void adam_step<T>(T*, T*, T*, const T*, index_t, const AdamStep&); \
+#define LATENT_INSTANTIATE(T)                                                         \
+  template void sgd_step<T>(T*, T*, const T*, index_t, const SgdStep&, Stream);       \
+  template void adam_step<T>(T*, T*, T*, const T*, index_t, const AdamStep&, Stream); \
   template double sum_squares<T>(const T*, index_t);
 LATENT_INSTANTIATE(float)
 LATENT_INSTANTIATE(double)

@@ -34,20 +34,24 @@ namespace latent::kernels {
 namespace cpu {
 
 template <class T>
-void sum_all_forward(T* y, const T* x, double scale, index_t n);
+void sum_all_forward(T* y, const T* x, double scale, index_t n, double* scratch,
+                     Stream stream = nullptr);
 template <class T>
-void sum_all_backward(T* dx, const T* dy, double scale, index_t n);
+void sum_all_backward(T* dx, const T* dy, double scale, index_t n, Stream stream = nullptr);
 
 template <class T>
-void sum_dim_forward(T* y, const T* x, double scale, int dim, index_t rows, index_t cols);
+void sum_dim_forward(T* y, const T* x, double scale, int dim, index_t rows, index_t cols,
+                     double* scratch, Stream stream = nullptr);
 template <class T>
-void sum_dim_backward(T* dx, const T* dy, double scale, int dim, index_t rows, index_t cols);
+void sum_dim_backward(T* dx, const T* dy, double scale, int dim, index_t rows, index_t cols,
+                      Stream stream = nullptr);
 
 template <class T>
-void logsumexp_dim_forward(T* y, const T* x, double shift, int dim, index_t rows, index_t cols);
+void logsumexp_dim_forward(T* y, const T* x, double shift, int dim, index_t rows, index_t cols,
+                           double* scratch, Stream stream = nullptr);
 template <class T>
 void logsumexp_dim_backward(T* dx, const T* dy, const T* x, const T* y, double shift, int dim,
-                            index_t rows, index_t cols);
+                            index_t rows, index_t cols, Stream stream = nullptr);
 }  // namespace cpu
 
 namespace cuda {

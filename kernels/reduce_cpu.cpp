@@ -53,7 +53,7 @@ void for_each_row(index_t rows, index_t cols, Body body) {
 }  // namespace
 
 template <class T>
-void sum_all_forward(T* y, const T* x, double scale, index_t n) {
+void sum_all_forward(T* y, const T* x, double scale, index_t n, double*, Stream) {
   const index_t chunks = (n + kChunk - 1) / kChunk;
   double total = 0;
   if (chunks <= 1) {
@@ -70,14 +70,15 @@ void sum_all_forward(T* y, const T* x, double scale, index_t n) {
 }
 
 template <class T>
-void sum_all_backward(T* dx, const T* dy, double scale, index_t n) {
+void sum_all_backward(T* dx, const T* dy, double scale, index_t n, Stream) {
   const T g = static_cast<T>(scale * static_cast<double>(dy[0]));
 #pragma omp parallel for schedule(static) if (n >= kParallelMin)
   for (index_t i = 0; i < n; ++i) dx[i] += g;
 }
 
 template <class T>
-void sum_dim_forward(T* y, const T* x, double scale, int dim, index_t rows, index_t cols) {
+void sum_dim_forward(T* y, const T* x, double scale, int dim, index_t rows, index_t cols, double*,
+                     Stream) {
   if (dim == 1) {
     for_each_row(rows, cols,
                  [&](index_t r) { y[r] = static_cast<T>(scale * sum_span(x + r * cols, cols)); });
@@ -94,7 +95,8 @@ void sum_dim_forward(T* y, const T* x, double scale, int dim, index_t rows, inde
 }
 
 template <class T>
-void sum_dim_backward(T* dx, const T* dy, double scale, int dim, index_t rows, index_t cols) {
+void sum_dim_backward(T* dx, const T* dy, double scale, int dim, index_t rows, index_t cols,
+                      Stream) {
   if (dim == 1) {
     for_each_row(rows, cols, [&](index_t r) {
       const T g = static_cast<T>(scale * static_cast<double>(dy[r]));
@@ -114,7 +116,8 @@ void sum_dim_backward(T* dx, const T* dy, double scale, int dim, index_t rows, i
 }
 
 template <class T>
-void logsumexp_dim_forward(T* y, const T* x, double shift, int dim, index_t rows, index_t cols) {
+void logsumexp_dim_forward(T* y, const T* x, double shift, int dim, index_t rows, index_t cols,
+                           double*, Stream) {
   // A non-finite max makes the sum meaningless (inf - inf); logsumexp_finish then ignores it.
   if (dim == 1) {
     for_each_row(rows, cols, [&](index_t r) {
@@ -146,7 +149,7 @@ void logsumexp_dim_forward(T* y, const T* x, double shift, int dim, index_t rows
 
 template <class T>
 void logsumexp_dim_backward(T* dx, const T* dy, const T* x, const T* y, double shift, int dim,
-                            index_t rows, index_t cols) {
+                            index_t rows, index_t cols, Stream) {
   // The softmax weights come from the saved output: lse = y - shift.
   auto lse_of = [&](index_t k) { return static_cast<T>(static_cast<double>(y[k]) - shift); };
   if (dim == 1) {
@@ -170,13 +173,14 @@ void logsumexp_dim_backward(T* dx, const T* dy, const T* x, const T* y, double s
 }
 
 #define LATENT_INSTANTIATE(T)                                                                     \
-  template void sum_all_forward<T>(T*, const T*, double, index_t);                                \
-  template void sum_all_backward<T>(T*, const T*, double, index_t);                               \
-  template void sum_dim_forward<T>(T*, const T*, double, int, index_t, index_t);                  \
-  template void sum_dim_backward<T>(T*, const T*, double, int, index_t, index_t);                 \
-  template void logsumexp_dim_forward<T>(T*, const T*, double, int, index_t, index_t);            \
+  template void sum_all_forward<T>(T*, const T*, double, index_t, double*, Stream);               \
+  template void sum_all_backward<T>(T*, const T*, double, index_t, Stream);                       \
+  template void sum_dim_forward<T>(T*, const T*, double, int, index_t, index_t, double*, Stream); \
+  template void sum_dim_backward<T>(T*, const T*, double, int, index_t, index_t, Stream);         \
+  template void logsumexp_dim_forward<T>(T*, const T*, double, int, index_t, index_t, double*,    \
+                                         Stream);                                                 \
   template void logsumexp_dim_backward<T>(T*, const T*, const T*, const T*, double, int, index_t, \
-                                          index_t);
+                                          index_t, Stream);
 LATENT_INSTANTIATE(float)
 LATENT_INSTANTIATE(double)
 #undef LATENT_INSTANTIATE

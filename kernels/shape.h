@@ -20,18 +20,18 @@ namespace cpu {
 
 template <class T>
 void copy_2d(T* dst, index_t dst_stride, const T* src, index_t src_stride, index_t rows,
-             index_t cols);
+             index_t cols, Stream stream = nullptr);
 template <class T>
 void accumulate_2d(T* dst, index_t dst_stride, const T* src, index_t src_stride, index_t rows,
-                   index_t cols);
+                   index_t cols, Stream stream = nullptr);
 
 template <class T>
-void transpose_forward(T* y, const T* x, index_t rows, index_t cols);
+void transpose_forward(T* y, const T* x, index_t rows, index_t cols, Stream stream = nullptr);
 template <class T>
-void transpose_backward(T* dx, const T* dy, index_t rows, index_t cols);
+void transpose_backward(T* dx, const T* dy, index_t rows, index_t cols, Stream stream = nullptr);
 
 template <class T>
-void tile_backward(T* dx, const T* dy, index_t repeats, index_t m);
+void tile_backward(T* dx, const T* dy, index_t repeats, index_t m, Stream stream = nullptr);
 }  // namespace cpu
 
 namespace cuda {

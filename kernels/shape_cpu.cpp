@@ -38,7 +38,7 @@ void transpose_tiles(T* y, const T* x, index_t rows, index_t cols) {
 
 template <class T>
 void copy_2d(T* dst, index_t dst_stride, const T* src, index_t src_stride, index_t rows,
-             index_t cols) {
+             index_t cols, Stream) {
   if (cols <= 0) return;
   const auto bytes = static_cast<std::size_t>(cols) * sizeof(T);
 #pragma omp parallel for schedule(static) if (rows * cols >= kParallelMin)
@@ -47,7 +47,7 @@ void copy_2d(T* dst, index_t dst_stride, const T* src, index_t src_stride, index
 
 template <class T>
 void accumulate_2d(T* dst, index_t dst_stride, const T* src, index_t src_stride, index_t rows,
-                   index_t cols) {
+                   index_t cols, Stream) {
 #pragma omp parallel for schedule(static) if (rows * cols >= kParallelMin)
   for (index_t r = 0; r < rows; ++r) {
     T* d = dst + r * dst_stride;
@@ -57,18 +57,18 @@ void accumulate_2d(T* dst, index_t dst_stride, const T* src, index_t src_stride,
 }
 
 template <class T>
-void transpose_forward(T* y, const T* x, index_t rows, index_t cols) {
+void transpose_forward(T* y, const T* x, index_t rows, index_t cols, Stream) {
   transpose_tiles<false>(y, x, rows, cols);
 }
 
 template <class T>
-void transpose_backward(T* dx, const T* dy, index_t rows, index_t cols) {
+void transpose_backward(T* dx, const T* dy, index_t rows, index_t cols, Stream) {
   // dy is [cols, rows]: dx[r, c] += dy[c, r] is the transpose of dy accumulated into dx.
   transpose_tiles<true>(dx, dy, cols, rows);
 }
 
 template <class T>
-void tile_backward(T* dx, const T* dy, index_t repeats, index_t m) {
+void tile_backward(T* dx, const T* dy, index_t repeats, index_t m, Stream) {
   // Each block of columns is summed over all repeats in order: a fixed association, and the
   // blocks are disjoint, so they can run in parallel.
   const index_t blocks = (m + kColBlock - 1) / kColBlock;
@@ -84,12 +84,12 @@ void tile_backward(T* dx, const T* dy, index_t repeats, index_t m) {
   }
 }
 
-#define LATENT_INSTANTIATE(T)                                                       \
-  template void copy_2d<T>(T*, index_t, const T*, index_t, index_t, index_t);       \
-  template void accumulate_2d<T>(T*, index_t, const T*, index_t, index_t, index_t); \
-  template void transpose_forward<T>(T*, const T*, index_t, index_t);               \
-  template void transpose_backward<T>(T*, const T*, index_t, index_t);              \
-  template void tile_backward<T>(T*, const T*, index_t, index_t);
+#define LATENT_INSTANTIATE(T)                                                               \
+  template void copy_2d<T>(T*, index_t, const T*, index_t, index_t, index_t, Stream);       \
+  template void accumulate_2d<T>(T*, index_t, const T*, index_t, index_t, index_t, Stream); \
+  template void transpose_forward<T>(T*, const T*, index_t, index_t, Stream);               \
+  template void transpose_backward<T>(T*, const T*, index_t, index_t, Stream);              \
+  template void tile_backward<T>(T*, const T*, index_t, index_t, Stream);
 LATENT_INSTANTIATE(float)
 LATENT_INSTANTIATE(double)
 #undef LATENT_INSTANTIATE

@@ -33,15 +33,18 @@ inline constexpr double kRhoHatMax = 1.0 - 1e-6;
 namespace cpu {
 
 template <class T>
-void l1_penalty_forward(T* out, const T* h, T scale, bool per_sample, index_t n, index_t hdim);
+void l1_penalty_forward(T* out, const T* h, T scale, bool per_sample, index_t n, index_t hdim,
+                        double* scratch, Stream stream = nullptr);
 template <class T>
 void l1_penalty_backward(T* dh, const T* dout, index_t stride, T scale, const T* h, index_t n,
-                         index_t hdim);
+                         index_t hdim, Stream stream = nullptr);
 
 template <class T>
-void kl_sparsity_forward(T* out, T* rho_hat, const T* h, T rho, index_t n, index_t hdim);
+void kl_sparsity_forward(T* out, T* rho_hat, const T* h, T rho, index_t n, index_t hdim,
+                         double* scratch, Stream stream = nullptr);
 template <class T>
-void kl_sparsity_backward(T* dh, const T* dout, const T* rho_hat, T rho, index_t n, index_t hdim);
+void kl_sparsity_backward(T* dh, const T* dout, const T* rho_hat, T rho, index_t n, index_t hdim,
+                          Stream stream = nullptr);
 
 }  // namespace cpu
 

@@ -14,7 +14,8 @@ constexpr index_t kParallelMin = index_t(1) << 15;
 }  // namespace
 
 template <class T>
-void l1_penalty_forward(T* out, const T* h, T scale, bool per_sample, index_t n, index_t hdim) {
+void l1_penalty_forward(T* out, const T* h, T scale, bool per_sample, index_t n, index_t hdim,
+                        double*, Stream) {
   // One thread per row, then the rows in order: independent of the thread count.
   std::vector<double> s(static_cast<std::size_t>(n));
 #pragma omp parallel for schedule(static) if (n * hdim >= kParallelMin)
@@ -35,7 +36,7 @@ void l1_penalty_forward(T* out, const T* h, T scale, bool per_sample, index_t n,
 
 template <class T>
 void l1_penalty_backward(T* dh, const T* dout, index_t stride, T scale, const T* h, index_t n,
-                         index_t hdim) {
+                         index_t hdim, Stream) {
 #pragma omp parallel for schedule(static) if (n * hdim >= kParallelMin)
   for (index_t i = 0; i < n; ++i) {
     const T g = scale * dout[i * stride];
@@ -44,7 +45,8 @@ void l1_penalty_backward(T* dh, const T* dout, index_t stride, T scale, const T*
 }
 
 template <class T>
-void kl_sparsity_forward(T* out, T* rho_hat, const T* h, T rho, index_t n, index_t hdim) {
+void kl_sparsity_forward(T* out, T* rho_hat, const T* h, T rho, index_t n, index_t hdim, double*,
+                         Stream) {
   // Column sums: each thread owns a block of columns and walks the rows in order, with a
   // contiguous inner loop.
   constexpr index_t kBlock = 64;
@@ -64,7 +66,8 @@ void kl_sparsity_forward(T* out, T* rho_hat, const T* h, T rho, index_t n, index
 }
 
 template <class T>
-void kl_sparsity_backward(T* dh, const T* dout, const T* rho_hat, T rho, index_t n, index_t hdim) {
+void kl_sparsity_backward(T* dh, const T* dout, const T* rho_hat, T rho, index_t n, index_t hdim,
+                          Stream) {
   // The per-unit factor once, then a streaming pass over h's rows.
   const T g = dout[0] / static_cast<T>(n);
   std::vector<T> c(static_cast<std::size_t>(hdim));
@@ -79,11 +82,12 @@ void kl_sparsity_backward(T* dh, const T* dout, const T* rho_hat, T rho, index_t
     for (index_t j = 0; j < hdim; ++j) dh[i * hdim + j] += cp[j];
 }
 
-#define LATENT_INSTANTIATE(T)                                                                 \
-  template void l1_penalty_forward<T>(T*, const T*, T, bool, index_t, index_t);               \
-  template void l1_penalty_backward<T>(T*, const T*, index_t, T, const T*, index_t, index_t); \
-  template void kl_sparsity_forward<T>(T*, T*, const T*, T, index_t, index_t);                \
-  template void kl_sparsity_backward<T>(T*, const T*, const T*, T, index_t, index_t);
+#define LATENT_INSTANTIATE(T)                                                                    \
+  template void l1_penalty_forward<T>(T*, const T*, T, bool, index_t, index_t, double*, Stream); \
+  template void l1_penalty_backward<T>(T*, const T*, index_t, T, const T*, index_t, index_t,     \
+                                       Stream);                                                  \
+  template void kl_sparsity_forward<T>(T*, T*, const T*, T, index_t, index_t, double*, Stream);  \
+  template void kl_sparsity_backward<T>(T*, const T*, const T*, T, index_t, index_t, Stream);
 LATENT_INSTANTIATE(float)
 LATENT_INSTANTIATE(double)
 #undef LATENT_INSTANTIATE

@@ -38,20 +38,23 @@ namespace cpu {
 
 template <class T>
 void reparametrize_forward(T* z, const T* h, const T* eps, std::uint64_t seed, std::uint64_t offset,
-                           T lv_min, T lv_max, index_t r, index_t n, index_t zdim);
+                           T lv_min, T lv_max, index_t r, index_t n, index_t zdim,
+                           Stream stream = nullptr);
 template <class T>
 void reparametrize_backward(T* dh, const T* dz, const T* h, const T* eps, std::uint64_t seed,
                             std::uint64_t offset, T lv_min, T lv_max, index_t r, index_t n,
-                            index_t zdim);
+                            index_t zdim, Stream stream = nullptr);
 
 template <class T>
-void kl_normal_terms_forward(T* t, const T* h, T lv_min, T lv_max, index_t n, index_t zdim);
+void kl_normal_terms_forward(T* t, const T* h, T lv_min, T lv_max, index_t n, index_t zdim,
+                             Stream stream = nullptr);
 template <class T>
 void kl_normal_forward(T* out, const T* h, T scale, bool per_sample, T lv_min, T lv_max, index_t n,
-                       index_t zdim);
+                       index_t zdim, double* scratch, Stream stream = nullptr);
 template <class T>
 void kl_normal_backward(T* dh, const T* dout, index_t stride_n, index_t stride_z, T scale,
-                        const T* h, T lv_min, T lv_max, index_t n, index_t zdim);
+                        const T* h, T lv_min, T lv_max, index_t n, index_t zdim,
+                        Stream stream = nullptr);
 
 }  // namespace cpu
 

@@ -29,7 +29,7 @@ void normals(float* e, std::uint64_t seed, std::uint64_t offset, std::uint64_t s
 
 template <class T>
 void reparametrize_forward(T* z, const T* h, const T* eps, std::uint64_t seed, std::uint64_t offset,
-                           T lv_min, T lv_max, index_t r, index_t n, index_t zdim) {
+                           T lv_min, T lv_max, index_t r, index_t n, index_t zdim, Stream) {
   const index_t rows = r * n;
 #pragma omp parallel if (rows * zdim > kParallelMin)
   {
@@ -56,7 +56,7 @@ void reparametrize_forward(T* z, const T* h, const T* eps, std::uint64_t seed, s
 template <class T>
 void reparametrize_backward(T* dh, const T* dz, const T* h, const T* eps, std::uint64_t seed,
                             std::uint64_t offset, T lv_min, T lv_max, index_t r, index_t n,
-                            index_t zdim) {
+                            index_t zdim, Stream) {
   // One thread owns each input row and sums its R samples in order: the result does not depend
   // on the thread count.
 #pragma omp parallel if (r * n * zdim > kParallelMin)
@@ -101,7 +101,8 @@ void reparametrize_backward(T* dh, const T* dz, const T* h, const T* eps, std::u
 }
 
 template <class T>
-void kl_normal_terms_forward(T* t, const T* h, T lv_min, T lv_max, index_t n, index_t zdim) {
+void kl_normal_terms_forward(T* t, const T* h, T lv_min, T lv_max, index_t n, index_t zdim,
+                             Stream) {
 #pragma omp parallel for schedule(static) if (n * zdim > kParallelMin)
   for (index_t i = 0; i < n; ++i) {
     const T* mu = h + i * 2 * zdim;
@@ -114,7 +115,7 @@ void kl_normal_terms_forward(T* t, const T* h, T lv_min, T lv_max, index_t n, in
 
 template <class T>
 void kl_normal_forward(T* out, const T* h, T scale, bool per_sample, T lv_min, T lv_max, index_t n,
-                       index_t zdim) {
+                       index_t zdim, double*, Stream) {
   // Per-sample sums first (one thread per row), then the batch sum in row order: deterministic.
   std::vector<double> row_sum(static_cast<std::size_t>(n));
 #pragma omp parallel for schedule(static) if (n * zdim > kParallelMin)
@@ -138,7 +139,7 @@ void kl_normal_forward(T* out, const T* h, T scale, bool per_sample, T lv_min, T
 
 template <class T>
 void kl_normal_backward(T* dh, const T* dout, index_t stride_n, index_t stride_z, T scale,
-                        const T* h, T lv_min, T lv_max, index_t n, index_t zdim) {
+                        const T* h, T lv_min, T lv_max, index_t n, index_t zdim, Stream) {
 #pragma omp parallel for schedule(static) if (n * zdim > kParallelMin)
   for (index_t i = 0; i < n; ++i) {
     const T* mu = h + i * 2 * zdim;
@@ -155,15 +156,16 @@ void kl_normal_backward(T* dh, const T* dout, index_t stride_n, index_t stride_z
   }
 }
 
-#define LATENT_INSTANTIATE(T)                                                                     \
-  template void reparametrize_forward<T>(T*, const T*, const T*, std::uint64_t, std::uint64_t, T, \
-                                         T, index_t, index_t, index_t);                           \
-  template void reparametrize_backward<T>(T*, const T*, const T*, const T*, std::uint64_t,        \
-                                          std::uint64_t, T, T, index_t, index_t, index_t);        \
-  template void kl_normal_terms_forward<T>(T*, const T*, T, T, index_t, index_t);                 \
-  template void kl_normal_forward<T>(T*, const T*, T, bool, T, T, index_t, index_t);              \
-  template void kl_normal_backward<T>(T*, const T*, index_t, index_t, T, const T*, T, T, index_t, \
-                                      index_t);
+#define LATENT_INSTANTIATE(T)                                                                      \
+  template void reparametrize_forward<T>(T*, const T*, const T*, std::uint64_t, std::uint64_t, T,  \
+                                         T, index_t, index_t, index_t, Stream);                    \
+  template void reparametrize_backward<T>(T*, const T*, const T*, const T*, std::uint64_t,         \
+                                          std::uint64_t, T, T, index_t, index_t, index_t, Stream); \
+  template void kl_normal_terms_forward<T>(T*, const T*, T, T, index_t, index_t, Stream);          \
+  template void kl_normal_forward<T>(T*, const T*, T, bool, T, T, index_t, index_t, double*,       \
+                                     Stream);                                                      \
+  template void kl_normal_backward<T>(T*, const T*, index_t, index_t, T, const T*, T, T, index_t,  \
+                                      index_t, Stream);
 LATENT_INSTANTIATE(float)
 LATENT_INSTANTIATE(double)
 #undef LATENT_INSTANTIATE

@@ -29,43 +29,26 @@ Tensor apply(const char* op, const Tensor& x, ActParams p, bool grad_op) {
   dispatch::check_defined(op, {&x});
   Tensor y = Tensor::empty(x.shape(), x.options());
   const std::int64_t n = x.numel();
-  dispatch::run(
-      op, x,
-      [&](auto z) {
-        using T = decltype(z);
-        if (grad_op)
-          kernels::cpu::activation_grad_forward<T>(y.data<T>(), x.data<T>(), p, n);
-        else
-          kernels::cpu::activation_forward<T>(y.data<T>(), x.data<T>(), p, n);
-      },
-      [&](kernels::Stream s) {
-        if (grad_op)
-          kernels::cuda::activation_grad_forward(y.data<float>(), x.data<float>(), p, n, s);
-        else
-          kernels::cuda::activation_forward(y.data<float>(), x.data<float>(), p, n, s);
-      });
+  dispatch::run(op, x, [&](auto z, auto be) {
+    using T = decltype(z);
+    if (grad_op)
+      dispatch::call(be, LATENT_KERNEL(activation_grad_forward), y.data<T>(), x.data<T>(), p, n);
+    else
+      dispatch::call(be, LATENT_KERNEL(activation_forward), y.data<T>(), x.data<T>(), p, n);
+  });
   autograd::SavedTensor sx = x;
   autograd::record(op, y, {&x}, [=](const Tensor& dy, autograd::GradSink& g) {
     const Tensor& xv = sx.get(op);
     Tensor& dx = g.grad(0);
-    dispatch::run(
-        op, dy,
-        [&](auto z) {
-          using T = decltype(z);
-          if (grad_op)
-            kernels::cpu::activation_grad_backward<T>(dx.data<T>(), dy.data<T>(), xv.data<T>(), p,
-                                                      n);
-          else
-            kernels::cpu::activation_backward<T>(dx.data<T>(), dy.data<T>(), xv.data<T>(), p, n);
-        },
-        [&](kernels::Stream s) {
-          if (grad_op)
-            kernels::cuda::activation_grad_backward(dx.data<float>(), dy.data<float>(),
-                                                    xv.data<float>(), p, n, s);
-          else
-            kernels::cuda::activation_backward(dx.data<float>(), dy.data<float>(), xv.data<float>(),
-                                               p, n, s);
-        });
+    dispatch::run(op, dy, [&](auto z, auto be) {
+      using T = decltype(z);
+      if (grad_op)
+        dispatch::call(be, LATENT_KERNEL(activation_grad_backward), dx.data<T>(), dy.data<T>(),
+                       xv.data<T>(), p, n);
+      else
+        dispatch::call(be, LATENT_KERNEL(activation_backward), dx.data<T>(), dy.data<T>(),
+                       xv.data<T>(), p, n);
+    });
   });
   return y;
 }

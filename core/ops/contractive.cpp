@@ -60,43 +60,29 @@ Tensor contractive_penalty(const Tensor& pre, const Tensor& w, kernels::ActParam
   const detail::ReduceSpec rs =
       detail::reduce_spec("contractive_penalty", reduction, n, n * h * d, pre.shape());
   Tensor out = Tensor::empty(rs.out, pre.options());
-  dispatch::run(
-      op, pre,
-      [&](auto t) {
-        using T = decltype(t);
-        kernels::cpu::contractive_forward<T>(out.data<T>(), pre.data<T>(), w.data<T>(), act.act,
-                                             T(act.alpha), T(rs.scale), rs.per_sample, n, h, d);
-      },
-      [&](kernels::Stream s) {
-        const Tensor scratch =
-            dispatch::scratch_doubles(kernels::cuda::contractive_scratch(n, h), pre.device());
-        kernels::cuda::contractive_forward(out.data<float>(), pre.data<float>(), w.data<float>(),
-                                           act.act, act.alpha, float(rs.scale), rs.per_sample, n, h,
-                                           d, dispatch::as_doubles(scratch), s);
-      });
+  dispatch::run(op, pre, [&](auto t, auto be) {
+    using T = decltype(t);
+    const Tensor scratch =
+        dispatch::scratch_doubles(LATENT_SCRATCH(be, contractive_scratch, n, h), pre.device());
+    dispatch::call(be, LATENT_KERNEL(contractive_forward), out.data<T>(), pre.data<T>(),
+                   w.data<T>(), act.act, T(act.alpha), T(rs.scale), rs.per_sample, n, h, d,
+                   dispatch::as_doubles(scratch));
+  });
   autograd::SavedTensor sp = pre, sw = w;
   autograd::record(op, out, {&pre, &w}, [=](const Tensor& dout, autograd::GradSink& g) {
     const Tensor& pv = sp.get(op);
     const Tensor& wv = sw.get(op);
     Tensor* dpre = g.needs(0) ? &g.grad(0) : nullptr;
     Tensor* dw = g.needs(1) ? &g.grad(1) : nullptr;
-    dispatch::run(
-        op, dout,
-        [&](auto t) {
-          using T = decltype(t);
-          kernels::cpu::contractive_backward<T>(dpre ? dpre->data<T>() : nullptr,
-                                                dw ? dw->data<T>() : nullptr, dout.data<T>(),
-                                                rs.per_sample ? 1 : 0, T(rs.scale), pv.data<T>(),
-                                                wv.data<T>(), act.act, T(act.alpha), n, h, d);
-        },
-        [&](kernels::Stream s) {
-          const Tensor scratch =
-              dispatch::scratch_doubles(kernels::cuda::contractive_scratch(n, h), pv.device());
-          kernels::cuda::contractive_backward(
-              dpre ? dpre->data<float>() : nullptr, dw ? dw->data<float>() : nullptr,
-              dout.data<float>(), rs.per_sample ? 1 : 0, float(rs.scale), pv.data<float>(),
-              wv.data<float>(), act.act, act.alpha, n, h, d, dispatch::as_doubles(scratch), s);
-        });
+    dispatch::run(op, dout, [&](auto t, auto be) {
+      using T = decltype(t);
+      const Tensor scratch =
+          dispatch::scratch_doubles(LATENT_SCRATCH(be, contractive_scratch, n, h), pv.device());
+      dispatch::call(be, LATENT_KERNEL(contractive_backward), dpre ? dpre->data<T>() : nullptr,
+                     dw ? dw->data<T>() : nullptr, dout.data<T>(), rs.per_sample ? 1 : 0,
+                     T(rs.scale), pv.data<T>(), wv.data<T>(), act.act, T(act.alpha), n, h, d,
+                     dispatch::as_doubles(scratch));
+    });
   });
   return out;
 }
@@ -110,40 +96,27 @@ Tensor jacobian_seed(const Tensor& d, const Tensor& w) {
         w.shape().str());
   const std::int64_t n = d.dim(0), z = w.dim(0), h = w.dim(1);
   Tensor out = Tensor::empty({n * z, h}, d.options());
-  dispatch::run(
-      op, d,
-      [&](auto t) {
-        using T = decltype(t);
-        kernels::cpu::jacobian_seed_forward<T>(out.data<T>(), d.data<T>(), w.data<T>(), n, z, h);
-      },
-      [&](kernels::Stream s) {
-        kernels::cuda::jacobian_seed_forward(out.data<float>(), d.data<float>(), w.data<float>(), n,
-                                             z, h, s);
-      });
+  dispatch::run(op, d, [&](auto t, auto be) {
+    using T = decltype(t);
+    dispatch::call(be, LATENT_KERNEL(jacobian_seed_forward), out.data<T>(), d.data<T>(),
+                   w.data<T>(), n, z, h);
+  });
   autograd::SavedTensor sd = d, sw = w;
   autograd::record(op, out, {&d, &w}, [=](const Tensor& dout, autograd::GradSink& g) {
     const Tensor& dv = sd.get(op);
     const Tensor& wv = sw.get(op);
     Tensor* dd = g.needs(0) ? &g.grad(0) : nullptr;
     Tensor* dw = g.needs(1) ? &g.grad(1) : nullptr;
-    dispatch::run(
-        op, dout,
-        [&](auto t) {
-          using T = decltype(t);
-          kernels::cpu::jacobian_seed_backward<T>(dd ? dd->data<T>() : nullptr,
-                                                  dw ? dw->data<T>() : nullptr, dout.data<T>(),
-                                                  dv.data<T>(), wv.data<T>(), n, z, h);
-        },
-        [&](kernels::Stream s) {
-          const Tensor scratch =
-              dw ? dispatch::scratch_doubles(kernels::cuda::jacobian_seed_scratch(n, z, h),
-                                             dv.device())
-                 : Tensor();
-          kernels::cuda::jacobian_seed_backward(
-              dd ? dd->data<float>() : nullptr, dw ? dw->data<float>() : nullptr,
-              dout.data<float>(), dv.data<float>(), wv.data<float>(), n, z, h,
-              dw ? dispatch::as_doubles(scratch) : nullptr, s);
-        });
+    dispatch::run(op, dout, [&](auto t, auto be) {
+      using T = decltype(t);
+      const Tensor scratch =
+          dw ? dispatch::scratch_doubles(LATENT_SCRATCH(be, jacobian_seed_scratch, n, z, h),
+                                         dv.device())
+             : Tensor();
+      dispatch::call(be, LATENT_KERNEL(jacobian_seed_backward), dd ? dd->data<T>() : nullptr,
+                     dw ? dw->data<T>() : nullptr, dout.data<T>(), dv.data<T>(), wv.data<T>(), n, z,
+                     h, dispatch::as_doubles(scratch));
+    });
   });
   return out;
 }
@@ -158,35 +131,23 @@ Tensor scale_row_groups(const Tensor& m, const Tensor& d) {
   check(ok, op, "m must be [N*G, H] for d [N, H]: m ", m.shape().str(), ", d ", d.shape().str());
   const std::int64_t groups = n == 0 ? 0 : m.dim(0) / n;
   Tensor out = Tensor::empty(m.shape(), m.options());
-  dispatch::run(
-      op, m,
-      [&](auto t) {
-        using T = decltype(t);
-        kernels::cpu::scale_rows_forward<T>(out.data<T>(), m.data<T>(), d.data<T>(), n, groups, h);
-      },
-      [&](kernels::Stream s) {
-        kernels::cuda::scale_rows_forward(out.data<float>(), m.data<float>(), d.data<float>(), n,
-                                          groups, h, s);
-      });
+  dispatch::run(op, m, [&](auto t, auto be) {
+    using T = decltype(t);
+    dispatch::call(be, LATENT_KERNEL(scale_rows_forward), out.data<T>(), m.data<T>(), d.data<T>(),
+                   n, groups, h);
+  });
   autograd::SavedTensor sm = m, sd = d;
   autograd::record(op, out, {&m, &d}, [=](const Tensor& dout, autograd::GradSink& g) {
     const Tensor& mv = sm.get(op);
     const Tensor& dv = sd.get(op);
     Tensor* dm = g.needs(0) ? &g.grad(0) : nullptr;
     Tensor* dd = g.needs(1) ? &g.grad(1) : nullptr;
-    dispatch::run(
-        op, dout,
-        [&](auto t) {
-          using T = decltype(t);
-          kernels::cpu::scale_rows_backward<T>(dm ? dm->data<T>() : nullptr,
-                                               dd ? dd->data<T>() : nullptr, dout.data<T>(),
-                                               mv.data<T>(), dv.data<T>(), n, groups, h);
-        },
-        [&](kernels::Stream s) {
-          kernels::cuda::scale_rows_backward(dm ? dm->data<float>() : nullptr,
-                                             dd ? dd->data<float>() : nullptr, dout.data<float>(),
-                                             mv.data<float>(), dv.data<float>(), n, groups, h, s);
-        });
+    dispatch::run(op, dout, [&](auto t, auto be) {
+      using T = decltype(t);
+      dispatch::call(be, LATENT_KERNEL(scale_rows_backward), dm ? dm->data<T>() : nullptr,
+                     dd ? dd->data<T>() : nullptr, dout.data<T>(), mv.data<T>(), dv.data<T>(), n,
+                     groups, h);
+    });
   });
   return out;
 }

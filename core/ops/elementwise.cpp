@@ -61,17 +61,11 @@ Tensor binary(const char* op, Binary kind, const Tensor& a, const Tensor& b) {
   const Broadcast bc = broadcast(op, a, b);
   Tensor y = Tensor::empty(bc.out, a.options());
   if (bc.out.numel() > 0) {
-    dispatch::run(
-        op, a,
-        [&](auto z) {
-          using T = decltype(z);
-          kernels::cpu::binary_forward<T>(y.data<T>(), a.data<T>(), bc.ma, b.data<T>(), bc.mb, kind,
-                                          bc.rows, bc.cols);
-        },
-        [&](kernels::Stream s) {
-          kernels::cuda::binary_forward(y.data<float>(), a.data<float>(), bc.ma, b.data<float>(),
-                                        bc.mb, kind, bc.rows, bc.cols, s);
-        });
+    dispatch::run(op, a, [&](auto z, auto be) {
+      using T = decltype(z);
+      dispatch::call(be, LATENT_KERNEL(binary_forward), y.data<T>(), a.data<T>(), bc.ma,
+                     b.data<T>(), bc.mb, kind, bc.rows, bc.cols);
+    });
   }
   autograd::SavedTensor sa = a, sb = b;
   autograd::record(op, y, {&a, &b}, [=](const Tensor& dy, autograd::GradSink& g) {
@@ -80,19 +74,12 @@ Tensor binary(const char* op, Binary kind, const Tensor& a, const Tensor& b) {
     const Tensor& bv = sb.get(op);
     Tensor* da = g.needs(0) ? &g.grad(0) : nullptr;
     Tensor* db = g.needs(1) ? &g.grad(1) : nullptr;
-    dispatch::run(
-        op, dy,
-        [&](auto z) {
-          using T = decltype(z);
-          kernels::cpu::binary_backward<T>(da ? da->data<T>() : nullptr,
-                                           db ? db->data<T>() : nullptr, dy.data<T>(), av.data<T>(),
-                                           bc.ma, bv.data<T>(), bc.mb, kind, bc.rows, bc.cols);
-        },
-        [&](kernels::Stream s) {
-          kernels::cuda::binary_backward(
-              da ? da->data<float>() : nullptr, db ? db->data<float>() : nullptr, dy.data<float>(),
-              av.data<float>(), bc.ma, bv.data<float>(), bc.mb, kind, bc.rows, bc.cols, s);
-        });
+    dispatch::run(op, dy, [&](auto z, auto be) {
+      using T = decltype(z);
+      dispatch::call(be, LATENT_KERNEL(binary_backward), da ? da->data<T>() : nullptr,
+                     db ? db->data<T>() : nullptr, dy.data<T>(), av.data<T>(), bc.ma, bv.data<T>(),
+                     bc.mb, kind, bc.rows, bc.cols);
+    });
   });
   return y;
 }
@@ -101,32 +88,21 @@ Tensor unary(const char* op, Unary kind, const Tensor& x, double p0 = 0, double 
   dispatch::check_defined(op, {&x});
   Tensor y = Tensor::empty(x.shape(), x.options());
   const std::int64_t n = x.numel();
-  dispatch::run(
-      op, x,
-      [&](auto z) {
-        using T = decltype(z);
-        kernels::cpu::unary_forward<T>(y.data<T>(), x.data<T>(), kind, T(p0), T(p1), n);
-      },
-      [&](kernels::Stream s) {
-        kernels::cuda::unary_forward(y.data<float>(), x.data<float>(), kind, float(p0), float(p1),
-                                     n, s);
-      });
+  dispatch::run(op, x, [&](auto z, auto be) {
+    using T = decltype(z);
+    dispatch::call(be, LATENT_KERNEL(unary_forward), y.data<T>(), x.data<T>(), kind, T(p0), T(p1),
+                   n);
+  });
   autograd::SavedTensor sx = x, sy = y.detach();
   autograd::record(op, y, {&x}, [=](const Tensor& dy, autograd::GradSink& g) {
     const Tensor& xv = sx.get(op);
     const Tensor& yv = sy.get(op);
     Tensor& dx = g.grad(0);
-    dispatch::run(
-        op, dy,
-        [&](auto z) {
-          using T = decltype(z);
-          kernels::cpu::unary_backward<T>(dx.data<T>(), dy.data<T>(), xv.data<T>(), yv.data<T>(),
-                                          kind, T(p0), T(p1), n);
-        },
-        [&](kernels::Stream s) {
-          kernels::cuda::unary_backward(dx.data<float>(), dy.data<float>(), xv.data<float>(),
-                                        yv.data<float>(), kind, float(p0), float(p1), n, s);
-        });
+    dispatch::run(op, dy, [&](auto z, auto be) {
+      using T = decltype(z);
+      dispatch::call(be, LATENT_KERNEL(unary_backward), dx.data<T>(), dy.data<T>(), xv.data<T>(),
+                     yv.data<T>(), kind, T(p0), T(p1), n);
+    });
   });
   return y;
 }

@@ -59,17 +59,11 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   const std::int64_t ldb = b.dim(1);
 
   Tensor y = Tensor::empty({m, n}, a.options());
-  dispatch::run(
-      op, a,
-      [&](auto z) {
-        using T = decltype(z);
-        kernels::cpu::gemm<T>(trans_a, trans_b, m, n, k, T(1), a.data<T>(), lda, b.data<T>(), ldb,
-                              T(0), y.data<T>(), n);
-      },
-      [&](kernels::Stream s) {
-        kernels::cuda::gemm(trans_a, trans_b, m, n, k, 1.0f, a.data<float>(), lda, b.data<float>(),
-                            ldb, 0.0f, y.data<float>(), n, s);
-      });
+  dispatch::run(op, a, [&](auto z, auto be) {
+    using T = decltype(z);
+    dispatch::call(be, LATENT_GEMM_KERNEL(gemm), trans_a, trans_b, m, n, k, T(1), a.data<T>(), lda,
+                   b.data<T>(), ldb, T(0), y.data<T>(), n);
+  });
 
   // Each gradient needs only the other operand: save just what will be used.
   const bool keep_a = grad_enabled() && b.requires_grad();
@@ -81,48 +75,28 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
     const Tensor* bv = need_a ? &sb.get(op) : nullptr;
     Tensor* da = need_a ? &g.grad(0) : nullptr;
     Tensor* db = need_b ? &g.grad(1) : nullptr;
-    dispatch::run(
-        op, dy,
-        [&](auto z) {
-          using T = decltype(z);
-          // y = op(A) op(B):  d op(A) = dy op(B)^T,  d op(B) = op(A)^T dy; a transposed operand
-          // takes the transpose of that, computed directly with swapped GEMM operands.
-          if (da) {
-            if (!trans_a)
-              kernels::cpu::gemm<T>(false, !trans_b, m, k, n, T(1), dy.data<T>(), n, bv->data<T>(),
-                                    ldb, T(1), da->data<T>(), k);
-            else
-              kernels::cpu::gemm<T>(trans_b, true, k, m, n, T(1), bv->data<T>(), ldb, dy.data<T>(),
-                                    n, T(1), da->data<T>(), m);
-          }
-          if (db) {
-            if (!trans_b)
-              kernels::cpu::gemm<T>(!trans_a, false, k, n, m, T(1), av->data<T>(), lda,
-                                    dy.data<T>(), n, T(1), db->data<T>(), n);
-            else
-              kernels::cpu::gemm<T>(true, trans_a, n, k, m, T(1), dy.data<T>(), n, av->data<T>(),
-                                    lda, T(1), db->data<T>(), k);
-          }
-        },
-        [&](kernels::Stream s) {
-          // The same four products as above.
-          if (da) {
-            if (!trans_a)
-              kernels::cuda::gemm(false, !trans_b, m, k, n, 1.0f, dy.data<float>(), n,
-                                  bv->data<float>(), ldb, 1.0f, da->data<float>(), k, s);
-            else
-              kernels::cuda::gemm(trans_b, true, k, m, n, 1.0f, bv->data<float>(), ldb,
-                                  dy.data<float>(), n, 1.0f, da->data<float>(), m, s);
-          }
-          if (db) {
-            if (!trans_b)
-              kernels::cuda::gemm(!trans_a, false, k, n, m, 1.0f, av->data<float>(), lda,
-                                  dy.data<float>(), n, 1.0f, db->data<float>(), n, s);
-            else
-              kernels::cuda::gemm(true, trans_a, n, k, m, 1.0f, dy.data<float>(), n,
-                                  av->data<float>(), lda, 1.0f, db->data<float>(), k, s);
-          }
-        });
+    dispatch::run(op, dy, [&](auto z, auto be) {
+      using T = decltype(z);
+      // y = op(A) op(B):  d op(A) = dy op(B)^T,  d op(B) = op(A)^T dy; a transposed operand takes
+      // the transpose of that, computed directly with swapped GEMM operands.
+      constexpr auto kGemm = LATENT_GEMM_KERNEL(gemm);
+      if (da) {
+        if (!trans_a)
+          dispatch::call(be, kGemm, false, !trans_b, m, k, n, T(1), dy.data<T>(), n, bv->data<T>(),
+                         ldb, T(1), da->data<T>(), k);
+        else
+          dispatch::call(be, kGemm, trans_b, true, k, m, n, T(1), bv->data<T>(), ldb, dy.data<T>(),
+                         n, T(1), da->data<T>(), m);
+      }
+      if (db) {
+        if (!trans_b)
+          dispatch::call(be, kGemm, !trans_a, false, k, n, m, T(1), av->data<T>(), lda,
+                         dy.data<T>(), n, T(1), db->data<T>(), n);
+        else
+          dispatch::call(be, kGemm, true, trans_a, n, k, m, T(1), dy.data<T>(), n, av->data<T>(),
+                         lda, T(1), db->data<T>(), k);
+      }
+    });
   });
   return y;
 }
@@ -147,22 +121,12 @@ Tensor dense(const Tensor& x, const Tensor& w, const Tensor& b, kernels::ActPara
   const bool keep_pre = kernels::dense_needs_pre(act) && autograd::needs_graph({&x, &w, &b});
   Tensor y = Tensor::empty({n, h}, x.options());
   Tensor pre = keep_pre ? Tensor::empty({n, h}, x.options()) : Tensor();
-  dispatch::run(
-      op, x,
-      [&](auto z) {
-        using T = decltype(z);
-        kernels::cpu::gemm<T>(false, true, n, h, d, T(1), x.data<T>(), d, w.data<T>(), d, T(0),
-                              y.data<T>(), h);
-        if (b.defined() || !identity || keep_pre)
-          kernels::cpu::dense_bias_act_forward<T>(y.data<T>(), keep_pre ? pre.data<T>() : nullptr,
-                                                  b.defined() ? b.data<T>() : nullptr, act, n, h);
-      },
-      [&](kernels::Stream s) {
-        kernels::cuda::dense_forward(y.data<float>(), keep_pre ? pre.data<float>() : nullptr,
-                                     x.data<float>(), w.data<float>(),
-                                     b.defined() ? b.data<float>() : nullptr, act, n, d, h,
-                                     kernels::cuda::dense_epilogue(), s);
-      });
+  dispatch::run(op, x, [&](auto z, auto be) {
+    using T = decltype(z);
+    dispatch::call(be, LATENT_GEMM_KERNEL(dense_forward), y.data<T>(),
+                   keep_pre ? pre.data<T>() : nullptr, x.data<T>(), w.data<T>(),
+                   b.defined() ? b.data<T>() : nullptr, act, n, d, h);
+  });
 
   // dx needs w, dw needs x; act' needs the output (or pre, see kernels/dense.h); identity
   // needs neither.
@@ -181,39 +145,26 @@ Tensor dense(const Tensor& x, const Tensor& w, const Tensor& b, kernels::ActPara
     // For identity dpre is dy itself; otherwise one fused pass makes it (and db on the way).
     const bool need_dpre = (need_x || need_w) && !identity;
     Tensor dpre = need_dpre ? Tensor::empty({n, h}, dy.options()) : dy;
-    dispatch::run(
-        op, dy,
-        [&](auto z) {
-          using T = decltype(z);
-          if (need_dpre || db)
-            kernels::cpu::dense_backward_act_bias<T>(
-                need_dpre ? dpre.data<T>() : nullptr, db ? db->data<T>() : nullptr, dy.data<T>(),
-                yv ? yv->data<T>() : nullptr, pv ? pv->data<T>() : nullptr, act, n, h);
-          if (need_x)  // dx [N, D] += dpre [N, H] . w [H, D]
-            kernels::cpu::gemm<T>(false, false, n, d, h, T(1), dpre.data<T>(), h, wv->data<T>(), d,
-                                  T(1), g.grad(0).data<T>(), d);
-          if (need_w)  // dw [H, D] += dpre^T [H, N] . x [N, D]
-            kernels::cpu::gemm<T>(true, false, h, d, n, T(1), dpre.data<T>(), h, xv->data<T>(), d,
-                                  T(1), g.grad(1).data<T>(), d);
-        },
-        [&](kernels::Stream s) {
-          if (need_dpre || db) {
-            const Tensor scratch =
-                db ? dispatch::scratch_doubles(kernels::cuda::dense_backward_scratch(n, h),
-                                               dy.device())
-                   : Tensor();
-            kernels::cuda::dense_backward_act_bias(
-                need_dpre ? dpre.data<float>() : nullptr, db ? db->data<float>() : nullptr,
-                dispatch::as_doubles(scratch), dy.data<float>(), yv ? yv->data<float>() : nullptr,
-                pv ? pv->data<float>() : nullptr, act, n, h, s);
-          }
-          if (need_x)
-            kernels::cuda::gemm(false, false, n, d, h, 1.0f, dpre.data<float>(), h,
-                                wv->data<float>(), d, 1.0f, g.grad(0).data<float>(), d, s);
-          if (need_w)
-            kernels::cuda::gemm(true, false, h, d, n, 1.0f, dpre.data<float>(), h,
-                                xv->data<float>(), d, 1.0f, g.grad(1).data<float>(), d, s);
-        });
+    dispatch::run(op, dy, [&](auto z, auto be) {
+      using T = decltype(z);
+      if (need_dpre || db) {
+        const Tensor scratch =
+            db ? dispatch::scratch_doubles(LATENT_SCRATCH(be, dense_backward_scratch, n, h),
+                                           dy.device())
+               : Tensor();
+        dispatch::call(be, LATENT_KERNEL(dense_backward_act_bias),
+                       need_dpre ? dpre.data<T>() : nullptr, db ? db->data<T>() : nullptr,
+                       dispatch::as_doubles(scratch), dy.data<T>(), yv ? yv->data<T>() : nullptr,
+                       pv ? pv->data<T>() : nullptr, act, n, h);
+      }
+      constexpr auto kGemm = LATENT_GEMM_KERNEL(gemm);
+      if (need_x)  // dx [N, D] += dpre [N, H] . w [H, D]
+        dispatch::call(be, kGemm, false, false, n, d, h, T(1), dpre.data<T>(), h, wv->data<T>(), d,
+                       T(1), g.grad(0).data<T>(), d);
+      if (need_w)  // dw [H, D] += dpre^T [H, N] . x [N, D]
+        dispatch::call(be, kGemm, true, false, h, d, n, T(1), dpre.data<T>(), h, xv->data<T>(), d,
+                       T(1), g.grad(1).data<T>(), d);
+    });
   });
   return y;
 }

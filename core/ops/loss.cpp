@@ -22,46 +22,33 @@ void check_pair(const char* op, const Tensor& x, const char* xname, const Tensor
 }
 
 // The element-wise losses of two same-shape inputs (bce_with_logits, mse): one forward kernel
-// writing the reduced value, one backward kernel writing both gradients; cpu_* take the CPU
-// kernels' arguments, cuda_* the CUDA kernels'.
-template <class Fwd, class Bwd, class CudaFwd, class CudaBwd>
-Tensor pair_loss(const char* op, const Tensor& x, const Tensor& t, Reduction reduction, Fwd fwd,
-                 Bwd bwd, CudaFwd cuda_fwd, CudaBwd cuda_bwd) {
+// writing the reduced value, one backward kernel writing both gradients.
+template <class Fwd, class Bwd>
+Tensor pair_loss(const char* op, const Tensor& x, const Tensor& t, Reduction reduction,
+                 const dispatch::Kernel<Fwd>& fwd, const dispatch::Kernel<Bwd>& bwd) {
   const std::int64_t n = x.dim(0);
   const std::int64_t d = x.shape().row_size();
   const detail::ReduceSpec red = detail::reduce_spec(op, reduction, n, x.numel(), x.shape());
   Tensor out = Tensor::empty(red.out, x.options());
-  dispatch::run(
-      op, x,
-      [&](auto z) {
-        using T = decltype(z);
-        fwd(out.data<T>(), x.data<T>(), t.data<T>(), T(red.scale), red.per_sample, n, d);
-      },
-      [&](kernels::Stream s) {
-        const Tensor scratch = red.per_sample ? Tensor()
-                                              : dispatch::scratch_doubles(
-                                                    kernels::cuda::loss_scratch(n, d), x.device());
-        cuda_fwd(out.data<float>(), x.data<float>(), t.data<float>(), float(red.scale),
-                 red.per_sample, n, d, red.per_sample ? nullptr : dispatch::as_doubles(scratch), s);
-      });
+  dispatch::run(op, x, [&](auto z, auto be) {
+    using T = decltype(z);
+    const Tensor scratch = red.per_sample ? Tensor()
+                                          : dispatch::scratch_doubles(
+                                                LATENT_SCRATCH(be, loss_scratch, n, d), x.device());
+    dispatch::call(be, fwd, out.data<T>(), x.data<T>(), t.data<T>(), T(red.scale), red.per_sample,
+                   n, d, dispatch::as_doubles(scratch));
+  });
   autograd::SavedTensor sx = x, st = t;
   autograd::record(op, out, {&x, &t}, [=](const Tensor& dout, autograd::GradSink& g) {
     const Tensor& xv = sx.get(op);
     const Tensor& tv = st.get(op);
     Tensor* dx = g.needs(0) ? &g.grad(0) : nullptr;
     Tensor* dt = g.needs(1) ? &g.grad(1) : nullptr;
-    dispatch::run(
-        op, dout,
-        [&](auto z) {
-          using T = decltype(z);
-          bwd(dx ? dx->data<T>() : nullptr, dt ? dt->data<T>() : nullptr, dout.data<T>(),
-              red.stride, T(red.scale), xv.data<T>(), tv.data<T>(), n, d);
-        },
-        [&](kernels::Stream s) {
-          cuda_bwd(dx ? dx->data<float>() : nullptr, dt ? dt->data<float>() : nullptr,
-                   dout.data<float>(), red.stride, float(red.scale), xv.data<float>(),
-                   tv.data<float>(), n, d, s);
-        });
+    dispatch::run(op, dout, [&](auto z, auto be) {
+      using T = decltype(z);
+      dispatch::call(be, bwd, dx ? dx->data<T>() : nullptr, dt ? dt->data<T>() : nullptr,
+                     dout.data<T>(), red.stride, T(red.scale), xv.data<T>(), tv.data<T>(), n, d);
+    });
   });
   return out;
 }
@@ -71,21 +58,15 @@ Tensor pair_loss(const char* op, const Tensor& x, const Tensor& t, Reduction red
 Tensor bce_with_logits(const Tensor& logits, const Tensor& target, Reduction reduction) {
   const char* op = "bce_with_logits";
   check_pair(op, logits, "logits", target, "target");
-  return pair_loss(
-      op, logits, target, reduction, [](auto... a) { kernels::cpu::bce_with_logits_forward(a...); },
-      [](auto... a) { kernels::cpu::bce_with_logits_backward(a...); },
-      [](auto... a) { kernels::cuda::bce_with_logits_forward(a...); },
-      [](auto... a) { kernels::cuda::bce_with_logits_backward(a...); });
+  return pair_loss(op, logits, target, reduction, LATENT_KERNEL(bce_with_logits_forward),
+                   LATENT_KERNEL(bce_with_logits_backward));
 }
 
 Tensor mse(const Tensor& pred, const Tensor& target, Reduction reduction) {
   const char* op = "mse";
   check_pair(op, pred, "pred", target, "target");
-  return pair_loss(
-      op, pred, target, reduction, [](auto... a) { kernels::cpu::mse_forward(a...); },
-      [](auto... a) { kernels::cpu::mse_backward(a...); },
-      [](auto... a) { kernels::cuda::mse_forward(a...); },
-      [](auto... a) { kernels::cuda::mse_backward(a...); });
+  return pair_loss(op, pred, target, reduction, LATENT_KERNEL(mse_forward),
+                   LATENT_KERNEL(mse_backward));
 }
 
 Tensor gaussian_nll(const Tensor& mean, const Tensor& logvar, const Tensor& target,
@@ -113,23 +94,16 @@ Tensor gaussian_nll(const Tensor& mean, const Tensor& logvar, const Tensor& targ
   const std::int64_t d = ms.row_size();
   const detail::ReduceSpec red = detail::reduce_spec(op, reduction, n, mean.numel(), ms);
   Tensor out = Tensor::empty(red.out, mean.options());
-  dispatch::run(
-      op, mean,
-      [&](auto z) {
-        using T = decltype(z);
-        kernels::cpu::gaussian_nll_forward<T>(out.data<T>(), mean.data<T>(), logvar.data<T>(), vs,
-                                              target.data<T>(), T(red.scale), red.per_sample, n, d);
-      },
-      [&](kernels::Stream s) {
-        const Tensor scratch =
-            red.per_sample
-                ? Tensor()
-                : dispatch::scratch_doubles(kernels::cuda::loss_scratch(n, d), mean.device());
-        kernels::cuda::gaussian_nll_forward(
-            out.data<float>(), mean.data<float>(), logvar.data<float>(), vs, target.data<float>(),
-            float(red.scale), red.per_sample, n, d,
-            red.per_sample ? nullptr : dispatch::as_doubles(scratch), s);
-      });
+  dispatch::run(op, mean, [&](auto z, auto be) {
+    using T = decltype(z);
+    const Tensor scratch =
+        red.per_sample
+            ? Tensor()
+            : dispatch::scratch_doubles(LATENT_SCRATCH(be, loss_scratch, n, d), mean.device());
+    dispatch::call(be, LATENT_KERNEL(gaussian_nll_forward), out.data<T>(), mean.data<T>(),
+                   logvar.data<T>(), vs, target.data<T>(), T(red.scale), red.per_sample, n, d,
+                   dispatch::as_doubles(scratch));
+  });
   autograd::SavedTensor sm = mean, sl = logvar, st = target;
   autograd::record(
       op, out, {&mean, &logvar, &target}, [=](const Tensor& dout, autograd::GradSink& g) {
@@ -139,27 +113,18 @@ Tensor gaussian_nll(const Tensor& mean, const Tensor& logvar, const Tensor& targ
         Tensor* dm = g.needs(0) ? &g.grad(0) : nullptr;
         Tensor* dl = g.needs(1) ? &g.grad(1) : nullptr;
         Tensor* dt = g.needs(2) ? &g.grad(2) : nullptr;
-        dispatch::run(
-            op, dout,
-            [&](auto z) {
-              using T = decltype(z);
-              kernels::cpu::gaussian_nll_backward<T>(
-                  dm ? dm->data<T>() : nullptr, dl ? dl->data<T>() : nullptr,
-                  dt ? dt->data<T>() : nullptr, dout.data<T>(), red.stride, T(red.scale),
-                  mv.data<T>(), lv.data<T>(), vs, tv.data<T>(), n, d);
-            },
-            [&](kernels::Stream s) {
-              // Only a shared log-variance's gradient needs the two-pass sums.
-              const bool shared = dl && vs != VarShape::full;
-              const Tensor scratch =
-                  shared ? dispatch::scratch_doubles(kernels::cuda::loss_scratch(n, d), mv.device())
-                         : Tensor();
-              kernels::cuda::gaussian_nll_backward(
-                  dm ? dm->data<float>() : nullptr, dl ? dl->data<float>() : nullptr,
-                  dt ? dt->data<float>() : nullptr, dout.data<float>(), red.stride,
-                  float(red.scale), mv.data<float>(), lv.data<float>(), vs, tv.data<float>(), n, d,
-                  shared ? dispatch::as_doubles(scratch) : nullptr, s);
-            });
+        dispatch::run(op, dout, [&](auto z, auto be) {
+          using T = decltype(z);
+          // Only a shared log-variance's gradient needs the two-pass sums.
+          const bool shared = dl && vs != VarShape::full;
+          const Tensor scratch = shared ? dispatch::scratch_doubles(
+                                              LATENT_SCRATCH(be, loss_scratch, n, d), mv.device())
+                                        : Tensor();
+          dispatch::call(be, LATENT_KERNEL(gaussian_nll_backward), dm ? dm->data<T>() : nullptr,
+                         dl ? dl->data<T>() : nullptr, dt ? dt->data<T>() : nullptr, dout.data<T>(),
+                         red.stride, T(red.scale), mv.data<T>(), lv.data<T>(), vs, tv.data<T>(), n,
+                         d, dispatch::as_doubles(scratch));
+        });
       });
   return out;
 }
@@ -170,30 +135,20 @@ Tensor log_softmax(const Tensor& logits) {
   dispatch::check_ndim(op, "logits", logits, 2);
   const std::int64_t m = logits.dim(0), k = logits.dim(1);
   Tensor y = Tensor::empty(logits.shape(), logits.options());
-  dispatch::run(
-      op, logits,
-      [&](auto z) {
-        using T = decltype(z);
-        kernels::cpu::log_softmax_forward<T>(y.data<T>(), logits.data<T>(), m, k);
-      },
-      [&](kernels::Stream s) {
-        kernels::cuda::log_softmax_forward(y.data<float>(), logits.data<float>(), m, k, s);
-      });
+  dispatch::run(op, logits, [&](auto z, auto be) {
+    using T = decltype(z);
+    dispatch::call(be, LATENT_KERNEL(log_softmax_forward), y.data<T>(), logits.data<T>(), m, k);
+  });
   // The backward needs only the output: softmax = exp(y).
   autograd::SavedTensor sy = y.detach();
   autograd::record(op, y, {&logits}, [=](const Tensor& dy, autograd::GradSink& g) {
     const Tensor& yv = sy.get(op);
     Tensor& dx = g.grad(0);
-    dispatch::run(
-        op, dy,
-        [&](auto z) {
-          using T = decltype(z);
-          kernels::cpu::log_softmax_backward<T>(dx.data<T>(), dy.data<T>(), yv.data<T>(), m, k);
-        },
-        [&](kernels::Stream s) {
-          kernels::cuda::log_softmax_backward(dx.data<float>(), dy.data<float>(), yv.data<float>(),
-                                              m, k, s);
-        });
+    dispatch::run(op, dy, [&](auto z, auto be) {
+      using T = decltype(z);
+      dispatch::call(be, LATENT_KERNEL(log_softmax_backward), dx.data<T>(), dy.data<T>(),
+                     yv.data<T>(), m, k);
+    });
   });
   return y;
 }
@@ -210,31 +165,26 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduc
   const detail::ReduceSpec red = detail::reduce_spec(op, reduction, m, m, logits.shape());
   Tensor out = Tensor::empty(red.out, logits.options());
   Tensor lse = Tensor::empty({m}, logits.options());
-  dispatch::run(
-      op, logits,
-      [&](auto z) {
-        using T = decltype(z);
-        const T* tp = target.data<T>();
-        const std::int64_t bad = kernels::cpu::cross_entropy_find_bad_target<T>(tp, m, k);
-        if (bad >= 0)
-          throw Error(
-              op, detail::cat("target[", bad, "] = ", tp[bad], " is not a class index in [0, ", k,
-                              ") (logits ", logits.shape().str(), ")"));
-        kernels::cpu::cross_entropy_forward<T>(out.data<T>(), lse.data<T>(), logits.data<T>(), tp,
-                                               T(red.scale), red.per_sample, m, k);
-      },
-      [&](kernels::Stream s) {
-        // No target check here: it would copy the targets to the host and stall the stream. The
-        // kernel turns a row with a bad target into NaN instead (see core/ops/loss.h).
-        const Tensor scratch =
-            red.per_sample
-                ? Tensor()
-                : dispatch::scratch_doubles(kernels::cuda::loss_scratch(m, k), logits.device());
-        kernels::cuda::cross_entropy_forward(
-            out.data<float>(), lse.data<float>(), logits.data<float>(), target.data<float>(),
-            float(red.scale), red.per_sample, m, k,
-            red.per_sample ? nullptr : dispatch::as_doubles(scratch), s);
-      });
+  dispatch::run(op, logits, [&](auto z, auto be) {
+    using T = decltype(z);
+    if constexpr (!decltype(be)::is_cuda) {
+      // Not on the GPU: it would copy the targets to the host and stall the stream. The CUDA
+      // kernel turns a row with a bad target into NaN instead (see core/ops/loss.h).
+      const T* tp = target.data<T>();
+      const std::int64_t bad = kernels::cpu::cross_entropy_find_bad_target<T>(tp, m, k);
+      if (bad >= 0)
+        throw Error(op,
+                    detail::cat("target[", bad, "] = ", tp[bad], " is not a class index in [0, ", k,
+                                ") (logits ", logits.shape().str(), ")"));
+    }
+    const Tensor scratch =
+        red.per_sample
+            ? Tensor()
+            : dispatch::scratch_doubles(LATENT_SCRATCH(be, loss_scratch, m, k), logits.device());
+    dispatch::call(be, LATENT_KERNEL(cross_entropy_forward), out.data<T>(), lse.data<T>(),
+                   logits.data<T>(), target.data<T>(), T(red.scale), red.per_sample, m, k,
+                   dispatch::as_doubles(scratch));
+  });
   // Only the logits get a gradient: the loss is piecewise constant in the class indices.
   autograd::SavedTensor sx = logits, sl = lse, st = target.detach();
   autograd::record(op, out, {&logits}, [=](const Tensor& dout, autograd::GradSink& g) {
@@ -242,19 +192,11 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduc
     const Tensor& lv = sl.get(op);
     const Tensor& tv = st.get(op);
     Tensor& dx = g.grad(0);
-    dispatch::run(
-        op, dout,
-        [&](auto z) {
-          using T = decltype(z);
-          kernels::cpu::cross_entropy_backward<T>(dx.data<T>(), dout.data<T>(), red.stride,
-                                                  T(red.scale), xv.data<T>(), lv.data<T>(),
-                                                  tv.data<T>(), m, k);
-        },
-        [&](kernels::Stream s) {
-          kernels::cuda::cross_entropy_backward(dx.data<float>(), dout.data<float>(), red.stride,
-                                                float(red.scale), xv.data<float>(),
-                                                lv.data<float>(), tv.data<float>(), m, k, s);
-        });
+    dispatch::run(op, dout, [&](auto z, auto be) {
+      using T = decltype(z);
+      dispatch::call(be, LATENT_KERNEL(cross_entropy_backward), dx.data<T>(), dout.data<T>(),
+                     red.stride, T(red.scale), xv.data<T>(), lv.data<T>(), tv.data<T>(), m, k);
+    });
   });
   return out;
 }

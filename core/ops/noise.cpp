@@ -22,35 +22,22 @@ Tensor keep_or_replace(const char* op, const Tensor& x, double p, Generator& gen
   const std::uint64_t seed = gen.seed();
   const std::uint64_t offset = gen.take(static_cast<std::uint64_t>(n));
   Tensor y = Tensor::empty(x.shape(), x.options());
-  dispatch::run(
-      op, x,
-      [&](auto z) {
-        using T = decltype(z);
-        if (salt)
-          kernels::cpu::salt_and_pepper_forward<T>(y.data<T>(), x.data<T>(), p, seed, offset, n);
-        else
-          kernels::cpu::masking_noise_forward<T>(y.data<T>(), x.data<T>(), p, seed, offset, n);
-      },
-      [&](kernels::Stream s) {
-        if (salt)
-          kernels::cuda::salt_and_pepper_forward(y.data<float>(), x.data<float>(), p, seed, offset,
-                                                 n, s);
-        else
-          kernels::cuda::masking_noise_forward(y.data<float>(), x.data<float>(), p, seed, offset, n,
-                                               s);
-      });
+  dispatch::run(op, x, [&](auto z, auto be) {
+    using T = decltype(z);
+    if (salt)
+      dispatch::call(be, LATENT_KERNEL(salt_and_pepper_forward), y.data<T>(), x.data<T>(), p, seed,
+                     offset, n);
+    else
+      dispatch::call(be, LATENT_KERNEL(masking_noise_forward), y.data<T>(), x.data<T>(), p, seed,
+                     offset, n);
+  });
   autograd::record(op, y, {&x}, [=](const Tensor& dy, autograd::GradSink& g) {
     Tensor& dx = g.grad(0);
-    dispatch::run(
-        op, dy,
-        [&](auto z) {
-          using T = decltype(z);
-          kernels::cpu::masking_noise_backward<T>(dx.data<T>(), dy.data<T>(), p, seed, offset, n);
-        },
-        [&](kernels::Stream s) {
-          kernels::cuda::masking_noise_backward(dx.data<float>(), dy.data<float>(), p, seed, offset,
-                                                n, s);
-        });
+    dispatch::run(op, dy, [&](auto z, auto be) {
+      using T = decltype(z);
+      dispatch::call(be, LATENT_KERNEL(masking_noise_backward), dx.data<T>(), dy.data<T>(), p, seed,
+                     offset, n);
+    });
   });
   return y;
 }
@@ -65,17 +52,11 @@ Tensor gaussian_noise(const Tensor& x, double sigma, Generator& gen) {
   const std::uint64_t seed = gen.seed();
   const std::uint64_t offset = gen.take(static_cast<std::uint64_t>(n));
   Tensor y = Tensor::empty(x.shape(), x.options());
-  dispatch::run(
-      op, x,
-      [&](auto z) {
-        using T = decltype(z);
-        kernels::cpu::gaussian_noise_forward<T>(y.data<T>(), x.data<T>(), T(sigma), seed, offset,
-                                                n);
-      },
-      [&](kernels::Stream s) {
-        kernels::cuda::gaussian_noise_forward(y.data<float>(), x.data<float>(),
-                                              static_cast<float>(sigma), seed, offset, n, s);
-      });
+  dispatch::run(op, x, [&](auto z, auto be) {
+    using T = decltype(z);
+    dispatch::call(be, LATENT_KERNEL(gaussian_noise_forward), y.data<T>(), x.data<T>(), T(sigma),
+                   seed, offset, n);
+  });
   autograd::record(op, y, {&x},
                    [](const Tensor& dy, autograd::GradSink& g) { g.accumulate(0, dy); });
   return y;
@@ -94,24 +75,19 @@ Tensor bernoulli(const Tensor& probs, Generator& gen) {
   dispatch::check_defined(op, {&probs});
   const std::int64_t n = probs.numel();
   Tensor y = Tensor::empty(probs.shape(), probs.options());
-  dispatch::run(
-      op, probs,
-      [&](auto z) {
-        using T = decltype(z);
-        const T* p = probs.data<T>();
-        for (std::int64_t i = 0; i < n; ++i)
-          check(p[i] >= T(0) && p[i] <= T(1), op, "probabilities must lie in [0, 1], element ", i,
-                " of ", probs.shape().str(), " is ", p[i]);
-        const std::uint64_t offset = gen.take(static_cast<std::uint64_t>(n));
-        kernels::cpu::bernoulli_forward<T>(y.data<T>(), p, gen.seed(), offset, n);
-      },
-      [&](kernels::Stream s) {
-        // Values are not checked here (that would wait for the device): the kernel writes NaN for
-        // a probability outside [0, 1].
-        const std::uint64_t offset = gen.take(static_cast<std::uint64_t>(n));
-        kernels::cuda::bernoulli_forward(y.data<float>(), probs.data<float>(), gen.seed(), offset,
-                                         n, s);
-      });
+  dispatch::run(op, probs, [&](auto z, auto be) {
+    using T = decltype(z);
+    const T* p = probs.data<T>();
+    // Checked on the CPU only: on the GPU it would wait for the device; the kernel writes NaN for
+    // a probability outside [0, 1] instead.
+    if constexpr (!decltype(be)::is_cuda) {
+      for (std::int64_t i = 0; i < n; ++i)
+        check(p[i] >= T(0) && p[i] <= T(1), op, "probabilities must lie in [0, 1], element ", i,
+              " of ", probs.shape().str(), " is ", p[i]);
+    }
+    const std::uint64_t offset = gen.take(static_cast<std::uint64_t>(n));
+    dispatch::call(be, LATENT_KERNEL(bernoulli_forward), y.data<T>(), p, gen.seed(), offset, n);
+  });
   return y;
 }
 
@@ -122,33 +98,28 @@ Tensor categorical(const Tensor& probs, Generator& gen) {
   const std::int64_t m = probs.dim(0), k = probs.dim(1);
   check(k >= 1 || m == 0, op, "needs at least one class per row, got ", probs.shape().str());
   Tensor y = Tensor::empty({m}, probs.options());
-  dispatch::run(
-      op, probs,
-      [&](auto z) {
-        using T = decltype(z);
-        const T* p = probs.data<T>();
-        for (std::int64_t r = 0; r < m; ++r) {
-          double total = 0;
-          for (std::int64_t j = 0; j < k; ++j) {
-            const T v = p[r * k + j];
-            check(v >= T(0) && std::isfinite(static_cast<double>(v)), op,
-                  "probabilities must be finite and >= 0, row ", r, " column ", j, " of ",
-                  probs.shape().str(), " is ", v);
-            total += static_cast<double>(v);
-          }
-          check(total > 0.0, op, "row ", r, " of ", probs.shape().str(),
-                " has no probability mass");
+  dispatch::run(op, probs, [&](auto z, auto be) {
+    using T = decltype(z);
+    const T* p = probs.data<T>();
+    // Checked on the CPU only: on the GPU it would wait for the device; the kernel writes NaN for
+    // a row with a negative or non-finite weight or without mass instead.
+    if constexpr (!decltype(be)::is_cuda) {
+      for (std::int64_t r = 0; r < m; ++r) {
+        double total = 0;
+        for (std::int64_t j = 0; j < k; ++j) {
+          const T v = p[r * k + j];
+          check(v >= T(0) && std::isfinite(static_cast<double>(v)), op,
+                "probabilities must be finite and >= 0, row ", r, " column ", j, " of ",
+                probs.shape().str(), " is ", v);
+          total += static_cast<double>(v);
         }
-        const std::uint64_t offset = gen.take(static_cast<std::uint64_t>(m));
-        kernels::cpu::categorical_forward<T>(y.data<T>(), p, gen.seed(), offset, m, k);
-      },
-      [&](kernels::Stream s) {
-        // Values are not checked here (that would wait for the device): the kernel writes NaN for
-        // a row with a negative or non-finite weight or without mass.
-        const std::uint64_t offset = gen.take(static_cast<std::uint64_t>(m));
-        kernels::cuda::categorical_forward(y.data<float>(), probs.data<float>(), gen.seed(), offset,
-                                           m, k, s);
-      });
+        check(total > 0.0, op, "row ", r, " of ", probs.shape().str(), " has no probability mass");
+      }
+    }
+    const std::uint64_t offset = gen.take(static_cast<std::uint64_t>(m));
+    dispatch::call(be, LATENT_KERNEL(categorical_forward), y.data<T>(), p, gen.seed(), offset, m,
+                   k);
+  });
   return y;
 }
 

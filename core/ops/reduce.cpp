@@ -39,97 +39,63 @@ DimReduce resolve(const char* op, const Tensor& x, int dim, bool keepdim) {
 Tensor sum_all(const char* op, const Tensor& x, double scale) {
   Tensor y = Tensor::empty(Shape{}, x.options());
   const std::int64_t n = x.numel();
-  dispatch::run(
-      op, x,
-      [&](auto z) {
-        using T = decltype(z);
-        kernels::cpu::sum_all_forward<T>(y.data<T>(), x.data<T>(), scale, n);
-      },
-      [&](kernels::Stream s) {
-        const Tensor scratch =
-            dispatch::scratch_doubles(kernels::cuda::sum_all_scratch(n), x.device());
-        kernels::cuda::sum_all_forward(y.data<float>(), x.data<float>(), scale, n,
-                                       dispatch::as_doubles(scratch), s);
-      });
+  dispatch::run(op, x, [&](auto z, auto be) {
+    using T = decltype(z);
+    const Tensor scratch =
+        dispatch::scratch_doubles(LATENT_SCRATCH(be, sum_all_scratch, n), x.device());
+    dispatch::call(be, LATENT_KERNEL(sum_all_forward), y.data<T>(), x.data<T>(), scale, n,
+                   dispatch::as_doubles(scratch));
+  });
   autograd::record(op, y, {&x}, [=](const Tensor& dy, autograd::GradSink& g) {
     Tensor& dx = g.grad(0);
-    dispatch::run(
-        op, dy,
-        [&](auto z) {
-          using T = decltype(z);
-          kernels::cpu::sum_all_backward<T>(dx.data<T>(), dy.data<T>(), scale, n);
-        },
-        [&](kernels::Stream s) {
-          kernels::cuda::sum_all_backward(dx.data<float>(), dy.data<float>(), scale, n, s);
-        });
+    dispatch::run(op, dy, [&](auto z, auto be) {
+      using T = decltype(z);
+      dispatch::call(be, LATENT_KERNEL(sum_all_backward), dx.data<T>(), dy.data<T>(), scale, n);
+    });
   });
   return y;
 }
 
 Tensor sum_dim(const char* op, const Tensor& x, const DimReduce& r, double scale) {
   Tensor y = Tensor::empty(r.out, x.options());
-  dispatch::run(
-      op, x,
-      [&](auto z) {
-        using T = decltype(z);
-        kernels::cpu::sum_dim_forward<T>(y.data<T>(), x.data<T>(), scale, r.dim, r.rows, r.cols);
-      },
-      [&](kernels::Stream s) {
-        const Tensor scratch = dispatch::scratch_doubles(
-            kernels::cuda::sum_dim_scratch(r.dim, r.rows, r.cols), x.device());
-        kernels::cuda::sum_dim_forward(y.data<float>(), x.data<float>(), scale, r.dim, r.rows,
-                                       r.cols, dispatch::as_doubles(scratch), s);
-      });
+  dispatch::run(op, x, [&](auto z, auto be) {
+    using T = decltype(z);
+    const Tensor scratch = dispatch::scratch_doubles(
+        LATENT_SCRATCH(be, sum_dim_scratch, r.dim, r.rows, r.cols), x.device());
+    dispatch::call(be, LATENT_KERNEL(sum_dim_forward), y.data<T>(), x.data<T>(), scale, r.dim,
+                   r.rows, r.cols, dispatch::as_doubles(scratch));
+  });
   autograd::record(op, y, {&x}, [=](const Tensor& dy, autograd::GradSink& g) {
     Tensor& dx = g.grad(0);
-    dispatch::run(
-        op, dy,
-        [&](auto z) {
-          using T = decltype(z);
-          kernels::cpu::sum_dim_backward<T>(dx.data<T>(), dy.data<T>(), scale, r.dim, r.rows,
-                                            r.cols);
-        },
-        [&](kernels::Stream s) {
-          kernels::cuda::sum_dim_backward(dx.data<float>(), dy.data<float>(), scale, r.dim, r.rows,
-                                          r.cols, s);
-        });
+    dispatch::run(op, dy, [&](auto z, auto be) {
+      using T = decltype(z);
+      dispatch::call(be, LATENT_KERNEL(sum_dim_backward), dx.data<T>(), dy.data<T>(), scale, r.dim,
+                     r.rows, r.cols);
+    });
   });
   return y;
 }
 
 Tensor logsumexp_dim(const char* op, const Tensor& x, const DimReduce& r, double shift) {
   Tensor y = Tensor::empty(r.out, x.options());
-  dispatch::run(
-      op, x,
-      [&](auto z) {
-        using T = decltype(z);
-        kernels::cpu::logsumexp_dim_forward<T>(y.data<T>(), x.data<T>(), shift, r.dim, r.rows,
-                                               r.cols);
-      },
-      [&](kernels::Stream s) {
-        const Tensor scratch = dispatch::scratch_doubles(
-            kernels::cuda::logsumexp_dim_scratch(r.dim, r.rows, r.cols), x.device());
-        kernels::cuda::logsumexp_dim_forward(y.data<float>(), x.data<float>(), shift, r.dim, r.rows,
-                                             r.cols, dispatch::as_doubles(scratch), s);
-      });
+  dispatch::run(op, x, [&](auto z, auto be) {
+    using T = decltype(z);
+    const Tensor scratch = dispatch::scratch_doubles(
+        LATENT_SCRATCH(be, logsumexp_dim_scratch, r.dim, r.rows, r.cols), x.device());
+    dispatch::call(be, LATENT_KERNEL(logsumexp_dim_forward), y.data<T>(), x.data<T>(), shift, r.dim,
+                   r.rows, r.cols, dispatch::as_doubles(scratch));
+  });
   // The backward's softmax weights exp(x - lse) come from x and the output itself.
   autograd::SavedTensor sx = x, sy = y.detach();
   autograd::record(op, y, {&x}, [=](const Tensor& dy, autograd::GradSink& g) {
     const Tensor& xv = sx.get(op);
     const Tensor& yv = sy.get(op);
     Tensor& dx = g.grad(0);
-    dispatch::run(
-        op, dy,
-        [&](auto z) {
-          using T = decltype(z);
-          kernels::cpu::logsumexp_dim_backward<T>(dx.data<T>(), dy.data<T>(), xv.data<T>(),
-                                                  yv.data<T>(), shift, r.dim, r.rows, r.cols);
-        },
-        [&](kernels::Stream s) {
-          kernels::cuda::logsumexp_dim_backward(dx.data<float>(), dy.data<float>(),
-                                                xv.data<float>(), yv.data<float>(), shift, r.dim,
-                                                r.rows, r.cols, s);
-        });
+    dispatch::run(op, dy, [&](auto z, auto be) {
+      using T = decltype(z);
+      dispatch::call(be, LATENT_KERNEL(logsumexp_dim_backward), dx.data<T>(), dy.data<T>(),
+                     xv.data<T>(), yv.data<T>(), shift, r.dim, r.rows, r.cols);
+    });
   });
   return y;
 }

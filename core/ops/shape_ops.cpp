@@ -39,32 +39,20 @@ Tensor narrow_cols(const Tensor& x, std::int64_t start, std::int64_t length) {
   Tensor y = Tensor::empty({n, length}, x.options());
   // An empty result moves nothing (and its source pointer may point into no storage).
   const bool empty = y.numel() == 0;
-  dispatch::run(
-      op, x,
-      [&](auto z) {
-        using T = decltype(z);
-        if (!empty)
-          kernels::cpu::copy_2d<T>(y.data<T>(), length, x.data<T>() + start, d, n, length);
-      },
-      [&](kernels::Stream s) {
-        if (!empty)
-          kernels::cuda::copy_2d(y.data<float>(), length, x.data<float>() + start, d, n, length, s);
-      });
+  dispatch::run(op, x, [&](auto z, auto be) {
+    using T = decltype(z);
+    if (!empty)
+      dispatch::call(be, LATENT_KERNEL(copy_2d), y.data<T>(), length, x.data<T>() + start, d, n,
+                     length);
+  });
   autograd::record(op, y, {&x}, [=](const Tensor& dy, autograd::GradSink& g) {
     Tensor& dx = g.grad(0);
-    dispatch::run(
-        op, dy,
-        [&](auto z) {
-          using T = decltype(z);
-          if (!empty)
-            kernels::cpu::accumulate_2d<T>(dx.data<T>() + start, d, dy.data<T>(), length, n,
-                                           length);
-        },
-        [&](kernels::Stream s) {
-          if (!empty)
-            kernels::cuda::accumulate_2d(dx.data<float>() + start, d, dy.data<float>(), length, n,
-                                         length, s);
-        });
+    dispatch::run(op, dy, [&](auto z, auto be) {
+      using T = decltype(z);
+      if (!empty)
+        dispatch::call(be, LATENT_KERNEL(accumulate_2d), dx.data<T>() + start, d, dy.data<T>(),
+                       length, n, length);
+    });
   });
   return y;
 }
@@ -84,53 +72,29 @@ Tensor concat_cols(const std::vector<Tensor>& xs) {
   }
   Tensor y = Tensor::empty({n, total}, xs[0].options());
   const bool empty = y.numel() == 0;
-  dispatch::run(
-      op, xs[0],
-      [&](auto z) {
-        using T = decltype(z);
-        if (empty) return;
-        std::int64_t off = 0;
-        for (std::size_t k = 0; k < xs.size(); ++k) {
-          kernels::cpu::copy_2d<T>(y.data<T>() + off, total, xs[k].data<T>(), widths[k], n,
-                                   widths[k]);
-          off += widths[k];
-        }
-      },
-      [&](kernels::Stream s) {
-        if (empty) return;
-        std::int64_t off = 0;
-        for (std::size_t k = 0; k < xs.size(); ++k) {
-          kernels::cuda::copy_2d(y.data<float>() + off, total, xs[k].data<float>(), widths[k], n,
-                                 widths[k], s);
-          off += widths[k];
-        }
-      });
+  dispatch::run(op, xs[0], [&](auto z, auto be) {
+    using T = decltype(z);
+    if (empty) return;
+    std::int64_t off = 0;
+    for (std::size_t k = 0; k < xs.size(); ++k) {
+      dispatch::call(be, LATENT_KERNEL(copy_2d), y.data<T>() + off, total, xs[k].data<T>(),
+                     widths[k], n, widths[k]);
+      off += widths[k];
+    }
+  });
   autograd::record(op, y, xs, [=](const Tensor& dy, autograd::GradSink& g) {
-    dispatch::run(
-        op, dy,
-        [&](auto z) {
-          using T = decltype(z);
-          if (empty) return;
-          std::int64_t off = 0;
-          for (std::size_t k = 0; k < widths.size(); ++k) {
-            const int i = static_cast<int>(k);
-            if (g.needs(i))
-              kernels::cpu::accumulate_2d<T>(g.grad(i).data<T>(), widths[k], dy.data<T>() + off,
-                                             total, n, widths[k]);
-            off += widths[k];
-          }
-        },
-        [&](kernels::Stream s) {
-          if (empty) return;
-          std::int64_t off = 0;
-          for (std::size_t k = 0; k < widths.size(); ++k) {
-            const int i = static_cast<int>(k);
-            if (g.needs(i))
-              kernels::cuda::accumulate_2d(g.grad(i).data<float>(), widths[k],
-                                           dy.data<float>() + off, total, n, widths[k], s);
-            off += widths[k];
-          }
-        });
+    dispatch::run(op, dy, [&](auto z, auto be) {
+      using T = decltype(z);
+      if (empty) return;
+      std::int64_t off = 0;
+      for (std::size_t k = 0; k < widths.size(); ++k) {
+        const int i = static_cast<int>(k);
+        if (g.needs(i))
+          dispatch::call(be, LATENT_KERNEL(accumulate_2d), g.grad(i).data<T>(), widths[k],
+                         dy.data<T>() + off, total, n, widths[k]);
+        off += widths[k];
+      }
+    });
   });
   return y;
 }
@@ -152,48 +116,27 @@ Tensor concat_rows(const std::vector<Tensor>& xs) {
   }
   const std::int64_t rs = s0.row_size();
   Tensor y = Tensor::empty(with_first_dim(s0, total), xs[0].options());
-  dispatch::run(
-      op, xs[0],
-      [&](auto z) {
-        using T = decltype(z);
-        std::int64_t off = 0;
-        for (std::size_t k = 0; k < xs.size(); ++k) {
-          kernels::cpu::copy_2d<T>(y.data<T>() + off * rs, rs, xs[k].data<T>(), rs, counts[k], rs);
-          off += counts[k];
-        }
-      },
-      [&](kernels::Stream s) {
-        std::int64_t off = 0;
-        for (std::size_t k = 0; k < xs.size(); ++k) {
-          kernels::cuda::copy_2d(y.data<float>() + off * rs, rs, xs[k].data<float>(), rs, counts[k],
-                                 rs, s);
-          off += counts[k];
-        }
-      });
+  dispatch::run(op, xs[0], [&](auto z, auto be) {
+    using T = decltype(z);
+    std::int64_t off = 0;
+    for (std::size_t k = 0; k < xs.size(); ++k) {
+      dispatch::call(be, LATENT_KERNEL(copy_2d), y.data<T>() + off * rs, rs, xs[k].data<T>(), rs,
+                     counts[k], rs);
+      off += counts[k];
+    }
+  });
   autograd::record(op, y, xs, [=](const Tensor& dy, autograd::GradSink& g) {
-    dispatch::run(
-        op, dy,
-        [&](auto z) {
-          using T = decltype(z);
-          std::int64_t off = 0;
-          for (std::size_t k = 0; k < counts.size(); ++k) {
-            const int i = static_cast<int>(k);
-            if (g.needs(i))
-              kernels::cpu::accumulate_2d<T>(g.grad(i).data<T>(), rs, dy.data<T>() + off * rs, rs,
-                                             counts[k], rs);
-            off += counts[k];
-          }
-        },
-        [&](kernels::Stream s) {
-          std::int64_t off = 0;
-          for (std::size_t k = 0; k < counts.size(); ++k) {
-            const int i = static_cast<int>(k);
-            if (g.needs(i))
-              kernels::cuda::accumulate_2d(g.grad(i).data<float>(), rs, dy.data<float>() + off * rs,
-                                           rs, counts[k], rs, s);
-            off += counts[k];
-          }
-        });
+    dispatch::run(op, dy, [&](auto z, auto be) {
+      using T = decltype(z);
+      std::int64_t off = 0;
+      for (std::size_t k = 0; k < counts.size(); ++k) {
+        const int i = static_cast<int>(k);
+        if (g.needs(i))
+          dispatch::call(be, LATENT_KERNEL(accumulate_2d), g.grad(i).data<T>(), rs,
+                         dy.data<T>() + off * rs, rs, counts[k], rs);
+        off += counts[k];
+      }
+    });
   });
   return y;
 }
@@ -205,27 +148,18 @@ Tensor tile_rows(const Tensor& x, std::int64_t repeats) {
   check(repeats >= 0, op, "repeats must be non-negative, got ", repeats, " for ", x.shape().str());
   const std::int64_t m = x.numel();
   Tensor y = Tensor::empty(with_first_dim(x.shape(), repeats * x.dim(0)), x.options());
-  dispatch::run(
-      op, x,
-      [&](auto z) {
-        using T = decltype(z);
-        // Source stride 0: the same block of m elements, written `repeats` times.
-        kernels::cpu::copy_2d<T>(y.data<T>(), m, x.data<T>(), 0, repeats, m);
-      },
-      [&](kernels::Stream s) {
-        kernels::cuda::copy_2d(y.data<float>(), m, x.data<float>(), 0, repeats, m, s);
-      });
+  dispatch::run(op, x, [&](auto z, auto be) {
+    using T = decltype(z);
+    // Source stride 0: the same block of m elements, written `repeats` times.
+    dispatch::call(be, LATENT_KERNEL(copy_2d), y.data<T>(), m, x.data<T>(), std::int64_t{0},
+                   repeats, m);
+  });
   autograd::record(op, y, {&x}, [=](const Tensor& dy, autograd::GradSink& g) {
     Tensor& dx = g.grad(0);
-    dispatch::run(
-        op, dy,
-        [&](auto z) {
-          using T = decltype(z);
-          kernels::cpu::tile_backward<T>(dx.data<T>(), dy.data<T>(), repeats, m);
-        },
-        [&](kernels::Stream s) {
-          kernels::cuda::tile_backward(dx.data<float>(), dy.data<float>(), repeats, m, s);
-        });
+    dispatch::run(op, dy, [&](auto z, auto be) {
+      using T = decltype(z);
+      dispatch::call(be, LATENT_KERNEL(tile_backward), dx.data<T>(), dy.data<T>(), repeats, m);
+    });
   });
   return y;
 }
@@ -236,26 +170,16 @@ Tensor transpose(const Tensor& x) {
   dispatch::check_ndim(op, "x", x, 2);
   const std::int64_t rows = x.dim(0), cols = x.dim(1);
   Tensor y = Tensor::empty({cols, rows}, x.options());
-  dispatch::run(
-      op, x,
-      [&](auto z) {
-        using T = decltype(z);
-        kernels::cpu::transpose_forward<T>(y.data<T>(), x.data<T>(), rows, cols);
-      },
-      [&](kernels::Stream s) {
-        kernels::cuda::transpose_forward(y.data<float>(), x.data<float>(), rows, cols, s);
-      });
+  dispatch::run(op, x, [&](auto z, auto be) {
+    using T = decltype(z);
+    dispatch::call(be, LATENT_KERNEL(transpose_forward), y.data<T>(), x.data<T>(), rows, cols);
+  });
   autograd::record(op, y, {&x}, [=](const Tensor& dy, autograd::GradSink& g) {
     Tensor& dx = g.grad(0);
-    dispatch::run(
-        op, dy,
-        [&](auto z) {
-          using T = decltype(z);
-          kernels::cpu::transpose_backward<T>(dx.data<T>(), dy.data<T>(), rows, cols);
-        },
-        [&](kernels::Stream s) {
-          kernels::cuda::transpose_backward(dx.data<float>(), dy.data<float>(), rows, cols, s);
-        });
+    dispatch::run(op, dy, [&](auto z, auto be) {
+      using T = decltype(z);
+      dispatch::call(be, LATENT_KERNEL(transpose_backward), dx.data<T>(), dy.data<T>(), rows, cols);
+    });
   });
   return y;
 }

@@ -23,35 +23,23 @@ Tensor l1_penalty(const Tensor& h, Reduction reduction) {
   const std::int64_t stride = red.stride;
 
   Tensor out = Tensor::empty(red.out, h.options());
-  dispatch::run(
-      op, h,
-      [&](auto z) {
-        using T = decltype(z);
-        kernels::cpu::l1_penalty_forward<T>(out.data<T>(), h.data<T>(), T(scale), per_sample, n, d);
-      },
-      [&](kernels::Stream s) {
-        const Tensor scratch = per_sample ? Tensor()
-                                          : dispatch::scratch_doubles(
-                                                kernels::cuda::sparsity_scratch(n, d), h.device());
-        kernels::cuda::l1_penalty_forward(out.data<float>(), h.data<float>(), float(scale),
-                                          per_sample, n, d,
-                                          per_sample ? nullptr : dispatch::as_doubles(scratch), s);
-      });
+  dispatch::run(op, h, [&](auto z, auto be) {
+    using T = decltype(z);
+    const Tensor scratch = per_sample ? Tensor()
+                                      : dispatch::scratch_doubles(
+                                            LATENT_SCRATCH(be, sparsity_scratch, n, d), h.device());
+    dispatch::call(be, LATENT_KERNEL(l1_penalty_forward), out.data<T>(), h.data<T>(), T(scale),
+                   per_sample, n, d, dispatch::as_doubles(scratch));
+  });
   autograd::SavedTensor sh = h;
   autograd::record(op, out, {&h}, [=](const Tensor& dout, autograd::GradSink& g) {
     const Tensor& hv = sh.get(op);
     Tensor& dh = g.grad(0);
-    dispatch::run(
-        op, dout,
-        [&](auto z) {
-          using T = decltype(z);
-          kernels::cpu::l1_penalty_backward<T>(dh.data<T>(), dout.data<T>(), stride, T(scale),
-                                               hv.data<T>(), n, d);
-        },
-        [&](kernels::Stream s) {
-          kernels::cuda::l1_penalty_backward(dh.data<float>(), dout.data<float>(), stride,
-                                             float(scale), hv.data<float>(), n, d, s);
-        });
+    dispatch::run(op, dout, [&](auto z, auto be) {
+      using T = decltype(z);
+      dispatch::call(be, LATENT_KERNEL(l1_penalty_backward), dh.data<T>(), dout.data<T>(), stride,
+                     T(scale), hv.data<T>(), n, d);
+    });
   });
   return out;
 }
@@ -66,40 +54,25 @@ Tensor kl_sparsity(const Tensor& h, double rho) {
 
   Tensor out = Tensor::empty({}, h.options());
   Tensor rho_hat = Tensor::empty({hdim}, h.options());
-  dispatch::run(
-      op, h,
-      [&](auto z) {
-        using T = decltype(z);
-        check(T(rho) > T(0) && T(rho) < T(1), op, "rho = ", rho, " rounds to 0 or 1 in ",
-              dtype_name(h.dtype()));
-        kernels::cpu::kl_sparsity_forward<T>(out.data<T>(), rho_hat.data<T>(), h.data<T>(), T(rho),
-                                             n, hdim);
-      },
-      [&](kernels::Stream s) {
-        check(float(rho) > 0.0f && float(rho) < 1.0f, op, "rho = ", rho, " rounds to 0 or 1 in ",
-              dtype_name(h.dtype()));
-        const Tensor scratch =
-            dispatch::scratch_doubles(kernels::cuda::sparsity_scratch(n, hdim), h.device());
-        kernels::cuda::kl_sparsity_forward(out.data<float>(), rho_hat.data<float>(),
-                                           h.data<float>(), float(rho), n, hdim,
-                                           dispatch::as_doubles(scratch), s);
-      });
+  dispatch::run(op, h, [&](auto z, auto be) {
+    using T = decltype(z);
+    check(T(rho) > T(0) && T(rho) < T(1), op, "rho = ", rho, " rounds to 0 or 1 in ",
+          dtype_name(h.dtype()));
+    const Tensor scratch =
+        dispatch::scratch_doubles(LATENT_SCRATCH(be, sparsity_scratch, n, hdim), h.device());
+    dispatch::call(be, LATENT_KERNEL(kl_sparsity_forward), out.data<T>(), rho_hat.data<T>(),
+                   h.data<T>(), T(rho), n, hdim, dispatch::as_doubles(scratch));
+  });
   // The backward needs only the column means, not h itself.
   autograd::SavedTensor sr = rho_hat;
   autograd::record(op, out, {&h}, [=](const Tensor& dout, autograd::GradSink& g) {
     const Tensor& rv = sr.get(op);
     Tensor& dh = g.grad(0);
-    dispatch::run(
-        op, dout,
-        [&](auto z) {
-          using T = decltype(z);
-          kernels::cpu::kl_sparsity_backward<T>(dh.data<T>(), dout.data<T>(), rv.data<T>(), T(rho),
-                                                n, hdim);
-        },
-        [&](kernels::Stream s) {
-          kernels::cuda::kl_sparsity_backward(dh.data<float>(), dout.data<float>(),
-                                              rv.data<float>(), float(rho), n, hdim, s);
-        });
+    dispatch::run(op, dout, [&](auto z, auto be) {
+      using T = decltype(z);
+      dispatch::call(be, LATENT_KERNEL(kl_sparsity_backward), dh.data<T>(), dout.data<T>(),
+                     rv.data<T>(), T(rho), n, hdim);
+    });
   });
   return out;
 }

@@ -26,39 +26,23 @@ Tensor reparametrize_impl(const Tensor& h, const Tensor& eps, std::uint64_t seed
   const std::int64_t n = h.dim(0);
   const std::int64_t zdim = h.dim(1) / 2;
   Tensor z = Tensor::empty({samples * n, zdim}, h.options());
-  dispatch::run(
-      op, h,
-      [&](auto t) {
-        using T = decltype(t);
-        kernels::cpu::reparametrize_forward<T>(
-            z.data<T>(), h.data<T>(), eps.defined() ? eps.data<T>() : nullptr, seed, offset,
-            T(kLogvarMin), T(kLogvarMax), samples, n, zdim);
-      },
-      [&](kernels::Stream s) {
-        kernels::cuda::reparametrize_forward(
-            z.data<float>(), h.data<float>(), eps.defined() ? eps.data<float>() : nullptr, seed,
-            offset, float(kLogvarMin), float(kLogvarMax), samples, n, zdim, s);
-      });
+  dispatch::run(op, h, [&](auto t, auto be) {
+    using T = decltype(t);
+    dispatch::call(be, LATENT_KERNEL(reparametrize_forward), z.data<T>(), h.data<T>(),
+                   eps.defined() ? eps.data<T>() : nullptr, seed, offset, T(kLogvarMin),
+                   T(kLogvarMax), samples, n, zdim);
+  });
   autograd::SavedTensor sh = h;
   autograd::SavedTensor se = eps.defined() ? eps.detach() : Tensor();
   autograd::record(op, z, {&h}, [=](const Tensor& dz, autograd::GradSink& g) {
     const Tensor& hv = sh.get(op);
     Tensor& dh = g.grad(0);
-    dispatch::run(
-        op, dz,
-        [&](auto t) {
-          using T = decltype(t);
-          kernels::cpu::reparametrize_backward<T>(dh.data<T>(), dz.data<T>(), hv.data<T>(),
-                                                  se.defined() ? se.get(op).data<T>() : nullptr,
-                                                  seed, offset, T(kLogvarMin), T(kLogvarMax),
-                                                  samples, n, zdim);
-        },
-        [&](kernels::Stream s) {
-          kernels::cuda::reparametrize_backward(
-              dh.data<float>(), dz.data<float>(), hv.data<float>(),
-              se.defined() ? se.get(op).data<float>() : nullptr, seed, offset, float(kLogvarMin),
-              float(kLogvarMax), samples, n, zdim, s);
-        });
+    dispatch::run(op, dz, [&](auto t, auto be) {
+      using T = decltype(t);
+      dispatch::call(be, LATENT_KERNEL(reparametrize_backward), dh.data<T>(), dz.data<T>(),
+                     hv.data<T>(), se.defined() ? se.get(op).data<T>() : nullptr, seed, offset,
+                     T(kLogvarMin), T(kLogvarMax), samples, n, zdim);
+    });
   });
   return z;
 }
@@ -92,41 +76,28 @@ Tensor kl_normal(const Tensor& h, Reduction reduction) {
   const std::int64_t n = h.dim(0);
   const detail::ReduceSpec rs = detail::reduce_spec("kl_normal", reduction, n, n * zdim, h.shape());
   Tensor out = Tensor::empty(rs.out, h.options());
-  dispatch::run(
-      op, h,
-      [&](auto t) {
-        using T = decltype(t);
-        kernels::cpu::kl_normal_forward<T>(out.data<T>(), h.data<T>(), T(rs.scale), rs.per_sample,
-                                           T(kLogvarMin), T(kLogvarMax), n, zdim);
-      },
-      [&](kernels::Stream s) {
-        // The reduced KL sums per-block partials in a second pass: scratch doubles from the pool
-        // (float32 storage read as double), returned behind the queued kernels.
-        const Tensor scratch =
-            rs.per_sample
-                ? Tensor()
-                : dispatch::scratch_doubles(kernels::cuda::kl_normal_scratch(n, zdim), h.device());
-        kernels::cuda::kl_normal_forward(out.data<float>(), h.data<float>(), float(rs.scale),
-                                         rs.per_sample, float(kLogvarMin), float(kLogvarMax), n,
-                                         zdim, dispatch::as_doubles(scratch), s);
-      });
+  dispatch::run(op, h, [&](auto t, auto be) {
+    using T = decltype(t);
+    // The reduced KL sums per-block partials in a second pass on the GPU: scratch doubles from
+    // the pool (float32 storage read as double), returned behind the queued kernels.
+    const Tensor scratch =
+        rs.per_sample
+            ? Tensor()
+            : dispatch::scratch_doubles(LATENT_SCRATCH(be, kl_normal_scratch, n, zdim), h.device());
+    dispatch::call(be, LATENT_KERNEL(kl_normal_forward), out.data<T>(), h.data<T>(), T(rs.scale),
+                   rs.per_sample, T(kLogvarMin), T(kLogvarMax), n, zdim,
+                   dispatch::as_doubles(scratch));
+  });
   autograd::SavedTensor sh = h;
   autograd::record(op, out, {&h}, [=](const Tensor& dout, autograd::GradSink& g) {
     const Tensor& hv = sh.get(op);
     Tensor& dh = g.grad(0);
-    dispatch::run(
-        op, dout,
-        [&](auto t) {
-          using T = decltype(t);
-          kernels::cpu::kl_normal_backward<T>(dh.data<T>(), dout.data<T>(), rs.per_sample ? 1 : 0,
-                                              0, T(rs.scale), hv.data<T>(), T(kLogvarMin),
-                                              T(kLogvarMax), n, zdim);
-        },
-        [&](kernels::Stream s) {
-          kernels::cuda::kl_normal_backward(
-              dh.data<float>(), dout.data<float>(), rs.per_sample ? 1 : 0, 0, float(rs.scale),
-              hv.data<float>(), float(kLogvarMin), float(kLogvarMax), n, zdim, s);
-        });
+    dispatch::run(op, dout, [&](auto t, auto be) {
+      using T = decltype(t);
+      dispatch::call(be, LATENT_KERNEL(kl_normal_backward), dh.data<T>(), dout.data<T>(),
+                     rs.per_sample ? 1 : 0, 0, T(rs.scale), hv.data<T>(), T(kLogvarMin),
+                     T(kLogvarMax), n, zdim);
+    });
   });
   return out;
 }
@@ -136,33 +107,20 @@ Tensor kl_normal_terms(const Tensor& h) {
   const std::int64_t zdim = latent_dim(op, h);
   const std::int64_t n = h.dim(0);
   Tensor out = Tensor::empty({n, zdim}, h.options());
-  dispatch::run(
-      op, h,
-      [&](auto t) {
-        using T = decltype(t);
-        kernels::cpu::kl_normal_terms_forward<T>(out.data<T>(), h.data<T>(), T(kLogvarMin),
-                                                 T(kLogvarMax), n, zdim);
-      },
-      [&](kernels::Stream s) {
-        kernels::cuda::kl_normal_terms_forward(out.data<float>(), h.data<float>(),
-                                               float(kLogvarMin), float(kLogvarMax), n, zdim, s);
-      });
+  dispatch::run(op, h, [&](auto t, auto be) {
+    using T = decltype(t);
+    dispatch::call(be, LATENT_KERNEL(kl_normal_terms_forward), out.data<T>(), h.data<T>(),
+                   T(kLogvarMin), T(kLogvarMax), n, zdim);
+  });
   autograd::SavedTensor sh = h;
   autograd::record(op, out, {&h}, [=](const Tensor& dout, autograd::GradSink& g) {
     const Tensor& hv = sh.get(op);
     Tensor& dh = g.grad(0);
-    dispatch::run(
-        op, dout,
-        [&](auto t) {
-          using T = decltype(t);
-          kernels::cpu::kl_normal_backward<T>(dh.data<T>(), dout.data<T>(), zdim, 1, T(1),
-                                              hv.data<T>(), T(kLogvarMin), T(kLogvarMax), n, zdim);
-        },
-        [&](kernels::Stream s) {
-          kernels::cuda::kl_normal_backward(dh.data<float>(), dout.data<float>(), zdim, 1, 1.0f,
-                                            hv.data<float>(), float(kLogvarMin), float(kLogvarMax),
-                                            n, zdim, s);
-        });
+    dispatch::run(op, dout, [&](auto t, auto be) {
+      using T = decltype(t);
+      dispatch::call(be, LATENT_KERNEL(kl_normal_backward), dh.data<T>(), dout.data<T>(), zdim,
+                     std::int64_t{1}, T(1), hv.data<T>(), T(kLogvarMin), T(kLogvarMax), n, zdim);
+    });
   });
   return out;
 }

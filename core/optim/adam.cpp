@@ -53,38 +53,41 @@ void Adam::update_all(const std::vector<Update>& updates) {
                        .decoupled = decoupled_};
   for (const std::vector<Update>& group : group_by_device(updates)) {
     const Tensor& first = group.front().param;
-    dispatch::run(
-        name().c_str(), first.device(), first.dtype(),
-        [&](auto z) {
-          using T = decltype(z);
-          for (const Update& u : group) {
-            dispatch::check_same(name().c_str(), {&u.param, &u.grad});
-            const Tensor m = slot(u.index, 0);
-            const Tensor v = slot(u.index, 1);
-            const double td = static_cast<double>(u.t);
-            hp.bias_correction1 = 1.0 - std::pow(options_.beta1, td);
-            hp.bias_correction2 = 1.0 - std::pow(options_.beta2, td);
-            kernels::cpu::adam_step<T>(u.param.data<T>(), m.data<T>(), v.data<T>(),
-                                       u.grad.data<T>(), u.param.numel(), hp);
-          }
-        },
-        [&](kernels::Stream s) {
-          // One launch for all of them; each carries its own t for the bias corrections.
-          std::vector<kernels::cuda::AdamTensor> ts;
-          ts.reserve(group.size());
-          for (const Update& u : group) {
-            dispatch::check_same(name().c_str(), {&u.param, &u.grad});
-            const Tensor m = slot(u.index, 0);
-            const Tensor v = slot(u.index, 1);
-            ts.push_back({.p = u.param.data<float>(),
-                          .m = m.data<float>(),
-                          .v = v.data<float>(),
-                          .g = u.grad.data<float>(),
-                          .n = u.param.numel(),
-                          .step = u.t});
-          }
-          kernels::cuda::adam_step_multi(ts.data(), ts.size(), hp, s);
-        });
+    dispatch::run(name().c_str(), first.device(), first.dtype(), [&](auto z, auto be) {
+      using T = decltype(z);
+      if constexpr (decltype(be)::is_cuda) {
+        // One launch for all of them; each carries its own t for the bias corrections.
+        dispatch::refuse_while_recording(name().c_str());
+        std::vector<kernels::cuda::AdamTensor> ts;
+        ts.reserve(group.size());
+        for (const Update& u : group) {
+          dispatch::check_same(name().c_str(), {&u.param, &u.grad});
+          const Tensor m = slot(u.index, 0);
+          const Tensor v = slot(u.index, 1);
+          ts.push_back({.p = u.param.data<float>(),
+                        .m = m.data<float>(),
+                        .v = v.data<float>(),
+                        .g = u.grad.data<float>(),
+                        .n = u.param.numel(),
+                        .step = u.t});
+        }
+        dispatch::detail::count_kernel(0);
+        kernels::cuda::adam_step_multi(ts.data(), ts.size(), hp, be.stream);
+      } else {
+        for (const Update& u : group) {
+          dispatch::check_same(name().c_str(), {&u.param, &u.grad});
+          const Tensor m = slot(u.index, 0);
+          const Tensor v = slot(u.index, 1);
+          // The bias corrections are host values of this step: a recorded step would replay
+          // them as they were (see dispatch::Plan).
+          const double td = static_cast<double>(u.t);
+          hp.bias_correction1 = 1.0 - std::pow(options_.beta1, td);
+          hp.bias_correction2 = 1.0 - std::pow(options_.beta2, td);
+          dispatch::call(be, LATENT_CPU_KERNEL(adam_step), u.param.data<T>(), m.data<T>(),
+                         v.data<T>(), u.grad.data<T>(), u.param.numel(), hp);
+        }
+      }
+    });
   }
 }
 

@@ -1,5 +1,7 @@
 #include "core/optim/sgd.h"
 
+#include <vector>
+
 #include "core/dispatch.h"
 #include "kernels/optim.h"
 
@@ -34,35 +36,39 @@ void SGD::update_all(const std::vector<Update>& updates) {
                       .nesterov = options_.nesterov};
   for (const std::vector<Update>& group : group_by_device(updates)) {
     const Tensor& first = group.front().param;
-    dispatch::run(
-        "sgd", first.device(), first.dtype(),
-        [&](auto z) {
-          using T = decltype(z);
-          for (const Update& u : group) {
-            dispatch::check_same("sgd", {&u.param, &u.grad});
-            bool fresh = false;
-            const Tensor buf = momentum ? slot(u.index, 0, &fresh) : Tensor();
-            hp.first = fresh;
-            kernels::cpu::sgd_step<T>(u.param.data<T>(), buf.defined() ? buf.data<T>() : nullptr,
-                                      u.grad.data<T>(), u.param.numel(), hp);
-          }
-        },
-        [&](kernels::Stream s) {
-          // One launch for all of them; each says whether its momentum buffer is new.
-          std::vector<kernels::cuda::SgdTensor> ts;
-          ts.reserve(group.size());
-          for (const Update& u : group) {
-            dispatch::check_same("sgd", {&u.param, &u.grad});
-            bool fresh = false;
-            const Tensor buf = momentum ? slot(u.index, 0, &fresh) : Tensor();
-            ts.push_back({.p = u.param.data<float>(),
-                          .buf = buf.defined() ? buf.data<float>() : nullptr,
-                          .g = u.grad.data<float>(),
-                          .n = u.param.numel(),
-                          .first = fresh});
-          }
-          kernels::cuda::sgd_step_multi(ts.data(), ts.size(), hp, s);
-        });
+    dispatch::run("sgd", first.device(), first.dtype(), [&](auto z, auto be) {
+      using T = decltype(z);
+      if constexpr (decltype(be)::is_cuda) {
+        // One launch for all of them; each says whether its momentum buffer is new. The tensor
+        // list travels in the launch's parameters: no host value to replay, but no CPU plan
+        // either (a GPU step is captured as a CUDA graph).
+        dispatch::refuse_while_recording("sgd");
+        std::vector<kernels::cuda::SgdTensor> ts;
+        ts.reserve(group.size());
+        for (const Update& u : group) {
+          dispatch::check_same("sgd", {&u.param, &u.grad});
+          bool fresh = false;
+          const Tensor buf = momentum ? slot(u.index, 0, &fresh) : Tensor();
+          ts.push_back({.p = u.param.data<float>(),
+                        .buf = buf.defined() ? buf.data<float>() : nullptr,
+                        .g = u.grad.data<float>(),
+                        .n = u.param.numel(),
+                        .first = fresh});
+        }
+        dispatch::detail::count_kernel(0);
+        kernels::cuda::sgd_step_multi(ts.data(), ts.size(), hp, be.stream);
+      } else {
+        for (const Update& u : group) {
+          dispatch::check_same("sgd", {&u.param, &u.grad});
+          bool fresh = false;
+          const Tensor buf = momentum ? slot(u.index, 0, &fresh) : Tensor();
+          hp.first = fresh;
+          dispatch::call(be, LATENT_CPU_KERNEL(sgd_step), u.param.data<T>(),
+                         buf.defined() ? buf.data<T>() : nullptr, u.grad.data<T>(), u.param.numel(),
+                         hp);
+        }
+      }
+    });
   }
 }
 

@@ -1,0 +1,87 @@
+// Kernel calls per op and per training step, as the dispatcher counts them (the same count on every
+// device: one call is one kernel of the CPU or the GPU backend).
+#include <gtest/gtest.h>
+
+#include <cstdio>
+
+#include "core/dispatch.h"
+#include "core/latent.h"
+#include "models/autoencoder.h"
+#include "models/vae.h"
+
+namespace latent {
+namespace {
+
+struct Count {
+  std::int64_t calls = 0, gemms = 0;
+};
+
+template <class Fn>
+Count count(Fn&& fn) {
+  const dispatch::KernelCounts before = dispatch::kernel_counts();
+  fn();
+  const dispatch::KernelCounts after = dispatch::kernel_counts();
+  return {after.calls - before.calls, after.gemms - before.gemms};
+}
+
+TEST(KernelCount, OneCallPerKernelAndGemmsApart) {
+  Generator gen(1);
+  const Tensor x = Tensor::randn({8, 5}, gen);
+  const Tensor w = Tensor::randn({3, 5}, gen).requires_grad_();
+  const Tensor b = Tensor::randn({3}, gen).requires_grad_();
+  Tensor y;
+  // The dense forward is one kernel holding the GEMM, bias and activation.
+  const Count fwd = count([&] { y = dense(x, w, b, {.act = kernels::Act::relu}); });
+  EXPECT_EQ(fwd.calls, 1);
+  EXPECT_EQ(fwd.gemms, 1);
+  const Count unary = count([&] { (void)exp(x); });
+  EXPECT_EQ(unary.calls, 1);
+  EXPECT_EQ(unary.gemms, 0);
+  // Backward of the dense layer (x needs no gradient): the activation/bias pass and dW's GEMM.
+  const Tensor s = sum(y);
+  const Count bwd = count([&] { s.backward(); });
+  EXPECT_EQ(bwd.gemms, 1);
+  EXPECT_GE(bwd.calls, 2);
+}
+
+// One training step of the VAE 784-512-256-32 (Bernoulli, Adam) at batch 128, and of the AE with
+// the same sizes. The counts are a ceiling that may only come down; the goal for the VAE is 24.
+TEST(KernelCount, TrainingStepsStayUnderTheirCeilings) {
+  Generator gen(2);
+  const Tensor x = Tensor::rand({128, 784}, gen);
+  models::VAE vae({.input = 784,
+                   .hidden = {512, 256},
+                   .latent = 32,
+                   .likelihood = models::Likelihood::bernoulli,
+                   .seed = 0});
+  models::AE ae({.input = 784,
+                 .latent = 32,
+                 .encoder = {.hidden = {512, 256}},
+                 .decoder = {.hidden = {256, 512}},
+                 .likelihood = {.kind = models::Likelihood::bernoulli},
+                 .seed = 0});
+  struct Case {
+    const char* name;
+    models::Autoencoder* model;
+    std::int64_t ceiling_calls, gemms;
+  };
+  for (const Case& c : {Case{"vae", &vae, 74, 17}, Case{"ae", &ae, 60, 17}}) {
+    optim::Adam opt(c.model->parameters(), {.lr = 1e-3});
+    auto step = [&] {
+      const models::Loss loss = c.model->compute_loss(x);
+      opt.zero_grad();
+      loss.total.backward();
+      opt.step();
+    };
+    step();  // the first step creates the gradients and the optimizer state
+    const Count n = count(step);
+    std::printf("%s training step at batch 128: %lld kernel calls, %lld GEMMs\n", c.name,
+                static_cast<long long>(n.calls), static_cast<long long>(n.gemms));
+    ::testing::Test::RecordProperty(std::string(c.name) + "_kernel_calls", std::to_string(n.calls));
+    EXPECT_LE(n.calls, c.ceiling_calls) << c.name;
+    EXPECT_EQ(n.gemms, c.gemms) << c.name;
+  }
+}
+
+}  // namespace
+}  // namespace latent
