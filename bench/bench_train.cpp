@@ -25,6 +25,9 @@
 //
 // Without a GPU: {"bench":"train","skipped":"no CUDA GPU"} (and the CPU lines with --cpu), status
 // 0. Options: --cpu, --quick (fewer steps and samples).
+// "mode" is "eager" (define-by-run: the graph built and walked every step) or, on the CPU for
+// models whose step is replayable (the AE), "replayed": the step recorded once and its kernel calls
+// made again on the same memory (dispatch::Plan), with "speedup_vs_eager".
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -238,7 +241,45 @@ void Bench::run(const Config& c, const Data& data) {
         .num("loss_last", last, 3)
         .integer("check_steps", check_steps)
         .str("data", data.source)
+        .str("mode", "eager")
         .print();
+
+    // The same step recorded once and replayed (dispatch::Plan; the CPU, models whose step is
+    // replayable): each replay writes the next batch into the recorded input, then makes the
+    // recorded kernel calls again.
+    if (device_.is_cpu() && model->replayable_step()) {
+      Tensor input = pool[0].clone();
+      dispatch::Plan plan;
+      {
+        dispatch::Recorder rec(plan);
+        loss = model->compute_loss(input).total;
+        opt.zero_grad();
+        loss.backward();
+        opt.step();
+      }
+      auto replay = [&] {
+        input.copy_(pool[next++ % pool.size()]);
+        plan.replay();
+      };
+      const bench::Timing r =
+          bench::time_host(replay, {.warmup = 2, .runs = opt_.quick ? 3 : 7, .min_sample_ms = 0});
+      const double rs = r.median_ms * 1e-3;
+      line(c)
+          .num("median_ms", r.median_ms, 4)
+          .num("min_ms", r.min_ms, 4)
+          .integer("iters", r.iters)
+          .integer("runs", r.runs)
+          .num("steps_per_s", 1.0 / rs, 1)
+          .num("samples_per_s", double(c.batch) / rs, 1)
+          .num("tflops", step_flops(c.model, c.batch) / rs / 1e12, 3)
+          .integer("kernel_calls", static_cast<std::int64_t>(plan.size()))
+          .null("peak_fraction")
+          .num("loss_after", loss.item(), 3)
+          .str("data", data.source)
+          .str("mode", "replayed")
+          .num("speedup_vs_eager", t.median_ms / r.median_ms, 3)
+          .print();
+    }
   } catch (const std::exception& e) {
     failed_ = true;
     line(c).str("error", e.what()).print();

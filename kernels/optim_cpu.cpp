@@ -32,22 +32,38 @@ double chunk_sum_squares(const T* x, index_t n) {
 }
 }  // namespace
 
+void optim_begin_step(double* state, LrSpec schedule, double beta1, double beta2, ParamMask mask,
+                      index_t count, Stream) {
+  const double lr = lr_at(schedule, static_cast<std::int64_t>(state[0]) + schedule.offset);
+  state[0] += 1;
+  state[1] = lr;
+  for (index_t i = 0; i < count; ++i) {
+    if (!mask.has(i)) continue;
+    double* s = state + 2 + 3 * i;
+    s[0] += 1;
+    // In double: 1 - beta2^t is tiny in early steps.
+    s[1] = lr / (1.0 - std::pow(beta1, s[0]));
+    s[2] = 1.0 / std::sqrt(1.0 - std::pow(beta2, s[0]));
+  }
+}
+
 template <class T>
-void sgd_step(T* p, T* buf, const T* g, index_t n, const SgdStep& hp, Stream) {
-  const T lr = T(hp.lr), mu = T(hp.momentum), damp = T(hp.dampening), wd = T(hp.weight_decay);
-  const bool nesterov = hp.nesterov, first = hp.first;
+void sgd_step(T* p, T* buf, const T* g, index_t n, SgdStep hp, const double* state, index_t param,
+              Stream) {
+  const T lr = T(state[1]), mu = T(hp.momentum), damp = T(hp.dampening), wd = T(hp.weight_decay);
+  const bool nesterov = hp.nesterov, first = state[2 + 3 * param] == 1.0;
 #pragma omp parallel for schedule(static) if (n > kParallelMin)
   for (index_t i = 0; i < n; ++i)
     math::sgd_update(p[i], buf ? buf + i : nullptr, g[i], lr, mu, damp, wd, nesterov, first);
 }
 
 template <class T>
-void adam_step(T* p, T* m, T* v, const T* g, index_t n, const AdamStep& hp, Stream) {
-  const T lr = T(hp.lr), b1 = T(hp.beta1), b2 = T(hp.beta2), eps = T(hp.eps);
+void adam_step(T* p, T* m, T* v, const T* g, index_t n, AdamStep hp, const double* state,
+               index_t param, Stream) {
+  const T lr = T(state[1]), b1 = T(hp.beta1), b2 = T(hp.beta2), eps = T(hp.eps);
   const T wd = T(hp.weight_decay);
-  // The corrections are formed in double: 1 - beta2^t is tiny in early steps.
-  const T step_size = T(hp.lr / hp.bias_correction1);
-  const T inv_sqrt_bc2 = T(1.0 / std::sqrt(hp.bias_correction2));
+  const T step_size = T(state[3 + 3 * param]);
+  const T inv_sqrt_bc2 = T(state[4 + 3 * param]);
   const bool decoupled = hp.decoupled;
 #pragma omp parallel for schedule(static) if (n > kParallelMin)
   for (index_t i = 0; i < n; ++i)
@@ -71,9 +87,10 @@ double sum_squares(const T* x, index_t n) {
   return s;
 }
 
-#define LATENT_INSTANTIATE(T)                                                         \
-  template void sgd_step<T>(T*, T*, const T*, index_t, const SgdStep&, Stream);       \
-  template void adam_step<T>(T*, T*, T*, const T*, index_t, const AdamStep&, Stream); \
+#define LATENT_INSTANTIATE(T)                                                                    \
+  template void sgd_step<T>(T*, T*, const T*, index_t, SgdStep, const double*, index_t, Stream); \
+  template void adam_step<T>(T*, T*, T*, const T*, index_t, AdamStep, const double*, index_t,    \
+                             Stream);                                                            \
   template double sum_squares<T>(const T*, index_t);
 LATENT_INSTANTIATE(float)
 LATENT_INSTANTIATE(double)

@@ -20,8 +20,7 @@ struct AdamDev {
   float* v;
   const float* g;
   index_t n;
-  float step_size;     // lr / (1 - beta1^t)
-  float inv_sqrt_bc2;  // 1 / sqrt(1 - beta2^t)
+  index_t param;  // its values in the state: t, lr / (1 - beta1^t), 1 / sqrt(1 - beta2^t)
 };
 
 struct SgdDev {
@@ -29,7 +28,7 @@ struct SgdDev {
   float* buf;
   const float* g;
   index_t n;
-  int first;
+  index_t param;
 };
 
 struct SquaresDev {
@@ -64,18 +63,41 @@ __device__ __forceinline__ int tensor_of(const Batch<D>& b, index_t job) {
   return lo;
 }
 
-__global__ void adam_multi_kernel(const __grid_constant__ Batch<AdamDev> batch, float lr, float b1,
-                                  float b2, float eps, float wd, bool decoupled) {
+// The step's values come from `state` (optim_begin_step wrote them earlier on the stream).
+__global__ void optim_begin_step_kernel(double* __restrict__ state, LrSpec schedule, double beta1,
+                                        double beta2, ParamMask mask, index_t count) {
+  const double steps = state[0];
+  __syncthreads();  // every thread has read the count before it changes
+  const double lr = lr_at(schedule, static_cast<std::int64_t>(steps) + schedule.offset);
+  if (threadIdx.x == 0) {
+    state[0] = steps + 1;
+    state[1] = lr;
+  }
+  for (index_t i = threadIdx.x; i < count; i += blockDim.x) {
+    if (!mask.has(i)) continue;
+    double* s = state + 2 + 3 * i;
+    const double t = s[0] + 1;
+    s[0] = t;
+    s[1] = lr / (1.0 - pow(beta1, t));
+    s[2] = 1.0 / sqrt(1.0 - pow(beta2, t));
+  }
+}
+
+__global__ void adam_multi_kernel(const __grid_constant__ Batch<AdamDev> batch,
+                                  const double* __restrict__ state, float b1, float b2, float eps,
+                                  float wd, bool decoupled) {
   const index_t jobs = batch.chunk_begin[batch.count];
+  const float lr = static_cast<float>(state[1]);
   for (index_t job = blockIdx.x; job < jobs; job += gridDim.x) {
     const int k = tensor_of(batch, job);
     const AdamDev& t = batch.t[k];
     const index_t start = (job - batch.chunk_begin[k]) * kChunk;
     const index_t end = start + kChunk < t.n ? start + kChunk : t.n;
+    const float step_size = static_cast<float>(state[3 + 3 * t.param]);
+    const float inv_sqrt_bc2 = static_cast<float>(state[4 + 3 * t.param]);
     for (index_t i = start + threadIdx.x; i < end; i += blockDim.x) {
       float p = t.p[i], m = t.m[i], v = t.v[i];
-      math::adam_update(p, m, v, t.g[i], lr, b1, b2, eps, wd, decoupled, t.step_size,
-                        t.inv_sqrt_bc2);
+      math::adam_update(p, m, v, t.g[i], lr, b1, b2, eps, wd, decoupled, step_size, inv_sqrt_bc2);
       t.p[i] = p;
       t.m[i] = m;
       t.v[i] = v;
@@ -83,18 +105,21 @@ __global__ void adam_multi_kernel(const __grid_constant__ Batch<AdamDev> batch, 
   }
 }
 
-__global__ void sgd_multi_kernel(const __grid_constant__ Batch<SgdDev> batch, float lr, float mu,
-                                 float dampening, float wd, bool nesterov) {
+__global__ void sgd_multi_kernel(const __grid_constant__ Batch<SgdDev> batch,
+                                 const double* __restrict__ state, float mu, float dampening,
+                                 float wd, bool nesterov) {
   const index_t jobs = batch.chunk_begin[batch.count];
+  const float lr = static_cast<float>(state[1]);
   for (index_t job = blockIdx.x; job < jobs; job += gridDim.x) {
     const int k = tensor_of(batch, job);
     const SgdDev& t = batch.t[k];
     const index_t start = (job - batch.chunk_begin[k]) * kChunk;
     const index_t end = start + kChunk < t.n ? start + kChunk : t.n;
+    const bool first = state[2 + 3 * t.param] == 1.0;  // the buffer starts as the gradient
     for (index_t i = start + threadIdx.x; i < end; i += blockDim.x) {
       float p = t.p[i];
       math::sgd_update(p, t.buf ? t.buf + i : nullptr, t.g[i], lr, mu, dampening, wd, nesterov,
-                       t.first != 0);
+                       first);
       t.p[i] = p;
     }
   }
@@ -167,38 +192,32 @@ void in_batches(const Src* src, std::size_t count, ToDev to_dev, Launch launch) 
 
 }  // namespace
 
-void adam_step_multi(const AdamTensor* tensors, std::size_t count, const AdamStep& hp,
+void optim_begin_step(double* state, LrSpec schedule, double beta1, double beta2, ParamMask mask,
+                      index_t count, Stream stream) {
+  optim_begin_step_kernel<<<1, kThreads, 0, stream>>>(state, schedule, beta1, beta2, mask, count);
+  LATENT_LAUNCH_CHECK(optim_begin_step_kernel);
+}
+
+void adam_step_multi(const AdamTensor* tensors, std::size_t count, AdamStep hp, const double* state,
                      Stream stream) {
-  const float lr = static_cast<float>(hp.lr), b1 = static_cast<float>(hp.beta1);
-  const float b2 = static_cast<float>(hp.beta2), eps = static_cast<float>(hp.eps);
-  const float wd = static_cast<float>(hp.weight_decay);
-  auto to_dev = [&](const AdamTensor& t) {
-    // As the CPU path: the corrections in double (1 - beta2^t is tiny early on), then rounded.
-    const double td = static_cast<double>(t.step);
-    const double bc1 = 1.0 - std::pow(hp.beta1, td);
-    const double bc2 = 1.0 - std::pow(hp.beta2, td);
-    return AdamDev{t.p,
-                   t.m,
-                   t.v,
-                   t.g,
-                   t.n,
-                   static_cast<float>(hp.lr / bc1),
-                   static_cast<float>(1.0 / std::sqrt(bc2))};
-  };
+  const float b1 = static_cast<float>(hp.beta1), b2 = static_cast<float>(hp.beta2);
+  const float eps = static_cast<float>(hp.eps), wd = static_cast<float>(hp.weight_decay);
+  auto to_dev = [](const AdamTensor& t) { return AdamDev{t.p, t.m, t.v, t.g, t.n, t.param}; };
   in_batches<AdamDev>(tensors, count, to_dev, [&](const Batch<AdamDev>& b, index_t jobs) {
-    adam_multi_kernel<<<blocks_for(jobs), kThreads, 0, stream>>>(b, lr, b1, b2, eps, wd,
+    adam_multi_kernel<<<blocks_for(jobs), kThreads, 0, stream>>>(b, state, b1, b2, eps, wd,
                                                                  hp.decoupled);
     LATENT_LAUNCH_CHECK(adam_multi_kernel);
   });
 }
 
-void sgd_step_multi(const SgdTensor* tensors, std::size_t count, const SgdStep& hp, Stream stream) {
-  const float lr = static_cast<float>(hp.lr), mu = static_cast<float>(hp.momentum);
-  const float damp = static_cast<float>(hp.dampening);
+void sgd_step_multi(const SgdTensor* tensors, std::size_t count, SgdStep hp, const double* state,
+                    Stream stream) {
+  const float mu = static_cast<float>(hp.momentum), damp = static_cast<float>(hp.dampening);
   const float wd = static_cast<float>(hp.weight_decay);
-  auto to_dev = [](const SgdTensor& t) { return SgdDev{t.p, t.buf, t.g, t.n, t.first ? 1 : 0}; };
+  auto to_dev = [](const SgdTensor& t) { return SgdDev{t.p, t.buf, t.g, t.n, t.param}; };
   in_batches<SgdDev>(tensors, count, to_dev, [&](const Batch<SgdDev>& b, index_t jobs) {
-    sgd_multi_kernel<<<blocks_for(jobs), kThreads, 0, stream>>>(b, lr, mu, damp, wd, hp.nesterov);
+    sgd_multi_kernel<<<blocks_for(jobs), kThreads, 0, stream>>>(b, state, mu, damp, wd,
+                                                                hp.nesterov);
     LATENT_LAUNCH_CHECK(sgd_multi_kernel);
   });
 }

@@ -51,6 +51,9 @@ class DeterministicAutoencoder : public Autoencoder {
   std::int64_t latent_dim() const override { return parts_.latent; }
   const LikelihoodConfig& likelihood() const override { return parts_.likelihood; }
 
+  // Its training step draws nothing (the denoising AE overrides this).
+  bool replayable_step() const override { return true; }
+
   // x [N, D] -> code [N, Z]. Throws latent::Error (naming the model) for another input width.
   Tensor encode(const Tensor& x) override;
   // z [N, Z] -> likelihood parameters [N, D*m]. Throws for another code width.

@@ -107,9 +107,12 @@ class TermSums {
   std::int64_t rows_ = 0;
 };
 
-Loss detached(const Loss& loss) {
-  Loss d{.total = loss.total.detach(), .terms = {}};
-  for (const auto& [n, t] : loss.terms) d.terms.emplace_back(n, t.detach());
+// The loss's values without the graph. A replayed step writes into the same tensors every time,
+// so its values are copied (`own`): what a step callback keeps stays that step's.
+Loss detached(const Loss& loss, bool own) {
+  auto value = [own](const Tensor& t) { return own ? t.detach().clone() : t.detach(); };
+  Loss d{.total = value(loss.total), .terms = {}};
+  for (const auto& [n, t] : loss.terms) d.terms.emplace_back(n, value(t));
   return d;
 }
 
@@ -177,6 +180,9 @@ History Trainer::fit(const Tensor& train, const Tensor& test) {
     test_eval = bernoulli(test, test_gen);
   }
 
+  // The schedule is evaluated by the optimizer at each step from its own count: its next step is
+  // this trainer's step_.
+  if (schedule_) schedule_->attach(opt_, step_);
   ModeGuard mode(model_);
   const int last_epoch = epoch_ + config_.epochs;
   bool stop = false;
@@ -224,21 +230,15 @@ void Trainer::train_epoch(const Tensor& train, int last_epoch, EpochRow& row, bo
     const std::int64_t rows = x.dim(0);
 
     model_.on_train_step(step_);
-    if (schedule_) schedule_->apply(opt_, step_);
-    const double lr = opt_.lr();
+    // The optimizer evaluates the attached schedule itself (fit() attached it at this step).
+    const double lr = schedule_ ? schedule_->lr_at(step_) : opt_.lr();
 
-    const Loss loss = model_.compute_loss(x);
-    opt_.zero_grad();
-    loss.total.backward();
     double norm = std::numeric_limits<double>::quiet_NaN();
-    if (config_.grad_clip > 0) {
-      norm = optim::clip_grad_norm(opt_.parameters(), config_.grad_clip);
-      check(std::isfinite(norm), kWhere, "the gradient norm is ", norm, " at step ", step_,
-            " (epoch ", row.epoch, "): the loss diverged; lower the learning rate");
-    }
-    opt_.step();
+    const bool replay = config_.replay && device.is_cpu() && model_.replayable_step() &&
+                        !config_.binarize && config_.grad_clip <= 0 && rows == config_.batch;
+    const Loss loss = replay ? replayed_step(x, row.epoch) : step_on(x, norm, row.epoch);
 
-    const Loss values = detached(loss);
+    const Loss values = detached(loss, replay);
     sums.add(values, rows);
     row.lr = lr;
     log_rows += rows;
@@ -267,6 +267,45 @@ void Trainer::train_epoch(const Tensor& train, int last_epoch, EpochRow& row, bo
     ++step_;
   }
   row.train = sums.means();
+}
+
+Loss Trainer::step_on(const Tensor& x, double& norm, int epoch) {
+  const Loss loss = model_.compute_loss(x);
+  opt_.zero_grad();
+  loss.total.backward();
+  if (config_.grad_clip > 0) {
+    norm = optim::clip_grad_norm(opt_.parameters(), config_.grad_clip);
+    check(std::isfinite(norm), kWhere, "the gradient norm is ", norm, " at step ", step_,
+          " (epoch ", epoch, "): the loss diverged; lower the learning rate");
+  }
+  opt_.step();
+  return loss;
+}
+
+Loss Trainer::replayed_step(const Tensor& x, int epoch) {
+  double unused = 0;
+  if (plan_ready_ && plan_revision_ == opt_.revision()) {
+    plan_input_.copy_(x);
+    plan_.replay();
+    ++replayed_;
+    return plan_loss_;
+  }
+  // The first full-size step creates the gradients and the optimizer's state; a recorded step
+  // must not (its replays would create them anew), so it is taken eagerly first.
+  if (!warmed_ || plan_revision_ != opt_.revision()) {
+    plan_ready_ = false;
+    warmed_ = true;
+    plan_revision_ = opt_.revision();
+    return step_on(x, unused, epoch);
+  }
+  plan_input_ = Tensor::empty(x.shape(), x.options());
+  plan_input_.copy_(x);
+  {
+    dispatch::Recorder recorder(plan_);
+    plan_loss_ = step_on(plan_input_, unused, epoch);
+  }
+  plan_ready_ = true;
+  return plan_loss_;
 }
 
 Metrics Trainer::evaluate(const Tensor& x) {

@@ -10,7 +10,8 @@
 // An epoch walks the training rows in mini-batches (data::batches: shuffled with a permutation that
 // depends only on (seed, epoch)). Each step, with the global step s (0-based, counted across
 // epochs and across fit() calls):
-//   model.on_train_step(s); lr = schedule.lr_at(s) -> opt.set_lr (when there is a schedule);
+//   model.on_train_step(s); the optimizer takes lr = schedule.lr_at(s) itself (the schedule is
+//   attached to it when fit() starts);
 //   loss = model.compute_loss(x) in training mode; backward; clip the gradient norm (grad_clip);
 //   opt.step().
 // After each epoch the model is evaluated on the held-out rows in evaluation mode without a graph
@@ -48,6 +49,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/dispatch.h"
 #include "core/latent.h"
 #include "models/model.h"
 
@@ -63,6 +65,12 @@ struct TrainerConfig {
   std::string metrics_csv;         // "": none; else rewritten atomically after every epoch
   std::int64_t log_every = 0;      // progress line to stderr every n steps (0: silent)
   double grad_clip = 0.0;          // max global gradient norm (0: off)
+  // Record one full-size training step and replay it for the others (dispatch::Plan: the same
+  // kernel calls on the same memory, without rebuilding the graph), bit for bit what eager steps
+  // compute. It applies on the CPU to models whose step is replayable
+  // (Autoencoder::replayable_step), without binarization and gradient clipping; every other step
+  // runs eagerly, as does the last, smaller batch of an epoch.
+  bool replay = true;
 };
 
 using Metrics = std::vector<std::pair<std::string, double>>;
@@ -145,12 +153,18 @@ class Trainer {
   const History& history() const { return history_; }
   std::int64_t global_step() const { return step_; }
   int epochs_done() const { return epoch_; }
+  // Training steps taken by replaying a recorded step (see TrainerConfig::replay).
+  std::int64_t replayed_steps() const { return replayed_; }
 
  private:
   void check_data(const Tensor& x, const char* what) const;
   void write_csv() const;
   // One pass over train; fills row.train and row.lr; sets stop when a step callback asked.
   void train_epoch(const Tensor& train, int last_epoch, EpochRow& row, bool& stop);
+  // One training step on x (forward, loss, backward, clipping, optimizer step); sets norm.
+  Loss step_on(const Tensor& x, double& norm, int epoch);
+  // The step on x by the recorded plan: recorded (after an eager warm-up step) or replayed.
+  Loss replayed_step(const Tensor& x, int epoch);
 
   Autoencoder& model_;
   optim::Optimizer& opt_;
@@ -162,6 +176,14 @@ class Trainer {
   History history_;
   std::int64_t step_ = 0;
   int epoch_ = 0;
+  // The recorded step: its plan, input buffer and loss tensors, and what it was recorded for.
+  dispatch::Plan plan_;
+  Tensor plan_input_;
+  Loss plan_loss_;
+  bool plan_ready_ = false;
+  bool warmed_ = false;  // an eager full-size step ran since the optimizer's last revision
+  std::uint64_t plan_revision_ = 0;
+  std::int64_t replayed_ = 0;
 };
 
 }  // namespace latent::models

@@ -13,6 +13,7 @@ Adam::Adam(std::vector<Tensor> params, const AdamOptions& options)
 Adam::Adam(const char* name, std::vector<Tensor> params, const AdamOptions& options, bool decoupled)
     : Optimizer(name, std::move(params), {"m", "v"}), options_(options), decoupled_(decoupled) {
   validate();
+  set_lr(options.lr);
 }
 
 AdamW::AdamW(std::vector<Tensor> params, const AdamWOptions& o)
@@ -35,33 +36,23 @@ void Adam::validate() const {
   check_non_negative("weight_decay", options_.weight_decay);
 }
 
-void Adam::set_lr(double lr) {
-  check_non_negative("lr", lr);
-  options_.lr = lr;
-}
-
-void Adam::update(std::size_t i, const Tensor& p, const Tensor& g, std::int64_t t) {
-  update_all({Update{i, p, g, t}});
-}
-
 void Adam::update_all(const std::vector<Update>& updates) {
-  kernels::AdamStep hp{.lr = options_.lr,
-                       .beta1 = options_.beta1,
-                       .beta2 = options_.beta2,
-                       .eps = options_.eps,
-                       .weight_decay = options_.weight_decay,
-                       .decoupled = decoupled_};
-  for (const std::vector<Update>& group : group_by_device(updates)) {
+  const kernels::AdamStep hp{.beta1 = options_.beta1,
+                             .beta2 = options_.beta2,
+                             .eps = options_.eps,
+                             .weight_decay = options_.weight_decay,
+                             .decoupled = decoupled_};
+  const double* state = state_memory();
+  for (const std::vector<Update>& group : group_by_dtype(updates)) {
     const Tensor& first = group.front().param;
     dispatch::run(name().c_str(), first.device(), first.dtype(), [&](auto z, auto be) {
       using T = decltype(z);
       if constexpr (decltype(be)::is_cuda) {
-        // One launch for all of them; each carries its own t for the bias corrections.
+        // One launch for all of them (a GPU step is captured as a CUDA graph, not a CPU plan).
         dispatch::refuse_while_recording(name().c_str());
         std::vector<kernels::cuda::AdamTensor> ts;
         ts.reserve(group.size());
         for (const Update& u : group) {
-          dispatch::check_same(name().c_str(), {&u.param, &u.grad});
           const Tensor m = slot(u.index, 0);
           const Tensor v = slot(u.index, 1);
           ts.push_back({.p = u.param.data<float>(),
@@ -69,22 +60,17 @@ void Adam::update_all(const std::vector<Update>& updates) {
                         .v = v.data<float>(),
                         .g = u.grad.data<float>(),
                         .n = u.param.numel(),
-                        .step = u.t});
+                        .param = static_cast<std::int64_t>(u.index)});
         }
         dispatch::detail::count_kernel(0);
-        kernels::cuda::adam_step_multi(ts.data(), ts.size(), hp, be.stream);
+        kernels::cuda::adam_step_multi(ts.data(), ts.size(), hp, state, be.stream);
       } else {
         for (const Update& u : group) {
-          dispatch::check_same(name().c_str(), {&u.param, &u.grad});
           const Tensor m = slot(u.index, 0);
           const Tensor v = slot(u.index, 1);
-          // The bias corrections are host values of this step: a recorded step would replay
-          // them as they were (see dispatch::Plan).
-          const double td = static_cast<double>(u.t);
-          hp.bias_correction1 = 1.0 - std::pow(options_.beta1, td);
-          hp.bias_correction2 = 1.0 - std::pow(options_.beta2, td);
           dispatch::call(be, LATENT_CPU_KERNEL(adam_step), u.param.data<T>(), m.data<T>(),
-                         v.data<T>(), u.grad.data<T>(), u.param.numel(), hp);
+                         v.data<T>(), u.grad.data<T>(), u.param.numel(), hp, state,
+                         static_cast<std::int64_t>(u.index));
         }
       }
     });

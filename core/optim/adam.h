@@ -35,15 +35,14 @@ class Adam : public Optimizer {
   // weight_decay >= 0 (all finite).
   Adam(std::vector<Tensor> params, const AdamOptions& options = {});
 
-  double lr() const override { return options_.lr; }
-  void set_lr(double lr) override;
+  // The options given (options().lr is the initial learning rate; lr() is the current one).
   const AdamOptions& options() const { return options_; }
   bool decoupled() const { return decoupled_; }
 
  protected:
   Adam(const char* name, std::vector<Tensor> params, const AdamOptions& options, bool decoupled);
-  void update(std::size_t i, const Tensor& p, const Tensor& g, std::int64_t t) override;
   void update_all(const std::vector<Update>& updates) override;
+  std::pair<double, double> betas() const override { return {options_.beta1, options_.beta2}; }
 
  private:
   void validate() const;

@@ -6,6 +6,8 @@
 #include <unordered_map>
 
 #include "core/autograd.h"
+#include "core/backend.h"
+#include "core/dispatch.h"
 #include "core/error.h"
 
 namespace latent::optim {
@@ -60,8 +62,66 @@ Optimizer::Optimizer(std::string name, std::vector<Tensor> params, std::vector<s
     check(fresh, name_, "parameter ", i, " is the same tensor as parameter ", it->second,
           "; give each parameter once");
   }
+  check(static_cast<std::int64_t>(params_.size()) <= kernels::kMaxOptimParams, name_, "has ",
+        params_.size(), " parameters; one optimizer takes at most ", kernels::kMaxOptimParams);
   slots_.assign(params_.size(), std::vector<Tensor>(slot_names_.size()));
-  param_steps_.assign(params_.size(), 0);
+}
+
+void Optimizer::ensure_state(Device device) const {
+  if (state_.defined() && state_.device() == device) return;
+  const auto n = static_cast<std::int64_t>(params_.size());
+  if (!state_.defined()) {
+    state_ = dispatch::scratch_doubles(kernels::optim_state_size(n), device);
+    state_.fill_(0.0);  // all-zero bits: 0.0 as doubles
+  } else {
+    state_ = state_.to(device);  // the parameters moved
+  }
+}
+
+std::vector<double> Optimizer::read_state() const {
+  const auto n = static_cast<std::size_t>(
+      kernels::optim_state_size(static_cast<std::int64_t>(params_.size())));
+  std::vector<double> out(n, 0.0);
+  if (state_.defined())
+    backend::copy(out.data(), Device::cpu(), dispatch::as_doubles(state_), state_.device(),
+                  n * sizeof(double));
+  return out;
+}
+
+void Optimizer::write_state(const std::vector<double>& values) const {
+  ensure_state(params_.front().device());
+  backend::copy(dispatch::as_doubles(state_), state_.device(), values.data(), Device::cpu(),
+                values.size() * sizeof(double));
+  state_.bump_version();
+}
+
+double* Optimizer::state_memory() const {
+  return dispatch::as_doubles(state_);
+}
+
+std::int64_t Optimizer::step_count() const {
+  return static_cast<std::int64_t>(read_state()[0]);
+}
+
+double Optimizer::lr() const {
+  // A constant rate needs no step count (and so no wait for the device).
+  if (lr_spec_.kind == kernels::LrKind::constant && lr_spec_.warmup == 0) return lr_spec_.lr0;
+  return kernels::lr_at(lr_spec_, step_count() + lr_spec_.offset);
+}
+
+double Optimizer::last_lr() const {
+  return read_state()[1];
+}
+
+void Optimizer::set_lr(double lr) {
+  check_non_negative("lr", lr);
+  lr_spec_ = kernels::LrSpec{.kind = kernels::LrKind::constant, .lr0 = lr};
+  ++revision_;
+}
+
+void Optimizer::set_lr_schedule(const kernels::LrSpec& schedule) {
+  lr_spec_ = schedule;
+  ++revision_;
 }
 
 void Optimizer::check_non_negative(const char* what, double v) const {
@@ -73,35 +133,41 @@ void Optimizer::step() {
   // Every gradient is checked before anything is written: a bad one leaves all parameters as
   // they were.
   std::vector<Update> updates;
+  kernels::ParamMask mask;
+  const Device device = params_.front().device();
   for (std::size_t i = 0; i < params_.size(); ++i) {
     const Tensor& p = params_[i];
+    check(p.device() == device, name_, "parameters share one device: parameter ", i, " is on ",
+          p.device().str(), ", parameter 0 on ", device.str(), " (one optimizer per device)");
     const Tensor g = p.grad();
     if (!g.defined()) continue;
     check(g.shape() == p.shape() && g.dtype() == p.dtype() && g.device() == p.device(), name_,
           "the gradient of parameter ", i, " is ", g.str(), " but the parameter is ", p.str());
-    updates.push_back({i, p, g, param_steps_[i] + 1});
+    updates.push_back({i, p, g});
+    mask.set(static_cast<std::int64_t>(i));
   }
+  ensure_state(device);
+  const auto [beta1, beta2] = betas();
+  const auto count = static_cast<std::int64_t>(params_.size());
+  dispatch::run(name_.c_str(), device, DType::f32, [&](auto, auto be) {
+    dispatch::call(be, LATENT_KERNEL(optim_begin_step), state_memory(), lr_spec_, beta1, beta2,
+                   mask, count);
+  });
   update_all(updates);
+  state_.bump_version();
   for (const Update& u : updates) {
-    param_steps_[u.index] = u.t;
     u.param.bump_version();
-    for (const Tensor& s : slots_[u.index])
-      if (s.defined()) s.bump_version();
+    for (const Tensor& sl : slots_[u.index])
+      if (sl.defined()) sl.bump_version();
   }
-  ++step_;
 }
 
-void Optimizer::update_all(const std::vector<Update>& updates) {
-  for (const Update& u : updates) update(u.index, u.param, u.grad, u.t);
-}
-
-std::vector<std::vector<Optimizer::Update>> Optimizer::group_by_device(
+std::vector<std::vector<Optimizer::Update>> Optimizer::group_by_dtype(
     const std::vector<Update>& updates) {
   std::vector<std::vector<Update>> groups;
   for (const Update& u : updates) {
     auto same = [&](const std::vector<Update>& g) {
-      return g.front().param.device() == u.param.device() &&
-             g.front().param.dtype() == u.param.dtype();
+      return g.front().param.dtype() == u.param.dtype();
     };
     auto it = std::find_if(groups.begin(), groups.end(), same);
     if (it == groups.end())
@@ -134,11 +200,13 @@ Tensor& Optimizer::slot(std::size_t i, std::size_t k, bool* fresh) {
 }
 
 NamedTensors Optimizer::state() const {
+  const std::vector<double> mem = read_state();
   NamedTensors out;
-  out.emplace_back(name_ + ".step", step_tensor(step_));
+  out.emplace_back(name_ + ".step", step_tensor(static_cast<std::int64_t>(mem[0])));
   for (std::size_t i = 0; i < params_.size(); ++i) {
     const std::string idx = "." + std::to_string(i);
-    if (param_steps_[i] > 0) out.emplace_back(name_ + ".step" + idx, step_tensor(param_steps_[i]));
+    const auto t = static_cast<std::int64_t>(mem[2 + 3 * i]);
+    if (t > 0) out.emplace_back(name_ + ".step" + idx, step_tensor(t));
     for (std::size_t k = 0; k < slot_names_.size(); ++k)
       if (slots_[i][k].defined())
         out.emplace_back(name_ + "." + slot_names_[k] + idx, slots_[i][k].detach());
@@ -194,9 +262,16 @@ void Optimizer::load_state(const NamedTensors& state) {
       check(!slots[i][k].defined() || steps[i] > 0, where, "entry '", name_, ".", slot_names_[k],
             ".", i, "' is given without a positive '", name_, ".step.", i, "'");
 
-  step_ = step;
-  param_steps_ = std::move(steps);
+  // The counts go to memory; the corrections follow from them at the next update of each
+  // parameter (a parameter's corrections are read only in a step that updates it).
+  std::vector<double> mem(static_cast<std::size_t>(
+                              kernels::optim_state_size(static_cast<std::int64_t>(params_.size()))),
+                          0.0);
+  mem[0] = static_cast<double>(step);
+  for (std::size_t i = 0; i < params_.size(); ++i) mem[2 + 3 * i] = static_cast<double>(steps[i]);
+  write_state(mem);
   slots_ = std::move(slots);
+  ++revision_;
 }
 
 }  // namespace latent::optim

@@ -9,6 +9,11 @@
 // Per-parameter state (momentum buffers, moments) is created on a parameter's first update with
 // its shape, dtype and device, and follows the parameter if it is later moved or converted.
 //
+// What changes from step to step (the step count, the learning rate, each parameter's update
+// count t and Adam's bias corrections) lives in device memory beside the parameters, written by
+// the step's first kernel and read by the update kernels (kernels/optim.h), so a recorded step
+// replays correctly. The parameters of one optimizer share one device.
+//
 // State for checkpoints, with i the parameter's index in the list given to the constructor:
 //   "<name>.step"          scalar: the number of step() calls
 //   "<name>.step.<i>"      scalar: how many of them updated parameter i (present once it has been)
@@ -22,6 +27,7 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "kernels/optim.h"
 
 namespace latent::optim {
 
@@ -40,11 +46,23 @@ class Optimizer {
   // Zeroes every parameter's gradient, keeping its memory (set_to_none: drops it instead, so the
   // parameter is skipped by step() unless a later backward reaches it).
   void zero_grad(bool set_to_none = false);
-  std::int64_t step_count() const { return step_; }
+  // The number of step() calls and replayed steps (read from the device: it waits for it).
+  std::int64_t step_count() const;
 
-  // The learning rate, for schedules. set_lr throws latent::Error for a negative or non-finite lr.
-  virtual double lr() const = 0;
-  virtual void set_lr(double lr) = 0;
+  // The learning rate the next step uses. set_lr makes it a constant (after a schedule too);
+  // it throws latent::Error for a negative or non-finite lr.
+  double lr() const;
+  void set_lr(double lr);
+  // The learning rate the last step used, as its kernels computed it (reads the device: it waits
+  // for it); 0 before the first step.
+  double last_lr() const;
+  // The learning rate follows `schedule`, evaluated in the step's first kernel from the step
+  // count: LrSchedule::attach builds it. The optimizer keeps it until set_lr or another one.
+  void set_lr_schedule(const kernels::LrSpec& schedule);
+
+  // Counts the changes a recorded step cannot see (set_lr, set_lr_schedule, load_state): a
+  // plan recorded at another revision must be recorded again.
+  std::uint64_t revision() const { return revision_; }
 
   const std::vector<Tensor>& parameters() const { return params_; }
   const std::string& name() const { return name_; }
@@ -63,24 +81,23 @@ class Optimizer {
   // for an empty list, an undefined or non-leaf tensor, or one given twice.
   Optimizer(std::string name, std::vector<Tensor> params, std::vector<std::string> slots);
 
-  // Updates parameter i, whose gradient g is defined, for the t-th time (t >= 1). Runs under
-  // NoGradGuard; the caller bumps the versions afterwards.
-  virtual void update(std::size_t i, const Tensor& p, const Tensor& g, std::int64_t t) = 0;
-
-  // One pending update of a step: parameter `index`, its gradient, and its update count t.
+  // One pending update of a step: parameter `index` and its gradient.
   struct Update {
     std::size_t index = 0;
     Tensor param;
     Tensor grad;
-    std::int64_t t = 1;
   };
-  // All updates of one step (every gradient already checked against its parameter). The default
-  // calls update() for each; optimizers with a multi-tensor kernel override it to update all the
-  // parameters of one CUDA device in a single launch.
-  virtual void update_all(const std::vector<Update>& updates);
-  // The updates grouped by device and dtype (groups in order of first appearance, updates in
-  // list order within a group).
-  static std::vector<std::vector<Update>> group_by_device(const std::vector<Update>& updates);
+  // Updates every parameter of `updates` (gradients already checked against their parameters,
+  // the step's values already in state_memory()), under NoGradGuard; the caller bumps the
+  // versions afterwards.
+  virtual void update_all(const std::vector<Update>& updates) = 0;
+  // The updates grouped by dtype (groups in order of first appearance, updates in list order
+  // within a group).
+  static std::vector<std::vector<Update>> group_by_dtype(const std::vector<Update>& updates);
+  // The step values in memory (kernels/optim.h), on the parameters' device.
+  double* state_memory() const;
+  // Adam's betas for the bias corrections of the step (0 for SGD).
+  virtual std::pair<double, double> betas() const { return {0.0, 0.0}; }
 
   // State slot k of parameter i, created zero-filled (then `fresh` is set) on first use, and
   // moved to the parameter's dtype/device if the parameter moved since.
@@ -93,9 +110,16 @@ class Optimizer {
   std::string name_;
   std::vector<Tensor> params_;
   std::vector<std::string> slot_names_;
+  // The state memory (optim_state_size(P) doubles in float32 storage) on `device`, created
+  // zero-filled or moved there on first need.
+  void ensure_state(Device device) const;
+  std::vector<double> read_state() const;
+  void write_state(const std::vector<double>& values) const;
+
   std::vector<std::vector<Tensor>> slots_;  // [param][slot], undefined until first use
-  std::vector<std::int64_t> param_steps_;
-  std::int64_t step_ = 0;
+  kernels::LrSpec lr_spec_;
+  mutable Tensor state_;
+  std::uint64_t revision_ = 0;
 };
 
 }  // namespace latent::optim

@@ -68,33 +68,34 @@ LrSchedule LrSchedule::with_warmup(std::int64_t steps, double start_factor) cons
   return s;
 }
 
-double LrSchedule::base_at(std::int64_t step) const {
-  switch (kind_) {
-    case Kind::constant:
-      return lr0_;
-    case Kind::step_decay:
-      return lr0_ * std::pow(gamma_, static_cast<double>(step / every_));
-    case Kind::exponential:
-      return lr0_ * std::pow(gamma_, static_cast<double>(step));
-    case Kind::cosine: {
-      const double t = static_cast<double>(std::min(step, every_)) / static_cast<double>(every_);
-      return floor_ + (lr0_ - floor_) * 0.5 * (1.0 + std::cos(std::numbers::pi * t));
-    }
-  }
-  return lr0_;
+kernels::LrSpec LrSchedule::spec() const {
+  static constexpr kernels::LrKind kKinds[] = {
+      kernels::LrKind::constant, kernels::LrKind::step_decay, kernels::LrKind::exponential,
+      kernels::LrKind::cosine};
+  return {.kind = kKinds[static_cast<int>(kind_)],
+          .lr0 = lr0_,
+          .gamma = gamma_,
+          .every = every_,
+          .floor = floor_,
+          .warmup = warmup_,
+          .warmup_start = warmup_start_};
 }
 
+// One formula for the host and the kernels (kernels/optim.h).
 double LrSchedule::lr_at(std::int64_t step) const {
   check(step >= 0, kWhere, "lr_at: step must be >= 0, got ", step);
-  if (step < warmup_) {
-    const double frac = static_cast<double>(step) / static_cast<double>(warmup_);
-    return base_at(0) * (warmup_start_ + (1.0 - warmup_start_) * frac);
-  }
-  return base_at(step - warmup_);
+  return kernels::lr_at(spec(), step);
 }
 
 void LrSchedule::apply(Optimizer& opt, std::int64_t step) const {
   opt.set_lr(lr_at(step));
+}
+
+void LrSchedule::attach(Optimizer& opt, std::int64_t first_step) const {
+  check(first_step >= 0, kWhere, "attach: the first step must be >= 0, got ", first_step);
+  kernels::LrSpec s = spec();
+  s.offset = first_step - opt.step_count();
+  opt.set_lr_schedule(s);
 }
 
 std::string LrSchedule::describe() const {

@@ -3,10 +3,9 @@
 //
 //   auto sched = optim::LrSchedule::cosine(1e-3, /*total_steps=*/10000, /*floor=*/1e-5)
 //                    .with_warmup(500);
-//   for (std::int64_t step = 0; ...; ++step) {
-//     sched.apply(opt, step);          // opt.set_lr(sched.lr_at(step))
-//     ...; opt.step();
-//   }
+//   sched.attach(opt, 0);              // opt evaluates it at each step from its step count
+//   for (...) { ...; opt.step(); }
+// (or, step by step: sched.apply(opt, step), i.e. opt.set_lr(sched.lr_at(step)), before each step)
 //
 // The base schedules, with lr0 the initial learning rate and s the step:
 //   constant(lr0)                    lr0
@@ -46,8 +45,14 @@ class LrSchedule {
 
   // The learning rate of step `step` (>= 0).
   double lr_at(std::int64_t step) const;
-  // opt.set_lr(lr_at(step)).
+  // opt.set_lr(lr_at(step)): a constant until the next apply (eager loops).
   void apply(Optimizer& opt, std::int64_t step) const;
+  // Hands the schedule to the optimizer, which evaluates it in its step's first kernel from its
+  // own step count: its next step uses lr_at(first_step), the one after lr_at(first_step + 1),
+  // and so on. What a recorded (replayed) step needs; the Trainer does this.
+  void attach(Optimizer& opt, std::int64_t first_step) const;
+  // The schedule as plain values for the kernels (offset 0).
+  kernels::LrSpec spec() const;
 
   Kind kind() const { return kind_; }
   double initial_lr() const { return lr0_; }
@@ -57,7 +62,6 @@ class LrSchedule {
 
  private:
   LrSchedule(Kind kind, double lr) : kind_(kind), lr0_(lr) {}
-  double base_at(std::int64_t step) const;
 
   Kind kind_ = Kind::constant;
   double lr0_ = 0.0;

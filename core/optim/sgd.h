@@ -26,12 +26,10 @@ class SGD : public Optimizer {
   // and for nesterov without momentum > 0 and dampening == 0.
   SGD(std::vector<Tensor> params, const SGDOptions& options = {});
 
-  double lr() const override { return options_.lr; }
-  void set_lr(double lr) override;
+  // The options given (options().lr is the initial learning rate; lr() is the current one).
   const SGDOptions& options() const { return options_; }
 
  protected:
-  void update(std::size_t i, const Tensor& p, const Tensor& g, std::int64_t t) override;
   void update_all(const std::vector<Update>& updates) override;
 
  private:

@@ -118,12 +118,51 @@ TEST(Record, ReplayedTrainingStepsEqualEagerOnesBitForBit) {
   EXPECT_NE(eager, train(false, 2, sgd));
 }
 
-// Negative control: Adam's bias corrections 1 - beta^t are computed on the host for each step,
-// so a replay repeats the recorded step's and drifts from the eager run. The replay test above
-// must be able to see such a baked value.
+// Adam with a learning-rate schedule: the step count, the scheduled rate and the bias corrections
+// 1 - beta^t are computed in the step's first kernel from memory, so replays equal eager steps.
+TEST(Record, AdamWithAScheduleReplaysBitForBit) {
+  auto adam = [](std::vector<Tensor> p) {
+    optim::Adam opt(std::move(p), {.lr = 1e-2});
+    optim::LrSchedule::cosine(1e-2, 40, 1e-4).with_warmup(5).attach(opt, 0);
+    return opt;
+  };
+  const auto eager = train(false, 50, adam);
+  EXPECT_EQ(eager, train(true, 50, adam));
+  EXPECT_NE(eager, train(false, 2, adam));
+}
+
+// Negative control: a learning rate set on the host between steps (set_lr, as LrSchedule::apply
+// does) is a value of the recorded step's arguments, so a replay repeats the recorded one and
+// drifts from the eager run. The replay tests above must be able to see such a baked value.
 TEST(Record, AHostValueBakedIntoTheStepMakesTheReplayDiffer) {
-  auto adam = [](std::vector<Tensor> p) { return optim::Adam(std::move(p), {.lr = 1e-2}); };
-  EXPECT_NE(train(false, 20, adam), train(true, 20, adam));
+  auto run = [](bool replay) {
+    models::AE ae = small_ae();
+    ae.train();
+    optim::Adam opt(ae.parameters(), {.lr = 1e-2});
+    const std::vector<Tensor> data = batches();
+    Tensor input = Tensor::empty({16, 24});
+    dispatch::Plan plan;
+    for (int i = 0; i < 20; ++i) {
+      input.copy_(data[static_cast<std::size_t>(i) % data.size()]);
+      opt.set_lr(1e-2 / (1 + i));  // a host value, different at every step
+      auto step = [&] {
+        const Tensor loss = ae.compute_loss(input).total;
+        opt.zero_grad();
+        loss.backward();
+        opt.step();
+      };
+      if (!replay || i == 0) {
+        step();
+      } else if (i == 1) {
+        dispatch::Recorder rec(plan);
+        step();
+      } else {
+        plan.replay();
+      }
+    }
+    return snapshot(ae.parameters());
+  };
+  EXPECT_NE(run(false), run(true));
 }
 
 }  // namespace
