@@ -1,13 +1,74 @@
 #include "core/random.h"
 
+#include "core/backend.h"
+#include "core/dispatch.h"
+#include "kernels/fill.h"
 #include "kernels/philox.h"
 
 namespace latent {
 
+namespace {
+
+std::uint64_t* as_u64(const Tensor& t) {
+  return reinterpret_cast<std::uint64_t*>(t.data<float>());
+}
+
+// 8 bytes: one uint64 in float32 storage (float64 and integer tensors are not on every device).
+Tensor u64_slot(Device device) {
+  return Tensor::empty({2}, {.device = device});
+}
+
+}  // namespace
+
+Generator::Generator(const Generator& other) : seed_(other.seed_), offset_(other.offset()) {}
+
+Generator& Generator::operator=(const Generator& other) {
+  if (this != &other) {
+    seed_ = other.seed_;
+    offset_ = other.offset();
+    counter_ = Tensor();
+  }
+  return *this;
+}
+
+std::uint64_t Generator::offset() const {
+  if (!counter_.defined()) return offset_;
+  dispatch::refuse_while_recording("reading a generator's offset on the host");
+  std::uint64_t v = 0;
+  backend::copy(&v, Device::cpu(), as_u64(counter_), counter_.device(), sizeof v);
+  return v;
+}
+
+void Generator::set_state(std::uint64_t seed, std::uint64_t offset) {
+  seed_ = seed;
+  offset_ = offset;
+  if (counter_.defined()) {
+    dispatch::refuse_while_recording("setting a generator's offset from the host");
+    backend::copy(as_u64(counter_), counter_.device(), &offset, Device::cpu(), sizeof offset);
+  }
+}
+
 std::uint64_t Generator::take(std::uint64_t n) {
-  const std::uint64_t start = offset_;
-  offset_ += kernels::philox::blocks_for(n);
+  const std::uint64_t start = offset();
+  set_state(seed_, start + kernels::philox::blocks_for(n));
   return start;
+}
+
+Generator::Draw Generator::take_on(std::uint64_t n, Device device) {
+  if (!counter_.defined() || counter_.device() != device) {
+    // The offset moves into memory on `device` (once; again only if the draws change device).
+    const std::uint64_t now = offset();
+    dispatch::refuse_while_recording("a generator's first draw on a device");
+    counter_ = u64_slot(device);
+    backend::copy(as_u64(counter_), device, &now, Device::cpu(), sizeof now);
+  }
+  Draw d{.key = {.seed = seed_}, .used = u64_slot(device)};
+  d.key.base = as_u64(d.used);
+  const std::uint64_t blocks = kernels::philox::blocks_for(n);
+  dispatch::run("generator", device, DType::f32, [&](auto, auto be) {
+    dispatch::call(be, LATENT_KERNEL(philox_take), as_u64(counter_), as_u64(d.used), blocks);
+  });
+  return d;
 }
 
 Generator& default_generator() {

@@ -1,28 +1,50 @@
 // Generator: a Philox4x32-10 stream named by (seed, offset). Every draw takes the next
 // blocks_for(n) counter blocks and advances the offset, so the same seed gives the same numbers on
 // the CPU and the GPU, and saving (seed, offset) in a checkpoint reproduces the next draws.
+//
+// The offset lives on the host until the first draw made by a kernel (take_on, which the random
+// ops use): from then on it lives in memory on that device, where each draw's first kernel reads
+// and advances it, so a recorded step draws new numbers at every replay, exactly the numbers an
+// eager step would. offset(), set_state() and take() then read or write that memory (they wait
+// for the device, and are refused inside a recorded step).
 #pragma once
 
 #include <cstdint>
+
+#include "core/device.h"
+#include "core/tensor.h"
+#include "kernels/philox.h"
 
 namespace latent {
 
 class Generator {
  public:
   explicit Generator(std::uint64_t seed = 0) : seed_(seed) {}
+  // A copy starts where `other` stands, with its offset on the host.
+  Generator(const Generator& other);
+  Generator& operator=(const Generator& other);
+  Generator(Generator&&) noexcept = default;
+  Generator& operator=(Generator&&) noexcept = default;
 
   std::uint64_t seed() const { return seed_; }
-  std::uint64_t offset() const { return offset_; }
-  void set_state(std::uint64_t seed, std::uint64_t offset) {
-    seed_ = seed;
-    offset_ = offset;
-  }
+  // Where the next draw starts.
+  std::uint64_t offset() const;
+  void set_state(std::uint64_t seed, std::uint64_t offset);
   // Reserves the blocks for n numbers and returns the offset where they start.
   std::uint64_t take(std::uint64_t n);
+
+  // The same reservation made by a kernel on `device`, in stream order: the returned key's start
+  // is read by the draw's kernels from `used` (which the caller keeps alive while they may run).
+  struct Draw {
+    kernels::philox::Key key;
+    Tensor used;
+  };
+  Draw take_on(std::uint64_t n, Device device);
 
  private:
   std::uint64_t seed_ = 0;
   std::uint64_t offset_ = 0;
+  Tensor counter_;  // the offset once it lives in memory: one uint64 in float32 storage
 };
 
 // The process-wide generator, used when an op is given none. Not thread-safe.

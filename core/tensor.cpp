@@ -10,6 +10,7 @@
 #include "core/random.h"
 #include "kernels/axpy.h"
 #include "kernels/fill.h"
+#include "kernels/philox.h"
 
 namespace latent {
 
@@ -200,9 +201,10 @@ Tensor Tensor::randn_draws(std::int64_t draws, const Shape& each, Generator& gen
   plain.requires_grad = false;
   Tensor t = empty(Shape(std::span<const std::int64_t>(dims)), plain);
   const std::int64_t n = each.numel();
-  // Each draw reserves its own blocks, as `draws` calls of randn would.
-  const std::uint64_t off = gen.take(static_cast<std::uint64_t>(n));
-  for (std::int64_t d = 1; d < draws; ++d) gen.take(static_cast<std::uint64_t>(n));
+  // Each draw reserves its own blocks, as `draws` calls of randn would: one reservation of them
+  // all.
+  const std::uint64_t off = gen.take(static_cast<std::uint64_t>(draws) * 4 *
+                                     kernels::philox::blocks_for(static_cast<std::uint64_t>(n)));
   dispatch::run("randn_draws", t, [&](auto z, auto be) {
     using T = decltype(z);
     dispatch::call(be, LATENT_KERNEL(fill_normal), t.data<T>(), gen.seed(), off, T(0), T(1), n,

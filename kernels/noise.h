@@ -25,27 +25,27 @@
 #include <cstdint>
 
 #include "kernels/common.h"
+#include "kernels/philox.h"
 
 namespace latent::kernels::cpu {
 
 template <class T>
-void gaussian_noise_forward(T* y, const T* x, T sigma, std::uint64_t seed, std::uint64_t offset,
-                            index_t n, Stream stream = nullptr);
+void gaussian_noise_forward(T* y, const T* x, T sigma, philox::Key key, index_t n,
+                            Stream stream = nullptr);
 template <class T>
-void masking_noise_forward(T* y, const T* x, double p, std::uint64_t seed, std::uint64_t offset,
-                           index_t n, Stream stream = nullptr);
+void masking_noise_forward(T* y, const T* x, double p, philox::Key key, index_t n,
+                           Stream stream = nullptr);
 template <class T>
-void masking_noise_backward(T* dx, const T* dy, double p, std::uint64_t seed, std::uint64_t offset,
-                            index_t n, Stream stream = nullptr);
+void masking_noise_backward(T* dx, const T* dy, double p, philox::Key key, index_t n,
+                            Stream stream = nullptr);
 template <class T>
-void salt_and_pepper_forward(T* y, const T* x, double p, std::uint64_t seed, std::uint64_t offset,
-                             index_t n, Stream stream = nullptr);
+void salt_and_pepper_forward(T* y, const T* x, double p, philox::Key key, index_t n,
+                             Stream stream = nullptr);
 template <class T>
-void bernoulli_forward(T* y, const T* probs, std::uint64_t seed, std::uint64_t offset, index_t n,
-                       Stream stream = nullptr);
+void bernoulli_forward(T* y, const T* probs, philox::Key key, index_t n, Stream stream = nullptr);
 template <class T>
-void categorical_forward(T* y, const T* probs, std::uint64_t seed, std::uint64_t offset, index_t m,
-                         index_t k, Stream stream = nullptr);
+void categorical_forward(T* y, const T* probs, philox::Key key, index_t m, index_t k,
+                         Stream stream = nullptr);
 
 }  // namespace latent::kernels::cpu
 
@@ -55,17 +55,16 @@ void categorical_forward(T* y, const T* probs, std::uint64_t seed, std::uint64_t
 // positive mass.
 namespace latent::kernels::cuda {
 
-void gaussian_noise_forward(float* y, const float* x, float sigma, std::uint64_t seed,
-                            std::uint64_t offset, index_t n, Stream stream);
-void masking_noise_forward(float* y, const float* x, double p, std::uint64_t seed,
-                           std::uint64_t offset, index_t n, Stream stream);
-void masking_noise_backward(float* dx, const float* dy, double p, std::uint64_t seed,
-                            std::uint64_t offset, index_t n, Stream stream);
-void salt_and_pepper_forward(float* y, const float* x, double p, std::uint64_t seed,
-                             std::uint64_t offset, index_t n, Stream stream);
-void bernoulli_forward(float* y, const float* probs, std::uint64_t seed, std::uint64_t offset,
-                       index_t n, Stream stream);
-void categorical_forward(float* y, const float* probs, std::uint64_t seed, std::uint64_t offset,
-                         index_t m, index_t k, Stream stream);
+void gaussian_noise_forward(float* y, const float* x, float sigma, philox::Key key, index_t n,
+                            Stream stream);
+void masking_noise_forward(float* y, const float* x, double p, philox::Key key, index_t n,
+                           Stream stream);
+void masking_noise_backward(float* dx, const float* dy, double p, philox::Key key, index_t n,
+                            Stream stream);
+void salt_and_pepper_forward(float* y, const float* x, double p, philox::Key key, index_t n,
+                             Stream stream);
+void bernoulli_forward(float* y, const float* probs, philox::Key key, index_t n, Stream stream);
+void categorical_forward(float* y, const float* probs, philox::Key key, index_t m, index_t k,
+                         Stream stream);
 
 }  // namespace latent::kernels::cuda

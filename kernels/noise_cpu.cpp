@@ -11,7 +11,8 @@ constexpr index_t kParallelMin = index_t(1) << 16;
 // Calls fn(i, u_i) for every element, one Philox block per four elements (the layout of
 // uniform_at), so each block is computed once instead of four times.
 template <class Fn>
-void for_each_uniform(std::uint64_t seed, std::uint64_t offset, index_t n, Fn&& fn) {
+void for_each_uniform(philox::Key key, index_t n, Fn&& fn) {
+  const std::uint64_t seed = key.seed, offset = key.start();
 #pragma omp parallel for schedule(static) if (n > kParallelMin)
   for (index_t b = 0; b < (n + 3) / 4; ++b) {
     const philox::U32x4 r = philox::block(seed, offset + static_cast<std::uint64_t>(b));
@@ -22,8 +23,8 @@ void for_each_uniform(std::uint64_t seed, std::uint64_t offset, index_t n, Fn&& 
 }  // namespace
 
 template <class T>
-void gaussian_noise_forward(T* y, const T* x, T sigma, std::uint64_t seed, std::uint64_t offset,
-                            index_t n, Stream) {
+void gaussian_noise_forward(T* y, const T* x, T sigma, philox::Key key, index_t n, Stream) {
+  const std::uint64_t seed = key.seed, offset = key.start();
 #pragma omp parallel for schedule(static) if (n > kParallelMin)
   for (index_t b = 0; b < (n + 3) / 4; ++b) {
     float z[4];
@@ -34,39 +35,34 @@ void gaussian_noise_forward(T* y, const T* x, T sigma, std::uint64_t seed, std::
 }
 
 template <class T>
-void masking_noise_forward(T* y, const T* x, double p, std::uint64_t seed, std::uint64_t offset,
-                           index_t n, Stream) {
-  for_each_uniform(seed, offset, n, [&](index_t i, float u) { y[i] = u < p ? T(0) : x[i]; });
+void masking_noise_forward(T* y, const T* x, double p, philox::Key key, index_t n, Stream) {
+  for_each_uniform(key, n, [&](index_t i, float u) { y[i] = u < p ? T(0) : x[i]; });
 }
 
 template <class T>
-void masking_noise_backward(T* dx, const T* dy, double p, std::uint64_t seed, std::uint64_t offset,
-                            index_t n, Stream) {
-  for_each_uniform(seed, offset, n, [&](index_t i, float u) {
+void masking_noise_backward(T* dx, const T* dy, double p, philox::Key key, index_t n, Stream) {
+  for_each_uniform(key, n, [&](index_t i, float u) {
     if (!(u < p)) dx[i] += dy[i];
   });
 }
 
 template <class T>
-void salt_and_pepper_forward(T* y, const T* x, double p, std::uint64_t seed, std::uint64_t offset,
-                             index_t n, Stream) {
+void salt_and_pepper_forward(T* y, const T* x, double p, philox::Key key, index_t n, Stream) {
   const double half = 0.5 * p;
-  for_each_uniform(seed, offset, n, [&](index_t i, float u) {
+  for_each_uniform(key, n, [&](index_t i, float u) {
     y[i] = u < half ? T(0) : u < p ? T(1) : x[i];
   });
 }
 
 template <class T>
-void bernoulli_forward(T* y, const T* probs, std::uint64_t seed, std::uint64_t offset, index_t n,
-                       Stream) {
-  for_each_uniform(seed, offset, n,
+void bernoulli_forward(T* y, const T* probs, philox::Key key, index_t n, Stream) {
+  for_each_uniform(key, n,
                    [&](index_t i, float u) { y[i] = static_cast<T>(u) < probs[i] ? T(1) : T(0); });
 }
 
 template <class T>
-void categorical_forward(T* y, const T* probs, std::uint64_t seed, std::uint64_t offset, index_t m,
-                         index_t k, Stream) {
-  for_each_uniform(seed, offset, m, [&](index_t row, float u) {
+void categorical_forward(T* y, const T* probs, philox::Key key, index_t m, index_t k, Stream) {
+  for_each_uniform(key, m, [&](index_t row, float u) {
     const T* p = probs + row * k;
     double total = 0;
     for (index_t j = 0; j < k; ++j) total += static_cast<double>(p[j]);
@@ -84,18 +80,13 @@ void categorical_forward(T* y, const T* probs, std::uint64_t seed, std::uint64_t
   });
 }
 
-#define LATENT_NOISE_INSTANTIATE(T)                                                                \
-  template void gaussian_noise_forward<T>(T*, const T*, T, std::uint64_t, std::uint64_t, index_t,  \
-                                          Stream);                                                 \
-  template void masking_noise_forward<T>(T*, const T*, double, std::uint64_t, std::uint64_t,       \
-                                         index_t, Stream);                                         \
-  template void masking_noise_backward<T>(T*, const T*, double, std::uint64_t, std::uint64_t,      \
-                                          index_t, Stream);                                        \
-  template void salt_and_pepper_forward<T>(T*, const T*, double, std::uint64_t, std::uint64_t,     \
-                                           index_t, Stream);                                       \
-  template void bernoulli_forward<T>(T*, const T*, std::uint64_t, std::uint64_t, index_t, Stream); \
-  template void categorical_forward<T>(T*, const T*, std::uint64_t, std::uint64_t, index_t,        \
-                                       index_t, Stream);
+#define LATENT_NOISE_INSTANTIATE(T)                                                             \
+  template void gaussian_noise_forward<T>(T*, const T*, T, philox::Key, index_t, Stream);       \
+  template void masking_noise_forward<T>(T*, const T*, double, philox::Key, index_t, Stream);   \
+  template void masking_noise_backward<T>(T*, const T*, double, philox::Key, index_t, Stream);  \
+  template void salt_and_pepper_forward<T>(T*, const T*, double, philox::Key, index_t, Stream); \
+  template void bernoulli_forward<T>(T*, const T*, philox::Key, index_t, Stream);               \
+  template void categorical_forward<T>(T*, const T*, philox::Key, index_t, index_t, Stream);
 LATENT_NOISE_INSTANTIATE(float)
 LATENT_NOISE_INSTANTIATE(double)
 #undef LATENT_NOISE_INSTANTIATE

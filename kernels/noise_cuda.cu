@@ -11,10 +11,10 @@ namespace {
 
 // One thread per group of four consecutive elements: element i uses word i % 4 of Philox block
 // offset + i / 4 (the CPU's mapping), so each thread computes exactly one block and the result
-// depends only on (seed, offset, i). body(i, u_i) handles one element.
+// depends only on (key, i). body(i, u_i) handles one element.
 template <class Body>
-__global__ void uniform_groups_kernel(std::uint64_t seed, std::uint64_t offset, index_t n,
-                                      Body body) {
+__global__ void uniform_groups_kernel(philox::Key key, index_t n, Body body) {
+  const std::uint64_t seed = key.seed, offset = key.start();
   const index_t groups = (n + 3) / 4;
   for (index_t b = static_cast<index_t>(blockIdx.x) * kThreads + threadIdx.x; b < groups;
        b += static_cast<index_t>(gridDim.x) * kThreads) {
@@ -28,11 +28,9 @@ __global__ void uniform_groups_kernel(std::uint64_t seed, std::uint64_t offset, 
 }
 
 template <class Body>
-void for_each_uniform(std::uint64_t seed, std::uint64_t offset, index_t n, Body body,
-                      Stream stream) {
+void for_each_uniform(philox::Key key, index_t n, Body body, Stream stream) {
   if (n <= 0) return;
-  uniform_groups_kernel<<<blocks_for((n + 3) / 4, kThreads), kThreads, 0, stream>>>(seed, offset, n,
-                                                                                    body);
+  uniform_groups_kernel<<<blocks_for((n + 3) / 4, kThreads), kThreads, 0, stream>>>(key, n, body);
   LATENT_LAUNCH_CHECK(uniform_groups_kernel);
 }
 
@@ -108,8 +106,8 @@ struct Categorical {
 
 // Four normals per thread from one block (Box-Muller on both word pairs), as the CPU.
 __global__ void gaussian_noise_forward_kernel(float* __restrict__ y, const float* __restrict__ x,
-                                              float sigma, std::uint64_t seed, std::uint64_t offset,
-                                              index_t n) {
+                                              float sigma, philox::Key key, index_t n) {
+  const std::uint64_t seed = key.seed, offset = key.start();
   const index_t groups = (n + 3) / 4;
   for (index_t b = static_cast<index_t>(blockIdx.x) * kThreads + threadIdx.x; b < groups;
        b += static_cast<index_t>(gridDim.x) * kThreads) {
@@ -125,38 +123,37 @@ __global__ void gaussian_noise_forward_kernel(float* __restrict__ y, const float
 
 }  // namespace
 
-void gaussian_noise_forward(float* y, const float* x, float sigma, std::uint64_t seed,
-                            std::uint64_t offset, index_t n, Stream stream) {
+void gaussian_noise_forward(float* y, const float* x, float sigma, philox::Key key, index_t n,
+                            Stream stream) {
   if (n <= 0) return;
   gaussian_noise_forward_kernel<<<blocks_for((n + 3) / 4, kThreads), kThreads, 0, stream>>>(
-      y, x, sigma, seed, offset, n);
+      y, x, sigma, key, n);
   LATENT_LAUNCH_CHECK(gaussian_noise_forward_kernel);
 }
 
-void masking_noise_forward(float* y, const float* x, double p, std::uint64_t seed,
-                           std::uint64_t offset, index_t n, Stream stream) {
-  for_each_uniform(seed, offset, n, MaskForward{y, x, p}, stream);
+void masking_noise_forward(float* y, const float* x, double p, philox::Key key, index_t n,
+                           Stream stream) {
+  for_each_uniform(key, n, MaskForward{y, x, p}, stream);
 }
 
-void masking_noise_backward(float* dx, const float* dy, double p, std::uint64_t seed,
-                            std::uint64_t offset, index_t n, Stream stream) {
-  for_each_uniform(seed, offset, n, MaskBackward{dx, dy, p}, stream);
+void masking_noise_backward(float* dx, const float* dy, double p, philox::Key key, index_t n,
+                            Stream stream) {
+  for_each_uniform(key, n, MaskBackward{dx, dy, p}, stream);
 }
 
-void salt_and_pepper_forward(float* y, const float* x, double p, std::uint64_t seed,
-                             std::uint64_t offset, index_t n, Stream stream) {
-  for_each_uniform(seed, offset, n, SaltAndPepper{y, x, 0.5 * p, p}, stream);
+void salt_and_pepper_forward(float* y, const float* x, double p, philox::Key key, index_t n,
+                             Stream stream) {
+  for_each_uniform(key, n, SaltAndPepper{y, x, 0.5 * p, p}, stream);
 }
 
-void bernoulli_forward(float* y, const float* probs, std::uint64_t seed, std::uint64_t offset,
-                       index_t n, Stream stream) {
-  for_each_uniform(seed, offset, n, Bernoulli{y, probs}, stream);
+void bernoulli_forward(float* y, const float* probs, philox::Key key, index_t n, Stream stream) {
+  for_each_uniform(key, n, Bernoulli{y, probs}, stream);
 }
 
-void categorical_forward(float* y, const float* probs, std::uint64_t seed, std::uint64_t offset,
-                         index_t m, index_t k, Stream stream) {
+void categorical_forward(float* y, const float* probs, philox::Key key, index_t m, index_t k,
+                         Stream stream) {
   if (k <= 0) return;  // no classes: the op only allows that for m == 0
-  for_each_uniform(seed, offset, m, Categorical{y, probs, k}, stream);
+  for_each_uniform(key, m, Categorical{y, probs, k}, stream);
 }
 
 }  // namespace latent::kernels::cuda

@@ -111,6 +111,19 @@ template <class T>
 double sum_squares(const T* x, index_t n);
 }  // namespace cpu
 
+// Gradient clipping with its norm in memory, clip[3] doubles: [sum of squares, norm, factor].
+//   clip_accumulate: clip[0] = (first ? 0 : clip[0]) + sum x[i]^2   (double, as sum_squares)
+//   clip_factor:     clip[1] = sqrt(clip[0]); clip[2] = max_norm / (norm + 1e-6) when
+//                    norm > max_norm, 1 when not, 0 when the norm is not finite
+//   clip_scale:      x[i] *= clip[2], and x[i] = 0 where the factor is 0 (no NaN spreads)
+namespace cpu {
+template <class T>
+void clip_accumulate(double* clip, const T* x, index_t n, bool first, Stream stream = nullptr);
+void clip_factor(double* clip, double max_norm, Stream stream = nullptr);
+template <class T>
+void clip_scale(T* x, const double* clip, index_t n, Stream stream = nullptr);
+}  // namespace cpu
+
 // CUDA (float32): multi-tensor kernels. One launch updates every tensor of a list (a launch per
 // kMaxTensorsPerLaunch tensors): the list travels in the kernel's parameters (no copy, nothing to
 // allocate, so the launch can be captured in a CUDA graph), and blocks walk (tensor, chunk)
@@ -155,6 +168,8 @@ struct SquaresTensor {
   index_t n = 0;
 };
 index_t sum_squares_scratch(const SquaresTensor* tensors, std::size_t count);
+void clip_factor(double* clip, double max_norm, Stream stream);
+void clip_scale(float* x, const double* clip, index_t n, Stream stream);
 void sum_squares_multi(double* out, double* scratch, const SquaresTensor* tensors,
                        std::size_t count, Stream stream);
 }  // namespace cuda

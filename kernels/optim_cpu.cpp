@@ -87,11 +87,33 @@ double sum_squares(const T* x, index_t n) {
   return s;
 }
 
+template <class T>
+void clip_accumulate(double* clip, const T* x, index_t n, bool first, Stream) {
+  clip[0] = (first ? 0.0 : clip[0]) + sum_squares(x, n);
+}
+
+void clip_factor(double* clip, double max_norm, Stream) {
+  const double norm = std::sqrt(clip[0]);
+  clip[1] = norm;
+  clip[2] = !std::isfinite(norm) ? 0.0 : norm > max_norm ? max_norm / (norm + 1e-6) : 1.0;
+}
+
+template <class T>
+void clip_scale(T* x, const double* clip, index_t n, Stream) {
+  const double f = clip[2];
+  if (f == 1.0) return;
+  const T ft = T(f);
+#pragma omp parallel for schedule(static) if (n > kParallelMin)
+  for (index_t i = 0; i < n; ++i) x[i] = f == 0.0 ? T(0) : x[i] * ft;
+}
+
 #define LATENT_INSTANTIATE(T)                                                                    \
   template void sgd_step<T>(T*, T*, const T*, index_t, SgdStep, const double*, index_t, Stream); \
   template void adam_step<T>(T*, T*, T*, const T*, index_t, AdamStep, const double*, index_t,    \
                              Stream);                                                            \
-  template double sum_squares<T>(const T*, index_t);
+  template double sum_squares<T>(const T*, index_t);                                             \
+  template void clip_accumulate<T>(double*, const T*, index_t, bool, Stream);                    \
+  template void clip_scale<T>(T*, const double*, index_t, Stream);
 LATENT_INSTANTIATE(float)
 LATENT_INSTANTIATE(double)
 #undef LATENT_INSTANTIATE

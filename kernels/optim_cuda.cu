@@ -158,6 +158,22 @@ __global__ void sum_partials_kernel(double* __restrict__ out, const double* __re
   if (threadIdx.x == 0) out[0] = s;
 }
 
+__global__ void clip_factor_kernel(double* clip, double max_norm) {
+  const double norm = sqrt(clip[0]);
+  clip[1] = norm;
+  clip[2] = !isfinite(norm) ? 0.0 : norm > max_norm ? max_norm / (norm + 1e-6) : 1.0;
+}
+
+__global__ void clip_scale_kernel(float* __restrict__ x, const double* __restrict__ clip,
+                                  index_t n) {
+  const double f = clip[2];
+  if (f == 1.0) return;
+  const float ft = static_cast<float>(f);
+  for (index_t i = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<index_t>(gridDim.x) * blockDim.x)
+    x[i] = f == 0.0 ? 0.0f : x[i] * ft;
+}
+
 inline index_t chunks_of(index_t n) {
   return (n + kChunk - 1) / kChunk;
 }
@@ -220,6 +236,19 @@ void sgd_step_multi(const SgdTensor* tensors, std::size_t count, SgdStep hp, con
                                                                 hp.nesterov);
     LATENT_LAUNCH_CHECK(sgd_multi_kernel);
   });
+}
+
+void clip_factor(double* clip, double max_norm, Stream stream) {
+  clip_factor_kernel<<<1, 1, 0, stream>>>(clip, max_norm);
+  LATENT_LAUNCH_CHECK(clip_factor_kernel);
+}
+
+void clip_scale(float* x, const double* clip, index_t n, Stream stream) {
+  if (n <= 0) return;
+  const index_t blocks = (n + kThreads - 1) / kThreads;
+  clip_scale_kernel<<<static_cast<unsigned>(blocks < 4096 ? blocks : 4096), kThreads, 0, stream>>>(
+      x, clip, n);
+  LATENT_LAUNCH_CHECK(clip_scale_kernel);
 }
 
 index_t sum_squares_scratch(const SquaresTensor* tensors, std::size_t count) {

@@ -89,6 +89,16 @@ LATENT_HD float uniform_at(std::uint64_t seed, std::uint64_t offset, std::uint64
   return to_uniform(r.v[i % 4]);
 }
 
+// Where a draw's numbers start in the stream of `seed`: block offset + *base (base null: offset
+// alone). A draw whose start lives in memory (Generator::take_on writes it there) is read when the
+// kernel runs, so a recorded step draws new numbers at every replay.
+struct Key {
+  std::uint64_t seed = 0;
+  std::uint64_t offset = 0;
+  const std::uint64_t* base = nullptr;
+  LATENT_HD std::uint64_t start() const { return offset + (base ? *base : 0); }
+};
+
 // Blocks consumed by a draw of n numbers: a draw advances the generator's offset by this much.
 LATENT_HD std::uint64_t blocks_for(std::uint64_t n) {
   return (n + 3) / 4;

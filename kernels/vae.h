@@ -32,18 +32,17 @@
 #include <cstdint>
 
 #include "kernels/common.h"
+#include "kernels/philox.h"
 
 namespace latent::kernels {
 namespace cpu {
 
 template <class T>
-void reparametrize_forward(T* z, const T* h, const T* eps, std::uint64_t seed, std::uint64_t offset,
-                           T lv_min, T lv_max, index_t r, index_t n, index_t zdim,
-                           Stream stream = nullptr);
+void reparametrize_forward(T* z, const T* h, const T* eps, philox::Key key, T lv_min, T lv_max,
+                           index_t r, index_t n, index_t zdim, Stream stream = nullptr);
 template <class T>
-void reparametrize_backward(T* dh, const T* dz, const T* h, const T* eps, std::uint64_t seed,
-                            std::uint64_t offset, T lv_min, T lv_max, index_t r, index_t n,
-                            index_t zdim, Stream stream = nullptr);
+void reparametrize_backward(T* dh, const T* dz, const T* h, const T* eps, philox::Key key, T lv_min,
+                            T lv_max, index_t r, index_t n, index_t zdim, Stream stream = nullptr);
 
 template <class T>
 void kl_normal_terms_forward(T* t, const T* h, T lv_min, T lv_max, index_t n, index_t zdim,
@@ -60,12 +59,12 @@ void kl_normal_backward(T* dh, const T* dout, index_t stride_n, index_t stride_z
 
 namespace cuda {
 
-void reparametrize_forward(float* z, const float* h, const float* eps, std::uint64_t seed,
-                           std::uint64_t offset, float lv_min, float lv_max, index_t r, index_t n,
-                           index_t zdim, Stream stream);
+void reparametrize_forward(float* z, const float* h, const float* eps, philox::Key key,
+                           float lv_min, float lv_max, index_t r, index_t n, index_t zdim,
+                           Stream stream);
 void reparametrize_backward(float* dh, const float* dz, const float* h, const float* eps,
-                            std::uint64_t seed, std::uint64_t offset, float lv_min, float lv_max,
-                            index_t r, index_t n, index_t zdim, Stream stream);
+                            philox::Key key, float lv_min, float lv_max, index_t r, index_t n,
+                            index_t zdim, Stream stream);
 
 void kl_normal_terms_forward(float* t, const float* h, float lv_min, float lv_max, index_t n,
                              index_t zdim, Stream stream);

@@ -12,10 +12,10 @@ namespace {
 // Loops this small are not worth waking the thread pool for.
 constexpr index_t kParallelMin = index_t{1} << 15;
 
-// e[j] = philox::normal_at(seed, offset, start + j) for j < count, drawing each Philox block once
+// e[j] = philox::normal_at(key, start + j) for j < count, drawing each Philox block once
 // instead of once per element (normal_at alone would compute every block four times).
-void normals(float* e, std::uint64_t seed, std::uint64_t offset, std::uint64_t start,
-             index_t count) {
+void normals(float* e, philox::Key key, std::uint64_t start, index_t count) {
+  const std::uint64_t seed = key.seed, offset = key.start();
   const std::uint64_t end = start + static_cast<std::uint64_t>(count);
   std::uint64_t i = start;
   while (i < end) {
@@ -28,8 +28,8 @@ void normals(float* e, std::uint64_t seed, std::uint64_t offset, std::uint64_t s
 }  // namespace
 
 template <class T>
-void reparametrize_forward(T* z, const T* h, const T* eps, std::uint64_t seed, std::uint64_t offset,
-                           T lv_min, T lv_max, index_t r, index_t n, index_t zdim, Stream) {
+void reparametrize_forward(T* z, const T* h, const T* eps, philox::Key key, T lv_min, T lv_max,
+                           index_t r, index_t n, index_t zdim, Stream) {
   const index_t rows = r * n;
 #pragma omp parallel if (rows * zdim > kParallelMin)
   {
@@ -42,7 +42,7 @@ void reparametrize_forward(T* z, const T* h, const T* eps, std::uint64_t seed, s
       const T* lv = mu + zdim;
       const T* e = eps ? eps + row * zdim : noise.data();
       if (!eps) {
-        normals(raw.data(), seed, offset, static_cast<std::uint64_t>(row * zdim), zdim);
+        normals(raw.data(), key, static_cast<std::uint64_t>(row * zdim), zdim);
         for (index_t k = 0; k < zdim; ++k)
           noise[static_cast<std::size_t>(k)] = static_cast<T>(raw[k]);
       }
@@ -54,9 +54,8 @@ void reparametrize_forward(T* z, const T* h, const T* eps, std::uint64_t seed, s
 }
 
 template <class T>
-void reparametrize_backward(T* dh, const T* dz, const T* h, const T* eps, std::uint64_t seed,
-                            std::uint64_t offset, T lv_min, T lv_max, index_t r, index_t n,
-                            index_t zdim, Stream) {
+void reparametrize_backward(T* dh, const T* dz, const T* h, const T* eps, philox::Key key, T lv_min,
+                            T lv_max, index_t r, index_t n, index_t zdim, Stream) {
   // One thread owns each input row and sums its R samples in order: the result does not depend
   // on the thread count.
 #pragma omp parallel if (r * n * zdim > kParallelMin)
@@ -78,7 +77,7 @@ void reparametrize_backward(T* dh, const T* dz, const T* h, const T* eps, std::u
             acc_lv[static_cast<std::size_t>(k)] += static_cast<double>(g[k] * e[k]);
           }
         } else {
-          normals(raw.data(), seed, offset, static_cast<std::uint64_t>(row * zdim), zdim);
+          normals(raw.data(), key, static_cast<std::uint64_t>(row * zdim), zdim);
           for (index_t k = 0; k < zdim; ++k) {
             acc_mu[static_cast<std::size_t>(k)] += static_cast<double>(g[k]);
             // The same product as with explicit noise (T times T), so both paths agree exactly.
@@ -156,15 +155,15 @@ void kl_normal_backward(T* dh, const T* dout, index_t stride_n, index_t stride_z
   }
 }
 
-#define LATENT_INSTANTIATE(T)                                                                      \
-  template void reparametrize_forward<T>(T*, const T*, const T*, std::uint64_t, std::uint64_t, T,  \
-                                         T, index_t, index_t, index_t, Stream);                    \
-  template void reparametrize_backward<T>(T*, const T*, const T*, const T*, std::uint64_t,         \
-                                          std::uint64_t, T, T, index_t, index_t, index_t, Stream); \
-  template void kl_normal_terms_forward<T>(T*, const T*, T, T, index_t, index_t, Stream);          \
-  template void kl_normal_forward<T>(T*, const T*, T, bool, T, T, index_t, index_t, double*,       \
-                                     Stream);                                                      \
-  template void kl_normal_backward<T>(T*, const T*, index_t, index_t, T, const T*, T, T, index_t,  \
+#define LATENT_INSTANTIATE(T)                                                                     \
+  template void reparametrize_forward<T>(T*, const T*, const T*, philox::Key, T, T, index_t,      \
+                                         index_t, index_t, Stream);                               \
+  template void reparametrize_backward<T>(T*, const T*, const T*, const T*, philox::Key, T, T,    \
+                                          index_t, index_t, index_t, Stream);                     \
+  template void kl_normal_terms_forward<T>(T*, const T*, T, T, index_t, index_t, Stream);         \
+  template void kl_normal_forward<T>(T*, const T*, T, bool, T, T, index_t, index_t, double*,      \
+                                     Stream);                                                     \
+  template void kl_normal_backward<T>(T*, const T*, index_t, index_t, T, const T*, T, T, index_t, \
                                       index_t, Stream);
 LATENT_INSTANTIATE(float)
 LATENT_INSTANTIATE(double)

@@ -20,9 +20,10 @@ __device__ __forceinline__ float pick4(const float q[4], index_t j) {
 // One thread per group of four consecutive elements of z [R*N, Z]: element i uses word i % 4 of
 // Philox block offset + i / 4 (the CPU's mapping), so the group draws exactly one block.
 __global__ void reparametrize_forward_kernel(float* __restrict__ z, const float* __restrict__ h,
-                                             const float* __restrict__ eps, std::uint64_t seed,
-                                             std::uint64_t offset, float lv_min, float lv_max,
-                                             index_t n, index_t zdim, index_t total) {
+                                             const float* __restrict__ eps, philox::Key key,
+                                             float lv_min, float lv_max, index_t n, index_t zdim,
+                                             index_t total) {
+  const std::uint64_t seed = key.seed, offset = key.start();
   const index_t groups = (total + 3) / 4;
   for (index_t b = static_cast<index_t>(blockIdx.x) * kThreads + threadIdx.x; b < groups;
        b += static_cast<index_t>(gridDim.x) * kThreads) {
@@ -48,9 +49,10 @@ __global__ void reparametrize_forward_kernel(float* __restrict__ z, const float*
 // per sample. The R samples are summed in order, in double, as the CPU does.
 __global__ void reparametrize_backward_kernel(float* __restrict__ dh, const float* __restrict__ dz,
                                               const float* __restrict__ h,
-                                              const float* __restrict__ eps, std::uint64_t seed,
-                                              std::uint64_t offset, float lv_min, float lv_max,
-                                              index_t r, index_t n, index_t zdim) {
+                                              const float* __restrict__ eps, philox::Key key,
+                                              float lv_min, float lv_max, index_t r, index_t n,
+                                              index_t zdim) {
+  const std::uint64_t seed = key.seed, offset = key.start();
   const index_t nz = n * zdim;
   const index_t groups = (nz + 3) / 4;
   for (index_t b = static_cast<index_t>(blockIdx.x) * kThreads + threadIdx.x; b < groups;
@@ -149,23 +151,23 @@ __global__ void kl_normal_backward_kernel(float* __restrict__ dh, const float* _
 
 }  // namespace
 
-void reparametrize_forward(float* z, const float* h, const float* eps, std::uint64_t seed,
-                           std::uint64_t offset, float lv_min, float lv_max, index_t r, index_t n,
-                           index_t zdim, Stream stream) {
+void reparametrize_forward(float* z, const float* h, const float* eps, philox::Key key,
+                           float lv_min, float lv_max, index_t r, index_t n, index_t zdim,
+                           Stream stream) {
   const index_t total = r * n * zdim;
   if (total == 0) return;
   reparametrize_forward_kernel<<<blocks_for((total + 3) / 4, kThreads), kThreads, 0, stream>>>(
-      z, h, eps, seed, offset, lv_min, lv_max, n, zdim, total);
+      z, h, eps, key, lv_min, lv_max, n, zdim, total);
   LATENT_LAUNCH_CHECK(reparametrize_forward_kernel);
 }
 
 void reparametrize_backward(float* dh, const float* dz, const float* h, const float* eps,
-                            std::uint64_t seed, std::uint64_t offset, float lv_min, float lv_max,
-                            index_t r, index_t n, index_t zdim, Stream stream) {
+                            philox::Key key, float lv_min, float lv_max, index_t r, index_t n,
+                            index_t zdim, Stream stream) {
   const index_t nz = n * zdim;
   if (nz == 0 || r == 0) return;
   reparametrize_backward_kernel<<<blocks_for((nz + 3) / 4, kThreads), kThreads, 0, stream>>>(
-      dh, dz, h, eps, seed, offset, lv_min, lv_max, r, n, zdim);
+      dh, dz, h, eps, key, lv_min, lv_max, r, n, zdim);
   LATENT_LAUNCH_CHECK(reparametrize_backward_kernel);
 }
 

@@ -51,7 +51,8 @@ class DeterministicAutoencoder : public Autoencoder {
   std::int64_t latent_dim() const override { return parts_.latent; }
   const LikelihoodConfig& likelihood() const override { return parts_.likelihood; }
 
-  // Its training step draws nothing (the denoising AE overrides this).
+  // Its training step reads nothing from the host (the denoising AE's corruption is drawn at
+  // offsets in memory).
   bool replayable_step() const override { return true; }
 
   // x [N, D] -> code [N, Z]. Throws latent::Error (naming the model) for another input width.

@@ -60,8 +60,6 @@ class DenoisingAE : public DeterministicAutoencoder {
   // {total = recon, terms: "recon"}; x is the clean batch.
   Loss loss(const DenoisingAEOutput& out, const Tensor& x) const;
   Loss compute_loss(const Tensor& x) override { return loss(forward(x), x); }
-  // The corruption is drawn at host-side generator offsets: not replayable yet.
-  bool replayable_step() const override { return false; }
 
   const DenoisingAEConfig& config() const { return config_; }
 

@@ -59,9 +59,10 @@ class Autoencoder : public nn::Module {
   // schedules inside the objective (KL warm-up). Does nothing by default.
   virtual void on_train_step(std::int64_t /*step*/) {}
 
-  // Whether a training step reads nothing from the host that changes from step to step (no
-  // noise drawn at host-side offsets, no schedule inside the objective), so that the Trainer may
-  // record it once and replay it (dispatch::Plan). True for the deterministic autoencoders.
+  // Whether a training step reads nothing from the host that changes from step to step (noise is
+  // drawn at generator offsets in memory, schedules inside the objective are read from memory),
+  // so that the Trainer may record it once and replay it (dispatch::Plan). True for every model
+  // of the family; false by default for models written elsewhere.
   virtual bool replayable_step() const { return false; }
 
   Generator& generator() { return gen_; }

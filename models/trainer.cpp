@@ -151,6 +151,7 @@ Trainer::Trainer(Autoencoder& model, optim::Optimizer& opt, TrainerConfig config
         config_.log_every);
   check(std::isfinite(config_.grad_clip) && config_.grad_clip >= 0, kWhere,
         "grad_clip must be finite and >= 0 (0: off), got ", config_.grad_clip);
+  if (config_.grad_clip > 0) clipper_.emplace(config_.grad_clip);
 }
 
 void Trainer::check_data(const Tensor& x, const char* what) const {
@@ -234,9 +235,10 @@ void Trainer::train_epoch(const Tensor& train, int last_epoch, EpochRow& row, bo
     const double lr = schedule_ ? schedule_->lr_at(step_) : opt_.lr();
 
     double norm = std::numeric_limits<double>::quiet_NaN();
-    const bool replay = config_.replay && device.is_cpu() && model_.replayable_step() &&
-                        !config_.binarize && config_.grad_clip <= 0 && rows == config_.batch;
-    const Loss loss = replay ? replayed_step(x, row.epoch) : step_on(x, norm, row.epoch);
+    // Binarization runs before the step (on the batch), so it does not stop a replay.
+    const bool replay =
+        config_.replay && device.is_cpu() && model_.replayable_step() && rows == config_.batch;
+    const Loss loss = replay ? replayed_step(x, norm, row.epoch) : step_on(x, norm, row.epoch);
 
     const Loss values = detached(loss, replay);
     sums.add(values, rows);
@@ -269,42 +271,53 @@ void Trainer::train_epoch(const Tensor& train, int last_epoch, EpochRow& row, bo
   row.train = sums.means();
 }
 
+void Trainer::check_norm(double norm, int epoch) const {
+  check(std::isfinite(norm), kWhere, "the gradient norm is ", norm, " at step ", step_, " (epoch ",
+        epoch, "): the loss diverged; lower the learning rate");
+}
+
 Loss Trainer::step_on(const Tensor& x, double& norm, int epoch) {
   const Loss loss = model_.compute_loss(x);
   opt_.zero_grad();
   loss.total.backward();
-  if (config_.grad_clip > 0) {
-    norm = optim::clip_grad_norm(opt_.parameters(), config_.grad_clip);
-    check(std::isfinite(norm), kWhere, "the gradient norm is ", norm, " at step ", step_,
-          " (epoch ", epoch, "): the loss diverged; lower the learning rate");
+  if (clipper_) {
+    clipper_->clip(opt_.parameters());
+    // Eagerly, a diverged step stops before the update; a recorded one is checked after it (its
+    // non-finite gradients were set to 0 by the clip).
+    if (!dispatch::recording()) {
+      norm = clipper_->last_norm();
+      check_norm(norm, epoch);
+    }
   }
   opt_.step();
   return loss;
 }
 
-Loss Trainer::replayed_step(const Tensor& x, int epoch) {
-  double unused = 0;
+Loss Trainer::replayed_step(const Tensor& x, double& norm, int epoch) {
   if (plan_ready_ && plan_revision_ == opt_.revision()) {
     plan_input_.copy_(x);
     plan_.replay();
     ++replayed_;
-    return plan_loss_;
-  }
-  // The first full-size step creates the gradients and the optimizer's state; a recorded step
-  // must not (its replays would create them anew), so it is taken eagerly first.
-  if (!warmed_ || plan_revision_ != opt_.revision()) {
+  } else if (!warmed_ || plan_revision_ != opt_.revision()) {
+    // The first full-size step creates the gradients and the optimizer's state; a recorded step
+    // must not (its replays would create them anew), so it is taken eagerly first.
     plan_ready_ = false;
     warmed_ = true;
     plan_revision_ = opt_.revision();
-    return step_on(x, unused, epoch);
+    return step_on(x, norm, epoch);
+  } else {
+    plan_input_ = Tensor::empty(x.shape(), x.options());
+    plan_input_.copy_(x);
+    {
+      dispatch::Recorder recorder(plan_);
+      plan_loss_ = step_on(plan_input_, norm, epoch);
+    }
+    plan_ready_ = true;
   }
-  plan_input_ = Tensor::empty(x.shape(), x.options());
-  plan_input_.copy_(x);
-  {
-    dispatch::Recorder recorder(plan_);
-    plan_loss_ = step_on(plan_input_, unused, epoch);
+  if (clipper_) {
+    norm = clipper_->last_norm();
+    check_norm(norm, epoch);
   }
-  plan_ready_ = true;
   return plan_loss_;
 }
 

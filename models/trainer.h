@@ -68,8 +68,8 @@ struct TrainerConfig {
   // Record one full-size training step and replay it for the others (dispatch::Plan: the same
   // kernel calls on the same memory, without rebuilding the graph), bit for bit what eager steps
   // compute. It applies on the CPU to models whose step is replayable
-  // (Autoencoder::replayable_step), without binarization and gradient clipping; every other step
-  // runs eagerly, as does the last, smaller batch of an epoch.
+  // (Autoencoder::replayable_step: every model of the family); every other step runs eagerly, as
+  // does the last, smaller batch of an epoch.
   bool replay = true;
 };
 
@@ -164,12 +164,15 @@ class Trainer {
   // One training step on x (forward, loss, backward, clipping, optimizer step); sets norm.
   Loss step_on(const Tensor& x, double& norm, int epoch);
   // The step on x by the recorded plan: recorded (after an eager warm-up step) or replayed.
-  Loss replayed_step(const Tensor& x, int epoch);
+  Loss replayed_step(const Tensor& x, double& norm, int epoch);
+  // Throws when the gradient norm is not finite (the loss diverged).
+  void check_norm(double norm, int epoch) const;
 
   Autoencoder& model_;
   optim::Optimizer& opt_;
   TrainerConfig config_;
   std::optional<optim::LrSchedule> schedule_;
+  std::optional<optim::GradClipper> clipper_;  // when config.grad_clip > 0
   std::function<void(const StepInfo&)> on_step_;
   std::function<void(const EpochInfo&)> on_epoch_;
   Generator binarize_gen_;

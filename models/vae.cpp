@@ -152,6 +152,20 @@ double VAE::kl_weight() const {
   return is_training() ? config_.beta * config_.warmup.factor(step_) : config_.beta;
 }
 
+void VAE::on_train_step(std::int64_t step) {
+  step_ = step;
+  if (kl_weight_.defined()) {
+    NoGradGuard no_grad;
+    kl_weight_.fill_(config_.beta * config_.warmup.factor(step_));
+  }
+}
+
+const Tensor& VAE::kl_weight_memory(Device device) {
+  if (!kl_weight_.defined() || kl_weight_.device() != device)
+    kl_weight_ = Tensor::full({}, config_.beta * config_.warmup.factor(step_), {.device = device});
+  return kl_weight_;
+}
+
 Loss VAE::loss(const VAEOutput& out, const Tensor& x) {
   check_output(out, x, "loss");
   const std::int64_t samples = out.z.dim(0) / x.dim(0);
@@ -167,7 +181,9 @@ Loss VAE::loss(const VAEOutput& out, const Tensor& x) {
   } else {
     kl = kl_normal(out.h, Reduction::batch_mean);
   }
-  kl = mul(kl, kl_weight());
+  // With a warm-up the training weight changes every step: the loss reads it from memory.
+  const bool annealed = is_training() && config_.warmup.kind != KlAnneal::constant;
+  kl = annealed ? mul(kl, kl_weight_memory(x.device())) : mul(kl, kl_weight());
   Loss result;
   result.total = add(recon, kl);
   result.terms = {{"recon", recon}, {"kl", kl}};

@@ -123,7 +123,11 @@ class VAE : public Autoencoder {
   Tensor log_weights(const VAEOutput& out, const Tensor& x);
 
   // Sets the step the KL schedule reads (the Trainer calls it before each optimizer step).
-  void on_train_step(std::int64_t step) override { step_ = step; }
+  // Sets the step of the KL schedule; with a warm-up it writes the weight into the memory the loss
+  // reads (so a recorded step replays with each step's weight).
+  void on_train_step(std::int64_t step) override;
+  // Noise is drawn at offsets in memory and the KL weight is read from memory: replayable.
+  bool replayable_step() const override { return true; }
   std::int64_t step() const { return step_; }
   // The KL weight loss() uses now: beta * warmup.factor(step()) in training mode, beta in
   // evaluation mode (so held-out losses compare across epochs).
@@ -147,8 +151,13 @@ class VAE : public Autoencoder {
 
   std::string name_;
   VAEConfig config_;
+  // The KL weight in training mode with a warm-up, a scalar in memory on the data's device
+  // (created by the first loss, refreshed by on_train_step).
+  const Tensor& kl_weight_memory(Device device);
+
   Generator eval_gen_;
   std::int64_t step_ = 0;
+  Tensor kl_weight_;
   std::shared_ptr<nn::MLP> encoder_;
   std::shared_ptr<nn::MLP> decoder_;
 };

@@ -19,24 +19,25 @@ Tensor keep_or_replace(const char* op, const Tensor& x, double p, Generator& gen
   dispatch::check_defined(op, {&x});
   check_probability(op, p);
   const std::int64_t n = x.numel();
-  const std::uint64_t seed = gen.seed();
-  const std::uint64_t offset = gen.take(static_cast<std::uint64_t>(n));
   Tensor y = Tensor::empty(x.shape(), x.options());
+  // The backward regenerates the uniforms from the same start (`used`, kept alive by its closure).
+  const Generator::Draw draw = gen.take_on(static_cast<std::uint64_t>(n), x.device());
+  const kernels::philox::Key key = draw.key;
   dispatch::run(op, x, [&](auto z, auto be) {
     using T = decltype(z);
     if (salt)
-      dispatch::call(be, LATENT_KERNEL(salt_and_pepper_forward), y.data<T>(), x.data<T>(), p, seed,
-                     offset, n);
+      dispatch::call(be, LATENT_KERNEL(salt_and_pepper_forward), y.data<T>(), x.data<T>(), p, key,
+                     n);
     else
-      dispatch::call(be, LATENT_KERNEL(masking_noise_forward), y.data<T>(), x.data<T>(), p, seed,
-                     offset, n);
+      dispatch::call(be, LATENT_KERNEL(masking_noise_forward), y.data<T>(), x.data<T>(), p, key, n);
   });
-  autograd::record(op, y, {&x}, [=](const Tensor& dy, autograd::GradSink& g) {
+  autograd::record(op, y, {&x}, [=, start = draw.used](const Tensor& dy, autograd::GradSink& g) {
+    (void)start;  // holds the draw's start, which `key` points to
     Tensor& dx = g.grad(0);
     dispatch::run(op, dy, [&](auto z, auto be) {
       using T = decltype(z);
-      dispatch::call(be, LATENT_KERNEL(masking_noise_backward), dx.data<T>(), dy.data<T>(), p, seed,
-                     offset, n);
+      dispatch::call(be, LATENT_KERNEL(masking_noise_backward), dx.data<T>(), dy.data<T>(), p, key,
+                     n);
     });
   });
   return y;
@@ -49,13 +50,12 @@ Tensor gaussian_noise(const Tensor& x, double sigma, Generator& gen) {
   dispatch::check_defined(op, {&x});
   check(std::isfinite(sigma) && sigma >= 0.0, op, "sigma must be finite and >= 0, got ", sigma);
   const std::int64_t n = x.numel();
-  const std::uint64_t seed = gen.seed();
-  const std::uint64_t offset = gen.take(static_cast<std::uint64_t>(n));
   Tensor y = Tensor::empty(x.shape(), x.options());
+  const Generator::Draw draw = gen.take_on(static_cast<std::uint64_t>(n), x.device());
   dispatch::run(op, x, [&](auto z, auto be) {
     using T = decltype(z);
     dispatch::call(be, LATENT_KERNEL(gaussian_noise_forward), y.data<T>(), x.data<T>(), T(sigma),
-                   seed, offset, n);
+                   draw.key, n);
   });
   autograd::record(op, y, {&x},
                    [](const Tensor& dy, autograd::GradSink& g) { g.accumulate(0, dy); });
@@ -85,8 +85,8 @@ Tensor bernoulli(const Tensor& probs, Generator& gen) {
         check(p[i] >= T(0) && p[i] <= T(1), op, "probabilities must lie in [0, 1], element ", i,
               " of ", probs.shape().str(), " is ", p[i]);
     }
-    const std::uint64_t offset = gen.take(static_cast<std::uint64_t>(n));
-    dispatch::call(be, LATENT_KERNEL(bernoulli_forward), y.data<T>(), p, gen.seed(), offset, n);
+    const Generator::Draw draw = gen.take_on(static_cast<std::uint64_t>(n), probs.device());
+    dispatch::call(be, LATENT_KERNEL(bernoulli_forward), y.data<T>(), p, draw.key, n);
   });
   return y;
 }
@@ -116,9 +116,8 @@ Tensor categorical(const Tensor& probs, Generator& gen) {
         check(total > 0.0, op, "row ", r, " of ", probs.shape().str(), " has no probability mass");
       }
     }
-    const std::uint64_t offset = gen.take(static_cast<std::uint64_t>(m));
-    dispatch::call(be, LATENT_KERNEL(categorical_forward), y.data<T>(), p, gen.seed(), offset, m,
-                   k);
+    const Generator::Draw draw = gen.take_on(static_cast<std::uint64_t>(m), probs.device());
+    dispatch::call(be, LATENT_KERNEL(categorical_forward), y.data<T>(), p, draw.key, m, k);
   });
   return y;
 }

@@ -19,9 +19,10 @@ std::int64_t latent_dim(const char* op, const Tensor& h) {
 }
 
 // Both overloads of reparametrize: eps is either explicit (saved for backward) or undefined, in
-// which case the kernels draw it from (seed, offset) in the forward and again in the backward.
-Tensor reparametrize_impl(const Tensor& h, const Tensor& eps, std::uint64_t seed,
-                          std::uint64_t offset, std::int64_t samples) {
+// which case the kernels draw it from `key` in the forward and again in the backward (`used` holds
+// the draw's start in memory and is kept alive for the backward).
+Tensor reparametrize_impl(const Tensor& h, const Tensor& eps, kernels::philox::Key key,
+                          const Tensor& used, std::int64_t samples) {
   const char* op = "reparametrize";
   const std::int64_t n = h.dim(0);
   const std::int64_t zdim = h.dim(1) / 2;
@@ -29,18 +30,19 @@ Tensor reparametrize_impl(const Tensor& h, const Tensor& eps, std::uint64_t seed
   dispatch::run(op, h, [&](auto t, auto be) {
     using T = decltype(t);
     dispatch::call(be, LATENT_KERNEL(reparametrize_forward), z.data<T>(), h.data<T>(),
-                   eps.defined() ? eps.data<T>() : nullptr, seed, offset, T(kLogvarMin),
-                   T(kLogvarMax), samples, n, zdim);
+                   eps.defined() ? eps.data<T>() : nullptr, key, T(kLogvarMin), T(kLogvarMax),
+                   samples, n, zdim);
   });
   autograd::SavedTensor sh = h;
   autograd::SavedTensor se = eps.defined() ? eps.detach() : Tensor();
-  autograd::record(op, z, {&h}, [=](const Tensor& dz, autograd::GradSink& g) {
+  autograd::record(op, z, {&h}, [=, start = used](const Tensor& dz, autograd::GradSink& g) {
+    (void)start;  // holds the draw's start, which `key` points to
     const Tensor& hv = sh.get(op);
     Tensor& dh = g.grad(0);
     dispatch::run(op, dz, [&](auto t, auto be) {
       using T = decltype(t);
       dispatch::call(be, LATENT_KERNEL(reparametrize_backward), dh.data<T>(), dz.data<T>(),
-                     hv.data<T>(), se.defined() ? se.get(op).data<T>() : nullptr, seed, offset,
+                     hv.data<T>(), se.defined() ? se.get(op).data<T>() : nullptr, key,
                      T(kLogvarMin), T(kLogvarMax), samples, n, zdim);
     });
   });
@@ -53,8 +55,8 @@ Tensor reparametrize(const Tensor& h, std::int64_t samples, Generator& gen) {
   latent_dim("reparametrize", h);
   check(samples >= 1, "reparametrize", "samples must be at least 1, got ", samples);
   const std::uint64_t count = static_cast<std::uint64_t>(samples * h.numel() / 2);
-  const std::uint64_t offset = gen.take(count);
-  return reparametrize_impl(h, Tensor(), gen.seed(), offset, samples);
+  const Generator::Draw draw = gen.take_on(count, h.device());
+  return reparametrize_impl(h, Tensor(), draw.key, draw.used, samples);
 }
 
 Tensor reparametrize(const Tensor& h, const Tensor& eps) {
@@ -67,7 +69,7 @@ Tensor reparametrize(const Tensor& h, const Tensor& eps) {
   check(ok, op, "eps must be [R*N, Z] with R >= 1 for h [N, 2Z]: h ", h.shape().str(), ", eps ",
         eps.shape().str());
   const std::int64_t samples = n == 0 ? 1 : eps.dim(0) / n;
-  return reparametrize_impl(h, eps, 0, 0, samples);
+  return reparametrize_impl(h, eps, {}, Tensor(), samples);
 }
 
 Tensor kl_normal(const Tensor& h, Reduction reduction) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <unordered_set>
 
 #include "core/autograd.h"
@@ -72,6 +73,64 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
     if (g.defined() && seen.insert(g.impl().get()).second) g.mul_(scale);
   }
   return norm;
+}
+
+GradClipper::GradClipper(double max_norm) : max_norm_(max_norm) {
+  check(std::isfinite(max_norm) && max_norm >= 0, "clip_grad_norm",
+        "max_norm must be finite and non-negative, got ", max_norm);
+}
+
+void GradClipper::clip(const std::vector<Tensor>& params) {
+  NoGradGuard no_grad;
+  std::vector<Tensor> grads;
+  std::unordered_set<const TensorImpl*> seen;  // a gradient listed twice counts once
+  for (const Tensor& p : params) {
+    check(p.defined(), "clip_grad_norm", "a parameter is an undefined tensor");
+    const Tensor g = p.grad();
+    if (g.defined() && seen.insert(g.impl().get()).second) grads.push_back(g);
+  }
+  if (grads.empty()) return;
+  const Device device = grads.front().device();
+  for (const Tensor& g : grads)
+    check(g.device() == device, "clip_grad_norm", "gradients on ", device.str(), " and ",
+          g.device().str(), ": clip the parameters of one device at a time");
+  if (!mem_.defined() || mem_.device() != device) mem_ = dispatch::scratch_doubles(3, device);
+  double* mem = dispatch::as_doubles(mem_);
+  dispatch::run("clip_grad_norm", device, grads.front().dtype(), [&](auto z, auto be) {
+    using T = decltype(z);
+    if constexpr (decltype(be)::is_cuda) {
+      // One deterministic multi-tensor reduction into mem[0].
+      dispatch::refuse_while_recording("clip_grad_norm");
+      std::vector<kernels::cuda::SquaresTensor> ts;
+      for (const Tensor& g : grads) ts.push_back({.x = g.data<float>(), .n = g.numel()});
+      const Tensor scratch = dispatch::scratch_doubles(
+          kernels::cuda::sum_squares_scratch(ts.data(), ts.size()), device);
+      dispatch::detail::count_kernel(0);
+      kernels::cuda::sum_squares_multi(mem, dispatch::as_doubles(scratch), ts.data(), ts.size(),
+                                       be.stream);
+    } else {
+      bool first = true;
+      for (const Tensor& g : grads) {
+        check(g.dtype() == grads.front().dtype(), "clip_grad_norm",
+              "gradients of one dtype at a time");
+        dispatch::call(be, LATENT_CPU_KERNEL(clip_accumulate), mem, g.data<T>(), g.numel(), first);
+        first = false;
+      }
+    }
+    dispatch::call(be, LATENT_KERNEL(clip_factor), mem, max_norm_);
+    for (const Tensor& g : grads)
+      dispatch::call(be, LATENT_KERNEL(clip_scale), g.data<T>(), static_cast<const double*>(mem),
+                     g.numel());
+  });
+  for (const Tensor& g : grads) g.bump_version();
+}
+
+double GradClipper::last_norm() const {
+  if (!mem_.defined()) return std::numeric_limits<double>::quiet_NaN();
+  dispatch::refuse_while_recording("reading the gradient norm on the host");
+  double v[3] = {};
+  backend::copy(v, Device::cpu(), dispatch::as_doubles(mem_), mem_.device(), sizeof v);
+  return v[1];
 }
 
 }  // namespace latent::optim

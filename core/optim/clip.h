@@ -21,4 +21,23 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm);
 // The same norm without clipping.
 double grad_norm(const std::vector<Tensor>& params);
 
+// Clipping by global norm with the norm and the factor in memory, read by the kernels when they
+// run, so a recorded step that clips replays correctly (the Trainer uses it). clip(params) queues
+// the sum of squares of every defined gradient, the factor max_norm / (norm + 1e-6) when the norm
+// exceeds max_norm (else 1), and the scaling of every gradient by it; a non-finite norm makes the
+// factor 0 and sets every gradient to 0 (no NaN spreads; the caller reads last_norm() and stops).
+// The parameters share one device. Throws latent::Error for a negative or non-finite max_norm.
+class GradClipper {
+ public:
+  explicit GradClipper(double max_norm);
+  void clip(const std::vector<Tensor>& params);
+  // The norm of the last clip() (reads the device: it waits for it); NaN before any.
+  double last_norm() const;
+  double max_norm() const { return max_norm_; }
+
+ private:
+  double max_norm_;
+  Tensor mem_;  // [sum of squares, norm, factor] as doubles in float32 storage
+};
+
 }  // namespace latent::optim

@@ -1,19 +1,22 @@
-// The Trainer's recorded steps (TrainerConfig::replay): for every model whose step is replayable,
-// training with replayed steps gives the very bits of eager training (parameters, optimizer state,
-// every logged loss), with a learning-rate schedule on; models whose step is not replayable yet
-// run eagerly whatever the setting.
+// The Trainer's recorded steps (TrainerConfig::replay): for every model family, training with
+// replayed steps gives the very bits of eager training (parameters, optimizer state, every logged
+// loss), with a learning-rate schedule, KL warm-up or cyclical annealing, free bits, the models'
+// noise and dynamic binarization on.
 #include <gtest/gtest.h>
 
 #include <functional>
 #include <memory>
+#include <tuple>
 #include <vector>
 
 #include "core/latent.h"
 #include "models/autoencoder.h"
 #include "models/contractive.h"
 #include "models/denoising.h"
+#include "models/iwae.h"
 #include "models/sparse.h"
 #include "models/trainer.h"
+#include "models/vae.h"
 
 namespace latent::models {
 namespace {
@@ -29,13 +32,14 @@ struct TrainingRun {
 
 // 3 epochs of 200 rows in batches of 32 (6 full batches and one of 8 per epoch), Adam with a
 // warm-up and a cosine schedule.
-TrainingRun train(const Factory& make, bool replay) {
+TrainingRun train(const Factory& make, bool replay, bool binarize = false) {
   Generator gen(17);
   const Tensor x = Tensor::rand({200, 24}, gen);
   const Tensor test = Tensor::rand({40, 24}, gen);
   std::unique_ptr<Autoencoder> model = make();
   optim::Adam opt(model->parameters(), {.lr = 3e-3});
-  Trainer trainer(*model, opt, {.epochs = 3, .batch = 32, .seed = 5, .replay = replay},
+  Trainer trainer(*model, opt,
+                  {.epochs = 3, .batch = 32, .seed = 5, .binarize = binarize, .replay = replay},
                   optim::LrSchedule::cosine(3e-3, 21, 1e-4).with_warmup(4));
   TrainingRun r;
   r.history = trainer.fit(x, test);
@@ -111,6 +115,58 @@ std::vector<Case> replayable_models() {
                                  .decoder = {.hidden = {16}},
                                  .seed = 6});
        }},
+      {"dae_masking",
+       [] {
+         return std::make_unique<DenoisingAE>(
+             DenoisingAEConfig{.input = 24,
+                               .latent = 4,
+                               .encoder = {.hidden = {16}},
+                               .decoder = {.hidden = {16}},
+                               .corruption = {.kind = Corruption::masking, .p = 0.3}});
+       }},
+      {"dae_gaussian",
+       [] {
+         return std::make_unique<DenoisingAE>(
+             DenoisingAEConfig{.input = 24,
+                               .latent = 4,
+                               .encoder = {.hidden = {16}},
+                               .decoder = {.hidden = {16}},
+                               .corruption = {.kind = Corruption::gaussian, .sigma = 0.2}});
+       }},
+      {"dae_salt_and_pepper",
+       [] {
+         return std::make_unique<DenoisingAE>(
+             DenoisingAEConfig{.input = 24,
+                               .latent = 4,
+                               .encoder = {.hidden = {16}},
+                               .decoder = {.hidden = {16}},
+                               .corruption = {.kind = Corruption::salt_and_pepper, .p = 0.2}});
+       }},
+      {"vae_warmup",
+       [] {
+         return std::make_unique<VAE>(VAEConfig{.input = 24,
+                                                .hidden = {16},
+                                                .latent = 4,
+                                                .samples = 2,
+                                                .warmup = {.kind = KlAnneal::linear, .steps = 10},
+                                                .seed = 7});
+       }},
+      {"beta_vae_cyclical_free_bits",
+       [] {
+         return std::make_unique<VAE>(
+             VAEConfig{.input = 24,
+                       .hidden = {16},
+                       .latent = 4,
+                       .beta = 4.0,
+                       .warmup = {.kind = KlAnneal::cyclical, .steps = 6, .ratio = 0.5},
+                       .free_bits = 0.05,
+                       .seed = 8});
+       }},
+      {"iwae",
+       [] {
+         return std::make_unique<IWAE>(
+             IWAEConfig{.input = 24, .hidden = {16}, .latent = 4, .k = 3, .seed = 9});
+       }},
   };
 }
 
@@ -128,15 +184,41 @@ TEST(TrainerReplay, ReplayedTrainingEqualsEagerTrainingBitForBit) {
   }
 }
 
-TEST(TrainerReplay, ModelsWhoseStepDrawsNoiseRunEagerly) {
-  const Factory dae = [] {
-    return std::make_unique<DenoisingAE>(DenoisingAEConfig{
-        .input = 24, .latent = 4, .encoder = {.hidden = {16}}, .decoder = {.hidden = {16}}});
+// Dynamic binarization draws each batch's bits before the step, from the Trainer's generator.
+TEST(TrainerReplay, ReplayedTrainingWithBinarizationEqualsEagerTraining) {
+  const Factory vae = [] {
+    return std::make_unique<VAE>(VAEConfig{.input = 24, .hidden = {16}, .latent = 4, .seed = 10});
   };
-  const TrainingRun eager = train(dae, false);
-  const TrainingRun replay_on = train(dae, true);
-  EXPECT_EQ(replay_on.replayed, 0);
-  expect_same(eager, replay_on);
+  const TrainingRun eager = train(vae, false, true);
+  const TrainingRun replayed = train(vae, true, true);
+  EXPECT_EQ(replayed.replayed, 4 + 6 + 6);
+  expect_same(eager, replayed);
+}
+
+// Gradient clipping keeps its norm and factor in memory: clipped steps replay too, and every
+// step's norm (read after it) is the eager one.
+TEST(TrainerReplay, ReplayedTrainingWithGradientClippingEqualsEagerTraining) {
+  auto run = [](bool replay) {
+    std::unique_ptr<Autoencoder> model = replayable_models().front().make();
+    optim::Adam opt(model->parameters(), {.lr = 1e-2});
+    Generator gen(3);
+    Trainer trainer(*model, opt,
+                    {.epochs = 2, .batch = 16, .seed = 1, .grad_clip = 0.5, .replay = replay});
+    std::vector<double> norms;
+    trainer.on_step([&](const StepInfo& s) { norms.push_back(s.grad_norm); });
+    trainer.fit(Tensor::rand({64, 24}, gen));
+    std::vector<std::vector<float>> params;
+    for (const Tensor& p : model->parameters()) params.push_back(p.to_vector<float>());
+    return std::make_tuple(params, norms, trainer.replayed_steps());
+  };
+  const auto [eager_params, eager_norms, eager_replayed] = run(false);
+  const auto [params, norms, replayed] = run(true);
+  EXPECT_EQ(eager_replayed, 0);
+  EXPECT_EQ(replayed, 2 + 4);
+  EXPECT_EQ(eager_params, params);
+  EXPECT_EQ(eager_norms, norms);
+  ASSERT_FALSE(norms.empty());
+  EXPECT_GT(norms.front(), 0.5);  // the clip was active
 }
 
 }  // namespace
