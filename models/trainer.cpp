@@ -143,7 +143,8 @@ Trainer::Trainer(Autoencoder& model, optim::Optimizer& opt, TrainerConfig config
       opt_(opt),
       config_(std::move(config)),
       schedule_(std::move(schedule)),
-      binarize_gen_(mix_seed(config_.seed, 1)) {
+      binarize_gen_(mix_seed(config_.seed, 1)),
+      step_fn_(model_, opt_, {.grad_clip = config_.grad_clip, .replay = config_.replay}) {
   check(config_.epochs >= 1, kWhere, "epochs must be >= 1, got ", config_.epochs);
   check(config_.batch >= 1, kWhere, "batch must be >= 1, got ", config_.batch);
   check(config_.eval_batch >= 1, kWhere, "eval_batch must be >= 1, got ", config_.eval_batch);
@@ -151,7 +152,6 @@ Trainer::Trainer(Autoencoder& model, optim::Optimizer& opt, TrainerConfig config
         config_.log_every);
   check(std::isfinite(config_.grad_clip) && config_.grad_clip >= 0, kWhere,
         "grad_clip must be finite and >= 0 (0: off), got ", config_.grad_clip);
-  if (config_.grad_clip > 0) clipper_.emplace(config_.grad_clip);
 }
 
 void Trainer::check_data(const Tensor& x, const char* what) const {
@@ -234,13 +234,16 @@ void Trainer::train_epoch(const Tensor& train, int last_epoch, EpochRow& row, bo
     // The optimizer evaluates the attached schedule itself (fit() attached it at this step).
     const double lr = schedule_ ? schedule_->lr_at(step_) : opt_.lr();
 
-    double norm = std::numeric_limits<double>::quiet_NaN();
     // Binarization runs before the step (on the batch), so it does not stop a replay.
-    const bool replay =
-        config_.replay && device.is_cpu() && model_.replayable_step() && rows == config_.batch;
-    const Loss loss = replay ? replayed_step(x, norm, row.epoch) : step_on(x, norm, row.epoch);
-
-    const Loss values = detached(loss, replay);
+    Loss loss;
+    try {
+      loss = step_fn_(x);
+    } catch (const Error& e) {
+      throw Error(kWhere,
+                  detail::cat(e.what(), " (epoch ", row.epoch, ", global step ", step_, ")"));
+    }
+    const double norm = step_fn_.last_grad_norm();
+    const Loss values = detached(loss, step_fn_.replayed_last());
     sums.add(values, rows);
     row.lr = lr;
     log_rows += rows;
@@ -269,56 +272,6 @@ void Trainer::train_epoch(const Tensor& train, int last_epoch, EpochRow& row, bo
     ++step_;
   }
   row.train = sums.means();
-}
-
-void Trainer::check_norm(double norm, int epoch) const {
-  check(std::isfinite(norm), kWhere, "the gradient norm is ", norm, " at step ", step_, " (epoch ",
-        epoch, "): the loss diverged; lower the learning rate");
-}
-
-Loss Trainer::step_on(const Tensor& x, double& norm, int epoch) {
-  const Loss loss = model_.compute_loss(x);
-  opt_.zero_grad();
-  loss.total.backward();
-  if (clipper_) {
-    clipper_->clip(opt_.parameters());
-    // Eagerly, a diverged step stops before the update; a recorded one is checked after it (its
-    // non-finite gradients were set to 0 by the clip).
-    if (!dispatch::recording()) {
-      norm = clipper_->last_norm();
-      check_norm(norm, epoch);
-    }
-  }
-  opt_.step();
-  return loss;
-}
-
-Loss Trainer::replayed_step(const Tensor& x, double& norm, int epoch) {
-  if (plan_ready_ && plan_revision_ == opt_.revision()) {
-    plan_input_.copy_(x);
-    plan_.replay();
-    ++replayed_;
-  } else if (!warmed_ || plan_revision_ != opt_.revision()) {
-    // The first full-size step creates the gradients and the optimizer's state; a recorded step
-    // must not (its replays would create them anew), so it is taken eagerly first.
-    plan_ready_ = false;
-    warmed_ = true;
-    plan_revision_ = opt_.revision();
-    return step_on(x, norm, epoch);
-  } else {
-    plan_input_ = Tensor::empty(x.shape(), x.options());
-    plan_input_.copy_(x);
-    {
-      dispatch::Recorder recorder(plan_);
-      plan_loss_ = step_on(plan_input_, norm, epoch);
-    }
-    plan_ready_ = true;
-  }
-  if (clipper_) {
-    norm = clipper_->last_norm();
-    check_norm(norm, epoch);
-  }
-  return plan_loss_;
 }
 
 Metrics Trainer::evaluate(const Tensor& x) {

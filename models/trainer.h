@@ -49,8 +49,8 @@
 #include <utility>
 #include <vector>
 
-#include "core/dispatch.h"
 #include "core/latent.h"
+#include "models/compiled_step.h"
 #include "models/model.h"
 
 namespace latent::models {
@@ -154,39 +154,26 @@ class Trainer {
   std::int64_t global_step() const { return step_; }
   int epochs_done() const { return epoch_; }
   // Training steps taken by replaying a recorded step (see TrainerConfig::replay).
-  std::int64_t replayed_steps() const { return replayed_; }
+  std::int64_t replayed_steps() const { return step_fn_.replayed_steps(); }
 
  private:
   void check_data(const Tensor& x, const char* what) const;
   void write_csv() const;
   // One pass over train; fills row.train and row.lr; sets stop when a step callback asked.
   void train_epoch(const Tensor& train, int last_epoch, EpochRow& row, bool& stop);
-  // One training step on x (forward, loss, backward, clipping, optimizer step); sets norm.
-  Loss step_on(const Tensor& x, double& norm, int epoch);
-  // The step on x by the recorded plan: recorded (after an eager warm-up step) or replayed.
-  Loss replayed_step(const Tensor& x, double& norm, int epoch);
-  // Throws when the gradient norm is not finite (the loss diverged).
-  void check_norm(double norm, int epoch) const;
 
   Autoencoder& model_;
   optim::Optimizer& opt_;
   TrainerConfig config_;
   std::optional<optim::LrSchedule> schedule_;
-  std::optional<optim::GradClipper> clipper_;  // when config.grad_clip > 0
   std::function<void(const StepInfo&)> on_step_;
   std::function<void(const EpochInfo&)> on_epoch_;
   Generator binarize_gen_;
   History history_;
   std::int64_t step_ = 0;
   int epoch_ = 0;
-  // The recorded step: its plan, input buffer and loss tensors, and what it was recorded for.
-  dispatch::Plan plan_;
-  Tensor plan_input_;
-  Loss plan_loss_;
-  bool plan_ready_ = false;
-  bool warmed_ = false;  // an eager full-size step ran since the optimizer's last revision
-  std::uint64_t plan_revision_ = 0;
-  std::int64_t replayed_ = 0;
+  // The step: recorded once and replayed for the full-size batches (models/compiled_step.h).
+  CompiledStep step_fn_;
 };
 
 }  // namespace latent::models

@@ -27,6 +27,9 @@ void readme_example() {
     loss.total.backward();
     opt.step();
   }
+  models::CompiledStep step(vae, opt, {.grad_clip = 1.0});
+  for (const Tensor& x : data::batches(train.images, {.batch = 128, .shuffle = true, .seed = 1}))
+    step(x.to(dev));
   models::Trainer trainer(vae, opt, {.epochs = 1, .batch = 128});
   models::History history = trainer.fit(train.images, test.images);
   std::printf("readme example: test loss %.3f\n", history.last().test_value("total"));

@@ -1,0 +1,77 @@
+// A training step recorded once and replayed (DESIGN.md section 5): forward, loss, backward,
+// gradient clipping and the optimizer step, as the Trainer runs them, for a loop of one's own.
+//
+//   models::CompiledStep step(vae, opt, {.grad_clip = 1.0});
+//   for (std::int64_t s = 0; ...; ++s) {
+//     vae.on_train_step(s);              // schedules inside the objective (KL warm-up)
+//     models::Loss loss = step(x);       // x [N, D] on the model's device
+//   }
+//
+// The first step of the full batch size is eager (it creates the gradients and the optimizer's
+// state), the second is recorded (dispatch::Plan) and every later one of that size replays the
+// recorded kernel calls on the same memory: the batch is copied into the recorded input, nothing
+// else runs on the host. The result is bit for bit what eager steps give, for every model whose
+// step is replayable (Autoencoder::replayable_step: noise drawn at generator offsets in memory,
+// schedules read from memory). Steps of another batch size run eagerly, as do all steps on a GPU
+// (where the plan is to be a CUDA graph) and every step when `replay` is off. A change the
+// recorded step cannot see (Optimizer::revision(): set_lr, a new schedule, load_state) makes the
+// next step eager and the one after it recorded again.
+//
+// Gradient clipping (grad_clip > 0) keeps the norm and the scale factor in memory
+// (optim::GradClipper). A non-finite gradient norm throws latent::Error naming the step: eagerly
+// before the update, after a replayed step (whose gradients the clip set to 0) otherwise.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+#include "core/dispatch.h"
+#include "core/latent.h"
+#include "models/model.h"
+
+namespace latent::models {
+
+struct StepOptions {
+  double grad_clip = 0.0;  // max global gradient norm (0: off)
+  bool replay = true;      // record and replay full-size steps (see above)
+};
+
+class CompiledStep {
+ public:
+  // Keeps references to the model and the optimizer, which must outlive the step. Throws
+  // latent::Error for a negative or non-finite grad_clip.
+  CompiledStep(Autoencoder& model, optim::Optimizer& opt, StepOptions options = {});
+
+  // One training step on x [N, D] in training mode. The returned loss's tensors belong to the
+  // recorded step when it replayed (the next replay overwrites them): clone() what must be kept.
+  Loss operator()(const Tensor& x);
+
+  // The gradient norm before clipping of the last step (NaN without clipping).
+  double last_grad_norm() const { return norm_; }
+  // Whether the last step replayed the recorded one; how many did.
+  bool replayed_last() const { return replayed_last_; }
+  std::int64_t replayed_steps() const { return replayed_; }
+
+ private:
+  Loss eager(const Tensor& x);
+  void check_norm() const;
+
+  Autoencoder& model_;
+  optim::Optimizer& opt_;
+  StepOptions options_;
+  std::optional<optim::GradClipper> clipper_;
+  std::int64_t steps_ = 0;  // steps taken, for messages
+  double norm_ = 0.0;
+  // The recorded step and what it was recorded for.
+  dispatch::Plan plan_;
+  Tensor input_;
+  Loss loss_;
+  std::int64_t rows_ = 0;  // the full batch size: the first step's
+  bool ready_ = false;
+  bool warmed_ = false;
+  std::uint64_t revision_ = 0;
+  bool replayed_last_ = false;
+  std::int64_t replayed_ = 0;
+};
+
+}  // namespace latent::models
