@@ -208,9 +208,38 @@ void run_backward(const Tensor& root, const Tensor& grad) {
     }
   }
 
-  // 2. Pending gradients of the nodes' outputs, filled by their consumers.
+  // 2. Pending gradients of the nodes' outputs, filled by their consumers. They are views of one
+  //    zero-filled arena per device and dtype, so a pass clears them with one fill per arena
+  //    rather than one per node (the arena lives until the pass ends).
   std::unordered_map<Node*, Tensor> pending;
   pending[rm.grad_fn.get()] = seed.detach().clone();
+  struct Arena {
+    Device device;
+    DType dtype;
+    std::int64_t size = 0;
+    Tensor memory;
+  };
+  std::vector<Arena> arenas;
+  std::vector<std::pair<std::size_t, std::int64_t>> slot(order.size());  // arena, offset
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    const Node* n = order[i];
+    if (n == rm.grad_fn.get()) continue;
+    std::size_t a = 0;
+    while (a < arenas.size() &&
+           !(arenas[a].device == n->out_device && arenas[a].dtype == n->out_dtype))
+      ++a;
+    if (a == arenas.size()) arenas.push_back({.device = n->out_device, .dtype = n->out_dtype});
+    slot[i] = {a, arenas[a].size};
+    arenas[a].size += n->out_shape.numel();
+  }
+  for (Arena& a : arenas)
+    a.memory = Tensor::zeros({a.size}, {.dtype = a.dtype, .device = a.device});
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    Node* n = order[i];
+    if (n == rm.grad_fn.get()) continue;
+    const auto [a, offset] = slot[i];
+    pending[n] = arenas[a].memory.rows(offset, n->out_shape.numel()).reshape(n->out_shape);
+  }
   auto resolver = [&pending](const Edge& e, bool create) -> Tensor& {
     if (e.leaf) return leaf_grad(*e.leaf, create);
     Tensor& buf = pending[e.node.get()];

@@ -3,7 +3,9 @@
 // An op whose inputs need gradients records one Node holding a backward closure. backward()
 // walks the nodes reachable from the root in reverse topological order (iteratively), hands each
 // closure the gradient of its output and a GradSink through which it accumulates (+=) the
-// gradients of its inputs, then frees the graph. Closures capture SavedTensor (detached data plus
+// gradients of its inputs, then frees the graph. The gradients of the intermediate results of one
+// pass are views of one zero-filled buffer per device and dtype (one fill, not one per node),
+// held until the pass ends. Closures capture SavedTensor (detached data plus
 // the storage version at save time), never the graph.
 #pragma once
 

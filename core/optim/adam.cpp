@@ -53,8 +53,8 @@ void Adam::update_all(const std::vector<Update>& updates) {
         std::vector<kernels::cuda::AdamTensor> ts;
         ts.reserve(group.size());
         for (const Update& u : group) {
-          const Tensor m = slot(u.index, 0);
-          const Tensor v = slot(u.index, 1);
+          const Tensor m = slot_of(u, 0);
+          const Tensor v = slot_of(u, 1);
           ts.push_back({.p = u.param.data<float>(),
                         .m = m.data<float>(),
                         .v = v.data<float>(),
@@ -66,8 +66,8 @@ void Adam::update_all(const std::vector<Update>& updates) {
         kernels::cuda::adam_step_multi(ts.data(), ts.size(), hp, state, be.stream);
       } else {
         for (const Update& u : group) {
-          const Tensor m = slot(u.index, 0);
-          const Tensor v = slot(u.index, 1);
+          const Tensor m = slot_of(u, 0);
+          const Tensor v = slot_of(u, 1);
           dispatch::call(be, LATENT_CPU_KERNEL(adam_step), u.param.data<T>(), m.data<T>(),
                          v.data<T>(), u.grad.data<T>(), u.param.numel(), hp, state,
                          static_cast<std::int64_t>(u.index));

@@ -5,8 +5,9 @@
 //   m = beta1 m + (1 - beta1) g
 //   v = beta2 v + (1 - beta2) g^2
 //   p -= lr * (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + eps)
-// On the CPU one fused loop per parameter tensor updates p, m and v; on a CUDA device one
-// multi-tensor kernel updates every parameter of the step. State slots: "m", "v".
+// In flat mode (optimizer.h: parameters, gradients and moments in one arena each) one fused loop
+// over the arena updates p, m and v; otherwise one loop per parameter tensor on the CPU and one
+// multi-tensor kernel for every parameter of the step on a CUDA device. State slots: "m", "v".
 #pragma once
 
 #include "core/optim/optimizer.h"

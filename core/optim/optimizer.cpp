@@ -65,6 +65,108 @@ Optimizer::Optimizer(std::string name, std::vector<Tensor> params, std::vector<s
   check(static_cast<std::int64_t>(params_.size()) <= kernels::kMaxOptimParams, name_, "has ",
         params_.size(), " parameters; one optimizer takes at most ", kernels::kMaxOptimParams);
   slots_.assign(params_.size(), std::vector<Tensor>(slot_names_.size()));
+  flat_slots_.resize(slot_names_.size());
+  flatten();
+}
+
+namespace {
+// Each parameter starts on a multiple of this many elements in the arenas (256 bytes in float32).
+constexpr std::int64_t kArenaAlign = 64;
+}  // namespace
+
+void Optimizer::flatten() {
+  const Tensor& first = params_.front();
+  std::int64_t total = 0;
+  for (const Tensor& p : params_) {
+    // Only a parameter that alone owns its whole storage can move into the arena: any other
+    // handle to that memory (a view, a tied weight) would no longer see the updates.
+    const TensorImpl& impl = *p.impl();
+    if (p.device() != first.device() || p.dtype() != first.dtype() || impl.offset != 0 ||
+        impl.storage.use_count() != 1 ||
+        impl.storage->bytes != static_cast<std::size_t>(p.numel()) * dtype_size(p.dtype()))
+      return;
+    flat_offsets_.push_back(total);
+    total += (p.numel() + kArenaAlign - 1) / kArenaAlign * kArenaAlign;
+  }
+  NoGradGuard no_grad;
+  const TensorOptions opt{.dtype = first.dtype(), .device = first.device()};
+  flat_params_ = Tensor::zeros({total}, opt);
+  flat_grads_ = Tensor::zeros({total}, opt);
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    const Tensor& p = params_[i];
+    Tensor view = arena_view(flat_params_, i);
+    view.copy_(p.detach());
+    TensorImpl& impl = *p.impl();
+    impl.storage = view.impl()->storage;
+    impl.offset = view.impl()->offset;
+    // A gradient it already has moves into the arena; one it has not yet stays undefined (a
+    // parameter without a gradient is skipped by step()).
+    if (p.grad().defined()) {
+      Tensor g = arena_view(flat_grads_, i);
+      g.copy_(p.grad().detach());
+      p.set_grad(g);
+    }
+  }
+  flat_ = true;
+}
+
+Tensor Optimizer::arena_view(const Tensor& arena, std::size_t i) const {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = arena.impl()->storage;
+  impl->offset = arena.impl()->offset + flat_offsets_[i];
+  impl->shape = params_[i].shape();
+  impl->dtype = arena.dtype();
+  return Tensor(std::move(impl));
+}
+
+Tensor& Optimizer::slot_arena(std::size_t k) {
+  if (!flat_slots_[k].defined()) {
+    NoGradGuard no_grad;
+    flat_slots_[k] = Tensor::zeros(flat_params_.shape(), flat_params_.options());
+    for (std::size_t i = 0; i < params_.size(); ++i) {
+      Tensor view = arena_view(flat_slots_[k], i);
+      if (slots_[i][k].defined()) view.copy_(slots_[i][k]);  // the state so far moves in
+      slots_[i][k] = view;
+    }
+  }
+  return flat_slots_[k];
+}
+
+void Optimizer::move_into_arenas() {
+  NoGradGuard no_grad;
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    const Tensor& p = params_[i];
+    if (p.impl()->storage != flat_params_.impl()->storage) return;  // moved: no flat mode now
+    const Tensor g = p.grad();
+    if (g.defined() && g.impl()->storage != flat_grads_.impl()->storage) {
+      Tensor view = arena_view(flat_grads_, i);
+      view.copy_(g.detach());
+      p.set_grad(view);
+    }
+  }
+  for (std::size_t k = 0; k < slot_names_.size(); ++k) {
+    bool any = false;
+    for (std::size_t i = 0; i < params_.size(); ++i) any = any || slots_[i][k].defined();
+    if (any) slot_arena(k);
+  }
+}
+
+bool Optimizer::flat_valid() const {
+  if (!flat_) return false;
+  auto in = [&](const Tensor& t, const Tensor& arena, std::size_t i) {
+    return t.defined() && t.impl()->storage == arena.impl()->storage &&
+           t.impl()->offset == arena.impl()->offset + flat_offsets_[i];
+  };
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    if (!in(params_[i], flat_params_, i) || !in(params_[i].grad(), flat_grads_, i)) return false;
+    for (std::size_t k = 0; k < slot_names_.size(); ++k)
+      if (flat_slots_[k].defined() && !in(slots_[i][k], flat_slots_[k], i)) return false;
+  }
+  return true;
+}
+
+Tensor Optimizer::slot_of(const Update& u, std::size_t k) {
+  return u.flat ? slot_arena(k) : slot(u.index, k);
 }
 
 void Optimizer::ensure_state(Device device) const {
@@ -135,6 +237,7 @@ void Optimizer::step() {
   std::vector<Update> updates;
   kernels::ParamMask mask;
   const Device device = params_.front().device();
+  const bool flat = flat_valid();
   for (std::size_t i = 0; i < params_.size(); ++i) {
     const Tensor& p = params_[i];
     check(p.device() == device, name_, "parameters share one device: parameter ", i, " is on ",
@@ -153,7 +256,17 @@ void Optimizer::step() {
     dispatch::call(be, LATENT_KERNEL(optim_begin_step), state_memory(), lr_spec_, beta1, beta2,
                    mask, count);
   });
-  update_all(updates);
+  if (flat) {
+    // Every gradient lives in its arena, so every parameter is updated: one update over it all.
+    update_all({Update{.index = 0, .param = flat_params_, .grad = flat_grads_, .flat = true}});
+  } else {
+    // The update counts of the parameters may part from here on: no flat update any more.
+    if (updates.size() != params_.size()) flat_ = false;
+    update_all(updates);
+    // Every parameter was updated: gradients and state move into the arenas now (outside any
+    // recorded step), so the next step is one update over them.
+    if (flat_ && !dispatch::recording()) move_into_arenas();
+  }
   state_.bump_version();
   for (const Update& u : updates) {
     u.param.bump_version();
@@ -179,6 +292,21 @@ std::vector<std::vector<Optimizer::Update>> Optimizer::group_by_dtype(
 }
 
 void Optimizer::zero_grad(bool set_to_none) {
+  if (flat_ && !set_to_none) {
+    // The gradients go (back) into their arena, which one fill clears (a parameter without a
+    // gradient keeps none, as zero_grad always did).
+    for (std::size_t i = 0; i < params_.size(); ++i) {
+      const Tensor g = params_[i].grad();
+      const bool in = g.defined() && g.impl()->storage == flat_grads_.impl()->storage &&
+                      g.impl()->offset == flat_grads_.impl()->offset + flat_offsets_[i];
+      if (g.defined() && !in && params_[i].impl()->storage == flat_params_.impl()->storage)
+        params_[i].set_grad(arena_view(flat_grads_, i));
+    }
+    if (flat_valid()) {
+      flat_grads_.zero_();
+      return;
+    }
+  }
   for (const Tensor& p : params_) {
     if (set_to_none)
       p.set_grad(Tensor());
@@ -270,7 +398,25 @@ void Optimizer::load_state(const NamedTensors& state) {
   mem[0] = static_cast<double>(step);
   for (std::size_t i = 0; i < params_.size(); ++i) mem[2 + 3 * i] = static_cast<double>(steps[i]);
   write_state(mem);
-  slots_ = std::move(slots);
+  for (std::size_t i = 1; i < params_.size(); ++i)
+    if (steps[i] != steps[0]) flat_ = false;  // the update counts differ: per-parameter updates
+  if (flat_) {
+    // The loaded state goes into the arenas, so the step stays one update over them.
+    NoGradGuard no_grad;
+    for (std::size_t k = 0; k < slot_names_.size(); ++k) {
+      bool any = false;
+      for (std::size_t i = 0; i < params_.size(); ++i) any = any || slots[i][k].defined();
+      if (!any && !flat_slots_[k].defined()) continue;
+      Tensor& arena = slot_arena(k);
+      arena.zero_();
+      for (std::size_t i = 0; i < params_.size(); ++i) {
+        slots_[i][k] = arena_view(arena, i);
+        if (slots[i][k].defined()) slots_[i][k].copy_(slots[i][k]);
+      }
+    }
+  } else {
+    slots_ = std::move(slots);
+  }
   ++revision_;
 }
 

@@ -81,11 +81,14 @@ class Optimizer {
   // for an empty list, an undefined or non-leaf tensor, or one given twice.
   Optimizer(std::string name, std::vector<Tensor> params, std::vector<std::string> slots);
 
-  // One pending update of a step: parameter `index` and its gradient.
+  // One pending update of a step: parameter `index` and its gradient; or, with `flat`, every
+  // parameter at once: param and grad are then the whole arenas (1-D) and index is 0 (every
+  // parameter has the same update count in flat mode).
   struct Update {
     std::size_t index = 0;
     Tensor param;
     Tensor grad;
+    bool flat = false;
   };
   // Updates every parameter of `updates` (gradients already checked against their parameters,
   // the step's values already in state_memory()), under NoGradGuard; the caller bumps the
@@ -102,6 +105,8 @@ class Optimizer {
   // State slot k of parameter i, created zero-filled (then `fresh` is set) on first use, and
   // moved to the parameter's dtype/device if the parameter moved since.
   Tensor& slot(std::size_t i, std::size_t k, bool* fresh = nullptr);
+  // Slot k of an update: slot(u.index, k), or the whole slot arena for a flat update.
+  Tensor slot_of(const Update& u, std::size_t k);
 
   // Throws unless v is finite and v >= 0 ("[adam] lr must be ...").
   void check_non_negative(const char* what, double v) const;
@@ -116,7 +121,24 @@ class Optimizer {
   std::vector<double> read_state() const;
   void write_state(const std::vector<double>& values) const;
 
+  // Flat mode: the parameters, their gradients and each state slot live in one arena apiece
+  // (parameter i at flat_offsets_[i], aligned), so zero_grad is one fill and a step is one update
+  // over the arena. Entered at construction when the parameters allow it (one device and dtype,
+  // each the sole owner of its memory); the step falls back to per-parameter updates whenever
+  // something no longer lives in its arena (a moved parameter, a replaced gradient), and leaves
+  // flat mode for good once the parameters' update counts differ.
+  void flatten();
+  bool flat_valid() const;
+  Tensor arena_view(const Tensor& arena, std::size_t i) const;
+  Tensor& slot_arena(std::size_t k);
+  // Gradients and state slots that live outside their arenas move in (copied).
+  void move_into_arenas();
+
   std::vector<std::vector<Tensor>> slots_;  // [param][slot], undefined until first use
+  bool flat_ = false;
+  Tensor flat_params_, flat_grads_;
+  std::vector<Tensor> flat_slots_;  // [slot], undefined until first use
+  std::vector<std::int64_t> flat_offsets_;
   kernels::LrSpec lr_spec_;
   mutable Tensor state_;
   std::uint64_t revision_ = 0;

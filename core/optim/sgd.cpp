@@ -36,7 +36,7 @@ void SGD::update_all(const std::vector<Update>& updates) {
         std::vector<kernels::cuda::SgdTensor> ts;
         ts.reserve(group.size());
         for (const Update& u : group) {
-          const Tensor buf = momentum ? slot(u.index, 0) : Tensor();
+          const Tensor buf = momentum ? slot_of(u, 0) : Tensor();
           ts.push_back({.p = u.param.data<float>(),
                         .buf = buf.defined() ? buf.data<float>() : nullptr,
                         .g = u.grad.data<float>(),
@@ -47,7 +47,7 @@ void SGD::update_all(const std::vector<Update>& updates) {
         kernels::cuda::sgd_step_multi(ts.data(), ts.size(), hp, state, be.stream);
       } else {
         for (const Update& u : group) {
-          const Tensor buf = momentum ? slot(u.index, 0) : Tensor();
+          const Tensor buf = momentum ? slot_of(u, 0) : Tensor();
           dispatch::call(be, LATENT_CPU_KERNEL(sgd_step), u.param.data<T>(),
                          buf.defined() ? buf.data<T>() : nullptr, u.grad.data<T>(), u.param.numel(),
                          hp, state, static_cast<std::int64_t>(u.index));

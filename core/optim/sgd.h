@@ -4,8 +4,9 @@
 //     buf = g on the parameter's first update, else mu * buf + (1 - dampening) * g
 //     g = nesterov ? g + mu * buf : buf
 //   p -= lr * g
-// State slot: "momentum" (present when momentum > 0). On a CUDA device one multi-tensor kernel
-// updates every parameter of the step.
+// State slot: "momentum" (present when momentum > 0). In flat mode (optimizer.h) one loop over
+// the arena updates every parameter; otherwise one per tensor on the CPU, and one multi-tensor
+// kernel for all of them on a CUDA device.
 #pragma once
 
 #include "core/optim/optimizer.h"
