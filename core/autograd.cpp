@@ -212,7 +212,8 @@ void run_backward(const Tensor& root, const Tensor& grad) {
   //    zero-filled arena per device and dtype, so a pass clears them with one fill per arena
   //    rather than one per node (the arena lives until the pass ends).
   std::unordered_map<Node*, Tensor> pending;
-  pending[rm.grad_fn.get()] = seed.detach().clone();
+  // The root's gradient: a private copy of the given one, or the ones made above (already ours).
+  pending[rm.grad_fn.get()] = grad.defined() ? seed.detach().clone() : seed;
   struct Arena {
     Device device;
     DType dtype;

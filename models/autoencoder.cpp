@@ -77,7 +77,7 @@ bool DeterministicAutoencoder::is_linear() const {
 
 Tensor DeterministicAutoencoder::reconstruction_loss(const Tensor& params, const Tensor& x) const {
   check_input(x, "loss");
-  return latent::mean(nll(parts_.likelihood, params, x));
+  return nll_mean(parts_.likelihood, params, x);
 }
 
 // ---- AE ----------------------------------------------------------------------------------------

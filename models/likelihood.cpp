@@ -113,6 +113,25 @@ Tensor nll(const LikelihoodConfig& c, const Tensor& params, const Tensor& x) {
   throw Error(kWhere, "unknown likelihood kind");
 }
 
+Tensor nll_mean(const LikelihoodConfig& c, const Tensor& params, const Tensor& x) {
+  switch (c.kind) {
+    case Likelihood::bernoulli:
+    case Likelihood::gaussian:
+      // nll() checks the arguments; the reduced form sums every element and divides by N.
+      if (params.defined() && x.defined() && params.shape() == x.shape() && x.ndim() == 2) {
+        validate(c);
+        if (c.kind == Likelihood::bernoulli)
+          return bce_with_logits(params, x, Reduction::batch_mean);
+        const Tensor logvar = Tensor::scalar(2.0 * std::log(c.sigma), params.options());
+        return gaussian_nll(params, logvar, x, Reduction::batch_mean);
+      }
+      break;
+    default:
+      break;
+  }
+  return latent::mean(nll(c, params, x));
+}
+
 Tensor mean(const LikelihoodConfig& c, const Tensor& params) {
   validate(c);
   const std::int64_t d = dims_of(c, params, "mean");

@@ -40,6 +40,9 @@ std::int64_t params_per_dim(const LikelihoodConfig& config);
 // [N, D*m] with m = params_per_dim(config); anything else throws latent::Error giving the expected
 // shape. The categorical throws for data outside [0, 1] (naming the element).
 Tensor nll(const LikelihoodConfig& config, const Tensor& params, const Tensor& x);
+// mean(nll(config, params, x)), the scalar the models train on: the same value (up to the order of
+// its sums), in one fused kernel each way for the Bernoulli and fixed-sigma Gaussian likelihoods.
+Tensor nll_mean(const LikelihoodConfig& config, const Tensor& params, const Tensor& x);
 // The distribution's mean [N, D] (probabilities, means, or the expected intensity level
 // sum_k softmax_k * k / (K - 1)). Differentiable. params [N, D*m].
 Tensor mean(const LikelihoodConfig& config, const Tensor& params);

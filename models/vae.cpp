@@ -122,6 +122,15 @@ VAEOutput VAE::forward(const Tensor& x) {
   return complete(std::move(h), std::move(z));
 }
 
+Loss VAE::compute_loss(const Tensor& x) {
+  check_input(x, "forward");
+  VAEOutput out;
+  out.h = encoder_->forward(x);
+  out.z = reparametrize(out.h, config_.samples, noise_generator());
+  out.params = decoder_->forward(out.z);
+  return loss(out, x);
+}
+
 VAEOutput VAE::forward(const Tensor& x, const Tensor& eps) {
   check_input(x, "forward");
   const std::int64_t n = x.dim(0);
@@ -171,7 +180,7 @@ Loss VAE::loss(const VAEOutput& out, const Tensor& x) {
   const std::int64_t samples = out.z.dim(0) / x.dim(0);
   const Tensor target = samples == 1 ? x : tile_rows(x, samples);
   // The mean over R*N rows is the mean over samples and over the batch.
-  Tensor recon = mean(nll(config_.likelihood, out.params, target));
+  Tensor recon = nll_mean(config_.likelihood, out.params, target);
   Tensor kl;
   if (config_.free_bits > 0) {
     // Free bits: a dimension whose batch-mean KL is below the floor gets no gradient, so the
@@ -183,7 +192,10 @@ Loss VAE::loss(const VAEOutput& out, const Tensor& x) {
   }
   // With a warm-up the training weight changes every step: the loss reads it from memory.
   const bool annealed = is_training() && config_.warmup.kind != KlAnneal::constant;
-  kl = annealed ? mul(kl, kl_weight_memory(x.device())) : mul(kl, kl_weight());
+  if (annealed)
+    kl = mul(kl, kl_weight_memory(x.device()));
+  else if (kl_weight() != 1.0)
+    kl = mul(kl, kl_weight());
   Loss result;
   result.total = add(recon, kl);
   result.terms = {{"recon", recon}, {"kl", kl}};
@@ -198,9 +210,13 @@ Tensor VAE::log_weights(const VAEOutput& out, const Tensor& x) {
   Tensor log_px = neg(nll(config_.likelihood, out.params, tiled(x)));
   // log N(z; 0, I) = -1/2 sum z^2 - Z/2 log(2 pi).
   Tensor log_pz = add(mul(sum(square(out.z), 1), -0.5), -0.5 * z * std::log(2 * std::numbers::pi));
-  // The same clamp as the sampling op, so q is the density z was actually drawn from.
-  Tensor logvar = clamp(out.logvar, kLogvarMin, kLogvarMax);
-  Tensor log_qz = neg(gaussian_nll(tiled(out.mu), tiled(logvar), out.z, Reduction::none));
+  // The same clamp as the sampling op, so q is the density z was actually drawn from. (mu and
+  // logvar come from h when the output holds only h, as compute_loss's does.)
+  const Tensor mu = out.mu.defined() ? out.mu : narrow_cols(out.h, 0, config_.latent);
+  const Tensor raw_logvar =
+      out.logvar.defined() ? out.logvar : narrow_cols(out.h, config_.latent, config_.latent);
+  Tensor logvar = clamp(raw_logvar, kLogvarMin, kLogvarMax);
+  Tensor log_qz = neg(gaussian_nll(tiled(mu), tiled(logvar), out.z, Reduction::none));
   return add(sub(log_px, log_qz), log_pz);
 }
 

@@ -115,7 +115,8 @@ class VAE : public Autoencoder {
 
   // The objective above; terms "recon" and "kl". out must come from forward() on this x.
   virtual Loss loss(const VAEOutput& out, const Tensor& x);
-  Loss compute_loss(const Tensor& x) override { return loss(forward(x), x); }
+  // loss(forward(x), x), without splitting mu and logvar out of h (the losses read h).
+  Loss compute_loss(const Tensor& x) override;
 
   // Importance log-weights log p(x|z) + log p(z) - log q(z|x) of every sample [R*N] (same row
   // order as out.z), each Gaussian with its normalizing constant: the terms of the IWAE bound and
