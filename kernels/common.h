@@ -3,6 +3,7 @@
 // CPU-only build and in plain C++ translation units.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <type_traits>
 
@@ -21,18 +22,80 @@ namespace latent::kernels {
 using index_t = std::int64_t;
 using Stream = CUstream_st*;
 
-// Activations of the fused dense layer and of the standalone activation ops. The numbering is
-// part of the checkpoint format (stored in model configs): append, never reorder.
-enum class Act : int {
-  identity = 0,
-  relu = 1,
-  leaky_relu = 2,
-  elu = 3,
-  gelu = 4,
-  sigmoid = 5,
-  tanh = 6,
-  softplus = 7,
-};
+// Every activation, one row each (adding one is a row here plus its formulas in scalar_math.h):
+//   X(name, grad_from_output, kaiming, gain)
+//   grad_from_output  act' can be recovered from the output y = act(pre) for alpha >= 0, so a
+//                     dense layer's backward needs no pre (math::act_grad_from_output)
+//   kaiming           the layers before it are initialized Kaiming-style (the relu family)
+//   gain              the default init gain; `alpha` is the activation's parameter
+// The numbering (row order) is part of the checkpoint format (stored in model configs): append,
+// never reorder.
+#define LATENT_ACTIVATIONS(X)                                  \
+  X(identity, true, false, 1.0)                                \
+  X(relu, true, true, 1.4142135623730951)                      \
+  X(leaky_relu, true, true, sqrt(2.0 / (1.0 + alpha * alpha))) \
+  X(elu, true, true, 1.4142135623730951)                       \
+  X(gelu, false, true, 1.4142135623730951)                     \
+  X(sigmoid, true, false, 1.0)                                 \
+  X(tanh, true, false, 5.0 / 3.0)                              \
+  X(softplus, true, false, 1.0)
+
+// Activations of the fused dense layer and of the standalone activation ops.
+#define LATENT_ACT_ENUM(name, from_output, kaiming, gain) name,
+enum class Act : int { LATENT_ACTIVATIONS(LATENT_ACT_ENUM) };
+#undef LATENT_ACT_ENUM
+#define LATENT_ACT_COUNT(name, from_output, kaiming, gain) +1
+inline constexpr int kActCount = 0 LATENT_ACTIVATIONS(LATENT_ACT_COUNT);
+#undef LATENT_ACT_COUNT
+
+// The activation's name ("relu"), or null for a code outside the table.
+inline const char* act_name_of(Act a) {
+#define LATENT_ACT_NAME(name, from_output, kaiming, gain) #name,
+  static constexpr const char* kNames[] = {LATENT_ACTIVATIONS(LATENT_ACT_NAME)};
+#undef LATENT_ACT_NAME
+  const int i = static_cast<int>(a);
+  return i >= 0 && i < kActCount ? kNames[i] : nullptr;
+}
+// The name of its derivative as an op ("relu_grad"), or null.
+inline const char* act_grad_name_of(Act a) {
+#define LATENT_ACT_GRAD_NAME(name, from_output, kaiming, gain) #name "_grad",
+  static constexpr const char* kNames[] = {LATENT_ACTIVATIONS(LATENT_ACT_GRAD_NAME)};
+#undef LATENT_ACT_GRAD_NAME
+  const int i = static_cast<int>(a);
+  return i >= 0 && i < kActCount ? kNames[i] : nullptr;
+}
+// The table's columns for `a` (a valid code).
+inline bool act_grad_from_output_ok(Act a) {
+  switch (a) {
+#define LATENT_ACT_CASE(name, from_output, kaiming, gain) \
+  case Act::name:                                         \
+    return from_output;
+    LATENT_ACTIVATIONS(LATENT_ACT_CASE)
+#undef LATENT_ACT_CASE
+  }
+  return false;
+}
+inline bool act_kaiming(Act a) {
+  switch (a) {
+#define LATENT_ACT_CASE(name, from_output, kaiming, gain) \
+  case Act::name:                                         \
+    return kaiming;
+    LATENT_ACTIVATIONS(LATENT_ACT_CASE)
+#undef LATENT_ACT_CASE
+  }
+  return false;
+}
+inline double act_gain(Act a, double alpha) {
+  using std::sqrt;
+  switch (a) {
+#define LATENT_ACT_CASE(name, from_output, kaiming, gain) \
+  case Act::name:                                         \
+    return gain;
+    LATENT_ACTIVATIONS(LATENT_ACT_CASE)
+#undef LATENT_ACT_CASE
+  }
+  return 1.0;
+}
 
 // Parameters some activations take (leaky_relu: negative slope; elu: alpha). Others ignore it.
 struct ActParams {
@@ -46,22 +109,11 @@ struct ActParams {
 template <class F>
 void with_act(Act a, F&& f) {
   switch (a) {
-    case Act::identity:
-      return f(std::integral_constant<Act, Act::identity>{});
-    case Act::relu:
-      return f(std::integral_constant<Act, Act::relu>{});
-    case Act::leaky_relu:
-      return f(std::integral_constant<Act, Act::leaky_relu>{});
-    case Act::elu:
-      return f(std::integral_constant<Act, Act::elu>{});
-    case Act::gelu:
-      return f(std::integral_constant<Act, Act::gelu>{});
-    case Act::sigmoid:
-      return f(std::integral_constant<Act, Act::sigmoid>{});
-    case Act::tanh:
-      return f(std::integral_constant<Act, Act::tanh>{});
-    case Act::softplus:
-      return f(std::integral_constant<Act, Act::softplus>{});
+#define LATENT_ACT_CASE(name, from_output, kaiming, gain) \
+  case Act::name:                                         \
+    return f(std::integral_constant<Act, Act::name>{});
+    LATENT_ACTIVATIONS(LATENT_ACT_CASE)
+#undef LATENT_ACT_CASE
   }
 }
 

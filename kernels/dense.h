@@ -24,7 +24,7 @@ namespace latent::kernels {
 
 // Whether act' cannot be recovered from the layer's output, so the backward needs pre.
 inline bool dense_needs_pre(ActParams act) {
-  return act.act == Act::gelu ||
+  return !act_grad_from_output_ok(act.act) ||
          ((act.act == Act::leaky_relu || act.act == Act::elu) && act.alpha < 0.0f);
 }
 

@@ -40,6 +40,9 @@ LATENT_HD T gelu_pdf(T x) {  // phi(x)
   return T(0.39894228040143267794) * exp(T(-0.5) * x * x);
 }
 
+// The formulas below have one case per row of LATENT_ACTIVATIONS (kernels/common.h).
+static_assert(kActCount == 8, "a new activation needs its cases in every switch of this file");
+
 // act(x)
 template <class T>
 LATENT_HD T act_forward(Act a, T alpha, T x) {

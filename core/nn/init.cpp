@@ -45,27 +45,13 @@ double fan_of(const Tensor& w, FanMode mode, const char* who) {
 }
 
 bool relu_family(Act act) {
-  return act == Act::relu || act == Act::leaky_relu || act == Act::elu || act == Act::gelu;
+  return kernels::act_kaiming(act);
 }
 
 }  // namespace
 
 double gain(Act act, double alpha) {
-  switch (act) {
-    case Act::identity:
-    case Act::sigmoid:
-    case Act::softplus:
-      return 1.0;
-    case Act::tanh:
-      return 5.0 / 3.0;
-    case Act::relu:
-    case Act::elu:
-    case Act::gelu:
-      return std::sqrt(2.0);
-    case Act::leaky_relu:
-      return std::sqrt(2.0 / (1.0 + alpha * alpha));
-  }
-  return 1.0;
+  return kernels::act_gain(act, alpha);
 }
 
 Fans fans(const Tensor& w, const char* who) {

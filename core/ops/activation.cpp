@@ -1,7 +1,5 @@
 #include "core/ops/activation.h"
 
-#include <array>
-
 #include "core/autograd.h"
 #include "core/dispatch.h"
 #include "kernels/activation.h"
@@ -10,17 +8,10 @@ namespace latent {
 
 namespace {
 
-constexpr std::array<const char*, 8> kActNames = {"identity", "relu",    "leaky_relu", "elu",
-                                                  "gelu",     "sigmoid", "tanh",       "softplus"};
-// Op names of activation_grad, recorded as the node name (grad_fn_name) and used in errors.
-constexpr std::array<const char*, 8> kActGradNames = {
-    "identity_grad", "relu_grad",    "leaky_relu_grad", "elu_grad",
-    "gelu_grad",     "sigmoid_grad", "tanh_grad",       "softplus_grad"};
-
 std::size_t act_index(Act a) {
-  const auto i = static_cast<std::size_t>(a);
-  check(i < kActNames.size(), "activation", "unknown activation code ", static_cast<int>(a));
-  return i;
+  check(kernels::act_name_of(a) != nullptr, "activation", "unknown activation code ",
+        static_cast<int>(a));
+  return static_cast<std::size_t>(a);
 }
 
 // y = act(x) (grad_op false) or y = act'(x) (grad_op true); the backward multiplies dy by the
@@ -56,23 +47,28 @@ Tensor apply(const char* op, const Tensor& x, ActParams p, bool grad_op) {
 }  // namespace
 
 Act parse_act(const std::string& name) {
-  for (std::size_t i = 0; i < kActNames.size(); ++i)
-    if (name == kActNames[i]) return static_cast<Act>(i);
   std::string valid;
-  for (const char* s : kActNames) valid += valid.empty() ? s : std::string(", ") + s;
+  for (int i = 0; i < kernels::kActCount; ++i) {
+    const char* known = kernels::act_name_of(static_cast<Act>(i));
+    if (name == known) return static_cast<Act>(i);
+    valid += valid.empty() ? known : std::string(", ") + known;
+  }
   throw Error("parse_act", "unknown activation '" + name + "'; valid names: " + valid);
 }
 
 const char* act_name(Act a) {
-  return kActNames[act_index(a)];
+  act_index(a);
+  return kernels::act_name_of(a);
 }
 
 Tensor activation(const Tensor& x, ActParams params) {
-  return apply(kActNames[act_index(params.act)], x, params, false);
+  act_index(params.act);
+  return apply(kernels::act_name_of(params.act), x, params, false);
 }
 
 Tensor activation_grad(const Tensor& x, ActParams params) {
-  return apply(kActGradNames[act_index(params.act)], x, params, true);
+  act_index(params.act);
+  return apply(kernels::act_grad_name_of(params.act), x, params, true);
 }
 
 Tensor relu(const Tensor& x) {

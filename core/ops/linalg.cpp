@@ -17,9 +17,7 @@ std::string operand(const Tensor& t, bool trans) {
 }
 
 bool valid_act(kernels::Act a) {
-  const int v = static_cast<int>(a);
-  return v >= static_cast<int>(kernels::Act::identity) &&
-         v <= static_cast<int>(kernels::Act::softplus);
+  return kernels::act_name_of(a) != nullptr;
 }
 
 #if !LATENT_WITH_CUDA
