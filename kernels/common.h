@@ -48,42 +48,22 @@ enum class Act : int { LATENT_ACTIVATIONS(LATENT_ACT_ENUM) };
 inline constexpr int kActCount = 0 LATENT_ACTIVATIONS(LATENT_ACT_COUNT);
 #undef LATENT_ACT_COUNT
 
-// The activation's name ("relu"), or null for a code outside the table.
-inline const char* act_name_of(Act a) {
-#define LATENT_ACT_NAME(name, from_output, kaiming, gain) #name,
-  static constexpr const char* kNames[] = {LATENT_ACTIVATIONS(LATENT_ACT_NAME)};
-#undef LATENT_ACT_NAME
+// The table's columns (but the gain) for each code, in row order.
+struct ActInfo {
+  const char* name;       // "relu"
+  const char* grad_name;  // "relu_grad": its derivative as an op
+  bool grad_from_output;
+  bool kaiming;
+};
+#define LATENT_ACT_INFO(name, from_output, kaiming, gain) \
+  ActInfo{#name, #name "_grad", from_output, kaiming},
+inline constexpr ActInfo kActInfo[] = {LATENT_ACTIVATIONS(LATENT_ACT_INFO)};
+#undef LATENT_ACT_INFO
+
+// The row of `a`, or null for a code outside the table.
+inline const ActInfo* act_info(Act a) {
   const int i = static_cast<int>(a);
-  return i >= 0 && i < kActCount ? kNames[i] : nullptr;
-}
-// The name of its derivative as an op ("relu_grad"), or null.
-inline const char* act_grad_name_of(Act a) {
-#define LATENT_ACT_GRAD_NAME(name, from_output, kaiming, gain) #name "_grad",
-  static constexpr const char* kNames[] = {LATENT_ACTIVATIONS(LATENT_ACT_GRAD_NAME)};
-#undef LATENT_ACT_GRAD_NAME
-  const int i = static_cast<int>(a);
-  return i >= 0 && i < kActCount ? kNames[i] : nullptr;
-}
-// The table's columns for `a` (a valid code).
-inline bool act_grad_from_output_ok(Act a) {
-  switch (a) {
-#define LATENT_ACT_CASE(name, from_output, kaiming, gain) \
-  case Act::name:                                         \
-    return from_output;
-    LATENT_ACTIVATIONS(LATENT_ACT_CASE)
-#undef LATENT_ACT_CASE
-  }
-  return false;
-}
-inline bool act_kaiming(Act a) {
-  switch (a) {
-#define LATENT_ACT_CASE(name, from_output, kaiming, gain) \
-  case Act::name:                                         \
-    return kaiming;
-    LATENT_ACTIVATIONS(LATENT_ACT_CASE)
-#undef LATENT_ACT_CASE
-  }
-  return false;
+  return i >= 0 && i < kActCount ? &kActInfo[i] : nullptr;
 }
 inline double act_gain(Act a, double alpha) {
   using std::sqrt;

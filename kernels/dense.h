@@ -24,7 +24,8 @@ namespace latent::kernels {
 
 // Whether act' cannot be recovered from the layer's output, so the backward needs pre.
 inline bool dense_needs_pre(ActParams act) {
-  return !act_grad_from_output_ok(act.act) ||
+  const ActInfo* info = act_info(act.act);
+  return !info || !info->grad_from_output ||
          ((act.act == Act::leaky_relu || act.act == Act::elu) && act.alpha < 0.0f);
 }
 

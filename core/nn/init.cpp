@@ -45,7 +45,8 @@ double fan_of(const Tensor& w, FanMode mode, const char* who) {
 }
 
 bool relu_family(Act act) {
-  return kernels::act_kaiming(act);
+  const kernels::ActInfo* info = kernels::act_info(act);
+  return info && info->kaiming;
 }
 
 }  // namespace

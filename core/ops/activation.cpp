@@ -9,7 +9,7 @@ namespace latent {
 namespace {
 
 std::size_t act_index(Act a) {
-  check(kernels::act_name_of(a) != nullptr, "activation", "unknown activation code ",
+  check(kernels::act_info(a) != nullptr, "activation", "unknown activation code ",
         static_cast<int>(a));
   return static_cast<std::size_t>(a);
 }
@@ -49,7 +49,7 @@ Tensor apply(const char* op, const Tensor& x, ActParams p, bool grad_op) {
 Act parse_act(const std::string& name) {
   std::string valid;
   for (int i = 0; i < kernels::kActCount; ++i) {
-    const char* known = kernels::act_name_of(static_cast<Act>(i));
+    const char* known = kernels::kActInfo[i].name;
     if (name == known) return static_cast<Act>(i);
     valid += valid.empty() ? known : std::string(", ") + known;
   }
@@ -57,18 +57,15 @@ Act parse_act(const std::string& name) {
 }
 
 const char* act_name(Act a) {
-  act_index(a);
-  return kernels::act_name_of(a);
+  return kernels::kActInfo[act_index(a)].name;
 }
 
 Tensor activation(const Tensor& x, ActParams params) {
-  act_index(params.act);
-  return apply(kernels::act_name_of(params.act), x, params, false);
+  return apply(kernels::kActInfo[act_index(params.act)].name, x, params, false);
 }
 
 Tensor activation_grad(const Tensor& x, ActParams params) {
-  act_index(params.act);
-  return apply(kernels::act_grad_name_of(params.act), x, params, true);
+  return apply(kernels::kActInfo[act_index(params.act)].grad_name, x, params, true);
 }
 
 Tensor relu(const Tensor& x) {

@@ -17,7 +17,7 @@ std::string operand(const Tensor& t, bool trans) {
 }
 
 bool valid_act(kernels::Act a) {
-  return kernels::act_name_of(a) != nullptr;
+  return kernels::act_info(a) != nullptr;
 }
 
 #if !LATENT_WITH_CUDA

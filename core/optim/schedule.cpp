@@ -33,8 +33,8 @@ LrSchedule LrSchedule::step_decay(double lr, std::int64_t every, double gamma) {
   check(every >= 1, kWhere, "step_decay: every must be >= 1 step, got ", every);
   check_gamma(gamma);
   LrSchedule s(Kind::step_decay, lr);
-  s.every_ = every;
-  s.gamma_ = gamma;
+  s.spec_.every = every;
+  s.spec_.gamma = gamma;
   return s;
 }
 
@@ -42,7 +42,7 @@ LrSchedule LrSchedule::exponential(double lr, double gamma) {
   check_lr("lr", lr);
   check_gamma(gamma);
   LrSchedule s(Kind::exponential, lr);
-  s.gamma_ = gamma;
+  s.spec_.gamma = gamma;
   return s;
 }
 
@@ -52,33 +52,25 @@ LrSchedule LrSchedule::cosine(double lr, std::int64_t total_steps, double floor)
   check(floor <= lr, kWhere, "cosine: floor ", floor, " is above the initial lr ", lr);
   check(total_steps >= 1, kWhere, "cosine: total_steps must be >= 1, got ", total_steps);
   LrSchedule s(Kind::cosine, lr);
-  s.every_ = total_steps;
-  s.floor_ = floor;
+  s.spec_.every = total_steps;
+  s.spec_.floor = floor;
   return s;
 }
 
 LrSchedule LrSchedule::with_warmup(std::int64_t steps, double start_factor) const {
-  check(warmup_ == 0, kWhere, "this schedule already has a warm-up of ", warmup_, " steps");
+  check(spec_.warmup == 0, kWhere, "this schedule already has a warm-up of ", spec_.warmup,
+        " steps");
   check(steps >= 0, kWhere, "warm-up steps must be >= 0, got ", steps);
   check(std::isfinite(start_factor) && start_factor >= 0 && start_factor <= 1, kWhere,
         "warm-up start_factor must lie in [0, 1], got ", start_factor);
   LrSchedule s = *this;
-  s.warmup_ = steps;
-  s.warmup_start_ = start_factor;
+  s.spec_.warmup = steps;
+  s.spec_.warmup_start = start_factor;
   return s;
 }
 
 kernels::LrSpec LrSchedule::spec() const {
-  static constexpr kernels::LrKind kKinds[] = {
-      kernels::LrKind::constant, kernels::LrKind::step_decay, kernels::LrKind::exponential,
-      kernels::LrKind::cosine};
-  return {.kind = kKinds[static_cast<int>(kind_)],
-          .lr0 = lr0_,
-          .gamma = gamma_,
-          .every = every_,
-          .floor = floor_,
-          .warmup = warmup_,
-          .warmup_start = warmup_start_};
+  return spec_;
 }
 
 // One formula for the host and the kernels (kernels/optim.h).
@@ -100,21 +92,24 @@ void LrSchedule::attach(Optimizer& opt, std::int64_t first_step) const {
 
 std::string LrSchedule::describe() const {
   std::ostringstream os;
-  switch (kind_) {
+  switch (kind()) {
     case Kind::constant:
-      os << "constant(lr=" << lr0_ << ")";
+      os << "constant(lr=" << spec_.lr0 << ")";
       break;
     case Kind::step_decay:
-      os << "step_decay(lr=" << lr0_ << ", every=" << every_ << ", gamma=" << gamma_ << ")";
+      os << "step_decay(lr=" << spec_.lr0 << ", every=" << spec_.every << ", gamma=" << spec_.gamma
+         << ")";
       break;
     case Kind::exponential:
-      os << "exponential(lr=" << lr0_ << ", gamma=" << gamma_ << ")";
+      os << "exponential(lr=" << spec_.lr0 << ", gamma=" << spec_.gamma << ")";
       break;
     case Kind::cosine:
-      os << "cosine(lr=" << lr0_ << ", total=" << every_ << ", floor=" << floor_ << ")";
+      os << "cosine(lr=" << spec_.lr0 << ", total=" << spec_.every << ", floor=" << spec_.floor
+         << ")";
       break;
   }
-  if (warmup_ > 0) os << " after warmup(" << warmup_ << ", from " << warmup_start_ << ")";
+  if (spec_.warmup > 0)
+    os << " after warmup(" << spec_.warmup << ", from " << spec_.warmup_start << ")";
   return os.str();
 }
 

@@ -28,12 +28,13 @@
 #include <string>
 
 #include "core/optim/optimizer.h"
+#include "kernels/optim.h"
 
 namespace latent::optim {
 
 class LrSchedule {
  public:
-  enum class Kind { constant, step_decay, exponential, cosine };
+  using Kind = kernels::LrKind;  // constant, step_decay, exponential, cosine
 
   static LrSchedule constant(double lr);
   static LrSchedule step_decay(double lr, std::int64_t every, double gamma);
@@ -54,22 +55,16 @@ class LrSchedule {
   // The schedule as plain values for the kernels (offset 0).
   kernels::LrSpec spec() const;
 
-  Kind kind() const { return kind_; }
-  double initial_lr() const { return lr0_; }
-  std::int64_t warmup_steps() const { return warmup_; }
+  Kind kind() const { return spec_.kind; }
+  double initial_lr() const { return spec_.lr0; }
+  std::int64_t warmup_steps() const { return spec_.warmup; }
   // "cosine(lr=0.001, total=10000, floor=1e-05) after warmup(500, from 0)", for logs.
   std::string describe() const;
 
  private:
-  LrSchedule(Kind kind, double lr) : kind_(kind), lr0_(lr) {}
+  LrSchedule(Kind kind, double lr) : spec_{.kind = kind, .lr0 = lr} {}
 
-  Kind kind_ = Kind::constant;
-  double lr0_ = 0.0;
-  double gamma_ = 1.0;
-  std::int64_t every_ = 1;  // step_decay: steps between decays; cosine: total steps
-  double floor_ = 0.0;
-  std::int64_t warmup_ = 0;
-  double warmup_start_ = 0.0;
+  kernels::LrSpec spec_;  // the schedule as the kernels evaluate it (offset 0)
 };
 
 }  // namespace latent::optim

@@ -73,29 +73,28 @@ TEST(Record, RefusesWhatCannotBeReplayed) {
   EXPECT_FALSE(dispatch::recording());
 }
 
-// Trains `steps` steps; with `replay` the first step is recorded and the others replay it, each
-// after the next batch is written into the step's input buffer. Returns the parameters.
-template <class Opt>
-std::vector<std::vector<float>> train(bool replay, int steps, Opt make_opt) {
+// Trains `steps` steps; with `replay` the second step is recorded and the later ones replay it,
+// each after the next batch is written into the step's input buffer (the first, eager, creates the
+// gradients and the optimizer state). before_step(opt, i) runs on the host before step i.
+// Returns the parameters.
+template <class Opt, class Hook>
+std::vector<std::vector<float>> train(bool replay, int steps, Opt make_opt, Hook before_step) {
   models::AE ae = small_ae();
   ae.train();
   auto opt = make_opt(ae.parameters());
   const std::vector<Tensor> data = batches();
   Tensor input = Tensor::empty({16, 24});
-  Tensor loss;
   auto step = [&] {
-    loss = ae.compute_loss(input).total;
+    const Tensor loss = ae.compute_loss(input).total;
     opt.zero_grad();
     loss.backward();
     opt.step();
   };
-  // A first eager step creates the gradients and the optimizer state.
-  input.copy_(data[0]);
-  step();
   dispatch::Plan plan;
-  for (int i = 1; i < steps; ++i) {
+  for (int i = 0; i < steps; ++i) {
     input.copy_(data[static_cast<std::size_t>(i) % data.size()]);
-    if (!replay) {
+    before_step(opt, i);
+    if (!replay || i == 0) {
       step();
     } else if (i == 1) {
       dispatch::Recorder rec(plan);
@@ -105,6 +104,11 @@ std::vector<std::vector<float>> train(bool replay, int steps, Opt make_opt) {
     }
   }
   return snapshot(ae.parameters());
+}
+
+template <class Opt>
+std::vector<std::vector<float>> train(bool replay, int steps, Opt make_opt) {
+  return train(replay, steps, make_opt, [](auto&, int) {});
 }
 
 // SGD at a constant learning rate reads nothing from the host that changes between steps: 50
@@ -135,34 +139,10 @@ TEST(Record, AdamWithAScheduleReplaysBitForBit) {
 // does) is a value of the recorded step's arguments, so a replay repeats the recorded one and
 // drifts from the eager run. The replay tests above must be able to see such a baked value.
 TEST(Record, AHostValueBakedIntoTheStepMakesTheReplayDiffer) {
-  auto run = [](bool replay) {
-    models::AE ae = small_ae();
-    ae.train();
-    optim::Adam opt(ae.parameters(), {.lr = 1e-2});
-    const std::vector<Tensor> data = batches();
-    Tensor input = Tensor::empty({16, 24});
-    dispatch::Plan plan;
-    for (int i = 0; i < 20; ++i) {
-      input.copy_(data[static_cast<std::size_t>(i) % data.size()]);
-      opt.set_lr(1e-2 / (1 + i));  // a host value, different at every step
-      auto step = [&] {
-        const Tensor loss = ae.compute_loss(input).total;
-        opt.zero_grad();
-        loss.backward();
-        opt.step();
-      };
-      if (!replay || i == 0) {
-        step();
-      } else if (i == 1) {
-        dispatch::Recorder rec(plan);
-        step();
-      } else {
-        plan.replay();
-      }
-    }
-    return snapshot(ae.parameters());
-  };
-  EXPECT_NE(run(false), run(true));
+  auto adam = [](std::vector<Tensor> p) { return optim::Adam(std::move(p), {.lr = 1e-2}); };
+  // A host value, different at every step.
+  auto decay = [](optim::Adam& opt, int i) { opt.set_lr(1e-2 / (1 + i)); };
+  EXPECT_NE(train(false, 20, adam, decay), train(true, 20, adam, decay));
 }
 
 }  // namespace
