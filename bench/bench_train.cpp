@@ -1,7 +1,8 @@
 // Training throughput of the autoencoders: the VAE 784-512-256-32 with a Bernoulli likelihood
 // (relu hidden layers; recon = BCE with logits summed over pixels, batch mean; + analytic KL)
 // and the AE with the same sizes (784-512-256-32-256-512-784, BCE with logits), with Adam
-// (lr 1e-3), at batch 128 and 1024, on the GPU; with --cpu also on the CPU. One step is forward,
+// (lr 1e-3), at batch 128, 1024 and 4096 (and 65536 without --quick) on the GPU; with --cpu at
+// 128 and 1024 on the CPU. One step is forward,
 // loss, zero_grad, backward and the optimizer step; nothing reads a value back inside it.
 //
 // Each configuration first checks that it trains: `check_steps` steps reading the loss after each
@@ -19,15 +20,17 @@
 // "math":"tf32" runs the GEMMs on TF32 tensor cores (latent::set_tf32), at batch 1024 only, where
 // the step is GEMM-bound. The same models in PyTorch: bench/pytorch/.
 //
-// Data: the first 8 batches of Fashion-MNIST's training images when the files are found
-// ($LATENT_FASHION_MNIST or Debian's folder), else synthetic striped images; the steps cycle over
-// those batches, already on the device. "data" says which.
+// Data: 8 batches of consecutive Fashion-MNIST training images when the files are found
+// ($LATENT_FASHION_MNIST or Debian's folder), else synthetic striped images (8192 of them), wrapping
+// around when a batch size needs more; the steps cycle over those batches, already on the device.
+// "data" says which.
 //
 // Without a GPU: {"bench":"train","skipped":"no CUDA GPU"} (and the CPU lines with --cpu), status
 // 0. Options: --cpu, --quick (fewer steps and samples).
 // "mode" is "eager" (define-by-run: the graph built and walked every step) or, on the CPU for
 // models whose step is replayable (the AE), "replayed": the step recorded once and its kernel calls
 // made again on the same memory (dispatch::Plan), with "speedup_vs_eager".
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -177,8 +180,19 @@ void Bench::run(const Config& c, const Data& data) {
     model->train();
     optim::Adam opt(model->parameters(), {.lr = 1e-3});
     std::vector<Tensor> pool;
-    for (std::int64_t i = 0; i < kPool; ++i)
-      pool.push_back(data.images.rows(i * c.batch, c.batch).to(device_));
+    // Batches of consecutive rows, wrapping around the data (large batches repeat images).
+    const std::int64_t available = data.images.dim(0);
+    for (std::int64_t i = 0; i < kPool; ++i) {
+      std::vector<Tensor> parts;
+      for (std::int64_t start = i * c.batch % available, left = c.batch; left > 0;) {
+        const std::int64_t take = std::min(left, available - start);
+        parts.push_back(data.images.rows(start, take));
+        left -= take;
+        start = 0;
+      }
+      const Tensor batch = parts.size() == 1 ? parts.front() : concat_rows(parts);
+      pool.push_back(batch.to(device_));
+    }
     std::size_t next = 0;
     Tensor loss;
     auto step = [&] {
@@ -309,6 +323,8 @@ int main(int argc, char** argv) {
     gpu_configs.push_back({model, 128, false});
     gpu_configs.push_back({model, 1024, false});
     gpu_configs.push_back({model, 1024, true});
+    gpu_configs.push_back({model, 4096, false});
+    if (!opt.quick) gpu_configs.push_back({model, 65536, false});
     cpu_configs.push_back({model, 128, false});
     cpu_configs.push_back({model, 1024, false});
   }

@@ -275,7 +275,7 @@ verdict_pytorch="not run: python3 has no torch"
 if timeout 60 python3 -c 'import torch' > /dev/null 2>&1; then
   say "PyTorch eager and torch.compile, quick"
   verdict_pytorch=$(run_bench pytorch 200 env LATENT_COMMIT="$commit" PYTHONUNBUFFERED=1 \
-    bash bench/pytorch/run.sh --quick --models vae --configs 128,1024)
+    bash bench/pytorch/run.sh --quick --models vae --configs 128,1024,4096)
 fi
 cap_file "$log"
 cap_file "$tests_log"
@@ -296,11 +296,12 @@ def step_ms(bench, batch, mode=None):
                 and "median_ms" in r and r.get("device", "cuda") != "cpu"):
             return "%.4f ms" % r["median_ms"]
     return "-"
-print("| VAE step (784-512-256-32, Adam) | batch 128 | batch 1024 |")
-print("| --- | --- | --- |")
+print("| VAE step (784-512-256-32, Adam) | batch 128 | batch 1024 | batch 4096 |")
+print("| --- | --- | --- | --- |")
 for label, bench, mode in (("latent", "train", None), ("PyTorch eager", "pytorch_train", "eager"),
                            ("PyTorch torch.compile", "pytorch_train", "compile")):
-    print("| %s | %s | %s |" % (label, step_ms(bench, 128, mode), step_ms(bench, 1024, mode)))
+    print("| %s | %s | %s | %s |" % (label, step_ms(bench, 128, mode), step_ms(bench, 1024, mode),
+                                     step_ms(bench, 4096, mode)))
 errors = [r for r in rows if "error" in r]
 for r in errors:
     print("bench error: %s %s batch %s: %s" % (r.get("bench"), r.get("model"), r.get("batch"), r["error"]))

@@ -7,7 +7,7 @@ between two CUDA events) and the same JSON fields, with "bench":"pytorch_train" 
 "eager" or "compile". One line per configuration on stdout; progress on stderr.
 
     python3 bench/pytorch/train.py [--quick] [--modes eager,compile] [--models vae,ae]
-                                   [--configs 128,1024,1024-tf32] [--commit HASH]
+                                   [--configs 128,1024,1024-tf32,4096,65536] [--commit HASH]
 
 Without torch or without a GPU: one line {"bench":"pytorch_train","skipped":...}, status 0. A
 configuration that fails (the loss does not fall, torch.compile fails) prints a line with
@@ -51,10 +51,14 @@ def load_images(rows):
             with opener(path, "rb") as f:
                 header = f.read(16)
                 magic, count, h, w = (int.from_bytes(header[i:i + 4], "big") for i in (0, 4, 8, 12))
-                if magic != 2051 or h * w != 784 or count < rows:
+                if magic != 2051 or h * w != 784 or count < 1:
                     continue
-                data = np.frombuffer(f.read(rows * 784), dtype=np.uint8)
-            return data.reshape(rows, 784).astype(np.float32) / 255.0, "fashion-mnist"
+                have = min(rows, count)
+                data = np.frombuffer(f.read(have * 784), dtype=np.uint8).reshape(have, 784)
+            # Wrapping around when more rows are asked for than the file has (large batches), as
+            # bench_train.cpp does.
+            data = np.resize(data, (rows, 784))
+            return data.astype(np.float32) / 255.0, "fashion-mnist"
     rng = np.random.default_rng(0)
     fr = rng.integers(1, 4, size=(rows, 1, 1))
     fc = rng.integers(1, 4, size=(rows, 1, 1))
@@ -183,7 +187,7 @@ def main():
     parser.add_argument("--compile-mode", default="default",
                         help="torch.compile mode: default, reduce-overhead, max-autotune, ...")
     parser.add_argument("--models", default="vae,ae", help="comma-separated: vae, ae")
-    parser.add_argument("--configs", default="128,1024,1024-tf32",
+    parser.add_argument("--configs", default="128,1024,1024-tf32,4096,65536",
                         help="comma-separated batch sizes, FP32; BATCH-tf32 for TF32 GEMMs")
     parser.add_argument("--commit", default=os.environ.get("LATENT_COMMIT", "unknown"))
     args = parser.parse_args()
