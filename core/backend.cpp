@@ -1,6 +1,7 @@
 #include "core/backend.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -132,7 +133,16 @@ DeviceState& state(int index) {
 }  // namespace
 #endif
 
+namespace {
+std::atomic<std::uint64_t> g_allocations{0};
+}  // namespace
+
+std::uint64_t allocation_count() {
+  return g_allocations.load(std::memory_order_relaxed);
+}
+
 void* allocate(std::size_t bytes, Device device) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
   if (bytes == 0) bytes = 1;
   if (device.is_cpu()) {
     const std::size_t rounded = (bytes + 63) / 64 * 64;

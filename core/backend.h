@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "core/device.h"
 #include "kernels/common.h"
@@ -15,6 +16,9 @@ namespace latent::backend {
 // Allocates `bytes` on `device`. Out of GPU memory throws latent::Error with the bytes requested,
 // free and total.
 void* allocate(std::size_t bytes, Device device);
+// Allocations made so far by allocate(), on any device and thread: a test takes the difference
+// around a region (a replayed training step allocates nothing).
+std::uint64_t allocation_count();
 void deallocate(void* ptr, Device device) noexcept;
 
 // Copies bytes between any two devices, ordered on the CUDA stream(s) involved. A copy to the

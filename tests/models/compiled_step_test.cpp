@@ -5,6 +5,7 @@
 
 #include <vector>
 
+#include "core/backend.h"
 #include "core/latent.h"
 #include "models/compiled_step.h"
 #include "models/vae.h"
@@ -51,6 +52,28 @@ TEST(CompiledStep, ReplaysOwnLoopsBitForBit) {
   EXPECT_EQ(replayed, 20 - 4);
   EXPECT_EQ(eager.first, fast.first);
   EXPECT_EQ(eager.second, fast.second);
+}
+
+// A replayed step allocates nothing: every buffer it uses was kept from the recording.
+TEST(CompiledStep, AReplayedStepAllocatesNothing) {
+  VAE vae = make_vae();
+  optim::Adam opt(vae.parameters(), {.lr = 1e-2});
+  CompiledStep step(vae, opt, {.grad_clip = 1.0});
+  Generator gen(5);
+  const Tensor x = Tensor::rand({16, 20}, gen);
+  for (std::int64_t s = 0; s < 6; ++s) {
+    vae.on_train_step(s);
+    const std::uint64_t before = backend::allocation_count();
+    step(x);
+    const std::uint64_t allocated = backend::allocation_count() - before;
+    if (s < 2) {
+      EXPECT_FALSE(step.replayed_last()) << "step " << s;  // eager, then recorded
+      EXPECT_GT(allocated, 0u) << "step " << s;
+    } else {
+      EXPECT_TRUE(step.replayed_last()) << "step " << s;
+      EXPECT_EQ(allocated, 0u) << "step " << s;
+    }
+  }
 }
 
 TEST(CompiledStep, BadInputIsAnError) {
