@@ -2,17 +2,11 @@
 
 #include "kernels/activation.h"
 #include "kernels/cuda_check.h"
+#include "kernels/cuda_launch.cuh"
 #include "kernels/scalar_math.h"
 
 namespace latent::kernels::cuda {
 namespace {
-
-constexpr int kThreads = 256;
-
-inline unsigned grid_for(index_t n) {
-  const index_t b = (n + kThreads - 1) / kThreads;
-  return static_cast<unsigned>(b < 65535 * 32 ? (b > 0 ? b : 1) : 65535 * 32);
-}
 
 // The four element-wise maps of the family, one kernel template: the activation and the map are
 // compile-time constants, so each instance is a straight-line loop body.

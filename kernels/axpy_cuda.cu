@@ -1,15 +1,9 @@
 #include "kernels/axpy.h"
 #include "kernels/cuda_check.h"
+#include "kernels/cuda_launch.cuh"
 
 namespace latent::kernels::cuda {
 namespace {
-
-constexpr int kThreads = 256;
-
-inline unsigned grid_for(index_t n) {
-  const index_t b = (n + kThreads - 1) / kThreads;
-  return static_cast<unsigned>(b < 65535 * 32 ? b : 65535 * 32);
-}
 
 __global__ void axpy_kernel(float* __restrict__ y, const float* __restrict__ x, float alpha,
                             index_t n) {
@@ -27,15 +21,11 @@ __global__ void scale_kernel(float* __restrict__ y, float alpha, index_t n) {
 }  // namespace
 
 void axpy(float* y, const float* x, float alpha, index_t n, Stream stream) {
-  if (n == 0) return;
-  axpy_kernel<<<grid_for(n), kThreads, 0, stream>>>(y, x, alpha, n);
-  LATENT_LAUNCH_CHECK(axpy_kernel);
+  LATENT_LAUNCH_LINEAR(axpy_kernel, n, stream, y, x, alpha, n);
 }
 
 void scale(float* y, float alpha, index_t n, Stream stream) {
-  if (n == 0) return;
-  scale_kernel<<<grid_for(n), kThreads, 0, stream>>>(y, alpha, n);
-  LATENT_LAUNCH_CHECK(scale_kernel);
+  LATENT_LAUNCH_LINEAR(scale_kernel, n, stream, y, alpha, n);
 }
 
 }  // namespace latent::kernels::cuda

@@ -27,12 +27,11 @@
 
 #include "kernels/common.h"
 #include "kernels/cuda_check.h"
+#include "kernels/cuda_launch.cuh"
 
 namespace latent::kernels::cuda {
 namespace {
 
-// Threads of a one-dimensional block.
-constexpr int kThreads = 256;
 // Most blocks of total_sum's first pass, hence the doubles of scratch it writes.
 constexpr int kMaxPartials = 1024;
 // row_sums: rows up to this long are summed by one warp (eight rows per block), longer ones by a
@@ -45,12 +44,9 @@ constexpr int kColLanes = 8;
 
 // ---- launch shapes -----------------------------------------------------------------------------
 
-// Blocks for a grid-stride loop over `work` items, `per_block` per block: at least one, at most
-// 65535 * 32 (the loop covers the rest).
+// Blocks for a grid-stride loop over `work` items, `per_block` per block (cuda_launch.cuh).
 inline unsigned blocks_for(index_t work, index_t per_block) {
-  constexpr index_t kMax = index_t{65535} * 32;
-  const index_t b = (work + per_block - 1) / per_block;
-  return static_cast<unsigned>(b < 1 ? 1 : (b < kMax ? b : kMax));
+  return grid_for(work, per_block);
 }
 
 // Blocks of total_sum's first pass: about 4 terms per thread, between 1 and kMaxPartials.

@@ -1,15 +1,9 @@
 #include "kernels/cuda_check.h"
+#include "kernels/cuda_launch.cuh"
 #include "kernels/elementwise.h"
 
 namespace latent::kernels::cuda {
 namespace {
-
-constexpr int kThreads = 256;
-
-inline unsigned grid_for(index_t n) {
-  const index_t b = (n + kThreads - 1) / kThreads;
-  return static_cast<unsigned>(b < 65535 * 32 ? (b > 0 ? b : 1) : 65535 * 32);
-}
 
 __device__ __forceinline__ index_t at(Bcast m, index_t r, index_t c, index_t cols) {
   switch (m) {

@@ -1,16 +1,10 @@
 #include "kernels/cuda_check.h"
+#include "kernels/cuda_launch.cuh"
 #include "kernels/fill.h"
 #include "kernels/philox.h"
 
 namespace latent::kernels::cuda {
 namespace {
-
-constexpr int kThreads = 256;
-
-inline unsigned blocks_for(index_t n) {
-  const index_t b = (n + kThreads - 1) / kThreads;
-  return static_cast<unsigned>(b < 65535 * 32 ? b : 65535 * 32);
-}
 
 __global__ void fill_kernel(float* __restrict__ y, float value, index_t n) {
   for (index_t i = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; i < n;
@@ -58,9 +52,7 @@ void philox_take(std::uint64_t* counter, std::uint64_t* used, std::uint64_t bloc
 }
 
 void fill(float* y, float value, index_t n, Stream stream) {
-  if (n == 0) return;
-  fill_kernel<<<blocks_for(n), kThreads, 0, stream>>>(y, value, n);
-  LATENT_LAUNCH_CHECK(fill_kernel);
+  LATENT_LAUNCH_LINEAR(fill_kernel, n, stream, y, value, n);
 }
 
 void copy(float* y, const float* x, index_t n, Stream stream) {
@@ -71,17 +63,14 @@ void copy(float* y, const float* x, index_t n, Stream stream) {
 
 void fill_uniform(float* y, std::uint64_t seed, std::uint64_t offset, float lo, float hi, index_t n,
                   Stream stream) {
-  if (n == 0) return;
-  fill_uniform_kernel<<<blocks_for((n + 3) / 4), kThreads, 0, stream>>>(y, seed, offset, lo, hi, n);
-  LATENT_LAUNCH_CHECK(fill_uniform_kernel);
+  // One thread per Philox block of four numbers.
+  LATENT_LAUNCH_LINEAR(fill_uniform_kernel, (n + 3) / 4, stream, y, seed, offset, lo, hi, n);
 }
 
 void fill_normal(float* y, std::uint64_t seed, std::uint64_t offset, float mean, float stddev,
                  index_t n, index_t draws, Stream stream) {
-  if (n == 0 || draws == 0) return;
-  fill_normal_kernel<<<blocks_for((n + 3) / 4 * draws), kThreads, 0, stream>>>(
-      y, seed, offset, mean, stddev, n, draws);
-  LATENT_LAUNCH_CHECK(fill_normal_kernel);
+  LATENT_LAUNCH_LINEAR(fill_normal_kernel, (n + 3) / 4 * draws, stream, y, seed, offset, mean,
+                       stddev, n, draws);
 }
 
 }  // namespace latent::kernels::cuda

@@ -1,10 +1,9 @@
 #include "kernels/cuda_check.h"
+#include "kernels/cuda_launch.cuh"
 #include "kernels/gather.h"
 
 namespace latent::kernels::cuda {
 namespace {
-
-constexpr int kThreads = 256;
 
 // One block-stride loop over all n * row outputs: consecutive threads copy consecutive elements
 // of a row, so reads and writes are coalesced.
@@ -22,11 +21,7 @@ __global__ void gather_rows_kernel(float* __restrict__ y, const float* __restric
 
 void gather_rows(float* y, const float* x, const index_t* index, index_t n, index_t row,
                  Stream stream) {
-  if (n == 0 || row == 0) return;
-  const index_t blocks = (n * row + kThreads - 1) / kThreads;
-  gather_rows_kernel<<<static_cast<unsigned>(blocks < 65535 * 32 ? blocks : 65535 * 32), kThreads,
-                       0, stream>>>(y, x, index, n, row);
-  LATENT_LAUNCH_CHECK(gather_rows_kernel);
+  LATENT_LAUNCH_LINEAR(gather_rows_kernel, n * row, stream, y, x, index, n, row);
 }
 
 }  // namespace latent::kernels::cuda

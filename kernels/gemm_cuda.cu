@@ -2,19 +2,13 @@
 
 #include "kernels/cublas_handle.h"
 #include "kernels/cuda_check.h"
+#include "kernels/cuda_launch.cuh"
 #include "kernels/gemm.h"
 
 namespace latent::kernels::cuda {
 namespace {
 
-constexpr int kThreads = 256;
-
 std::atomic<bool> g_tf32{false};
-
-inline unsigned grid_for(index_t n) {
-  const index_t b = (n + kThreads - 1) / kThreads;
-  return static_cast<unsigned>(b < 65535 * 32 ? (b > 0 ? b : 1) : 65535 * 32);
-}
 
 // C = beta * C over [m, n] with row stride ldc; beta == 0 writes zeros without reading C, so NaN
 // or garbage there does not propagate (BLAS semantics, as on the CPU).

@@ -2,13 +2,13 @@
 #include <cub/block/block_reduce.cuh>
 
 #include "kernels/cuda_check.h"
+#include "kernels/cuda_launch.cuh"
 #include "kernels/optim.h"
 #include "kernels/scalar_math.h"
 
 namespace latent::kernels::cuda {
 namespace {
 
-constexpr int kThreads = 256;
 // A block's unit of work: this many consecutive elements of one tensor (chunks never straddle
 // tensors, and their boundaries depend on the sizes alone).
 constexpr index_t kChunk = 4096;
@@ -244,11 +244,7 @@ void clip_factor(double* clip, double max_norm, Stream stream) {
 }
 
 void clip_scale(float* x, const double* clip, index_t n, Stream stream) {
-  if (n <= 0) return;
-  const index_t blocks = (n + kThreads - 1) / kThreads;
-  clip_scale_kernel<<<static_cast<unsigned>(blocks < 4096 ? blocks : 4096), kThreads, 0, stream>>>(
-      x, clip, n);
-  LATENT_LAUNCH_CHECK(clip_scale_kernel);
+  LATENT_LAUNCH_LINEAR(clip_scale_kernel, n, stream, x, clip, n);
 }
 
 index_t sum_squares_scratch(const SquaresTensor* tensors, std::size_t count) {

@@ -1,18 +1,13 @@
 #include "kernels/cuda_check.h"
+#include "kernels/cuda_launch.cuh"
 #include "kernels/shape.h"
 
 namespace latent::kernels::cuda {
 namespace {
 
-constexpr int kThreads = 256;
 // Transpose tile: 32 x 32 elements moved by 32 x 8 threads, four rows each.
 constexpr int kTile = 32;
 constexpr int kTileRows = 8;
-
-inline unsigned grid_for(index_t n) {
-  const index_t b = (n + kThreads - 1) / kThreads;
-  return static_cast<unsigned>(b < 65535 * 32 ? (b > 0 ? b : 1) : 65535 * 32);
-}
 
 // dst[r, c] (+)= src[r, c] with row strides; consecutive threads take consecutive columns.
 template <bool kAccumulate>
