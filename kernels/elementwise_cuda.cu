@@ -108,14 +108,12 @@ void grad_of(float* d, int which, Bcast mode, const float* dy, const float* a, B
              const float* b, Bcast bb, math::Binary op, index_t rows, index_t cols, Stream stream) {
   switch (mode) {
     case Bcast::full:
-      grad_full_kernel<<<grid_for(rows * cols), kThreads, 0, stream>>>(d, which, dy, a, ba, b, bb,
-                                                                       op, rows, cols);
-      LATENT_LAUNCH_CHECK(grad_full_kernel);
+      LATENT_LAUNCH_LINEAR(grad_full_kernel, rows * cols, stream, d, which, dy, a, ba, b, bb, op,
+                           rows, cols);
       break;
     case Bcast::row:
-      grad_row_kernel<<<grid_for(cols), kThreads, 0, stream>>>(d, which, dy, a, ba, b, bb, op, rows,
-                                                               cols);
-      LATENT_LAUNCH_CHECK(grad_row_kernel);
+      LATENT_LAUNCH_LINEAR(grad_row_kernel, cols, stream, d, which, dy, a, ba, b, bb, op, rows,
+                           cols);
       break;
     case Bcast::col:
       grad_rowsum_kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
@@ -134,24 +132,17 @@ void grad_of(float* d, int which, Bcast mode, const float* dy, const float* a, B
 
 void unary_forward(float* y, const float* x, math::Unary op, float p0, float p1, index_t n,
                    Stream stream) {
-  if (n == 0) return;
-  unary_forward_kernel<<<grid_for(n), kThreads, 0, stream>>>(y, x, op, p0, p1, n);
-  LATENT_LAUNCH_CHECK(unary_forward_kernel);
+  LATENT_LAUNCH_LINEAR(unary_forward_kernel, n, stream, y, x, op, p0, p1, n);
 }
 
 void unary_backward(float* dx, const float* dy, const float* x, const float* y, math::Unary op,
                     float p0, float p1, index_t n, Stream stream) {
-  if (n == 0) return;
-  unary_backward_kernel<<<grid_for(n), kThreads, 0, stream>>>(dx, dy, x, y, op, p0, p1, n);
-  LATENT_LAUNCH_CHECK(unary_backward_kernel);
+  LATENT_LAUNCH_LINEAR(unary_backward_kernel, n, stream, dx, dy, x, y, op, p0, p1, n);
 }
 
 void binary_forward(float* y, const float* a, Bcast ba, const float* b, Bcast bb, math::Binary op,
                     index_t rows, index_t cols, Stream stream) {
-  if (rows * cols == 0) return;
-  binary_forward_kernel<<<grid_for(rows * cols), kThreads, 0, stream>>>(y, a, ba, b, bb, op, rows,
-                                                                        cols);
-  LATENT_LAUNCH_CHECK(binary_forward_kernel);
+  LATENT_LAUNCH_LINEAR(binary_forward_kernel, rows * cols, stream, y, a, ba, b, bb, op, rows, cols);
 }
 
 void binary_backward(float* da, float* db, const float* dy, const float* a, Bcast ba,

@@ -40,8 +40,7 @@ void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, float alp
   if (k <= 0 || alpha == 0.0f) {
     // No product to form: cuBLAS would be asked for a degenerate GEMM, so do C = beta * C here.
     if (beta == 1.0f) return;
-    scale_matrix_kernel<<<grid_for(m * n), kThreads, 0, stream>>>(c, ldc, beta, m, n);
-    LATENT_LAUNCH_CHECK(scale_matrix_kernel);
+    LATENT_LAUNCH_LINEAR(scale_matrix_kernel, m * n, stream, c, ldc, beta, m, n);
     return;
   }
   BlasLease lease(stream);

@@ -81,18 +81,14 @@ __global__ void tile_backward_kernel(float* __restrict__ dx, const float* __rest
 
 void copy_2d(float* dst, index_t dst_stride, const float* src, index_t src_stride, index_t rows,
              index_t cols, Stream stream) {
-  if (rows <= 0 || cols <= 0) return;
-  copy_2d_kernel<false><<<grid_for(rows * cols), kThreads, 0, stream>>>(dst, dst_stride, src,
-                                                                        src_stride, rows, cols);
-  LATENT_LAUNCH_CHECK(copy_2d_kernel);
+  LATENT_LAUNCH_LINEAR(copy_2d_kernel<false>, rows * cols, stream, dst, dst_stride, src, src_stride,
+                       rows, cols);
 }
 
 void accumulate_2d(float* dst, index_t dst_stride, const float* src, index_t src_stride,
                    index_t rows, index_t cols, Stream stream) {
-  if (rows <= 0 || cols <= 0) return;
-  copy_2d_kernel<true><<<grid_for(rows * cols), kThreads, 0, stream>>>(dst, dst_stride, src,
-                                                                       src_stride, rows, cols);
-  LATENT_LAUNCH_CHECK(copy_2d_kernel);
+  LATENT_LAUNCH_LINEAR(copy_2d_kernel<true>, rows * cols, stream, dst, dst_stride, src, src_stride,
+                       rows, cols);
 }
 
 void transpose_forward(float* y, const float* x, index_t rows, index_t cols, Stream stream) {
@@ -105,9 +101,7 @@ void transpose_backward(float* dx, const float* dy, index_t rows, index_t cols, 
 }
 
 void tile_backward(float* dx, const float* dy, index_t repeats, index_t m, Stream stream) {
-  if (m <= 0) return;
-  tile_backward_kernel<<<grid_for(m), kThreads, 0, stream>>>(dx, dy, repeats, m);
-  LATENT_LAUNCH_CHECK(tile_backward_kernel);
+  LATENT_LAUNCH_LINEAR(tile_backward_kernel, m, stream, dx, dy, repeats, m);
 }
 
 }  // namespace latent::kernels::cuda
