@@ -111,12 +111,12 @@ void Optimizer::flatten() {
 }
 
 Tensor Optimizer::arena_view(const Tensor& arena, std::size_t i) const {
-  auto impl = std::make_shared<TensorImpl>();
-  impl->storage = arena.impl()->storage;
-  impl->offset = arena.impl()->offset + flat_offsets_[i];
-  impl->shape = params_[i].shape();
-  impl->dtype = arena.dtype();
-  return Tensor(std::move(impl));
+  return arena.rows(flat_offsets_[i], params_[i].numel()).reshape(params_[i].shape());
+}
+
+bool Optimizer::in_arena(const Tensor& t, const Tensor& arena, std::size_t i) const {
+  return t.defined() && t.impl()->storage == arena.impl()->storage &&
+         t.impl()->offset == arena.impl()->offset + flat_offsets_[i];
 }
 
 Tensor& Optimizer::slot_arena(std::size_t k) {
@@ -136,9 +136,9 @@ void Optimizer::move_into_arenas() {
   NoGradGuard no_grad;
   for (std::size_t i = 0; i < params_.size(); ++i) {
     const Tensor& p = params_[i];
-    if (p.impl()->storage != flat_params_.impl()->storage) return;  // moved: no flat mode now
+    if (!in_arena(p, flat_params_, i)) return;  // moved: no flat mode now
     const Tensor g = p.grad();
-    if (g.defined() && g.impl()->storage != flat_grads_.impl()->storage) {
+    if (g.defined() && !in_arena(g, flat_grads_, i)) {
       Tensor view = arena_view(flat_grads_, i);
       view.copy_(g.detach());
       p.set_grad(view);
@@ -153,14 +153,11 @@ void Optimizer::move_into_arenas() {
 
 bool Optimizer::flat_valid() const {
   if (!flat_) return false;
-  auto in = [&](const Tensor& t, const Tensor& arena, std::size_t i) {
-    return t.defined() && t.impl()->storage == arena.impl()->storage &&
-           t.impl()->offset == arena.impl()->offset + flat_offsets_[i];
-  };
   for (std::size_t i = 0; i < params_.size(); ++i) {
-    if (!in(params_[i], flat_params_, i) || !in(params_[i].grad(), flat_grads_, i)) return false;
+    if (!in_arena(params_[i], flat_params_, i) || !in_arena(params_[i].grad(), flat_grads_, i))
+      return false;
     for (std::size_t k = 0; k < slot_names_.size(); ++k)
-      if (flat_slots_[k].defined() && !in(slots_[i][k], flat_slots_[k], i)) return false;
+      if (flat_slots_[k].defined() && !in_arena(slots_[i][k], flat_slots_[k], i)) return false;
   }
   return true;
 }
@@ -297,9 +294,7 @@ void Optimizer::zero_grad(bool set_to_none) {
     // gradient keeps none, as zero_grad always did).
     for (std::size_t i = 0; i < params_.size(); ++i) {
       const Tensor g = params_[i].grad();
-      const bool in = g.defined() && g.impl()->storage == flat_grads_.impl()->storage &&
-                      g.impl()->offset == flat_grads_.impl()->offset + flat_offsets_[i];
-      if (g.defined() && !in && params_[i].impl()->storage == flat_params_.impl()->storage)
+      if (g.defined() && !in_arena(g, flat_grads_, i) && in_arena(params_[i], flat_params_, i))
         params_[i].set_grad(arena_view(flat_grads_, i));
     }
     if (flat_valid()) {

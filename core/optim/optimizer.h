@@ -130,6 +130,8 @@ class Optimizer {
   void flatten();
   bool flat_valid() const;
   Tensor arena_view(const Tensor& arena, std::size_t i) const;
+  // Whether t is parameter i's place in `arena`.
+  bool in_arena(const Tensor& t, const Tensor& arena, std::size_t i) const;
   Tensor& slot_arena(std::size_t k);
   // Gradients and state slots that live outside their arenas move in (copied).
   void move_into_arenas();
