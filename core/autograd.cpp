@@ -68,25 +68,80 @@ bool GradSink::needs(int i) const {
          node_.next[static_cast<std::size_t>(i)].active();
 }
 
+namespace {
+
+// A private copy of a borrowed buffer, so it can be written.
+void own(GradSink::Slot& s) {
+  if (s.borrowed && *s.borrowed) {
+    *s.buf = s.buf->detach().clone();
+    *s.borrowed = false;
+  }
+}
+
+}  // namespace
+
 Tensor& GradSink::grad(int i) {
   check(needs(i), node_.name, "backward asked for the gradient of input ", i,
         ", which needs none (internal error)");
-  return resolver_(node_.next[static_cast<std::size_t>(i)], true);
+  Slot s = resolver_(node_.next[static_cast<std::size_t>(i)]);
+  if (*s.zero) {
+    s.buf->zero_();
+    *s.zero = false;
+  }
+  own(s);
+  return *s.buf;
+}
+
+Tensor& GradSink::grad_out(int i, bool* overwrite) {
+  check(needs(i), node_.name, "backward asked for the gradient of input ", i,
+        ", which needs none (internal error)");
+  Slot s = resolver_(node_.next[static_cast<std::size_t>(i)]);
+  *overwrite = *s.zero;
+  *s.zero = false;
+  if (!*overwrite) own(s);
+  if (*overwrite && s.borrowed) *s.borrowed = false;
+  return *s.buf;
+}
+
+static void check_grad_shape(const Node& node, const Edge& e, const Tensor& g) {
+  const Shape& want = e.node ? e.node->out_shape : e.leaf->shape;
+  check(g.shape() == want, node.name, "backward produced a gradient of shape ", g.shape().str(),
+        " for an input of shape ", want.str(), " (internal error)");
 }
 
 void GradSink::accumulate(int i, const Tensor& g) {
   if (!needs(i) || !g.defined()) return;
   const Edge& e = node_.next[static_cast<std::size_t>(i)];
-  const Shape& want = e.node ? e.node->out_shape : e.leaf->shape;
-  check(g.shape() == want, node_.name, "backward produced a gradient of shape ", g.shape().str(),
-        " for an input of shape ", want.str(), " (internal error)");
-  Tensor& buf = resolver_(e, false);
-  if (!buf.defined()) {
-    // First contribution: take a private copy (g may alias a tensor someone else owns, and later
+  check_grad_shape(node_, e, g);
+  Slot s = resolver_(e);
+  if (*s.zero) {
+    // First contribution: a private copy (g may alias a tensor someone else owns, and later
     // contributions are added into this buffer in place).
-    buf = g.detach().clone();
+    s.buf->copy_(g);
+    *s.zero = false;
+    if (s.borrowed) *s.borrowed = false;
   } else {
-    buf.add_(g);
+    own(s);
+    s.buf->add_(g);
+  }
+}
+
+void GradSink::adopt(int i, const Tensor& g) {
+  if (!needs(i) || !g.defined()) return;
+  const Edge& e = node_.next[static_cast<std::size_t>(i)];
+  if (e.leaf) {
+    accumulate(i, g);
+    return;
+  }
+  check_grad_shape(node_, e, g);
+  Slot s = resolver_(e);
+  if (*s.zero) {
+    *s.buf = g.detach();
+    *s.zero = false;
+    *s.borrowed = true;
+  } else {
+    own(s);
+    s.buf->add_(g);
   }
 }
 
@@ -157,10 +212,40 @@ static void check_not_released(const Node& n) {
         "the tensor to use its value as a constant");
 }
 
-static Tensor& leaf_grad(Meta& leaf, bool create) {
-  if (create && !leaf.grad.defined())
-    leaf.grad = Tensor::zeros(leaf.shape, {.dtype = leaf.dtype, .device = leaf.device});
-  return leaf.grad;
+static GradSink::Slot leaf_slot(Meta& leaf) {
+  if (!leaf.grad.defined()) {
+    leaf.grad = Tensor::empty(leaf.shape, {.dtype = leaf.dtype, .device = leaf.device});
+    leaf.grad_zero = true;
+  }
+  return {.buf = &leaf.grad, .zero = &leaf.grad_zero, .borrowed = nullptr};
+}
+
+namespace {
+struct UnitSeed {
+  Shape shape;
+  DType dtype;
+  Device device;
+  Tensor ones;
+};
+thread_local std::vector<UnitSeed> g_unit_seeds;
+
+const Tensor& unit_seed(const Tensor& root) {
+  for (const UnitSeed& u : g_unit_seeds)
+    if (u.shape == root.shape() && u.dtype == root.dtype() && u.device == root.device())
+      return u.ones;
+  g_unit_seeds.push_back({.shape = root.shape(),
+                          .dtype = root.dtype(),
+                          .device = root.device(),
+                          .ones = Tensor::ones(root.shape(), root.options())});
+  return g_unit_seeds.back().ones;
+}
+}  // namespace
+
+bool is_unit_seed(const Tensor& t) {
+  if (!t.defined()) return false;
+  for (const UnitSeed& u : g_unit_seeds)
+    if (u.ones.impl()->storage == t.impl()->storage) return true;
+  return false;
 }
 
 void run_backward(const Tensor& root, const Tensor& grad) {
@@ -179,14 +264,18 @@ void run_backward(const Tensor& root, const Tensor& grad) {
     check(root.numel() == 1, "backward",
           "backward() without a gradient needs a one-element tensor, got shape ",
           root.shape().str(), "; pass a gradient of that shape");
-    seed = Tensor::ones(root.shape(), root.options());
+    seed = unit_seed(root);
   }
 
   NoGradGuard no_grad;
   Meta& rm = *root.meta();
   if (!rm.grad_fn) {  // a leaf: backward of the identity
-    Tensor& g = leaf_grad(rm, true);
-    g.add_(seed);
+    GradSink::Slot s = leaf_slot(rm);
+    if (*s.zero)
+      s.buf->copy_(seed);
+    else
+      s.buf->add_(seed);
+    *s.zero = false;
     return;
   }
 
@@ -209,11 +298,16 @@ void run_backward(const Tensor& root, const Tensor& grad) {
   }
 
   // 2. Pending gradients of the nodes' outputs, filled by their consumers. They are views of one
-  //    zero-filled arena per device and dtype, so a pass clears them with one fill per arena
-  //    rather than one per node (the arena lives until the pass ends).
-  std::unordered_map<Node*, Tensor> pending;
-  // The root's gradient: a private copy of the given one, or the ones made above (already ours).
-  pending[rm.grad_fn.get()] = grad.defined() ? seed.detach().clone() : seed;
+  //    arena per device and dtype (one allocation per pass, living until the pass ends), zero
+  //    until their first write overwrites them.
+  struct Pending {
+    Tensor buf;
+    bool zero = true;
+    bool borrowed = false;
+  };
+  std::unordered_map<Node*, Pending> pending;
+  // The root's gradient: the given one or the unit seed, borrowed (never written).
+  pending[rm.grad_fn.get()] = {.buf = seed, .zero = false, .borrowed = true};
   struct Arena {
     Device device;
     DType dtype;
@@ -233,23 +327,18 @@ void run_backward(const Tensor& root, const Tensor& grad) {
     slot[i] = {a, arenas[a].size};
     arenas[a].size += n->out_shape.numel();
   }
-  for (Arena& a : arenas)
-    a.memory = Tensor::zeros({a.size}, {.dtype = a.dtype, .device = a.device});
+  for (Arena& a : arenas) a.memory = Tensor::empty({a.size}, {.dtype = a.dtype, .device = a.device});
   for (std::size_t i = 0; i < order.size(); ++i) {
     Node* n = order[i];
     if (n == rm.grad_fn.get()) continue;
     const auto [a, offset] = slot[i];
-    pending[n] = arenas[a].memory.rows(offset, n->out_shape.numel()).reshape(n->out_shape);
+    pending[n].buf = arenas[a].memory.rows(offset, n->out_shape.numel()).reshape(n->out_shape);
   }
-  auto resolver = [&pending](const Edge& e, bool create) -> Tensor& {
-    if (e.leaf) return leaf_grad(*e.leaf, create);
-    Tensor& buf = pending[e.node.get()];
-    if (create && !buf.defined())
-      buf = Tensor::zeros(e.node->out_shape,
-                          {.dtype = e.node->out_dtype, .device = e.node->out_device});
-    return buf;
+  auto resolver = [&pending](const Edge& e) -> GradSink::Slot {
+    if (e.leaf) return leaf_slot(*e.leaf);
+    Pending& p = pending[e.node.get()];
+    return {.buf = &p.buf, .zero = &p.zero, .borrowed = &p.borrowed};
   };
-
   // 3. Kahn's algorithm from the root: a node runs once every consumer has contributed.
   std::vector<Node*> ready{rm.grad_fn.get()};
   std::vector<std::shared_ptr<Node>> keep_alive;  // nodes stay valid while their grads flow
@@ -258,8 +347,13 @@ void run_backward(const Tensor& root, const Tensor& grad) {
     Node* n = ready.back();
     ready.pop_back();
     auto it = pending.find(n);
-    Tensor dout = it == pending.end() ? Tensor() : it->second;
-    if (it != pending.end()) pending.erase(it);
+    Tensor dout;
+    if (it != pending.end()) {
+      // No consumer wrote it: it is zero, and the closure may still have work (terms of its own).
+      if (it->second.zero) it->second.buf.zero_();
+      dout = it->second.buf;
+      pending.erase(it);
+    }
     if (dout.defined() && n->backward) {
       GradSink sink(*n, resolver);
       n->backward(dout, sink);

@@ -4,9 +4,13 @@
 // walks the nodes reachable from the root in reverse topological order (iteratively), hands each
 // closure the gradient of its output and a GradSink through which it accumulates (+=) the
 // gradients of its inputs, then frees the graph. The gradients of the intermediate results of one
-// pass are views of one zero-filled buffer per device and dtype (one fill, not one per node),
-// held until the pass ends. Closures capture SavedTensor (detached data plus
-// the storage version at save time), never the graph.
+// pass are views of one buffer per device and dtype, held until the pass ends. A gradient buffer
+// is logically zero until its first write, which overwrites it (a GEMM with beta 0, a kernel that
+// stores instead of adding): no fill kernel runs for it. Only a closure that can only add asks for
+// a zero-filled buffer (GradSink::grad), and pays the fill. Leaves work the same way: zero_grad()
+// marks a gradient zero without touching its memory; grad() fills it when it is read in that
+// state. Closures capture SavedTensor (detached data plus the storage version at save time),
+// never the graph.
 #pragma once
 
 #include <functional>
@@ -41,6 +45,9 @@ struct Node;
 struct Meta {
   bool requires_grad = false;
   Tensor grad;
+  // grad is logically zero: its memory holds nothing meaningful until the next write (which
+  // overwrites) or read (Tensor::grad() fills it then).
+  bool grad_zero = false;
   std::shared_ptr<Node> grad_fn;
   // The tensor's shape/dtype/device, so gradients can be allocated without its data.
   Shape shape;
@@ -82,8 +89,23 @@ class GradSink {
   // grad(i) += g (g may have been computed by ops). Adopts g without copying when possible.
   void accumulate(int i, const Tensor& g);
 
-  // Engine side.
-  using Resolver = std::function<Tensor&(const Edge&, bool create)>;
+  // The buffer of input i for a kernel that writes all of it: *overwrite is true when nothing was
+  // written to it yet in this pass (its contents are then undefined, and the kernel must store,
+  // e.g. GEMM beta 0), false when the kernel must add (+=).
+  Tensor& grad_out(int i, bool* overwrite);
+  // Hands g over as input i's gradient: when nothing was written yet it becomes the buffer as is
+  // (no copy, no kernel; g must not be written by anyone afterwards), otherwise it is added.
+  // Leaves always receive a copy (their gradients live in memory of their own).
+  void adopt(int i, const Tensor& g);
+
+  // Engine side: where a gradient lives, and whether it is still logically zero (its memory
+  // then holds nothing meaningful) or borrowed (adopted: copied before anyone writes into it).
+  struct Slot {
+    Tensor* buf = nullptr;
+    bool* zero = nullptr;
+    bool* borrowed = nullptr;  // null for leaves
+  };
+  using Resolver = std::function<Slot(const Edge&)>;
   GradSink(const Node& node, Resolver resolver) : node_(node), resolver_(std::move(resolver)) {}
 
  private:
@@ -118,6 +140,11 @@ void record(const char* name, Tensor& out, const std::vector<Tensor>& inputs, Ba
 
 // The engine: Tensor::backward() calls this.
 void run_backward(const Tensor& root, const Tensor& grad);
+
+// The gradient backward() starts from when given none: a one-element tensor of ones, made once
+// per shape, dtype and device and shared by every pass (never written). A closure that sees it as
+// its output's gradient knows that gradient is exactly 1 without reading memory.
+bool is_unit_seed(const Tensor& t);
 
 }  // namespace autograd
 }  // namespace latent

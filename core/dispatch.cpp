@@ -5,6 +5,7 @@ namespace latent::dispatch {
 namespace {
 thread_local KernelCounts g_counts;
 thread_local Plan* g_recording = nullptr;
+thread_local KernelTrace* g_trace = nullptr;
 }  // namespace
 
 Recorder::Recorder(Plan& plan) {
@@ -46,9 +47,19 @@ KernelCounts kernel_counts() {
   return g_counts;
 }
 
-void detail::count_kernel(int gemms) {
+void detail::count_kernel(const char* name, int gemms) {
   ++g_counts.calls;
   g_counts.gemms += gemms;
+  if (g_trace) g_trace->names_.push_back(name);
+}
+
+KernelTrace::KernelTrace() {
+  check(g_trace == nullptr, "kernel trace", "a trace is already under way on this thread");
+  g_trace = this;
+}
+
+KernelTrace::~KernelTrace() {
+  g_trace = nullptr;
 }
 
 Tensor scratch_doubles(std::int64_t count, Device device) {

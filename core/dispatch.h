@@ -108,8 +108,22 @@ struct KernelCounts {
 };
 KernelCounts kernel_counts();
 namespace detail {
-void count_kernel(int gemms);
+void count_kernel(const char* name, int gemms);
 }
+// The names of the kernels called on this thread while alive, in order (one trace at a time per
+// thread): what a step is made of, for tests and for tuning.
+class KernelTrace {
+ public:
+  KernelTrace();
+  ~KernelTrace();
+  KernelTrace(const KernelTrace&) = delete;
+  KernelTrace& operator=(const KernelTrace&) = delete;
+  const std::vector<const char*>& names() const { return names_; }
+
+ private:
+  friend void detail::count_kernel(const char* name, int gemms);
+  std::vector<const char*> names_;
+};
 
 // fn(0) on a GPU backend, 0 on the CPU (LATENT_SCRATCH). fn is generic so that the CUDA sizing
 // function is not even referenced where no GPU backend is built.
@@ -124,14 +138,14 @@ std::int64_t scratch_count(const Backend&, Fn&& fn) {
 // Calls `kernel` on backend `be` with `args` (the stream is appended) and counts the call.
 template <class Backend, class Fn, class... Args>
 void call(const Backend& be, const Kernel<Fn>& kernel, Args... args) {
-  detail::count_kernel(kernel.gemms);
+  detail::count_kernel(kernel.name, kernel.gemms);
   kernel.fn(be, args...);
   if (recording()) {
     if constexpr (Backend::is_cuda) {
       refuse_while_recording(kernel.name);  // a GPU step is recorded as a CUDA graph instead
     } else {
       detail_record([kernel, args...] {
-        detail::count_kernel(kernel.gemms);
+        detail::count_kernel(kernel.name, kernel.gemms);
         kernel.fn(Cpu{}, args...);
       });
     }
@@ -165,7 +179,7 @@ void run(const char* op, const Tensor& like, Fn&& fn) {
 template <class CpuFn, class CudaFn>
 void run(const char* op, Device device, DType dtype, CpuFn&& cpu, [[maybe_unused]] CudaFn&& cuda) {
   refuse_while_recording(op);  // its kernel calls are not kept one by one
-  detail::count_kernel(0);
+  detail::count_kernel(op, 0);
   if (device.is_cpu()) {
     if (dtype == DType::f32)
       cpu(float{});

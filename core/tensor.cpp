@@ -453,8 +453,13 @@ bool Tensor::is_leaf() const {
 }
 
 Tensor Tensor::grad() const {
-  const autograd::Meta* m = meta();
-  return m ? m->grad : Tensor();
+  autograd::Meta* m = meta();
+  if (!m) return Tensor();
+  if (m->grad_zero) {  // marked zero without a write (zero_grad): make it so now
+    m->grad.zero_();
+    m->grad_zero = false;
+  }
+  return m->grad;
 }
 
 void Tensor::set_grad(const Tensor& g) const {
@@ -462,12 +467,15 @@ void Tensor::set_grad(const Tensor& g) const {
     check(g.shape() == shape() && g.device() == device() && g.dtype() == dtype(), "set_grad",
           "gradient ", g.str(), " does not match tensor ", str());
   }
-  ensure_meta().grad = g;
+  autograd::Meta& m = ensure_meta();
+  m.grad = g;
+  m.grad_zero = false;
 }
 
 void Tensor::zero_grad() const {
+  // No kernel: the next backward overwrites the gradient, and grad() fills it if it is read first.
   autograd::Meta* m = meta();
-  if (m && m->grad.defined()) m->grad.zero_();
+  if (m && m->grad.defined()) m->grad_zero = true;
 }
 
 void Tensor::backward() const {

@@ -135,7 +135,8 @@ class Tensor {
   // The accumulated gradient of a leaf (undefined before the first backward reaching it).
   Tensor grad() const;
   void set_grad(const Tensor& g) const;
-  // Sets the accumulated gradient to zero (keeps its memory).
+  // Sets the accumulated gradient to zero (keeps its memory). No kernel runs: the gradient is
+  // marked zero, the next backward overwrites it and grad() fills it when read before that.
   void zero_grad() const;
   // Reverse-mode pass from this tensor. Without an argument the tensor must have one element
   // (its gradient is 1); otherwise `grad` has this tensor's shape, dtype and device.

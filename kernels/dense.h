@@ -5,12 +5,23 @@
 //                             y[r, c]   = act(pre[r, c])      (in place)
 //                             b [H] may be null (no bias).
 //   dense_backward_act_bias:  g[r, c] = dy[r, c] * act'(pre[r, c])
-//                             dpre [N, H] = g                 (overwrites; skipped when null)
-//                             db [H] += sum_r g[r, c]         (accumulates; skipped when null)
+//                             dpre [N, H] = g                 (overwrites; skipped when null;
+//                                                              may be dy itself)
+//                             db [H] (+)= sum_r g[r, c]       (adds when add_db, else stores;
+//                                                              skipped when null)
 //                             act' comes from pre when pre is non-null, else from the output y
 //                             (math::act_grad_from_output; not for gelu, nor for leaky_relu or
 //                             elu with a negative alpha: those need pre). Neither is read for
 //                             identity.
+//   dense_backward_weight:    dw [H, D] (+)= dz^T [H, N] x [N, D]   (one GEMM; adds when add_w)
+//                             db [H] (+)= sum_r dz[r, c]      (when db is non-null)
+//   dense_backward_input:     dx [N, D] (+)= dz [N, H] w [H, D]      (one GEMM; adds when add_x)
+//                             and, for a layer whose input is act_in(pre_in) (act_in not
+//                             identity; add_x must then be false): dx[r, c] *= act_in'(pre_in)
+//                             (or from the input y_in, as above), which makes dx the gradient of
+//                             pre_in, and db_in [D] (+)= sum_r dx[r, c] when non-null: the
+//                             previous layer's bias gradient. A stack of layers thus needs two
+//                             GEMMs per layer in its backward and nothing in between.
 // Formulas: kernels/scalar_math.h. CPU: column sums run in double, in row order, one column per
 // thread, so db does not depend on the thread count. CUDA: each block sums a tile of rows for a
 // stripe of 32 columns in double; a second tiny kernel adds the tiles' partials per column in a
@@ -41,8 +52,16 @@ void dense_bias_act_forward(T* y, T* pre, const T* b, ActParams act, index_t n, 
                             Stream stream = nullptr);
 // scratch: unused on the CPU (its column sums live in locals); the GPU's needs it.
 template <class T>
-void dense_backward_act_bias(T* dpre, T* db, double* scratch, const T* dy, const T* y, const T* pre,
-                             ActParams act, index_t n, index_t h, Stream stream = nullptr);
+void dense_backward_act_bias(T* dpre, T* db, bool add_db, double* scratch, const T* dy, const T* y,
+                             const T* pre, ActParams act, index_t n, index_t h,
+                             Stream stream = nullptr);
+template <class T>
+void dense_backward_weight(T* dw, bool add_w, T* db, bool add_db, double* scratch, const T* dz,
+                           const T* x, index_t n, index_t d, index_t h, Stream stream = nullptr);
+template <class T>
+void dense_backward_input(T* dx, bool add_x, T* db_in, bool add_db, double* scratch, const T* dz,
+                          const T* w, const T* y_in, const T* pre_in, ActParams act_in, index_t n,
+                          index_t d, index_t h, Stream stream = nullptr);
 }  // namespace cpu
 
 namespace cuda {
@@ -64,10 +83,19 @@ void dense_forward(float* y, float* pre, const float* x, const float* w, const f
 // The contract above, on the GPU.
 void dense_bias_act_forward(float* y, float* pre, const float* b, ActParams act, index_t n,
                             index_t h, Stream stream);
-// Doubles of device scratch dense_backward_act_bias needs for db (0: scratch may be null).
+// Doubles of device scratch dense_backward_act_bias needs for db (0: scratch may be null); the
+// same for dense_backward_weight with (n, h) and dense_backward_input with (n, d).
 index_t dense_backward_scratch(index_t n, index_t h);
-void dense_backward_act_bias(float* dpre, float* db, double* scratch, const float* dy,
+void dense_backward_act_bias(float* dpre, float* db, bool add_db, double* scratch, const float* dy,
                              const float* y, const float* pre, ActParams act, index_t n, index_t h,
                              Stream stream);
+// The GEMM through cuBLAS, then (where a bias gradient or an activation is asked for) the
+// act/bias pass of dense_backward_act_bias on the product: two launches then.
+void dense_backward_weight(float* dw, bool add_w, float* db, bool add_db, double* scratch,
+                           const float* dz, const float* x, index_t n, index_t d, index_t h,
+                           Stream stream);
+void dense_backward_input(float* dx, bool add_x, float* db_in, bool add_db, double* scratch,
+                          const float* dz, const float* w, const float* y_in, const float* pre_in,
+                          ActParams act_in, index_t n, index_t d, index_t h, Stream stream);
 }  // namespace cuda
 }  // namespace latent::kernels

@@ -49,8 +49,8 @@ void dense_bias_act_forward(T* y, T* pre, const T* b, ActParams act, index_t n, 
 }
 
 template <class T>
-void dense_backward_act_bias(T* dpre, T* db, double*, const T* dy, const T* y, const T* pre,
-                             ActParams act, index_t n, index_t h, Stream) {
+void dense_backward_act_bias(T* dpre, T* db, bool add_db, double*, const T* dy, const T* y,
+                             const T* pre, ActParams act, index_t n, index_t h, Stream) {
   if (!dpre && !db) return;
   const T alpha = static_cast<T>(act.alpha);
   const index_t blocks = (h + kColBlock - 1) / kColBlock;
@@ -70,17 +70,44 @@ void dense_backward_act_bias(T* dpre, T* db, double*, const T* dy, const T* y, c
         }
       }
       if (db)
-        for (index_t c = c0; c < c1; ++c) db[c] += static_cast<T>(sum[c - c0]);
+        for (index_t c = c0; c < c1; ++c)
+          db[c] = add_db ? db[c] + static_cast<T>(sum[c - c0]) : static_cast<T>(sum[c - c0]);
     }
   });
+}
+
+template <class T>
+void dense_backward_weight(T* dw, bool add_w, T* db, bool add_db, double*, const T* dz, const T* x,
+                           index_t n, index_t d, index_t h, Stream) {
+  if (h <= 0) return;
+  if (dw && d > 0) gemm<T>(true, false, h, d, n, T(1), dz, h, x, d, add_w ? T(1) : T(0), dw, d);
+  if (db)
+    dense_backward_act_bias<T>(nullptr, db, add_db, nullptr, dz, nullptr, nullptr,
+                               {Act::identity, 0.0f}, n, h);
+}
+
+template <class T>
+void dense_backward_input(T* dx, bool add_x, T* db_in, bool add_db, double*, const T* dz,
+                          const T* w, const T* y_in, const T* pre_in, ActParams act_in, index_t n,
+                          index_t d, index_t h, Stream) {
+  if (n <= 0 || d <= 0) return;
+  gemm<T>(false, false, n, d, h, T(1), dz, h, w, d, add_x ? T(1) : T(0), dx, d);
+  const bool act = act_in.act != Act::identity;
+  if (act || db_in)
+    dense_backward_act_bias<T>(act ? dx : nullptr, db_in, add_db, nullptr, dx, y_in, pre_in, act_in,
+                               n, d);
 }
 
 #define LATENT_INSTANTIATE(T)                                                                     \
   template void dense_forward<T>(T*, T*, const T*, const T*, const T*, ActParams, index_t,        \
                                  index_t, index_t, Stream);                                       \
   template void dense_bias_act_forward<T>(T*, T*, const T*, ActParams, index_t, index_t, Stream); \
-  template void dense_backward_act_bias<T>(T*, T*, double*, const T*, const T*, const T*,         \
-                                           ActParams, index_t, index_t, Stream);
+  template void dense_backward_act_bias<T>(T*, T*, bool, double*, const T*, const T*, const T*,   \
+                                           ActParams, index_t, index_t, Stream);                  \
+  template void dense_backward_weight<T>(T*, bool, T*, bool, double*, const T*, const T*, index_t, \
+                                         index_t, index_t, Stream);                               \
+  template void dense_backward_input<T>(T*, bool, T*, bool, double*, const T*, const T*, const T*, \
+                                        const T*, ActParams, index_t, index_t, index_t, Stream);
 LATENT_INSTANTIATE(float)
 LATENT_INSTANTIATE(double)
 #undef LATENT_INSTANTIATE

@@ -48,8 +48,8 @@ __global__ void bias_act_kernel(float* __restrict__ y, float* __restrict__ pre,
 // double, each thread over its rows in order, then the 8 thread rows in order) go to db directly
 // when there is one chunk, else to partials[chunk, column] for col_final_kernel.
 template <Act A>
-__global__ void act_bias_grad_kernel(float* __restrict__ dpre, float* __restrict__ db,
-                                     double* __restrict__ partials, const float* __restrict__ dy,
+__global__ void act_bias_grad_kernel(float* dpre, float* __restrict__ db, bool add_db,
+                                     double* __restrict__ partials, const float* dy,
                                      const float* __restrict__ y, const float* __restrict__ pre,
                                      float alpha, index_t n, index_t h, index_t rows_per_chunk) {
   const index_t c = static_cast<index_t>(blockIdx.x) * kColTile + threadIdx.x;
@@ -68,7 +68,7 @@ __global__ void act_bias_grad_kernel(float* __restrict__ dpre, float* __restrict
   const double s = sum_col_lanes(acc);
   if (threadIdx.y == 0 && c < h) {
     if (gridDim.y == 1)
-      db[c] += static_cast<float>(s);
+      db[c] = add_db ? db[c] + static_cast<float>(s) : static_cast<float>(s);
     else
       partials[static_cast<index_t>(blockIdx.y) * h + c] = s;
   }
@@ -245,7 +245,7 @@ index_t dense_backward_scratch(index_t n, index_t h) {
   return chunks > 1 ? chunks * h : 0;
 }
 
-void dense_backward_act_bias(float* dpre, float* db, double* scratch, const float* dy,
+void dense_backward_act_bias(float* dpre, float* db, bool add_db, double* scratch, const float* dy,
                              const float* y, const float* pre, ActParams act, index_t n, index_t h,
                              Stream stream) {
   if ((!dpre && !db) || n <= 0 || h <= 0) return;
@@ -258,16 +258,42 @@ void dense_backward_act_bias(float* dpre, float* db, double* scratch, const floa
                   static_cast<unsigned>(chunks));
   with_act(act.act, [&](auto tag) {
     constexpr Act A = decltype(tag)::value;
-    act_bias_grad_kernel<A><<<grid, block, 0, stream>>>(dpre, db, scratch, dy, y, pre, act.alpha, n,
-                                                        h, rows_per_chunk);
+    act_bias_grad_kernel<A><<<grid, block, 0, stream>>>(dpre, db, add_db, scratch, dy, y, pre,
+                                                        act.alpha, n, h, rows_per_chunk);
     LATENT_LAUNCH_CHECK(act_bias_grad_kernel);
   });
   if (db && chunks > 1) {
-    // db[c] += the sum over chunks k, in order, of partials[k, c].
-    col_final_kernel<<<blocks_for(h, kThreads), kThreads, 0, stream>>>(scratch, chunks, h,
-                                                                       AddStore{db});
+    // db[c] (+)= the sum over chunks k, in order, of partials[k, c].
+    if (add_db)
+      col_final_kernel<<<blocks_for(h, kThreads), kThreads, 0, stream>>>(scratch, chunks, h,
+                                                                         AddStore{db});
+    else
+      col_final_kernel<<<blocks_for(h, kThreads), kThreads, 0, stream>>>(scratch, chunks, h,
+                                                                         ScaledStore{db, 1.0});
     LATENT_LAUNCH_CHECK(col_final_kernel);
   }
+}
+
+void dense_backward_weight(float* dw, bool add_w, float* db, bool add_db, double* scratch,
+                           const float* dz, const float* x, index_t n, index_t d, index_t h,
+                           Stream stream) {
+  if (h <= 0) return;
+  if (dw && d > 0)
+    gemm(true, false, h, d, n, 1.0f, dz, h, x, d, add_w ? 1.0f : 0.0f, dw, d, stream);
+  if (db)
+    dense_backward_act_bias(nullptr, db, add_db, scratch, dz, nullptr, nullptr,
+                            {Act::identity, 0.0f}, n, h, stream);
+}
+
+void dense_backward_input(float* dx, bool add_x, float* db_in, bool add_db, double* scratch,
+                          const float* dz, const float* w, const float* y_in, const float* pre_in,
+                          ActParams act_in, index_t n, index_t d, index_t h, Stream stream) {
+  if (n <= 0 || d <= 0) return;
+  gemm(false, false, n, d, h, 1.0f, dz, h, w, d, add_x ? 1.0f : 0.0f, dx, d, stream);
+  const bool act = act_in.act != Act::identity;
+  if (act || db_in)
+    dense_backward_act_bias(act ? dx : nullptr, db_in, add_db, scratch, dx, y_in, pre_in, act_in, n,
+                            d, stream);
 }
 
 }  // namespace latent::kernels::cuda

@@ -80,9 +80,11 @@ void MLP::check_input(const Tensor& x) const {
 
 Tensor MLP::forward(const Tensor& x) const {
   check_input(x);
-  Tensor h = x;
-  for (std::size_t i = 0; i < layers_.size(); ++i) h = layers_[i]->forward(h, activation_of(i));
-  return h;
+  std::vector<DenseLayer> layers;
+  layers.reserve(layers_.size());
+  for (std::size_t i = 0; i < layers_.size(); ++i)
+    layers.push_back({layers_[i]->weight(), layers_[i]->bias(), activation_of(i)});
+  return mlp(x, layers);
 }
 
 Tensor MLP::forward_with_preacts(const Tensor& x, std::vector<Tensor>* preacts) const {

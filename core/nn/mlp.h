@@ -33,7 +33,8 @@ class MLP : public Module {
   // Throws latent::Error for fewer than 2 sizes or a non-positive size.
   explicit MLP(MLPConfig config, Generator& gen = default_generator());
 
-  // x [N, sizes.front()] -> [N, sizes.back()]; each layer is one fused dense call.
+  // x [N, sizes.front()] -> [N, sizes.back()]: one mlp() op (fused layers, two GEMMs per layer
+  // in the backward).
   Tensor forward(const Tensor& x) const;
   Tensor operator()(const Tensor& x) const { return forward(x); }
   // Same output, and (when `preacts` is not null) every layer's pre-activation x W^T + b, in

@@ -26,6 +26,160 @@ std::atomic<bool> g_tf32{false};  // remembered only: a CPU-only build has no GE
 
 }  // namespace
 
+Tensor mlp(const Tensor& x, const std::vector<DenseLayer>& layers) {
+  const char* op = "mlp";
+  check(!layers.empty(), op, "needs at least one layer");
+  dispatch::check_defined(op, {&x});
+  dispatch::check_ndim(op, "x", x, 2);
+  const std::int64_t n = x.dim(0);
+  const std::size_t count = layers.size();
+  std::vector<std::int64_t> ins(count), outs(count);
+  std::vector<Tensor> inputs{x};
+  for (std::size_t l = 0; l < count; ++l) {
+    const DenseLayer& L = layers[l];
+    dispatch::check_defined(op, {&L.w});
+    dispatch::check_ndim(op, "w", L.w, 2);
+    if (L.b.defined())
+      dispatch::check_same(op, {&x, &L.w, &L.b});
+    else
+      dispatch::check_same(op, {&x, &L.w});
+    ins[l] = l == 0 ? x.dim(1) : outs[l - 1];
+    outs[l] = L.w.dim(0);
+    check(L.w.dim(1) == ins[l], op, "layer ", l, ": weight ", L.w.shape().str(),
+          " does not take inputs of width ", ins[l], " (w is [H, D])");
+    if (L.b.defined())
+      check(L.b.ndim() == 1 && L.b.dim(0) == outs[l], op, "layer ", l, ": bias must be [",
+            outs[l], "], got ", L.b.shape().str());
+    check(valid_act(L.act.act), op, "layer ", l, ": unknown activation code ",
+          static_cast<int>(L.act.act));
+    inputs.push_back(L.w);
+    inputs.push_back(L.b);
+  }
+  const bool graph = autograd::needs_graph(inputs);
+  // hs[l] is layer l's input (hs[0] = x), hs[count] the output; pres[l] the pre-activation where
+  // the backward needs it (kernels::dense_needs_pre).
+  std::vector<Tensor> hs(count + 1), pres(count);
+  hs[0] = x;
+  dispatch::run(op, x, [&](auto z, auto be) {
+    using T = decltype(z);
+    for (std::size_t l = 0; l < count; ++l) {
+      const DenseLayer& L = layers[l];
+      hs[l + 1] = Tensor::empty({n, outs[l]}, x.options());
+      if (graph && kernels::dense_needs_pre(L.act))
+        pres[l] = Tensor::empty({n, outs[l]}, x.options());
+      dispatch::call(be, LATENT_GEMM_KERNEL(dense_forward), hs[l + 1].data<T>(),
+                     pres[l].defined() ? pres[l].data<T>() : nullptr, hs[l].data<T>(),
+                     L.w.data<T>(), L.b.defined() ? L.b.data<T>() : nullptr, L.act, n, ins[l],
+                     outs[l]);
+    }
+  });
+  Tensor y = hs[count];
+  if (!graph) return y;
+
+  // Saved: the input and the parameters (checked against in-place writes), the output when the
+  // last act' is read from it, and the internal activations as they are (no one else sees them).
+  std::vector<autograd::SavedTensor> params;
+  for (std::size_t l = 0; l < count; ++l) params.push_back(layers[l].w);
+  std::vector<kernels::ActParams> acts;
+  for (const DenseLayer& L : layers) acts.push_back(L.act);
+  autograd::SavedTensor sx = x;
+  autograd::SavedTensor sy = y.detach();
+  std::vector<Tensor> inner(hs.begin() + 1, hs.end() - 1);
+  for (Tensor& t : inner) t = t.detach();
+  autograd::record(op, y, inputs, [=](const Tensor& dy, autograd::GradSink& g) {
+    auto needs_w = [&](std::size_t l) { return g.needs(1 + 2 * static_cast<int>(l)); };
+    auto needs_b = [&](std::size_t l) { return g.needs(2 + 2 * static_cast<int>(l)); };
+    // The lowest layer whose weight, bias or input needs a gradient: below it nothing runs.
+    std::size_t lowest = count;
+    for (std::size_t l = 0; l < count && lowest == count; ++l)
+      if ((l == 0 && g.needs(0)) || needs_w(l) || needs_b(l)) lowest = l;
+    if (lowest == count) return;
+    auto input_of = [&](std::size_t l) -> const Tensor& {
+      return l == 0 ? sx.get(op) : inner[l - 1];
+    };
+    auto output_of = [&](std::size_t l) -> const Tensor& {
+      return l + 1 == count ? sy.get(op) : inner[l];
+    };
+    // The bias gradient of layer l: its buffer and whether the first write adds.
+    auto bias_grad = [&](std::size_t l, bool* add) -> Tensor* {
+      if (!needs_b(l)) return nullptr;
+      bool fresh = false;
+      Tensor* db = &g.grad_out(2 + 2 * static_cast<int>(l), &fresh);
+      *add = !fresh;
+      return db;
+    };
+    dispatch::run(op, dy, [&](auto z, auto be) {
+      using T = decltype(z);
+      auto scratch_for = [&](std::int64_t rows, std::int64_t cols) {
+        return dispatch::scratch_doubles(LATENT_SCRATCH(be, dense_backward_scratch, rows, cols),
+                                         dy.device());
+      };
+      std::size_t l = count - 1;
+      Tensor dz = dy;  // the gradient of layer l's pre-activation
+      bool db_done = false;
+      if (acts[l].act != kernels::Act::identity) {
+        dz = Tensor::empty({n, outs[l]}, dy.options());
+        bool add = false;
+        Tensor* db = bias_grad(l, &add);
+        const Tensor scratch = db ? scratch_for(n, outs[l]) : Tensor();
+        const Tensor* pv = pres[l].defined() ? &pres[l] : nullptr;
+        dispatch::call(be, LATENT_KERNEL(dense_backward_act_bias), dz.data<T>(),
+                       db ? db->data<T>() : nullptr, add, dispatch::as_doubles(scratch),
+                       dy.data<T>(), pv ? nullptr : output_of(l).data<T>(),
+                       pv ? pv->data<T>() : nullptr, acts[l], n, outs[l]);
+        db_done = true;
+      }
+      for (;; --l) {
+        // Weight (and the bias, unless the GEMM below this layer's made it).
+        bool add_b = false;
+        Tensor* db = db_done ? nullptr : bias_grad(l, &add_b);
+        if (needs_w(l)) {
+          bool fresh = false;
+          Tensor& dw = g.grad_out(1 + 2 * static_cast<int>(l), &fresh);
+          const Tensor scratch = db ? scratch_for(n, outs[l]) : Tensor();
+          dispatch::call(be, LATENT_GEMM_KERNEL(dense_backward_weight), dw.data<T>(), !fresh,
+                         db ? db->data<T>() : nullptr, add_b, dispatch::as_doubles(scratch),
+                         dz.data<T>(), input_of(l).data<T>(), n, ins[l], outs[l]);
+        } else if (db) {
+          const Tensor scratch = scratch_for(n, outs[l]);
+          dispatch::call(be, LATENT_KERNEL(dense_backward_act_bias), static_cast<T*>(nullptr),
+                         db->data<T>(), add_b, dispatch::as_doubles(scratch), dz.data<T>(),
+                         static_cast<const T*>(nullptr), static_cast<const T*>(nullptr),
+                         kernels::ActParams{}, n, outs[l]);
+        }
+        const T* w = params[l].get(op).template data<T>();
+        if (l == lowest) {
+          if (l == 0 && g.needs(0)) {  // dx (+)= dz w
+            bool fresh = false;
+            Tensor& dx = g.grad_out(0, &fresh);
+            dispatch::call(be, LATENT_GEMM_KERNEL(dense_backward_input), dx.data<T>(), !fresh,
+                           static_cast<T*>(nullptr), false, static_cast<double*>(nullptr),
+                           dz.data<T>(), w, static_cast<const T*>(nullptr),
+                           static_cast<const T*>(nullptr), kernels::ActParams{}, n, ins[0],
+                           outs[0]);
+          }
+          break;
+        }
+        // The gradient of layer l-1's pre-activation: dz w, times act_{l-1}', with its bias
+        // gradient on the way.
+        const std::size_t p = l - 1;
+        Tensor dprev = Tensor::empty({n, outs[p]}, dy.options());
+        bool add_prev = false;
+        Tensor* dbp = bias_grad(p, &add_prev);
+        const Tensor scratch = dbp ? scratch_for(n, outs[p]) : Tensor();
+        const Tensor* pv = pres[p].defined() ? &pres[p] : nullptr;
+        dispatch::call(be, LATENT_GEMM_KERNEL(dense_backward_input), dprev.data<T>(), false,
+                       dbp ? dbp->data<T>() : nullptr, add_prev, dispatch::as_doubles(scratch),
+                       dz.data<T>(), w, pv ? nullptr : output_of(p).data<T>(),
+                       pv ? pv->data<T>() : nullptr, acts[p], n, ins[l], outs[l]);
+        db_done = true;
+        dz = dprev;
+      }
+    });
+  });
+  return y;
+}
+
 void set_tf32(bool enabled) {
 #if LATENT_WITH_CUDA
   kernels::cuda::set_tf32(enabled);
@@ -139,29 +293,58 @@ Tensor dense(const Tensor& x, const Tensor& w, const Tensor& b, kernels::ActPara
     const Tensor* pv = spre.defined() ? &spre.get(op) : nullptr;
     const Tensor* xv = need_w ? &sx.get(op) : nullptr;
     const Tensor* wv = need_x ? &sw.get(op) : nullptr;
-    Tensor* db = need_b ? &g.grad(2) : nullptr;
-    // For identity dpre is dy itself; otherwise one fused pass makes it (and db on the way).
-    const bool need_dpre = (need_x || need_w) && !identity;
-    Tensor dpre = need_dpre ? Tensor::empty({n, h}, dy.options()) : dy;
+    bool add_b = false;
+    Tensor* db = need_b ? &g.grad_out(2, &add_b) : nullptr;
+    add_b = !add_b;
     dispatch::run(op, dy, [&](auto z, auto be) {
       using T = decltype(z);
-      if (need_dpre || db) {
+      // For identity dpre is dy itself; otherwise one fused pass makes it (and db on the way).
+      Tensor dpre = dy;
+      bool db_done = false;
+      if (!identity && (need_x || need_w)) {
+        dpre = Tensor::empty({n, h}, dy.options());
         const Tensor scratch =
             db ? dispatch::scratch_doubles(LATENT_SCRATCH(be, dense_backward_scratch, n, h),
                                            dy.device())
                : Tensor();
-        dispatch::call(be, LATENT_KERNEL(dense_backward_act_bias),
-                       need_dpre ? dpre.data<T>() : nullptr, db ? db->data<T>() : nullptr,
-                       dispatch::as_doubles(scratch), dy.data<T>(), yv ? yv->data<T>() : nullptr,
-                       pv ? pv->data<T>() : nullptr, act, n, h);
+        dispatch::call(be, LATENT_KERNEL(dense_backward_act_bias), dpre.data<T>(),
+                       db ? db->data<T>() : nullptr, add_b, dispatch::as_doubles(scratch),
+                       dy.data<T>(), yv ? yv->data<T>() : nullptr, pv ? pv->data<T>() : nullptr,
+                       act, n, h);
+        db_done = true;
+      } else if (!identity && db) {  // only the bias needs a gradient
+        const Tensor scratch = dispatch::scratch_doubles(
+            LATENT_SCRATCH(be, dense_backward_scratch, n, h), dy.device());
+        dispatch::call(be, LATENT_KERNEL(dense_backward_act_bias), static_cast<T*>(nullptr),
+                       db->data<T>(), add_b, dispatch::as_doubles(scratch), dy.data<T>(),
+                       yv ? yv->data<T>() : nullptr, pv ? pv->data<T>() : nullptr, act, n, h);
+        db_done = true;
       }
-      constexpr auto kGemm = LATENT_GEMM_KERNEL(gemm);
-      if (need_x)  // dx [N, D] += dpre [N, H] . w [H, D]
-        dispatch::call(be, kGemm, false, false, n, d, h, T(1), dpre.data<T>(), h, wv->data<T>(), d,
-                       T(1), g.grad(0).data<T>(), d);
-      if (need_w)  // dw [H, D] += dpre^T [H, N] . x [N, D]
-        dispatch::call(be, kGemm, true, false, h, d, n, T(1), dpre.data<T>(), h, xv->data<T>(), d,
-                       T(1), g.grad(1).data<T>(), d);
+      // dw [H, D] (+)= dpre^T x, with db (+)= the column sums of dpre when not made above.
+      T* dbw = db && !db_done ? db->data<T>() : nullptr;
+      const Tensor scratch =
+          dbw ? dispatch::scratch_doubles(LATENT_SCRATCH(be, dense_backward_scratch, n, h),
+                                          dy.device())
+              : Tensor();
+      if (need_w) {
+        bool fresh_w = false;
+        T* dw = g.grad_out(1, &fresh_w).data<T>();
+        dispatch::call(be, LATENT_GEMM_KERNEL(dense_backward_weight), dw, !fresh_w, dbw, add_b,
+                       dispatch::as_doubles(scratch), dpre.data<T>(), xv->data<T>(), n, d, h);
+      } else if (dbw) {
+        dispatch::call(be, LATENT_KERNEL(dense_backward_act_bias), static_cast<T*>(nullptr), dbw,
+                       add_b, dispatch::as_doubles(scratch), dpre.data<T>(),
+                       static_cast<const T*>(nullptr), static_cast<const T*>(nullptr),
+                       kernels::ActParams{}, n, h);
+      }
+      if (need_x) {  // dx [N, D] (+)= dpre w
+        bool fresh_x = false;
+        T* dx = g.grad_out(0, &fresh_x).data<T>();
+        dispatch::call(be, LATENT_GEMM_KERNEL(dense_backward_input), dx, !fresh_x,
+                       static_cast<T*>(nullptr), false, static_cast<double*>(nullptr),
+                       dpre.data<T>(), wv->data<T>(), static_cast<const T*>(nullptr),
+                       static_cast<const T*>(nullptr), kernels::ActParams{}, n, d, h);
+      }
     });
   });
   return y;

@@ -105,7 +105,7 @@ void GradClipper::clip(const std::vector<Tensor>& params) {
       for (const Tensor& g : grads) ts.push_back({.x = g.data<float>(), .n = g.numel()});
       const Tensor scratch = dispatch::scratch_doubles(
           kernels::cuda::sum_squares_scratch(ts.data(), ts.size()), device);
-      dispatch::detail::count_kernel(0);
+      dispatch::detail::count_kernel("sum_squares_multi", 0);
       kernels::cuda::sum_squares_multi(mem, dispatch::as_doubles(scratch), ts.data(), ts.size(),
                                        be.stream);
     } else {

@@ -290,16 +290,14 @@ std::vector<std::vector<Optimizer::Update>> Optimizer::group_by_dtype(
 
 void Optimizer::zero_grad(bool set_to_none) {
   if (flat_ && !set_to_none) {
-    // The gradients go (back) into their arena, which one fill clears (a parameter without a
-    // gradient keeps none, as zero_grad always did).
+    // Gradients go (back) into their arena; a parameter without a gradient keeps none, as
+    // zero_grad always did. No kernel runs: each gradient is marked zero (Tensor::zero_grad) and
+    // the next backward overwrites it.
     for (std::size_t i = 0; i < params_.size(); ++i) {
-      const Tensor g = params_[i].grad();
+      const autograd::Meta* m = params_[i].meta();
+      const Tensor g = m ? m->grad : Tensor();
       if (g.defined() && !in_arena(g, flat_grads_, i) && in_arena(params_[i], flat_params_, i))
         params_[i].set_grad(arena_view(flat_grads_, i));
-    }
-    if (flat_valid()) {
-      flat_grads_.zero_();
-      return;
     }
   }
   for (const Tensor& p : params_) {

@@ -43,7 +43,7 @@ void SGD::update_all(const std::vector<Update>& updates) {
                         .n = u.param.numel(),
                         .param = static_cast<std::int64_t>(u.index)});
         }
-        dispatch::detail::count_kernel(0);
+        dispatch::detail::count_kernel("sgd_step_multi", 0);
         kernels::cuda::sgd_step_multi(ts.data(), ts.size(), hp, state, be.stream);
       } else {
         for (const Update& u : group) {

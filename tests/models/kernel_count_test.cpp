@@ -74,7 +74,11 @@ TEST(KernelCount, TrainingStepsStayUnderTheirCeilings) {
       opt.step();
     };
     step();  // the first step creates the gradients and the optimizer state
+    dispatch::KernelTrace trace;
     const Count n = count(step);
+    std::string seq;
+    for (const char* k : trace.names()) seq += std::string(seq.empty() ? "" : " ") + k;
+    std::printf("%s: %s\n", c.name, seq.c_str());
     std::printf("%s training step at batch 128: %lld kernel calls, %lld GEMMs\n", c.name,
                 static_cast<long long>(n.calls), static_cast<long long>(n.gemms));
     ::testing::Test::RecordProperty(std::string(c.name) + "_kernel_calls", std::to_string(n.calls));
