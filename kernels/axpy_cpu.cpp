@@ -16,6 +16,20 @@ void scale(T* y, T alpha, index_t n, Stream) {
   for (index_t i = 0; i < n; ++i) y[i] *= alpha;
 }
 
+template <class T>
+void add_scaled(T* y, T* wb, const T* a, const T* b, const T* w, index_t n, Stream) {
+  const T s = *w;
+  for (index_t i = 0; i < n; ++i) {
+    const T v = s * b[i];
+    if (wb) wb[i] = v;
+    y[i] = a[i] + v;
+  }
+}
+
+template void add_scaled<float>(float*, float*, const float*, const float*, const float*, index_t,
+                                Stream);
+template void add_scaled<double>(double*, double*, const double*, const double*, const double*,
+                                 index_t, Stream);
 template void axpy<float>(float*, const float*, float, index_t, Stream);
 template void axpy<double>(double*, const double*, double, index_t, Stream);
 template void scale<float>(float*, float, index_t, Stream);

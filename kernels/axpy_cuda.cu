@@ -18,7 +18,23 @@ __global__ void scale_kernel(float* __restrict__ y, float alpha, index_t n) {
     y[i] *= alpha;
 }
 
+__global__ void add_scaled_kernel(float* y, float* wb, const float* a, const float* b,
+                                  const float* __restrict__ w, index_t n) {
+  const float s = *w;
+  for (index_t i = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<index_t>(gridDim.x) * blockDim.x) {
+    const float v = s * b[i];
+    if (wb) wb[i] = v;
+    y[i] = a[i] + v;
+  }
+}
+
 }  // namespace
+
+void add_scaled(float* y, float* wb, const float* a, const float* b, const float* w, index_t n,
+                Stream stream) {
+  LATENT_LAUNCH_LINEAR(add_scaled_kernel, n, stream, y, wb, a, b, w, n);
+}
 
 void axpy(float* y, const float* x, float alpha, index_t n, Stream stream) {
   LATENT_LAUNCH_LINEAR(axpy_kernel, n, stream, y, x, alpha, n);

@@ -11,6 +11,9 @@
 //
 //   bce_with_logits: loss = max(x, 0) - x*t + log1p(exp(-|x|));  dx += g (sigmoid(x) - t),
 //                    dt += g (-x)
+//   bce_with_logits_forward_grad: the reduced forward (out [1]) and, in the same pass,
+//                    dx = scale (sigmoid(x) - t) (overwrites dx): the gradient of out, known in
+//                    the forward, for an op whose output's gradient is 1.
 //   mse:             loss = (x - t)^2;  dx += g 2 (x - t), dt += -(that)
 //   gaussian_nll:    loss = 0.5 (log(2 pi) + lv + (t - mu)^2 exp(-lv)) with lv per VarShape:
 //                      full   [N, D], lv[n * D + j]
@@ -58,6 +61,9 @@ template <class T>
 void bce_with_logits_forward(T* out, const T* x, const T* t, T scale, bool per_sample, index_t n,
                              index_t d, double* scratch, Stream stream = nullptr);
 template <class T>
+void bce_with_logits_forward_grad(T* out, T* dx, const T* x, const T* t, T scale, index_t n,
+                                  index_t d, double* scratch, Stream stream = nullptr);
+template <class T>
 void bce_with_logits_backward(T* dx, T* dt, const T* dout, index_t stride, T scale, const T* x,
                               const T* t, index_t n, index_t d, Stream stream = nullptr);
 
@@ -100,6 +106,9 @@ index_t loss_scratch(index_t n, index_t d);
 
 void bce_with_logits_forward(float* out, const float* x, const float* t, float scale,
                              bool per_sample, index_t n, index_t d, double* scratch, Stream stream);
+void bce_with_logits_forward_grad(float* out, float* dx, const float* x, const float* t,
+                                  float scale, index_t n, index_t d, double* scratch,
+                                  Stream stream);
 void bce_with_logits_backward(float* dx, float* dt, const float* dout, index_t stride, float scale,
                               const float* x, const float* t, index_t n, index_t d, Stream stream);
 

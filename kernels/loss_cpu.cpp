@@ -62,6 +62,19 @@ void bce_with_logits_forward(T* out, const T* x, const T* t, T scale, bool per_s
 }
 
 template <class T>
+void bce_with_logits_forward_grad(T* out, T* dx, const T* x, const T* t, T scale, index_t n,
+                                  index_t d, double*, Stream) {
+  reduce_rows(out, scale, false, n, d, [&](index_t i) {
+    double s = 0;
+    for (index_t j = i * d; j < (i + 1) * d; ++j) {
+      s += math::bce_with_logits(x[j], t[j]);
+      dx[j] = scale * math::bce_with_logits_grad(x[j], t[j]);
+    }
+    return s;
+  });
+}
+
+template <class T>
 void bce_with_logits_backward(T* dx, T* dt, const T* dout, index_t stride, T scale, const T* x,
                               const T* t, index_t n, index_t d, Stream) {
   for_rows(dout, stride, scale, n, d, [&](index_t i, T g) {
@@ -236,6 +249,8 @@ void cross_entropy_backward(T* dx, const T* dout, index_t stride, T scale, const
 #define LATENT_INSTANTIATE(T)                                                                     \
   template void bce_with_logits_forward<T>(T*, const T*, const T*, T, bool, index_t, index_t,     \
                                            double*, Stream);                                      \
+  template void bce_with_logits_forward_grad<T>(T*, T*, const T*, const T*, T, index_t, index_t,  \
+                                                double*, Stream);                                 \
   template void bce_with_logits_backward<T>(T*, T*, const T*, index_t, T, const T*, const T*,     \
                                             index_t, index_t, Stream);                            \
   template void mse_forward<T>(T*, const T*, const T*, T, bool, index_t, index_t, double*,        \

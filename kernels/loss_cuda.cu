@@ -65,6 +65,17 @@ struct BceTerm {
   }
 };
 
+struct BceTermWithGrad {  // the term, and dx written on the way (each element is visited once)
+  const float* x;
+  const float* t;
+  float* dx;
+  float scale;
+  __device__ double operator()(index_t i, index_t, index_t) const {
+    dx[i] = scale * math::bce_with_logits_grad(x[i], t[i]);
+    return static_cast<double>(math::bce_with_logits(x[i], t[i]));
+  }
+};
+
 struct MseTerm {
   const float* x;
   const float* t;
@@ -277,6 +288,12 @@ void bce_with_logits_forward(float* out, const float* x, const float* t, float s
                              bool per_sample, index_t n, index_t d, double* scratch,
                              Stream stream) {
   reduce_loss(out, scale, per_sample, n, d, BceTerm{x, t}, scratch, stream);
+}
+
+void bce_with_logits_forward_grad(float* out, float* dx, const float* x, const float* t,
+                                  float scale, index_t n, index_t d, double* scratch,
+                                  Stream stream) {
+  reduce_loss(out, scale, false, n, d, BceTermWithGrad{x, t, dx, scale}, scratch, stream);
 }
 
 void bce_with_logits_backward(float* dx, float* dt, const float* dout, index_t stride, float scale,

@@ -19,6 +19,11 @@
 //                            dh[n, k] += g * mu, dh[n, Z + k] += g * (exp(lv) - 1) / 2
 //                            (accumulates). Strides (Z, 1) for the [N, Z] terms, (1, 0) for
 //                            per-sample values, (0, 0) for a scalar.
+//   reparametrize_kl_forward:  reparametrize_forward (drawn noise) and, in the same call,
+//                              kl [1] = scale * sum_n sum_k t[n, k] (kl_normal_forward, reduced)
+//   reparametrize_kl_backward: dh [N, 2Z] (=, or += when add) the reparametrize_backward sum
+//                              plus, when dkl is non-null, the kl_normal_backward terms with
+//                              g = scale * dkl[0]: the gradients of z and of the KL together.
 // Formulas: kernels/scalar_math.h (vae section).
 //
 // CUDA (float32): the same contract. The noise comes from the same Philox elements, so for the
@@ -45,6 +50,15 @@ void reparametrize_backward(T* dh, const T* dz, const T* h, const T* eps, philox
                             T lv_max, index_t r, index_t n, index_t zdim, Stream stream = nullptr);
 
 template <class T>
+void reparametrize_kl_forward(T* z, T* kl, const T* h, philox::Key key, T scale, T lv_min, T lv_max,
+                              index_t r, index_t n, index_t zdim, double* scratch,
+                              Stream stream = nullptr);
+template <class T>
+void reparametrize_kl_backward(T* dh, bool add, const T* dz, const T* dkl, T scale, const T* h,
+                               philox::Key key, T lv_min, T lv_max, index_t r, index_t n,
+                               index_t zdim, Stream stream = nullptr);
+
+template <class T>
 void kl_normal_terms_forward(T* t, const T* h, T lv_min, T lv_max, index_t n, index_t zdim,
                              Stream stream = nullptr);
 template <class T>
@@ -65,6 +79,15 @@ void reparametrize_forward(float* z, const float* h, const float* eps, philox::K
 void reparametrize_backward(float* dh, const float* dz, const float* h, const float* eps,
                             philox::Key key, float lv_min, float lv_max, index_t r, index_t n,
                             index_t zdim, Stream stream);
+
+// The sample, then the KL sum (kl_normal_scratch doubles): two launches of their own kernels.
+void reparametrize_kl_forward(float* z, float* kl, const float* h, philox::Key key, float scale,
+                              float lv_min, float lv_max, index_t r, index_t n, index_t zdim,
+                              double* scratch, Stream stream);
+// One kernel.
+void reparametrize_kl_backward(float* dh, bool add, const float* dz, const float* dkl, float scale,
+                               const float* h, philox::Key key, float lv_min, float lv_max,
+                               index_t r, index_t n, index_t zdim, Stream stream);
 
 void kl_normal_terms_forward(float* t, const float* h, float lv_min, float lv_max, index_t n,
                              index_t zdim, Stream stream);

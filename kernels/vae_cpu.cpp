@@ -53,9 +53,14 @@ void reparametrize_forward(T* z, const T* h, const T* eps, philox::Key key, T lv
   }
 }
 
+namespace {
+
+// dh (+)= the reparametrization gradient of dz, plus the KL terms with g = scale * dkl[0] when dkl
+// is non-null.
 template <class T>
-void reparametrize_backward(T* dh, const T* dz, const T* h, const T* eps, philox::Key key, T lv_min,
-                            T lv_max, index_t r, index_t n, index_t zdim, Stream) {
+void reparam_grad(T* dh, bool add, const T* dz, const T* dkl, T scale, const T* h, const T* eps,
+                  philox::Key key, T lv_min, T lv_max, index_t r, index_t n, index_t zdim) {
+  const T gkl = dkl ? scale * dkl[0] : T(0);
   // One thread owns each input row and sums its R samples in order: the result does not depend
   // on the thread count.
 #pragma omp parallel if (r * n * zdim > kParallelMin)
@@ -86,17 +91,48 @@ void reparametrize_backward(T* dh, const T* dz, const T* h, const T* eps, philox
           }
         }
       }
-      const T* lv = h + i * 2 * zdim + zdim;
+      const T* mu = h + i * 2 * zdim;
+      const T* lv = mu + zdim;
       T* dmu = dh + i * 2 * zdim;
       T* dlv = dmu + zdim;
       for (index_t k = 0; k < zdim; ++k) {
-        dmu[k] += static_cast<T>(acc_mu[static_cast<std::size_t>(k)]);
-        if (math::logvar_active(lv[k], lv_min, lv_max))
-          dlv[k] += static_cast<T>(acc_lv[static_cast<std::size_t>(k)] * 0.5 *
-                                   std::exp(0.5 * static_cast<double>(lv[k])));
+        T gm = static_cast<T>(acc_mu[static_cast<std::size_t>(k)]);
+        T gl = T(0);
+        const bool active = math::logvar_active(lv[k], lv_min, lv_max);
+        if (active)
+          gl = static_cast<T>(acc_lv[static_cast<std::size_t>(k)] * 0.5 *
+                              std::exp(0.5 * static_cast<double>(lv[k])));
+        if (dkl) {
+          gm += gkl * mu[k];
+          if (active) gl += gkl * math::kl_normal_term_dlogvar(lv[k]);
+        }
+        dmu[k] = add ? dmu[k] + gm : gm;
+        dlv[k] = add ? dlv[k] + gl : gl;
       }
     }
   }
+}
+
+}  // namespace
+
+template <class T>
+void reparametrize_backward(T* dh, const T* dz, const T* h, const T* eps, philox::Key key, T lv_min,
+                            T lv_max, index_t r, index_t n, index_t zdim, Stream) {
+  reparam_grad<T>(dh, true, dz, nullptr, T(0), h, eps, key, lv_min, lv_max, r, n, zdim);
+}
+
+template <class T>
+void reparametrize_kl_forward(T* z, T* kl, const T* h, philox::Key key, T scale, T lv_min, T lv_max,
+                              index_t r, index_t n, index_t zdim, double* scratch, Stream) {
+  reparametrize_forward<T>(z, h, nullptr, key, lv_min, lv_max, r, n, zdim);
+  kl_normal_forward<T>(kl, h, scale, false, lv_min, lv_max, n, zdim, scratch);
+}
+
+template <class T>
+void reparametrize_kl_backward(T* dh, bool add, const T* dz, const T* dkl, T scale, const T* h,
+                               philox::Key key, T lv_min, T lv_max, index_t r, index_t n,
+                               index_t zdim, Stream) {
+  reparam_grad<T>(dh, add, dz, dkl, scale, h, nullptr, key, lv_min, lv_max, r, n, zdim);
 }
 
 template <class T>
@@ -160,6 +196,11 @@ void kl_normal_backward(T* dh, const T* dout, index_t stride_n, index_t stride_z
                                          index_t, index_t, Stream);                               \
   template void reparametrize_backward<T>(T*, const T*, const T*, const T*, philox::Key, T, T,    \
                                           index_t, index_t, index_t, Stream);                     \
+  template void reparametrize_kl_forward<T>(T*, T*, const T*, philox::Key, T, T, T, index_t,      \
+                                            index_t, index_t, double*, Stream);                   \
+  template void reparametrize_kl_backward<T>(T*, bool, const T*, const T*, T, const T*,           \
+                                             philox::Key, T, T, index_t, index_t, index_t,        \
+                                             Stream);                                             \
   template void kl_normal_terms_forward<T>(T*, const T*, T, T, index_t, index_t, Stream);         \
   template void kl_normal_forward<T>(T*, const T*, T, bool, T, T, index_t, index_t, double*,      \
                                      Stream);                                                     \

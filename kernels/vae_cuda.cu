@@ -47,12 +47,17 @@ __global__ void reparametrize_forward_kernel(float* __restrict__ z, const float*
 // group's elements are z elements s*N*Z + p: they lie in Philox block (s*N*Z + p0) / 4 and, when
 // that is not a multiple of 4, the next one, so the noise is regenerated with at most two blocks
 // per sample. The R samples are summed in order, in double, as the CPU does.
-__global__ void reparametrize_backward_kernel(float* __restrict__ dh, const float* __restrict__ dz,
+// With dkl non-null the KL's gradient terms (g = scale * dkl[0]) are added on the way; with add
+// false dh is stored rather than added to.
+__global__ void reparametrize_backward_kernel(float* __restrict__ dh, bool add,
+                                              const float* __restrict__ dz,
+                                              const float* __restrict__ dkl, float scale,
                                               const float* __restrict__ h,
                                               const float* __restrict__ eps, philox::Key key,
                                               float lv_min, float lv_max, index_t r, index_t n,
                                               index_t zdim) {
   const std::uint64_t seed = key.seed, offset = key.start();
+  const float gkl = dkl ? scale * dkl[0] : 0.0f;
   const index_t nz = n * zdim;
   const index_t groups = (nz + 3) / 4;
   for (index_t b = static_cast<index_t>(blockIdx.x) * kThreads + threadIdx.x; b < groups;
@@ -97,10 +102,18 @@ __global__ void reparametrize_backward_kernel(float* __restrict__ dh, const floa
         const index_t i = p / zdim;
         const index_t k = p - i * zdim;
         float* dmu = dh + i * 2 * zdim + k;  // dmu[zdim] is the log-variance's gradient
+        const float mu = h[i * 2 * zdim + k];
         const float lv = h[i * 2 * zdim + zdim + k];
-        dmu[0] += static_cast<float>(acc_mu[j]);
-        if (math::logvar_active(lv, lv_min, lv_max))
-          dmu[zdim] += static_cast<float>(acc_lv[j] * 0.5 * exp(0.5 * static_cast<double>(lv)));
+        const bool active = math::logvar_active(lv, lv_min, lv_max);
+        float gm = static_cast<float>(acc_mu[j]);
+        float gl = active ? static_cast<float>(acc_lv[j] * 0.5 * exp(0.5 * static_cast<double>(lv)))
+                          : 0.0f;
+        if (dkl) {
+          gm += gkl * mu;
+          if (active) gl += gkl * math::kl_normal_term_dlogvar(lv);
+        }
+        dmu[0] = add ? dmu[0] + gm : gm;
+        dmu[zdim] = add ? dmu[zdim] + gl : gl;
       }
     }
   }
@@ -167,7 +180,24 @@ void reparametrize_backward(float* dh, const float* dz, const float* h, const fl
   const index_t nz = n * zdim;
   if (nz == 0 || r == 0) return;
   reparametrize_backward_kernel<<<blocks_for((nz + 3) / 4, kThreads), kThreads, 0, stream>>>(
-      dh, dz, h, eps, key, lv_min, lv_max, r, n, zdim);
+      dh, true, dz, nullptr, 0.0f, h, eps, key, lv_min, lv_max, r, n, zdim);
+  LATENT_LAUNCH_CHECK(reparametrize_backward_kernel);
+}
+
+void reparametrize_kl_forward(float* z, float* kl, const float* h, philox::Key key, float scale,
+                              float lv_min, float lv_max, index_t r, index_t n, index_t zdim,
+                              double* scratch, Stream stream) {
+  reparametrize_forward(z, h, nullptr, key, lv_min, lv_max, r, n, zdim, stream);
+  kl_normal_forward(kl, h, scale, false, lv_min, lv_max, n, zdim, scratch, stream);
+}
+
+void reparametrize_kl_backward(float* dh, bool add, const float* dz, const float* dkl, float scale,
+                               const float* h, philox::Key key, float lv_min, float lv_max,
+                               index_t r, index_t n, index_t zdim, Stream stream) {
+  const index_t nz = n * zdim;
+  if (nz == 0) return;
+  reparametrize_backward_kernel<<<blocks_for((nz + 3) / 4, kThreads), kThreads, 0, stream>>>(
+      dh, add, dz, dkl, scale, h, nullptr, key, lv_min, lv_max, r, n, zdim);
   LATENT_LAUNCH_CHECK(reparametrize_backward_kernel);
 }
 

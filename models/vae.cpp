@@ -126,7 +126,13 @@ Loss VAE::compute_loss(const Tensor& x) {
   check_input(x, "forward");
   VAEOutput out;
   out.h = encoder_->forward(x);
-  out.z = reparametrize(out.h, config_.samples, noise_generator());
+  if (config_.free_bits > 0) {
+    out.z = reparametrize(out.h, config_.samples, noise_generator());
+  } else {  // the sample and the KL from one kernel each way
+    SampleAndKl s = reparametrize_kl(out.h, config_.samples, noise_generator());
+    out.z = s.z;
+    out.kl = s.kl;
+  }
   out.params = decoder_->forward(out.z);
   return loss(out, x);
 }
@@ -169,9 +175,11 @@ void VAE::on_train_step(std::int64_t step) {
   }
 }
 
-const Tensor& VAE::kl_weight_memory(Device device) {
-  if (!kl_weight_.defined() || kl_weight_.device() != device)
-    kl_weight_ = Tensor::full({}, config_.beta * config_.warmup.factor(step_), {.device = device});
+const Tensor& VAE::kl_weight_memory(const Tensor& like) {
+  if (!kl_weight_.defined() || kl_weight_.device() != like.device() ||
+      kl_weight_.dtype() != like.dtype())
+    kl_weight_ = Tensor::full({}, config_.beta * config_.warmup.factor(step_),
+                              {.dtype = like.dtype(), .device = like.device()});
   return kl_weight_;
 }
 
@@ -182,7 +190,18 @@ Loss VAE::loss(const VAEOutput& out, const Tensor& x) {
   // The mean over R*N rows is the mean over samples and over the batch.
   Tensor recon = nll_mean(config_.likelihood, out.params, target);
   Tensor kl;
-  if (config_.free_bits > 0) {
+  if (out.kl.defined() && config_.free_bits <= 0 && is_training()) {
+    // total = recon + w kl in one kernel, w read from memory (the warm-up moves it every step);
+    // the backward hands its gradients over without a kernel (add_scaled).
+    const ScaledSum s = add_scaled(recon, out.kl, kl_weight_memory(x));
+    Loss result;
+    result.total = s.sum;
+    result.terms = {{"recon", recon}, {"kl", s.scaled}};
+    return result;
+  }
+  if (out.kl.defined() && config_.free_bits <= 0) {
+    kl = out.kl;
+  } else if (config_.free_bits > 0) {
     // Free bits: a dimension whose batch-mean KL is below the floor gets no gradient, so the
     // encoder is not pushed to collapse it further.
     Tensor per_dim = mean(kl_normal_terms(out.h), 0);
@@ -193,7 +212,7 @@ Loss VAE::loss(const VAEOutput& out, const Tensor& x) {
   // With a warm-up the training weight changes every step: the loss reads it from memory.
   const bool annealed = is_training() && config_.warmup.kind != KlAnneal::constant;
   if (annealed)
-    kl = mul(kl, kl_weight_memory(x.device()));
+    kl = mul(kl, kl_weight_memory(x));
   else if (kl_weight() != 1.0)
     kl = mul(kl, kl_weight());
   Loss result;

@@ -89,6 +89,9 @@ struct VAEOutput {
   Tensor logvar;  // [N, Z] as the encoder produced it (unclamped)
   Tensor z;       // [R*N, Z], row r*N + n is sample r of input n
   Tensor params;  // [R*N, P] the decoder's likelihood parameters for each z
+  // The batch-mean KL of q(z|x) to the prior, when drawn together with z (reparametrize_kl, as
+  // compute_loss does); undefined otherwise.
+  Tensor kl;
 };
 
 class VAE : public Autoencoder {
@@ -154,7 +157,7 @@ class VAE : public Autoencoder {
   VAEConfig config_;
   // The KL weight in training mode with a warm-up, a scalar in memory on the data's device
   // (created by the first loss, refreshed by on_train_step).
-  const Tensor& kl_weight_memory(Device device);
+  const Tensor& kl_weight_memory(const Tensor& like);
 
   Generator eval_gen_;
   std::int64_t step_ = 0;

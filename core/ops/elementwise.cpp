@@ -2,6 +2,7 @@
 
 #include "core/autograd.h"
 #include "core/dispatch.h"
+#include "kernels/axpy.h"
 #include "kernels/elementwise.h"
 
 namespace latent {
@@ -157,6 +158,35 @@ Tensor abs(const Tensor& x) {
 Tensor clamp(const Tensor& x, double lo, double hi) {
   check(lo <= hi, "clamp", "lo must not exceed hi, got lo=", lo, " hi=", hi);
   return unary("clamp", Unary::clamp, x, lo, hi);
+}
+
+ScaledSum add_scaled(const Tensor& a, const Tensor& b, const Tensor& w) {
+  const char* op = "add_scaled";
+  dispatch::check_same(op, {&a, &b, &w});
+  check(a.shape() == b.shape(), op, "a and b must have one shape, got ", a.shape().str(), " and ",
+        b.shape().str());
+  check(w.numel() == 1, op, "w must have one element, got ", w.shape().str());
+  ScaledSum out{Tensor::empty(a.shape(), a.options()), Tensor::empty(a.shape(), a.options())};
+  const std::int64_t n = a.numel();
+  dispatch::run(op, a, [&](auto t, auto be) {
+    using T = decltype(t);
+    dispatch::call(be, LATENT_KERNEL(add_scaled), out.sum.data<T>(), out.scaled.data<T>(),
+                   a.data<T>(), b.data<T>(), w.data<T>(), n);
+  });
+  const Tensor wv = w.detach();
+  // d(w b) = dout * w: a kernel, unless dout is the implicit 1 and b has one element.
+  auto grad_b = [wv](const Tensor& dout, const Shape& shape) {
+    if (autograd::is_unit_seed(dout) && dout.numel() == 1) return wv.reshape(shape);
+    return mul(dout, wv);
+  };
+  autograd::record(op, out.sum, {&a, &b}, [=](const Tensor& dout, autograd::GradSink& g) {
+    g.adopt(0, dout);
+    if (g.needs(1)) g.adopt(1, grad_b(dout, dout.shape()));
+  });
+  autograd::record(op, out.scaled, {&b}, [=](const Tensor& dout, autograd::GradSink& g) {
+    g.adopt(0, grad_b(dout, dout.shape()));
+  });
+  return out;
 }
 
 }  // namespace latent

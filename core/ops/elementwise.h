@@ -18,6 +18,17 @@ Tensor sub(const Tensor& a, const Tensor& b);
 Tensor mul(const Tensor& a, const Tensor& b);
 Tensor div(const Tensor& a, const Tensor& b);
 
+// sum = a + w b and scaled = w b, for a and b of one shape and w of one element (read from
+// memory when the kernel runs, so a recorded step sees its new value; w gets no gradient). One
+// kernel forward. A backward from sum hands its gradient to a as is, and to b as w itself when
+// sum's gradient is backward()'s implicit 1: no kernel at all. scaled has its own node, so that
+// backward() from it also works.
+struct ScaledSum {
+  Tensor sum;
+  Tensor scaled;
+};
+ScaledSum add_scaled(const Tensor& a, const Tensor& b, const Tensor& w);
+
 // a op s for a host scalar s.
 Tensor add(const Tensor& a, double s);
 Tensor mul(const Tensor& a, double s);

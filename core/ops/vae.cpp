@@ -38,12 +38,23 @@ Tensor reparametrize_impl(const Tensor& h, const Tensor& eps, kernels::philox::K
   autograd::record(op, z, {&h}, [=, start = used](const Tensor& dz, autograd::GradSink& g) {
     (void)start;  // holds the draw's start, which `key` points to
     const Tensor& hv = sh.get(op);
+    if (!se.defined()) {  // drawn noise: the kernel stores into a gradient nothing wrote yet
+      bool fresh = false;
+      Tensor& dh = g.grad_out(0, &fresh);
+      dispatch::run(op, dz, [&](auto t, auto be) {
+        using T = decltype(t);
+        dispatch::call(be, LATENT_KERNEL(reparametrize_kl_backward), dh.data<T>(), !fresh,
+                       dz.data<T>(), static_cast<const T*>(nullptr), T(0), hv.data<T>(), key,
+                       T(kLogvarMin), T(kLogvarMax), samples, n, zdim);
+      });
+      return;
+    }
     Tensor& dh = g.grad(0);
     dispatch::run(op, dz, [&](auto t, auto be) {
       using T = decltype(t);
       dispatch::call(be, LATENT_KERNEL(reparametrize_backward), dh.data<T>(), dz.data<T>(),
-                     hv.data<T>(), se.defined() ? se.get(op).data<T>() : nullptr, key,
-                     T(kLogvarMin), T(kLogvarMax), samples, n, zdim);
+                     hv.data<T>(), se.get(op).data<T>(), key, T(kLogvarMin), T(kLogvarMax),
+                     samples, n, zdim);
     });
   });
   return z;
@@ -70,6 +81,54 @@ Tensor reparametrize(const Tensor& h, const Tensor& eps) {
         eps.shape().str());
   const std::int64_t samples = n == 0 ? 1 : eps.dim(0) / n;
   return reparametrize_impl(h, eps, {}, Tensor(), samples);
+}
+
+SampleAndKl reparametrize_kl(const Tensor& h, std::int64_t samples, Generator& gen) {
+  const char* op = "reparametrize_kl";
+  const std::int64_t zdim = latent_dim(op, h);
+  check(samples >= 1, op, "samples must be at least 1, got ", samples);
+  const std::int64_t n = h.dim(0);
+  const Generator::Draw draw = gen.take_on(static_cast<std::uint64_t>(samples * n * zdim),
+                                           h.device());
+  const kernels::philox::Key key = draw.key;
+  const detail::ReduceSpec rs =
+      detail::reduce_spec(op, Reduction::batch_mean, n, n * zdim, h.shape());
+  SampleAndKl out{Tensor::empty({samples * n, zdim}, h.options()),
+                  Tensor::empty(rs.out, h.options())};
+  dispatch::run(op, h, [&](auto t, auto be) {
+    using T = decltype(t);
+    const Tensor scratch =
+        dispatch::scratch_doubles(LATENT_SCRATCH(be, kl_normal_scratch, n, zdim), h.device());
+    dispatch::call(be, LATENT_KERNEL(reparametrize_kl_forward), out.z.data<T>(), out.kl.data<T>(),
+                   h.data<T>(), key, T(rs.scale), T(kLogvarMin), T(kLogvarMax), samples, n, zdim,
+                   dispatch::as_doubles(scratch));
+  });
+  if (!autograd::needs_graph({&h})) return out;
+  // z's node computes both gradients in one kernel. The KL's node is recorded as a consumer of z
+  // (its value came from the same kernel): it runs first and leaves the KL's gradient where z's
+  // backward reads it. It adds nothing to z's gradient itself.
+  auto kl_grad = std::make_shared<Tensor>();
+  autograd::SavedTensor sh = h;
+  autograd::record(op, out.z, {&h},
+                   [=, start = draw.used](const Tensor& dz, autograd::GradSink& g) {
+                     (void)start;  // holds the draw's start, which `key` points to
+                     const Tensor& hv = sh.get(op);
+                     const Tensor dkl = *kl_grad;
+                     *kl_grad = Tensor();
+                     bool fresh = false;
+                     Tensor& dh = g.grad_out(0, &fresh);
+                     dispatch::run(op, dz, [&](auto t, auto be) {
+                       using T = decltype(t);
+                       dispatch::call(be, LATENT_KERNEL(reparametrize_kl_backward), dh.data<T>(),
+                                      !fresh, dz.data<T>(),
+                                      dkl.defined() ? dkl.data<T>() : nullptr, T(rs.scale),
+                                      hv.data<T>(), key, T(kLogvarMin), T(kLogvarMax), samples,
+                                      n, zdim);
+                     });
+                   });
+  autograd::record("kl_normal", out.kl, {&out.z},
+                   [kl_grad](const Tensor& dkl, autograd::GradSink&) { *kl_grad = dkl; });
+  return out;
 }
 
 Tensor kl_normal(const Tensor& h, Reduction reduction) {

@@ -25,6 +25,15 @@ Tensor reparametrize(const Tensor& h, std::int64_t samples, Generator& gen);
 // The same with explicit noise eps [R*N, Z] (R = eps rows / N). eps gets no gradient.
 Tensor reparametrize(const Tensor& h, const Tensor& eps);
 
+// Both at once, as a VAE's training step needs them: z = reparametrize(h, samples, gen) and
+// kl = kl_normal(h, batch_mean), the same values, from one kernel forward and one backward
+// (which adds the KL's gradient to the sample's).
+struct SampleAndKl {
+  Tensor z;
+  Tensor kl;
+};
+SampleAndKl reparametrize_kl(const Tensor& h, std::int64_t samples, Generator& gen);
+
 // KL(N(mu, exp(logvar)) || N(0, I)) = -1/2 sum_z (1 + logvar - mu^2 - exp(logvar)), summed over
 // the Z latent dimensions of each sample, reduced over samples as the Reduction says.
 Tensor kl_normal(const Tensor& h, Reduction reduction = Reduction::batch_mean);
