@@ -327,7 +327,8 @@ void run_backward(const Tensor& root, const Tensor& grad) {
     slot[i] = {a, arenas[a].size};
     arenas[a].size += n->out_shape.numel();
   }
-  for (Arena& a : arenas) a.memory = Tensor::empty({a.size}, {.dtype = a.dtype, .device = a.device});
+  for (Arena& a : arenas)
+    a.memory = Tensor::empty({a.size}, {.dtype = a.dtype, .device = a.device});
   for (std::size_t i = 0; i < order.size(); ++i) {
     Node* n = order[i];
     if (n == rm.grad_fn.get()) continue;

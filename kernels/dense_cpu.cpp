@@ -98,14 +98,14 @@ void dense_backward_input(T* dx, bool add_x, T* db_in, bool add_db, double*, con
                                n, d);
 }
 
-#define LATENT_INSTANTIATE(T)                                                                     \
-  template void dense_forward<T>(T*, T*, const T*, const T*, const T*, ActParams, index_t,        \
-                                 index_t, index_t, Stream);                                       \
-  template void dense_bias_act_forward<T>(T*, T*, const T*, ActParams, index_t, index_t, Stream); \
-  template void dense_backward_act_bias<T>(T*, T*, bool, double*, const T*, const T*, const T*,   \
-                                           ActParams, index_t, index_t, Stream);                  \
+#define LATENT_INSTANTIATE(T)                                                                      \
+  template void dense_forward<T>(T*, T*, const T*, const T*, const T*, ActParams, index_t,         \
+                                 index_t, index_t, Stream);                                        \
+  template void dense_bias_act_forward<T>(T*, T*, const T*, ActParams, index_t, index_t, Stream);  \
+  template void dense_backward_act_bias<T>(T*, T*, bool, double*, const T*, const T*, const T*,    \
+                                           ActParams, index_t, index_t, Stream);                   \
   template void dense_backward_weight<T>(T*, bool, T*, bool, double*, const T*, const T*, index_t, \
-                                         index_t, index_t, Stream);                               \
+                                         index_t, index_t, Stream);                                \
   template void dense_backward_input<T>(T*, bool, T*, bool, double*, const T*, const T*, const T*, \
                                         const T*, ActParams, index_t, index_t, index_t, Stream);
 LATENT_INSTANTIATE(float)

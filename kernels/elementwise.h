@@ -9,7 +9,7 @@
 //   binary_forward:  y[r, c] = a[ia] op b[ib]                      (overwrites y)
 //   binary_backward: da[ia] += sum dy[r, c] * d(op)/da, likewise db (accumulates; null = skip)
 //   unary_forward:   y[i] = f(x[i])                                (overwrites y)
-//   unary_backward:  dx[i] += dy[i] * f'(x[i]) given y = f(x)      (accumulates)
+//   unary_backward:  dx[i] (+)= dy[i] * f'(x[i]) given y = f(x)    (adds when add, else stores)
 // Formulas: kernels/scalar_math.h. Backward reductions over broadcast operands sum the float
 // products in double on both backends (in a fixed order on the GPU: deterministic).
 #pragma once
@@ -26,8 +26,8 @@ template <class T>
 void unary_forward(T* y, const T* x, math::Unary op, T p0, T p1, index_t n,
                    Stream stream = nullptr);
 template <class T>
-void unary_backward(T* dx, const T* dy, const T* x, const T* y, math::Unary op, T p0, T p1,
-                    index_t n, Stream stream = nullptr);
+void unary_backward(T* dx, bool add, const T* dy, const T* x, const T* y, math::Unary op, T p0,
+                    T p1, index_t n, Stream stream = nullptr);
 template <class T>
 void binary_forward(T* y, const T* a, Bcast ba, const T* b, Bcast bb, math::Binary op, index_t rows,
                     index_t cols, Stream stream = nullptr);
@@ -39,8 +39,8 @@ void binary_backward(T* da, T* db, const T* dy, const T* a, Bcast ba, const T* b
 namespace cuda {
 void unary_forward(float* y, const float* x, math::Unary op, float p0, float p1, index_t n,
                    Stream stream);
-void unary_backward(float* dx, const float* dy, const float* x, const float* y, math::Unary op,
-                    float p0, float p1, index_t n, Stream stream);
+void unary_backward(float* dx, bool add, const float* dy, const float* x, const float* y,
+                    math::Unary op, float p0, float p1, index_t n, Stream stream);
 void binary_forward(float* y, const float* a, Bcast ba, const float* b, Bcast bb, math::Binary op,
                     index_t rows, index_t cols, Stream stream);
 void binary_backward(float* da, float* db, const float* dy, const float* a, Bcast ba,

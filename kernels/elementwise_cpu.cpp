@@ -56,9 +56,12 @@ void unary_forward(T* y, const T* x, math::Unary op, T p0, T p1, index_t n, Stre
 }
 
 template <class T>
-void unary_backward(T* dx, const T* dy, const T* x, const T* y, math::Unary op, T p0, T p1,
-                    index_t n, Stream) {
-  for (index_t i = 0; i < n; ++i) dx[i] += dy[i] * math::unary_grad(op, x[i], y[i], p0, p1);
+void unary_backward(T* dx, bool add, const T* dy, const T* x, const T* y, math::Unary op, T p0,
+                    T p1, index_t n, Stream) {
+  if (add)
+    for (index_t i = 0; i < n; ++i) dx[i] += dy[i] * math::unary_grad(op, x[i], y[i], p0, p1);
+  else
+    for (index_t i = 0; i < n; ++i) dx[i] = dy[i] * math::unary_grad(op, x[i], y[i], p0, p1);
 }
 
 template <class T>
@@ -88,13 +91,13 @@ void binary_backward(T* da, T* db, const T* dy, const T* a, Bcast ba, const T* b
     });
 }
 
-#define LATENT_INSTANTIATE(T)                                                                   \
-  template void unary_forward<T>(T*, const T*, math::Unary, T, T, index_t, Stream);             \
-  template void unary_backward<T>(T*, const T*, const T*, const T*, math::Unary, T, T, index_t, \
-                                  Stream);                                                      \
-  template void binary_forward<T>(T*, const T*, Bcast, const T*, Bcast, math::Binary, index_t,  \
-                                  index_t, Stream);                                             \
-  template void binary_backward<T>(T*, T*, const T*, const T*, Bcast, const T*, Bcast,          \
+#define LATENT_INSTANTIATE(T)                                                                  \
+  template void unary_forward<T>(T*, const T*, math::Unary, T, T, index_t, Stream);            \
+  template void unary_backward<T>(T*, bool, const T*, const T*, const T*, math::Unary, T, T,   \
+                                  index_t, Stream);                                            \
+  template void binary_forward<T>(T*, const T*, Bcast, const T*, Bcast, math::Binary, index_t, \
+                                  index_t, Stream);                                            \
+  template void binary_backward<T>(T*, T*, const T*, const T*, Bcast, const T*, Bcast,         \
                                    math::Binary, index_t, index_t, Stream);
 LATENT_INSTANTIATE(float)
 LATENT_INSTANTIATE(double)

@@ -26,12 +26,15 @@ __global__ void unary_forward_kernel(float* __restrict__ y, const float* __restr
     y[i] = math::unary_forward(op, x[i], p0, p1);
 }
 
-__global__ void unary_backward_kernel(float* __restrict__ dx, const float* __restrict__ dy,
-                                      const float* __restrict__ x, const float* __restrict__ y,
-                                      math::Unary op, float p0, float p1, index_t n) {
+__global__ void unary_backward_kernel(float* __restrict__ dx, bool add,
+                                      const float* __restrict__ dy, const float* __restrict__ x,
+                                      const float* __restrict__ y, math::Unary op, float p0,
+                                      float p1, index_t n) {
   for (index_t i = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<index_t>(gridDim.x) * blockDim.x)
-    dx[i] += dy[i] * math::unary_grad(op, x[i], y[i], p0, p1);
+       i += static_cast<index_t>(gridDim.x) * blockDim.x) {
+    const float g = dy[i] * math::unary_grad(op, x[i], y[i], p0, p1);
+    dx[i] = add ? dx[i] + g : g;
+  }
 }
 
 __global__ void binary_forward_kernel(float* __restrict__ y, const float* __restrict__ a, Bcast ba,
@@ -135,9 +138,9 @@ void unary_forward(float* y, const float* x, math::Unary op, float p0, float p1,
   LATENT_LAUNCH_LINEAR(unary_forward_kernel, n, stream, y, x, op, p0, p1, n);
 }
 
-void unary_backward(float* dx, const float* dy, const float* x, const float* y, math::Unary op,
-                    float p0, float p1, index_t n, Stream stream) {
-  LATENT_LAUNCH_LINEAR(unary_backward_kernel, n, stream, dx, dy, x, y, op, p0, p1, n);
+void unary_backward(float* dx, bool add, const float* dy, const float* x, const float* y,
+                    math::Unary op, float p0, float p1, index_t n, Stream stream) {
+  LATENT_LAUNCH_LINEAR(unary_backward_kernel, n, stream, dx, add, dy, x, y, op, p0, p1, n);
 }
 
 void binary_forward(float* y, const float* a, Bcast ba, const float* b, Bcast bb, math::Binary op,

@@ -49,13 +49,10 @@ __global__ void reparametrize_forward_kernel(float* __restrict__ z, const float*
 // per sample. The R samples are summed in order, in double, as the CPU does.
 // With dkl non-null the KL's gradient terms (g = scale * dkl[0]) are added on the way; with add
 // false dh is stored rather than added to.
-__global__ void reparametrize_backward_kernel(float* __restrict__ dh, bool add,
-                                              const float* __restrict__ dz,
-                                              const float* __restrict__ dkl, float scale,
-                                              const float* __restrict__ h,
-                                              const float* __restrict__ eps, philox::Key key,
-                                              float lv_min, float lv_max, index_t r, index_t n,
-                                              index_t zdim) {
+__global__ void reparametrize_backward_kernel(
+    float* __restrict__ dh, bool add, const float* __restrict__ dz, const float* __restrict__ dkl,
+    float scale, const float* __restrict__ h, const float* __restrict__ eps, philox::Key key,
+    float lv_min, float lv_max, index_t r, index_t n, index_t zdim) {
   const std::uint64_t seed = key.seed, offset = key.start();
   const float gkl = dkl ? scale * dkl[0] : 0.0f;
   const index_t nz = n * zdim;

@@ -125,6 +125,21 @@ std::vector<OpCase> elementwise_cases() {
       "rsub_scalar", [](const Tensor& x) { return 1.0 - x; }, -1, 1);
   unary(
       "rdiv_scalar", [](const Tensor& x) { return 2.0 / x; }, 0.5, 2);
+  // a + w b and w b, w a one-element constant.
+  for (const bool scaled : {false, true}) {
+    v.push_back({.name = std::string("add_scaled/") + (scaled ? "scaled" : "sum"),
+                 .inputs =
+                     [](std::int64_t n) {
+                       return In{{.shape = {n, 3}},
+                                 {.shape = {n, 3}},
+                                 {.shape = {1}, .lo = 0.5, .hi = 2, .grad = false}};
+                     },
+                 .fn =
+                     [scaled](const std::vector<Tensor>& x) {
+                       const ScaledSum s = add_scaled(x[0], x[1], x[2]);
+                       return scaled ? s.scaled : s.sum;
+                     }});
+  }
   return v;
 }
 

@@ -111,6 +111,24 @@ std::vector<OpCase> linalg_cases() {
          .fn = [=](const std::vector<Tensor>& x) { return dense(x[0], x[1], Tensor(), p); }});
     v.back().bench_inputs = [] { return dense_bench_inputs(false); };
   }
+  // A stack of layers as one op: smooth activations (no kinks), the second layer without a
+  // bias, and a last layer with and without an activation.
+  for (const auto& [name, last] : {std::pair{"tanh_gelu_identity", kernels::Act::identity},
+                                   std::pair{"tanh_gelu_sigmoid", kernels::Act::sigmoid}}) {
+    const kernels::Act out_act = last;
+    v.push_back({.name = std::string("mlp/") + name,
+                 .inputs =
+                     [](std::int64_t n) {
+                       return In{{.shape = {n, 4}}, {.shape = {5, 4}}, {.shape = {5}},
+                                 {.shape = {3, 5}}, {.shape = {2, 3}}, {.shape = {2}}};
+                     },
+                 .fn =
+                     [out_act](const std::vector<Tensor>& x) {
+                       return mlp(x[0], {{x[1], x[2], {kernels::Act::tanh, 0.0f}},
+                                         {x[3], Tensor(), {kernels::Act::gelu, 0.0f}},
+                                         {x[4], x[5], {out_act, 0.0f}}});
+                     }});
+  }
   return v;
 }
 

@@ -27,6 +27,16 @@ std::vector<OpCase> loss_cases() {
       return In{{.shape = {kBenchN, kBenchD}, .lo = -3, .hi = 3},
                 {.shape = {kBenchN, kBenchD}, .lo = 0, .hi = 1}};
     };
+    // A training loss: the target needs no gradient, so the forward writes the logits' gradient.
+    if (r != Reduction::none)
+      v.push_back(
+          {.name = "bce_with_logits/" + m + "_grad_in_forward",
+           .inputs =
+               [](std::int64_t n) {
+                 return In{{.shape = {n, 5}, .lo = -3, .hi = 3},
+                           {.shape = {n, 5}, .lo = 0, .hi = 1, .grad = false}};
+               },
+           .fn = [r](const std::vector<Tensor>& x) { return bce_with_logits(x[0], x[1], r); }});
     // Three-dimensional: the per-sample sums run over every non-first dimension.
     v.push_back({.name = "mse/" + m,
                  .inputs =

@@ -38,6 +38,19 @@ std::vector<OpCase> vae_cases() {
                      }});
     v.back().bench_inputs = [=] { return In{bench_h()}; };
   }
+  // The sample and the KL together; z + kl (broadcast) makes both gradients reach h.
+  for (std::int64_t samples : {1, 2}) {
+    v.push_back({.name = "reparametrize_kl/r" + std::to_string(samples),
+                 .inputs = [=](std::int64_t n) { return In{h_spec(n)}; },
+                 .fn =
+                     [=](const std::vector<Tensor>& x) {
+                       Generator gen(2718);
+                       gen.take(5);
+                       const SampleAndKl s = reparametrize_kl(x[0], samples, gen);
+                       return add(s.z, s.kl);
+                     }});
+    v.back().bench_inputs = [=] { return In{bench_h()}; };
+  }
   v.push_back({.name = "reparametrize/eps",
                .inputs =
                    [=](std::int64_t n) {

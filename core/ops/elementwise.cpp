@@ -71,6 +71,12 @@ Tensor binary(const char* op, Binary kind, const Tensor& a, const Tensor& b) {
   autograd::SavedTensor sa = a, sb = b;
   autograd::record(op, y, {&a, &b}, [=](const Tensor& dy, autograd::GradSink& g) {
     if (bc.out.numel() == 0) return;
+    if (kind == Binary::add && bc.ma == kernels::Bcast::full && bc.mb == kernels::Bcast::full) {
+      // Both gradients are dy itself: handed over, no kernel.
+      g.adopt(0, dy);
+      g.adopt(1, dy);
+      return;
+    }
     const Tensor& av = sa.get(op);
     const Tensor& bv = sb.get(op);
     Tensor* da = g.needs(0) ? &g.grad(0) : nullptr;
@@ -98,11 +104,12 @@ Tensor unary(const char* op, Unary kind, const Tensor& x, double p0 = 0, double 
   autograd::record(op, y, {&x}, [=](const Tensor& dy, autograd::GradSink& g) {
     const Tensor& xv = sx.get(op);
     const Tensor& yv = sy.get(op);
-    Tensor& dx = g.grad(0);
+    bool fresh = false;
+    Tensor& dx = g.grad_out(0, &fresh);
     dispatch::run(op, dy, [&](auto z, auto be) {
       using T = decltype(z);
-      dispatch::call(be, LATENT_KERNEL(unary_backward), dx.data<T>(), dy.data<T>(), xv.data<T>(),
-                     yv.data<T>(), kind, T(p0), T(p1), n);
+      dispatch::call(be, LATENT_KERNEL(unary_backward), dx.data<T>(), !fresh, dy.data<T>(),
+                     xv.data<T>(), yv.data<T>(), kind, T(p0), T(p1), n);
     });
   });
   return y;

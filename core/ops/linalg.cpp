@@ -48,8 +48,8 @@ Tensor mlp(const Tensor& x, const std::vector<DenseLayer>& layers) {
     check(L.w.dim(1) == ins[l], op, "layer ", l, ": weight ", L.w.shape().str(),
           " does not take inputs of width ", ins[l], " (w is [H, D])");
     if (L.b.defined())
-      check(L.b.ndim() == 1 && L.b.dim(0) == outs[l], op, "layer ", l, ": bias must be [",
-            outs[l], "], got ", L.b.shape().str());
+      check(L.b.ndim() == 1 && L.b.dim(0) == outs[l], op, "layer ", l, ": bias must be [", outs[l],
+            "], got ", L.b.shape().str());
     check(valid_act(L.act.act), op, "layer ", l, ": unknown activation code ",
           static_cast<int>(L.act.act));
     inputs.push_back(L.w);

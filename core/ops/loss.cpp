@@ -65,8 +65,8 @@ Tensor bce_with_logits(const Tensor& logits, const Tensor& target, Reduction red
     // hands that gradient over without a kernel.
     const std::int64_t n = logits.dim(0);
     const std::int64_t d = logits.shape().row_size();
-    const detail::ReduceSpec red = detail::reduce_spec(op, reduction, n, logits.numel(),
-                                                       logits.shape());
+    const detail::ReduceSpec red =
+        detail::reduce_spec(op, reduction, n, logits.numel(), logits.shape());
     Tensor out = Tensor::empty(red.out, logits.options());
     Tensor dx = Tensor::empty(logits.shape(), logits.options());
     dispatch::run(op, logits, [&](auto z, auto be) {
@@ -78,23 +78,21 @@ Tensor bce_with_logits(const Tensor& logits, const Tensor& target, Reduction red
                      dispatch::as_doubles(scratch));
     });
     autograd::SavedTensor sx = logits, st = target;
-    autograd::record(op, out, {&logits, &target},
-                     [=](const Tensor& dout, autograd::GradSink& g) {
-                       if (autograd::is_unit_seed(dout)) {
-                         g.adopt(0, dx);
-                         return;
-                       }
-                       const Tensor& xv = sx.get(op);
-                       const Tensor& tv = st.get(op);
-                       Tensor& dl = g.grad(0);
-                       dispatch::run(op, dout, [&](auto z, auto be) {
-                         using T = decltype(z);
-                         dispatch::call(be, LATENT_KERNEL(bce_with_logits_backward),
-                                        dl.data<T>(), static_cast<T*>(nullptr), dout.data<T>(),
-                                        red.stride, T(red.scale), xv.data<T>(), tv.data<T>(), n,
-                                        d);
-                       });
-                     });
+    autograd::record(op, out, {&logits, &target}, [=](const Tensor& dout, autograd::GradSink& g) {
+      if (autograd::is_unit_seed(dout)) {
+        g.adopt(0, dx);
+        return;
+      }
+      const Tensor& xv = sx.get(op);
+      const Tensor& tv = st.get(op);
+      Tensor& dl = g.grad(0);
+      dispatch::run(op, dout, [&](auto z, auto be) {
+        using T = decltype(z);
+        dispatch::call(be, LATENT_KERNEL(bce_with_logits_backward), dl.data<T>(),
+                       static_cast<T*>(nullptr), dout.data<T>(), red.stride, T(red.scale),
+                       xv.data<T>(), tv.data<T>(), n, d);
+      });
+    });
     return out;
   }
   return pair_loss(op, logits, target, reduction, LATENT_KERNEL(bce_with_logits_forward),

@@ -53,8 +53,8 @@ Tensor reparametrize_impl(const Tensor& h, const Tensor& eps, kernels::philox::K
     dispatch::run(op, dz, [&](auto t, auto be) {
       using T = decltype(t);
       dispatch::call(be, LATENT_KERNEL(reparametrize_backward), dh.data<T>(), dz.data<T>(),
-                     hv.data<T>(), se.get(op).data<T>(), key, T(kLogvarMin), T(kLogvarMax),
-                     samples, n, zdim);
+                     hv.data<T>(), se.get(op).data<T>(), key, T(kLogvarMin), T(kLogvarMax), samples,
+                     n, zdim);
     });
   });
   return z;
@@ -88,8 +88,8 @@ SampleAndKl reparametrize_kl(const Tensor& h, std::int64_t samples, Generator& g
   const std::int64_t zdim = latent_dim(op, h);
   check(samples >= 1, op, "samples must be at least 1, got ", samples);
   const std::int64_t n = h.dim(0);
-  const Generator::Draw draw = gen.take_on(static_cast<std::uint64_t>(samples * n * zdim),
-                                           h.device());
+  const Generator::Draw draw =
+      gen.take_on(static_cast<std::uint64_t>(samples * n * zdim), h.device());
   const kernels::philox::Key key = draw.key;
   const detail::ReduceSpec rs =
       detail::reduce_spec(op, Reduction::batch_mean, n, n * zdim, h.shape());
@@ -109,23 +109,21 @@ SampleAndKl reparametrize_kl(const Tensor& h, std::int64_t samples, Generator& g
   // backward reads it. It adds nothing to z's gradient itself.
   auto kl_grad = std::make_shared<Tensor>();
   autograd::SavedTensor sh = h;
-  autograd::record(op, out.z, {&h},
-                   [=, start = draw.used](const Tensor& dz, autograd::GradSink& g) {
-                     (void)start;  // holds the draw's start, which `key` points to
-                     const Tensor& hv = sh.get(op);
-                     const Tensor dkl = *kl_grad;
-                     *kl_grad = Tensor();
-                     bool fresh = false;
-                     Tensor& dh = g.grad_out(0, &fresh);
-                     dispatch::run(op, dz, [&](auto t, auto be) {
-                       using T = decltype(t);
-                       dispatch::call(be, LATENT_KERNEL(reparametrize_kl_backward), dh.data<T>(),
-                                      !fresh, dz.data<T>(),
-                                      dkl.defined() ? dkl.data<T>() : nullptr, T(rs.scale),
-                                      hv.data<T>(), key, T(kLogvarMin), T(kLogvarMax), samples,
-                                      n, zdim);
-                     });
-                   });
+  autograd::record(
+      op, out.z, {&h}, [=, start = draw.used](const Tensor& dz, autograd::GradSink& g) {
+        (void)start;  // holds the draw's start, which `key` points to
+        const Tensor& hv = sh.get(op);
+        const Tensor dkl = *kl_grad;
+        *kl_grad = Tensor();
+        bool fresh = false;
+        Tensor& dh = g.grad_out(0, &fresh);
+        dispatch::run(op, dz, [&](auto t, auto be) {
+          using T = decltype(t);
+          dispatch::call(be, LATENT_KERNEL(reparametrize_kl_backward), dh.data<T>(), !fresh,
+                         dz.data<T>(), dkl.defined() ? dkl.data<T>() : nullptr, T(rs.scale),
+                         hv.data<T>(), key, T(kLogvarMin), T(kLogvarMax), samples, n, zdim);
+        });
+      });
   autograd::record("kl_normal", out.kl, {&out.z},
                    [kl_grad](const Tensor& dkl, autograd::GradSink&) { *kl_grad = dkl; });
   return out;

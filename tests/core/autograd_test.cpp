@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "core/dispatch.h"
 #include "core/latent.h"
 #include "support/test_util.h"
 
@@ -171,6 +172,46 @@ TEST(Autograd, BackwardFromLeaf) {
   auto x = vec({1.0, 2.0});
   x.backward(vec({3, 4}, false));
   EXPECT_EQ(grad_of(x), (std::vector<double>{3, 4}));
+}
+
+// zero_grad() runs no kernel; the gradient reads as zero, and the next backward overwrites it.
+TEST(Autograd, ZeroGradMarksInsteadOfFilling) {
+  Generator gen(3);
+  const Tensor x = Tensor::randn({6, 4}, gen);
+  const Tensor w = Tensor::randn({3, 4}, gen).requires_grad_();
+  sum(dense(x, w, Tensor())).backward();
+  const std::vector<float> first = w.grad().to_vector<float>();
+  const std::int64_t before = dispatch::kernel_counts().calls;
+  w.zero_grad();
+  EXPECT_EQ(dispatch::kernel_counts().calls, before);
+  sum(dense(x, w, Tensor())).backward();  // overwrites: the same gradient, not twice it
+  EXPECT_EQ(w.grad().to_vector<float>(), first);
+  w.zero_grad();
+  for (float v : w.grad().to_vector<float>()) EXPECT_EQ(v, 0.0f);
+  // Without zero_grad gradients still add up.
+  sum(dense(x, w, Tensor())).backward();
+  sum(dense(x, w, Tensor())).backward();
+  const std::vector<float> twice = w.grad().to_vector<float>();
+  for (std::size_t i = 0; i < first.size(); ++i) EXPECT_FLOAT_EQ(twice[i], 2 * first[i]);
+}
+
+// Gradients handed over without a copy (the unit seed, a loss's stored gradient) are never
+// written by a later contribution: the next pass starts from 1 again.
+TEST(Autograd, HandedOverGradientsAreNotWrittenInto) {
+  auto x = vec({0.5, -1.0});
+  auto t = vec({1.0, 0.0}, false);
+  for (int pass = 0; pass < 3; ++pass) {
+    x.zero_grad();
+    const Tensor l = bce_with_logits(x, t, Reduction::sum);
+    add(l, l).backward();  // two contributions to l's gradient: the second adds to a copy
+    const std::vector<double> g = grad_of(x);
+    EXPECT_NEAR(g[0], 2 * (1 / (1 + std::exp(-0.5)) - 1), 1e-12) << pass;
+    EXPECT_NEAR(g[1], 2 * (1 / (1 + std::exp(1.0))), 1e-12) << pass;
+  }
+  const Tensor l = bce_with_logits(x, t, Reduction::sum);
+  x.zero_grad();
+  l.backward();
+  EXPECT_NEAR(grad_of(x)[0], 1 / (1 + std::exp(-0.5)) - 1, 1e-12);
 }
 
 }  // namespace

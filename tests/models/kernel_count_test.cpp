@@ -7,6 +7,10 @@
 #include "core/dispatch.h"
 #include "core/latent.h"
 #include "models/autoencoder.h"
+#include "models/contractive.h"
+#include "models/denoising.h"
+#include "models/iwae.h"
+#include "models/sparse.h"
 #include "models/vae.h"
 
 namespace latent {
@@ -84,6 +88,109 @@ TEST(KernelCount, TrainingStepsStayUnderTheirCeilings) {
     ::testing::Test::RecordProperty(std::string(c.name) + "_kernel_calls", std::to_string(n.calls));
     EXPECT_LE(n.calls, c.ceiling_calls) << c.name;
     EXPECT_EQ(n.gemms, c.gemms) << c.name;
+  }
+}
+
+// Every family's training step (two hidden layers each way), counted the same way; the ceilings
+// may only come down.
+TEST(KernelCount, EveryFamilyHasACeiling) {
+  using namespace models;
+  struct Family {
+    const char* name;
+    std::function<std::unique_ptr<Autoencoder>()> make;
+    std::int64_t ceiling;
+  };
+  const MLPSpec enc{.hidden = {64, 32}};
+  const MLPSpec dec{.hidden = {32, 64}};
+  const std::vector<Family> families = {
+      {"linear_ae", [] { return std::make_unique<AE>(AEConfig::linear(96, 8, 1.0, 2)); }, 11},
+      {"dae",
+       [&] {
+         return std::make_unique<DenoisingAE>(
+             DenoisingAEConfig{.input = 96,
+                               .latent = 8,
+                               .encoder = enc,
+                               .decoder = dec,
+                               .corruption = {.kind = Corruption::masking, .p = 0.3}});
+       },
+       22},
+      {"sparse_l1",
+       [&] {
+         return std::make_unique<SparseAE>(SparseAEConfig{.input = 96,
+                                                          .latent = 8,
+                                                          .encoder = enc,
+                                                          .decoder = dec,
+                                                          .penalty = Sparsity::l1,
+                                                          .weight = 1e-2});
+       },
+       27},
+      {"sparse_kl",
+       [&] {
+         return std::make_unique<SparseAE>(SparseAEConfig{.input = 96,
+                                                          .latent = 8,
+                                                          .encoder = enc,
+                                                          .decoder = dec,
+                                                          .penalty = Sparsity::kl,
+                                                          .rho = 0.05});
+       },
+       27},
+      {"contractive_one_layer",
+       [&] {
+         return std::make_unique<ContractiveAE>(
+             ContractiveAEConfig{.input = 96, .latent = 8, .decoder = dec});
+       },
+       23},
+      {"contractive_deep",
+       [&] {
+         return std::make_unique<ContractiveAE>(
+             ContractiveAEConfig{.input = 96,
+                                 .latent = 8,
+                                 .encoder = {.hidden = {64, 32}, .activation = Act::tanh},
+                                 .decoder = dec});
+       },
+       71},
+      {"beta_vae_warmup",
+       [] {
+         return std::make_unique<VAE>(VAEConfig{.input = 96,
+                                                .hidden = {64, 32},
+                                                .latent = 8,
+                                                .beta = 4.0,
+                                                .warmup = {.kind = KlAnneal::linear, .steps = 10}});
+       },
+       24},
+      {"vae_free_bits",
+       [] {
+         return std::make_unique<VAE>(
+             VAEConfig{.input = 96, .hidden = {64, 32}, .latent = 8, .free_bits = 0.05});
+       },
+       35},
+      {"iwae",
+       [] {
+         return std::make_unique<IWAE>(
+             IWAEConfig{.input = 96, .hidden = {64, 32}, .latent = 8, .k = 4});
+       },
+       70},
+  };
+  Generator gen(4);
+  const Tensor x = Tensor::rand({32, 96}, gen);
+  for (const Family& f : families) {
+    std::unique_ptr<Autoencoder> model = f.make();
+    model->train();
+    optim::Adam opt(model->parameters(), {.lr = 1e-3});
+    auto step = [&] {
+      const models::Loss loss = model->compute_loss(x);
+      opt.zero_grad();
+      loss.total.backward();
+      opt.step();
+    };
+    step();
+    dispatch::KernelTrace trace;
+    const Count n = count(step);
+    std::string seq;
+    for (const char* k : trace.names()) seq += std::string(seq.empty() ? "" : " ") + k;
+    std::printf("%s: %lld calls (%lld GEMMs): %s\n", f.name, static_cast<long long>(n.calls),
+                static_cast<long long>(n.gemms), seq.c_str());
+    EXPECT_LE(n.calls, f.ceiling) << f.name;
   }
 }
 

@@ -30,17 +30,23 @@ struct TrainingRun {
   std::int64_t replayed = 0;
 };
 
-// 3 epochs of 200 rows in batches of 32 (6 full batches and one of 8 per epoch), Adam with a
-// warm-up and a cosine schedule.
-TrainingRun train(const Factory& make, bool replay, bool binarize = false) {
+// `epochs` epochs of 200 rows in batches of 32 (6 full batches and one of 8 per epoch), Adam with
+// a warm-up and a cosine schedule, optionally dynamic binarization and gradient clipping.
+TrainingRun train(const Factory& make, bool replay, bool binarize = false, double clip = 0.0,
+                  std::int64_t epochs = 3) {
   Generator gen(17);
   const Tensor x = Tensor::rand({200, 24}, gen);
   const Tensor test = Tensor::rand({40, 24}, gen);
   std::unique_ptr<Autoencoder> model = make();
   optim::Adam opt(model->parameters(), {.lr = 3e-3});
   Trainer trainer(*model, opt,
-                  {.epochs = 3, .batch = 32, .seed = 5, .binarize = binarize, .replay = replay},
-                  optim::LrSchedule::cosine(3e-3, 21, 1e-4).with_warmup(4));
+                  {.epochs = static_cast<int>(epochs),
+                   .batch = 32,
+                   .seed = 5,
+                   .binarize = binarize,
+                   .grad_clip = clip,
+                   .replay = replay},
+                  optim::LrSchedule::cosine(3e-3, 7 * epochs, 1e-4).with_warmup(4));
   TrainingRun r;
   r.history = trainer.fit(x, test);
   for (const Tensor& p : model->parameters()) r.params.push_back(p.to_vector<float>());
@@ -180,6 +186,18 @@ TEST(TrainerReplay, ReplayedTrainingEqualsEagerTrainingBitForBit) {
     // the second is recorded, every later full batch replays; the smaller last batch of each
     // epoch is eager.
     EXPECT_EQ(replayed.replayed, 4 + 6 + 6);
+    expect_same(eager, replayed);
+  }
+}
+
+// Everything on at once, over 56 steps: the schedule, the models' own schedules (KL warm-up,
+// cyclical annealing), dynamic binarization and gradient clipping.
+TEST(TrainerReplay, FiftyStepsWithEverythingOnEqualEagerStepsBitForBit) {
+  for (const Case& c : replayable_models()) {
+    SCOPED_TRACE(c.name);
+    const TrainingRun eager = train(c.make, false, true, 1.0, 8);
+    const TrainingRun replayed = train(c.make, true, true, 1.0, 8);
+    EXPECT_EQ(replayed.replayed, 4 + 7 * 6);
     expect_same(eager, replayed);
   }
 }
