@@ -7,6 +7,8 @@
 #include <iostream>
 #include <mutex>
 #include <string>
+#include <unordered_set>
+#include <vector>
 
 #include "core/error.h"
 
@@ -105,6 +107,9 @@ constexpr std::size_t kMaxStaged = std::size_t(64) << 20;  // larger uploads cop
 struct DeviceState {
   cudaStream_t stream = nullptr;
   bool ready = false;
+  // Stream capture under way (dispatch::Recorder): allocations bypass the pool, frees wait.
+  bool capturing = false;
+  std::vector<void*> deferred_frees;
   StagingSlot slots[kSlots];
   int next_slot = 0;
   std::mutex staging_mu;
@@ -135,6 +140,11 @@ DeviceState& state(int index) {
 
 namespace {
 std::atomic<std::uint64_t> g_allocations{0};
+#if LATENT_WITH_CUDA
+// Memory taken with cudaMalloc during a capture (released with cudaFree).
+std::mutex g_direct_mu;
+std::unordered_set<void*> g_direct;
+#endif
 }  // namespace
 
 std::uint64_t allocation_count() {
@@ -155,7 +165,14 @@ void* allocate(std::size_t bytes, Device device) {
   DeviceState& s = state(device.index());
   LATENT_CUDA_CHECK(cudaSetDevice(device.index()));
   void* p = nullptr;
-  const cudaError_t err = cudaMallocAsync(&p, bytes, s.stream);
+  // While the stream is captured, a stream-ordered allocation would become a node of the graph:
+  // take plain device memory instead, owned by whoever recorded (the plan keeps it).
+  const cudaError_t err =
+      s.capturing ? cudaMalloc(&p, bytes) : cudaMallocAsync(&p, bytes, s.stream);
+  if (err == cudaSuccess && s.capturing) {
+    std::lock_guard<std::mutex> lock(g_direct_mu);
+    g_direct.insert(p);
+  }
   if (err == cudaErrorMemoryAllocation) {
     cudaGetLastError();
     std::size_t free_b = 0, total_b = 0;
@@ -178,9 +195,21 @@ void deallocate(void* ptr, Device device) noexcept {
     return;
   }
 #if LATENT_WITH_CUDA
-  // Stream-ordered: the block returns to the pool once the work queued before it is done.
   cudaSetDevice(device.index());
-  cudaFreeAsync(ptr, state(device.index()).stream);
+  {
+    std::lock_guard<std::mutex> lock(g_direct_mu);
+    if (g_direct.erase(ptr) > 0) {
+      cudaFree(ptr);  // waits for the device: the graph that used it may still run
+      return;
+    }
+  }
+  DeviceState& s = state(device.index());
+  if (s.capturing) {
+    s.deferred_frees.push_back(ptr);  // a free in the capture would become a graph node
+    return;
+  }
+  // Stream-ordered: the block returns to the pool once the work queued before it is done.
+  cudaFreeAsync(ptr, s.stream);
 #endif
 }
 
@@ -194,6 +223,61 @@ kernels::Stream stream(Device device) {
 #else
   check_device(device);
   return nullptr;
+#endif
+}
+
+void begin_capture(Device device) {
+#if LATENT_WITH_CUDA
+  check_device(device);
+  DeviceState& s = state(device.index());
+  check(!s.capturing, "record", "a capture is already under way on ", device.str());
+  LATENT_CUDA_CHECK(cudaSetDevice(device.index()));
+  // Relaxed: cudaMalloc (above) is allowed while capturing.
+  LATENT_CUDA_CHECK(cudaStreamBeginCapture(s.stream, cudaStreamCaptureModeRelaxed));
+  s.capturing = true;
+#else
+  check_device(device);
+#endif
+}
+
+std::shared_ptr<void> end_capture(Device device, bool keep) {
+#if LATENT_WITH_CUDA
+  DeviceState& s = state(device.index());
+  check(s.capturing, "record", "no capture under way on ", device.str());
+  LATENT_CUDA_CHECK(cudaSetDevice(device.index()));
+  cudaGraph_t graph = nullptr;
+  const cudaError_t ended = cudaStreamEndCapture(s.stream, &graph);
+  s.capturing = false;
+  for (void* p : s.deferred_frees) cudaFreeAsync(p, s.stream);
+  s.deferred_frees.clear();
+  if (!keep) {
+    if (graph) cudaGraphDestroy(graph);
+    cudaGetLastError();  // an invalidated capture leaves its error behind
+    return nullptr;
+  }
+  LATENT_CUDA_CHECK(ended);
+  cudaGraphExec_t exec = nullptr;
+  const cudaError_t made = cudaGraphInstantiate(&exec, graph, 0);
+  cudaGraphDestroy(graph);
+  LATENT_CUDA_CHECK(made);
+  LATENT_CUDA_CHECK(cudaGraphUpload(exec, s.stream));
+  return std::shared_ptr<void>(
+      exec, [](void* e) { cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(e)); });
+#else
+  (void)keep;
+  check_device(device);
+  return nullptr;
+#endif
+}
+
+void launch_graph(void* graph, Device device) {
+#if LATENT_WITH_CUDA
+  LATENT_CUDA_CHECK(cudaSetDevice(device.index()));
+  LATENT_CUDA_CHECK(
+      cudaGraphLaunch(static_cast<cudaGraphExec_t>(graph), state(device.index()).stream));
+#else
+  (void)graph;
+  check_device(device);
 #endif
 }
 

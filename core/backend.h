@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include "core/device.h"
 #include "kernels/common.h"
@@ -34,6 +35,17 @@ kernels::Stream stream(Device device);
 
 // Waits for all work queued on the device.
 void synchronize(Device device);
+
+// CUDA stream capture of the device's stream (dispatch::Recorder). Between begin_capture and
+// end_capture nothing queued on the stream runs; allocate() takes memory outside the pool
+// (cudaMalloc, released by cudaFree when deallocated: it belongs to the graph's plan) and
+// deallocate() defers stream-ordered frees until the capture ends. end_capture(keep = true)
+// instantiates the graph and returns it (destroyed with the last reference); keep = false drops
+// it (after an error in the region) and returns null. Throws latent::Error naming the CUDA error.
+void begin_capture(Device device);
+std::shared_ptr<void> end_capture(Device device, bool keep);
+// Launches an instantiated graph on the device's stream (no host synchronization).
+void launch_graph(void* graph, Device device);
 
 // Checks that `device` is usable (a CUDA index that exists); throws latent::Error otherwise.
 void check_device(Device device);

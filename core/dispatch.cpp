@@ -8,18 +8,45 @@ thread_local Plan* g_recording = nullptr;
 thread_local KernelTrace* g_trace = nullptr;
 }  // namespace
 
-Recorder::Recorder(Plan& plan) {
+Recorder::Recorder(Plan& plan, Device device) : plan_(plan) {
   check(g_recording == nullptr, "record", "a recording is already under way on this thread");
   plan = Plan();
+  plan.device_ = device;
+  if (device.is_cuda()) backend::begin_capture(device);
   g_recording = &plan;
 }
 
 Recorder::~Recorder() {
   g_recording = nullptr;
+  if (plan_.device_.is_cuda() && !finished_) {
+    // An exception left the region: drop the capture so the stream can be used again.
+    try {
+      backend::end_capture(plan_.device_, false);
+    } catch (...) {
+    }
+    plan_ = Plan();
+  }
+}
+
+void Recorder::finish() {
+  if (finished_) return;
+  finished_ = true;
+  g_recording = nullptr;
+  if (!plan_.device_.is_cuda()) return;
+  try {
+    plan_.graph_ = backend::end_capture(plan_.device_, true);
+  } catch (...) {
+    plan_ = Plan();
+    throw;
+  }
 }
 
 bool recording() {
   return g_recording != nullptr;
+}
+
+bool capturing() {
+  return g_recording != nullptr && g_recording->device().is_cuda();
 }
 
 void refuse_while_recording(const char* what) {
@@ -30,16 +57,42 @@ void refuse_while_recording(const char* what) {
                                       "(see dispatch::Plan)"));
 }
 
+void refuse_unless_captured(const char* what) {
+  if (g_recording && !g_recording->device().is_cuda())
+    throw Error("record", ::latent::detail::cat(
+                              "'", what, "' runs on a GPU inside a step recorded on ",
+                              g_recording->device().str(), ": it cannot be replayed there"));
+}
+
+void refuse_while_recording_gpu(const char* what) {
+  if (g_recording && g_recording->device().is_cuda())
+    throw Error("record", ::latent::detail::cat(
+                              "'", what, "' runs on the CPU inside a step captured on ",
+                              g_recording->device().str(), ": it would not be in the CUDA graph"));
+}
+
 void detail_record(std::function<void()> call) {
   g_recording->calls_.push_back(std::move(call));
+  ++g_recording->size_;
 }
 
 void detail_retain(std::shared_ptr<const void> storage) {
   if (g_recording) g_recording->storages_.push_back(std::move(storage));
 }
 
+void detail_count_recorded(const char* name, int gemms) {
+  g_recording->graph_kernels_.emplace_back(name, gemms);
+  ++g_recording->size_;
+}
+
 void Plan::replay() const {
   check(g_recording == nullptr, "record", "a plan cannot be replayed while recording");
+  if (device_.is_cuda()) {
+    check(graph_ != nullptr, "record", "replay of a GPU plan that was never finished");
+    for (const auto& [name, gemms] : graph_kernels_) detail::count_kernel(name, gemms);
+    backend::launch_graph(graph_.get(), device_);
+    return;
+  }
   for (const auto& c : calls_) c();
 }
 
@@ -51,6 +104,11 @@ void detail::count_kernel(const char* name, int gemms) {
   ++g_counts.calls;
   g_counts.gemms += gemms;
   if (g_trace) g_trace->names_.push_back(name);
+}
+
+void detail::count_launch(const char* name, int gemms) {
+  if (g_recording && g_recording->device().is_cuda()) detail_count_recorded(name, gemms);
+  count_kernel(name, gemms);
 }
 
 KernelTrace::KernelTrace() {

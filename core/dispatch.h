@@ -53,16 +53,24 @@ struct Kernel {
 
 // ---- record once, replay many ------------------------------------------------------------------
 // A Plan holds the kernel calls of a region of code with fixed shapes, to be made again on the
-// same memory (DESIGN.md section 5). While a Recorder is alive on a thread, every CPU kernel call
-// made through call() runs as usual and is also kept with its arguments exactly as they were
-// (pointers and values), and every storage allocated is kept alive by the plan, so that the
-// pointers stay valid. replay() makes the same calls again: what the region's kernels read
-// (inputs written in place, parameters, state in memory) may change between replays; everything
-// else is fixed at recording, so a value the host computed and passed to a kernel is replayed as
-// it was. Work that cannot be replayed throws latent::Error while recording, naming it: a copy
-// between the host and a GPU, a value read on the host (item(), to_vector()), a kernel without a
-// replayable entry point, any GPU kernel. Memory that existed before recording and is used in the
-// region (inputs, parameters) must outlive the plan.
+// same memory (DESIGN.md section 5). Every storage allocated while recording is kept alive by the
+// plan, so that the pointers stay valid, and replay() makes the same calls again: what the
+// region's kernels read (inputs written in place, parameters, state in memory) may change between
+// replays; everything else is fixed at recording, so a value the host computed and passed to a
+// kernel is replayed as it was. Memory that existed before recording and is used in the region
+// (inputs, parameters) must outlive the plan.
+//
+// On the CPU every kernel call made through call() while recording runs as usual and is also kept
+// with its arguments exactly as they were (pointers and values); replay() calls them again.
+// On a GPU the device's stream is captured instead (CUDA stream capture): the kernels of the
+// region are NOT run while recording, they become one CUDA graph, instantiated by
+// Recorder::finish(), and replay() launches it (one launch for the whole region, no host work).
+// Memory allocated while capturing is taken outside the stream-ordered pool (it lives as long as
+// the plan) and frees asked for while capturing wait until the capture ends.
+//
+// Work that cannot be replayed throws latent::Error while recording, naming it: a copy between
+// the host and a GPU, a value read on the host (item(), to_vector()), a kernel of another device
+// than the one recorded.
 class Plan {
  public:
   Plan() = default;
@@ -71,34 +79,58 @@ class Plan {
   Plan(Plan&&) = default;
   Plan& operator=(Plan&&) = default;
 
-  // Makes every recorded call again, in order; they are counted like any call.
+  // Makes every recorded call again, in order (they are counted like any call), or launches the
+  // recorded CUDA graph on its device's stream (counted as its kernel calls at recording).
   void replay() const;
   // Recorded kernel calls.
-  std::size_t size() const { return calls_.size(); }
+  std::size_t size() const { return size_; }
+  // Whether the plan is a CUDA graph (recorded on a GPU).
+  bool is_graph() const { return graph_ != nullptr; }
+  // The device recorded.
+  Device device() const { return device_; }
 
  private:
   friend class Recorder;
   friend void detail_record(std::function<void()> call);
   friend void detail_retain(std::shared_ptr<const void> storage);
+  friend void detail_count_recorded(const char* name, int gemms);
   std::vector<std::function<void()>> calls_;
   std::vector<std::shared_ptr<const void>> storages_;
+  std::size_t size_ = 0;
+  Device device_;
+  std::shared_ptr<void> graph_;  // the instantiated CUDA graph (backend::Graph)
+  std::vector<std::pair<const char*, int>> graph_kernels_;  // for the counts at replay
 };
 
-// Records into `plan` while alive (one recorder per thread at a time; the plan is cleared first).
+// Records into `plan` while alive (one recorder per thread at a time; the plan is cleared first):
+// the kernel calls made on `device`. On a GPU, finish() must be called at the end of the region
+// (it ends the capture and instantiates the graph; without it, the capture is dropped and the plan
+// stays empty). On the CPU finish() does nothing.
 class Recorder {
  public:
-  explicit Recorder(Plan& plan);
+  explicit Recorder(Plan& plan, Device device = Device::cpu());
   ~Recorder();
   Recorder(const Recorder&) = delete;
   Recorder& operator=(const Recorder&) = delete;
+  void finish();
+
+ private:
+  Plan& plan_;
+  bool finished_ = false;
 };
 
-// Whether a Recorder is alive on this thread.
+// Whether a Recorder is alive on this thread; whether it is capturing a GPU's stream.
 bool recording();
+bool capturing();
 // Throws latent::Error naming `what` when recording: for work that cannot be replayed.
 void refuse_while_recording(const char* what);
+// For a GPU kernel launch: refused while recording unless the recording captures that GPU.
+void refuse_unless_captured(const char* what);
 void detail_record(std::function<void()> call);
 void detail_retain(std::shared_ptr<const void> storage);
+void detail_count_recorded(const char* name, int gemms);
+// For a CPU kernel: refused while capturing a GPU (it would not be in the graph).
+void refuse_while_recording_gpu(const char* what);
 
 // Kernel calls made on this thread (all devices) since it started. Take the difference of two
 // readings to count a region, e.g. one training step.
@@ -109,7 +141,10 @@ struct KernelCounts {
 KernelCounts kernel_counts();
 namespace detail {
 void count_kernel(const char* name, int gemms);
-}
+// count_kernel for a launch made outside call() (the multi-tensor optimizer kernels), also kept
+// for the counts of a captured plan's replays.
+void count_launch(const char* name, int gemms);
+}  // namespace detail
 // The names of the kernels called on this thread while alive, in order (one trace at a time per
 // thread): what a step is made of, for tests and for tuning.
 class KernelTrace {
@@ -138,18 +173,20 @@ std::int64_t scratch_count(const Backend&, Fn&& fn) {
 // Calls `kernel` on backend `be` with `args` (the stream is appended) and counts the call.
 template <class Backend, class Fn, class... Args>
 void call(const Backend& be, const Kernel<Fn>& kernel, Args... args) {
-  detail::count_kernel(kernel.name, kernel.gemms);
-  kernel.fn(be, args...);
   if (recording()) {
     if constexpr (Backend::is_cuda) {
-      refuse_while_recording(kernel.name);  // a GPU step is recorded as a CUDA graph instead
+      refuse_unless_captured(kernel.name);  // captured into the CUDA graph as it launches
+      detail_count_recorded(kernel.name, kernel.gemms);
     } else {
+      refuse_while_recording_gpu(kernel.name);
       detail_record([kernel, args...] {
         detail::count_kernel(kernel.name, kernel.gemms);
         kernel.fn(Cpu{}, args...);
       });
     }
   }
+  detail::count_kernel(kernel.name, kernel.gemms);
+  kernel.fn(be, args...);
 }
 
 // The one-function form (see the top of this file).

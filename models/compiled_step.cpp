@@ -1,6 +1,7 @@
 #include "models/compiled_step.h"
 
 #include <cmath>
+#include <iostream>
 #include <limits>
 
 namespace latent::models {
@@ -45,8 +46,10 @@ Loss CompiledStep::operator()(const Tensor& x) {
   norm_ = std::numeric_limits<double>::quiet_NaN();
   replayed_last_ = false;
   if (rows_ == 0) rows_ = x.dim(0);
-  const bool replayable = options_.replay && x.device().is_cpu() && model_.replayable_step() &&
-                          x.dim(0) == rows_ && (!input_.defined() || x.shape() == input_.shape());
+  const bool replayable =
+      options_.replay && replay_error_.empty() && model_.replayable_step() && x.dim(0) == rows_ &&
+      (!input_.defined() || (x.shape() == input_.shape() && x.device() == input_.device() &&
+                             x.dtype() == input_.dtype()));
   Loss loss;
   bool from_plan = true;  // recorded or replayed: the norm is read once the step has run
   if (!replayable) {
@@ -69,10 +72,27 @@ Loss CompiledStep::operator()(const Tensor& x) {
   } else {
     input_ = Tensor::empty(x.shape(), x.options());
     input_.copy_(x);
-    {
-      dispatch::Recorder recorder(plan_);
+    try {
+      dispatch::Recorder recorder(plan_, x.device());
       loss_ = eager(input_);
+      recorder.finish();
+    } catch (const Error& e) {
+      if (!x.device().is_cuda()) throw;
+      // A capture that fails ran nothing (the kernels of a capture do not run): the step is
+      // taken eagerly, and so are the next ones, said once.
+      replay_error_ = e.what();
+      std::cerr << "latent: the training step could not be captured as a CUDA graph ("
+                << replay_error_ << "); steps run eagerly\n";
+      plan_ = dispatch::Plan();
+      input_ = Tensor();
+      loss_ = Loss();
+      from_plan = false;
+      loss = eager(x);
+      ++steps_;
+      return loss;
     }
+    // A GPU recording is a capture: nothing ran yet, the graph's first launch is this step.
+    if (plan_.is_graph()) plan_.replay();
     ready_ = true;
     loss = loss_;
   }

@@ -10,10 +10,11 @@
 // The first step of the full batch size is eager (it creates the gradients and the optimizer's
 // state), the second is recorded (dispatch::Plan) and every later one of that size replays the
 // recorded kernel calls on the same memory: the batch is copied into the recorded input, nothing
-// else runs on the host. The result is bit for bit what eager steps give, for every model whose
-// step is replayable (Autoencoder::replayable_step: noise drawn at generator offsets in memory,
-// schedules read from memory). Steps of another batch size run eagerly, as do all steps on a GPU
-// (where the plan is to be a CUDA graph) and every step when `replay` is off. A change the
+// else runs on the host. On a GPU the recorded step is a CUDA graph (stream capture) and a
+// replay is one graph launch, with no host synchronization. The result is bit for bit what eager
+// steps give, for every model whose step is replayable (Autoencoder::replayable_step: noise drawn
+// at generator offsets in memory, schedules read from memory). Steps of another batch size run
+// eagerly, as does every step when `replay` is off. A change the
 // recorded step cannot see (Optimizer::revision(): set_lr, a new schedule, load_state) makes the
 // next step eager and the one after it recorded again.
 //
@@ -24,6 +25,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 
 #include "core/dispatch.h"
 #include "core/latent.h"
@@ -51,6 +53,9 @@ class CompiledStep {
   // Whether the last step replayed the recorded one; how many did.
   bool replayed_last() const { return replayed_last_; }
   std::int64_t replayed_steps() const { return replayed_; }
+  // Why a GPU step could not be captured ("" when it could, or was never tried); every step then
+  // runs eagerly.
+  const std::string& replay_error() const { return replay_error_; }
 
  private:
   Loss eager(const Tensor& x);
@@ -72,6 +77,7 @@ class CompiledStep {
   std::uint64_t revision_ = 0;
   bool replayed_last_ = false;
   std::int64_t replayed_ = 0;
+  std::string replay_error_;
 };
 
 }  // namespace latent::models

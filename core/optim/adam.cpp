@@ -49,7 +49,7 @@ void Adam::update_all(const std::vector<Update>& updates) {
       using T = decltype(z);
       if constexpr (decltype(be)::is_cuda) {
         // One launch for all of them (a GPU step is captured as a CUDA graph, not a CPU plan).
-        dispatch::refuse_while_recording(name().c_str());
+        dispatch::refuse_unless_captured(name().c_str());
         std::vector<kernels::cuda::AdamTensor> ts;
         ts.reserve(group.size());
         for (const Update& u : group) {
@@ -62,7 +62,7 @@ void Adam::update_all(const std::vector<Update>& updates) {
                         .n = u.param.numel(),
                         .param = static_cast<std::int64_t>(u.index)});
         }
-        dispatch::detail::count_kernel("adam_step_multi", 0);
+        dispatch::detail::count_launch("adam_step_multi", 0);
         kernels::cuda::adam_step_multi(ts.data(), ts.size(), hp, state, be.stream);
       } else {
         for (const Update& u : group) {

@@ -100,12 +100,12 @@ void GradClipper::clip(const std::vector<Tensor>& params) {
     using T = decltype(z);
     if constexpr (decltype(be)::is_cuda) {
       // One deterministic multi-tensor reduction into mem[0].
-      dispatch::refuse_while_recording("clip_grad_norm");
+      dispatch::refuse_unless_captured("clip_grad_norm");
       std::vector<kernels::cuda::SquaresTensor> ts;
       for (const Tensor& g : grads) ts.push_back({.x = g.data<float>(), .n = g.numel()});
       const Tensor scratch = dispatch::scratch_doubles(
           kernels::cuda::sum_squares_scratch(ts.data(), ts.size()), device);
-      dispatch::detail::count_kernel("sum_squares_multi", 0);
+      dispatch::detail::count_launch("sum_squares_multi", 0);
       kernels::cuda::sum_squares_multi(mem, dispatch::as_doubles(scratch), ts.data(), ts.size(),
                                        be.stream);
     } else {

@@ -32,7 +32,7 @@ void SGD::update_all(const std::vector<Update>& updates) {
       using T = decltype(z);
       if constexpr (decltype(be)::is_cuda) {
         // One launch for all of them (a GPU step is captured as a CUDA graph, not a CPU plan).
-        dispatch::refuse_while_recording("sgd");
+        dispatch::refuse_unless_captured("sgd");
         std::vector<kernels::cuda::SgdTensor> ts;
         ts.reserve(group.size());
         for (const Update& u : group) {
@@ -43,7 +43,7 @@ void SGD::update_all(const std::vector<Update>& updates) {
                         .n = u.param.numel(),
                         .param = static_cast<std::int64_t>(u.index)});
         }
-        dispatch::detail::count_kernel("sgd_step_multi", 0);
+        dispatch::detail::count_launch("sgd_step_multi", 0);
         kernels::cuda::sgd_step_multi(ts.data(), ts.size(), hp, state, be.stream);
       } else {
         for (const Update& u : group) {

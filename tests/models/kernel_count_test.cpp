@@ -102,6 +102,15 @@ TEST(KernelCount, EveryFamilyHasACeiling) {
   };
   const MLPSpec enc{.hidden = {64, 32}};
   const MLPSpec dec{.hidden = {32, 64}};
+  auto contractive = [&](std::vector<std::int64_t> hidden, Act act) {
+    ContractiveAEConfig c;
+    c.input = 96;
+    c.latent = 8;
+    c.encoder.hidden = std::move(hidden);
+    c.encoder.activation = act;
+    c.decoder = dec;
+    return std::make_unique<ContractiveAE>(c);
+  };
   const std::vector<Family> families = {
       {"linear_ae", [] { return std::make_unique<AE>(AEConfig::linear(96, 8, 1.0, 2)); }, 11},
       {"dae",
@@ -134,19 +143,10 @@ TEST(KernelCount, EveryFamilyHasACeiling) {
                                                           .rho = 0.05});
        },
        27},
-      {"contractive_one_layer",
-       [&] {
-         return std::make_unique<ContractiveAE>(
-             ContractiveAEConfig{.input = 96, .latent = 8, .decoder = dec});
-       },
-       23},
+      {"contractive_one_layer", [&] { return contractive({}, Act::relu); }, 23},
       {"contractive_deep",
        [&] {
-         return std::make_unique<ContractiveAE>(
-             ContractiveAEConfig{.input = 96,
-                                 .latent = 8,
-                                 .encoder = {.hidden = {64, 32}, .activation = Act::tanh},
-                                 .decoder = dec});
+         return contractive({64, 32}, Act::tanh);
        },
        71},
       {"beta_vae_warmup",
