@@ -27,9 +27,10 @@
 //
 // Without a GPU: {"bench":"train","skipped":"no CUDA GPU"} (and the CPU lines with --cpu), status
 // 0. Options: --cpu, --quick (fewer steps and samples).
-// "mode" is "eager" (define-by-run: the graph built and walked every step) or, on the CPU for
-// models whose step is replayable (the AE), "replayed": the step recorded once and its kernel calls
-// made again on the same memory (dispatch::Plan), with "speedup_vs_eager".
+// "mode" is "eager" (define-by-run: the graph built and walked every step) or, for models whose
+// step is replayable (every model of the family), "replayed": the step recorded once (a CUDA graph
+// on a GPU) and its kernel calls made again on the same memory (dispatch::Plan), with
+// "speedup_vs_eager".
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -258,25 +259,31 @@ void Bench::run(const Config& c, const Data& data) {
         .str("mode", "eager")
         .print();
 
-    // The same step recorded once and replayed (dispatch::Plan; the CPU, models whose step is
+    // The same step recorded once and replayed (dispatch::Plan; models whose step is
     // replayable): each replay writes the next batch into the recorded input, then makes the
-    // recorded kernel calls again.
-    if (device_.is_cpu() && model->replayable_step()) {
+    // recorded kernel calls again on the CPU, or launches the captured CUDA graph on a GPU.
+    if (model->replayable_step()) {
       Tensor input = pool[0].clone();
       dispatch::Plan plan;
       {
-        dispatch::Recorder rec(plan);
+        dispatch::Recorder rec(plan, device_);
         loss = model->compute_loss(input).total;
         opt.zero_grad();
         loss.backward();
         opt.step();
+        rec.finish();
       }
+      if (plan.is_graph()) plan.replay();  // the capture ran nothing: this is the step
       auto replay = [&] {
         input.copy_(pool[next++ % pool.size()]);
         plan.replay();
       };
       const bench::Timing r =
-          bench::time_host(replay, {.warmup = 2, .runs = opt_.quick ? 3 : 7, .min_sample_ms = 0});
+          device_.is_cuda()
+              ? bench::time_cuda(device_, replay,
+                                 {.warmup = 10, .runs = opt_.quick ? 5 : 21, .min_sample_ms = 50})
+              : bench::time_host(replay,
+                                 {.warmup = 2, .runs = opt_.quick ? 3 : 7, .min_sample_ms = 0});
       const double rs = r.median_ms * 1e-3;
       line(c)
           .num("median_ms", r.median_ms, 4)

@@ -298,7 +298,9 @@ def step_ms(bench, batch, mode=None):
     return "-"
 print("| VAE step (784-512-256-32, Adam) | batch 128 | batch 1024 | batch 4096 |")
 print("| --- | --- | --- | --- |")
-for label, bench, mode in (("latent", "train", None), ("PyTorch eager", "pytorch_train", "eager"),
+for label, bench, mode in (("latent eager", "train", "eager"),
+                           ("latent replayed (CUDA graph)", "train", "replayed"),
+                           ("PyTorch eager", "pytorch_train", "eager"),
                            ("PyTorch torch.compile", "pytorch_train", "compile")):
     print("| %s | %s | %s | %s |" % (label, step_ms(bench, 128, mode), step_ms(bench, 1024, mode),
                                      step_ms(bench, 4096, mode)))
