@@ -1,8 +1,20 @@
 // Row gather (mini-batches drawn through a permutation).
-//   y[n, row] = x[index[i], row] for i < n
-// x has at least max(index) + 1 rows of `row` elements; the caller checks the indices.
-// index points to device memory for the CUDA version.
+//   gather_rows: y[i, :] = x[index[i], :] for i < n
+//     x has at least max(index) + 1 rows of `row` elements; the caller checks the indices.
+//     index points to device memory for the CUDA version.
+//   batch_rows: the next batch of an epoch, drawn inside a training step from memory alone.
+//     state (3 int64 in memory): [0] the cursor, the position in the epoch's permutation `perm` of
+//     the batch's first row; [1] 0 between calls (the GPU's count of finished blocks); [2] the
+//     Philox block offset of the epoch's binarization draws.
+//       y[r, c] = x[perm[cursor + r], c]                                  (binarize false)
+//       y[r, c] = u < x[perm[cursor + r], c] ? 1 : 0,                     (binarize true)
+//                 u = philox::uniform_at(seed, state[2], (cursor + r) * row + c)
+//     then state[0] = cursor + n (on the GPU by the last block to finish, after every block has
+//     read the cursor), so a replayed step draws the next rows. The caller keeps cursor + n within
+//     perm.
 #pragma once
+
+#include <cstdint>
 
 #include "kernels/common.h"
 
@@ -10,10 +22,15 @@ namespace latent::kernels {
 namespace cpu {
 template <class T>
 void gather_rows(T* y, const T* x, const index_t* index, index_t n, index_t row);
+template <class T>
+void batch_rows(T* y, const T* x, const index_t* perm, std::int64_t* state, bool binarize,
+                std::uint64_t seed, index_t n, index_t row, Stream stream = nullptr);
 }  // namespace cpu
 
 namespace cuda {
 void gather_rows(float* y, const float* x, const index_t* index, index_t n, index_t row,
                  Stream stream);
+void batch_rows(float* y, const float* x, const index_t* perm, std::int64_t* state, bool binarize,
+                std::uint64_t seed, index_t n, index_t row, Stream stream);
 }  // namespace cuda
 }  // namespace latent::kernels

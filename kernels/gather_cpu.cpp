@@ -1,6 +1,7 @@
 #include <cstring>
 
 #include "kernels/gather.h"
+#include "kernels/philox.h"
 
 namespace latent::kernels::cpu {
 
@@ -13,6 +14,33 @@ void gather_rows(T* y, const T* x, const index_t* index, index_t n, index_t row)
   for (index_t i = 0; i < n; ++i) std::memcpy(y + i * row, x + index[i] * row, bytes);
 }
 
+template <class T>
+void batch_rows(T* y, const T* x, const index_t* perm, std::int64_t* state, bool binarize,
+                std::uint64_t seed, index_t n, index_t row, Stream) {
+  const index_t cursor = state[0];
+  const auto base = static_cast<std::uint64_t>(state[2]);
+  const std::size_t bytes = static_cast<std::size_t>(row) * sizeof(T);
+#pragma omp parallel for schedule(static) if (n * row > (1 << 18))
+  for (index_t r = 0; r < n; ++r) {
+    const T* src = x + perm[cursor + r] * row;
+    T* dst = y + r * row;
+    if (!binarize) {
+      std::memcpy(dst, src, bytes);
+      continue;
+    }
+    const auto first = static_cast<std::uint64_t>((cursor + r) * row);
+    for (index_t c = 0; c < row; ++c) {
+      const float u = philox::uniform_at(seed, base, first + static_cast<std::uint64_t>(c));
+      dst[c] = static_cast<T>(u) < src[c] ? T(1) : T(0);
+    }
+  }
+  state[0] = cursor + n;
+}
+
+template void batch_rows<float>(float*, const float*, const index_t*, std::int64_t*, bool,
+                                std::uint64_t, index_t, index_t, Stream);
+template void batch_rows<double>(double*, const double*, const index_t*, std::int64_t*, bool,
+                                 std::uint64_t, index_t, index_t, Stream);
 template void gather_rows<float>(float*, const float*, const index_t*, index_t, index_t);
 template void gather_rows<double>(double*, const double*, const index_t*, index_t, index_t);
 

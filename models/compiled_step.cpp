@@ -42,21 +42,46 @@ Loss CompiledStep::eager(const Tensor& x) {
 Loss CompiledStep::operator()(const Tensor& x) {
   check(x.defined() && x.ndim() == 2, kWhere, "expected a batch [N, D], got ",
         x.defined() ? x.shape().str() : std::string("an undefined tensor"));
+  const bool same_input =
+      !input_.defined() ||
+      (x.shape() == input_.shape() && x.device() == input_.device() && x.dtype() == input_.dtype());
+  return run(
+      x.dim(0), x.device(), same_input && source_ == nullptr, [&] { return eager(x); },
+      [&] {
+        input_ = Tensor::empty(x.shape(), x.options());
+        input_.copy_(x);
+      },
+      [&] { return eager(input_); }, [&] { input_.copy_(x); });
+}
+
+Loss CompiledStep::operator()(data::BatchSource& source, std::int64_t rows) {
+  check(source.data().ndim() == 2, kWhere, "expected a data set [N, D], got ",
+        source.data().shape().str());
+  const bool same_source = source_ == nullptr ? !input_.defined() : source_ == &source;
+  return run(
+      rows, source.data().device(), same_source, [&] { return eager(source.draw(rows)); },
+      [&] { source_ = &source; }, [&] { return eager(source.draw(rows)); },
+      [&] { source.skip(rows); });
+}
+
+Loss CompiledStep::run(std::int64_t rows, Device device, bool same_input,
+                       const std::function<Loss()>& eager_step,
+                       const std::function<void()>& before_recording,
+                       const std::function<Loss()>& recorded_step,
+                       const std::function<void()>& before_replay) {
   model_.train();
   norm_ = std::numeric_limits<double>::quiet_NaN();
   replayed_last_ = false;
-  if (rows_ == 0) rows_ = x.dim(0);
-  const bool replayable =
-      options_.replay && replay_error_.empty() && model_.replayable_step() && x.dim(0) == rows_ &&
-      (!input_.defined() || (x.shape() == input_.shape() && x.device() == input_.device() &&
-                             x.dtype() == input_.dtype()));
+  if (rows_ == 0) rows_ = rows;
+  const bool replayable = options_.replay && replay_error_.empty() && model_.replayable_step() &&
+                          rows == rows_ && same_input;
   Loss loss;
   bool from_plan = true;  // recorded or replayed: the norm is read once the step has run
   if (!replayable) {
     from_plan = false;
-    loss = eager(x);
+    loss = eager_step();
   } else if (ready_ && revision_ == opt_.revision()) {
-    input_.copy_(x);
+    before_replay();
     plan_.replay();
     ++replayed_;
     replayed_last_ = true;
@@ -68,16 +93,15 @@ Loss CompiledStep::operator()(const Tensor& x) {
     warmed_ = true;
     revision_ = opt_.revision();
     from_plan = false;
-    loss = eager(x);
+    loss = eager_step();
   } else {
-    input_ = Tensor::empty(x.shape(), x.options());
-    input_.copy_(x);
+    before_recording();
     try {
-      dispatch::Recorder recorder(plan_, x.device());
-      loss_ = eager(input_);
+      dispatch::Recorder recorder(plan_, device);
+      loss_ = recorded_step();
       recorder.finish();
     } catch (const Error& e) {
-      if (!x.device().is_cuda()) throw;
+      if (!device.is_cuda()) throw;
       // A capture that fails ran nothing (the kernels of a capture do not run): the step is
       // taken eagerly, and so are the next ones, said once.
       replay_error_ = e.what();
@@ -85,9 +109,9 @@ Loss CompiledStep::operator()(const Tensor& x) {
                 << replay_error_ << "); steps run eagerly\n";
       plan_ = dispatch::Plan();
       input_ = Tensor();
+      source_ = nullptr;
       loss_ = Loss();
-      from_plan = false;
-      loss = eager(x);
+      loss = eager_step();
       ++steps_;
       return loss;
     }

@@ -24,6 +24,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -47,6 +48,10 @@ class CompiledStep {
   // One training step on x [N, D] in training mode. The returned loss's tensors belong to the
   // recorded step when it replayed (the next replay overwrites them): clone() what must be kept.
   Loss operator()(const Tensor& x);
+  // The same, the batch being the next `rows` rows of `source` (which must outlive the step),
+  // drawn inside the step: a replay gathers (and binarizes) the next rows itself, with no copy
+  // from the host. The source's epoch is started by the caller (BatchSource::start_epoch).
+  Loss operator()(data::BatchSource& source, std::int64_t rows);
 
   // The gradient norm before clipping of the last step (NaN without clipping).
   double last_grad_norm() const { return norm_; }
@@ -60,6 +65,9 @@ class CompiledStep {
  private:
   Loss eager(const Tensor& x);
   void check_norm() const;
+  Loss run(std::int64_t rows, Device device, bool same_input,
+           const std::function<Loss()>& eager_step, const std::function<void()>& before_recording,
+           const std::function<Loss()>& recorded_step, const std::function<void()>& before_replay);
 
   Autoencoder& model_;
   optim::Optimizer& opt_;
@@ -69,7 +77,8 @@ class CompiledStep {
   double norm_ = 0.0;
   // The recorded step and what it was recorded for.
   dispatch::Plan plan_;
-  Tensor input_;
+  Tensor input_;                         // the recorded batch (operator()(x))
+  data::BatchSource* source_ = nullptr;  // the recorded source (operator()(source, rows))
   Loss loss_;
   std::int64_t rows_ = 0;  // the full batch size: the first step's
   bool ready_ = false;

@@ -181,6 +181,27 @@ History Trainer::fit(const Tensor& train, const Tensor& test) {
     test_eval = bernoulli(test, test_gen);
   }
 
+  if (config_.binarize) {
+    // Grey levels are probabilities: a value outside [0, 1] would be silently clipped by the draw.
+    constexpr std::int64_t kChunk = 4096;  // rows read at a time
+    for (std::int64_t start = 0; start < train.dim(0); start += kChunk) {
+      const std::int64_t n = std::min(kChunk, train.dim(0) - start);
+      const std::vector<double> v = train.rows(start, n).to_vector<double>();
+      for (std::size_t i = 0; i < v.size(); ++i)
+        check(v[i] >= 0.0 && v[i] <= 1.0, kWhere,
+              "binarize needs training values in [0, 1] (probabilities); row ",
+              start + static_cast<std::int64_t>(i) / train.dim(1), " of ", train.shape().str(),
+              " holds ", v[i]);
+    }
+  }
+  if (config_.data_on_device) {
+    source_.emplace(
+        train.to(model_.device()),
+        data::BatchSourceOptions{.binarize = config_.binarize, .seed = mix_seed(config_.seed, 1)});
+  } else {
+    source_.reset();
+  }
+
   // The schedule is evaluated by the optimizer at each step from its own count: its next step is
   // this trainer's step_.
   if (schedule_) schedule_->attach(opt_, step_);
@@ -217,27 +238,30 @@ void Trainer::train_epoch(const Tensor& train, int last_epoch, EpochRow& row, bo
                                                       .epoch = row.epoch - 1});
   const std::int64_t count = batches.count();
   const Device device = model_.device();
+  if (source_) source_->start_epoch(batches.order(), row.epoch - 1);
   TermSums sums;
   auto log_t0 = Clock::now();
   std::int64_t log_rows = 0;
   model_.train();
   for (std::int64_t i = 0; i < count && !stop; ++i) {
-    Tensor x = batches.batch(i);
-    if (config_.binarize) {
-      NoGradGuard no_grad;
-      x = bernoulli(x, binarize_gen_);
+    const std::int64_t rows = std::min(config_.batch, train.dim(0) - i * config_.batch);
+    Tensor x;
+    if (!source_) {
+      x = batches.batch(i);
+      if (config_.binarize) {
+        NoGradGuard no_grad;
+        x = bernoulli(x, binarize_gen_);
+      }
+      x = x.to(device);
     }
-    x = x.to(device);
-    const std::int64_t rows = x.dim(0);
 
     model_.on_train_step(step_);
     // The optimizer evaluates the attached schedule itself (fit() attached it at this step).
     const double lr = schedule_ ? schedule_->lr_at(step_) : opt_.lr();
 
-    // Binarization runs before the step (on the batch), so it does not stop a replay.
     Loss loss;
     try {
-      loss = step_fn_(x);
+      loss = source_ ? step_fn_(*source_, rows) : step_fn_(x);
     } catch (const Error& e) {
       throw Error(kWhere,
                   detail::cat(e.what(), " (epoch ", row.epoch, ", global step ", step_, ")"));

@@ -18,13 +18,17 @@
 // (NoGradGuard), in batches of eval_batch rows: the mean of every loss term over the test set
 // (batch means weighted by batch size), and the reconstruction MSE ("recon_mse": mean over every
 // element of (reconstruct(x) - x)^2, the likelihood's mean through the deterministic code).
-// Batches move to the model's device one at a time, so the data may stay on the CPU.
+// The training set is copied to the model's device once per fit() (data_on_device, the default):
+// the epoch's permutation goes there once per epoch and each step gathers its rows itself
+// (data::BatchSource), so a replayed step needs nothing from the host. With data_on_device off,
+// the batches are gathered on the host and move to the model's device one at a time (for a data
+// set larger than the device's memory).
 //
 // Dynamic binarization (binarize = true): every training batch is replaced by a fresh draw
-// bernoulli(x) (grey levels read as probabilities), the usual protocol for Bernoulli likelihoods on
-// MNIST-like data. The test set is binarized once per fit() with a fixed draw, so the per-epoch
-// test numbers compare. The draws run where the data lives (on the CPU when the data stays there;
-// batches move to the model's device after the draw).
+// bernoulli(x) (grey levels read as probabilities, which must lie in [0, 1]), the usual protocol
+// for Bernoulli likelihoods on MNIST-like data, drawn inside the step with data_on_device. The
+// test set is binarized once per fit() with a fixed draw, so the per-epoch test numbers
+// compare.
 //
 // Determinism: on the CPU a fixed seed (the config's and the model's) gives identical training:
 // the permutations, the binarization draws (a generator seeded from config.seed) and the model's
@@ -61,6 +65,7 @@ struct TrainerConfig {
   bool shuffle = true;             // a new permutation every epoch
   std::uint64_t seed = 0;          // permutations and binarization draws
   bool binarize = false;           // dynamic binarization of the inputs (see above)
+  bool data_on_device = true;      // the training set on the model's device (see above)
   std::int64_t eval_batch = 1000;  // rows per evaluation step (memory, not results)
   std::string metrics_csv;         // "": none; else rewritten atomically after every epoch
   std::int64_t log_every = 0;      // progress line to stderr every n steps (0: silent)
@@ -169,6 +174,7 @@ class Trainer {
   std::function<void(const StepInfo&)> on_step_;
   std::function<void(const EpochInfo&)> on_epoch_;
   Generator binarize_gen_;
+  std::optional<data::BatchSource> source_;  // the training set on the device (data_on_device)
   History history_;
   std::int64_t step_ = 0;
   int epoch_ = 0;

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <numeric>
@@ -121,6 +122,76 @@ Tensor Batches::batch(std::int64_t index) const {
   const std::int64_t len = std::min(options_.batch, x_.dim(0) - start);
   if (!options_.shuffle) return x_.rows(start, len);
   return gather(kBatches, x_, order_.data() + start, len);
+}
+
+// ---- BatchSource -----------------------------------------------------------------------------
+
+namespace {
+constexpr const char* kSource = "batch source";
+
+std::int64_t* as_i64(const Tensor& t) {
+  return reinterpret_cast<std::int64_t*>(t.data<float>());
+}
+}  // namespace
+
+BatchSource::BatchSource(Tensor data, BatchSourceOptions options)
+    : data_(std::move(data)), options_(options) {
+  check(data_.defined(), kSource, "the data set is an undefined tensor");
+  check(data_.ndim() >= 1, kSource, "the data set needs at least one dimension (rows), got ",
+        data_.shape().str());
+  // int64 in float32 storage: float64 tensors are CPU-only.
+  order_ = Tensor::empty({2 * std::max<std::int64_t>(data_.dim(0), 1)}, {.device = data_.device()});
+  state_ = Tensor::zeros({6}, {.device = data_.device()});
+}
+
+void BatchSource::start_epoch(const std::vector<std::int64_t>& order, std::int64_t epoch) {
+  dispatch::refuse_while_recording("starting an epoch of a batch source");
+  const std::int64_t n = rows();
+  check(static_cast<std::int64_t>(order.size()) == n, kSource, "the epoch's order has ",
+        order.size(), " entries for ", n, " rows");
+  for (std::size_t i = 0; i < order.size(); ++i)
+    check(order[i] >= 0 && order[i] < n, kSource, "index ", order[i], " at position ", i,
+          " is out of range for ", n, " rows");
+  check(epoch >= 0 && epoch < (std::int64_t{1} << 22), kSource, "epoch must be in [0, 2^22), got ",
+        epoch);
+  const Device dev = data_.device();
+  backend::copy(as_i64(order_), dev, order.data(), Device::cpu(),
+                order.size() * sizeof(std::int64_t));
+  // Each epoch's binarization stream starts 2^40 Philox blocks after the previous one's.
+  const std::int64_t state[3] = {0, 0, epoch << 40};
+  backend::copy(as_i64(state_), dev, state, Device::cpu(), sizeof state);
+  cursor_ = 0;
+  started_ = true;
+}
+
+void BatchSource::check_room(std::int64_t count) const {
+  check(started_, kSource, "draw before start_epoch");
+  check(count >= 1, kSource, "a draw needs at least one row, got ", count);
+  check(count <= left(), kSource, "a draw of ", count, " rows, but only ", left(),
+        " rows of the epoch are left (", rows(), " rows in all)");
+}
+
+Tensor BatchSource::draw(std::int64_t count) {
+  check_room(count);
+  std::int64_t dims[Shape::kMaxDims];
+  for (int d = 0; d < data_.ndim(); ++d) dims[d] = data_.shape()[d];
+  dims[0] = count;
+  const Shape shape(std::span<const std::int64_t>(dims, static_cast<std::size_t>(data_.ndim())));
+  Tensor out = Tensor::empty(shape, data_.options());
+  const std::int64_t row = data_.shape().row_size();
+  dispatch::run(kSource, data_, [&](auto z, auto be) {
+    using T = decltype(z);
+    dispatch::call(be, LATENT_KERNEL(batch_rows), out.data<T>(), data_.data<T>(),
+                   static_cast<const kernels::index_t*>(as_i64(order_)), as_i64(state_),
+                   options_.binarize, options_.seed, count, row);
+  });
+  cursor_ += count;
+  return out;
+}
+
+void BatchSource::skip(std::int64_t count) {
+  check_room(count);
+  cursor_ += count;
 }
 
 Tensor gather_rows(const Tensor& x, const std::vector<std::int64_t>& index) {

@@ -131,6 +131,50 @@ inline Batches batches(Tensor x, const BatchOptions& options = {}) {
   return Batches(std::move(x), options);
 }
 
+// A training set held where the model is and drawn from inside the training step: the epoch's
+// permutation lives in memory next to it (uploaded once per epoch by start_epoch) together with a
+// cursor, and each draw is one kernel that gathers the next rows (binarizing them when asked,
+// with its own Philox stream per epoch) and moves the cursor in memory. So a recorded step
+// (dispatch::Plan, a CUDA graph) draws a new batch at every replay, without the host.
+//
+//   data::BatchSource src(train.to(device), {.binarize = true, .seed = 7});
+//   src.start_epoch(data::batches(train, {.seed = 7, .epoch = e}).order(), e);
+//   Tensor x = src.draw(128);  // rows order[0..128) of the epoch, binarized
+//
+// Throws latent::Error for an undefined or 0-D data set, a permutation of another length or with
+// an index out of range, and a draw past the end of the epoch (naming the rows asked and left).
+struct BatchSourceOptions {
+  bool binarize = false;   // each drawn value v becomes 1 with probability v (values in [0, 1])
+  std::uint64_t seed = 0;  // the binarization's Philox key
+};
+
+class BatchSource {
+ public:
+  BatchSource(Tensor data, BatchSourceOptions options = {});
+
+  // Starts epoch `epoch` (>= 0) with the given order of the rows (a permutation of
+  // [0, rows())): uploads it and sets the cursor to 0. Not inside a recorded step.
+  void start_epoch(const std::vector<std::int64_t>& order, std::int64_t epoch);
+  // The next `count` rows of the epoch [count, ...], one kernel; the result is a new tensor.
+  Tensor draw(std::int64_t count);
+  // Moves the host's view of the cursor as a replayed draw of `count` rows did in memory.
+  void skip(std::int64_t count);
+  // Rows of the data set; rows of the epoch not drawn yet.
+  std::int64_t rows() const { return data_.dim(0); }
+  std::int64_t left() const { return rows() - cursor_; }
+  const Tensor& data() const { return data_; }
+
+ private:
+  void check_room(std::int64_t count) const;
+
+  Tensor data_;
+  BatchSourceOptions options_;
+  Tensor order_;  // int64 indices in float32 storage (two per index)
+  Tensor state_;  // kernels::batch_rows's three int64
+  std::int64_t cursor_ = 0;
+  bool started_ = false;
+};
+
 // Rows of x in the given order: out[i] = x[index[i]] (a copy; not differentiable) of shape
 // [index.size(), ...]. On the CPU or the GPU. Throws for an undefined or 0-D x and for an index
 // outside [0, x.dim(0)).

@@ -5,12 +5,14 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <tuple>
 #include <vector>
 
 #include "core/backend.h"
 #include "core/dispatch.h"
 #include "core/latent.h"
 #include "models/compiled_step.h"
+#include "models/trainer.h"
 #include "models/vae.h"
 
 namespace latent::models {
@@ -87,6 +89,46 @@ TEST(GraphStepCuda, CapturedOnceAndReplayedWithoutAllocating) {
   EXPECT_LE(after.calls - before.calls, 24);
   EXPECT_EQ(after.gemms - before.gemms, 17);
   backend::synchronize(gpu);
+}
+
+// A batch source on the GPU draws what the CPU's draws, across many blocks: the cursor moves once
+// per draw, after every block has read it.
+TEST(GraphStepCuda, BatchSourceDrawsLikeTheCpu) {
+  LATENT_REQUIRE_GPU();
+  Generator gen(4);
+  const Tensor data = Tensor::rand({1000, 784}, gen);
+  const std::vector<std::int64_t> order = data::batches(data, {.seed = 5, .epoch = 2}).order();
+  for (const bool binarize : {false, true}) {
+    data::BatchSource cpu(data, {.binarize = binarize, .seed = 3});
+    data::BatchSource gpu(data.to(Device::cuda(0)), {.binarize = binarize, .seed = 3});
+    cpu.start_epoch(order, 2);
+    gpu.start_epoch(order, 2);
+    for (std::int64_t n : {300, 300, 300, 100})
+      EXPECT_EQ(gpu.draw(n).to_vector<float>(), cpu.draw(n).to_vector<float>())
+          << "binarize " << binarize << ", draw of " << n;
+  }
+}
+
+// The Trainer on the GPU with the data on the device: replayed steps (graph launches drawing
+// their own batches) train as eager ones do, bit for bit.
+TEST(GraphStepCuda, TrainerWithDataOnTheDeviceReplaysBitForBit) {
+  LATENT_REQUIRE_GPU();
+  auto run = [](bool replay) {
+    VAE vae({.input = 40, .hidden = {32}, .latent = 4, .seed = 3}, Device::cuda(0));
+    optim::Adam opt(vae.parameters(), {.lr = 3e-3});
+    Generator gen(9);
+    Trainer trainer(vae, opt,
+                    {.epochs = 3, .batch = 32, .seed = 2, .binarize = true, .replay = replay});
+    const History h = trainer.fit(Tensor::rand({200, 40}, gen));
+    std::vector<std::vector<float>> params;
+    for (const Tensor& p : vae.parameters()) params.push_back(p.to_vector<float>());
+    return std::make_tuple(params, h.epochs.back().train, trainer.replayed_steps());
+  };
+  const auto [eager_params, eager_train, eager_replayed] = run(false);
+  const auto [params, train, replayed] = run(true);
+  EXPECT_EQ(replayed, 4 + 6 + 6);
+  EXPECT_EQ(eager_params, params);
+  EXPECT_EQ(eager_train, train);
 }
 
 }  // namespace

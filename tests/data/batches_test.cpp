@@ -6,6 +6,7 @@
 #include <numeric>
 #include <vector>
 
+#include "core/dispatch.h"
 #include "core/latent.h"
 
 namespace latent::data {
@@ -171,6 +172,62 @@ TEST(Dataset, SubsetAndTo) {
   const Dataset c = d.to(Device::cpu());
   EXPECT_EQ(c.images.data<float>(), d.images.data<float>());  // already there: no copy
   EXPECT_EQ(Dataset{}.size(), 0);
+}
+
+// A batch source draws the epoch's rows in order, one kernel per draw, and refuses bad use.
+TEST(BatchSource, DrawsTheEpochsRowsInOrder) {
+  const Tensor x = numbered_rows(10);
+  BatchSource src(x);
+  const std::vector<std::int64_t> order = batches(x, {.seed = 3, .epoch = 1}).order();
+  src.start_epoch(order, 1);
+  std::vector<std::int64_t> seen;
+  for (std::int64_t n : {4, 4, 2}) {
+    const std::int64_t before = dispatch::kernel_counts().calls;
+    const Tensor b = src.draw(n);
+    EXPECT_EQ(dispatch::kernel_counts().calls - before, 1);
+    ASSERT_EQ(b.shape(), Shape({n, 3}));
+    const std::vector<float> v = b.to_vector<float>();
+    for (std::int64_t r = 0; r < n; ++r) {
+      EXPECT_EQ(v[static_cast<std::size_t>(3 * r + 1)], 10 * v[static_cast<std::size_t>(3 * r)]);
+      seen.push_back(static_cast<std::int64_t>(v[static_cast<std::size_t>(3 * r)]));
+    }
+  }
+  EXPECT_EQ(seen, order);
+  EXPECT_EQ(src.left(), 0);
+  EXPECT_THROW(src.draw(1), Error);  // past the end of the epoch
+  src.start_epoch(order, 2);         // a new epoch starts over
+  EXPECT_EQ(src.left(), 10);
+}
+
+TEST(BatchSource, BinarizesWithAStreamPerEpoch) {
+  const Tensor x = Tensor::full({200, 50}, 0.3);
+  BatchSource src(x, {.binarize = true, .seed = 9});
+  std::vector<std::int64_t> order(200);
+  std::iota(order.begin(), order.end(), std::int64_t{0});
+  src.start_epoch(order, 0);
+  const std::vector<float> a = src.draw(200).to_vector<float>();
+  double ones = 0;
+  for (float v : a) {
+    EXPECT_TRUE(v == 0.0f || v == 1.0f);
+    ones += v;
+  }
+  EXPECT_NEAR(ones / static_cast<double>(a.size()), 0.3, 0.02);
+  src.start_epoch(order, 0);
+  EXPECT_EQ(src.draw(200).to_vector<float>(), a);  // the same epoch draws the same bits
+  src.start_epoch(order, 1);
+  EXPECT_NE(src.draw(200).to_vector<float>(), a);  // another epoch, other bits
+}
+
+TEST(BatchSource, BadUseIsAnError) {
+  EXPECT_THROW(BatchSource bad{Tensor()}, Error);
+  BatchSource src(numbered_rows(4));
+  EXPECT_THROW(src.draw(1), Error);                       // before start_epoch
+  EXPECT_THROW(src.start_epoch({0, 1, 2}, 0), Error);     // wrong length
+  EXPECT_THROW(src.start_epoch({0, 1, 2, 4}, 0), Error);  // index out of range
+  EXPECT_THROW(src.start_epoch({0, 1, 2, 3}, -1), Error);
+  src.start_epoch({3, 2, 1, 0}, 0);
+  EXPECT_THROW(src.draw(0), Error);
+  EXPECT_THROW(src.draw(5), Error);
 }
 
 }  // namespace

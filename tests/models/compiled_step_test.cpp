@@ -3,6 +3,8 @@
 // picked up by recording again.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <tuple>
 #include <vector>
 
 #include "core/backend.h"
@@ -83,6 +85,37 @@ TEST(CompiledStep, BadInputIsAnError) {
   CompiledStep step(vae, opt);
   EXPECT_THROW(step(Tensor()), Error);
   EXPECT_THROW(step(Tensor::zeros({4})), Error);
+}
+
+// Batches drawn inside the step from a source in memory: replays draw the next rows themselves
+// and give the bits of eager steps (binarization on, a partial batch at each epoch's end).
+TEST(CompiledStep, BatchesDrawnInsideTheStepReplayBitForBit) {
+  auto run_source = [](bool replay) {
+    VAE vae = make_vae();
+    optim::Adam opt(vae.parameters(), {.lr = 1e-2});
+    CompiledStep step(vae, opt, {.grad_clip = 2.0, .replay = replay});
+    Generator gen(6);
+    const Tensor data = Tensor::rand({70, 20}, gen);
+    data::BatchSource src(data, {.binarize = true, .seed = 2});
+    std::vector<double> losses;
+    std::int64_t s = 0;
+    for (std::int64_t epoch = 0; epoch < 3; ++epoch) {
+      src.start_epoch(data::batches(data, {.seed = 1, .epoch = epoch}).order(), epoch);
+      while (src.left() > 0) {
+        vae.on_train_step(s++);
+        losses.push_back(step(src, std::min<std::int64_t>(16, src.left())).total.item());
+      }
+    }
+    std::vector<std::vector<float>> params;
+    for (const Tensor& p : vae.parameters()) params.push_back(p.to_vector<float>());
+    return std::make_tuple(params, losses, step.replayed_steps());
+  };
+  const auto [eager_params, eager_losses, eager_replayed] = run_source(false);
+  const auto [params, losses, replayed] = run_source(true);
+  EXPECT_EQ(eager_replayed, 0);
+  EXPECT_EQ(replayed, 3 * 4 - 2);  // 4 full batches per epoch; the first two are not replays
+  EXPECT_EQ(eager_losses, losses);
+  EXPECT_EQ(eager_params, params);
 }
 
 }  // namespace

@@ -239,5 +239,36 @@ TEST(TrainerReplay, ReplayedTrainingWithGradientClippingEqualsEagerTraining) {
   EXPECT_GT(norms.front(), 0.5);  // the clip was active
 }
 
+// The training set on the device (the batch drawn inside the step) or gathered on the host a
+// batch at a time: the same rows in the same order, the same training.
+TEST(TrainerReplay, DataOnTheDeviceOrOnTheHostTrainTheSame) {
+  auto run = [](bool on_device) {
+    std::unique_ptr<Autoencoder> model = replayable_models().front().make();
+    optim::Adam opt(model->parameters(), {.lr = 1e-2});
+    Generator gen(3);
+    Trainer trainer(*model, opt,
+                    {.epochs = 2, .batch = 16, .seed = 1, .data_on_device = on_device});
+    const History h = trainer.fit(Tensor::rand({70, 24}, gen));
+    std::vector<std::vector<float>> params;
+    for (const Tensor& p : model->parameters()) params.push_back(p.to_vector<float>());
+    return std::make_pair(params, h.epochs.back().train);
+  };
+  EXPECT_EQ(run(true), run(false));
+}
+
+TEST(TrainerReplay, BinarizeRefusesValuesOutsideZeroOne) {
+  std::unique_ptr<Autoencoder> model = replayable_models().front().make();
+  optim::Adam opt(model->parameters(), {.lr = 1e-2});
+  Trainer trainer(*model, opt, {.epochs = 1, .batch = 16, .binarize = true});
+  Tensor x = Tensor::full({20, 24}, 0.5);
+  x.rows(7, 1).fill_(1.5);
+  try {
+    trainer.fit(x);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("row 7"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace latent::models
