@@ -59,8 +59,10 @@ Generator::Draw Generator::take_on(std::uint64_t n, Device device) {
     // The offset moves into memory on `device` (once; again only if the draws change device).
     const std::uint64_t now = offset();
     dispatch::refuse_while_recording("a generator's first draw on a device");
-    counter_ = u64_slot(device);
-    backend::copy(as_u64(counter_), device, &now, Device::cpu(), sizeof now);
+    // The offset, then take_inside's count of finished blocks (0 between draws).
+    counter_ = Tensor::empty({4}, {.device = device});
+    const std::uint64_t init[2] = {now, 0};
+    backend::copy(as_u64(counter_), device, init, Device::cpu(), sizeof init);
   }
   Draw d{.key = {.seed = seed_}, .used = u64_slot(device)};
   d.key.base = as_u64(d.used);
@@ -68,6 +70,20 @@ Generator::Draw Generator::take_on(std::uint64_t n, Device device) {
   dispatch::run("generator", device, DType::f32, [&](auto, auto be) {
     dispatch::call(be, LATENT_KERNEL(philox_take), as_u64(counter_), as_u64(d.used), blocks);
   });
+  return d;
+}
+
+Generator::Draw Generator::take_inside(std::uint64_t n, Device device) {
+  if (!counter_.defined() || counter_.device() != device) {
+    // The counter moves into memory (once), as take_on does; its launch is not the point here.
+    take_on(0, device);
+  }
+  Draw d{.key = {.seed = seed_}, .used = u64_slot(device)};
+  d.key.base = as_u64(counter_);
+  d.take = {.counter = as_u64(counter_),
+            .used = as_u64(d.used),
+            .done = reinterpret_cast<unsigned long long*>(as_u64(counter_) + 1),
+            .blocks = kernels::philox::blocks_for(n)};
   return d;
 }
 

@@ -38,8 +38,13 @@ class Generator {
   struct Draw {
     kernels::philox::Key key;
     Tensor used;
+    kernels::philox::Take take;  // set by take_inside only
   };
   Draw take_on(std::uint64_t n, Device device);
+  // The same reservation left to the draw's own kernel (kernels::philox::Take): no launch of its
+  // own. key reads the start from the generator's counter, for that kernel only; later kernels
+  // drawing the same numbers read it from `used` (key with base take.used).
+  Draw take_inside(std::uint64_t n, Device device);
 
  private:
   std::uint64_t seed_ = 0;

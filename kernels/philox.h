@@ -99,6 +99,18 @@ struct Key {
   LATENT_HD std::uint64_t start() const { return offset + (base ? *base : 0); }
 };
 
+// A draw whose kernel moves the generator's offset itself (Generator::take_inside), instead of a
+// philox_take launch before it: the kernel reads its start from *counter (its Key's base), and
+// once every thread has read it (on the GPU: the last block to finish, counted in *done, which is
+// 0 between calls) writes *used = start, for the kernels that draw the same numbers again, and
+// *counter = start + blocks. Empty (counter null): nothing to move.
+struct Take {
+  std::uint64_t* counter = nullptr;
+  std::uint64_t* used = nullptr;
+  unsigned long long* done = nullptr;
+  std::uint64_t blocks = 0;
+};
+
 // Blocks consumed by a draw of n numbers: a draw advances the generator's offset by this much.
 LATENT_HD std::uint64_t blocks_for(std::uint64_t n) {
   return (n + 3) / 4;

@@ -3,6 +3,7 @@
 
 #include "kernels/cuda_check.h"
 #include "kernels/cuda_reduce.cuh"
+#include "kernels/fill.h"
 #include "kernels/philox.h"
 #include "kernels/scalar_math.h"
 #include "kernels/vae.h"
@@ -19,10 +20,12 @@ __device__ __forceinline__ float pick4(const float q[4], index_t j) {
 
 // One thread per group of four consecutive elements of z [R*N, Z]: element i uses word i % 4 of
 // Philox block offset + i / 4 (the CPU's mapping), so the group draws exactly one block.
+// With a non-empty take the last block to finish moves the generator's offset (philox::Take):
+// every thread has read it by then (each block counts itself done after a barrier).
 __global__ void reparametrize_forward_kernel(float* __restrict__ z, const float* __restrict__ h,
                                              const float* __restrict__ eps, philox::Key key,
-                                             float lv_min, float lv_max, index_t n, index_t zdim,
-                                             index_t total) {
+                                             philox::Take take, float lv_min, float lv_max,
+                                             index_t n, index_t zdim, index_t total) {
   const std::uint64_t seed = key.seed, offset = key.start();
   const index_t groups = (total + 3) / 4;
   for (index_t b = static_cast<index_t>(blockIdx.x) * kThreads + threadIdx.x; b < groups;
@@ -39,6 +42,17 @@ __global__ void reparametrize_forward_kernel(float* __restrict__ z, const float*
         z[i] =
             math::reparam_sample(mu[0], math::clamp(mu[zdim], lv_min, lv_max), eps ? eps[i] : q[j]);
       }
+    }
+  }
+  if (take.counter == nullptr) return;  // the same for every thread
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    __threadfence();
+    if (atomicAdd(take.done, 1ull) == gridDim.x - 1) {
+      const std::uint64_t start = *reinterpret_cast<volatile std::uint64_t*>(take.counter);
+      *take.used = start;
+      *take.counter = start + take.blocks;
+      *take.done = 0ull;
     }
   }
 }
@@ -167,7 +181,7 @@ void reparametrize_forward(float* z, const float* h, const float* eps, philox::K
   const index_t total = r * n * zdim;
   if (total == 0) return;
   reparametrize_forward_kernel<<<blocks_for((total + 3) / 4, kThreads), kThreads, 0, stream>>>(
-      z, h, eps, key, lv_min, lv_max, n, zdim, total);
+      z, h, eps, key, philox::Take{}, lv_min, lv_max, n, zdim, total);
   LATENT_LAUNCH_CHECK(reparametrize_forward_kernel);
 }
 
@@ -181,10 +195,17 @@ void reparametrize_backward(float* dh, const float* dz, const float* h, const fl
   LATENT_LAUNCH_CHECK(reparametrize_backward_kernel);
 }
 
-void reparametrize_kl_forward(float* z, float* kl, const float* h, philox::Key key, float scale,
-                              float lv_min, float lv_max, index_t r, index_t n, index_t zdim,
-                              double* scratch, Stream stream) {
-  reparametrize_forward(z, h, nullptr, key, lv_min, lv_max, r, n, zdim, stream);
+void reparametrize_kl_forward(float* z, float* kl, const float* h, philox::Key key,
+                              philox::Take take, float scale, float lv_min, float lv_max, index_t r,
+                              index_t n, index_t zdim, double* scratch, Stream stream) {
+  const index_t total = r * n * zdim;
+  if (total > 0) {
+    reparametrize_forward_kernel<<<blocks_for((total + 3) / 4, kThreads), kThreads, 0, stream>>>(
+        z, h, nullptr, key, take, lv_min, lv_max, n, zdim, total);
+    LATENT_LAUNCH_CHECK(reparametrize_forward_kernel);
+  } else if (take.counter) {
+    philox_take(take.counter, take.used, take.blocks, stream);  // nothing drawn, still a draw
+  }
   kl_normal_forward(kl, h, scale, false, lv_min, lv_max, n, zdim, scratch, stream);
 }
 

@@ -39,36 +39,47 @@ Loss CompiledStep::eager(const Tensor& x) {
   return loss;
 }
 
+void CompiledStep::forget() {
+  plan_ = dispatch::Plan();
+  ready_ = false;
+  input_ = Tensor();
+  source_id_ = 0;
+  loss_ = Loss();
+}
+
 Loss CompiledStep::operator()(const Tensor& x) {
   check(x.defined() && x.ndim() == 2, kWhere, "expected a batch [N, D], got ",
         x.defined() ? x.shape().str() : std::string("an undefined tensor"));
+  if (source_id_ != 0) forget();  // the recorded step drew from a source
   const bool same_input =
       !input_.defined() ||
       (x.shape() == input_.shape() && x.device() == input_.device() && x.dtype() == input_.dtype());
   return run(
-      x.dim(0), x.device(), same_input && source_ == nullptr, [&] { return eager(x); },
+      x.dim(0), x.device(), same_input, [&] { return eager(x); },
       [&] {
         input_ = Tensor::empty(x.shape(), x.options());
         input_.copy_(x);
       },
-      [&] { return eager(input_); }, [&] { input_.copy_(x); });
+      [&] { return eager(input_); }, [&] { input_.copy_(x); }, [] {});
 }
 
 Loss CompiledStep::operator()(data::BatchSource& source, std::int64_t rows) {
   check(source.data().ndim() == 2, kWhere, "expected a data set [N, D], got ",
         source.data().shape().str());
-  const bool same_source = source_ == nullptr ? !input_.defined() : source_ == &source;
+  // Another source than the recorded step's (or a recorded batch): record again.
+  if (source.id() != source_id_ && (ready_ || input_.defined())) forget();
   return run(
-      rows, source.data().device(), same_source, [&] { return eager(source.draw(rows)); },
-      [&] { source_ = &source; }, [&] { return eager(source.draw(rows)); },
-      [&] { source.skip(rows); });
+      rows, source.data().device(), true, [&] { return eager(source.draw(rows)); },
+      [&] { source_id_ = source.id(); }, [&] { return eager(source.draw(rows)); },
+      [&] { source.skip(rows); }, [&] { source.rewind(rows); });
 }
 
 Loss CompiledStep::run(std::int64_t rows, Device device, bool same_input,
                        const std::function<Loss()>& eager_step,
                        const std::function<void()>& before_recording,
                        const std::function<Loss()>& recorded_step,
-                       const std::function<void()>& before_replay) {
+                       const std::function<void()>& before_replay,
+                       const std::function<void()>& capture_failed) {
   model_.train();
   norm_ = std::numeric_limits<double>::quiet_NaN();
   replayed_last_ = false;
@@ -107,10 +118,8 @@ Loss CompiledStep::run(std::int64_t rows, Device device, bool same_input,
       replay_error_ = e.what();
       std::cerr << "latent: the training step could not be captured as a CUDA graph ("
                 << replay_error_ << "); steps run eagerly\n";
-      plan_ = dispatch::Plan();
-      input_ = Tensor();
-      source_ = nullptr;
-      loss_ = Loss();
+      forget();
+      capture_failed();
       loss = eager_step();
       ++steps_;
       return loss;

@@ -48,9 +48,10 @@ class CompiledStep {
   // One training step on x [N, D] in training mode. The returned loss's tensors belong to the
   // recorded step when it replayed (the next replay overwrites them): clone() what must be kept.
   Loss operator()(const Tensor& x);
-  // The same, the batch being the next `rows` rows of `source` (which must outlive the step),
-  // drawn inside the step: a replay gathers (and binarizes) the next rows itself, with no copy
-  // from the host. The source's epoch is started by the caller (BatchSource::start_epoch).
+  // The same, the batch being the next `rows` rows of `source`, drawn inside the step: a replay
+  // gathers (and binarizes) the next rows itself, with no copy from the host. The caller starts
+  // the source's epochs (BatchSource::start_epoch) and keeps the source alive while it is used; a
+  // step given another source (or a batch) records again.
   Loss operator()(data::BatchSource& source, std::int64_t rows);
 
   // The gradient norm before clipping of the last step (NaN without clipping).
@@ -65,9 +66,12 @@ class CompiledStep {
  private:
   Loss eager(const Tensor& x);
   void check_norm() const;
+  // Drops the recorded step: the next full-size step records again.
+  void forget();
   Loss run(std::int64_t rows, Device device, bool same_input,
            const std::function<Loss()>& eager_step, const std::function<void()>& before_recording,
-           const std::function<Loss()>& recorded_step, const std::function<void()>& before_replay);
+           const std::function<Loss()>& recorded_step, const std::function<void()>& before_replay,
+           const std::function<void()>& capture_failed);
 
   Autoencoder& model_;
   optim::Optimizer& opt_;
@@ -77,8 +81,8 @@ class CompiledStep {
   double norm_ = 0.0;
   // The recorded step and what it was recorded for.
   dispatch::Plan plan_;
-  Tensor input_;                         // the recorded batch (operator()(x))
-  data::BatchSource* source_ = nullptr;  // the recorded source (operator()(source, rows))
+  Tensor input_;                 // the recorded batch (operator()(x))
+  std::uint64_t source_id_ = 0;  // the recorded source (operator()(source, rows))
   Loss loss_;
   std::int64_t rows_ = 0;  // the full batch size: the first step's
   bool ready_ = false;

@@ -195,11 +195,22 @@ History Trainer::fit(const Tensor& train, const Tensor& test) {
     }
   }
   if (config_.data_on_device) {
-    source_.emplace(
-        train.to(model_.device()),
-        data::BatchSourceOptions{.binarize = config_.binarize, .seed = mix_seed(config_.seed, 1)});
+    // The same data as the last fit (same tensor, not written since): its copy on the device and
+    // the recorded step that draws from it are kept.
+    const bool same = source_ && source_input_.impl() == train.impl() &&
+                      source_version_ == train.impl()->storage->version &&
+                      source_->data().device() == model_.device();
+    if (!same) {
+      source_.reset();
+      source_.emplace(train.to(model_.device()),
+                      data::BatchSourceOptions{.binarize = config_.binarize,
+                                               .seed = mix_seed(config_.seed, 1)});
+      source_input_ = train;
+      source_version_ = train.impl()->storage->version;
+    }
   } else {
     source_.reset();
+    source_input_ = Tensor();
   }
 
   // The schedule is evaluated by the optimizer at each step from its own count: its next step is
@@ -267,7 +278,9 @@ void Trainer::train_epoch(const Tensor& train, int last_epoch, EpochRow& row, bo
                   detail::cat(e.what(), " (epoch ", row.epoch, ", global step ", step_, ")"));
     }
     const double norm = step_fn_.last_grad_norm();
-    const Loss values = detached(loss, step_fn_.replayed_last());
+    // A callback may keep the values: a replay's tensors are rewritten by the next one, so they
+    // are copied for it. The sums read (or add on the device) before the next step runs.
+    const Loss values = detached(loss, step_fn_.replayed_last() && on_step_);
     sums.add(values, rows);
     row.lr = lr;
     log_rows += rows;

@@ -169,17 +169,21 @@ double VAE::kl_weight() const {
 
 void VAE::on_train_step(std::int64_t step) {
   step_ = step;
-  if (kl_weight_.defined()) {
+  const double w = config_.beta * config_.warmup.factor(step_);
+  if (kl_weight_.defined() && w != kl_weight_value_) {  // a write only when the weight moves
     NoGradGuard no_grad;
-    kl_weight_.fill_(config_.beta * config_.warmup.factor(step_));
+    kl_weight_.fill_(w);
+    kl_weight_value_ = w;
   }
 }
 
 const Tensor& VAE::kl_weight_memory(const Tensor& like) {
   if (!kl_weight_.defined() || kl_weight_.device() != like.device() ||
-      kl_weight_.dtype() != like.dtype())
-    kl_weight_ = Tensor::full({}, config_.beta * config_.warmup.factor(step_),
-                              {.dtype = like.dtype(), .device = like.device()});
+      kl_weight_.dtype() != like.dtype()) {
+    kl_weight_value_ = config_.beta * config_.warmup.factor(step_);
+    kl_weight_ =
+        Tensor::full({}, kl_weight_value_, {.dtype = like.dtype(), .device = like.device()});
+  }
   return kl_weight_;
 }
 

@@ -162,6 +162,7 @@ class VAE : public Autoencoder {
   Generator eval_gen_;
   std::int64_t step_ = 0;
   Tensor kl_weight_;
+  double kl_weight_value_ = 0.0;  // what kl_weight_ holds
   std::shared_ptr<nn::MLP> encoder_;
   std::shared_ptr<nn::MLP> decoder_;
 };

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <numeric>
@@ -132,10 +133,15 @@ constexpr const char* kSource = "batch source";
 std::int64_t* as_i64(const Tensor& t) {
   return reinterpret_cast<std::int64_t*>(t.data<float>());
 }
+
+std::uint64_t next_source_id() {
+  static std::atomic<std::uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
 }  // namespace
 
 BatchSource::BatchSource(Tensor data, BatchSourceOptions options)
-    : data_(std::move(data)), options_(options) {
+    : id_(next_source_id()), data_(std::move(data)), options_(options) {
   check(data_.defined(), kSource, "the data set is an undefined tensor");
   check(data_.ndim() >= 1, kSource, "the data set needs at least one dimension (rows), got ",
         data_.shape().str());
@@ -187,6 +193,12 @@ Tensor BatchSource::draw(std::int64_t count) {
   });
   cursor_ += count;
   return out;
+}
+
+void BatchSource::rewind(std::int64_t count) {
+  check(count >= 0 && count <= cursor_, kSource, "cannot rewind ", count, " rows from row ",
+        cursor_);
+  cursor_ -= count;
 }
 
 void BatchSource::skip(std::int64_t count) {

@@ -157,16 +157,22 @@ class BatchSource {
   void start_epoch(const std::vector<std::int64_t>& order, std::int64_t epoch);
   // The next `count` rows of the epoch [count, ...], one kernel; the result is a new tensor.
   Tensor draw(std::int64_t count);
-  // Moves the host's view of the cursor as a replayed draw of `count` rows did in memory.
+  // Moves the host's view of the cursor as a replayed draw of `count` rows did in memory; back by
+  // `count` rows for a draw that was captured into a CUDA graph that never ran.
   void skip(std::int64_t count);
+  void rewind(std::int64_t count);
   // Rows of the data set; rows of the epoch not drawn yet.
   std::int64_t rows() const { return data_.dim(0); }
   std::int64_t left() const { return rows() - cursor_; }
   const Tensor& data() const { return data_; }
+  // Unique per source made in this process (a recorded step drawing from one source must not
+  // replay against another, even at the same address).
+  std::uint64_t id() const { return id_; }
 
  private:
   void check_room(std::int64_t count) const;
 
+  std::uint64_t id_;
   Tensor data_;
   BatchSourceOptions options_;
   Tensor order_;  // int64 indices in float32 storage (two per index)
