@@ -281,6 +281,102 @@ void launch_graph(void* graph, Device device) {
 #endif
 }
 
+#if LATENT_WITH_CUDA
+namespace {
+struct ReadSlot {
+  unsigned char* host = nullptr;  // pinned, ReadBack::kMaxBytes
+  cudaEvent_t done = nullptr;
+};
+std::mutex g_read_mu;
+std::vector<ReadSlot*> g_free_reads;
+
+ReadSlot* take_read_slot() {
+  {
+    std::lock_guard<std::mutex> lock(g_read_mu);
+    if (!g_free_reads.empty()) {
+      ReadSlot* s = g_free_reads.back();
+      g_free_reads.pop_back();
+      return s;
+    }
+  }
+  auto* s = new ReadSlot;
+  LATENT_CUDA_CHECK(cudaMallocHost(&s->host, ReadBack::kMaxBytes));
+  LATENT_CUDA_CHECK(cudaEventCreateWithFlags(&s->done, cudaEventDisableTiming));
+  return s;
+}
+}  // namespace
+#endif
+
+ReadBack::ReadBack(const void* src, Device device, std::size_t bytes) : bytes_(bytes) {
+  check(bytes <= kMaxBytes, "read back", "at most ", kMaxBytes, " bytes, asked for ", bytes);
+  if (device.is_cpu()) {
+    std::memcpy(local_, src, bytes);
+    return;
+  }
+#if LATENT_WITH_CUDA
+  auto* s = take_read_slot();
+  slot_ = s;
+  LATENT_CUDA_CHECK(cudaSetDevice(device.index()));
+  cudaStream_t stream = state(device.index()).stream;
+  LATENT_CUDA_CHECK(cudaMemcpyAsync(s->host, src, bytes, cudaMemcpyDeviceToHost, stream));
+  LATENT_CUDA_CHECK(cudaEventRecord(s->done, stream));
+#else
+  check_device(device);
+#endif
+}
+
+ReadBack::~ReadBack() {
+#if LATENT_WITH_CUDA
+  if (slot_) {
+    auto* s = static_cast<ReadSlot*>(slot_);
+    cudaEventSynchronize(s->done);  // the copy may still write into the slot
+    std::lock_guard<std::mutex> lock(g_read_mu);
+    g_free_reads.push_back(s);
+  }
+#endif
+}
+
+ReadBack::ReadBack(ReadBack&& other) noexcept : slot_(other.slot_), bytes_(other.bytes_) {
+  std::memcpy(local_, other.local_, sizeof local_);
+  other.slot_ = nullptr;
+}
+
+ReadBack& ReadBack::operator=(ReadBack&& other) noexcept {
+  if (this != &other) {
+    this->~ReadBack();
+    slot_ = other.slot_;
+    bytes_ = other.bytes_;
+    std::memcpy(local_, other.local_, sizeof local_);
+    other.slot_ = nullptr;
+  }
+  return *this;
+}
+
+bool ReadBack::ready() const {
+#if LATENT_WITH_CUDA
+  if (slot_) {
+    const cudaError_t e = cudaEventQuery(static_cast<ReadSlot*>(slot_)->done);
+    if (e == cudaErrorNotReady) return false;
+    LATENT_CUDA_CHECK(e);
+  }
+#endif
+  return true;
+}
+
+const void* ReadBack::value() {
+#if LATENT_WITH_CUDA
+  if (slot_) {
+    auto* s = static_cast<ReadSlot*>(slot_);
+    LATENT_CUDA_CHECK(cudaEventSynchronize(s->done));
+    std::memcpy(local_, s->host, bytes_);
+    std::lock_guard<std::mutex> lock(g_read_mu);
+    g_free_reads.push_back(s);
+    slot_ = nullptr;
+  }
+#endif
+  return local_;
+}
+
 void synchronize(Device device) {
   if (device.is_cpu()) return;
 #if LATENT_WITH_CUDA

@@ -47,6 +47,30 @@ std::shared_ptr<void> end_capture(Device device, bool keep);
 // Launches an instantiated graph on the device's stream (no host synchronization).
 void launch_graph(void* graph, Device device);
 
+// A read of up to 64 bytes of device memory that does not wait: the copy to pinned host memory is
+// queued on the device's stream behind the work already there, with an event after it. ready()
+// asks whether it has landed, value() waits for it. On the CPU the bytes are copied at once.
+// Slots (pinned memory and event) are reused across reads.
+class ReadBack {
+ public:
+  static constexpr std::size_t kMaxBytes = 64;
+  ReadBack(const void* src, Device device, std::size_t bytes);
+  ~ReadBack();
+  ReadBack(ReadBack&& other) noexcept;
+  ReadBack& operator=(ReadBack&& other) noexcept;
+  ReadBack(const ReadBack&) = delete;
+  ReadBack& operator=(const ReadBack&) = delete;
+
+  bool ready() const;
+  // The bytes read (waits for the copy first).
+  const void* value();
+
+ private:
+  void* slot_ = nullptr;  // the pinned slot (GPU), null on the CPU
+  unsigned char local_[kMaxBytes] = {};
+  std::size_t bytes_ = 0;
+};
+
 // Checks that `device` is usable (a CUDA index that exists); throws latent::Error otherwise.
 void check_device(Device device);
 

@@ -1,6 +1,7 @@
 #include "models/compiled_step.h"
 
 #include <cmath>
+#include <cstring>
 #include <iostream>
 #include <limits>
 
@@ -20,6 +21,26 @@ CompiledStep::CompiledStep(Autoencoder& model, optim::Optimizer& opt, StepOption
 void CompiledStep::check_norm() const {
   check(std::isfinite(norm_), kWhere, "the gradient norm is ", norm_, " at step ", steps_,
         ": the loss diverged; lower the learning rate");
+}
+
+void CompiledStep::poll_norms(bool wait) {
+  // At most a few steps in flight: older reads are waited for.
+  constexpr std::size_t kInFlight = 4;
+  while (!pending_norms_.empty() &&
+         (wait || pending_norms_.size() > kInFlight || pending_norms_.front().second.ready())) {
+    auto [step, read] = std::move(pending_norms_.front());
+    pending_norms_.pop_front();
+    double v = 0.0;
+    std::memcpy(&v, read.value(), sizeof v);
+    norm_ = v;
+    check(std::isfinite(v), kWhere, "the gradient norm is ", v, " at step ", step,
+          ": the loss diverged; lower the learning rate");
+  }
+}
+
+double CompiledStep::last_grad_norm() {
+  poll_norms(true);
+  return norm_;
 }
 
 Loss CompiledStep::eager(const Tensor& x) {
@@ -88,6 +109,8 @@ Loss CompiledStep::run(std::int64_t rows, Device device, bool same_input,
                           rows == rows_ && same_input;
   Loss loss;
   bool from_plan = true;  // recorded or replayed: the norm is read once the step has run
+  // The replayed steps' norms are all checked before a step runs otherwise.
+  if (!(replayable && ready_ && revision_ == opt_.revision())) poll_norms(true);
   if (!replayable) {
     from_plan = false;
     loss = eager_step();
@@ -130,8 +153,10 @@ Loss CompiledStep::run(std::int64_t rows, Device device, bool same_input,
     loss = loss_;
   }
   if (from_plan && clipper_) {
-    norm_ = clipper_->last_norm();
-    check_norm();
+    // Read without waiting; checked as the reads land (and all of them by last_grad_norm()).
+    pending_norms_.emplace_back(
+        steps_, backend::ReadBack(clipper_->norm_memory(), clipper_->device(), sizeof(double)));
+    poll_norms(false);
   }
   ++steps_;
   return loss;

@@ -24,10 +24,12 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <optional>
 #include <string>
 
+#include "core/backend.h"
 #include "core/dispatch.h"
 #include "core/latent.h"
 #include "models/model.h"
@@ -54,8 +56,10 @@ class CompiledStep {
   // step given another source (or a batch) records again.
   Loss operator()(data::BatchSource& source, std::int64_t rows);
 
-  // The gradient norm before clipping of the last step (NaN without clipping).
-  double last_grad_norm() const { return norm_; }
+  // The gradient norm before clipping of the last step (NaN without clipping). After a replayed
+  // step this waits for it to finish; the step itself does not: its norm is read without waiting
+  // and checked a few steps later at most (a non-finite norm then throws, naming its step).
+  double last_grad_norm();
   // Whether the last step replayed the recorded one; how many did.
   bool replayed_last() const { return replayed_last_; }
   std::int64_t replayed_steps() const { return replayed_; }
@@ -91,6 +95,9 @@ class CompiledStep {
   bool replayed_last_ = false;
   std::int64_t replayed_ = 0;
   std::string replay_error_;
+  // Norms of replayed steps on their way to the host: (step, read).
+  std::deque<std::pair<std::int64_t, backend::ReadBack>> pending_norms_;
+  void poll_norms(bool wait);
 };
 
 }  // namespace latent::models

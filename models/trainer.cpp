@@ -277,7 +277,9 @@ void Trainer::train_epoch(const Tensor& train, int last_epoch, EpochRow& row, bo
       throw Error(kWhere,
                   detail::cat(e.what(), " (epoch ", row.epoch, ", global step ", step_, ")"));
     }
-    const double norm = step_fn_.last_grad_norm();
+    // The norm is read (waiting for the step) only for a callback that gets it.
+    const double norm =
+        on_step_ ? step_fn_.last_grad_norm() : std::numeric_limits<double>::quiet_NaN();
     // A callback may keep the values: a replay's tensors are rewritten by the next one, so they
     // are copied for it. The sums read (or add on the device) before the next step runs.
     const Loss values = detached(loss, step_fn_.replayed_last() && on_step_);
@@ -307,6 +309,13 @@ void Trainer::train_epoch(const Tensor& train, int last_epoch, EpochRow& row, bo
       log_rows = 0;
     }
     ++step_;
+  }
+  if (config_.grad_clip > 0) {
+    try {
+      step_fn_.last_grad_norm();  // every step's norm checked (they are read as they land)
+    } catch (const Error& e) {
+      throw Error(kWhere, detail::cat(e.what(), " (epoch ", row.epoch, ")"));
+    }
   }
   row.train = sums.means();
 }

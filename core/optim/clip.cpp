@@ -125,6 +125,10 @@ void GradClipper::clip(const std::vector<Tensor>& params) {
   for (const Tensor& g : grads) g.bump_version();
 }
 
+const double* GradClipper::norm_memory() const {
+  return mem_.defined() ? dispatch::as_doubles(mem_) + 1 : nullptr;
+}
+
 double GradClipper::last_norm() const {
   if (!mem_.defined()) return std::numeric_limits<double>::quiet_NaN();
   dispatch::refuse_while_recording("reading the gradient norm on the host");

@@ -33,6 +33,10 @@ class GradClipper {
   void clip(const std::vector<Tensor>& params);
   // The norm of the last clip() (reads the device: it waits for it); NaN before any.
   double last_norm() const;
+  // Where the last clip() leaves its norm (one double in device memory; null before any clip),
+  // for a read that does not wait (backend::ReadBack); its device.
+  const double* norm_memory() const;
+  Device device() const { return mem_.defined() ? mem_.device() : Device::cpu(); }
   double max_norm() const { return max_norm_; }
 
  private:
