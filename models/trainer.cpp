@@ -3,9 +3,12 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <deque>
 #include <limits>
 #include <sstream>
 
+#include "core/backend.h"
 #include "core/data/file_util.h"
 
 namespace latent::models {
@@ -253,6 +256,29 @@ void Trainer::train_epoch(const Tensor& train, int last_epoch, EpochRow& row, bo
   TermSums sums;
   auto log_t0 = Clock::now();
   std::int64_t log_rows = 0;
+  // Progress lines waiting for their loss value, in order.
+  struct Progress {
+    std::string format;
+    DType dtype;
+    backend::ReadBack loss;
+  };
+  std::deque<Progress> progress;
+  auto print_progress = [&progress](bool wait) {
+    while (!progress.empty() && (wait || progress.front().loss.ready())) {
+      Progress& p = progress.front();
+      const void* v = p.loss.value();
+      double loss = 0.0;
+      if (p.dtype == DType::f32) {
+        float f = 0.0f;
+        std::memcpy(&f, v, sizeof f);
+        loss = f;
+      } else {
+        std::memcpy(&loss, v, sizeof loss);
+      }
+      std::fprintf(stderr, p.format.c_str(), loss);
+      progress.pop_front();
+    }
+  };
   model_.train();
   for (std::int64_t i = 0; i < count && !stop; ++i) {
     const std::int64_t rows = std::min(config_.batch, train.dim(0) - i * config_.batch);
@@ -298,18 +324,28 @@ void Trainer::train_epoch(const Tensor& train, int last_epoch, EpochRow& row, bo
                         .stop_ = &stop});
     }
     if (config_.log_every > 0 && (step_ + 1) % config_.log_every == 0) {
+      // The line is printed once the loss has come back (read without waiting for the step).
       const double dt = seconds_since(log_t0);
-      std::fprintf(stderr,
-                   "[trainer] epoch %d/%d  step %lld (%lld/%lld)  loss %.4f  lr %.3g  %.0f "
-                   "samples/s\n",
-                   row.epoch, last_epoch, static_cast<long long>(step_ + 1),
-                   static_cast<long long>(i + 1), static_cast<long long>(count),
-                   values.total.item(), lr, dt > 0 ? static_cast<double>(log_rows) / dt : 0.0);
+      const Tensor total = values.total.detach();
+      char text[256];
+      std::snprintf(text, sizeof text,
+                    "[trainer] epoch %d/%d  step %lld (%lld/%lld)  loss %%.4f  lr %.3g  %.0f "
+                    "samples/s\n",
+                    row.epoch, last_epoch, static_cast<long long>(step_ + 1),
+                    static_cast<long long>(i + 1), static_cast<long long>(count), lr,
+                    dt > 0 ? static_cast<double>(log_rows) / dt : 0.0);
+      progress.push_back({text, total.dtype(),
+                          backend::ReadBack(total.dtype() == DType::f32
+                                                ? static_cast<const void*>(total.data<float>())
+                                                : static_cast<const void*>(total.data<double>()),
+                                            total.device(), total.dtype() == DType::f32 ? 4 : 8)});
       log_t0 = Clock::now();
       log_rows = 0;
     }
+    print_progress(false);
     ++step_;
   }
+  print_progress(true);
   if (config_.grad_clip > 0) {
     try {
       step_fn_.last_grad_norm();  // every step's norm checked (they are read as they land)

@@ -35,8 +35,10 @@
 // noise all come from Philox streams, and CPU reductions do not depend on the number of threads.
 //
 // Host synchronization: training losses are accumulated on the model's device; the host reads them
-// once per epoch, and when a progress line is printed (log_every). A step callback gets the loss
-// tensors and decides itself whether to read them.
+// once per epoch. A progress line (log_every) is printed once its loss has come back, read without
+// waiting for the step (backend::ReadBack); so is a replayed step's gradient norm, checked a few
+// steps later at most and at the end of every epoch. A step callback gets the loss tensors and
+// decides itself whether to read them; its grad_norm is read for it (that waits for the step).
 //
 // Errors (latent::Error "[trainer] ..."): epochs < 1, batch < 1, eval_batch < 1, log_every < 0,
 // grad_clip negative or not finite; an undefined or empty training set, a set that is not 2-D or
