@@ -1,4 +1,5 @@
 #include "kernels/activation.h"
+#include "kernels/cpu_parallel.h"
 
 #include <type_traits>
 
@@ -7,14 +8,9 @@
 namespace latent::kernels::cpu {
 namespace {
 
-// Below this many elements a parallel region costs more than it saves. Each element is written
-// by exactly one iteration, so the result does not depend on the thread count.
-constexpr index_t kParallelMin = index_t{1} << 15;
-
 template <class F>
 void for_each_index(index_t n, F f) {
-#pragma omp parallel for schedule(static) if (n >= kParallelMin)
-  for (index_t i = 0; i < n; ++i) f(i);
+  parallel_for(n, n, [&](index_t i) { f(i); });
 }
 
 }  // namespace

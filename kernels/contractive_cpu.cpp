@@ -2,25 +2,22 @@
 #include <vector>
 
 #include "kernels/contractive.h"
+#include "kernels/cpu_parallel.h"
 #include "kernels/scalar_math.h"
 
 namespace latent::kernels::cpu {
 namespace {
 
-// Loops this small are not worth waking the thread pool for.
-constexpr index_t kParallelMin = index_t{1} << 15;
-
 // c_j = ||w_j||^2 in double, once per call: the penalty and its gradient use it N times each.
 template <class T>
 std::vector<double> row_norms(const T* w, index_t h, index_t d) {
   std::vector<double> c(static_cast<std::size_t>(h));
-#pragma omp parallel for schedule(static) if (h * d > kParallelMin)
-  for (index_t j = 0; j < h; ++j) {
+  parallel_for(h, h * d, [&](index_t j) {
     const T* wj = w + j * d;
     double s = 0.0;
     for (index_t k = 0; k < d; ++k) s += static_cast<double>(wj[k]) * static_cast<double>(wj[k]);
     c[static_cast<std::size_t>(j)] = s;
-  }
+  });
   return c;
 }
 
@@ -31,8 +28,7 @@ void contractive_forward(T* out, const T* pre, const T* w, Act act, T alpha, T s
                          bool per_sample, index_t n, index_t h, index_t d, double*, Stream) {
   const std::vector<double> c = row_norms(w, h, d);
   std::vector<double> row_sum(static_cast<std::size_t>(n));
-#pragma omp parallel for schedule(static) if (n * h > kParallelMin / 8)
-  for (index_t i = 0; i < n; ++i) {
+  parallel_for(n, n * h, [&](index_t i) {
     const T* p = pre + i * h;
     double s = 0.0;
     for (index_t j = 0; j < h; ++j) {
@@ -40,7 +36,7 @@ void contractive_forward(T* out, const T* pre, const T* w, Act act, T alpha, T s
       s += a * a * c[static_cast<std::size_t>(j)];
     }
     row_sum[static_cast<std::size_t>(i)] = s;
-  }
+  });
   if (per_sample) {
     for (index_t i = 0; i < n; ++i)
       out[i] = static_cast<T>(static_cast<double>(scale) * row_sum[static_cast<std::size_t>(i)]);
@@ -59,8 +55,7 @@ void contractive_backward(T* dpre, T* dw, const T* dout, index_t stride_n, T sca
   // weighted[n, j] = g_n a'(pre[n, j])^2: the row-wise pass computes it with dpre (one
   // evaluation of a' per element), the column sums for dw then read it contiguously per row.
   std::vector<double> weighted(dw ? static_cast<std::size_t>(n * h) : 0);
-#pragma omp parallel for schedule(static) if (n * h > kParallelMin / 8)
-  for (index_t i = 0; i < n; ++i) {
+  parallel_for(n, n * h, [&](index_t i) {
     const double g = static_cast<double>(scale) * static_cast<double>(dout[i * stride_n]);
     const T* p = pre + i * h;
     for (index_t j = 0; j < h; ++j) {
@@ -71,108 +66,109 @@ void contractive_backward(T* dpre, T* dw, const T* dout, index_t stride_n, T sca
       }
       if (dw) weighted[static_cast<std::size_t>(i * h + j)] = g * a * a;
     }
-  }
+  });
   if (!dw) return;
-    // One thread per row of w, summing over samples in order: independent of the thread count.
-#pragma omp parallel for schedule(static) if (h * (n + d) > kParallelMin)
-  for (index_t j = 0; j < h; ++j) {
+  // One thread per row of w, summing over samples in order: independent of the thread count.
+  parallel_for(h, h * (n + d), [&](index_t j) {
     double coef = 0.0;
     for (index_t i = 0; i < n; ++i) coef += weighted[static_cast<std::size_t>(i * h + j)];
     const T* wj = w + j * d;
     T* dwj = dw + j * d;
     const T two_coef = static_cast<T>(2.0 * coef);
     for (index_t k = 0; k < d; ++k) dwj[k] += two_coef * wj[k];
-  }
+  });
 }
 
 template <class T>
 void jacobian_seed_forward(T* out, const T* d, const T* w, index_t n, index_t z, index_t h,
                            Stream) {
-#pragma omp parallel for schedule(static) if (n * z * h > kParallelMin)
-  for (index_t row = 0; row < n * z; ++row) {
+  parallel_for(n * z, n * z * h, [&](index_t row) {
     const T s = d[row];
     const T* wz = w + (row % z) * h;
     T* o = out + row * h;
     for (index_t k = 0; k < h; ++k) o[k] = s * wz[k];
-  }
+  });
 }
 
 template <class T>
 void jacobian_seed_backward(T* dd, T* dw, const T* dout, const T* d, const T* w, index_t n,
                             index_t z, index_t h, double*, Stream) {
   if (dd) {
-#pragma omp parallel for schedule(static) if (n * z * h > kParallelMin)
-    for (index_t row = 0; row < n * z; ++row) {
+    parallel_for(n * z, n * z * h, [&](index_t row) {
       const T* g = dout + row * h;
       const T* wz = w + (row % z) * h;
       double s = 0.0;
       for (index_t k = 0; k < h; ++k) s += static_cast<double>(g[k]) * static_cast<double>(wz[k]);
       dd[row] += static_cast<T>(s);
-    }
+    });
   }
   if (dw) {
     // One thread per latent row z of w, summing its N contributions in order.
-#pragma omp parallel if (n * z * h > kParallelMin)
-    {
-      std::vector<double> acc(static_cast<std::size_t>(h));
-#pragma omp for schedule(static)
-      for (index_t q = 0; q < z; ++q) {
-        std::fill(acc.begin(), acc.end(), 0.0);
-        for (index_t i = 0; i < n; ++i) {
-          const double s = static_cast<double>(d[i * z + q]);
-          const T* g = dout + (i * z + q) * h;
+    struct Scratch {
+      std::vector<double> acc;
+    };
+    parallel_for_with(
+        z, n * z * h, [&] { return Scratch{std::vector<double>(static_cast<std::size_t>(h))}; },
+        [&](Scratch& scratch, index_t q) {
+          auto& acc = scratch.acc;
+          std::fill(acc.begin(), acc.end(), 0.0);
+          for (index_t i = 0; i < n; ++i) {
+            const double s = static_cast<double>(d[i * z + q]);
+            const T* g = dout + (i * z + q) * h;
+            for (index_t k = 0; k < h; ++k)
+              acc[static_cast<std::size_t>(k)] += s * static_cast<double>(g[k]);
+          }
+          T* dwq = dw + q * h;
           for (index_t k = 0; k < h; ++k)
-            acc[static_cast<std::size_t>(k)] += s * static_cast<double>(g[k]);
-        }
-        T* dwq = dw + q * h;
-        for (index_t k = 0; k < h; ++k) dwq[k] += static_cast<T>(acc[static_cast<std::size_t>(k)]);
-      }
-    }
+            dwq[k] += static_cast<T>(acc[static_cast<std::size_t>(k)]);
+        });
   }
 }
 
 template <class T>
 void scale_rows_forward(T* out, const T* m, const T* d, index_t n, index_t g, index_t h, Stream) {
-#pragma omp parallel for schedule(static) if (n * g * h > kParallelMin)
-  for (index_t row = 0; row < n * g; ++row) {
+  parallel_for(n * g, n * g * h, [&](index_t row) {
     const T* dn = d + (row / g) * h;
     const T* mr = m + row * h;
     T* o = out + row * h;
     for (index_t k = 0; k < h; ++k) o[k] = mr[k] * dn[k];
-  }
+  });
 }
 
 template <class T>
 void scale_rows_backward(T* dm, T* dd, const T* dout, const T* m, const T* d, index_t n, index_t g,
                          index_t h, Stream) {
   // One thread per sample n owns its G rows and its row of dd.
-#pragma omp parallel if (n * g * h > kParallelMin)
-  {
-    std::vector<double> acc(dd ? static_cast<std::size_t>(h) : 0);
-#pragma omp for schedule(static)
-    for (index_t i = 0; i < n; ++i) {
-      const T* dn = d + i * h;
-      std::fill(acc.begin(), acc.end(), 0.0);
-      for (index_t q = 0; q < g; ++q) {
-        const index_t row = i * g + q;
-        const T* gr = dout + row * h;
-        if (dm) {
-          T* dmr = dm + row * h;
-          for (index_t k = 0; k < h; ++k) dmr[k] += gr[k] * dn[k];
+  struct Scratch {
+    std::vector<double> acc;
+  };
+  parallel_for_with(
+      n, n * g * h,
+      [&] { return Scratch{std::vector<double>(dd ? static_cast<std::size_t>(h) : 0)}; },
+      [&](Scratch& scratch, index_t i) {
+        auto& acc = scratch.acc;
+        const T* dn = d + i * h;
+        std::fill(acc.begin(), acc.end(), 0.0);
+        for (index_t q = 0; q < g; ++q) {
+          const index_t row = i * g + q;
+          const T* gr = dout + row * h;
+          if (dm) {
+            T* dmr = dm + row * h;
+            for (index_t k = 0; k < h; ++k) dmr[k] += gr[k] * dn[k];
+          }
+          if (dd) {
+            const T* mr = m + row * h;
+            for (index_t k = 0; k < h; ++k)
+              acc[static_cast<std::size_t>(k)] +=
+                  static_cast<double>(gr[k]) * static_cast<double>(mr[k]);
+          }
         }
         if (dd) {
-          const T* mr = m + row * h;
+          T* ddn = dd + i * h;
           for (index_t k = 0; k < h; ++k)
-            acc[static_cast<std::size_t>(k)] +=
-                static_cast<double>(gr[k]) * static_cast<double>(mr[k]);
+            ddn[k] += static_cast<T>(acc[static_cast<std::size_t>(k)]);
         }
-      }
-      if (dd) {
-        T* ddn = dd + i * h;
-        for (index_t k = 0; k < h; ++k) ddn[k] += static_cast<T>(acc[static_cast<std::size_t>(k)]);
-      }
-    }
-  }
+      });
 }
 
 #define LATENT_INSTANTIATE(T)                                                                     \

@@ -1,13 +1,13 @@
 #include <algorithm>
 #include <type_traits>
 
+#include "kernels/cpu_parallel.h"
 #include "kernels/dense.h"
 #include "kernels/gemm.h"
 
 namespace latent::kernels::cpu {
 namespace {
 
-constexpr index_t kParallelElems = index_t(1) << 15;
 // Columns per backward work unit: each thread owns whole columns of db.
 constexpr index_t kColBlock = 32;
 
@@ -36,15 +36,14 @@ void dense_bias_act_forward(T* y, T* pre, const T* b, ActParams act, index_t n, 
   const T alpha = static_cast<T>(act.alpha);
   with_act(act.act, [&](auto tag) {
     constexpr Act A = decltype(tag)::value;
-#pragma omp parallel for schedule(static) if (n * h > kParallelElems)
-    for (index_t r = 0; r < n; ++r) {
+    parallel_for(n, n * h, [&](index_t r) {
       T* yr = y + r * h;
       if (b)
         for (index_t c = 0; c < h; ++c) yr[c] += b[c];
       if (pre) std::copy(yr, yr + h, pre + r * h);
       if constexpr (A != Act::identity)
         for (index_t c = 0; c < h; ++c) yr[c] = math::act_forward(A, alpha, yr[c]);
-    }
+    });
   });
 }
 
@@ -56,8 +55,7 @@ void dense_backward_act_bias(T* dpre, T* db, bool add_db, double*, const T* dy, 
   const index_t blocks = (h + kColBlock - 1) / kColBlock;
   with_act(act.act, [&](auto tag) {
     constexpr Act A = decltype(tag)::value;
-#pragma omp parallel for schedule(static) if (n * h > kParallelElems)
-    for (index_t blk = 0; blk < blocks; ++blk) {
+    parallel_for(blocks, n * h, [&](index_t blk) {
       const index_t c0 = blk * kColBlock;
       const index_t c1 = std::min(h, c0 + kColBlock);
       double sum[kColBlock] = {};
@@ -72,7 +70,7 @@ void dense_backward_act_bias(T* dpre, T* db, bool add_db, double*, const T* dy, 
       if (db)
         for (index_t c = c0; c < c1; ++c)
           db[c] = add_db ? db[c] + static_cast<T>(sum[c - c0]) : static_cast<T>(sum[c - c0]);
-    }
+    });
   });
 }
 

@@ -1,6 +1,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/cpu_parallel.h"
 #include "kernels/fill.h"
 #include "kernels/philox.h"
 
@@ -24,12 +25,11 @@ void philox_take(std::uint64_t* counter, std::uint64_t* used, std::uint64_t bloc
 template <class T>
 void fill_uniform(T* y, std::uint64_t seed, std::uint64_t offset, T lo, T hi, index_t n, Stream) {
   // Whole blocks of four, then the tail: element i uses block offset + i / 4, word i % 4.
-#pragma omp parallel for schedule(static) if (n > (1 << 16))
-  for (index_t b = 0; b < (n + 3) / 4; ++b) {
+  parallel_for((n + 3) / 4, n, [&](index_t b) {
     const philox::U32x4 r = philox::block(seed, offset + static_cast<std::uint64_t>(b));
     for (int k = 0; k < 4 && 4 * b + k < n; ++k)
       y[4 * b + k] = lo + (hi - lo) * static_cast<T>(philox::to_uniform(r.v[k]));
-  }
+  });
 }
 
 template <class T>
@@ -37,14 +37,13 @@ void fill_normal(T* y, std::uint64_t seed, std::uint64_t offset, T mean, T stdde
                  index_t draws, Stream) {
   // Block b of the stream is block j of draw d: the draws are consecutive in the stream.
   const index_t nb = (n + 3) / 4;
-#pragma omp parallel for schedule(static) if (n * draws > (1 << 16))
-  for (index_t b = 0; b < nb * draws; ++b) {
+  parallel_for(nb * draws, n * draws, [&](index_t b) {
     const index_t d = b / nb, j = b - d * nb;
     float z[4];
     philox::to_normal4(philox::block(seed, offset + static_cast<std::uint64_t>(b)), z);
     for (int k = 0; k < 4 && 4 * j + k < n; ++k)
       y[d * n + 4 * j + k] = mean + stddev * static_cast<T>(z[k]);
-  }
+  });
 }
 
 template <class To, class From>

@@ -1,5 +1,6 @@
 #include <cstring>
 
+#include "kernels/cpu_parallel.h"
 #include "kernels/gather.h"
 #include "kernels/philox.h"
 
@@ -10,8 +11,7 @@ void gather_rows(T* y, const T* x, const index_t* index, index_t n, index_t row)
   // Whole rows with memcpy: a batch is a few hundred rows of a few hundred elements, and the
   // copy is bound by memory, not arithmetic.
   const std::size_t bytes = static_cast<std::size_t>(row) * sizeof(T);
-#pragma omp parallel for schedule(static) if (n * row > (1 << 18))
-  for (index_t i = 0; i < n; ++i) std::memcpy(y + i * row, x + index[i] * row, bytes);
+  parallel_for(n, n * row, [&](index_t i) { std::memcpy(y + i * row, x + index[i] * row, bytes); });
 }
 
 template <class T>
@@ -20,20 +20,19 @@ void batch_rows(T* y, const T* x, const index_t* perm, std::int64_t* state, bool
   const index_t cursor = state[0];
   const auto base = static_cast<std::uint64_t>(state[2]);
   const std::size_t bytes = static_cast<std::size_t>(row) * sizeof(T);
-#pragma omp parallel for schedule(static) if (n * row > (1 << 18))
-  for (index_t r = 0; r < n; ++r) {
+  parallel_for(n, n * row, [&](index_t r) {
     const T* src = x + perm[cursor + r] * row;
     T* dst = y + r * row;
     if (!binarize) {
       std::memcpy(dst, src, bytes);
-      continue;
+      return;
     }
     const auto first = static_cast<std::uint64_t>((cursor + r) * row);
     for (index_t c = 0; c < row; ++c) {
       const float u = philox::uniform_at(seed, base, first + static_cast<std::uint64_t>(c));
       dst[c] = static_cast<T>(u) < src[c] ? T(1) : T(0);
     }
-  }
+  });
   state[0] = cursor + n;
 }
 

@@ -2,22 +2,19 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/cpu_parallel.h"
 #include "kernels/loss.h"
 #include "kernels/scalar_math.h"
 
 namespace latent::kernels::cpu {
 namespace {
 
-// Below this many elements a loop stays on one thread: the fork costs more than the work.
-constexpr index_t kParallelMin = index_t(1) << 15;
-
 // Per-sample sums row_sum(i) (double) -> out, per sample or reduced in order of i. Each row is
 // summed by one thread, so the result is independent of the thread count.
 template <class T, class RowSum>
 void reduce_rows(T* out, T scale, bool per_sample, index_t n, index_t d, RowSum row_sum) {
   std::vector<double> s(static_cast<std::size_t>(n));
-#pragma omp parallel for schedule(static) if (n * d >= kParallelMin)
-  for (index_t i = 0; i < n; ++i) s[static_cast<std::size_t>(i)] = row_sum(i);
+  parallel_for(n, n * d, [&](index_t i) { s[static_cast<std::size_t>(i)] = row_sum(i); });
   if (per_sample) {
     for (index_t i = 0; i < n; ++i)
       out[i] = static_cast<T>(static_cast<double>(scale) * s[static_cast<std::size_t>(i)]);
@@ -31,8 +28,7 @@ void reduce_rows(T* out, T scale, bool per_sample, index_t n, index_t d, RowSum 
 // Runs body(i, g) for every row i with its gradient factor g = scale * dout[i * stride].
 template <class T, class Body>
 void for_rows(const T* dout, index_t stride, T scale, index_t n, index_t d, Body body) {
-#pragma omp parallel for schedule(static) if (n * d >= kParallelMin)
-  for (index_t i = 0; i < n; ++i) body(i, scale * dout[i * stride]);
+  parallel_for(n, n * d, [&](index_t i) { body(i, scale * dout[i * stride]); });
 }
 
 // Row max and logsumexp of x[0..k), in double: the max shift keeps exp from overflowing.
@@ -168,24 +164,22 @@ void gaussian_nll_backward(T* dmu, T* dlv, T* dt, const T* dout, index_t stride,
     // contiguous inner loop.
     constexpr index_t kBlock = 64;
     const index_t blocks = (d + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static) if (n * d >= kParallelMin)
-    for (index_t b = 0; b < blocks; ++b) {
+    parallel_for(blocks, n * d, [&](index_t b) {
       const index_t c0 = b * kBlock, c1 = std::min(d, c0 + kBlock);
       double acc[kBlock] = {};
       for (index_t i = 0; i < n; ++i)
         for (index_t j = c0; j < c1; ++j) acc[j - c0] += term(i, j);
       for (index_t j = c0; j < c1; ++j) dlv[j] += static_cast<T>(acc[j - c0]);
-    }
+    });
     return;
   }
   // Scalar: per-row partial sums, then added in order of rows.
   std::vector<double> part(static_cast<std::size_t>(n));
-#pragma omp parallel for schedule(static) if (n * d >= kParallelMin)
-  for (index_t i = 0; i < n; ++i) {
+  parallel_for(n, n * d, [&](index_t i) {
     double s = 0;
     for (index_t j = 0; j < d; ++j) s += term(i, j);
     part[static_cast<std::size_t>(i)] = s;
-  }
+  });
   double total = 0;
   for (double v : part) total += v;
   dlv[0] += static_cast<T>(total);
@@ -195,24 +189,22 @@ void gaussian_nll_backward(T* dmu, T* dlv, T* dt, const T* dout, index_t stride,
 
 template <class T>
 void log_softmax_forward(T* y, const T* x, index_t m, index_t k, Stream) {
-#pragma omp parallel for schedule(static) if (m * k >= kParallelMin)
-  for (index_t i = 0; i < m; ++i) {
+  parallel_for(m, m * k, [&](index_t i) {
     const T* xr = x + i * k;
     const double lse = row_logsumexp(xr, k);
     for (index_t j = 0; j < k; ++j) y[i * k + j] = static_cast<T>(xr[j] - lse);
-  }
+  });
 }
 
 template <class T>
 void log_softmax_backward(T* dx, const T* dy, const T* y, index_t m, index_t k, Stream) {
-#pragma omp parallel for schedule(static) if (m * k >= kParallelMin)
-  for (index_t i = 0; i < m; ++i) {
+  parallel_for(m, m * k, [&](index_t i) {
     const index_t o = i * k;
     double s = 0;
     for (index_t j = 0; j < k; ++j) s += dy[o + j];
     const T st = static_cast<T>(s);
     for (index_t j = 0; j < k; ++j) dx[o + j] += dy[o + j] - std::exp(y[o + j]) * st;
-  }
+  });
 }
 
 template <class T>

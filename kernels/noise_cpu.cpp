@@ -1,23 +1,21 @@
 #include <cstdint>
 
+#include "kernels/cpu_parallel.h"
 #include "kernels/noise.h"
 #include "kernels/philox.h"
 
 namespace latent::kernels::cpu {
 namespace {
 
-constexpr index_t kParallelMin = index_t(1) << 16;
-
 // Calls fn(i, u_i) for every element, one Philox block per four elements (the layout of
 // uniform_at), so each block is computed once instead of four times.
 template <class Fn>
 void for_each_uniform(philox::Key key, index_t n, Fn&& fn) {
   const std::uint64_t seed = key.seed, offset = key.start();
-#pragma omp parallel for schedule(static) if (n > kParallelMin)
-  for (index_t b = 0; b < (n + 3) / 4; ++b) {
+  parallel_for((n + 3) / 4, n, [&](index_t b) {
     const philox::U32x4 r = philox::block(seed, offset + static_cast<std::uint64_t>(b));
     for (int k = 0; k < 4 && 4 * b + k < n; ++k) fn(4 * b + k, philox::to_uniform(r.v[k]));
-  }
+  });
 }
 
 }  // namespace
@@ -25,13 +23,12 @@ void for_each_uniform(philox::Key key, index_t n, Fn&& fn) {
 template <class T>
 void gaussian_noise_forward(T* y, const T* x, T sigma, philox::Key key, index_t n, Stream) {
   const std::uint64_t seed = key.seed, offset = key.start();
-#pragma omp parallel for schedule(static) if (n > kParallelMin)
-  for (index_t b = 0; b < (n + 3) / 4; ++b) {
+  parallel_for((n + 3) / 4, n, [&](index_t b) {
     float z[4];
     philox::to_normal4(philox::block(seed, offset + static_cast<std::uint64_t>(b)), z);
     for (int k = 0; k < 4 && 4 * b + k < n; ++k)
       y[4 * b + k] = x[4 * b + k] + sigma * static_cast<T>(z[k]);
-  }
+  });
 }
 
 template <class T>

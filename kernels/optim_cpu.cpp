@@ -1,13 +1,12 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/cpu_parallel.h"
 #include "kernels/optim.h"
 #include "kernels/scalar_math.h"
 
 namespace latent::kernels::cpu {
 namespace {
-// Below this many elements a parallel region costs more than the loop.
-constexpr index_t kParallelMin = index_t{1} << 16;
 // sum_squares works on fixed chunks, so its rounding is the same on any number of threads.
 constexpr index_t kChunk = index_t{1} << 14;
 constexpr int kLanes = 8;
@@ -52,9 +51,9 @@ void sgd_step(T* p, T* buf, const T* g, index_t n, SgdStep hp, const double* sta
               Stream) {
   const T lr = T(state[1]), mu = T(hp.momentum), damp = T(hp.dampening), wd = T(hp.weight_decay);
   const bool nesterov = hp.nesterov, first = state[2 + 3 * param] == 1.0;
-#pragma omp parallel for schedule(static) if (n > kParallelMin)
-  for (index_t i = 0; i < n; ++i)
+  parallel_for(n, n, [&](index_t i) {
     math::sgd_update(p[i], buf ? buf + i : nullptr, g[i], lr, mu, damp, wd, nesterov, first);
+  });
 }
 
 template <class T>
@@ -65,10 +64,10 @@ void adam_step(T* p, T* m, T* v, const T* g, index_t n, AdamStep hp, const doubl
   const T step_size = T(state[3 + 3 * param]);
   const T inv_sqrt_bc2 = T(state[4 + 3 * param]);
   const bool decoupled = hp.decoupled;
-#pragma omp parallel for schedule(static) if (n > kParallelMin)
-  for (index_t i = 0; i < n; ++i)
+  parallel_for(n, n, [&](index_t i) {
     math::adam_update(p[i], m[i], v[i], g[i], lr, b1, b2, eps, wd, decoupled, step_size,
                       inv_sqrt_bc2);
+  });
 }
 
 template <class T>
@@ -76,12 +75,11 @@ double sum_squares(const T* x, index_t n) {
   if (n <= kChunk) return chunk_sum_squares(x, n);
   const index_t chunks = (n + kChunk - 1) / kChunk;
   std::vector<double> partial(static_cast<std::size_t>(chunks));
-#pragma omp parallel for schedule(static) if (n > kParallelMin)
-  for (index_t c = 0; c < chunks; ++c) {
+  parallel_for(chunks, n, [&](index_t c) {
     const index_t start = c * kChunk;
     const index_t len = start + kChunk <= n ? kChunk : n - start;
     partial[static_cast<std::size_t>(c)] = chunk_sum_squares(x + start, len);
-  }
+  });
   double s = 0;
   for (double v : partial) s += v;
   return s;
@@ -103,8 +101,7 @@ void clip_scale(T* x, const double* clip, index_t n, Stream) {
   const double f = clip[2];
   if (f == 1.0) return;
   const T ft = T(f);
-#pragma omp parallel for schedule(static) if (n > kParallelMin)
-  for (index_t i = 0; i < n; ++i) x[i] = f == 0.0 ? T(0) : x[i] * ft;
+  parallel_for(n, n, [&](index_t i) { x[i] = f == 0.0 ? T(0) : x[i] * ft; });
 }
 
 #define LATENT_INSTANTIATE(T)                                                                    \

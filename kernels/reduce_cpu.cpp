@@ -2,14 +2,13 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/cpu_parallel.h"
 #include "kernels/reduce.h"
 #include "kernels/scalar_math.h"
 
 namespace latent::kernels::cpu {
 namespace {
 
-// Below this many elements a parallel region costs more than it saves.
-constexpr index_t kParallelMin = index_t{1} << 15;
 // sum_all splits its input into chunks of this fixed size, whatever the thread count, and adds
 // the chunks' sums in order: the result is the same on 1 or 64 threads.
 constexpr index_t kChunk = index_t{1} << 14;
@@ -37,17 +36,15 @@ double sum_span(const T* x, index_t n) {
 template <class Body>
 void for_each_col_block(index_t rows, index_t cols, Body body) {
   const index_t blocks = (cols + kColBlock - 1) / kColBlock;
-#pragma omp parallel for schedule(static) if (rows * cols >= kParallelMin && blocks > 1)
-  for (index_t b = 0; b < blocks; ++b) {
+  parallel_for(blocks, blocks > 1 ? rows * cols : 0, [&](index_t b) {
     const index_t c0 = b * kColBlock;
     body(c0, std::min(kColBlock, cols - c0));
-  }
+  });
 }
 
 template <class Body>
 void for_each_row(index_t rows, index_t cols, Body body) {
-#pragma omp parallel for schedule(static) if (rows * cols >= kParallelMin)
-  for (index_t r = 0; r < rows; ++r) body(r);
+  parallel_for(rows, rows * cols, [&](index_t r) { body(r); });
 }
 
 }  // namespace
@@ -60,10 +57,10 @@ void sum_all_forward(T* y, const T* x, double scale, index_t n, double*, Stream)
     total = sum_span(x, n);
   } else {
     std::vector<double> part(static_cast<std::size_t>(chunks));
-#pragma omp parallel for schedule(static)
-    for (index_t c = 0; c < chunks; ++c)
+    parallel_for(chunks, kParallelWork, [&](index_t c) {
       part[static_cast<std::size_t>(c)] =
           sum_span(x + c * kChunk, std::min(kChunk, n - c * kChunk));
+    });
     for (double p : part) total += p;
   }
   y[0] = static_cast<T>(scale * total);
@@ -72,8 +69,7 @@ void sum_all_forward(T* y, const T* x, double scale, index_t n, double*, Stream)
 template <class T>
 void sum_all_backward(T* dx, const T* dy, double scale, index_t n, Stream) {
   const T g = static_cast<T>(scale * static_cast<double>(dy[0]));
-#pragma omp parallel for schedule(static) if (n >= kParallelMin)
-  for (index_t i = 0; i < n; ++i) dx[i] += g;
+  parallel_for(n, n, [&](index_t i) { dx[i] += g; });
 }
 
 template <class T>

@@ -1,13 +1,12 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kernels/cpu_parallel.h"
 #include "kernels/shape.h"
 
 namespace latent::kernels::cpu {
 namespace {
 
-// Below this many elements a parallel region costs more than it saves.
-constexpr index_t kParallelMin = index_t{1} << 15;
 // Transposes go through square tiles so that both the reads and the writes stay within a few
 // cache lines per tile row.
 constexpr index_t kTile = 32;
@@ -20,8 +19,7 @@ template <bool kAccumulate, class T>
 void transpose_tiles(T* y, const T* x, index_t rows, index_t cols) {
   const index_t tr = (rows + kTile - 1) / kTile;
   const index_t tc = (cols + kTile - 1) / kTile;
-#pragma omp parallel for schedule(static) if (rows * cols >= kParallelMin)
-  for (index_t t = 0; t < tr * tc; ++t) {
+  parallel_for(tr * tc, rows * cols, [&](index_t t) {
     const index_t r0 = (t / tc) * kTile, c0 = (t % tc) * kTile;
     const index_t r1 = std::min(rows, r0 + kTile), c1 = std::min(cols, c0 + kTile);
     for (index_t c = c0; c < c1; ++c)
@@ -31,7 +29,7 @@ void transpose_tiles(T* y, const T* x, index_t rows, index_t cols) {
         else
           y[c * rows + r] = x[r * cols + c];
       }
-  }
+  });
 }
 
 }  // namespace
@@ -41,19 +39,18 @@ void copy_2d(T* dst, index_t dst_stride, const T* src, index_t src_stride, index
              index_t cols, Stream) {
   if (cols <= 0) return;
   const auto bytes = static_cast<std::size_t>(cols) * sizeof(T);
-#pragma omp parallel for schedule(static) if (rows * cols >= kParallelMin)
-  for (index_t r = 0; r < rows; ++r) std::memcpy(dst + r * dst_stride, src + r * src_stride, bytes);
+  parallel_for(rows, rows * cols,
+               [&](index_t r) { std::memcpy(dst + r * dst_stride, src + r * src_stride, bytes); });
 }
 
 template <class T>
 void accumulate_2d(T* dst, index_t dst_stride, const T* src, index_t src_stride, index_t rows,
                    index_t cols, Stream) {
-#pragma omp parallel for schedule(static) if (rows * cols >= kParallelMin)
-  for (index_t r = 0; r < rows; ++r) {
+  parallel_for(rows, rows * cols, [&](index_t r) {
     T* d = dst + r * dst_stride;
     const T* s = src + r * src_stride;
     for (index_t c = 0; c < cols; ++c) d[c] += s[c];
-  }
+  });
 }
 
 template <class T>
@@ -72,8 +69,7 @@ void tile_backward(T* dx, const T* dy, index_t repeats, index_t m, Stream) {
   // Each block of columns is summed over all repeats in order: a fixed association, and the
   // blocks are disjoint, so they can run in parallel.
   const index_t blocks = (m + kColBlock - 1) / kColBlock;
-#pragma omp parallel for schedule(static) if (repeats * m >= kParallelMin && blocks > 1)
-  for (index_t b = 0; b < blocks; ++b) {
+  parallel_for(blocks, blocks > 1 ? repeats * m : 0, [&](index_t b) {
     const index_t c0 = b * kColBlock, w = std::min(kColBlock, m - c0);
     double acc[kColBlock] = {};
     for (index_t k = 0; k < repeats; ++k) {
@@ -81,7 +77,7 @@ void tile_backward(T* dx, const T* dy, index_t repeats, index_t m, Stream) {
       for (index_t c = 0; c < w; ++c) acc[c] += static_cast<double>(s[c]);
     }
     for (index_t c = 0; c < w; ++c) dx[c0 + c] += static_cast<T>(acc[c]);
-  }
+  });
 }
 
 #define LATENT_INSTANTIATE(T)                                                               \

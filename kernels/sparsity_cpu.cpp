@@ -2,28 +2,23 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/cpu_parallel.h"
 #include "kernels/scalar_math.h"
 #include "kernels/sparsity.h"
 
 namespace latent::kernels::cpu {
-namespace {
-
-// Below this many elements a loop stays on one thread: the fork costs more than the work.
-constexpr index_t kParallelMin = index_t(1) << 15;
-
-}  // namespace
+namespace {}  // namespace
 
 template <class T>
 void l1_penalty_forward(T* out, const T* h, T scale, bool per_sample, index_t n, index_t hdim,
                         double*, Stream) {
   // One thread per row, then the rows in order: independent of the thread count.
   std::vector<double> s(static_cast<std::size_t>(n));
-#pragma omp parallel for schedule(static) if (n * hdim >= kParallelMin)
-  for (index_t i = 0; i < n; ++i) {
+  parallel_for(n, n * hdim, [&](index_t i) {
     double acc = 0;
     for (index_t j = i * hdim; j < (i + 1) * hdim; ++j) acc += std::fabs(h[j]);
     s[static_cast<std::size_t>(i)] = acc;
-  }
+  });
   if (per_sample) {
     for (index_t i = 0; i < n; ++i)
       out[i] = static_cast<T>(static_cast<double>(scale) * s[static_cast<std::size_t>(i)]);
@@ -37,11 +32,10 @@ void l1_penalty_forward(T* out, const T* h, T scale, bool per_sample, index_t n,
 template <class T>
 void l1_penalty_backward(T* dh, const T* dout, index_t stride, T scale, const T* h, index_t n,
                          index_t hdim, Stream) {
-#pragma omp parallel for schedule(static) if (n * hdim >= kParallelMin)
-  for (index_t i = 0; i < n; ++i) {
+  parallel_for(n, n * hdim, [&](index_t i) {
     const T g = scale * dout[i * stride];
     for (index_t j = i * hdim; j < (i + 1) * hdim; ++j) dh[j] += g * math::l1_grad(h[j]);
-  }
+  });
 }
 
 template <class T>
@@ -51,14 +45,13 @@ void kl_sparsity_forward(T* out, T* rho_hat, const T* h, T rho, index_t n, index
   // contiguous inner loop.
   constexpr index_t kBlock = 64;
   const index_t blocks = (hdim + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static) if (n * hdim >= kParallelMin)
-  for (index_t b = 0; b < blocks; ++b) {
+  parallel_for(blocks, n * hdim, [&](index_t b) {
     const index_t c0 = b * kBlock, c1 = std::min(hdim, c0 + kBlock);
     double acc[kBlock] = {};
     for (index_t i = 0; i < n; ++i)
       for (index_t j = c0; j < c1; ++j) acc[j - c0] += h[i * hdim + j];
     for (index_t j = c0; j < c1; ++j) rho_hat[j] = static_cast<T>(acc[j - c0] / double(n));
-  }
+  });
   double total = 0;
   for (index_t j = 0; j < hdim; ++j)
     total += math::kl_bernoulli(rho, math::clamp(rho_hat[j], T(kRhoHatMin), T(kRhoHatMax)));
@@ -77,9 +70,9 @@ void kl_sparsity_backward(T* dh, const T* dout, const T* rho_hat, T rho, index_t
     c[static_cast<std::size_t>(j)] = inside ? g * math::kl_bernoulli_dq(rho, q) : T(0);
   }
   const T* cp = c.data();
-#pragma omp parallel for schedule(static) if (n * hdim >= kParallelMin)
-  for (index_t i = 0; i < n; ++i)
+  parallel_for(n, n * hdim, [&](index_t i) {
     for (index_t j = 0; j < hdim; ++j) dh[i * hdim + j] += cp[j];
+  });
 }
 
 #define LATENT_INSTANTIATE(T)                                                                    \
