@@ -334,6 +334,11 @@ int main(int argc, char** argv) {
     if (!opt.quick) gpu_configs.push_back({model, 65536, false});
     cpu_configs.push_back({model, 128, false});
     cpu_configs.push_back({model, 1024, false});
+    // The large batches take seconds per step on a few cores: only in a full run.
+    if (!opt.quick) {
+      cpu_configs.push_back({model, 4096, false});
+      cpu_configs.push_back({model, 65536, false});
+    }
   }
   bool failed = false;
   try {
