@@ -26,6 +26,13 @@ void add_scaled(T* y, T* wb, const T* a, const T* b, const T* w, index_t n, Stre
   }
 }
 
+template <class T>
+void accumulate_scalars(double* acc, ScalarList<T> values, double w, Stream) {
+  for (int k = 0; k < values.count; ++k) acc[k] += w * static_cast<double>(values.v[k][0]);
+}
+
+template void accumulate_scalars<float>(double*, ScalarList<float>, double, Stream);
+template void accumulate_scalars<double>(double*, ScalarList<double>, double, Stream);
 template void add_scaled<float>(float*, float*, const float*, const float*, const float*, index_t,
                                 Stream);
 template void add_scaled<double>(double*, double*, const double*, const double*, const double*,

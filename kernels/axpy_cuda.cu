@@ -29,7 +29,18 @@ __global__ void add_scaled_kernel(float* y, float* wb, const float* a, const flo
   }
 }
 
+__global__ void accumulate_scalars_kernel(double* acc, ScalarList<float> values, double w) {
+  const int k = static_cast<int>(threadIdx.x);
+  if (k < values.count) acc[k] += w * static_cast<double>(values.v[k][0]);
+}
+
 }  // namespace
+
+void accumulate_scalars(double* acc, ScalarList<float> values, double w, Stream stream) {
+  if (values.count <= 0) return;
+  accumulate_scalars_kernel<<<1, kMaxScalars, 0, stream>>>(acc, values, w);
+  LATENT_LAUNCH_CHECK(accumulate_scalars_kernel);
+}
 
 void add_scaled(float* y, float* wb, const float* a, const float* b, const float* w, index_t n,
                 Stream stream) {

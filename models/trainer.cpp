@@ -10,6 +10,8 @@
 
 #include "core/backend.h"
 #include "core/data/file_util.h"
+#include "core/dispatch.h"
+#include "kernels/axpy.h"
 
 namespace latent::models {
 
@@ -56,7 +58,8 @@ class ModeGuard {
 };
 
 // Sums of "total" and every loss term weighted by batch rows. On the CPU the values are read at
-// once into doubles; on a GPU they are summed on the device, so a step does not wait for the host.
+// once into doubles; on a GPU one kernel adds them all to sums in device memory (in double), so a
+// step does not wait for the host, and the host reads the sums once, at the epoch's end.
 class TermSums {
  public:
   void add(const Loss& loss, std::int64_t rows) {
@@ -69,28 +72,45 @@ class TermSums {
     if (names_.empty()) {
       names_ = names;
       host_.assign(names_.size(), 0.0);
-      device_.resize(names_.size());
     }
     check(names == names_, kWhere, "the model's loss terms changed between batches: ", join(names_),
           " then ", join(names));
+    for (std::size_t i = 0; i < values.size(); ++i)
+      check(values[i]->numel() == 1, kWhere, "loss term '", names_[i],
+            "' is not a scalar: ", values[i]->str());
     NoGradGuard no_grad;
-    for (std::size_t i = 0; i < values.size(); ++i) {
-      const Tensor v = values[i]->detach();
-      check(v.numel() == 1, kWhere, "loss term '", names_[i], "' is not a scalar: ", v.str());
-      if (v.device().is_cpu()) {
-        host_[i] += v.item() * static_cast<double>(rows);
-      } else {
-        if (!device_[i].defined()) device_[i] = Tensor::zeros(v.shape(), v.options());
-        device_[i].add_(v.reshape(device_[i].shape()), static_cast<double>(rows));
+    const Tensor& first = loss.total;
+    if (first.device().is_cpu() || first.dtype() != DType::f32 ||
+        values.size() > static_cast<std::size_t>(kernels::kMaxScalars)) {
+      for (std::size_t i = 0; i < values.size(); ++i)
+        host_[i] += values[i]->detach().item() * static_cast<double>(rows);
+    } else {
+      if (!device_.defined()) {
+        device_ = Tensor::zeros({2 * static_cast<std::int64_t>(names_.size())},
+                                {.device = first.device()});
       }
+      kernels::ScalarList<float> list;
+      for (const Tensor* v : values) {
+        check(v->device() == first.device() && v->dtype() == DType::f32, kWhere, "loss term ",
+              v->str(), " is not on ", first.device().str(), " in float32 like the total");
+        list.v[list.count++] = v->data<float>();
+      }
+      dispatch::run("trainer", first, [&](auto, auto be) {
+        dispatch::call(be, LATENT_KERNEL(accumulate_scalars), dispatch::as_doubles(device_), list,
+                       static_cast<double>(rows));
+      });
     }
     rows_ += rows;
   }
 
   Metrics means() const {
+    std::vector<double> device(names_.size(), 0.0);
+    if (device_.defined())
+      backend::copy(device.data(), Device::cpu(), dispatch::as_doubles(device_), device_.device(),
+                    device.size() * sizeof(double));
     Metrics m;
     for (std::size_t i = 0; i < names_.size(); ++i) {
-      const double sum = host_[i] + (device_[i].defined() ? device_[i].item() : 0.0);
+      const double sum = host_[i] + device[i];
       m.emplace_back(names_[i], rows_ > 0 ? sum / static_cast<double>(rows_)
                                           : std::numeric_limits<double>::quiet_NaN());
     }
@@ -106,7 +126,7 @@ class TermSums {
 
   std::vector<std::string> names_;
   std::vector<double> host_;
-  std::vector<Tensor> device_;
+  Tensor device_;  // the device's sums, one double each (in float32 storage)
   std::int64_t rows_ = 0;
 };
 
