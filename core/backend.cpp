@@ -196,17 +196,20 @@ void deallocate(void* ptr, Device device) noexcept {
   }
 #if LATENT_WITH_CUDA
   cudaSetDevice(device.index());
+  DeviceState& s = state(device.index());
+  if (s.capturing) {
+    // Nothing may synchronize the device, nor free into the graph, while it is captured: every
+    // free waits for the capture's end (end_capture).
+    std::lock_guard<std::mutex> lock(g_direct_mu);
+    s.deferred_frees.push_back(ptr);
+    return;
+  }
   {
     std::lock_guard<std::mutex> lock(g_direct_mu);
     if (g_direct.erase(ptr) > 0) {
       cudaFree(ptr);  // waits for the device: the graph that used it may still run
       return;
     }
-  }
-  DeviceState& s = state(device.index());
-  if (s.capturing) {
-    s.deferred_frees.push_back(ptr);  // a free in the capture would become a graph node
-    return;
   }
   // Stream-ordered: the block returns to the pool once the work queued before it is done.
   cudaFreeAsync(ptr, s.stream);
@@ -247,22 +250,36 @@ std::shared_ptr<void> end_capture(Device device, bool keep) {
   LATENT_CUDA_CHECK(cudaSetDevice(device.index()));
   cudaGraph_t graph = nullptr;
   const cudaError_t ended = cudaStreamEndCapture(s.stream, &graph);
-  s.capturing = false;
-  for (void* p : s.deferred_frees) cudaFreeAsync(p, s.stream);
-  s.deferred_frees.clear();
-  if (!keep) {
-    if (graph) cudaGraphDestroy(graph);
-    cudaGetLastError();  // an invalidated capture leaves its error behind
-    return nullptr;
+  std::vector<void*> frees;
+  {
+    std::lock_guard<std::mutex> lock(g_direct_mu);
+    s.capturing = false;
+    frees.swap(s.deferred_frees);
   }
-  LATENT_CUDA_CHECK(ended);
+  for (void* p : frees) deallocate(p, device);  // now outside the capture
+  // Every failure below clears the runtime's last error, so that the eager step that follows a
+  // failed capture does not find it at its first launch check.
+  auto fail = [](cudaError_t e, const char* what) {
+    cudaGetLastError();
+    throw Error("record", detail::cat(what, ": ", cudaGetErrorString(e)));
+  };
+  if (!keep || ended != cudaSuccess) {
+    if (graph) cudaGraphDestroy(graph);
+    if (!keep) {
+      cudaGetLastError();  // an invalidated capture leaves its error behind
+      return nullptr;
+    }
+    fail(ended, "ending the CUDA stream capture of the step");
+  }
   cudaGraphExec_t exec = nullptr;
   const cudaError_t made = cudaGraphInstantiate(&exec, graph, 0);
   cudaGraphDestroy(graph);
-  LATENT_CUDA_CHECK(made);
-  LATENT_CUDA_CHECK(cudaGraphUpload(exec, s.stream));
-  return std::shared_ptr<void>(
+  if (made != cudaSuccess) fail(made, "instantiating the captured CUDA graph");
+  std::shared_ptr<void> owned(
       exec, [](void* e) { cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(e)); });
+  const cudaError_t uploaded = cudaGraphUpload(exec, s.stream);
+  if (uploaded != cudaSuccess) fail(uploaded, "uploading the captured CUDA graph");
+  return owned;
 #else
   (void)keep;
   check_device(device);
@@ -314,6 +331,8 @@ ReadBack::ReadBack(const void* src, Device device, std::size_t bytes) : bytes_(b
     return;
   }
 #if LATENT_WITH_CUDA
+  check(!state(device.index()).capturing, "record",
+        "a read of device memory cannot be part of a captured step");
   auto* s = take_read_slot();
   slot_ = s;
   LATENT_CUDA_CHECK(cudaSetDevice(device.index()));
@@ -424,6 +443,8 @@ void copy(void* dst, Device dst_device, const void* src, Device src_device, std:
   if (dst_device.is_cuda()) {
     LATENT_CUDA_CHECK(cudaSetDevice(dst_device.index()));
     DeviceState& st = state(dst_device.index());
+    check(!st.capturing, "record", "a copy from the host to ", dst_device.str(),
+          " cannot be part of a captured step");
     if (bytes > kMaxStaged) {
       // Pageable: the runtime stages the source itself and returns once the caller may reuse it.
       LATENT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, st.stream));
@@ -447,6 +468,8 @@ void copy(void* dst, Device dst_device, const void* src, Device src_device, std:
     return;
   }
   LATENT_CUDA_CHECK(cudaSetDevice(src_device.index()));
+  check(!state(src_device.index()).capturing, "record", "a copy from ", src_device.str(),
+        " to the host cannot be part of a captured step");
   LATENT_CUDA_CHECK(
       cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, state(src_device.index()).stream));
   LATENT_CUDA_CHECK(cudaStreamSynchronize(state(src_device.index()).stream));

@@ -107,7 +107,10 @@ void detail::count_kernel(const char* name, int gemms) {
 }
 
 void detail::count_launch(const char* name, int gemms) {
-  if (g_recording && g_recording->device().is_cuda()) detail_count_recorded(name, gemms);
+  if (g_recording && g_recording->device().is_cuda()) {
+    detail_count_recorded(name, gemms);  // counted at each launch of the graph
+    return;
+  }
   count_kernel(name, gemms);
 }
 

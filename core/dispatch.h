@@ -185,7 +185,8 @@ void call(const Backend& be, const Kernel<Fn>& kernel, Args... args) {
       });
     }
   }
-  detail::count_kernel(kernel.name, kernel.gemms);
+  // A captured call is counted at each launch of the graph (Plan::replay), not here: it runs then.
+  if (!capturing()) detail::count_kernel(kernel.name, kernel.gemms);
   kernel.fn(be, args...);
 }
 

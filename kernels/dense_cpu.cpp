@@ -88,7 +88,11 @@ template <class T>
 void dense_backward_input(T* dx, bool add_x, T* db_in, bool add_db, double*, const T* dz,
                           const T* w, const T* y_in, const T* pre_in, ActParams act_in, index_t n,
                           index_t d, index_t h, Stream) {
-  if (n <= 0 || d <= 0) return;
+  if (d <= 0) return;
+  if (n <= 0) {  // no rows: the bias gradient of nothing is 0
+    if (db_in && !add_db) std::fill(db_in, db_in + d, T(0));
+    return;
+  }
   gemm<T>(false, false, n, d, h, T(1), dz, h, w, d, add_x ? T(1) : T(0), dx, d);
   const bool act = act_in.act != Act::identity;
   if (act || db_in)

@@ -248,7 +248,13 @@ index_t dense_backward_scratch(index_t n, index_t h) {
 void dense_backward_act_bias(float* dpre, float* db, bool add_db, double* scratch, const float* dy,
                              const float* y, const float* pre, ActParams act, index_t n, index_t h,
                              Stream stream) {
-  if ((!dpre && !db) || n <= 0 || h <= 0) return;
+  if ((!dpre && !db) || h <= 0) return;
+  if (n <= 0) {  // no rows: the bias gradient of nothing is 0
+    if (db && !add_db)
+      LATENT_CUDA_CHECK(
+          cudaMemsetAsync(db, 0, static_cast<std::size_t>(h) * sizeof(float), stream));
+    return;
+  }
   const index_t chunks = row_chunks(n);
   const index_t rows_per_chunk = (n + chunks - 1) / chunks;
   check(!db || chunks == 1 || scratch != nullptr, "dense",
@@ -288,7 +294,13 @@ void dense_backward_weight(float* dw, bool add_w, float* db, bool add_db, double
 void dense_backward_input(float* dx, bool add_x, float* db_in, bool add_db, double* scratch,
                           const float* dz, const float* w, const float* y_in, const float* pre_in,
                           ActParams act_in, index_t n, index_t d, index_t h, Stream stream) {
-  if (n <= 0 || d <= 0) return;
+  if (d <= 0) return;
+  if (n <= 0) {  // no rows: the bias gradient of nothing is 0
+    if (db_in && !add_db)
+      LATENT_CUDA_CHECK(
+          cudaMemsetAsync(db_in, 0, static_cast<std::size_t>(d) * sizeof(float), stream));
+    return;
+  }
   gemm(false, false, n, d, h, 1.0f, dz, h, w, d, add_x ? 1.0f : 0.0f, dx, d, stream);
   const bool act = act_in.act != Act::identity;
   if (act || db_in)

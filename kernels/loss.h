@@ -14,6 +14,8 @@
 //   bce_with_logits_forward_grad: the reduced forward (out [1]) and, in the same pass,
 //                    dx = scale (sigmoid(x) - t) (overwrites dx): the gradient of out, known in
 //                    the forward, for an op whose output's gradient is 1.
+//   gaussian_nll_forward_grad: the reduced forward (out [1]) and, in the same pass,
+//                    dmu = scale (mu - t) exp(-lv) (overwrites dmu), for a fixed log-variance.
 //   mse:             loss = (x - t)^2;  dx += g 2 (x - t), dt += -(that)
 //   gaussian_nll:    loss = 0.5 (log(2 pi) + lv + (t - mu)^2 exp(-lv)) with lv per VarShape:
 //                      full   [N, D], lv[n * D + j]
@@ -79,6 +81,10 @@ void gaussian_nll_forward(T* out, const T* mu, const T* lv, VarShape vs, const T
                           bool per_sample, index_t n, index_t d, double* scratch,
                           Stream stream = nullptr);
 template <class T>
+void gaussian_nll_forward_grad(T* out, T* dmu, const T* mu, const T* lv, VarShape vs, const T* t,
+                               T scale, index_t n, index_t d, double* scratch,
+                               Stream stream = nullptr);
+template <class T>
 void gaussian_nll_backward(T* dmu, T* dlv, T* dt, const T* dout, index_t stride, T scale,
                            const T* mu, const T* lv, VarShape vs, const T* t, index_t n, index_t d,
                            double* scratch, Stream stream = nullptr);
@@ -120,6 +126,9 @@ void mse_backward(float* dx, float* dt, const float* dout, index_t stride, float
 void gaussian_nll_forward(float* out, const float* mu, const float* lv, VarShape vs, const float* t,
                           float scale, bool per_sample, index_t n, index_t d, double* scratch,
                           Stream stream);
+void gaussian_nll_forward_grad(float* out, float* dmu, const float* mu, const float* lv,
+                               VarShape vs, const float* t, float scale, index_t n, index_t d,
+                               double* scratch, Stream stream);
 void gaussian_nll_backward(float* dmu, float* dlv, float* dt, const float* dout, index_t stride,
                            float scale, const float* mu, const float* lv, VarShape vs,
                            const float* t, index_t n, index_t d, double* scratch, Stream stream);

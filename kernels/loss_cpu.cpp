@@ -133,6 +133,21 @@ void gaussian_nll_forward(T* out, const T* mu, const T* lv, VarShape vs, const T
 }
 
 template <class T>
+void gaussian_nll_forward_grad(T* out, T* dmu, const T* mu, const T* lv, VarShape vs, const T* t,
+                               T scale, index_t n, index_t d, double*, Stream) {
+  const index_t step = lv_step(vs);
+  reduce_rows(out, scale, false, n, d, [&](index_t i) {
+    const T* lvr = lv_row(lv, vs, i, d);
+    double s = 0;
+    for (index_t j = 0; j < d; ++j) {
+      s += math::gaussian_nll(mu[i * d + j], lvr[j * step], t[i * d + j]);
+      dmu[i * d + j] = scale * math::gaussian_nll_dmean(mu[i * d + j], lvr[j * step], t[i * d + j]);
+    }
+    return s;
+  });
+}
+
+template <class T>
 void gaussian_nll_backward(T* dmu, T* dlv, T* dt, const T* dout, index_t stride, T scale,
                            const T* mu, const T* lv, VarShape vs, const T* t, index_t n, index_t d,
                            double*, Stream) {
@@ -251,6 +266,8 @@ void cross_entropy_backward(T* dx, const T* dout, index_t stride, T scale, const
                                 index_t, Stream);                                                 \
   template void gaussian_nll_forward<T>(T*, const T*, const T*, VarShape, const T*, T, bool,      \
                                         index_t, index_t, double*, Stream);                       \
+  template void gaussian_nll_forward_grad<T>(T*, T*, const T*, const T*, VarShape, const T*, T,     \
+                                             index_t, index_t, double*, Stream);                 \
   template void gaussian_nll_backward<T>(T*, T*, T*, const T*, index_t, T, const T*, const T*,    \
                                          VarShape, const T*, index_t, index_t, double*, Stream);  \
   template void log_softmax_forward<T>(T*, const T*, index_t, index_t, Stream);                   \

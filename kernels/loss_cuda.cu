@@ -99,6 +99,20 @@ struct GaussNllTerm {
   }
 };
 
+struct GaussNllTermWithGrad {  // the term, and dmu written on the way (each element visited once)
+  const float* mu;
+  const float* lv;
+  VarShape vs;
+  const float* t;
+  float* dmu;
+  float scale;
+  __device__ double operator()(index_t i, index_t, index_t c) const {
+    const float l = lv_at(lv, vs, i, c);
+    dmu[i] = scale * math::gaussian_nll_dmean(mu[i], l, t[i]);
+    return static_cast<double>(math::gaussian_nll(mu[i], l, t[i]));
+  }
+};
+
 // The gradient of a shared log-variance at element i (row r): g_r * d nll / d lv.
 struct GaussDlvTerm {
   const float* dout;
@@ -315,6 +329,13 @@ void gaussian_nll_forward(float* out, const float* mu, const float* lv, VarShape
                           float scale, bool per_sample, index_t n, index_t d, double* scratch,
                           Stream stream) {
   reduce_loss(out, scale, per_sample, n, d, GaussNllTerm{mu, lv, vs, t}, scratch, stream);
+}
+
+void gaussian_nll_forward_grad(float* out, float* dmu, const float* mu, const float* lv,
+                               VarShape vs, const float* t, float scale, index_t n, index_t d,
+                               double* scratch, Stream stream) {
+  reduce_loss(out, scale, false, n, d, GaussNllTermWithGrad{mu, lv, vs, t, dmu, scale}, scratch,
+              stream);
 }
 
 void gaussian_nll_backward(float* dmu, float* dlv, float* dt, const float* dout, index_t stride,

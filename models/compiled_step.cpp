@@ -104,6 +104,7 @@ Loss CompiledStep::run(std::int64_t rows, Device device, bool same_input,
   model_.train();
   norm_ = std::numeric_limits<double>::quiet_NaN();
   replayed_last_ = false;
+  from_plan_last_ = false;
   if (rows_ == 0) rows_ = rows;
   const bool replayable = options_.replay && replay_error_.empty() && model_.replayable_step() &&
                           rows == rows_ && same_input;
@@ -119,6 +120,7 @@ Loss CompiledStep::run(std::int64_t rows, Device device, bool same_input,
     plan_.replay();
     ++replayed_;
     replayed_last_ = true;
+    from_plan_last_ = true;
     loss = loss_;
   } else if (!warmed_ || revision_ != opt_.revision()) {
     // The first step creates the gradients and the optimizer's state; a recorded step must not
@@ -130,6 +132,7 @@ Loss CompiledStep::run(std::int64_t rows, Device device, bool same_input,
     loss = eager_step();
   } else {
     before_recording();
+    loss_ = Loss();  // the previous recording's tensors go now, not inside the capture
     try {
       dispatch::Recorder recorder(plan_, device);
       loss_ = recorded_step();
@@ -150,6 +153,7 @@ Loss CompiledStep::run(std::int64_t rows, Device device, bool same_input,
     // A GPU recording is a capture: nothing ran yet, the graph's first launch is this step.
     if (plan_.is_graph()) plan_.replay();
     ready_ = true;
+    from_plan_last_ = true;
     loss = loss_;
   }
   if (from_plan && clipper_) {

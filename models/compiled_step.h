@@ -62,6 +62,9 @@ class CompiledStep {
   double last_grad_norm();
   // Whether the last step replayed the recorded one; how many did.
   bool replayed_last() const { return replayed_last_; }
+  // Whether the last step's loss tensors belong to the recorded step (it was recorded or
+  // replayed): the next replay overwrites them.
+  bool from_plan_last() const { return from_plan_last_; }
   std::int64_t replayed_steps() const { return replayed_; }
   // Why a GPU step could not be captured ("" when it could, or was never tried); every step then
   // runs eagerly.
@@ -93,6 +96,7 @@ class CompiledStep {
   bool warmed_ = false;
   std::uint64_t revision_ = 0;
   bool replayed_last_ = false;
+  bool from_plan_last_ = false;
   std::int64_t replayed_ = 0;
   std::string replay_error_;
   // Norms of replayed steps on their way to the host: (step, read).

@@ -18,6 +18,25 @@ std::int64_t dims_of(const LikelihoodConfig& c, const Tensor& params, const char
   return params.dim(1) / m;
 }
 
+// The fixed log-variance 2 log(sigma) of a Gaussian likelihood as a scalar tensor, made once per
+// value, dtype and device (a new one every step would cost a fill kernel every step).
+Tensor fixed_logvar(double sigma, const TensorOptions& like) {
+  struct Entry {
+    double sigma;
+    DType dtype;
+    Device device;
+    Tensor value;
+  };
+  thread_local std::vector<Entry> cache;
+  for (const Entry& e : cache)
+    if (e.sigma == sigma && e.dtype == like.dtype && e.device == like.device) return e.value;
+  NoGradGuard no_grad;
+  cache.push_back(
+      {sigma, like.dtype, like.device,
+       Tensor::scalar(2.0 * std::log(sigma), {.dtype = like.dtype, .device = like.device})});
+  return cache.back().value;
+}
+
 }  // namespace
 
 void validate(const LikelihoodConfig& c) {
@@ -122,8 +141,8 @@ Tensor nll_mean(const LikelihoodConfig& c, const Tensor& params, const Tensor& x
         validate(c);
         if (c.kind == Likelihood::bernoulli)
           return bce_with_logits(params, x, Reduction::batch_mean);
-        const Tensor logvar = Tensor::scalar(2.0 * std::log(c.sigma), params.options());
-        return gaussian_nll(params, logvar, x, Reduction::batch_mean);
+        return gaussian_nll(params, fixed_logvar(c.sigma, params.options()), x,
+                            Reduction::batch_mean);
       }
       break;
     default:

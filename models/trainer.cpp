@@ -328,7 +328,7 @@ void Trainer::train_epoch(const Tensor& train, int last_epoch, EpochRow& row, bo
         on_step_ ? step_fn_.last_grad_norm() : std::numeric_limits<double>::quiet_NaN();
     // A callback may keep the values: a replay's tensors are rewritten by the next one, so they
     // are copied for it. The sums read (or add on the device) before the next step runs.
-    const Loss values = detached(loss, step_fn_.replayed_last() && on_step_);
+    const Loss values = detached(loss, step_fn_.from_plan_last() && on_step_);
     sums.add(values, rows);
     row.lr = lr;
     log_rows += rows;

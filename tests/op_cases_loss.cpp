@@ -75,6 +75,18 @@ std::vector<OpCase> loss_cases() {
                     {.shape = {kBenchN, kBenchD}, .lo = -1.0, .hi = 1.0},
                     {.shape = {kBenchN, kBenchD}, .lo = -1.5, .hi = 1.5}};
         };
+      // A fixed variance and data: the forward writes the mean's gradient.
+      if (r != Reduction::none)
+        v.push_back({.name = std::string("gaussian_nll/") + layout + "/" + m + "_grad_in_forward",
+                     .inputs =
+                         [lvs](std::int64_t n) {
+                           return In{{.shape = {n, 4}},
+                                     {.shape = lvs(n), .lo = -1.0, .hi = 1.0, .grad = false},
+                                     {.shape = {n, 4}, .lo = -1.5, .hi = 1.5, .grad = false}};
+                         },
+                     .fn = [r](const std::vector<Tensor>& x) {
+                       return gaussian_nll(x[0], x[1], x[2], r);
+                     }});
     }
 
     // Class indices 0..4 as floats; no gradient for them.

@@ -145,6 +145,8 @@ BatchSource::BatchSource(Tensor data, BatchSourceOptions options)
   check(data_.defined(), kSource, "the data set is an undefined tensor");
   check(data_.ndim() >= 1, kSource, "the data set needs at least one dimension (rows), got ",
         data_.shape().str());
+  check(data_.shape().row_size() > 0, kSource,
+        "the data set's rows are empty: ", data_.shape().str());
   // int64 in float32 storage: float64 tensors are CPU-only.
   order_ = Tensor::empty({2 * std::max<std::int64_t>(data_.dim(0), 1)}, {.device = data_.device()});
   state_ = Tensor::zeros({6}, {.device = data_.device()});

@@ -131,6 +131,39 @@ Tensor gaussian_nll(const Tensor& mean, const Tensor& logvar, const Tensor& targ
   const std::int64_t d = ms.row_size();
   const detail::ReduceSpec red = detail::reduce_spec(op, reduction, n, mean.numel(), ms);
   Tensor out = Tensor::empty(red.out, mean.options());
+  if (!red.per_sample && autograd::needs_graph({&mean}) &&
+      !autograd::needs_graph({&logvar, &target})) {
+    // A training loss with a fixed variance: the mean's gradient is written in the forward pass
+    // and handed over without a kernel when the loss is what backward() starts from.
+    Tensor dmean = Tensor::empty(mean.shape(), mean.options());
+    dispatch::run(op, mean, [&](auto z, auto be) {
+      using T = decltype(z);
+      const Tensor scratch =
+          dispatch::scratch_doubles(LATENT_SCRATCH(be, loss_scratch, n, d), mean.device());
+      dispatch::call(be, LATENT_KERNEL(gaussian_nll_forward_grad), out.data<T>(), dmean.data<T>(),
+                     mean.data<T>(), logvar.data<T>(), vs, target.data<T>(), T(red.scale), n, d,
+                     dispatch::as_doubles(scratch));
+    });
+    autograd::SavedTensor sm = mean, sl = logvar, st = target;
+    autograd::record(op, out, {&mean, &logvar, &target},
+                     [=](const Tensor& dout, autograd::GradSink& g) {
+                       if (autograd::is_unit_seed(dout)) {
+                         g.adopt(0, dmean);
+                         return;
+                       }
+                       const Tensor& mv = sm.get(op);
+                       Tensor& dm = g.grad(0);
+                       dispatch::run(op, dout, [&](auto z, auto be) {
+                         using T = decltype(z);
+                         dispatch::call(be, LATENT_KERNEL(gaussian_nll_backward), dm.data<T>(),
+                                        static_cast<T*>(nullptr), static_cast<T*>(nullptr),
+                                        dout.data<T>(), red.stride, T(red.scale), mv.data<T>(),
+                                        sl.get(op).data<T>(), vs, st.get(op).data<T>(), n, d,
+                                        static_cast<double*>(nullptr));
+                       });
+                     });
+    return out;
+  }
   dispatch::run(op, mean, [&](auto z, auto be) {
     using T = decltype(z);
     const Tensor scratch =

@@ -113,7 +113,7 @@ TEST(KernelCount, EveryFamilyHasACeiling) {
     return std::make_unique<ContractiveAE>(c);
   };
   const std::vector<Family> families = {
-      {"linear_ae", [] { return std::make_unique<AE>(AEConfig::linear(96, 8, 1.0, 2)); }, 11},
+      {"linear_ae", [] { return std::make_unique<AE>(AEConfig::linear(96, 8, 1.0, 2)); }, 8},
       {"dae",
        [&] {
          return std::make_unique<DenoisingAE>(

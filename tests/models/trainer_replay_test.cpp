@@ -270,5 +270,18 @@ TEST(TrainerReplay, BinarizeRefusesValuesOutsideZeroOne) {
   }
 }
 
+// A categorical likelihood quantizes its targets on the host: its steps run eagerly, and train.
+TEST(TrainerReplay, CategoricalLikelihoodTrainsEagerly) {
+  VAEConfig config{.input = 24, .hidden = {16}, .latent = 4, .seed = 12};
+  config.likelihood = LikelihoodConfig{.kind = Likelihood::categorical, .levels = 4};
+  VAE vae(config);
+  optim::Adam opt(vae.parameters(), {.lr = 1e-2});
+  Generator gen(2);
+  Trainer trainer(vae, opt, {.epochs = 2, .batch = 16, .seed = 1});
+  const History h = trainer.fit(Tensor::rand({64, 24}, gen));
+  EXPECT_EQ(trainer.replayed_steps(), 0);
+  EXPECT_LT(h.epochs.back().train_value("total"), h.epochs.front().train_value("total"));
+}
+
 }  // namespace
 }  // namespace latent::models
