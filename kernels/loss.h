@@ -16,6 +16,15 @@
 //                    the forward, for an op whose output's gradient is 1.
 //   gaussian_nll_forward_grad: the reduced forward (out [1]) and, in the same pass,
 //                    dmu = scale (mu - t) exp(-lv) (overwrites dmu), for a fixed log-variance.
+//   gaussian_packed_forward_grad: the gaussian_nll of p [N, 2D] = (mu | lv) per row against
+//                    t [N, D], reduced (out [1]), and dp = scale (dmean | dlogvar) (overwrites dp;
+//                    skipped when null): the learned-variance decoder's loss in one pass.
+//   categorical_forward_grad: for logits p [N, D*K] (K levels per input dimension, in order) and
+//                    data x [N, D] in [0, 1]: the level of x[n, j] is round(x * (K - 1)) (in
+//                    double), the term is logsumexp(p[n, j, :]) - p[n, j, level], reduced
+//                    (out [1]); dp = scale (softmax(p[n, j, :]) - onehot(level)) (overwrites dp;
+//                    skipped when null). A value of x outside [0, 1] (NaN included) makes the loss
+//                    NaN: the caller checks its data before.
 //   mse:             loss = (x - t)^2;  dx += g 2 (x - t), dt += -(that)
 //   gaussian_nll:    loss = 0.5 (log(2 pi) + lv + (t - mu)^2 exp(-lv)) with lv per VarShape:
 //                      full   [N, D], lv[n * D + j]
@@ -85,6 +94,12 @@ void gaussian_nll_forward_grad(T* out, T* dmu, const T* mu, const T* lv, VarShap
                                T scale, index_t n, index_t d, double* scratch,
                                Stream stream = nullptr);
 template <class T>
+void gaussian_packed_forward_grad(T* out, T* dp, const T* p, const T* t, T scale, index_t n,
+                                  index_t d, double* scratch, Stream stream = nullptr);
+template <class T>
+void categorical_forward_grad(T* out, T* dp, const T* p, const T* x, T scale, index_t n, index_t d,
+                              index_t k, double* scratch, Stream stream = nullptr);
+template <class T>
 void gaussian_nll_backward(T* dmu, T* dlv, T* dt, const T* dout, index_t stride, T scale,
                            const T* mu, const T* lv, VarShape vs, const T* t, index_t n, index_t d,
                            double* scratch, Stream stream = nullptr);
@@ -129,6 +144,11 @@ void gaussian_nll_forward(float* out, const float* mu, const float* lv, VarShape
 void gaussian_nll_forward_grad(float* out, float* dmu, const float* mu, const float* lv,
                                VarShape vs, const float* t, float scale, index_t n, index_t d,
                                double* scratch, Stream stream);
+void gaussian_packed_forward_grad(float* out, float* dp, const float* p, const float* t,
+                                  float scale, index_t n, index_t d, double* scratch,
+                                  Stream stream);
+void categorical_forward_grad(float* out, float* dp, const float* p, const float* x, float scale,
+                              index_t n, index_t d, index_t k, double* scratch, Stream stream);
 void gaussian_nll_backward(float* dmu, float* dlv, float* dt, const float* dout, index_t stride,
                            float scale, const float* mu, const float* lv, VarShape vs,
                            const float* t, index_t n, index_t d, double* scratch, Stream stream);

@@ -148,6 +148,50 @@ void gaussian_nll_forward_grad(T* out, T* dmu, const T* mu, const T* lv, VarShap
 }
 
 template <class T>
+void gaussian_packed_forward_grad(T* out, T* dp, const T* p, const T* t, T scale, index_t n,
+                                  index_t d, double*, Stream) {
+  reduce_rows(out, scale, false, n, d, [&](index_t i) {
+    const T* mu = p + i * 2 * d;
+    const T* lv = mu + d;
+    const T* ti = t + i * d;
+    double s = 0;
+    for (index_t j = 0; j < d; ++j) {
+      s += math::gaussian_nll(mu[j], lv[j], ti[j]);
+      if (dp) {
+        dp[i * 2 * d + j] = scale * math::gaussian_nll_dmean(mu[j], lv[j], ti[j]);
+        dp[i * 2 * d + d + j] = scale * math::gaussian_nll_dlogvar(mu[j], lv[j], ti[j]);
+      }
+    }
+    return s;
+  });
+}
+
+template <class T>
+void categorical_forward_grad(T* out, T* dp, const T* p, const T* x, T scale, index_t n, index_t d,
+                              index_t k, double*, Stream) {
+  reduce_rows(out, scale, false, n, d * k, [&](index_t i) {
+    double s = 0;
+    for (index_t j = 0; j < d; ++j) {
+      const T* pr = p + (i * d + j) * k;
+      const long long level = math::level_of(x[i * d + j], k);
+      if (level < 0) {
+        s = NAN;
+        continue;
+      }
+      const double lse = row_logsumexp(pr, k);
+      s += lse - static_cast<double>(pr[level]);
+      if (dp) {
+        T* g = dp + (i * d + j) * k;
+        for (index_t c = 0; c < k; ++c)
+          g[c] = scale * static_cast<T>(std::exp(static_cast<double>(pr[c]) - lse));
+        g[level] -= scale;
+      }
+    }
+    return s;
+  });
+}
+
+template <class T>
 void gaussian_nll_backward(T* dmu, T* dlv, T* dt, const T* dout, index_t stride, T scale,
                            const T* mu, const T* lv, VarShape vs, const T* t, index_t n, index_t d,
                            double*, Stream) {
@@ -266,8 +310,12 @@ void cross_entropy_backward(T* dx, const T* dout, index_t stride, T scale, const
                                 index_t, Stream);                                                 \
   template void gaussian_nll_forward<T>(T*, const T*, const T*, VarShape, const T*, T, bool,      \
                                         index_t, index_t, double*, Stream);                       \
-  template void gaussian_nll_forward_grad<T>(T*, T*, const T*, const T*, VarShape, const T*, T,     \
-                                             index_t, index_t, double*, Stream);                 \
+  template void gaussian_nll_forward_grad<T>(T*, T*, const T*, const T*, VarShape, const T*, T,   \
+                                             index_t, index_t, double*, Stream);                  \
+  template void gaussian_packed_forward_grad<T>(T*, T*, const T*, const T*, T, index_t, index_t,  \
+                                                double*, Stream);                                 \
+  template void categorical_forward_grad<T>(T*, T*, const T*, const T*, T, index_t, index_t,      \
+                                            index_t, double*, Stream);                            \
   template void gaussian_nll_backward<T>(T*, T*, T*, const T*, index_t, T, const T*, const T*,    \
                                          VarShape, const T*, index_t, index_t, double*, Stream);  \
   template void log_softmax_forward<T>(T*, const T*, index_t, index_t, Stream);                   \

@@ -76,6 +76,48 @@ struct BceTermWithGrad {  // the term, and dx written on the way (each element i
   }
 };
 
+struct GaussPackedTerm {  // element (r, c) of [N, D]; p [N, 2D] = (mu | lv); dp written on the way
+  const float* p;
+  const float* t;
+  float* dp;
+  float scale;
+  index_t d;
+  __device__ double operator()(index_t i, index_t r, index_t c) const {
+    const index_t o = r * 2 * d + c;
+    const float mu = p[o], lv = p[o + d];
+    if (dp) {
+      dp[o] = scale * math::gaussian_nll_dmean(mu, lv, t[i]);
+      dp[o + d] = scale * math::gaussian_nll_dlogvar(mu, lv, t[i]);
+    }
+    return static_cast<double>(math::gaussian_nll(mu, lv, t[i]));
+  }
+};
+
+struct CategoricalTerm {  // element (r, c) of x [N, D]: one K-way softmax; dp written on the way
+  const float* p;
+  const float* x;
+  float* dp;
+  float scale;
+  index_t k;
+  __device__ double operator()(index_t i, index_t, index_t) const {
+    const float* pr = p + i * k;
+    const long long level = math::level_of(x[i], k);
+    if (level < 0) return NAN;
+    float mx = pr[0];
+    for (index_t c = 1; c < k; ++c) mx = fmaxf(mx, pr[c]);
+    double sum = 0.0;
+    for (index_t c = 0; c < k; ++c) sum += exp(static_cast<double>(pr[c]) - mx);
+    const double lse = static_cast<double>(mx) + log(sum);
+    if (dp) {
+      float* g = dp + i * k;
+      for (index_t c = 0; c < k; ++c)
+        g[c] = scale * static_cast<float>(exp(static_cast<double>(pr[c]) - lse));
+      g[level] -= scale;
+    }
+    return lse - static_cast<double>(pr[level]);
+  }
+};
+
 struct MseTerm {
   const float* x;
   const float* t;
@@ -336,6 +378,17 @@ void gaussian_nll_forward_grad(float* out, float* dmu, const float* mu, const fl
                                double* scratch, Stream stream) {
   reduce_loss(out, scale, false, n, d, GaussNllTermWithGrad{mu, lv, vs, t, dmu, scale}, scratch,
               stream);
+}
+
+void gaussian_packed_forward_grad(float* out, float* dp, const float* p, const float* t,
+                                  float scale, index_t n, index_t d, double* scratch,
+                                  Stream stream) {
+  reduce_loss(out, scale, false, n, d, GaussPackedTerm{p, t, dp, scale, d}, scratch, stream);
+}
+
+void categorical_forward_grad(float* out, float* dp, const float* p, const float* x, float scale,
+                              index_t n, index_t d, index_t k, double* scratch, Stream stream) {
+  reduce_loss(out, scale, false, n, d, CategoricalTerm{p, x, dp, scale, k}, scratch, stream);
 }
 
 void gaussian_nll_backward(float* dmu, float* dlv, float* dt, const float* dout, index_t stride,

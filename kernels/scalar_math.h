@@ -363,6 +363,15 @@ LATENT_HD T squared_error_grad(T x, T t) {
 }
 
 // -log N(t; mu, exp(lv)) = 0.5 (log(2 pi) + lv + (t - mu)^2 exp(-lv)), in nats.
+// The level of a value v in [0, 1] among k levels: round(v (k - 1)), in double; -1 outside [0, 1]
+// (NaN included).
+template <class T>
+LATENT_HD long long level_of(T v, long long k) {
+  const double x = static_cast<double>(v);
+  if (!(x >= 0.0 && x <= 1.0)) return -1;
+  return static_cast<long long>(::round(x * static_cast<double>(k - 1)));
+}
+
 template <class T>
 LATENT_HD T gaussian_nll(T mu, T lv, T t) {
   const T e = t - mu;

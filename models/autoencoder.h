@@ -52,11 +52,8 @@ class DeterministicAutoencoder : public Autoencoder {
   const LikelihoodConfig& likelihood() const override { return parts_.likelihood; }
 
   // Its training step reads nothing from the host (the denoising AE's corruption is drawn at
-  // offsets in memory), except with a categorical likelihood, whose targets are quantized and
-  // checked on the host: those steps run eagerly.
-  bool replayable_step() const override {
-    return parts_.likelihood.kind != Likelihood::categorical;
-  }
+  // offsets in memory).
+  bool replayable_step() const override { return true; }
 
   // x [N, D] -> code [N, Z]. Throws latent::Error (naming the model) for another input width.
   Tensor encode(const Tensor& x) override;

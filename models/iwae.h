@@ -42,6 +42,11 @@ class IWAE : public VAE {
   Tensor bound(const VAEOutput& out, const Tensor& x);
   // -mean(bound); the single term "neg_bound".
   Loss loss(const VAEOutput& out, const Tensor& x) override;
+  // The per-sample bound reads a categorical likelihood's levels on the host (nll() checks the
+  // data): those steps run eagerly; every other likelihood's replay.
+  bool replayable_step() const override {
+    return config().likelihood.kind != Likelihood::categorical;
+  }
 };
 
 }  // namespace latent::models

@@ -130,11 +130,8 @@ class VAE : public Autoencoder {
   // moves it writes it into the memory the loss reads (so a recorded step replays with each
   // step's weight).
   void on_train_step(std::int64_t step) override;
-  // Noise is drawn at offsets in memory and the KL weight is read from memory: replayable, but
-  // for a categorical likelihood, whose targets are quantized and checked on the host.
-  bool replayable_step() const override {
-    return config_.likelihood.kind != Likelihood::categorical;  // quantized on the host
-  }
+  // Noise is drawn at offsets in memory and the KL weight is read from memory: replayable.
+  bool replayable_step() const override { return true; }
   std::int64_t step() const { return step_; }
   // The KL weight loss() uses now: beta * warmup.factor(step()) in training mode, beta in
   // evaluation mode (so held-out losses compare across epochs).

@@ -77,17 +77,42 @@ std::vector<OpCase> loss_cases() {
         };
       // A fixed variance and data: the forward writes the mean's gradient.
       if (r != Reduction::none)
-        v.push_back({.name = std::string("gaussian_nll/") + layout + "/" + m + "_grad_in_forward",
-                     .inputs =
-                         [lvs](std::int64_t n) {
-                           return In{{.shape = {n, 4}},
-                                     {.shape = lvs(n), .lo = -1.0, .hi = 1.0, .grad = false},
-                                     {.shape = {n, 4}, .lo = -1.5, .hi = 1.5, .grad = false}};
-                         },
-                     .fn = [r](const std::vector<Tensor>& x) {
-                       return gaussian_nll(x[0], x[1], x[2], r);
-                     }});
+        v.push_back(
+            {.name = std::string("gaussian_nll/") + layout + "/" + m + "_grad_in_forward",
+             .inputs =
+                 [lvs](std::int64_t n) {
+                   return In{{.shape = {n, 4}},
+                             {.shape = lvs(n), .lo = -1.0, .hi = 1.0, .grad = false},
+                             {.shape = {n, 4}, .lo = -1.5, .hi = 1.5, .grad = false}};
+                 },
+             .fn =
+                 [r](const std::vector<Tensor>& x) { return gaussian_nll(x[0], x[1], x[2], r); }});
     }
+
+    // The learned-variance decoder's packed (mean | logvar) columns.
+    if (r != Reduction::none)
+      v.push_back(
+          {.name = "gaussian_nll_packed/" + m,
+           .inputs =
+               [](std::int64_t n) {
+                 return In{{.shape = {n, 8}, .lo = -1.0, .hi = 1.0},
+                           {.shape = {n, 4}, .lo = -1.5, .hi = 1.5, .grad = false}};
+               },
+           .fn = [r](const std::vector<Tensor>& x) { return gaussian_nll_packed(x[0], x[1], r); }});
+
+    // Three levels per dimension; data kept away from the rounding midpoints 0.25 and 0.75.
+    if (r != Reduction::none)
+      v.push_back(
+          {.name = "categorical_nll/" + m,
+           .inputs =
+               [](std::int64_t n) {
+                 return In{{.shape = {n, 4 * 3}, .lo = -2, .hi = 2},
+                           {.shape = {n, 4}, .grad = false, .make = [](std::int64_t i, double u) {
+                              const double centres[3] = {0.1, 0.5, 0.9};
+                              return centres[(i + static_cast<int>(u * 3)) % 3];
+                            }}};
+               },
+           .fn = [r](const std::vector<Tensor>& x) { return categorical_nll(x[0], x[1], 3, r); }});
 
     // Class indices 0..4 as floats; no gradient for them.
     v.push_back({.name = "cross_entropy/" + m,

@@ -2,6 +2,7 @@
 
 #include "core/autograd.h"
 #include "core/dispatch.h"
+#include "core/ops/elementwise.h"
 #include "core/ops/reduction.h"
 #include "kernels/loss.h"
 
@@ -99,6 +100,68 @@ Tensor bce_with_logits(const Tensor& logits, const Tensor& target, Reduction red
                    LATENT_KERNEL(bce_with_logits_backward));
 }
 
+Tensor gaussian_nll_packed(const Tensor& params, const Tensor& target, Reduction reduction) {
+  const char* op = "gaussian_nll_packed";
+  dispatch::check_same(op, {&params, &target});
+  dispatch::check_ndim(op, "params", params, 2);
+  dispatch::check_ndim(op, "target", target, 2);
+  const std::int64_t n = target.dim(0), d = target.dim(1);
+  check(params.dim(0) == n && params.dim(1) == 2 * d, op, "params must be [N, 2D] = (", n, ", ",
+        2 * d, ") for target ", target.shape().str(), ", got ", params.shape().str());
+  check(reduction != Reduction::none, op, "needs a reduced output (sum, batch_mean or mean)");
+  check(!target.requires_grad() || !grad_enabled(), op, "target gets no gradient");
+  const detail::ReduceSpec red = detail::reduce_spec(op, reduction, n, n * d, target.shape());
+  Tensor out = Tensor::empty(red.out, params.options());
+  const bool graph = autograd::needs_graph({&params});
+  Tensor dparams = graph ? Tensor::empty(params.shape(), params.options()) : Tensor();
+  dispatch::run(op, params, [&](auto z, auto be) {
+    using T = decltype(z);
+    const Tensor scratch =
+        dispatch::scratch_doubles(LATENT_SCRATCH(be, loss_scratch, n, d), params.device());
+    dispatch::call(be, LATENT_KERNEL(gaussian_packed_forward_grad), out.data<T>(),
+                   graph ? dparams.data<T>() : nullptr, params.data<T>(), target.data<T>(),
+                   T(red.scale), n, d, dispatch::as_doubles(scratch));
+  });
+  if (!graph) return out;
+  autograd::record(op, out, {&params}, [=](const Tensor& dout, autograd::GradSink& g) {
+    // The gradient for an output gradient of 1 is known; another scales it.
+    g.adopt(0, autograd::is_unit_seed(dout) ? dparams : mul(dparams, dout));
+  });
+  return out;
+}
+
+Tensor categorical_nll(const Tensor& logits, const Tensor& x, std::int64_t levels,
+                       Reduction reduction) {
+  const char* op = "categorical_nll";
+  dispatch::check_same(op, {&logits, &x});
+  dispatch::check_ndim(op, "logits", logits, 2);
+  dispatch::check_ndim(op, "x", x, 2);
+  check(levels >= 2, op, "levels must be >= 2, got ", levels);
+  const std::int64_t n = x.dim(0), d = x.dim(1);
+  check(logits.dim(0) == n && logits.dim(1) == d * levels, op, "logits must be [N, D*K] = (", n,
+        ", ", d * levels, ") for x ", x.shape().str(), " and ", levels, " levels, got ",
+        logits.shape().str());
+  check(reduction != Reduction::none, op, "needs a reduced output (sum, batch_mean or mean)");
+  check(!x.requires_grad() || !grad_enabled(), op, "x gets no gradient");
+  const detail::ReduceSpec red = detail::reduce_spec(op, reduction, n, n * d, x.shape());
+  Tensor out = Tensor::empty(red.out, logits.options());
+  const bool graph = autograd::needs_graph({&logits});
+  Tensor dlogits = graph ? Tensor::empty(logits.shape(), logits.options()) : Tensor();
+  dispatch::run(op, logits, [&](auto z, auto be) {
+    using T = decltype(z);
+    const Tensor scratch =
+        dispatch::scratch_doubles(LATENT_SCRATCH(be, loss_scratch, n, d), logits.device());
+    dispatch::call(be, LATENT_KERNEL(categorical_forward_grad), out.data<T>(),
+                   graph ? dlogits.data<T>() : nullptr, logits.data<T>(), x.data<T>(), T(red.scale),
+                   n, d, levels, dispatch::as_doubles(scratch));
+  });
+  if (!graph) return out;
+  autograd::record(op, out, {&logits}, [=](const Tensor& dout, autograd::GradSink& g) {
+    g.adopt(0, autograd::is_unit_seed(dout) ? dlogits : mul(dlogits, dout));
+  });
+  return out;
+}
+
 Tensor mse(const Tensor& pred, const Tensor& target, Reduction reduction) {
   const char* op = "mse";
   check_pair(op, pred, "pred", target, "target");
@@ -145,23 +208,22 @@ Tensor gaussian_nll(const Tensor& mean, const Tensor& logvar, const Tensor& targ
                      dispatch::as_doubles(scratch));
     });
     autograd::SavedTensor sm = mean, sl = logvar, st = target;
-    autograd::record(op, out, {&mean, &logvar, &target},
-                     [=](const Tensor& dout, autograd::GradSink& g) {
-                       if (autograd::is_unit_seed(dout)) {
-                         g.adopt(0, dmean);
-                         return;
-                       }
-                       const Tensor& mv = sm.get(op);
-                       Tensor& dm = g.grad(0);
-                       dispatch::run(op, dout, [&](auto z, auto be) {
-                         using T = decltype(z);
-                         dispatch::call(be, LATENT_KERNEL(gaussian_nll_backward), dm.data<T>(),
-                                        static_cast<T*>(nullptr), static_cast<T*>(nullptr),
-                                        dout.data<T>(), red.stride, T(red.scale), mv.data<T>(),
-                                        sl.get(op).data<T>(), vs, st.get(op).data<T>(), n, d,
-                                        static_cast<double*>(nullptr));
-                       });
-                     });
+    autograd::record(
+        op, out, {&mean, &logvar, &target}, [=](const Tensor& dout, autograd::GradSink& g) {
+          if (autograd::is_unit_seed(dout)) {
+            g.adopt(0, dmean);
+            return;
+          }
+          const Tensor& mv = sm.get(op);
+          Tensor& dm = g.grad(0);
+          dispatch::run(op, dout, [&](auto z, auto be) {
+            using T = decltype(z);
+            dispatch::call(be, LATENT_KERNEL(gaussian_nll_backward), dm.data<T>(),
+                           static_cast<T*>(nullptr), static_cast<T*>(nullptr), dout.data<T>(),
+                           red.stride, T(red.scale), mv.data<T>(), sl.get(op).data<T>(), vs,
+                           st.get(op).data<T>(), n, d, static_cast<double*>(nullptr));
+          });
+        });
     return out;
   }
   dispatch::run(op, mean, [&](auto z, auto be) {

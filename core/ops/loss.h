@@ -14,6 +14,8 @@
 // sums run in double in a fixed order, so repeated runs give identical bits.
 #pragma once
 
+#include <cstdint>
+
 #include "core/tensor.h"
 
 namespace latent {
@@ -36,6 +38,20 @@ Tensor mse(const Tensor& pred, const Tensor& target, Reduction reduction = Reduc
 // target.
 Tensor gaussian_nll(const Tensor& mean, const Tensor& logvar, const Tensor& target,
                     Reduction reduction = Reduction::batch_mean);
+
+// gaussian_nll for params [N, 2D] holding (mean | logvar) per row against target [N, D]: the
+// learned-variance decoder's loss as one op, reduced (sum, batch_mean or mean; none throws). One
+// kernel forward, which also writes the gradient of params; its backward from backward()'s
+// implicit 1 runs no kernel. target gets no gradient.
+Tensor gaussian_nll_packed(const Tensor& params, const Tensor& target, Reduction reduction);
+
+// The categorical likelihood's loss as one op: logits [N, D*K] (K levels per input dimension, in
+// order) against data x [N, D] in [0, 1], whose level is round(x (K - 1)); the K-way cross-entropy
+// summed over dimensions, reduced (sum, batch_mean or mean over the N*D terms; none throws). One
+// kernel forward, which also writes the logits' gradient; x gets no gradient. A value of x outside
+// [0, 1] makes the loss NaN (the kernel cannot throw: check the data before; the Trainer does).
+Tensor categorical_nll(const Tensor& logits, const Tensor& x, std::int64_t levels,
+                       Reduction reduction);
 
 // Row-wise log-softmax of a 2-D tensor [M, K], stable (the row max is subtracted).
 Tensor log_softmax(const Tensor& logits);

@@ -159,6 +159,20 @@ TEST(KernelCount, EveryFamilyHasACeiling) {
                                                 .warmup = {.kind = KlAnneal::linear, .steps = 10}});
        },
        23},
+      {"vae_gaussian_learned",
+       [] {
+         VAEConfig c{.input = 96, .hidden = {64, 32}, .latent = 8};
+         c.likelihood = LikelihoodConfig{.kind = Likelihood::gaussian_learned};
+         return std::make_unique<VAE>(c);
+       },
+       23},
+      {"vae_categorical",
+       [] {
+         VAEConfig c{.input = 96, .hidden = {64, 32}, .latent = 8};
+         c.likelihood = LikelihoodConfig{.kind = Likelihood::categorical, .levels = 4};
+         return std::make_unique<VAE>(c);
+       },
+       23},
       {"vae_free_bits",
        [] {
          return std::make_unique<VAE>(
