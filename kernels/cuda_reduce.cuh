@@ -138,11 +138,17 @@ __global__ void row_sum_kernel(index_t rows, index_t cols, Term term, Store stor
   }
 }
 
-// First pass of a flat sum over `count` elements of a matrix with `cols` columns: one partial per
-// block (grid-stride, then the block tree), in a grid whose size depends on count only.
-template <class Term>
-__global__ void partial_sum_kernel(double* __restrict__ partials, index_t count, index_t cols,
-                                   Term term) {
+// The count of blocks of fused_sum_kernel that have stored their partial: 0 between launches (the
+// last block resets it). One per translation unit and device; a device's kernels run one after
+// another on its one stream, so no two sums share it at once.
+__device__ unsigned int g_sum_blocks_done = 0;
+
+// Both passes of a flat sum in one launch: each block stores its partial, and the last block to
+// finish (counted in g_sum_blocks_done after a fence) adds all partials exactly as
+// final_sum_kernel does, so the result has the same bits; store(0, total).
+template <class Term, class Store>
+__global__ void fused_sum_kernel(double* partials, index_t count, index_t cols, Term term,
+                                 Store store) {
   double acc = 0.0;
   for (index_t i = static_cast<index_t>(blockIdx.x) * kThreads + threadIdx.x; i < count;
        i += static_cast<index_t>(gridDim.x) * kThreads) {
@@ -150,7 +156,22 @@ __global__ void partial_sum_kernel(double* __restrict__ partials, index_t count,
     acc += term(i, r, i - r * cols);
   }
   const double s = group_sum<kThreads>(acc);
-  if (threadIdx.x == 0) partials[blockIdx.x] = s;
+  __shared__ bool last;
+  if (threadIdx.x == 0) {
+    partials[blockIdx.x] = s;
+    __threadfence();
+    last = atomicAdd(&g_sum_blocks_done, 1u) == gridDim.x - 1;
+  }
+  __syncthreads();
+  if (!last) return;  // the same for every thread of the block
+  double a = 0.0;
+  for (int p = static_cast<int>(threadIdx.x); p < static_cast<int>(gridDim.x); p += kThreads)
+    a += *reinterpret_cast<volatile double*>(&partials[p]);
+  const double total = group_sum<kThreads>(a);
+  if (threadIdx.x == 0) {
+    store(0, total);
+    g_sum_blocks_done = 0u;
+  }
 }
 
 // Second pass: one block of kThreads adds the partials (thread t: partials t, t + kThreads, ... in
@@ -209,19 +230,20 @@ void row_sums(index_t rows, index_t cols, Term term, Store store, Stream stream)
   }
 }
 
-// store(0, the sum of all `count` terms) (zero for none: the second pass still runs), by two
-// passes: partial_blocks(count) partials into scratch, then one block adds them.
+// store(0, the sum of all `count` terms) (zero for none), in one launch of two passes:
+// partial_blocks(count) partials into scratch, then the last block adds them (fused_sum_kernel).
 // scratch: total_sum_scratch() doubles.
 template <class Term, class Store>
 void total_sum(double* scratch, index_t count, index_t cols, Term term, Store store,
                Stream stream) {
-  const int parts = count > 0 ? partial_blocks(count) : 0;
-  if (parts > 0) {
-    partial_sum_kernel<<<parts, kThreads, 0, stream>>>(scratch, count, cols, term);
-    LATENT_LAUNCH_CHECK(partial_sum_kernel);
+  if (count <= 0) {
+    final_sum_kernel<<<1, kThreads, 0, stream>>>(scratch, 0, store);
+    LATENT_LAUNCH_CHECK(final_sum_kernel);
+    return;
   }
-  final_sum_kernel<<<1, kThreads, 0, stream>>>(scratch, parts, store);
-  LATENT_LAUNCH_CHECK(final_sum_kernel);
+  fused_sum_kernel<<<partial_blocks(count), kThreads, 0, stream>>>(scratch, count, cols, term,
+                                                                   store);
+  LATENT_LAUNCH_CHECK(fused_sum_kernel);
 }
 
 // store(c, sum over r of term(i, r, c)) for every column c, by two passes: col_chunks(rows, cols)
