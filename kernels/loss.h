@@ -24,7 +24,7 @@
 //                    double), the term is logsumexp(p[n, j, :]) - p[n, j, level], reduced
 //                    (out [1]); dp = scale (softmax(p[n, j, :]) - onehot(level)) (overwrites dp;
 //                    skipped when null). A value of x outside [0, 1] (NaN included) makes the loss
-//                    NaN: the caller checks its data before.
+//                    and its row of dp NaN: the caller checks its data before.
 //   mse:             loss = (x - t)^2;  dx += g 2 (x - t), dt += -(that)
 //   gaussian_nll:    loss = 0.5 (log(2 pi) + lv + (t - mu)^2 exp(-lv)) with lv per VarShape:
 //                      full   [N, D], lv[n * D + j]

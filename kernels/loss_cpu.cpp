@@ -174,8 +174,9 @@ void categorical_forward_grad(T* out, T* dp, const T* p, const T* x, T scale, in
     for (index_t j = 0; j < d; ++j) {
       const T* pr = p + (i * d + j) * k;
       const long long level = math::level_of(x[i * d + j], k);
-      if (level < 0) {
+      if (level < 0) {  // not a level: the loss and this row's gradient are NaN
         s = NAN;
+        if (dp) std::fill(dp + (i * d + j) * k, dp + (i * d + j + 1) * k, static_cast<T>(NAN));
         continue;
       }
       const double lse = row_logsumexp(pr, k);

@@ -102,7 +102,11 @@ struct CategoricalTerm {  // element (r, c) of x [N, D]: one K-way softmax; dp w
   __device__ double operator()(index_t i, index_t, index_t) const {
     const float* pr = p + i * k;
     const long long level = math::level_of(x[i], k);
-    if (level < 0) return NAN;
+    if (level < 0) {  // not a level: the loss and this row's gradient are NaN
+      if (dp)
+        for (index_t c = 0; c < k; ++c) dp[i * k + c] = NAN;
+      return NAN;
+    }
     float mx = pr[0];
     for (index_t c = 1; c < k; ++c) mx = fmaxf(mx, pr[c]);
     double sum = 0.0;

@@ -89,10 +89,15 @@ Loss CompiledStep::operator()(data::BatchSource& source, std::int64_t rows) {
         source.data().shape().str());
   // Another source than the recorded step's (or a recorded batch): record again.
   if (source.id() != source_id_ && (ready_ || input_.defined())) forget();
+  std::int64_t left = 0;  // rows of the epoch left before recording
   return run(
       rows, source.data().device(), true, [&] { return eager(source.draw(rows)); },
-      [&] { source_id_ = source.id(); }, [&] { return eager(source.draw(rows)); },
-      [&] { source.skip(rows); }, [&] { source.rewind(rows); });
+      [&] {
+        source_id_ = source.id();
+        left = source.left();
+      },
+      [&] { return eager(source.draw(rows)); }, [&] { source.skip(rows); },
+      [&] { source.rewind(left - source.left()); });  // what the capture drew, if anything
 }
 
 Loss CompiledStep::run(std::int64_t rows, Device device, bool same_input,
@@ -156,13 +161,13 @@ Loss CompiledStep::run(std::int64_t rows, Device device, bool same_input,
     from_plan_last_ = true;
     loss = loss_;
   }
-  if (from_plan && clipper_) {
+  ++steps_;
+  if (from_plan && clipper_ && clipper_->norm_memory()) {  // null: no parameter had a gradient
     // Read without waiting; checked as the reads land (and all of them by last_grad_norm()).
     pending_norms_.emplace_back(
-        steps_, backend::ReadBack(clipper_->norm_memory(), clipper_->device(), sizeof(double)));
+        steps_ - 1, backend::ReadBack(clipper_->norm_memory(), clipper_->device(), sizeof(double)));
     poll_norms(false);
   }
-  ++steps_;
   return loss;
 }
 

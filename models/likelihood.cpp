@@ -148,16 +148,16 @@ Tensor nll_mean(const LikelihoodConfig& c, const Tensor& params, const Tensor& x
     case Likelihood::categorical:
       // One op, the levels computed in the kernel (no host read of the data): values outside
       // [0, 1] give NaN there, where nll() names them (the Trainer checks its data first).
-      if (params.defined() && x.defined() && x.ndim() == 2 && params.ndim() == 2 &&
-          params.dim(0) == x.dim(0) && params.dim(1) == x.dim(1) * c.levels) {
+      if (params.defined() && x.defined() && !x.requires_grad() && x.ndim() == 2 &&
+          params.ndim() == 2 && params.dim(0) == x.dim(0) && params.dim(1) == x.dim(1) * c.levels) {
         validate(c);
         return categorical_nll(params, x, c.levels, Reduction::batch_mean);
       }
       break;
     case Likelihood::gaussian_learned:
       // One op over the packed (mean | logvar) columns: no column views, one kernel.
-      if (params.defined() && x.defined() && x.ndim() == 2 && params.ndim() == 2 &&
-          params.dim(0) == x.dim(0) && params.dim(1) == 2 * x.dim(1))
+      if (params.defined() && x.defined() && !x.requires_grad() && x.ndim() == 2 &&
+          params.ndim() == 2 && params.dim(0) == x.dim(0) && params.dim(1) == 2 * x.dim(1))
         return gaussian_nll_packed(params, x, Reduction::batch_mean);
       break;
     default:

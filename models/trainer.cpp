@@ -208,17 +208,21 @@ History Trainer::fit(const Tensor& train, const Tensor& test) {
   if (config_.binarize || categorical) {
     // Grey levels are probabilities to binarize and intensities to quantize: a value outside
     // [0, 1] would be silently clipped by the draw, or a NaN loss.
-    const char* why = config_.binarize ? "binarize needs training values in [0, 1] (probabilities)"
-                                       : "a categorical likelihood needs training values in [0, 1]";
-    constexpr std::int64_t kChunk = 4096;  // rows read at a time
-    for (std::int64_t start = 0; start < train.dim(0); start += kChunk) {
-      const std::int64_t n = std::min(kChunk, train.dim(0) - start);
-      const std::vector<double> v = train.rows(start, n).to_vector<double>();
-      for (std::size_t i = 0; i < v.size(); ++i)
-        check(v[i] >= 0.0 && v[i] <= 1.0, kWhere, why, "; row ",
-              start + static_cast<std::int64_t>(i) / train.dim(1), " of ", train.shape().str(),
-              " holds ", v[i]);
-    }
+    const char* why = config_.binarize ? "binarize needs values in [0, 1] (probabilities)"
+                                       : "a categorical likelihood needs values in [0, 1]";
+    auto check_range = [&](const Tensor& x, const char* what) {
+      constexpr std::int64_t kChunk = 4096;  // rows read at a time
+      for (std::int64_t start = 0; start < x.dim(0); start += kChunk) {
+        const std::int64_t n = std::min(kChunk, x.dim(0) - start);
+        const std::vector<double> v = x.rows(start, n).to_vector<double>();
+        for (std::size_t i = 0; i < v.size(); ++i)
+          check(v[i] >= 0.0 && v[i] <= 1.0, kWhere, why, "; row ",
+                start + static_cast<std::int64_t>(i) / x.dim(1), " of the ", what, " ",
+                x.shape().str(), " holds ", v[i]);
+      }
+    };
+    check_range(train, "training set");
+    if (test.defined()) check_range(test, "test set");
   }
   if (config_.data_on_device) {
     // The same data as the last fit (same tensor, not written since): its copy on the device and

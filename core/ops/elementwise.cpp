@@ -173,6 +173,8 @@ ScaledSum add_scaled(const Tensor& a, const Tensor& b, const Tensor& w) {
   check(a.shape() == b.shape(), op, "a and b must have one shape, got ", a.shape().str(), " and ",
         b.shape().str());
   check(w.numel() == 1, op, "w must have one element, got ", w.shape().str());
+  check(!w.requires_grad() || !grad_enabled(), op,
+        "w gets no gradient: pass a tensor that does not require one (detach())");
   ScaledSum out{Tensor::empty(a.shape(), a.options()), Tensor::empty(a.shape(), a.options())};
   const std::int64_t n = a.numel();
   dispatch::run(op, a, [&](auto t, auto be) {

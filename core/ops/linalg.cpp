@@ -94,12 +94,13 @@ Tensor mlp(const Tensor& x, const std::vector<DenseLayer>& layers) {
     for (std::size_t l = 0; l < count && lowest == count; ++l)
       if ((l == 0 && g.needs(0)) || needs_w(l) || needs_b(l)) lowest = l;
     if (lowest == count) return;
-    auto input_of = [&](std::size_t l) -> const Tensor& {
-      return l == 0 ? sx.get(op) : inner[l - 1];
-    };
-    auto output_of = [&](std::size_t l) -> const Tensor& {
-      return l + 1 == count ? sy.get(op) : inner[l];
-    };
+    // The saved tensors first: one modified in place throws before any gradient is touched.
+    const Tensor& xv = sx.get(op);
+    const Tensor& yv = sy.get(op);
+    std::vector<const Tensor*> wv;
+    for (const autograd::SavedTensor& w : params) wv.push_back(&w.get(op));
+    auto input_of = [&](std::size_t l) -> const Tensor& { return l == 0 ? xv : inner[l - 1]; };
+    auto output_of = [&](std::size_t l) -> const Tensor& { return l + 1 == count ? yv : inner[l]; };
     // The bias gradient of layer l: its buffer and whether the first write adds.
     auto bias_grad = [&](std::size_t l, bool* add) -> Tensor* {
       if (!needs_b(l)) return nullptr;
@@ -147,7 +148,7 @@ Tensor mlp(const Tensor& x, const std::vector<DenseLayer>& layers) {
                          static_cast<const T*>(nullptr), static_cast<const T*>(nullptr),
                          kernels::ActParams{}, n, outs[l]);
         }
-        const T* w = params[l].get(op).template data<T>();
+        const T* w = wv[l]->template data<T>();
         if (l == lowest) {
           if (l == 0 && g.needs(0)) {  // dx (+)= dz w
             bool fresh = false;

@@ -122,11 +122,11 @@ class Optimizer {
   void write_state(const std::vector<double>& values) const;
 
   // Flat mode: the parameters, their gradients and each state slot live in one arena apiece
-  // (parameter i at flat_offsets_[i], aligned), so zero_grad is one fill and a step is one update
-  // over the arena. Entered at construction when the parameters allow it (one device and dtype,
-  // each the sole owner of its memory); the step falls back to per-parameter updates whenever
-  // something no longer lives in its arena (a moved parameter, a replaced gradient), and leaves
-  // flat mode for good once the parameters' update counts differ.
+  // (parameter i at flat_offsets_[i], aligned), so zero_grad launches nothing and a step is one
+  // update over the arena. Entered at construction when the parameters allow it (one device and
+  // dtype, each the sole owner of its memory); the step falls back to per-parameter updates
+  // whenever something no longer lives in its arena (a moved parameter, a replaced gradient), and
+  // leaves flat mode for good once the parameters' update counts differ.
   void flatten();
   bool flat_valid() const;
   Tensor arena_view(const Tensor& arena, std::size_t i) const;

@@ -435,5 +435,18 @@ TEST(LossGraph, NamesAndNoGrad) {
   EXPECT_FALSE(mse(x, t).requires_grad());
 }
 
+// A value outside [0, 1] has no level: the loss and that row of the gradient are NaN, never
+// leftover memory.
+TEST(CategoricalNll, AValueWithoutALevelIsNaNInTheLossAndItsGradient) {
+  const Tensor logits = Tensor::zeros({2, 2 * 3}).requires_grad_();
+  const Tensor x = Tensor::from_data(std::vector<float>{0.0f, 1.5f, 0.5f, 1.0f}, {2, 2});
+  const Tensor loss = categorical_nll(logits, x, 3, Reduction::batch_mean);
+  EXPECT_TRUE(std::isnan(loss.item()));
+  loss.backward();
+  const std::vector<float> g = logits.grad().to_vector<float>();
+  for (int c = 0; c < 3; ++c) EXPECT_TRUE(std::isnan(g[static_cast<std::size_t>(3 + c)])) << c;
+  for (int c : {0, 1, 2, 6, 7, 8, 9, 10, 11}) EXPECT_TRUE(std::isfinite(g[c])) << c;
+}
+
 }  // namespace
 }  // namespace latent

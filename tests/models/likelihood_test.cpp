@@ -289,5 +289,19 @@ TEST(Likelihood, CategoricalRejectsDataOutsideTheUnitInterval) {
   EXPECT_NE(error_of([] { quantize(Tensor::zeros({2}), 1); }).find("levels"), std::string::npos);
 }
 
+// The fused likelihood losses treat the data as data; an input that needs a gradient takes the
+// general path and gets one.
+TEST(GaussianNllPacked, AnInputThatNeedsAGradientGetsOne) {
+  Generator gen(3);
+  const Tensor params = Tensor::randn({4, 6}, gen).requires_grad_();
+  const Tensor x = Tensor::rand({4, 3}, gen).requires_grad_();
+  const LikelihoodConfig c{.kind = Likelihood::gaussian_learned};
+  nll_mean(c, params, x).backward();
+  ASSERT_TRUE(x.grad().defined());
+  ASSERT_TRUE(params.grad().defined());
+  const Tensor same = gaussian_nll_packed(params.detach(), x.detach(), Reduction::batch_mean);
+  EXPECT_NEAR(same.item(), nll_mean(c, params.detach(), x.detach()).item(), 1e-5);
+}
+
 }  // namespace
 }  // namespace latent::models
