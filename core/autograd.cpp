@@ -70,6 +70,11 @@ bool GradSink::needs(int i) const {
 
 namespace {
 
+// The slot's memory, allocated on its first write.
+void ensure(GradSink::Slot& s) {
+  if (!s.buf->defined()) *s.buf = Tensor::empty(*s.shape, {.dtype = s.dtype, .device = s.device});
+}
+
 // A private copy of a borrowed buffer, so it can be written.
 void own(GradSink::Slot& s) {
   if (s.borrowed && *s.borrowed) {
@@ -85,6 +90,7 @@ Tensor& GradSink::grad(int i) {
         ", which needs none (internal error)");
   Slot s = resolver_(node_.next[static_cast<std::size_t>(i)]);
   if (*s.zero) {
+    ensure(s);
     s.buf->zero_();
     *s.zero = false;
   }
@@ -98,6 +104,7 @@ Tensor& GradSink::grad_out(int i, bool* overwrite) {
   Slot s = resolver_(node_.next[static_cast<std::size_t>(i)]);
   *overwrite = *s.zero;
   *s.zero = false;
+  if (*overwrite) ensure(s);
   if (!*overwrite) own(s);
   if (*overwrite && s.borrowed) *s.borrowed = false;
   return *s.buf;
@@ -117,6 +124,7 @@ void GradSink::accumulate(int i, const Tensor& g) {
   if (*s.zero) {
     // First contribution: a private copy (g may alias a tensor someone else owns, and later
     // contributions are added into this buffer in place).
+    ensure(s);
     s.buf->copy_(g);
     *s.zero = false;
     if (s.borrowed) *s.borrowed = false;
@@ -217,7 +225,12 @@ static GradSink::Slot leaf_slot(Meta& leaf) {
     leaf.grad = Tensor::empty(leaf.shape, {.dtype = leaf.dtype, .device = leaf.device});
     leaf.grad_zero = true;
   }
-  return {.buf = &leaf.grad, .zero = &leaf.grad_zero, .borrowed = nullptr};
+  return {.buf = &leaf.grad,
+          .zero = &leaf.grad_zero,
+          .borrowed = nullptr,
+          .shape = &leaf.shape,
+          .dtype = leaf.dtype,
+          .device = leaf.device};
 }
 
 namespace {
@@ -297,9 +310,8 @@ void run_backward(const Tensor& root, const Tensor& grad) {
     }
   }
 
-  // 2. Pending gradients of the nodes' outputs, filled by their consumers. They are views of one
-  //    arena per device and dtype (one allocation per pass, living until the pass ends), zero
-  //    until their first write overwrites them.
+  // 2. Pending gradients of the nodes' outputs, filled by their consumers: zero (and unallocated)
+  //    until their first write, which overwrites them.
   struct Pending {
     Tensor buf;
     bool zero = true;
@@ -308,37 +320,15 @@ void run_backward(const Tensor& root, const Tensor& grad) {
   std::unordered_map<Node*, Pending> pending;
   // The root's gradient: the given one or the unit seed, borrowed (never written).
   pending[rm.grad_fn.get()] = {.buf = seed, .zero = false, .borrowed = true};
-  struct Arena {
-    Device device;
-    DType dtype;
-    std::int64_t size = 0;
-    Tensor memory;
-  };
-  std::vector<Arena> arenas;
-  std::vector<std::pair<std::size_t, std::int64_t>> slot(order.size());  // arena, offset
-  for (std::size_t i = 0; i < order.size(); ++i) {
-    const Node* n = order[i];
-    if (n == rm.grad_fn.get()) continue;
-    std::size_t a = 0;
-    while (a < arenas.size() &&
-           !(arenas[a].device == n->out_device && arenas[a].dtype == n->out_dtype))
-      ++a;
-    if (a == arenas.size()) arenas.push_back({.device = n->out_device, .dtype = n->out_dtype});
-    slot[i] = {a, arenas[a].size};
-    arenas[a].size += n->out_shape.numel();
-  }
-  for (Arena& a : arenas)
-    a.memory = Tensor::empty({a.size}, {.dtype = a.dtype, .device = a.device});
-  for (std::size_t i = 0; i < order.size(); ++i) {
-    Node* n = order[i];
-    if (n == rm.grad_fn.get()) continue;
-    const auto [a, offset] = slot[i];
-    pending[n].buf = arenas[a].memory.rows(offset, n->out_shape.numel()).reshape(n->out_shape);
-  }
   auto resolver = [&pending](const Edge& e) -> GradSink::Slot {
     if (e.leaf) return leaf_slot(*e.leaf);
     Pending& p = pending[e.node.get()];
-    return {.buf = &p.buf, .zero = &p.zero, .borrowed = &p.borrowed};
+    return {.buf = &p.buf,
+            .zero = &p.zero,
+            .borrowed = &p.borrowed,
+            .shape = &e.node->out_shape,
+            .dtype = e.node->out_dtype,
+            .device = e.node->out_device};
   };
   // 3. Kahn's algorithm from the root: a node runs once every consumer has contributed.
   std::vector<Node*> ready{rm.grad_fn.get()};
@@ -349,13 +339,16 @@ void run_backward(const Tensor& root, const Tensor& grad) {
     ready.pop_back();
     auto it = pending.find(n);
     Tensor dout;
-    if (it != pending.end()) {
-      // No consumer wrote it: it is zero, and the closure may still have work (terms of its own).
-      if (it->second.zero) it->second.buf.zero_();
+    if (it != pending.end() && !it->second.zero) {
       dout = it->second.buf;
       pending.erase(it);
+    } else {
+      // No consumer wrote it: it is zero, and the closure may still have work (terms of its own,
+      // such as the KL's in the sampling op).
+      if (it != pending.end()) pending.erase(it);
+      dout = Tensor::zeros(n->out_shape, {.dtype = n->out_dtype, .device = n->out_device});
     }
-    if (dout.defined() && n->backward) {
+    if (n->backward) {
       GradSink sink(*n, resolver);
       n->backward(dout, sink);
     }

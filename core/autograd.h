@@ -3,14 +3,14 @@
 // An op whose inputs need gradients records one Node holding a backward closure. backward()
 // walks the nodes reachable from the root in reverse topological order (iteratively), hands each
 // closure the gradient of its output and a GradSink through which it accumulates (+=) the
-// gradients of its inputs, then frees the graph. The gradients of the intermediate results of one
-// pass are views of one buffer per device and dtype, held until the pass ends. A gradient buffer
-// is logically zero until its first write, which overwrites it (a GEMM with beta 0, a kernel that
-// stores instead of adding): no fill kernel runs for it. Only a closure that can only add asks for
-// a zero-filled buffer (GradSink::grad), and pays the fill. Leaves work the same way: zero_grad()
-// marks a gradient zero without touching its memory; grad() fills it when it is read in that
-// state. Closures capture SavedTensor (detached data plus the storage version at save time),
-// never the graph.
+// gradients of its inputs, then frees the graph. The gradient of an intermediate result is
+// allocated when first written (none for one that is handed over, GradSink::adopt) and freed once
+// its node has run. A gradient buffer is logically zero until its first write, which overwrites it
+// (a GEMM with beta 0, a kernel that stores instead of adding): no fill kernel runs for it. Only a
+// closure that can only add asks for a zero-filled buffer (GradSink::grad), and pays the fill.
+// Leaves work the same way: zero_grad() marks a gradient zero without touching its memory; grad()
+// fills it when it is read in that state. Closures capture SavedTensor (detached data plus the
+// storage version at save time), never the graph.
 #pragma once
 
 #include <functional>
@@ -101,9 +101,12 @@ class GradSink {
   // Engine side: where a gradient lives, and whether it is still logically zero (its memory
   // then holds nothing meaningful) or borrowed (adopted: copied before anyone writes into it).
   struct Slot {
-    Tensor* buf = nullptr;
+    Tensor* buf = nullptr;  // undefined until something is written (allocated then)
     bool* zero = nullptr;
     bool* borrowed = nullptr;  // null for leaves
+    const Shape* shape = nullptr;
+    DType dtype = DType::f32;
+    Device device;
   };
   using Resolver = std::function<Slot(const Edge&)>;
   GradSink(const Node& node, Resolver resolver) : node_(node), resolver_(std::move(resolver)) {}

@@ -324,5 +324,40 @@ TEST(KlNormal, EmptyBatch) {
   EXPECT_EQ(kl_normal(h, Reduction::none).shape(), Shape({0}));
 }
 
+// The sample and the KL from one op: each alone, and both, give the gradients of the separate ops.
+TEST(ReparametrizeKl, EachOutputAloneAndBothGiveTheSeparateOpsGradients) {
+  Generator g0(5);
+  const Tensor h0 = Tensor::randn({6, 8}, g0, {.dtype = DType::f64});
+  auto grad_of = [&](auto&& f) {
+    const Tensor h = h0.clone().requires_grad_();
+    f(h).backward();
+    return h.grad().to_vector<double>();
+  };
+  const auto kl_alone = grad_of([](const Tensor& h) {
+    Generator gen(7);
+    return reparametrize_kl(h, 1, gen).kl;
+  });
+  const auto kl_ref = grad_of([](const Tensor& h) { return kl_normal(h, Reduction::batch_mean); });
+  const auto z_alone = grad_of([](const Tensor& h) {
+    Generator gen(7);
+    return sum(reparametrize_kl(h, 2, gen).z);
+  });
+  const auto z_ref = grad_of([](const Tensor& h) {
+    Generator gen(7);
+    return sum(reparametrize(h, 2, gen));
+  });
+  const auto both = grad_of([](const Tensor& h) {
+    Generator gen(7);
+    const SampleAndKl s = reparametrize_kl(h, 2, gen);
+    return add(sum(s.z), mul(s.kl, 3.0));
+  });
+  ASSERT_EQ(kl_alone.size(), kl_ref.size());
+  for (std::size_t i = 0; i < kl_ref.size(); ++i) {
+    EXPECT_NEAR(kl_alone[i], kl_ref[i], 1e-12) << i;
+    EXPECT_NEAR(z_alone[i], z_ref[i], 1e-12) << i;
+    EXPECT_NEAR(both[i], z_ref[i] + 3.0 * kl_ref[i], 1e-12) << i;
+  }
+}
+
 }  // namespace
 }  // namespace latent
