@@ -22,7 +22,9 @@
 // the epoch's permutation goes there once per epoch and each step gathers its rows itself
 // (data::BatchSource), so a replayed step needs nothing from the host. With data_on_device off,
 // the batches are gathered on the host and move to the model's device one at a time (for a data
-// set larger than the device's memory).
+// set larger than the device's memory). The device copy, and the recorded step drawing from it,
+// are kept for the next fit() on the same tensor (not written since); a fit() on other data
+// replaces them.
 //
 // Dynamic binarization (binarize = true): every training batch is replaced by a fresh draw
 // bernoulli(x) (grey levels read as probabilities, which must lie in [0, 1]), the usual protocol
