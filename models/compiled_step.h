@@ -14,13 +14,18 @@
 // replay is one graph launch, with no host synchronization. The result is bit for bit what eager
 // steps give, for every model whose step is replayable (Autoencoder::replayable_step: noise drawn
 // at generator offsets in memory, schedules read from memory). Steps of another batch size run
-// eagerly, as does every step when `replay` is off. A change the
-// recorded step cannot see (Optimizer::revision(): set_lr, a new schedule, load_state) makes the
-// next step eager and the one after it recorded again.
+// eagerly, as does every step when `replay` is off. A change the recorded step cannot see
+// (Optimizer::revision(): set_lr, a new schedule, load_state) makes the next step eager and the one
+// after it recorded again.
 //
 // Gradient clipping (grad_clip > 0) keeps the norm and the scale factor in memory
 // (optim::GradClipper). A non-finite gradient norm throws latent::Error naming the step: eagerly
-// before the update, after a replayed step (whose gradients the clip set to 0) otherwise.
+// before the update; for a replayed step (whose gradients the clip set to 0) when its norm has
+// come back to the host, read without waiting: at most four steps later, and at the latest by
+// last_grad_norm() or the next step that does not replay.
+//
+// The batch may also be drawn inside the step (operator()(source, rows), data::BatchSource): a
+// replay then gathers the next rows of the epoch itself, and nothing is copied from the host.
 #pragma once
 
 #include <cstdint>
