@@ -19,6 +19,22 @@ inline unsigned grid_for(index_t work, index_t per_block = kThreads) {
   return static_cast<unsigned>(b < 1 ? 1 : (b < kMax ? b : kMax));
 }
 
+// "The last block to finish": call from every thread of every block once the block is done
+// reading the state the last block will change (and, in thread 0, writing what the last block will
+// read). Returns true, in every thread, in the one block that gets here last; that block's thread
+// 0 must set *done back to 0 (it counts the blocks of one launch, and is 0 between launches). The
+// count is taken after a fence, so the last block sees every other block's writes.
+__device__ __forceinline__ bool last_block_done(unsigned long long* done) {
+  __shared__ bool last;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    __threadfence();
+    last = atomicAdd(done, 1ull) == gridDim.x - 1;
+  }
+  __syncthreads();
+  return last;
+}
+
 }  // namespace latent::kernels::cuda
 
 // kernel<<<grid_for(work), kThreads, 0, stream>>>(args...) when work > 0, then the launch check

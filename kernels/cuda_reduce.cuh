@@ -141,7 +141,7 @@ __global__ void row_sum_kernel(index_t rows, index_t cols, Term term, Store stor
 // The count of blocks of fused_sum_kernel that have stored their partial: 0 between launches (the
 // last block resets it). One per translation unit and device; a device's kernels run one after
 // another on its one stream, so no two sums share it at once.
-__device__ unsigned int g_sum_blocks_done = 0;
+__device__ unsigned long long g_sum_blocks_done = 0;
 
 // Both passes of a flat sum in one launch: each block stores its partial, and the last block to
 // finish (counted in g_sum_blocks_done after a fence) adds all partials exactly as
@@ -156,21 +156,15 @@ __global__ void fused_sum_kernel(double* partials, index_t count, index_t cols, 
     acc += term(i, r, i - r * cols);
   }
   const double s = group_sum<kThreads>(acc);
-  __shared__ bool last;
-  if (threadIdx.x == 0) {
-    partials[blockIdx.x] = s;
-    __threadfence();
-    last = atomicAdd(&g_sum_blocks_done, 1u) == gridDim.x - 1;
-  }
-  __syncthreads();
-  if (!last) return;  // the same for every thread of the block
+  if (threadIdx.x == 0) partials[blockIdx.x] = s;
+  if (!last_block_done(&g_sum_blocks_done)) return;  // the same for every thread of the block
   double a = 0.0;
   for (int p = static_cast<int>(threadIdx.x); p < static_cast<int>(gridDim.x); p += kThreads)
     a += *reinterpret_cast<volatile double*>(&partials[p]);
   const double total = group_sum<kThreads>(a);
   if (threadIdx.x == 0) {
     store(0, total);
-    g_sum_blocks_done = 0u;
+    g_sum_blocks_done = 0ull;
   }
 }
 

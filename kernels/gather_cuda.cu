@@ -38,14 +38,10 @@ __global__ void batch_rows_kernel(float* __restrict__ y, const float* __restrict
       y[i] = v;
     }
   }
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    __threadfence();
-    auto* done = reinterpret_cast<unsigned long long*>(state + 1);
-    if (atomicAdd(done, 1ull) == gridDim.x - 1) {
-      state[0] = cursor + n;
-      *done = 0ull;
-    }
+  auto* done = reinterpret_cast<unsigned long long*>(state + 1);
+  if (last_block_done(done) && threadIdx.x == 0) {
+    state[0] = cursor + n;
+    *done = 0ull;
   }
 }
 

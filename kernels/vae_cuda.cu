@@ -2,6 +2,7 @@
 #include <cstdint>
 
 #include "kernels/cuda_check.h"
+#include "kernels/cuda_launch.cuh"
 #include "kernels/cuda_reduce.cuh"
 #include "kernels/fill.h"
 #include "kernels/philox.h"
@@ -45,15 +46,11 @@ __global__ void reparametrize_forward_kernel(float* __restrict__ z, const float*
     }
   }
   if (take.counter == nullptr) return;  // the same for every thread
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    __threadfence();
-    if (atomicAdd(take.done, 1ull) == gridDim.x - 1) {
-      const std::uint64_t start = *reinterpret_cast<volatile std::uint64_t*>(take.counter);
-      *take.used = start;
-      *take.counter = start + take.blocks;
-      *take.done = 0ull;
-    }
+  if (last_block_done(take.done) && threadIdx.x == 0) {
+    const std::uint64_t start = *reinterpret_cast<volatile std::uint64_t*>(take.counter);
+    *take.used = start;
+    *take.counter = start + take.blocks;
+    *take.done = 0ull;
   }
 }
 
