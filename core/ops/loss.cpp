@@ -100,6 +100,37 @@ Tensor bce_with_logits(const Tensor& logits, const Tensor& target, Reduction red
                    LATENT_KERNEL(bce_with_logits_backward));
 }
 
+namespace {
+
+// A likelihood's training loss over [N, D] data whose kernel writes the gradient of p (the
+// decoder's output) in the forward pass: launch(T-typed zero, backend, out, dp or null, scratch)
+// makes the call. The backward hands that gradient over (output gradient 1) or scales it.
+template <class Launch>
+Tensor loss_with_gradient(const char* op, const Tensor& p, const Tensor& data, Reduction reduction,
+                          Launch&& launch) {
+  check(reduction != Reduction::none, op, "needs a reduced output (sum, batch_mean or mean)");
+  check(!data.requires_grad() || !grad_enabled(), op, "the data gets no gradient");
+  const std::int64_t n = data.dim(0), d = data.dim(1);
+  const detail::ReduceSpec red = detail::reduce_spec(op, reduction, n, n * d, data.shape());
+  Tensor out = Tensor::empty(red.out, p.options());
+  const bool graph = autograd::needs_graph({&p});
+  Tensor dp = graph ? Tensor::empty(p.shape(), p.options()) : Tensor();
+  dispatch::run(op, p, [&](auto z, auto be) {
+    using T = decltype(z);
+    const Tensor scratch =
+        dispatch::scratch_doubles(LATENT_SCRATCH(be, loss_scratch, n, d), p.device());
+    launch(z, be, out.data<T>(), graph ? dp.data<T>() : nullptr, T(red.scale),
+           dispatch::as_doubles(scratch));
+  });
+  if (!graph) return out;
+  autograd::record(op, out, {&p}, [=](const Tensor& dout, autograd::GradSink& g) {
+    g.adopt(0, autograd::is_unit_seed(dout) ? dp : mul(dp, dout));
+  });
+  return out;
+}
+
+}  // namespace
+
 Tensor gaussian_nll_packed(const Tensor& params, const Tensor& target, Reduction reduction) {
   const char* op = "gaussian_nll_packed";
   dispatch::check_same(op, {&params, &target});
@@ -108,26 +139,13 @@ Tensor gaussian_nll_packed(const Tensor& params, const Tensor& target, Reduction
   const std::int64_t n = target.dim(0), d = target.dim(1);
   check(params.dim(0) == n && params.dim(1) == 2 * d, op, "params must be [N, 2D] = (", n, ", ",
         2 * d, ") for target ", target.shape().str(), ", got ", params.shape().str());
-  check(reduction != Reduction::none, op, "needs a reduced output (sum, batch_mean or mean)");
-  check(!target.requires_grad() || !grad_enabled(), op, "target gets no gradient");
-  const detail::ReduceSpec red = detail::reduce_spec(op, reduction, n, n * d, target.shape());
-  Tensor out = Tensor::empty(red.out, params.options());
-  const bool graph = autograd::needs_graph({&params});
-  Tensor dparams = graph ? Tensor::empty(params.shape(), params.options()) : Tensor();
-  dispatch::run(op, params, [&](auto z, auto be) {
-    using T = decltype(z);
-    const Tensor scratch =
-        dispatch::scratch_doubles(LATENT_SCRATCH(be, loss_scratch, n, d), params.device());
-    dispatch::call(be, LATENT_KERNEL(gaussian_packed_forward_grad), out.data<T>(),
-                   graph ? dparams.data<T>() : nullptr, params.data<T>(), target.data<T>(),
-                   T(red.scale), n, d, dispatch::as_doubles(scratch));
-  });
-  if (!graph) return out;
-  autograd::record(op, out, {&params}, [=](const Tensor& dout, autograd::GradSink& g) {
-    // The gradient for an output gradient of 1 is known; another scales it.
-    g.adopt(0, autograd::is_unit_seed(dout) ? dparams : mul(dparams, dout));
-  });
-  return out;
+  return loss_with_gradient(op, params, target, reduction,
+                            [&](auto z, auto be, auto* out, auto* dp, auto scale, double* scratch) {
+                              using T = decltype(z);
+                              dispatch::call(be, LATENT_KERNEL(gaussian_packed_forward_grad), out,
+                                             dp, params.data<T>(), target.data<T>(), scale, n, d,
+                                             scratch);
+                            });
 }
 
 Tensor categorical_nll(const Tensor& logits, const Tensor& x, std::int64_t levels,
@@ -141,25 +159,13 @@ Tensor categorical_nll(const Tensor& logits, const Tensor& x, std::int64_t level
   check(logits.dim(0) == n && logits.dim(1) == d * levels, op, "logits must be [N, D*K] = (", n,
         ", ", d * levels, ") for x ", x.shape().str(), " and ", levels, " levels, got ",
         logits.shape().str());
-  check(reduction != Reduction::none, op, "needs a reduced output (sum, batch_mean or mean)");
-  check(!x.requires_grad() || !grad_enabled(), op, "x gets no gradient");
-  const detail::ReduceSpec red = detail::reduce_spec(op, reduction, n, n * d, x.shape());
-  Tensor out = Tensor::empty(red.out, logits.options());
-  const bool graph = autograd::needs_graph({&logits});
-  Tensor dlogits = graph ? Tensor::empty(logits.shape(), logits.options()) : Tensor();
-  dispatch::run(op, logits, [&](auto z, auto be) {
-    using T = decltype(z);
-    const Tensor scratch =
-        dispatch::scratch_doubles(LATENT_SCRATCH(be, loss_scratch, n, d), logits.device());
-    dispatch::call(be, LATENT_KERNEL(categorical_forward_grad), out.data<T>(),
-                   graph ? dlogits.data<T>() : nullptr, logits.data<T>(), x.data<T>(), T(red.scale),
-                   n, d, levels, dispatch::as_doubles(scratch));
-  });
-  if (!graph) return out;
-  autograd::record(op, out, {&logits}, [=](const Tensor& dout, autograd::GradSink& g) {
-    g.adopt(0, autograd::is_unit_seed(dout) ? dlogits : mul(dlogits, dout));
-  });
-  return out;
+  return loss_with_gradient(op, logits, x, reduction,
+                            [&](auto z, auto be, auto* out, auto* dp, auto scale, double* scratch) {
+                              using T = decltype(z);
+                              dispatch::call(be, LATENT_KERNEL(categorical_forward_grad), out, dp,
+                                             logits.data<T>(), x.data<T>(), scale, n, d, levels,
+                                             scratch);
+                            });
 }
 
 Tensor mse(const Tensor& pred, const Tensor& target, Reduction reduction) {
