@@ -16,6 +16,7 @@ void for_each_uniform(philox::Key key, index_t n, Fn&& fn) {
     const philox::U32x4 r = philox::block(seed, offset + static_cast<std::uint64_t>(b));
     for (int k = 0; k < 4 && 4 * b + k < n; ++k) fn(4 * b + k, philox::to_uniform(r.v[k]));
   });
+  if (key.take.counter) philox::complete_take(key.take);
 }
 
 }  // namespace
@@ -29,6 +30,7 @@ void gaussian_noise_forward(T* y, const T* x, T sigma, philox::Key key, index_t 
     for (int k = 0; k < 4 && 4 * b + k < n; ++k)
       y[4 * b + k] = x[4 * b + k] + sigma * static_cast<T>(z[k]);
   });
+  if (key.take.counter) philox::complete_take(key.take);
 }
 
 template <class T>

@@ -25,6 +25,11 @@ __global__ void uniform_groups_kernel(philox::Key key, index_t n, Body body) {
       if (i < n) body(i, philox::to_uniform(r.v[j]));
     }
   }
+  // A take_inside draw: the last block moves the generator's offset (the same in every thread).
+  if (key.take.counter && last_block_done(key.take.done) && threadIdx.x == 0) {
+    philox::complete_take(key.take);
+    *key.take.done = 0ull;
+  }
 }
 
 template <class Body>
@@ -118,6 +123,10 @@ __global__ void gaussian_noise_forward_kernel(float* __restrict__ y, const float
       const index_t i = 4 * b + j;
       if (i < n) y[i] = x[i] + sigma * z[j];
     }
+  }
+  if (key.take.counter && last_block_done(key.take.done) && threadIdx.x == 0) {
+    philox::complete_take(key.take);
+    *key.take.done = 0ull;
   }
 }
 

@@ -89,16 +89,6 @@ LATENT_HD float uniform_at(std::uint64_t seed, std::uint64_t offset, std::uint64
   return to_uniform(r.v[i % 4]);
 }
 
-// Where a draw's numbers start in the stream of `seed`: block offset + *base (base null: offset
-// alone). A draw whose start lives in memory (Generator::take_on writes it there) is read when the
-// kernel runs, so a recorded step draws new numbers at every replay.
-struct Key {
-  std::uint64_t seed = 0;
-  std::uint64_t offset = 0;
-  const std::uint64_t* base = nullptr;
-  LATENT_HD std::uint64_t start() const { return offset + (base ? *base : 0); }
-};
-
 // A draw whose kernel moves the generator's offset itself (Generator::take_inside), instead of a
 // philox_take launch before it: the kernel reads its start from *counter (its Key's base), and
 // once every thread has read it (on the GPU: the last block to finish, counted in *done, which is
@@ -110,6 +100,26 @@ struct Take {
   unsigned long long* done = nullptr;
   std::uint64_t blocks = 0;
 };
+
+// Where a draw's numbers start in the stream of `seed`: block offset + *base (base null: offset
+// alone). A draw whose start lives in memory (Generator::take_on writes it there) is read when the
+// kernel runs, so a recorded step draws new numbers at every replay.
+struct Key {
+  std::uint64_t seed = 0;
+  std::uint64_t offset = 0;
+  const std::uint64_t* base = nullptr;
+  // Set for the first kernel of a draw made with Generator::take_inside: that kernel moves the
+  // offset (its base is then the generator's counter); empty otherwise.
+  Take take;
+  LATENT_HD std::uint64_t start() const { return offset + (base ? *base : 0); }
+};
+
+// The write that completes a Take, by one thread once every thread has read the start.
+LATENT_HD void complete_take(const Take& take) {
+  const std::uint64_t start = *take.counter;
+  *take.used = start;
+  *take.counter = start + take.blocks;
+}
 
 // Blocks consumed by a draw of n numbers: a draw advances the generator's offset by this much.
 LATENT_HD std::uint64_t blocks_for(std::uint64_t n) {

@@ -139,11 +139,7 @@ void reparametrize_kl_forward(T* z, T* kl, const T* h, philox::Key key, philox::
                               double* scratch, Stream) {
   reparametrize_forward<T>(z, h, nullptr, key, lv_min, lv_max, r, n, zdim);
   kl_normal_forward<T>(kl, h, scale, false, lv_min, lv_max, n, zdim, scratch);
-  if (take.counter) {
-    const std::uint64_t start = *take.counter;
-    *take.used = start;
-    *take.counter = start + take.blocks;
-  }
+  if (take.counter) philox::complete_take(take);
 }
 
 template <class T>

@@ -47,9 +47,7 @@ __global__ void reparametrize_forward_kernel(float* __restrict__ z, const float*
   }
   if (take.counter == nullptr) return;  // the same for every thread
   if (last_block_done(take.done) && threadIdx.x == 0) {
-    const std::uint64_t start = *reinterpret_cast<volatile std::uint64_t*>(take.counter);
-    *take.used = start;
-    *take.counter = start + take.blocks;
+    philox::complete_take(take);
     *take.done = 0ull;
   }
 }

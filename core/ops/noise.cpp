@@ -20,9 +20,11 @@ Tensor keep_or_replace(const char* op, const Tensor& x, double p, Generator& gen
   check_probability(op, p);
   const std::int64_t n = x.numel();
   Tensor y = Tensor::empty(x.shape(), x.options());
-  // The backward regenerates the uniforms from the same start (`used`, kept alive by its closure).
-  const Generator::Draw draw = gen.take_on(static_cast<std::uint64_t>(n), x.device());
-  const kernels::philox::Key key = draw.key;
+  // The forward kernel moves the generator's offset itself (take_inside); the backward
+  // regenerates the uniforms from the draw's start (`used`, kept alive by its closure).
+  const Generator::Draw draw = gen.take_inside(static_cast<std::uint64_t>(n), x.device());
+  kernels::philox::Key key = draw.key;
+  key.take = draw.take;
   dispatch::run(op, x, [&](auto z, auto be) {
     using T = decltype(z);
     if (salt)
@@ -31,6 +33,8 @@ Tensor keep_or_replace(const char* op, const Tensor& x, double p, Generator& gen
     else
       dispatch::call(be, LATENT_KERNEL(masking_noise_forward), y.data<T>(), x.data<T>(), p, key, n);
   });
+  key.base = draw.take.used;
+  key.take = {};
   autograd::record(op, y, {&x}, [=, start = draw.used](const Tensor& dy, autograd::GradSink& g) {
     (void)start;  // holds the draw's start, which `key` points to
     Tensor& dx = g.grad(0);
@@ -51,14 +55,15 @@ Tensor gaussian_noise(const Tensor& x, double sigma, Generator& gen) {
   check(std::isfinite(sigma) && sigma >= 0.0, op, "sigma must be finite and >= 0, got ", sigma);
   const std::int64_t n = x.numel();
   Tensor y = Tensor::empty(x.shape(), x.options());
-  const Generator::Draw draw = gen.take_on(static_cast<std::uint64_t>(n), x.device());
+  const Generator::Draw draw = gen.take_inside(static_cast<std::uint64_t>(n), x.device());
+  kernels::philox::Key key = draw.key;
+  key.take = draw.take;  // the kernel moves the generator's offset itself
   dispatch::run(op, x, [&](auto z, auto be) {
     using T = decltype(z);
     dispatch::call(be, LATENT_KERNEL(gaussian_noise_forward), y.data<T>(), x.data<T>(), T(sigma),
-                   draw.key, n);
+                   key, n);
   });
-  autograd::record(op, y, {&x},
-                   [](const Tensor& dy, autograd::GradSink& g) { g.accumulate(0, dy); });
+  autograd::record(op, y, {&x}, [](const Tensor& dy, autograd::GradSink& g) { g.adopt(0, dy); });
   return y;
 }
 

@@ -325,5 +325,22 @@ TEST(DenoisingAE, SeededRunsRepeatExactly) {
   }
 }
 
+// The corruption kernels move the generator's offset themselves: by as much as a draw of their
+// size, and the next draw starts there.
+TEST(NoiseOps, CorruptionMovesTheGeneratorLikeADraw) {
+  Generator data_gen(1);
+  const Tensor x = Tensor::rand({7, 9}, data_gen);
+  for (int kind = 0; kind < 3; ++kind) {
+    Generator a(5), b(5);
+    a.take(3);
+    b.take(3);
+    if (kind == 0) (void)masking_noise(x, 0.3, a);
+    if (kind == 1) (void)salt_and_pepper(x, 0.2, a);
+    if (kind == 2) (void)gaussian_noise(x, 0.5, a);
+    b.take(63);
+    EXPECT_EQ(a.offset(), b.offset()) << kind;
+  }
+}
+
 }  // namespace
 }  // namespace latent::models

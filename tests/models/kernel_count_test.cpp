@@ -123,7 +123,7 @@ TEST(KernelCount, EveryFamilyHasACeiling) {
                                .decoder = dec,
                                .corruption = {.kind = Corruption::masking, .p = 0.3}});
        },
-       22},
+       21},
       {"sparse_l1",
        [&] {
          return std::make_unique<SparseAE>(SparseAEConfig{.input = 96,
