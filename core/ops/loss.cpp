@@ -54,64 +54,14 @@ Tensor pair_loss(const char* op, const Tensor& x, const Tensor& t, Reduction red
   return out;
 }
 
-}  // namespace
-
-Tensor bce_with_logits(const Tensor& logits, const Tensor& target, Reduction reduction) {
-  const char* op = "bce_with_logits";
-  check_pair(op, logits, "logits", target, "target");
-  const bool reduced = reduction != Reduction::none;
-  if (reduced && autograd::needs_graph({&logits}) && !autograd::needs_graph({&target})) {
-    // A training loss: its gradient is known in the forward pass, which writes it on the way.
-    // When the loss is what backward() starts from (its gradient is exactly 1), the backward
-    // hands that gradient over without a kernel.
-    const std::int64_t n = logits.dim(0);
-    const std::int64_t d = logits.shape().row_size();
-    const detail::ReduceSpec red =
-        detail::reduce_spec(op, reduction, n, logits.numel(), logits.shape());
-    Tensor out = Tensor::empty(red.out, logits.options());
-    Tensor dx = Tensor::empty(logits.shape(), logits.options());
-    dispatch::run(op, logits, [&](auto z, auto be) {
-      using T = decltype(z);
-      const Tensor scratch =
-          dispatch::scratch_doubles(LATENT_SCRATCH(be, loss_scratch, n, d), logits.device());
-      dispatch::call(be, LATENT_KERNEL(bce_with_logits_forward_grad), out.data<T>(), dx.data<T>(),
-                     logits.data<T>(), target.data<T>(), T(red.scale), n, d,
-                     dispatch::as_doubles(scratch));
-    });
-    autograd::SavedTensor sx = logits, st = target;
-    autograd::record(op, out, {&logits, &target}, [=](const Tensor& dout, autograd::GradSink& g) {
-      if (autograd::is_unit_seed(dout)) {
-        g.adopt(0, dx);
-        return;
-      }
-      const Tensor& xv = sx.get(op);
-      const Tensor& tv = st.get(op);
-      Tensor& dl = g.grad(0);
-      dispatch::run(op, dout, [&](auto z, auto be) {
-        using T = decltype(z);
-        dispatch::call(be, LATENT_KERNEL(bce_with_logits_backward), dl.data<T>(),
-                       static_cast<T*>(nullptr), dout.data<T>(), red.stride, T(red.scale),
-                       xv.data<T>(), tv.data<T>(), n, d);
-      });
-    });
-    return out;
-  }
-  return pair_loss(op, logits, target, reduction, LATENT_KERNEL(bce_with_logits_forward),
-                   LATENT_KERNEL(bce_with_logits_backward));
-}
-
-namespace {
-
-// A likelihood's training loss over [N, D] data whose kernel writes the gradient of p (the
-// decoder's output) in the forward pass: launch(T-typed zero, backend, out, dp or null, scratch)
-// makes the call. The backward hands that gradient over (output gradient 1) or scales it.
+// A training loss whose kernel also writes the gradient of p (the model's output) in the forward
+// pass, reduced as `red` says over n samples of d elements: launch(T-typed zero, backend, out, dp
+// or null, scale, scratch) makes the call. The backward hands that gradient over when the loss is
+// what backward() starts from (its gradient is exactly 1: no kernel), and scales it otherwise.
+// The other inputs get no gradient.
 template <class Launch>
-Tensor loss_with_gradient(const char* op, const Tensor& p, const Tensor& data, Reduction reduction,
-                          Launch&& launch) {
-  check(reduction != Reduction::none, op, "needs a reduced output (sum, batch_mean or mean)");
-  check(!data.requires_grad() || !grad_enabled(), op, "the data gets no gradient");
-  const std::int64_t n = data.dim(0), d = data.dim(1);
-  const detail::ReduceSpec red = detail::reduce_spec(op, reduction, n, n * d, data.shape());
+Tensor loss_with_gradient(const char* op, const Tensor& p, const detail::ReduceSpec& red,
+                          std::int64_t n, std::int64_t d, Launch&& launch) {
   Tensor out = Tensor::empty(red.out, p.options());
   const bool graph = autograd::needs_graph({&p});
   Tensor dp = graph ? Tensor::empty(p.shape(), p.options()) : Tensor();
@@ -129,7 +79,35 @@ Tensor loss_with_gradient(const char* op, const Tensor& p, const Tensor& data, R
   return out;
 }
 
+// The checks of a likelihood loss over data [N, D] that only the decoder's output differentiates.
+detail::ReduceSpec data_loss_spec(const char* op, const Tensor& data, Reduction reduction) {
+  check(reduction != Reduction::none, op, "needs a reduced output (sum, batch_mean or mean)");
+  check(!data.requires_grad() || !grad_enabled(), op, "the data gets no gradient");
+  return detail::reduce_spec(op, reduction, data.dim(0), data.numel(), data.shape());
+}
+
 }  // namespace
+
+Tensor bce_with_logits(const Tensor& logits, const Tensor& target, Reduction reduction) {
+  const char* op = "bce_with_logits";
+  check_pair(op, logits, "logits", target, "target");
+  const bool reduced = reduction != Reduction::none;
+  if (reduced && autograd::needs_graph({&logits}) && !autograd::needs_graph({&target})) {
+    // A training loss: its gradient is known in the forward pass, which writes it on the way.
+    const std::int64_t n = logits.dim(0);
+    const std::int64_t d = logits.shape().row_size();
+    const detail::ReduceSpec red =
+        detail::reduce_spec(op, reduction, n, logits.numel(), logits.shape());
+    return loss_with_gradient(
+        op, logits, red, n, d, [&](auto z, auto be, auto* out, auto* dx, auto scale, double* sc) {
+          using T = decltype(z);
+          dispatch::call(be, LATENT_KERNEL(bce_with_logits_forward_grad), out, dx, logits.data<T>(),
+                         target.data<T>(), scale, n, d, sc);
+        });
+  }
+  return pair_loss(op, logits, target, reduction, LATENT_KERNEL(bce_with_logits_forward),
+                   LATENT_KERNEL(bce_with_logits_backward));
+}
 
 Tensor gaussian_nll_packed(const Tensor& params, const Tensor& target, Reduction reduction) {
   const char* op = "gaussian_nll_packed";
@@ -139,7 +117,7 @@ Tensor gaussian_nll_packed(const Tensor& params, const Tensor& target, Reduction
   const std::int64_t n = target.dim(0), d = target.dim(1);
   check(params.dim(0) == n && params.dim(1) == 2 * d, op, "params must be [N, 2D] = (", n, ", ",
         2 * d, ") for target ", target.shape().str(), ", got ", params.shape().str());
-  return loss_with_gradient(op, params, target, reduction,
+  return loss_with_gradient(op, params, data_loss_spec(op, target, reduction), n, d,
                             [&](auto z, auto be, auto* out, auto* dp, auto scale, double* scratch) {
                               using T = decltype(z);
                               dispatch::call(be, LATENT_KERNEL(gaussian_packed_forward_grad), out,
@@ -159,7 +137,7 @@ Tensor categorical_nll(const Tensor& logits, const Tensor& x, std::int64_t level
   check(logits.dim(0) == n && logits.dim(1) == d * levels, op, "logits must be [N, D*K] = (", n,
         ", ", d * levels, ") for x ", x.shape().str(), " and ", levels, " levels, got ",
         logits.shape().str());
-  return loss_with_gradient(op, logits, x, reduction,
+  return loss_with_gradient(op, logits, data_loss_spec(op, x, reduction), n, d,
                             [&](auto z, auto be, auto* out, auto* dp, auto scale, double* scratch) {
                               using T = decltype(z);
                               dispatch::call(be, LATENT_KERNEL(categorical_forward_grad), out, dp,
@@ -199,39 +177,17 @@ Tensor gaussian_nll(const Tensor& mean, const Tensor& logvar, const Tensor& targ
   const std::int64_t n = mean.dim(0);
   const std::int64_t d = ms.row_size();
   const detail::ReduceSpec red = detail::reduce_spec(op, reduction, n, mean.numel(), ms);
-  Tensor out = Tensor::empty(red.out, mean.options());
   if (!red.per_sample && autograd::needs_graph({&mean}) &&
       !autograd::needs_graph({&logvar, &target})) {
-    // A training loss with a fixed variance: the mean's gradient is written in the forward pass
-    // and handed over without a kernel when the loss is what backward() starts from.
-    Tensor dmean = Tensor::empty(mean.shape(), mean.options());
-    dispatch::run(op, mean, [&](auto z, auto be) {
-      using T = decltype(z);
-      const Tensor scratch =
-          dispatch::scratch_doubles(LATENT_SCRATCH(be, loss_scratch, n, d), mean.device());
-      dispatch::call(be, LATENT_KERNEL(gaussian_nll_forward_grad), out.data<T>(), dmean.data<T>(),
-                     mean.data<T>(), logvar.data<T>(), vs, target.data<T>(), T(red.scale), n, d,
-                     dispatch::as_doubles(scratch));
-    });
-    autograd::SavedTensor sm = mean, sl = logvar, st = target;
-    autograd::record(
-        op, out, {&mean, &logvar, &target}, [=](const Tensor& dout, autograd::GradSink& g) {
-          if (autograd::is_unit_seed(dout)) {
-            g.adopt(0, dmean);
-            return;
-          }
-          const Tensor& mv = sm.get(op);
-          Tensor& dm = g.grad(0);
-          dispatch::run(op, dout, [&](auto z, auto be) {
-            using T = decltype(z);
-            dispatch::call(be, LATENT_KERNEL(gaussian_nll_backward), dm.data<T>(),
-                           static_cast<T*>(nullptr), static_cast<T*>(nullptr), dout.data<T>(),
-                           red.stride, T(red.scale), mv.data<T>(), sl.get(op).data<T>(), vs,
-                           st.get(op).data<T>(), n, d, static_cast<double*>(nullptr));
-          });
+    // A training loss with a fixed variance: the mean's gradient is written in the forward pass.
+    return loss_with_gradient(
+        op, mean, red, n, d, [&](auto z, auto be, auto* out, auto* dm, auto scale, double* sc) {
+          using T = decltype(z);
+          dispatch::call(be, LATENT_KERNEL(gaussian_nll_forward_grad), out, dm, mean.data<T>(),
+                         logvar.data<T>(), vs, target.data<T>(), scale, n, d, sc);
         });
-    return out;
   }
+  Tensor out = Tensor::empty(red.out, mean.options());
   dispatch::run(op, mean, [&](auto z, auto be) {
     using T = decltype(z);
     const Tensor scratch =
