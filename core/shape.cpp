@@ -29,6 +29,13 @@ std::int64_t Shape::numel() const {
   return n;
 }
 
+Shape Shape::with_rows(std::int64_t rows) const {
+  check(ndim_ >= 1, "shape", "with_rows needs at least one dimension, got a scalar");
+  std::array<std::int64_t, kMaxDims> dims = dims_;
+  dims[0] = rows;
+  return Shape(std::span<const std::int64_t>(dims.data(), static_cast<std::size_t>(ndim_)));
+}
+
 std::int64_t Shape::row_size() const {
   std::int64_t n = 1;
   for (int i = 1; i < ndim_; ++i) n *= dims_[static_cast<std::size_t>(i)];

@@ -25,6 +25,8 @@ class Shape {
   std::int64_t numel() const;
   // The product of all dimensions but the first (a row's length for [N, ...]); 1 for a vector.
   std::int64_t row_size() const;
+  // The same shape with `rows` as its first dimension (a batch of other rows); needs ndim() >= 1.
+  Shape with_rows(std::int64_t rows) const;
   // "(128, 784)"; "()" for a scalar.
   std::string str() const;
 

@@ -416,10 +416,7 @@ Tensor Tensor::rows(std::int64_t start, std::int64_t count) const {
         start + count, ") out of range for shape ", shape().str());
   auto impl = std::make_shared<TensorImpl>(*impl_);
   impl->meta = nullptr;
-  std::int64_t dims[Shape::kMaxDims];
-  for (int i = 0; i < ndim(); ++i) dims[i] = shape()[i];
-  dims[0] = count;
-  impl->shape = Shape(std::span<const std::int64_t>(dims, static_cast<std::size_t>(ndim())));
+  impl->shape = shape().with_rows(count);
   impl->offset += start * shape().row_size();
   Tensor out(std::move(impl));
   autograd::record("rows", out, {this}, [start, count](const Tensor& dout, autograd::GradSink& g) {

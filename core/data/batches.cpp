@@ -24,11 +24,7 @@ Tensor gather(const char* op, const Tensor& x, const std::int64_t* index, std::i
   for (std::int64_t i = 0; i < n; ++i)
     check(index[i] >= 0 && index[i] < rows, op, "index ", index[i], " at position ", i,
           " is out of range for ", rows, " rows of ", x.shape().str());
-  std::int64_t dims[Shape::kMaxDims];
-  for (int d = 0; d < x.ndim(); ++d) dims[d] = x.shape()[d];
-  dims[0] = n;
-  const Shape shape(std::span<const std::int64_t>(dims, static_cast<std::size_t>(x.ndim())));
-  Tensor out = Tensor::empty(shape, x.options());
+  Tensor out = Tensor::empty(x.shape().with_rows(n), x.options());
   const std::int64_t row = x.shape().row_size();
   dispatch::run(
       op, x,
@@ -181,11 +177,7 @@ void BatchSource::check_room(std::int64_t count) const {
 
 Tensor BatchSource::draw(std::int64_t count) {
   check_room(count);
-  std::int64_t dims[Shape::kMaxDims];
-  for (int d = 0; d < data_.ndim(); ++d) dims[d] = data_.shape()[d];
-  dims[0] = count;
-  const Shape shape(std::span<const std::int64_t>(dims, static_cast<std::size_t>(data_.ndim())));
-  Tensor out = Tensor::empty(shape, data_.options());
+  Tensor out = Tensor::empty(data_.shape().with_rows(count), data_.options());
   const std::int64_t row = data_.shape().row_size();
   dispatch::run(kSource, data_, [&](auto z, auto be) {
     using T = decltype(z);
