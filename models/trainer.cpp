@@ -204,6 +204,9 @@ History Trainer::fit(const Tensor& train, const Tensor& test) {
     test_eval = bernoulli(test, test_gen);
   }
 
+  // The same training set as the last fit (the same tensor, not written since): checked already.
+  const bool same_train =
+      last_train_.impl() == train.impl() && last_train_version_ == train.impl()->storage->version;
   const bool categorical = model_.likelihood().kind == Likelihood::categorical;
   if (config_.binarize || categorical) {
     // Grey levels are probabilities to binarize and intensities to quantize: a value outside
@@ -221,27 +224,23 @@ History Trainer::fit(const Tensor& train, const Tensor& test) {
                 x.shape().str(), " holds ", v[i]);
       }
     };
-    check_range(train, "training set");
+    if (!same_train) check_range(train, "training set");
     if (test.defined()) check_range(test, "test set");
   }
   if (config_.data_on_device) {
-    // The same data as the last fit (same tensor, not written since): its copy on the device and
-    // the recorded step that draws from it are kept.
-    const bool same = source_ && source_input_.impl() == train.impl() &&
-                      source_version_ == train.impl()->storage->version &&
-                      source_->data().device() == model_.device();
-    if (!same) {
+    // The same data as the last fit: its copy on the device and the recorded step that draws
+    // from it are kept.
+    if (!(same_train && source_ && source_->data().device() == model_.device())) {
       source_.reset();
       source_.emplace(train.to(model_.device()),
                       data::BatchSourceOptions{.binarize = config_.binarize,
                                                .seed = mix_seed(config_.seed, 1)});
-      source_input_ = train;
-      source_version_ = train.impl()->storage->version;
     }
   } else {
     source_.reset();
-    source_input_ = Tensor();
   }
+  last_train_ = train;
+  last_train_version_ = train.impl()->storage->version;
 
   // The schedule is evaluated by the optimizer at each step from its own count: its next step is
   // this trainer's step_.

@@ -179,8 +179,8 @@ class Trainer {
   std::function<void(const EpochInfo&)> on_epoch_;
   Generator binarize_gen_;
   std::optional<data::BatchSource> source_;  // the training set on the device (data_on_device)
-  Tensor source_input_;                      // the tensor source_ was made from, and its version
-  std::uint64_t source_version_ = 0;
+  Tensor last_train_;  // the last fit's training set and its storage version (checked, copied)
+  std::uint64_t last_train_version_ = 0;
   History history_;
   std::int64_t step_ = 0;
   int epoch_ = 0;
