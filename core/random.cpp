@@ -54,16 +54,23 @@ std::uint64_t Generator::take(std::uint64_t n) {
   return start;
 }
 
+void Generator::ensure_counter(Device device) {
+  if (counter_.defined() && counter_.device() == device) return;
+  // The offset moves into memory on `device` (once; again only if the draws change device).
+  const std::uint64_t now = offset();
+  dispatch::refuse_while_recording("a generator's first draw on a device");
+  // The offset, then take_inside's count of finished blocks (0 between draws).
+  counter_ = Tensor::empty({4}, {.device = device});
+  const std::uint64_t init[2] = {now, 0};
+  backend::copy(as_u64(counter_), device, init, Device::cpu(), sizeof init);
+}
+
+kernels::philox::Key Generator::Draw::again() const {
+  return {.seed = key.seed, .offset = 0, .base = as_u64(used)};
+}
+
 Generator::Draw Generator::take_on(std::uint64_t n, Device device) {
-  if (!counter_.defined() || counter_.device() != device) {
-    // The offset moves into memory on `device` (once; again only if the draws change device).
-    const std::uint64_t now = offset();
-    dispatch::refuse_while_recording("a generator's first draw on a device");
-    // The offset, then take_inside's count of finished blocks (0 between draws).
-    counter_ = Tensor::empty({4}, {.device = device});
-    const std::uint64_t init[2] = {now, 0};
-    backend::copy(as_u64(counter_), device, init, Device::cpu(), sizeof init);
-  }
+  ensure_counter(device);
   Draw d{.key = {.seed = seed_}, .used = u64_slot(device)};
   d.key.base = as_u64(d.used);
   const std::uint64_t blocks = kernels::philox::blocks_for(n);
@@ -74,16 +81,13 @@ Generator::Draw Generator::take_on(std::uint64_t n, Device device) {
 }
 
 Generator::Draw Generator::take_inside(std::uint64_t n, Device device) {
-  if (!counter_.defined() || counter_.device() != device) {
-    // The counter moves into memory (once), as take_on does; its launch is not the point here.
-    take_on(0, device);
-  }
+  ensure_counter(device);
   Draw d{.key = {.seed = seed_}, .used = u64_slot(device)};
   d.key.base = as_u64(counter_);
-  d.take = {.counter = as_u64(counter_),
-            .used = as_u64(d.used),
-            .done = reinterpret_cast<unsigned long long*>(as_u64(counter_) + 1),
-            .blocks = kernels::philox::blocks_for(n)};
+  d.key.take = {.counter = as_u64(counter_),
+                .used = as_u64(d.used),
+                .done = reinterpret_cast<unsigned long long*>(as_u64(counter_) + 1),
+                .blocks = kernels::philox::blocks_for(n)};
   return d;
 }
 

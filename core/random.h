@@ -38,15 +38,19 @@ class Generator {
   struct Draw {
     kernels::philox::Key key;
     Tensor used;
-    kernels::philox::Take take;  // set by take_inside only
+    // The key for kernels that draw the same numbers again after the first: its start is `used`.
+    kernels::philox::Key again() const;
   };
   Draw take_on(std::uint64_t n, Device device);
-  // The same reservation left to the draw's own kernel (kernels::philox::Take): no launch of its
-  // own. key reads the start from the generator's counter, for that kernel only; later kernels
-  // drawing the same numbers read it from `used` (key with base take.used).
+  // The same reservation left to the draw's first kernel (key.take, kernels::philox::Take): no
+  // launch of its own. key reads the start from the generator's counter and its kernel moves it;
+  // later kernels drawing the same numbers use again().
   Draw take_inside(std::uint64_t n, Device device);
 
  private:
+  // The offset in memory on `device` from now on (moved there by the first draw on it).
+  void ensure_counter(Device device);
+
   std::uint64_t seed_ = 0;
   std::uint64_t offset_ = 0;
   Tensor counter_;  // the offset once it lives in memory: one uint64 in float32 storage

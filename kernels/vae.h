@@ -21,8 +21,8 @@
 //                            per-sample values, (0, 0) for a scalar.
 //   reparametrize_kl_forward:  reparametrize_forward (drawn noise) and, in the same call,
 //                              kl [1] = scale * sum_n sum_k t[n, k] (kl_normal_forward, reduced);
-//                              with a non-empty take the kernel moves the generator's offset
-//                              itself (philox::Take)
+//                              with a non-empty key.take the kernel moves the generator's
+//                              offset itself (philox::Take)
 //   reparametrize_kl_backward: dh [N, 2Z] (=, or += when add) the reparametrize_backward sum
 //                              plus, when dkl is non-null, the kl_normal_backward terms with
 //                              g = scale * dkl[0]: the gradients of z and of the KL together.
@@ -52,9 +52,9 @@ void reparametrize_backward(T* dh, const T* dz, const T* h, const T* eps, philox
                             T lv_max, index_t r, index_t n, index_t zdim, Stream stream = nullptr);
 
 template <class T>
-void reparametrize_kl_forward(T* z, T* kl, const T* h, philox::Key key, philox::Take take, T scale,
-                              T lv_min, T lv_max, index_t r, index_t n, index_t zdim,
-                              double* scratch, Stream stream = nullptr);
+void reparametrize_kl_forward(T* z, T* kl, const T* h, philox::Key key, T scale, T lv_min, T lv_max,
+                              index_t r, index_t n, index_t zdim, double* scratch,
+                              Stream stream = nullptr);
 template <class T>
 void reparametrize_kl_backward(T* dh, bool add, const T* dz, const T* dkl, T scale, const T* h,
                                philox::Key key, T lv_min, T lv_max, index_t r, index_t n,
@@ -83,9 +83,9 @@ void reparametrize_backward(float* dh, const float* dz, const float* h, const fl
                             index_t zdim, Stream stream);
 
 // The sample, then the KL sum (kl_normal_scratch doubles): two launches of their own kernels.
-void reparametrize_kl_forward(float* z, float* kl, const float* h, philox::Key key,
-                              philox::Take take, float scale, float lv_min, float lv_max, index_t r,
-                              index_t n, index_t zdim, double* scratch, Stream stream);
+void reparametrize_kl_forward(float* z, float* kl, const float* h, philox::Key key, float scale,
+                              float lv_min, float lv_max, index_t r, index_t n, index_t zdim,
+                              double* scratch, Stream stream);
 // One kernel.
 void reparametrize_kl_backward(float* dh, bool add, const float* dz, const float* dkl, float scale,
                                const float* h, philox::Key key, float lv_min, float lv_max,

@@ -55,6 +55,7 @@ void reparametrize_forward(T* z, const T* h, const T* eps, philox::Key key, T lv
         for (index_t k = 0; k < zdim; ++k)
           zr[k] = math::reparam_sample(mu[k], math::clamp(lv[k], lv_min, lv_max), e[k]);
       });
+  if (key.take.counter) philox::complete_take(key.take);  // a take_inside draw
 }
 
 namespace {
@@ -134,12 +135,10 @@ void reparametrize_backward(T* dh, const T* dz, const T* h, const T* eps, philox
 }
 
 template <class T>
-void reparametrize_kl_forward(T* z, T* kl, const T* h, philox::Key key, philox::Take take, T scale,
-                              T lv_min, T lv_max, index_t r, index_t n, index_t zdim,
-                              double* scratch, Stream) {
+void reparametrize_kl_forward(T* z, T* kl, const T* h, philox::Key key, T scale, T lv_min, T lv_max,
+                              index_t r, index_t n, index_t zdim, double* scratch, Stream) {
   reparametrize_forward<T>(z, h, nullptr, key, lv_min, lv_max, r, n, zdim);
   kl_normal_forward<T>(kl, h, scale, false, lv_min, lv_max, n, zdim, scratch);
-  if (take.counter) philox::complete_take(take);
 }
 
 template <class T>
@@ -207,8 +206,8 @@ void kl_normal_backward(T* dh, const T* dout, index_t stride_n, index_t stride_z
                                          index_t, index_t, Stream);                               \
   template void reparametrize_backward<T>(T*, const T*, const T*, const T*, philox::Key, T, T,    \
                                           index_t, index_t, index_t, Stream);                     \
-  template void reparametrize_kl_forward<T>(T*, T*, const T*, philox::Key, philox::Take, T, T, T, \
-                                            index_t, index_t, index_t, double*, Stream);          \
+  template void reparametrize_kl_forward<T>(T*, T*, const T*, philox::Key, T, T, T, index_t,      \
+                                            index_t, index_t, double*, Stream);                   \
   template void reparametrize_kl_backward<T>(T*, bool, const T*, const T*, T, const T*,           \
                                              philox::Key, T, T, index_t, index_t, index_t,        \
                                              Stream);                                             \

@@ -21,12 +21,12 @@ __device__ __forceinline__ float pick4(const float q[4], index_t j) {
 
 // One thread per group of four consecutive elements of z [R*N, Z]: element i uses word i % 4 of
 // Philox block offset + i / 4 (the CPU's mapping), so the group draws exactly one block.
-// With a non-empty take the last block to finish moves the generator's offset (philox::Take):
+// With a non-empty key.take the last block to finish moves the generator's offset (philox::Take):
 // every thread has read it by then (each block counts itself done after a barrier).
 __global__ void reparametrize_forward_kernel(float* __restrict__ z, const float* __restrict__ h,
                                              const float* __restrict__ eps, philox::Key key,
-                                             philox::Take take, float lv_min, float lv_max,
-                                             index_t n, index_t zdim, index_t total) {
+                                             float lv_min, float lv_max, index_t n, index_t zdim,
+                                             index_t total) {
   const std::uint64_t seed = key.seed, offset = key.start();
   const index_t groups = (total + 3) / 4;
   for (index_t b = static_cast<index_t>(blockIdx.x) * kThreads + threadIdx.x; b < groups;
@@ -45,10 +45,10 @@ __global__ void reparametrize_forward_kernel(float* __restrict__ z, const float*
       }
     }
   }
-  if (take.counter == nullptr) return;  // the same for every thread
-  if (last_block_done(take.done) && threadIdx.x == 0) {
-    philox::complete_take(take);
-    *take.done = 0ull;
+  if (key.take.counter == nullptr) return;  // the same for every thread
+  if (last_block_done(key.take.done) && threadIdx.x == 0) {
+    philox::complete_take(key.take);
+    *key.take.done = 0ull;
   }
 }
 
@@ -176,7 +176,7 @@ void reparametrize_forward(float* z, const float* h, const float* eps, philox::K
   const index_t total = r * n * zdim;
   if (total == 0) return;
   reparametrize_forward_kernel<<<blocks_for((total + 3) / 4, kThreads), kThreads, 0, stream>>>(
-      z, h, eps, key, philox::Take{}, lv_min, lv_max, n, zdim, total);
+      z, h, eps, key, lv_min, lv_max, n, zdim, total);
   LATENT_LAUNCH_CHECK(reparametrize_forward_kernel);
 }
 
@@ -190,16 +190,16 @@ void reparametrize_backward(float* dh, const float* dz, const float* h, const fl
   LATENT_LAUNCH_CHECK(reparametrize_backward_kernel);
 }
 
-void reparametrize_kl_forward(float* z, float* kl, const float* h, philox::Key key,
-                              philox::Take take, float scale, float lv_min, float lv_max, index_t r,
-                              index_t n, index_t zdim, double* scratch, Stream stream) {
+void reparametrize_kl_forward(float* z, float* kl, const float* h, philox::Key key, float scale,
+                              float lv_min, float lv_max, index_t r, index_t n, index_t zdim,
+                              double* scratch, Stream stream) {
   const index_t total = r * n * zdim;
   if (total > 0) {
     reparametrize_forward_kernel<<<blocks_for((total + 3) / 4, kThreads), kThreads, 0, stream>>>(
-        z, h, nullptr, key, take, lv_min, lv_max, n, zdim, total);
+        z, h, nullptr, key, lv_min, lv_max, n, zdim, total);
     LATENT_LAUNCH_CHECK(reparametrize_forward_kernel);
-  } else if (take.counter) {
-    philox_take(take.counter, take.used, take.blocks, stream);  // nothing drawn, still a draw
+  } else if (key.take.counter) {
+    philox_take(key.take.counter, key.take.used, key.take.blocks, stream);  // still a draw
   }
   kl_normal_forward(kl, h, scale, false, lv_min, lv_max, n, zdim, scratch, stream);
 }

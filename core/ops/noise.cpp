@@ -23,8 +23,7 @@ Tensor keep_or_replace(const char* op, const Tensor& x, double p, Generator& gen
   // The forward kernel moves the generator's offset itself (take_inside); the backward
   // regenerates the uniforms from the draw's start (`used`, kept alive by its closure).
   const Generator::Draw draw = gen.take_inside(static_cast<std::uint64_t>(n), x.device());
-  kernels::philox::Key key = draw.key;
-  key.take = draw.take;
+  const kernels::philox::Key key = draw.key;
   dispatch::run(op, x, [&](auto z, auto be) {
     using T = decltype(z);
     if (salt)
@@ -33,15 +32,14 @@ Tensor keep_or_replace(const char* op, const Tensor& x, double p, Generator& gen
     else
       dispatch::call(be, LATENT_KERNEL(masking_noise_forward), y.data<T>(), x.data<T>(), p, key, n);
   });
-  key.base = draw.take.used;
-  key.take = {};
+  const kernels::philox::Key again = draw.again();
   autograd::record(op, y, {&x}, [=, start = draw.used](const Tensor& dy, autograd::GradSink& g) {
-    (void)start;  // holds the draw's start, which `key` points to
+    (void)start;  // holds the draw's start, which `again` points to
     Tensor& dx = g.grad(0);
     dispatch::run(op, dy, [&](auto z, auto be) {
       using T = decltype(z);
-      dispatch::call(be, LATENT_KERNEL(masking_noise_backward), dx.data<T>(), dy.data<T>(), p, key,
-                     n);
+      dispatch::call(be, LATENT_KERNEL(masking_noise_backward), dx.data<T>(), dy.data<T>(), p,
+                     again, n);
     });
   });
   return y;
@@ -55,13 +53,12 @@ Tensor gaussian_noise(const Tensor& x, double sigma, Generator& gen) {
   check(std::isfinite(sigma) && sigma >= 0.0, op, "sigma must be finite and >= 0, got ", sigma);
   const std::int64_t n = x.numel();
   Tensor y = Tensor::empty(x.shape(), x.options());
+  // The kernel moves the generator's offset itself (take_inside).
   const Generator::Draw draw = gen.take_inside(static_cast<std::uint64_t>(n), x.device());
-  kernels::philox::Key key = draw.key;
-  key.take = draw.take;  // the kernel moves the generator's offset itself
   dispatch::run(op, x, [&](auto z, auto be) {
     using T = decltype(z);
     dispatch::call(be, LATENT_KERNEL(gaussian_noise_forward), y.data<T>(), x.data<T>(), T(sigma),
-                   key, n);
+                   draw.key, n);
   });
   autograd::record(op, y, {&x}, [](const Tensor& dy, autograd::GradSink& g) { g.adopt(0, dy); });
   return y;

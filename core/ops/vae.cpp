@@ -92,8 +92,7 @@ SampleAndKl reparametrize_kl(const Tensor& h, std::int64_t samples, Generator& g
   // reads the draw's start from draw.used.
   const Generator::Draw draw =
       gen.take_inside(static_cast<std::uint64_t>(samples * n * zdim), h.device());
-  kernels::philox::Key key = draw.key;
-  const kernels::philox::Take take = draw.take;
+  const kernels::philox::Key key = draw.again();  // for the backward
   const detail::ReduceSpec rs =
       detail::reduce_spec(op, Reduction::batch_mean, n, n * zdim, h.shape());
   SampleAndKl out{Tensor::empty({samples * n, zdim}, h.options()),
@@ -103,10 +102,9 @@ SampleAndKl reparametrize_kl(const Tensor& h, std::int64_t samples, Generator& g
     const Tensor scratch =
         dispatch::scratch_doubles(LATENT_SCRATCH(be, kl_normal_scratch, n, zdim), h.device());
     dispatch::call(be, LATENT_KERNEL(reparametrize_kl_forward), out.z.data<T>(), out.kl.data<T>(),
-                   h.data<T>(), key, take, T(rs.scale), T(kLogvarMin), T(kLogvarMax), samples, n,
+                   h.data<T>(), draw.key, T(rs.scale), T(kLogvarMin), T(kLogvarMax), samples, n,
                    zdim, dispatch::as_doubles(scratch));
   });
-  key.base = take.used;
   if (!autograd::needs_graph({&h})) return out;
   // z's node computes both gradients in one kernel. The KL's node is recorded as a consumer of z
   // (its value came from the same kernel): it runs first and leaves the KL's gradient where z's
