@@ -299,44 +299,25 @@ Tensor dense(const Tensor& x, const Tensor& w, const Tensor& b, kernels::ActPara
     add_b = !add_b;
     dispatch::run(op, dy, [&](auto z, auto be) {
       using T = decltype(z);
-      // For identity dpre is dy itself; otherwise one fused pass makes it (and db on the way).
-      Tensor dpre = dy;
-      bool db_done = false;
-      if (!identity && (need_x || need_w)) {
-        dpre = Tensor::empty({n, h}, dy.options());
-        const Tensor scratch =
-            db ? dispatch::scratch_doubles(LATENT_SCRATCH(be, dense_backward_scratch, n, h),
-                                           dy.device())
-               : Tensor();
-        dispatch::call(be, LATENT_KERNEL(dense_backward_act_bias), dpre.data<T>(),
-                       db ? db->data<T>() : nullptr, add_b, dispatch::as_doubles(scratch),
-                       dy.data<T>(), yv ? yv->data<T>() : nullptr, pv ? pv->data<T>() : nullptr,
-                       act, n, h);
-        db_done = true;
-      } else if (!identity && db) {  // only the bias needs a gradient
-        const Tensor scratch = dispatch::scratch_doubles(
-            LATENT_SCRATCH(be, dense_backward_scratch, n, h), dy.device());
-        dispatch::call(be, LATENT_KERNEL(dense_backward_act_bias), static_cast<T*>(nullptr),
-                       db->data<T>(), add_b, dispatch::as_doubles(scratch), dy.data<T>(),
-                       yv ? yv->data<T>() : nullptr, pv ? pv->data<T>() : nullptr, act, n, h);
-        db_done = true;
-      }
-      // dw [H, D] (+)= dpre^T x, with db (+)= the column sums of dpre when not made above.
-      T* dbw = db && !db_done ? db->data<T>() : nullptr;
-      const Tensor scratch =
-          dbw ? dispatch::scratch_doubles(LATENT_SCRATCH(be, dense_backward_scratch, n, h),
-                                          dy.device())
-              : Tensor();
-      if (need_w) {
+      // For identity dpre is dy itself; otherwise one fused pass makes it, and db on the way. That
+      // pass also makes db alone when no weight GEMM could reduce it.
+      const bool need_dpre = !identity && (need_x || need_w);
+      const bool pass = need_dpre || (db && !need_w);
+      Tensor dpre = need_dpre ? Tensor::empty({n, h}, dy.options()) : dy;
+      const Tensor scratch = db ? dispatch::scratch_doubles(
+                                      LATENT_SCRATCH(be, dense_backward_scratch, n, h), dy.device())
+                                : Tensor();
+      if (pass)
+        dispatch::call(be, LATENT_KERNEL(dense_backward_act_bias),
+                       need_dpre ? dpre.data<T>() : nullptr, db ? db->data<T>() : nullptr, add_b,
+                       dispatch::as_doubles(scratch), dy.data<T>(), yv ? yv->data<T>() : nullptr,
+                       pv ? pv->data<T>() : nullptr, act, n, h);
+      if (need_w) {  // dw [H, D] (+)= dpre^T x, with db (+)= the column sums of dpre if not made
         bool fresh_w = false;
         T* dw = g.grad_out(1, &fresh_w).data<T>();
-        dispatch::call(be, LATENT_GEMM_KERNEL(dense_backward_weight), dw, !fresh_w, dbw, add_b,
-                       dispatch::as_doubles(scratch), dpre.data<T>(), xv->data<T>(), n, d, h);
-      } else if (dbw) {
-        dispatch::call(be, LATENT_KERNEL(dense_backward_act_bias), static_cast<T*>(nullptr), dbw,
-                       add_b, dispatch::as_doubles(scratch), dpre.data<T>(),
-                       static_cast<const T*>(nullptr), static_cast<const T*>(nullptr),
-                       kernels::ActParams{}, n, h);
+        dispatch::call(be, LATENT_GEMM_KERNEL(dense_backward_weight), dw, !fresh_w,
+                       db && !pass ? db->data<T>() : nullptr, add_b, dispatch::as_doubles(scratch),
+                       dpre.data<T>(), xv->data<T>(), n, d, h);
       }
       if (need_x) {  // dx [N, D] (+)= dpre w
         bool fresh_x = false;
