@@ -1,5 +1,7 @@
 #include "core/random.h"
 
+#include <atomic>
+
 #include "core/backend.h"
 #include "core/dispatch.h"
 #include "kernels/fill.h"
@@ -20,13 +22,41 @@ Tensor u64_slot(Device device) {
 
 }  // namespace
 
-Generator::Generator(const Generator& other) : seed_(other.seed_), offset_(other.offset()) {}
+std::uint64_t Generator::fresh_revision() {
+  static std::atomic<std::uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
+Generator::Generator(const Generator& other)
+    : seed_(other.seed_), offset_(other.offset()), revision_(fresh_revision()) {}
 
 Generator& Generator::operator=(const Generator& other) {
   if (this != &other) {
     seed_ = other.seed_;
     offset_ = other.offset();
     counter_ = Tensor();
+    revision_ = fresh_revision();
+  }
+  return *this;
+}
+
+Generator::Generator(Generator&& other) noexcept
+    : seed_(other.seed_),
+      offset_(other.offset_),
+      revision_(other.revision_),
+      counter_(std::move(other.counter_)) {
+  other.counter_ = Tensor();
+  other.revision_ = fresh_revision();
+}
+
+Generator& Generator::operator=(Generator&& other) noexcept {
+  if (this != &other) {
+    seed_ = other.seed_;
+    offset_ = other.offset_;
+    counter_ = std::move(other.counter_);
+    other.counter_ = Tensor();
+    revision_ = fresh_revision();
+    other.revision_ = fresh_revision();
   }
   return *this;
 }
@@ -40,6 +70,7 @@ std::uint64_t Generator::offset() const {
 }
 
 void Generator::set_state(std::uint64_t seed, std::uint64_t offset) {
+  if (seed != seed_) revision_ = fresh_revision();
   seed_ = seed;
   offset_ = offset;
   if (counter_.defined()) {
@@ -61,23 +92,13 @@ void Generator::ensure_counter(Device device) {
   dispatch::refuse_while_recording("a generator's first draw on a device");
   // The offset, then take_inside's count of finished blocks (0 between draws).
   counter_ = Tensor::empty({4}, {.device = device});
+  revision_ = fresh_revision();
   const std::uint64_t init[2] = {now, 0};
   backend::copy(as_u64(counter_), device, init, Device::cpu(), sizeof init);
 }
 
 kernels::philox::Key Generator::Draw::again() const {
   return {.seed = key.seed, .offset = 0, .base = as_u64(used)};
-}
-
-Generator::Draw Generator::take_on(std::uint64_t n, Device device) {
-  ensure_counter(device);
-  Draw d{.key = {.seed = seed_}, .used = u64_slot(device)};
-  d.key.base = as_u64(d.used);
-  const std::uint64_t blocks = kernels::philox::blocks_for(n);
-  dispatch::run("generator", device, DType::f32, [&](auto, auto be) {
-    dispatch::call(be, LATENT_KERNEL(philox_take), as_u64(counter_), as_u64(d.used), blocks);
-  });
-  return d;
 }
 
 Generator::Draw Generator::take_inside(std::uint64_t n, Device device) {

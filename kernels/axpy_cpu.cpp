@@ -17,7 +17,11 @@ void scale(T* y, T alpha, index_t n, Stream) {
 }
 
 template <class T>
-void add_scaled(T* y, T* wb, const T* a, const T* b, const T* w, index_t n, Stream) {
+void add_scaled(T* y, T* wb, const T* a, const T* b, T* w, Ramp ramp, index_t n, Stream) {
+  if (ramp.step) {
+    *w = static_cast<T>(ramp.scale * ramp_factor(ramp, *ramp.step));
+    *ramp.step += 1;
+  }
   const T s = *w;
   for (index_t i = 0; i < n; ++i) {
     const T v = s * b[i];
@@ -33,9 +37,9 @@ void accumulate_scalars(double* acc, ScalarList<T> values, double w, Stream) {
 
 template void accumulate_scalars<float>(double*, ScalarList<float>, double, Stream);
 template void accumulate_scalars<double>(double*, ScalarList<double>, double, Stream);
-template void add_scaled<float>(float*, float*, const float*, const float*, const float*, index_t,
+template void add_scaled<float>(float*, float*, const float*, const float*, float*, Ramp, index_t,
                                 Stream);
-template void add_scaled<double>(double*, double*, const double*, const double*, const double*,
+template void add_scaled<double>(double*, double*, const double*, const double*, double*, Ramp,
                                  index_t, Stream);
 template void axpy<float>(float*, const float*, float, index_t, Stream);
 template void axpy<double>(double*, const double*, double, index_t, Stream);

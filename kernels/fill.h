@@ -7,8 +7,6 @@
 //   blocks_for(n), i). One launch gives exactly what `draws` separate fills of n numbers would
 //   (each from where the previous one left the generator); draws = 1 is a plain fill.
 // The i-th number depends only on (seed, offset, i), so both backends write identical streams.
-//   philox_take: *used = *counter, then *counter += blocks: a Generator's draw whose offset lives
-//                in memory (the draw's kernels read *used; Generator::take_on)
 #pragma once
 
 #include <cstdint>
@@ -21,8 +19,6 @@ template <class T>
 void fill(T* y, T value, index_t n, Stream stream = nullptr);
 template <class T>
 void copy(T* y, const T* x, index_t n, Stream stream = nullptr);
-void philox_take(std::uint64_t* counter, std::uint64_t* used, std::uint64_t blocks,
-                 Stream stream = nullptr);
 template <class T>
 void fill_uniform(T* y, std::uint64_t seed, std::uint64_t offset, T lo, T hi, index_t n,
                   Stream stream = nullptr);
@@ -37,7 +33,6 @@ void cast(To* y, const From* x, index_t n);
 namespace cuda {
 void fill(float* y, float value, index_t n, Stream stream);
 void copy(float* y, const float* x, index_t n, Stream stream);
-void philox_take(std::uint64_t* counter, std::uint64_t* used, std::uint64_t blocks, Stream stream);
 void fill_uniform(float* y, std::uint64_t seed, std::uint64_t offset, float lo, float hi, index_t n,
                   Stream stream);
 void fill_normal(float* y, std::uint64_t seed, std::uint64_t offset, float mean, float stddev,

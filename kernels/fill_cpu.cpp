@@ -17,11 +17,6 @@ void copy(T* y, const T* x, index_t n, Stream) {
   if (n > 0) std::memcpy(y, x, static_cast<std::size_t>(n) * sizeof(T));
 }
 
-void philox_take(std::uint64_t* counter, std::uint64_t* used, std::uint64_t blocks, Stream) {
-  *used = *counter;
-  *counter += blocks;
-}
-
 template <class T>
 void fill_uniform(T* y, std::uint64_t seed, std::uint64_t offset, T lo, T hi, index_t n, Stream) {
   // Whole blocks of four, then the tail: element i uses block offset + i / 4, word i % 4.

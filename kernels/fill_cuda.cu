@@ -37,19 +37,7 @@ __global__ void fill_normal_kernel(float* __restrict__ y, std::uint64_t seed, st
   }
 }
 
-__global__ void philox_take_kernel(std::uint64_t* counter, std::uint64_t* used,
-                                   std::uint64_t blocks) {
-  const std::uint64_t start = *counter;
-  *used = start;
-  *counter = start + blocks;
-}
-
 }  // namespace
-
-void philox_take(std::uint64_t* counter, std::uint64_t* used, std::uint64_t blocks, Stream stream) {
-  philox_take_kernel<<<1, 1, 0, stream>>>(counter, used, blocks);
-  LATENT_LAUNCH_CHECK(philox_take_kernel);
-}
 
 void fill(float* y, float value, index_t n, Stream stream) {
   LATENT_LAUNCH_LINEAR(fill_kernel, n, stream, y, value, n);

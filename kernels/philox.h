@@ -89,8 +89,8 @@ LATENT_HD float uniform_at(std::uint64_t seed, std::uint64_t offset, std::uint64
   return to_uniform(r.v[i % 4]);
 }
 
-// A draw whose kernel moves the generator's offset itself (Generator::take_inside), instead of a
-// philox_take launch before it: the kernel reads its start from *counter (its Key's base), and
+// A draw whose kernel moves the generator's offset itself (Generator::take_inside), with no
+// launch of its own: the kernel reads its start from *counter (its Key's base), and
 // once every thread has read it (on the GPU: the last block to finish, counted in *done, which is
 // 0 between calls) writes *used = start, for the kernels that draw the same numbers again, and
 // *counter = start + blocks. Empty (counter null): nothing to move.
@@ -102,8 +102,8 @@ struct Take {
 };
 
 // Where a draw's numbers start in the stream of `seed`: block offset + *base (base null: offset
-// alone). A draw whose start lives in memory (Generator::take_on writes it there) is read when the
-// kernel runs, so a recorded step draws new numbers at every replay.
+// alone). A draw whose start lives in memory (the generator's counter, or the `used` its first
+// kernel wrote) is read when the kernel runs, so a recorded step draws new numbers at every replay.
 struct Key {
   std::uint64_t seed = 0;
   std::uint64_t offset = 0;

@@ -198,9 +198,7 @@ void reparametrize_kl_forward(float* z, float* kl, const float* h, philox::Key k
     reparametrize_forward_kernel<<<blocks_for((total + 3) / 4, kThreads), kThreads, 0, stream>>>(
         z, h, nullptr, key, lv_min, lv_max, n, zdim, total);
     LATENT_LAUNCH_CHECK(reparametrize_forward_kernel);
-  } else if (key.take.counter) {
-    philox_take(key.take.counter, key.take.used, key.take.blocks, stream);  // still a draw
-  }
+  }  // else: an empty draw takes no blocks, nothing to move
   kl_normal_forward(kl, h, scale, false, lv_min, lv_max, n, zdim, scratch, stream);
 }
 

@@ -116,6 +116,13 @@ Loss CompiledStep::run(std::int64_t rows, Device device, bool same_input,
   Loss loss;
   bool from_plan = true;  // recorded or replayed: the norm is read once the step has run
   // The replayed steps' norms are all checked before a step runs otherwise.
+  // A recorded step that baked in a seed or memory the model has changed since is taken eagerly
+  // (which creates what the change dropped, such as a generator's offset in memory), then recorded
+  // again.
+  if (ready_ && model_revision_ != model_.step_revision()) {
+    forget();
+    warmed_ = false;
+  }
   if (!(replayable && ready_ && revision_ == opt_.revision())) poll_norms(true);
   if (!replayable) {
     from_plan = false;
@@ -123,6 +130,7 @@ Loss CompiledStep::run(std::int64_t rows, Device device, bool same_input,
   } else if (ready_ && revision_ == opt_.revision()) {
     before_replay();
     plan_.replay();
+    model_.on_step_replayed();
     ++replayed_;
     replayed_last_ = true;
     from_plan_last_ = true;
@@ -151,12 +159,14 @@ Loss CompiledStep::run(std::int64_t rows, Device device, bool same_input,
                 << replay_error_ << "); steps run eagerly\n";
       forget();
       capture_failed();
+      model_.on_step_discarded();
       loss = eager_step();
       ++steps_;
       return loss;
     }
     // A GPU recording is a capture: nothing ran yet, the graph's first launch is this step.
     if (plan_.is_graph()) plan_.replay();
+    model_revision_ = model_.step_revision();
     ready_ = true;
     from_plan_last_ = true;
     loss = loss_;

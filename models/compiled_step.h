@@ -16,7 +16,9 @@
 // at generator offsets in memory, schedules read from memory). Steps of another batch size run
 // eagerly, as does every step when `replay` is off. A change the recorded step cannot see
 // (Optimizer::revision(): set_lr, a new schedule, load_state) makes the next step eager and the one
-// after it recorded again.
+// after it recorded again; a change of what the model's step baked in (step_revision(): its
+// generator reseeded or assigned) makes the next full-size step eager and the one after it
+// recorded again.
 //
 // Gradient clipping (grad_clip > 0) keeps the norm and the scale factor in memory
 // (optim::GradClipper). A non-finite gradient norm throws latent::Error naming the step: eagerly
@@ -99,7 +101,8 @@ class CompiledStep {
   std::int64_t rows_ = 0;  // the full batch size: the first step's
   bool ready_ = false;
   bool warmed_ = false;
-  std::uint64_t revision_ = 0;
+  std::uint64_t revision_ = 0;        // the optimizer's, when recorded
+  std::uint64_t model_revision_ = 0;  // the model's step_revision(), when recorded
   bool replayed_last_ = false;
   bool from_plan_last_ = false;
   std::int64_t replayed_ = 0;

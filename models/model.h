@@ -64,6 +64,16 @@ class Autoencoder : public nn::Module {
   // so that the Trainer may record it once and replay it (dispatch::Plan). True for every model
   // of the family; false by default for models written elsewhere.
   virtual bool replayable_step() const { return false; }
+  // What a recorded step baked in that the model itself can change (its generator's seed and
+  // offset memory, memory its objective keeps): a recorded step is recorded again when this
+  // changes.
+  virtual std::uint64_t step_revision() const { return gen_.revision(); }
+  // A recorded step ran again without its host code (CompiledStep calls this after each replay),
+  // so host copies of what the step counts in memory move on as the step would have moved them.
+  virtual void on_step_replayed() {}
+  // The host code of a step ran but its kernels never will (a failed GPU capture): host copies
+  // of what the step counts in memory go back.
+  virtual void on_step_discarded() {}
 
   Generator& generator() { return gen_; }
 

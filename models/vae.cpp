@@ -5,6 +5,8 @@
 #include <limits>
 #include <numbers>
 
+#include "core/backend.h"
+#include "core/dispatch.h"
 #include "models/generate.h"
 
 namespace latent::models {
@@ -45,21 +47,24 @@ std::vector<std::int64_t> mlp_sizes(std::int64_t in, const std::vector<std::int6
 
 }  // namespace
 
-double KlSchedule::factor(std::int64_t step) const {
-  const std::int64_t s = std::max<std::int64_t>(step, 0);
+kernels::Ramp KlSchedule::ramp(double beta) const {
+  kernels::Ramp r{.steps = std::max<std::int64_t>(steps, 1), .ratio = ratio, .scale = beta};
   switch (kind) {
     case KlAnneal::constant:
-      return 1.0;
+      r.kind = kernels::RampKind::constant;
+      break;
     case KlAnneal::linear:
-      return std::min(
-          1.0, static_cast<double>(s) / static_cast<double>(std::max<std::int64_t>(steps, 1)));
-    case KlAnneal::cyclical: {
-      const std::int64_t period = std::max<std::int64_t>(steps, 1);
-      const double t = static_cast<double>(s % period) / static_cast<double>(period);
-      return std::min(1.0, t / ratio);
-    }
+      r.kind = kernels::RampKind::linear;
+      break;
+    case KlAnneal::cyclical:
+      r.kind = kernels::RampKind::cyclical;
+      break;
   }
-  return 1.0;
+  return r;
+}
+
+double KlSchedule::factor(std::int64_t step) const {
+  return kernels::ramp_factor(ramp(1.0), step);
 }
 
 VAE::VAE(const VAEConfig& config, Device device) : VAE(config, device, "vae") {}
@@ -167,24 +172,39 @@ double VAE::kl_weight() const {
   return is_training() ? config_.beta * config_.warmup.factor(step_) : config_.beta;
 }
 
-void VAE::on_train_step(std::int64_t step) {
-  step_ = step;
-  const double w = config_.beta * config_.warmup.factor(step_);
-  if (kl_weight_.defined() && w != kl_weight_value_) {  // a write only when the weight moves
-    NoGradGuard no_grad;
-    kl_weight_.fill_(w);
-    kl_weight_value_ = w;
-  }
+bool VAE::annealed() const {
+  return config_.warmup.kind != KlAnneal::constant;
 }
 
-const Tensor& VAE::kl_weight_memory(const Tensor& like) {
-  if (!kl_weight_.defined() || kl_weight_.device() != like.device() ||
-      kl_weight_.dtype() != like.dtype()) {
-    kl_weight_value_ = config_.beta * config_.warmup.factor(step_);
-    kl_weight_ =
-        Tensor::full({}, kl_weight_value_, {.dtype = like.dtype(), .device = like.device()});
+void VAE::write_kl_step() {
+  dispatch::refuse_while_recording("setting a VAE's step from the host");
+  backend::copy(kl_step_.raw_data(), kl_step_.device(), &step_, Device::cpu(), sizeof step_);
+}
+
+void VAE::on_train_step(std::int64_t step) {
+  if (step == step_) return;  // the count in memory got there by itself
+  step_ = step;
+  if (kl_step_.defined()) write_kl_step();
+}
+
+void VAE::on_step_discarded() {
+  step_ -= captured_steps_;
+  captured_steps_ = 0;
+}
+
+void VAE::ensure_kl_memory(const Tensor& like) {
+  if (kl_weight_.defined() && kl_weight_.device() == like.device() &&
+      kl_weight_.dtype() == like.dtype())
+    return;
+  dispatch::refuse_while_recording("a VAE's first training loss on a device");
+  kl_weight_ = Tensor::full({}, config_.beta * config_.warmup.factor(step_),
+                            {.dtype = like.dtype(), .device = like.device()});
+  kl_step_ = Tensor();
+  if (annealed()) {
+    kl_step_ = Tensor::empty({2}, {.device = like.device()});  // one int64 in float32 storage
+    write_kl_step();
   }
-  return kl_weight_;
+  ++memory_revision_;
 }
 
 Loss VAE::loss(const VAEOutput& out, const Tensor& x) {
@@ -194,32 +214,33 @@ Loss VAE::loss(const VAEOutput& out, const Tensor& x) {
   // The mean over R*N rows is the mean over samples and over the batch.
   Tensor recon = nll_mean(config_.likelihood, out.params, target);
   Tensor kl;
-  if (out.kl.defined() && config_.free_bits <= 0 && is_training()) {
-    // total = recon + w kl in one kernel, w read from memory (the warm-up moves it every step);
-    // the backward hands its gradients over without a kernel (add_scaled).
-    const ScaledSum s = add_scaled(recon, out.kl, kl_weight_memory(x));
-    Loss result;
-    result.total = s.sum;
-    result.terms = {{"recon", recon}, {"kl", s.scaled}};
-    return result;
-  }
-  if (out.kl.defined() && config_.free_bits <= 0) {
-    kl = out.kl;
-  } else if (config_.free_bits > 0) {
+  if (config_.free_bits > 0) {
     // Free bits: a dimension whose batch-mean KL is below the floor gets no gradient, so the
     // encoder is not pushed to collapse it further.
     Tensor per_dim = mean(kl_normal_terms(out.h), 0);
     kl = sum(clamp(per_dim, config_.free_bits, std::numeric_limits<double>::infinity()));
+  } else if (out.kl.defined()) {
+    kl = out.kl;
   } else {
     kl = kl_normal(out.h, Reduction::batch_mean);
   }
-  // With a warm-up the training weight changes every step: the loss reads it from memory.
-  const bool annealed = is_training() && config_.warmup.kind != KlAnneal::constant;
-  if (annealed)
-    kl = mul(kl, kl_weight_memory(x));
-  else if (kl_weight() != 1.0)
-    kl = mul(kl, kl_weight());
   Loss result;
+  if (is_training()) {
+    // total = recon + w kl in one kernel, w in memory: with a warm-up the kernel computes it from
+    // the step count in memory and counts the step, so a recorded step replays with each step's
+    // weight. The backward hands its gradients over without a kernel (add_scaled).
+    ensure_kl_memory(x);
+    const ScaledSum s =
+        annealed() ? add_scaled(recon, kl, kl_weight_, config_.warmup.ramp(config_.beta), kl_step_)
+                   : add_scaled(recon, kl, kl_weight_);
+    ++step_;
+    // A capture's kernels run later (or never, when the capture fails: on_step_discarded).
+    captured_steps_ = dispatch::capturing() ? captured_steps_ + 1 : 0;
+    result.total = s.sum;
+    result.terms = {{"recon", recon}, {"kl", s.scaled}};
+    return result;
+  }
+  if (config_.beta != 1.0) kl = mul(kl, config_.beta);
   result.total = add(recon, kl);
   result.terms = {{"recon", recon}, {"kl", kl}};
   return result;

@@ -50,13 +50,15 @@ struct LikelihoodArg : LikelihoodConfig {
   LikelihoodArg(const LikelihoodConfig& config) : LikelihoodConfig(config) {}  // NOLINT
 };
 
-// How the KL weight moves from 0 to beta over training (driven by on_train_step(step)):
+// How the KL weight moves from 0 to beta over training, with the model's training step:
 //   constant   weight beta at every step
 //   linear     warm-up: beta * min(1, step / steps), 0 at step 0, beta from `steps` on
 //   cyclical   annealing (Fu et al. 2019): cycles of `steps` steps; within each, the weight rises
 //              linearly from 0 to beta over the first `ratio` of the cycle, then stays at beta
-// The model's step starts at 0: a training loop that never calls on_train_step() keeps the
-// weight of a linear or cyclical schedule at 0.
+// The model counts its training steps itself: it starts at 0 and every loss computed in training
+// mode (a step) counts one, so a loop of its own needs no call for the schedule to move;
+// on_train_step(step) sets the count (the Trainer calls it before each step with its global
+// step, which after the first call is where the count already stands).
 enum class KlAnneal { constant, linear, cyclical };
 
 struct KlSchedule {
@@ -66,6 +68,8 @@ struct KlSchedule {
 
   // The factor in [0, 1] multiplying beta at a (0-based) training step.
   double factor(std::int64_t step) const;
+  // The schedule as the loss's kernel evaluates it, times beta.
+  kernels::Ramp ramp(double beta) const;
 };
 
 struct VAEConfig {
@@ -126,12 +130,19 @@ class VAE : public Autoencoder {
   // of importance-sampled log p(x). Differentiable.
   Tensor log_weights(const VAEOutput& out, const Tensor& x);
 
-  // Sets the step the KL schedule reads (the Trainer calls it before each step); when the weight
-  // moves it writes it into the memory the loss reads (so a recorded step replays with each
-  // step's weight).
+  // Sets the training step the next training loss uses (the KL schedule's). The count lives in
+  // memory beside the KL weight and the loss's kernel counts each step there, so this writes to
+  // it only when `step` is not where the count already stands.
   void on_train_step(std::int64_t step) override;
-  // Noise is drawn at offsets in memory and the KL weight is read from memory: replayable.
+  // Noise is drawn at offsets in memory and the KL weight is computed in memory: replayable.
   bool replayable_step() const override { return true; }
+  std::uint64_t step_revision() const override { return gen_.revision() + memory_revision_; }
+  void on_step_replayed() override {
+    ++step_;
+    captured_steps_ = 0;
+  }
+  void on_step_discarded() override;
+  // The training step the next training loss uses.
   std::int64_t step() const { return step_; }
   // The KL weight loss() uses now: beta * warmup.factor(step()) in training mode, beta in
   // evaluation mode (so held-out losses compare across epochs).
@@ -155,14 +166,19 @@ class VAE : public Autoencoder {
 
   std::string name_;
   VAEConfig config_;
-  // The KL weight in training mode with a warm-up, a scalar in memory on the data's device
-  // (created by the first loss, refreshed by on_train_step).
-  const Tensor& kl_weight_memory(const Tensor& like);
+  bool annealed() const;
+  // The training loss's KL weight (a scalar of the data's dtype) and, with a warm-up, the step
+  // count it is computed from (an int64 in float32 storage), on the data's device: created by
+  // the first training loss there.
+  void ensure_kl_memory(const Tensor& like);
+  void write_kl_step();
 
   Generator eval_gen_;
-  std::int64_t step_ = 0;
+  std::int64_t step_ = 0;            // the host's copy of the count in memory
+  std::int64_t captured_steps_ = 0;  // losses of a capture whose kernels have not run yet
   Tensor kl_weight_;
-  double kl_weight_value_ = 0.0;  // what kl_weight_ holds
+  Tensor kl_step_;
+  std::uint64_t memory_revision_ = 0;
   std::shared_ptr<nn::MLP> encoder_;
   std::shared_ptr<nn::MLP> decoder_;
 };

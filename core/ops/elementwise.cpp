@@ -167,7 +167,10 @@ Tensor clamp(const Tensor& x, double lo, double hi) {
   return unary("clamp", Unary::clamp, x, lo, hi);
 }
 
-ScaledSum add_scaled(const Tensor& a, const Tensor& b, const Tensor& w) {
+namespace {
+
+ScaledSum add_scaled_impl(const Tensor& a, const Tensor& b, const Tensor& w, kernels::Ramp ramp,
+                          const Tensor* step) {
   const char* op = "add_scaled";
   dispatch::check_same(op, {&a, &b, &w});
   check(a.shape() == b.shape(), op, "a and b must have one shape, got ", a.shape().str(), " and ",
@@ -175,12 +178,25 @@ ScaledSum add_scaled(const Tensor& a, const Tensor& b, const Tensor& w) {
   check(w.numel() == 1, op, "w must have one element, got ", w.shape().str());
   check(!w.requires_grad() || !grad_enabled(), op,
         "w gets no gradient: pass a tensor that does not require one (detach())");
+  if (step) {
+    dispatch::check_defined(op, {step});
+    check(step->device() == a.device(), op, "the step count must be on ", a.device().str(),
+          ", got ", step->device().str());
+    check(step->numel() * dtype_size(step->dtype()) >= 8, op, "the step count needs 8 bytes, got ",
+          step->shape().str(), " ", dtype_name(step->dtype()));
+    check(ramp.steps >= 1 && ramp.ratio > 0 && ramp.ratio <= 1 && std::isfinite(ramp.scale), op,
+          "a ramp needs steps >= 1, ratio in (0, 1] and a finite scale, got steps ", ramp.steps,
+          ", ratio ", ramp.ratio, ", scale ", ramp.scale);
+    ramp.step = reinterpret_cast<std::int64_t*>(step->raw_data());
+  } else {
+    ramp.step = nullptr;
+  }
   ScaledSum out{Tensor::empty(a.shape(), a.options()), Tensor::empty(a.shape(), a.options())};
   const std::int64_t n = a.numel();
   dispatch::run(op, a, [&](auto t, auto be) {
     using T = decltype(t);
     dispatch::call(be, LATENT_KERNEL(add_scaled), out.sum.data<T>(), out.scaled.data<T>(),
-                   a.data<T>(), b.data<T>(), w.data<T>(), n);
+                   a.data<T>(), b.data<T>(), w.data<T>(), ramp, n);
   });
   const Tensor wv = w.detach();
   // d(w b) = dout * w: a kernel, unless dout is the implicit 1 and b has one element.
@@ -196,6 +212,17 @@ ScaledSum add_scaled(const Tensor& a, const Tensor& b, const Tensor& w) {
     g.adopt(0, grad_b(dout, dout.shape()));
   });
   return out;
+}
+
+}  // namespace
+
+ScaledSum add_scaled(const Tensor& a, const Tensor& b, const Tensor& w) {
+  return add_scaled_impl(a, b, w, {}, nullptr);
+}
+
+ScaledSum add_scaled(const Tensor& a, const Tensor& b, const Tensor& w, kernels::Ramp ramp,
+                     const Tensor& step) {
+  return add_scaled_impl(a, b, w, ramp, &step);
 }
 
 }  // namespace latent

@@ -10,6 +10,7 @@
 #pragma once
 
 #include "core/tensor.h"
+#include "kernels/axpy.h"
 
 namespace latent {
 
@@ -28,6 +29,12 @@ struct ScaledSum {
   Tensor scaled;
 };
 ScaledSum add_scaled(const Tensor& a, const Tensor& b, const Tensor& w);
+// The same, w following a step count in memory (kernels::Ramp; ramp.step is ignored): the kernel
+// first writes w = ramp.scale * ramp_factor(ramp, count) and counts the step, the count being an
+// int64 in the first 8 bytes of `step` (on a's device, written by the caller). For a weight that
+// moves with training (a KL warm-up): a recorded step replays with each step's weight.
+ScaledSum add_scaled(const Tensor& a, const Tensor& b, const Tensor& w, kernels::Ramp ramp,
+                     const Tensor& step);
 
 // a op s for a host scalar s.
 Tensor add(const Tensor& a, double s);

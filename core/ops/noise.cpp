@@ -87,7 +87,8 @@ Tensor bernoulli(const Tensor& probs, Generator& gen) {
         check(p[i] >= T(0) && p[i] <= T(1), op, "probabilities must lie in [0, 1], element ", i,
               " of ", probs.shape().str(), " is ", p[i]);
     }
-    const Generator::Draw draw = gen.take_on(static_cast<std::uint64_t>(n), probs.device());
+    // The kernel moves the generator's offset itself (take_inside).
+    const Generator::Draw draw = gen.take_inside(static_cast<std::uint64_t>(n), probs.device());
     dispatch::call(be, LATENT_KERNEL(bernoulli_forward), y.data<T>(), p, draw.key, n);
   });
   return y;
@@ -118,7 +119,7 @@ Tensor categorical(const Tensor& probs, Generator& gen) {
         check(total > 0.0, op, "row ", r, " of ", probs.shape().str(), " has no probability mass");
       }
     }
-    const Generator::Draw draw = gen.take_on(static_cast<std::uint64_t>(m), probs.device());
+    const Generator::Draw draw = gen.take_inside(static_cast<std::uint64_t>(m), probs.device());
     dispatch::call(be, LATENT_KERNEL(categorical_forward), y.data<T>(), p, draw.key, m, k);
   });
   return y;

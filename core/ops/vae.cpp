@@ -19,10 +19,10 @@ std::int64_t latent_dim(const char* op, const Tensor& h) {
 }
 
 // Both overloads of reparametrize: eps is either explicit (saved for backward) or undefined, in
-// which case the kernels draw it from `key` in the forward and again in the backward (`used` holds
-// the draw's start in memory and is kept alive for the backward).
+// which case the forward kernel draws it from `key` and the backward draws it again from `again`
+// (`used` holds the draw's start in memory and is kept alive for the backward).
 Tensor reparametrize_impl(const Tensor& h, const Tensor& eps, kernels::philox::Key key,
-                          const Tensor& used, std::int64_t samples) {
+                          kernels::philox::Key again, const Tensor& used, std::int64_t samples) {
   const char* op = "reparametrize";
   const std::int64_t n = h.dim(0);
   const std::int64_t zdim = h.dim(1) / 2;
@@ -36,7 +36,7 @@ Tensor reparametrize_impl(const Tensor& h, const Tensor& eps, kernels::philox::K
   autograd::SavedTensor sh = h;
   autograd::SavedTensor se = eps.defined() ? eps.detach() : Tensor();
   autograd::record(op, z, {&h}, [=, start = used](const Tensor& dz, autograd::GradSink& g) {
-    (void)start;  // holds the draw's start, which `key` points to
+    (void)start;  // holds the draw's start, which `again` points to
     const Tensor& hv = sh.get(op);
     if (!se.defined()) {  // drawn noise: the kernel stores into a gradient nothing wrote yet
       bool fresh = false;
@@ -44,7 +44,7 @@ Tensor reparametrize_impl(const Tensor& h, const Tensor& eps, kernels::philox::K
       dispatch::run(op, dz, [&](auto t, auto be) {
         using T = decltype(t);
         dispatch::call(be, LATENT_KERNEL(reparametrize_kl_backward), dh.data<T>(), !fresh,
-                       dz.data<T>(), static_cast<const T*>(nullptr), T(0), hv.data<T>(), key,
+                       dz.data<T>(), static_cast<const T*>(nullptr), T(0), hv.data<T>(), again,
                        T(kLogvarMin), T(kLogvarMax), samples, n, zdim);
       });
       return;
@@ -53,8 +53,8 @@ Tensor reparametrize_impl(const Tensor& h, const Tensor& eps, kernels::philox::K
     dispatch::run(op, dz, [&](auto t, auto be) {
       using T = decltype(t);
       dispatch::call(be, LATENT_KERNEL(reparametrize_backward), dh.data<T>(), dz.data<T>(),
-                     hv.data<T>(), se.get(op).data<T>(), key, T(kLogvarMin), T(kLogvarMax), samples,
-                     n, zdim);
+                     hv.data<T>(), se.get(op).data<T>(), again, T(kLogvarMin), T(kLogvarMax),
+                     samples, n, zdim);
     });
   });
   return z;
@@ -66,8 +66,10 @@ Tensor reparametrize(const Tensor& h, std::int64_t samples, Generator& gen) {
   latent_dim("reparametrize", h);
   check(samples >= 1, "reparametrize", "samples must be at least 1, got ", samples);
   const std::uint64_t count = static_cast<std::uint64_t>(samples * h.numel() / 2);
-  const Generator::Draw draw = gen.take_on(count, h.device());
-  return reparametrize_impl(h, Tensor(), draw.key, draw.used, samples);
+  // The forward kernel moves the generator's offset itself (take_inside); the backward reads the
+  // draw's start from draw.used.
+  const Generator::Draw draw = gen.take_inside(count, h.device());
+  return reparametrize_impl(h, Tensor(), draw.key, draw.again(), draw.used, samples);
 }
 
 Tensor reparametrize(const Tensor& h, const Tensor& eps) {
@@ -80,7 +82,7 @@ Tensor reparametrize(const Tensor& h, const Tensor& eps) {
   check(ok, op, "eps must be [R*N, Z] with R >= 1 for h [N, 2Z]: h ", h.shape().str(), ", eps ",
         eps.shape().str());
   const std::int64_t samples = n == 0 ? 1 : eps.dim(0) / n;
-  return reparametrize_impl(h, eps, {}, Tensor(), samples);
+  return reparametrize_impl(h, eps, {}, {}, Tensor(), samples);
 }
 
 SampleAndKl reparametrize_kl(const Tensor& h, std::int64_t samples, Generator& gen) {

@@ -125,6 +125,34 @@ TEST(Generator, RandnDrawsEqualSuccessiveDraws) {
   EXPECT_THROW(Tensor::randn_draws(2, Shape(), g), Error);
 }
 
+// The revision moves when what a recorded draw baked in changes (the seed, the offset's memory),
+// and only then.
+TEST(Generator, RevisionMovesWithTheSeedAndTheMemory) {
+  Generator g(3);
+  const std::uint64_t r0 = g.revision();
+  g.set_state(3, 40);  // the same seed: only the offset
+  EXPECT_EQ(g.revision(), r0);
+  g.set_state(4, 40);
+  const std::uint64_t r1 = g.revision();
+  EXPECT_NE(r1, r0);
+  Tensor x = Tensor::zeros({8});
+  bernoulli(x, g);  // the offset moves into memory
+  const std::uint64_t r2 = g.revision();
+  EXPECT_NE(r2, r1);
+  bernoulli(x, g);
+  g.set_state(4, 7);
+  EXPECT_EQ(g.revision(), r2);
+  EXPECT_EQ(g.offset(), 7u);
+  g = Generator(4);
+  EXPECT_NE(g.revision(), r2);
+  Generator h(5);
+  const std::uint64_t rh = h.revision();
+  g = std::move(h);
+  EXPECT_NE(g.revision(), rh);
+  EXPECT_NE(h.revision(), rh);  // NOLINT(bugprone-use-after-move): a moved-from generator is valid
+  EXPECT_EQ(g.seed(), 5u);
+}
+
 TEST(Generator, BadArguments) {
   Generator g(1);
   EXPECT_THROW(Tensor::rand({3}, g, {}, 1.0, 0.0), Error);

@@ -23,10 +23,18 @@ VAE make_vae() {
               .seed = 11});
 }
 
+// What run() does besides the steps.
+struct Loop {
+  bool tell_steps = true;       // call on_train_step (the VAE counts its steps without it)
+  std::int64_t reseed_at = -1;  // reassign the model's generator before this step
+  std::int64_t jump_at = -1;    // on_train_step(100) before this step (back the step after)
+};
+
 // 24 steps over batches of 16 rows, with a batch of 5 rows every 6th step and the learning rate
 // halved at step 12. Returns the parameters and every step's loss.
 std::pair<std::vector<std::vector<float>>, std::vector<double>> run(bool replay,
-                                                                    std::int64_t* replayed) {
+                                                                    std::int64_t* replayed,
+                                                                    Loop loop = {}) {
   VAE vae = make_vae();
   optim::Adam opt(vae.parameters(), {.lr = 1e-2});
   CompiledStep step(vae, opt, {.grad_clip = 2.0, .replay = replay});
@@ -34,8 +42,10 @@ std::pair<std::vector<std::vector<float>>, std::vector<double>> run(bool replay,
   std::vector<double> losses;
   for (std::int64_t s = 0; s < 24; ++s) {
     if (s == 12) opt.set_lr(5e-3);
+    if (s == loop.reseed_at) vae.generator() = Generator(99);
     const Tensor x = Tensor::rand({s % 6 == 5 ? 5 : 16, 20}, gen);
-    vae.on_train_step(s);
+    if (loop.tell_steps) vae.on_train_step(s);
+    if (s == loop.jump_at) vae.on_train_step(100);
     losses.push_back(step(x).total.item());
   }
   std::vector<std::vector<float>> params;
@@ -52,6 +62,37 @@ TEST(CompiledStep, ReplaysOwnLoopsBitForBit) {
   // Full batches: 20. Eager among them: the first (warm-up) and the first after set_lr; recorded:
   // the second and the second after set_lr.
   EXPECT_EQ(replayed, 20 - 4);
+  EXPECT_EQ(eager.first, fast.first);
+  EXPECT_EQ(eager.second, fast.second);
+}
+
+// The KL warm-up's count lives in memory and moves with every step, replayed ones included: a
+// loop that never tells the model its step, or one that jumps, gets what eager steps get.
+TEST(CompiledStep, TheKlWarmupCountsReplayedSteps) {
+  for (const Loop loop : {Loop{.tell_steps = false}, Loop{.jump_at = 3}}) {
+    std::int64_t eager_replayed = 0, replayed = 0;
+    const auto eager = run(false, &eager_replayed, loop);
+    const auto fast = run(true, &replayed, loop);
+    EXPECT_EQ(replayed, 20 - 4);
+    EXPECT_EQ(eager.first, fast.first);
+    EXPECT_EQ(eager.second, fast.second);
+    // The same as telling every step (no jump), or not (a jump moves the weight to beta).
+    std::int64_t told_replayed = 0;
+    const auto told = run(true, &told_replayed);
+    if (loop.jump_at < 0)
+      EXPECT_EQ(told.second, fast.second);
+    else
+      EXPECT_NE(told.second, fast.second);
+  }
+}
+
+// A generator reassigned between steps changes the seed the recorded step drew with and the
+// memory of its offset: the step is recorded again, and the draws are the new generator's.
+TEST(CompiledStep, AReassignedGeneratorIsRecordedAgain) {
+  std::int64_t eager_replayed = 0, replayed = 0;
+  const auto eager = run(false, &eager_replayed, {.reseed_at = 8});
+  const auto fast = run(true, &replayed, {.reseed_at = 8});
+  EXPECT_EQ(replayed, 20 - 6);  // one more eager step and recording than without the reseed
   EXPECT_EQ(eager.first, fast.first);
   EXPECT_EQ(eager.second, fast.second);
 }

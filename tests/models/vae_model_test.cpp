@@ -226,6 +226,31 @@ TEST(VAE, WarmupScheduleValues) {
   vae.eval();
   EXPECT_EQ(vae.kl_weight(), 2.0);
   EXPECT_NEAR(vae.loss(vae.forward(x, eps), x).term("kl").item(), 2.0 * kl, 1e-5 * kl);
+  EXPECT_EQ(vae.step(), 1);  // an evaluation loss is no training step
+}
+
+// The model counts its training steps itself (in memory, where the loss's kernel reads the
+// weight): without on_train_step the warm-up moves, one step per training loss.
+TEST(VAE, KlWarmupCountsItsOwnSteps) {
+  VAEConfig c = small_config();
+  c.beta = 3.0;
+  c.warmup = {.kind = KlAnneal::cyclical, .steps = 4, .ratio = 0.5};
+  VAE vae(c);
+  Generator gen(9);
+  Tensor x = Tensor::rand({8, 784}, gen);
+  Tensor eps = Tensor::randn({8, 8}, gen);
+  const double kl = kl_normal(vae.forward(x, eps).h).item();
+  for (std::int64_t step = 0; step < 10; ++step) {
+    EXPECT_EQ(vae.step(), step);
+    const double want = 3.0 * c.warmup.factor(step);
+    EXPECT_DOUBLE_EQ(vae.kl_weight(), want);
+    EXPECT_NEAR(vae.loss(vae.forward(x, eps), x).term("kl").item(), want * kl, 1e-5 * kl + 1e-12)
+        << "step " << step;
+  }
+  vae.on_train_step(2);  // back: the count in memory is set again
+  EXPECT_NEAR(vae.loss(vae.forward(x, eps), x).term("kl").item(), 3.0 * kl, 1e-5 * kl);
+  vae.on_train_step(5);
+  EXPECT_NEAR(vae.loss(vae.forward(x, eps), x).term("kl").item(), 1.5 * kl, 1e-5 * kl);
 }
 
 TEST(VAE, FreeBitsFloorEachDimension) {
@@ -372,7 +397,7 @@ TEST(VAE, BetaVAEWithWarmupAndFreeBitsTrains) {
                .free_bits = 0.1,
                .seed = 2});
   const auto losses = train(vae, train_set().images, 3);
-  EXPECT_EQ(vae.step(), 29);
+  EXPECT_EQ(vae.step(), 30);  // the step the next training loss would use
   EXPECT_EQ(vae.kl_weight(), 4.0);
   EXPECT_LT(losses.back(), losses.front());
   // Free bits: the KL term is at least beta * Z * free_bits.
