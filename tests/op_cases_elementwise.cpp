@@ -1,3 +1,4 @@
+#include "core/backend.h"
 #include "op_cases.h"
 
 namespace latent::testing {
@@ -137,6 +138,26 @@ std::vector<OpCase> elementwise_cases() {
                  .fn =
                      [scaled](const std::vector<Tensor>& x) {
                        const ScaledSum s = add_scaled(x[0], x[1], x[2]);
+                       return scaled ? s.scaled : s.sum;
+                     }});
+  }
+  // The same with w computed by the kernel from a step count in memory (a linear ramp at step 3
+  // of 8, scale 2: w = 0.75), the count fresh at every call.
+  for (const bool scaled : {false, true}) {
+    v.push_back({.name = std::string("add_scaled/ramp_") + (scaled ? "scaled" : "sum"),
+                 .inputs =
+                     [](std::int64_t n) {
+                       return In{{.shape = {n, 3}}, {.shape = {n, 3}}};
+                     },
+                 .fn =
+                     [scaled](const std::vector<Tensor>& x) {
+                       const Tensor w = Tensor::zeros({1}, x[0].options());
+                       const Tensor step = Tensor::zeros({2}, {.device = x[0].device()});
+                       const std::int64_t at = 3;
+                       backend::copy(step.raw_data(), step.device(), &at, Device::cpu(), sizeof at);
+                       const kernels::Ramp ramp{
+                           .kind = kernels::RampKind::linear, .steps = 8, .scale = 2.0};
+                       const ScaledSum s = add_scaled(x[0], x[1], w, ramp, step);
                        return scaled ? s.scaled : s.sum;
                      }});
   }

@@ -1,6 +1,9 @@
-// Learning-rate schedules against values computed by hand from their formulas.
+// Learning-rate schedules and add_scaled's ramps against values computed by hand from their
+// formulas.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <string>
@@ -125,6 +128,42 @@ TEST(LrSchedule, BadArgumentsAreClearErrors) {
   EXPECT_TRUE(contains(error_of([] { LrSchedule::constant(0.1).with_warmup(5).with_warmup(5); }),
                        "already has a warm-up"));
   EXPECT_TRUE(contains(error_of([] { LrSchedule::constant(0.1).lr_at(-1); }), "step must"));
+}
+
+// add_scaled with a ramp: the kernel computes w from the count in memory, writes it, and counts
+// the step; the ramps' factors as the formulas give them.
+TEST(Ramp, AddScaledCountsItsSteps) {
+  using kernels::Ramp;
+  using kernels::RampKind;
+  const Ramp lin{.kind = RampKind::linear, .steps = 4};
+  EXPECT_EQ(kernels::ramp_factor(lin, -2), 0.0);
+  EXPECT_EQ(kernels::ramp_factor(lin, 1), 0.25);
+  EXPECT_EQ(kernels::ramp_factor(lin, 9), 1.0);
+  const Ramp cyc{.kind = RampKind::cyclical, .steps = 10, .ratio = 0.4};
+  EXPECT_EQ(kernels::ramp_factor(cyc, 10), 0.0);
+  EXPECT_DOUBLE_EQ(kernels::ramp_factor(cyc, 13), 0.75);
+  EXPECT_EQ(kernels::ramp_factor(cyc, 19), 1.0);
+  EXPECT_EQ(kernels::ramp_factor(Ramp{}, 5), 1.0);
+
+  const Tensor a = Tensor::full({}, 1.0), b = Tensor::full({}, 2.0);
+  const Tensor w = Tensor::zeros({});
+  Tensor step = Tensor::zeros({2});
+  const Ramp ramp{.kind = RampKind::linear, .steps = 4, .scale = 3.0};
+  for (int s = 0; s < 6; ++s) {
+    const ScaledSum out = add_scaled(a, b, w, ramp, step);
+    const double want = 3.0 * std::min(1.0, s / 4.0);
+    EXPECT_DOUBLE_EQ(w.item(), want) << s;
+    EXPECT_DOUBLE_EQ(out.scaled.item(), 2.0 * want) << s;
+    EXPECT_DOUBLE_EQ(out.sum.item(), 1.0 + 2.0 * want) << s;
+    std::int64_t count = 0;
+    std::memcpy(&count, step.raw_data(), sizeof count);
+    EXPECT_EQ(count, s + 1);
+  }
+  EXPECT_TRUE(
+      contains(error_of([&] { add_scaled(a, b, w, ramp, Tensor::zeros({1})); }), "needs 8 bytes"));
+  EXPECT_TRUE(contains(
+      error_of([&] { add_scaled(a, b, w, Ramp{.kind = RampKind::linear, .steps = 0}, step); }),
+      "steps >= 1"));
 }
 
 }  // namespace
