@@ -24,10 +24,11 @@ void activation_forward(T* y, const T* x, ActParams p, index_t n, Stream) {
 }
 
 template <class T>
-void activation_backward(T* dx, const T* dy, const T* x, ActParams p, index_t n, Stream) {
+void activation_backward(T* dx, bool add, const T* dy, const T* x, ActParams p, index_t n, Stream) {
   const T alpha = static_cast<T>(p.alpha);
   with_act(p.act, [&](auto a) {
-    for_each_index(n, [&](index_t i) { dx[i] += dy[i] * math::act_grad(a.value, alpha, x[i]); });
+    for_each_index(
+        n, [&](index_t i) { put(dx[i], dy[i] * math::act_grad(a.value, alpha, x[i]), add); });
   });
 }
 
@@ -40,18 +41,21 @@ void activation_grad_forward(T* g, const T* x, ActParams p, index_t n, Stream) {
 }
 
 template <class T>
-void activation_grad_backward(T* dx, const T* dy, const T* x, ActParams p, index_t n, Stream) {
+void activation_grad_backward(T* dx, bool add, const T* dy, const T* x, ActParams p, index_t n,
+                              Stream) {
   const T alpha = static_cast<T>(p.alpha);
   with_act(p.act, [&](auto a) {
-    for_each_index(n, [&](index_t i) { dx[i] += dy[i] * math::act_grad2(a.value, alpha, x[i]); });
+    for_each_index(
+        n, [&](index_t i) { put(dx[i], dy[i] * math::act_grad2(a.value, alpha, x[i]), add); });
   });
 }
 
-#define LATENT_INSTANTIATE(T)                                                               \
-  template void activation_forward<T>(T*, const T*, ActParams, index_t, Stream);            \
-  template void activation_backward<T>(T*, const T*, const T*, ActParams, index_t, Stream); \
-  template void activation_grad_forward<T>(T*, const T*, ActParams, index_t, Stream);       \
-  template void activation_grad_backward<T>(T*, const T*, const T*, ActParams, index_t, Stream);
+#define LATENT_INSTANTIATE(T)                                                                     \
+  template void activation_forward<T>(T*, const T*, ActParams, index_t, Stream);                  \
+  template void activation_backward<T>(T*, bool, const T*, const T*, ActParams, index_t, Stream); \
+  template void activation_grad_forward<T>(T*, const T*, ActParams, index_t, Stream);             \
+  template void activation_grad_backward<T>(T*, bool, const T*, const T*, ActParams, index_t,     \
+                                            Stream);
 LATENT_INSTANTIATE(float)
 LATENT_INSTANTIATE(double)
 #undef LATENT_INSTANTIATE

@@ -22,6 +22,13 @@ namespace latent::kernels {
 using index_t = std::int64_t;
 using Stream = CUstream_st*;
 
+// How a backward kernel writes a gradient: o += v when `add`, else o = v (the first write of a
+// backward pass, whose buffer holds nothing yet: autograd's GradSink::grad_out).
+template <class T>
+LATENT_HD void put(T& o, T v, bool add) {
+  o = add ? o + v : v;
+}
+
 // Every activation, one row each (adding one is a row here plus its formulas in scalar_math.h):
 //   X(name, grad_from_output, kaiming, gain)
 //   grad_from_output  act' can be recovered from the output y = act(pre) for alpha >= 0, so a

@@ -48,9 +48,9 @@ void contractive_forward(T* out, const T* pre, const T* w, Act act, T alpha, T s
 }
 
 template <class T>
-void contractive_backward(T* dpre, T* dw, const T* dout, index_t stride_n, T scale, const T* pre,
-                          const T* w, Act act, T alpha, index_t n, index_t h, index_t d, double*,
-                          Stream) {
+void contractive_backward(T* dpre, bool add_pre, T* dw, bool add_w, const T* dout, index_t stride_n,
+                          T scale, const T* pre, const T* w, Act act, T alpha, index_t n, index_t h,
+                          index_t d, double*, Stream) {
   const std::vector<double> c = row_norms(w, h, d);
   // weighted[n, j] = g_n a'(pre[n, j])^2: the row-wise pass computes it with dpre (one
   // evaluation of a' per element), the column sums for dw then read it contiguously per row.
@@ -62,7 +62,8 @@ void contractive_backward(T* dpre, T* dw, const T* dout, index_t stride_n, T sca
       const double a = static_cast<double>(math::act_grad(act, alpha, p[j]));
       if (dpre) {
         const double a2 = static_cast<double>(math::act_grad2(act, alpha, p[j]));
-        dpre[i * h + j] += static_cast<T>(2.0 * g * a * a2 * c[static_cast<std::size_t>(j)]);
+        put(dpre[i * h + j], static_cast<T>(2.0 * g * a * a2 * c[static_cast<std::size_t>(j)]),
+            add_pre);
       }
       if (dw) weighted[static_cast<std::size_t>(i * h + j)] = g * a * a;
     }
@@ -75,7 +76,7 @@ void contractive_backward(T* dpre, T* dw, const T* dout, index_t stride_n, T sca
     const T* wj = w + j * d;
     T* dwj = dw + j * d;
     const T two_coef = static_cast<T>(2.0 * coef);
-    for (index_t k = 0; k < d; ++k) dwj[k] += two_coef * wj[k];
+    for (index_t k = 0; k < d; ++k) put(dwj[k], two_coef * wj[k], add_w);
   });
 }
 
@@ -91,15 +92,15 @@ void jacobian_seed_forward(T* out, const T* d, const T* w, index_t n, index_t z,
 }
 
 template <class T>
-void jacobian_seed_backward(T* dd, T* dw, const T* dout, const T* d, const T* w, index_t n,
-                            index_t z, index_t h, double*, Stream) {
+void jacobian_seed_backward(T* dd, bool add_d, T* dw, bool add_w, const T* dout, const T* d,
+                            const T* w, index_t n, index_t z, index_t h, double*, Stream) {
   if (dd) {
     parallel_for(n * z, n * z * h, [&](index_t row) {
       const T* g = dout + row * h;
       const T* wz = w + (row % z) * h;
       double s = 0.0;
       for (index_t k = 0; k < h; ++k) s += static_cast<double>(g[k]) * static_cast<double>(wz[k]);
-      dd[row] += static_cast<T>(s);
+      put(dd[row], static_cast<T>(s), add_d);
     });
   }
   if (dw) {
@@ -120,7 +121,7 @@ void jacobian_seed_backward(T* dd, T* dw, const T* dout, const T* d, const T* w,
           }
           T* dwq = dw + q * h;
           for (index_t k = 0; k < h; ++k)
-            dwq[k] += static_cast<T>(acc[static_cast<std::size_t>(k)]);
+            put(dwq[k], static_cast<T>(acc[static_cast<std::size_t>(k)]), add_w);
         });
   }
 }
@@ -136,8 +137,8 @@ void scale_rows_forward(T* out, const T* m, const T* d, index_t n, index_t g, in
 }
 
 template <class T>
-void scale_rows_backward(T* dm, T* dd, const T* dout, const T* m, const T* d, index_t n, index_t g,
-                         index_t h, Stream) {
+void scale_rows_backward(T* dm, bool add_m, T* dd, bool add_d, const T* dout, const T* m,
+                         const T* d, index_t n, index_t g, index_t h, Stream) {
   // One thread per sample n owns its G rows and its row of dd.
   struct Scratch {
     std::vector<double> acc;
@@ -154,7 +155,7 @@ void scale_rows_backward(T* dm, T* dd, const T* dout, const T* m, const T* d, in
           const T* gr = dout + row * h;
           if (dm) {
             T* dmr = dm + row * h;
-            for (index_t k = 0; k < h; ++k) dmr[k] += gr[k] * dn[k];
+            for (index_t k = 0; k < h; ++k) put(dmr[k], gr[k] * dn[k], add_m);
           }
           if (dd) {
             const T* mr = m + row * h;
@@ -166,7 +167,7 @@ void scale_rows_backward(T* dm, T* dd, const T* dout, const T* m, const T* d, in
         if (dd) {
           T* ddn = dd + i * h;
           for (index_t k = 0; k < h; ++k)
-            ddn[k] += static_cast<T>(acc[static_cast<std::size_t>(k)]);
+            put(ddn[k], static_cast<T>(acc[static_cast<std::size_t>(k)]), add_d);
         }
       });
 }
@@ -174,15 +175,16 @@ void scale_rows_backward(T* dm, T* dd, const T* dout, const T* m, const T* d, in
 #define LATENT_INSTANTIATE(T)                                                                     \
   template void contractive_forward<T>(T*, const T*, const T*, Act, T, T, bool, index_t, index_t, \
                                        index_t, double*, Stream);                                 \
-  template void contractive_backward<T>(T*, T*, const T*, index_t, T, const T*, const T*, Act, T, \
-                                        index_t, index_t, index_t, double*, Stream);              \
+  template void contractive_backward<T>(T*, bool, T*, bool, const T*, index_t, T, const T*,       \
+                                        const T*, Act, T, index_t, index_t, index_t, double*,     \
+                                        Stream);                                                  \
   template void jacobian_seed_forward<T>(T*, const T*, const T*, index_t, index_t, index_t,       \
                                          Stream);                                                 \
-  template void jacobian_seed_backward<T>(T*, T*, const T*, const T*, const T*, index_t, index_t, \
-                                          index_t, double*, Stream);                              \
+  template void jacobian_seed_backward<T>(T*, bool, T*, bool, const T*, const T*, const T*,       \
+                                          index_t, index_t, index_t, double*, Stream);            \
   template void scale_rows_forward<T>(T*, const T*, const T*, index_t, index_t, index_t, Stream); \
-  template void scale_rows_backward<T>(T*, T*, const T*, const T*, const T*, index_t, index_t,    \
-                                       index_t, Stream);
+  template void scale_rows_backward<T>(T*, bool, T*, bool, const T*, const T*, const T*, index_t, \
+                                       index_t, index_t, Stream);
 LATENT_INSTANTIATE(float)
 LATENT_INSTANTIATE(double)
 #undef LATENT_INSTANTIATE

@@ -1,6 +1,7 @@
 #include "kernels/contractive.h"
 #include "kernels/cuda_check.h"
 #include "kernels/cuda_reduce.cuh"
+#include "kernels/fill.h"
 #include "kernels/scalar_math.h"
 
 namespace latent::kernels::cuda {
@@ -35,7 +36,8 @@ void row_norms(double* c, const float* w, index_t h, index_t d, Stream stream) {
 // One pass over pre [N, H] in the column-sum layout (block (x, y): columns [32x, 32x + 32), row
 // chunk y; every element visited once): dpre += g 2 a' a'' c_j, and, when partials is non-null,
 // the chunk's sum of g a'^2 per column j (the 8 row lanes added in order).
-__global__ void contractive_backward_kernel(float* __restrict__ dpre, double* __restrict__ partials,
+__global__ void contractive_backward_kernel(float* __restrict__ dpre, bool add_pre,
+                                            double* __restrict__ partials,
                                             const float* __restrict__ dout, index_t stride_n,
                                             float scale, const float* __restrict__ pre,
                                             const double* __restrict__ c, Act act, float alpha,
@@ -52,7 +54,7 @@ __global__ void contractive_backward_kernel(float* __restrict__ dpre, double* __
       const double a = static_cast<double>(math::act_grad(act, alpha, p));
       if (dpre) {
         const double a2 = static_cast<double>(math::act_grad2(act, alpha, p));
-        dpre[r * h + j] += static_cast<float>(2.0 * g * a * a2 * cj);
+        put(dpre[r * h + j], static_cast<float>(2.0 * g * a * a2 * cj), add_pre);
       }
       acc += g * a * a;
     }
@@ -64,14 +66,15 @@ __global__ void contractive_backward_kernel(float* __restrict__ dpre, double* __
 
 // One block per row j of w: coef_j = the sum of its chunk partials (fixed block order), then
 // dw[j, :] += 2 coef_j w[j, :] (coalesced along the row).
-__global__ void contractive_dw_kernel(float* __restrict__ dw, const double* __restrict__ partials,
-                                      index_t chunks, const float* __restrict__ w, index_t h,
-                                      index_t d) {
+__global__ void contractive_dw_kernel(float* __restrict__ dw, bool add,
+                                      const double* __restrict__ partials, index_t chunks,
+                                      const float* __restrict__ w, index_t h, index_t d) {
   for (index_t j = blockIdx.x; j < h; j += gridDim.x) {
     double acc = 0.0;
     for (index_t k = threadIdx.x; k < chunks; k += kThreads) acc += partials[k * h + j];
     const float two_coef = static_cast<float>(2.0 * group_sum<kThreads>(acc));
-    for (index_t k = threadIdx.x; k < d; k += kThreads) dw[j * d + k] += two_coef * w[j * d + k];
+    for (index_t k = threadIdx.x; k < d; k += kThreads)
+      put(dw[j * d + k], two_coef * w[j * d + k], add);
   }
 }
 
@@ -121,7 +124,8 @@ __global__ void scale_rows_forward_kernel(float* __restrict__ out, const float* 
 // One thread per element (n, k) of d [N, H]: it owns column k of sample n's G rows, so it updates
 // their dm and sums dd[n, k] over them in order (coalesced along k). dm and dd are not restrict:
 // scale_row_groups(x, x) with G = 1 makes them one buffer (each element still has one thread).
-__global__ void scale_rows_backward_kernel(float* dm, float* dd, const float* __restrict__ dout,
+__global__ void scale_rows_backward_kernel(float* dm, bool add_m, float* dd, bool add_d,
+                                           const float* __restrict__ dout,
                                            const float* __restrict__ m, const float* __restrict__ d,
                                            index_t n, index_t g, index_t h) {
   const index_t count = n * h;
@@ -133,10 +137,10 @@ __global__ void scale_rows_backward_kernel(float* dm, float* dd, const float* __
     double acc = 0.0;
     for (index_t q = 0; q < g; ++q) {
       const index_t i = (s * g + q) * h + k;
-      if (dm) dm[i] += dout[i] * dv;
+      if (dm) put(dm[i], dout[i] * dv, add_m);
       if (dd) acc += static_cast<double>(dout[i]) * static_cast<double>(m[i]);
     }
-    if (dd) dd[e] += static_cast<float>(acc);
+    if (dd) put(dd[e], static_cast<float>(acc), add_d);
   }
 }
 
@@ -161,10 +165,14 @@ void contractive_forward(float* out, const float* pre, const float* w, Act act, 
     total_sum(scratch + h, n * h, h, term, store, stream);
 }
 
-void contractive_backward(float* dpre, float* dw, const float* dout, index_t stride_n, float scale,
-                          const float* pre, const float* w, Act act, float alpha, index_t n,
-                          index_t h, index_t d, double* scratch, Stream stream) {
-  if (n * h == 0 || (!dpre && !dw)) return;
+void contractive_backward(float* dpre, bool add_pre, float* dw, bool add_w, const float* dout,
+                          index_t stride_n, float scale, const float* pre, const float* w, Act act,
+                          float alpha, index_t n, index_t h, index_t d, double* scratch,
+                          Stream stream) {
+  if (n * h == 0 || (!dpre && !dw)) {
+    if (dw && !add_w) fill(dw, 0.0f, h * d, stream);  // no samples: a zero gradient, stored
+    return;
+  }
   double* c = scratch;
   double* partials = dw ? scratch + h : nullptr;
   row_norms(c, w, h, d, stream);
@@ -173,10 +181,11 @@ void contractive_backward(float* dpre, float* dw, const float* dout, index_t str
   const dim3 grid(static_cast<unsigned>((h + kColTile - 1) / kColTile),
                   static_cast<unsigned>(chunks));
   contractive_backward_kernel<<<grid, dim3(kColTile, kColLanes), 0, stream>>>(
-      dpre, partials, dout, stride_n, scale, pre, c, act, alpha, n, h, chunk_rows);
+      dpre, add_pre, partials, dout, stride_n, scale, pre, c, act, alpha, n, h, chunk_rows);
   LATENT_LAUNCH_CHECK(contractive_backward_kernel);
   if (!dw || d == 0) return;
-  contractive_dw_kernel<<<blocks_for(h, 1), kThreads, 0, stream>>>(dw, partials, chunks, w, h, d);
+  contractive_dw_kernel<<<blocks_for(h, 1), kThreads, 0, stream>>>(dw, add_w, partials, chunks, w,
+                                                                   h, d);
   LATENT_LAUNCH_CHECK(contractive_dw_kernel);
 }
 
@@ -193,11 +202,16 @@ index_t jacobian_seed_scratch(index_t n, index_t z, index_t h) {
   return column_sums_scratch(n, z * h);
 }
 
-void jacobian_seed_backward(float* dd, float* dw, const float* dout, const float* d, const float* w,
-                            index_t n, index_t z, index_t h, double* scratch, Stream stream) {
-  if (n * z * h == 0) return;
-  if (dd) row_sums(n * z, h, SeedDdTerm{dout, w, z, h}, AddStore{dd}, stream);
-  if (dw) column_sums(scratch, n, z * h, SeedDwTerm{dout, d, z, h}, AddStore{dw}, stream);
+void jacobian_seed_backward(float* dd, bool add_d, float* dw, bool add_w, const float* dout,
+                            const float* d, const float* w, index_t n, index_t z, index_t h,
+                            double* scratch, Stream stream) {
+  if (n * z * h == 0) {
+    if (dw && !add_w) fill(dw, 0.0f, z * h, stream);  // no samples: a zero gradient, stored
+    if (dd && !add_d) fill(dd, 0.0f, n * z, stream);  // (h == 0: sums over nothing)
+    return;
+  }
+  if (dd) row_sums(n * z, h, SeedDdTerm{dout, w, z, h}, PutStore{dd, add_d}, stream);
+  if (dw) column_sums(scratch, n, z * h, SeedDwTerm{dout, d, z, h}, PutStore{dw, add_w}, stream);
 }
 
 void scale_rows_forward(float* out, const float* m, const float* d, index_t n, index_t g, index_t h,
@@ -209,11 +223,12 @@ void scale_rows_forward(float* out, const float* m, const float* d, index_t n, i
   LATENT_LAUNCH_CHECK(scale_rows_forward_kernel);
 }
 
-void scale_rows_backward(float* dm, float* dd, const float* dout, const float* m, const float* d,
-                         index_t n, index_t g, index_t h, Stream stream) {
+void scale_rows_backward(float* dm, bool add_m, float* dd, bool add_d, const float* dout,
+                         const float* m, const float* d, index_t n, index_t g, index_t h,
+                         Stream stream) {
   if (n * h == 0 || (!dm && !dd)) return;
-  scale_rows_backward_kernel<<<blocks_for(n * h, kThreads), kThreads, 0, stream>>>(dm, dd, dout, m,
-                                                                                   d, n, g, h);
+  scale_rows_backward_kernel<<<blocks_for(n * h, kThreads), kThreads, 0, stream>>>(
+      dm, add_m, dd, add_d, dout, m, d, n, g, h);
   LATENT_LAUNCH_CHECK(scale_rows_backward_kernel);
 }
 

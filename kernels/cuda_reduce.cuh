@@ -272,6 +272,12 @@ struct AddStore {  // out[k] += s (accumulating gradients)
   __device__ void operator()(index_t k, double s) const { out[k] += static_cast<float>(s); }
 };
 
+struct PutStore {  // out[k] (+)= s: a gradient's first write of a pass stores (kernels::put)
+  float* out;
+  bool add;
+  __device__ void operator()(index_t k, double s) const { put(out[k], static_cast<float>(s), add); }
+};
+
 struct DoubleStore {  // out[k] = s, kept in double
   double* out;
   __device__ void operator()(index_t k, double s) const { out[k] = s; }

@@ -7,7 +7,8 @@
 //   Bcast::col     [rows],       index r         (repeated over columns)
 //   Bcast::scalar  [1],          index 0
 //   binary_forward:  y[r, c] = a[ia] op b[ib]                      (overwrites y)
-//   binary_backward: da[ia] += sum dy[r, c] * d(op)/da, likewise db (accumulates; null = skip)
+//   binary_backward: da[ia] (+)= sum dy[r, c] * d(op)/da, likewise db (adds when add_a / add_b,
+//                    else stores; null = skip)
 //   unary_forward:   y[i] = f(x[i])                                (overwrites y)
 //   unary_backward:  dx[i] (+)= dy[i] * f'(x[i]) given y = f(x)    (adds when add, else stores)
 // Formulas: kernels/scalar_math.h. Backward reductions over broadcast operands sum the float
@@ -32,8 +33,9 @@ template <class T>
 void binary_forward(T* y, const T* a, Bcast ba, const T* b, Bcast bb, math::Binary op, index_t rows,
                     index_t cols, Stream stream = nullptr);
 template <class T>
-void binary_backward(T* da, T* db, const T* dy, const T* a, Bcast ba, const T* b, Bcast bb,
-                     math::Binary op, index_t rows, index_t cols, Stream stream = nullptr);
+void binary_backward(T* da, bool add_a, T* db, bool add_b, const T* dy, const T* a, Bcast ba,
+                     const T* b, Bcast bb, math::Binary op, index_t rows, index_t cols,
+                     Stream stream = nullptr);
 }  // namespace cpu
 
 namespace cuda {
@@ -43,8 +45,8 @@ void unary_backward(float* dx, bool add, const float* dy, const float* x, const 
                     math::Unary op, float p0, float p1, index_t n, Stream stream);
 void binary_forward(float* y, const float* a, Bcast ba, const float* b, Bcast bb, math::Binary op,
                     index_t rows, index_t cols, Stream stream);
-void binary_backward(float* da, float* db, const float* dy, const float* a, Bcast ba,
-                     const float* b, Bcast bb, math::Binary op, index_t rows, index_t cols,
-                     Stream stream);
+void binary_backward(float* da, bool add_a, float* db, bool add_b, const float* dy, const float* a,
+                     Bcast ba, const float* b, Bcast bb, math::Binary op, index_t rows,
+                     index_t cols, Stream stream);
 }  // namespace cuda
 }  // namespace latent::kernels

@@ -33,19 +33,24 @@ inline index_t extent(Bcast m, index_t rows, index_t cols) {
   return 0;
 }
 
-// Gradient of one operand: summed in double over the broadcast elements, then added once.
+// Gradient of one operand: summed in double over the broadcast elements, then added (or stored)
+// once.
 template <class T, class Grad>
-void reduce_grad(T* d, Bcast m, index_t rows, index_t cols, Grad grad) {
+void reduce_grad(T* d, bool add, Bcast m, index_t rows, index_t cols, Grad grad) {
   if (m == Bcast::full) {
     for (index_t r = 0; r < rows; ++r)
-      for (index_t c = 0; c < cols; ++c) d[r * cols + c] += grad(r, c);
+      for (index_t c = 0; c < cols; ++c) {
+        T& o = d[r * cols + c];
+        o = add ? o + grad(r, c) : grad(r, c);
+      }
     return;
   }
   std::vector<double> acc(static_cast<std::size_t>(extent(m, rows, cols)), 0.0);
   for (index_t r = 0; r < rows; ++r)
     for (index_t c = 0; c < cols; ++c)
       acc[static_cast<std::size_t>(at(m, r, c, cols))] += static_cast<double>(grad(r, c));
-  for (std::size_t i = 0; i < acc.size(); ++i) d[i] += static_cast<T>(acc[i]);
+  for (std::size_t i = 0; i < acc.size(); ++i)
+    d[i] = add ? d[i] + static_cast<T>(acc[i]) : static_cast<T>(acc[i]);
 }
 
 }  // namespace
@@ -77,27 +82,27 @@ void binary_forward(T* y, const T* a, Bcast ba, const T* b, Bcast bb, math::Bina
 }
 
 template <class T>
-void binary_backward(T* da, T* db, const T* dy, const T* a, Bcast ba, const T* b, Bcast bb,
-                     math::Binary op, index_t rows, index_t cols, Stream) {
+void binary_backward(T* da, bool add_a, T* db, bool add_b, const T* dy, const T* a, Bcast ba,
+                     const T* b, Bcast bb, math::Binary op, index_t rows, index_t cols, Stream) {
   if (da)
-    reduce_grad(da, ba, rows, cols, [&](index_t r, index_t c) {
+    reduce_grad(da, add_a, ba, rows, cols, [&](index_t r, index_t c) {
       return dy[r * cols + c] *
              math::binary_grad_a(op, a[at(ba, r, c, cols)], b[at(bb, r, c, cols)]);
     });
   if (db)
-    reduce_grad(db, bb, rows, cols, [&](index_t r, index_t c) {
+    reduce_grad(db, add_b, bb, rows, cols, [&](index_t r, index_t c) {
       return dy[r * cols + c] *
              math::binary_grad_b(op, a[at(ba, r, c, cols)], b[at(bb, r, c, cols)]);
     });
 }
 
-#define LATENT_INSTANTIATE(T)                                                                  \
-  template void unary_forward<T>(T*, const T*, math::Unary, T, T, index_t, Stream);            \
-  template void unary_backward<T>(T*, bool, const T*, const T*, const T*, math::Unary, T, T,   \
-                                  index_t, Stream);                                            \
-  template void binary_forward<T>(T*, const T*, Bcast, const T*, Bcast, math::Binary, index_t, \
-                                  index_t, Stream);                                            \
-  template void binary_backward<T>(T*, T*, const T*, const T*, Bcast, const T*, Bcast,         \
+#define LATENT_INSTANTIATE(T)                                                                      \
+  template void unary_forward<T>(T*, const T*, math::Unary, T, T, index_t, Stream);                \
+  template void unary_backward<T>(T*, bool, const T*, const T*, const T*, math::Unary, T, T,       \
+                                  index_t, Stream);                                                \
+  template void binary_forward<T>(T*, const T*, Bcast, const T*, Bcast, math::Binary, index_t,     \
+                                  index_t, Stream);                                                \
+  template void binary_backward<T>(T*, bool, T*, bool, const T*, const T*, Bcast, const T*, Bcast, \
                                    math::Binary, index_t, index_t, Stream);
 LATENT_INSTANTIATE(float)
 LATENT_INSTANTIATE(double)

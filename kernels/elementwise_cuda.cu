@@ -57,14 +57,16 @@ __device__ __forceinline__ float partial(int which, math::Binary op, const float
 }
 
 // Full operand: one thread per element.
-__global__ void grad_full_kernel(float* __restrict__ d, int which, const float* __restrict__ dy,
-                                 const float* a, Bcast ba, const float* b, Bcast bb,
-                                 math::Binary op, index_t rows, index_t cols) {
+__global__ void grad_full_kernel(float* __restrict__ d, bool add, int which,
+                                 const float* __restrict__ dy, const float* a, Bcast ba,
+                                 const float* b, Bcast bb, math::Binary op, index_t rows,
+                                 index_t cols) {
   const index_t n = rows * cols;
   for (index_t i = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<index_t>(gridDim.x) * blockDim.x) {
     const index_t r = i / cols, c = i - r * cols;
-    d[i] += dy[i] * partial(which, op, a, ba, b, bb, r, c, cols);
+    const float v = dy[i] * partial(which, op, a, ba, b, bb, r, c, cols);
+    d[i] = add ? d[i] + v : v;
   }
 }
 
@@ -74,23 +76,25 @@ __global__ void grad_full_kernel(float* __restrict__ d, int which, const float* 
 
 // Row operand [cols]: one thread per column sums over rows in order (coalesced across the threads
 // of a warp).
-__global__ void grad_row_kernel(float* __restrict__ d, int which, const float* __restrict__ dy,
-                                const float* a, Bcast ba, const float* b, Bcast bb, math::Binary op,
-                                index_t rows, index_t cols) {
+__global__ void grad_row_kernel(float* __restrict__ d, bool add, int which,
+                                const float* __restrict__ dy, const float* a, Bcast ba,
+                                const float* b, Bcast bb, math::Binary op, index_t rows,
+                                index_t cols) {
   for (index_t c = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; c < cols;
        c += static_cast<index_t>(gridDim.x) * blockDim.x) {
     double acc = 0.0;
     for (index_t r = 0; r < rows; ++r)
       acc += static_cast<double>(dy[r * cols + c] * partial(which, op, a, ba, b, bb, r, c, cols));
-    d[c] += static_cast<float>(acc);
+    d[c] = add ? d[c] + static_cast<float>(acc) : static_cast<float>(acc);
   }
 }
 
 // Column operand [rows] or scalar: one block per row (or one block for everything), a fixed-shape
 // tree reduction in shared memory (deterministic).
-__global__ void grad_rowsum_kernel(float* __restrict__ d, int which, const float* __restrict__ dy,
-                                   const float* a, Bcast ba, const float* b, Bcast bb,
-                                   math::Binary op, index_t rows, index_t cols, bool scalar) {
+__global__ void grad_rowsum_kernel(float* __restrict__ d, bool add, int which,
+                                   const float* __restrict__ dy, const float* a, Bcast ba,
+                                   const float* b, Bcast bb, math::Binary op, index_t rows,
+                                   index_t cols, bool scalar) {
   __shared__ double buf[kThreads];
   const index_t r0 = scalar ? 0 : blockIdx.x;
   const index_t r1 = scalar ? rows : blockIdx.x + 1;
@@ -104,28 +108,31 @@ __global__ void grad_rowsum_kernel(float* __restrict__ d, int which, const float
     if (threadIdx.x < s) buf[threadIdx.x] += buf[threadIdx.x + s];
     __syncthreads();
   }
-  if (threadIdx.x == 0) d[scalar ? 0 : blockIdx.x] += static_cast<float>(buf[0]);
+  if (threadIdx.x == 0) {
+    float& o = d[scalar ? 0 : blockIdx.x];
+    o = add ? o + static_cast<float>(buf[0]) : static_cast<float>(buf[0]);
+  }
 }
 
-void grad_of(float* d, int which, Bcast mode, const float* dy, const float* a, Bcast ba,
+void grad_of(float* d, bool add, int which, Bcast mode, const float* dy, const float* a, Bcast ba,
              const float* b, Bcast bb, math::Binary op, index_t rows, index_t cols, Stream stream) {
   switch (mode) {
     case Bcast::full:
-      LATENT_LAUNCH_LINEAR(grad_full_kernel, rows * cols, stream, d, which, dy, a, ba, b, bb, op,
-                           rows, cols);
+      LATENT_LAUNCH_LINEAR(grad_full_kernel, rows * cols, stream, d, add, which, dy, a, ba, b, bb,
+                           op, rows, cols);
       break;
     case Bcast::row:
-      LATENT_LAUNCH_LINEAR(grad_row_kernel, cols, stream, d, which, dy, a, ba, b, bb, op, rows,
+      LATENT_LAUNCH_LINEAR(grad_row_kernel, cols, stream, d, add, which, dy, a, ba, b, bb, op, rows,
                            cols);
       break;
     case Bcast::col:
       grad_rowsum_kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
-          d, which, dy, a, ba, b, bb, op, rows, cols, false);
+          d, add, which, dy, a, ba, b, bb, op, rows, cols, false);
       LATENT_LAUNCH_CHECK(grad_rowsum_kernel);
       break;
     case Bcast::scalar:
-      grad_rowsum_kernel<<<1, kThreads, 0, stream>>>(d, which, dy, a, ba, b, bb, op, rows, cols,
-                                                     true);
+      grad_rowsum_kernel<<<1, kThreads, 0, stream>>>(d, add, which, dy, a, ba, b, bb, op, rows,
+                                                     cols, true);
       LATENT_LAUNCH_CHECK(grad_rowsum_kernel);
       break;
   }
@@ -148,12 +155,12 @@ void binary_forward(float* y, const float* a, Bcast ba, const float* b, Bcast bb
   LATENT_LAUNCH_LINEAR(binary_forward_kernel, rows * cols, stream, y, a, ba, b, bb, op, rows, cols);
 }
 
-void binary_backward(float* da, float* db, const float* dy, const float* a, Bcast ba,
-                     const float* b, Bcast bb, math::Binary op, index_t rows, index_t cols,
-                     Stream stream) {
+void binary_backward(float* da, bool add_a, float* db, bool add_b, const float* dy, const float* a,
+                     Bcast ba, const float* b, Bcast bb, math::Binary op, index_t rows,
+                     index_t cols, Stream stream) {
   if (rows * cols == 0) return;
-  if (da) grad_of(da, 0, ba, dy, a, ba, b, bb, op, rows, cols, stream);
-  if (db) grad_of(db, 1, bb, dy, a, ba, b, bb, op, rows, cols, stream);
+  if (da) grad_of(da, add_a, 0, ba, dy, a, ba, b, bb, op, rows, cols, stream);
+  if (db) grad_of(db, add_b, 1, bb, dy, a, ba, b, bb, op, rows, cols, stream);
 }
 
 }  // namespace latent::kernels::cuda

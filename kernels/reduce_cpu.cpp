@@ -67,9 +67,9 @@ void sum_all_forward(T* y, const T* x, double scale, index_t n, double*, Stream)
 }
 
 template <class T>
-void sum_all_backward(T* dx, const T* dy, double scale, index_t n, Stream) {
+void sum_all_backward(T* dx, bool add, const T* dy, double scale, index_t n, Stream) {
   const T g = static_cast<T>(scale * static_cast<double>(dy[0]));
-  parallel_for(n, n, [&](index_t i) { dx[i] += g; });
+  parallel_for(n, n, [&](index_t i) { put(dx[i], g, add); });
 }
 
 template <class T>
@@ -91,13 +91,13 @@ void sum_dim_forward(T* y, const T* x, double scale, int dim, index_t rows, inde
 }
 
 template <class T>
-void sum_dim_backward(T* dx, const T* dy, double scale, int dim, index_t rows, index_t cols,
-                      Stream) {
+void sum_dim_backward(T* dx, bool add, const T* dy, double scale, int dim, index_t rows,
+                      index_t cols, Stream) {
   if (dim == 1) {
     for_each_row(rows, cols, [&](index_t r) {
       const T g = static_cast<T>(scale * static_cast<double>(dy[r]));
       T* dxr = dx + r * cols;
-      for (index_t c = 0; c < cols; ++c) dxr[c] += g;
+      for (index_t c = 0; c < cols; ++c) put(dxr[c], g, add);
     });
     return;
   }
@@ -107,7 +107,7 @@ void sum_dim_backward(T* dx, const T* dy, double scale, int dim, index_t rows, i
   const T* gp = g.data();
   for_each_row(rows, cols, [&](index_t r) {
     T* dxr = dx + r * cols;
-    for (index_t c = 0; c < cols; ++c) dxr[c] += gp[c];
+    for (index_t c = 0; c < cols; ++c) put(dxr[c], gp[c], add);
   });
 }
 
@@ -144,8 +144,8 @@ void logsumexp_dim_forward(T* y, const T* x, double shift, int dim, index_t rows
 }
 
 template <class T>
-void logsumexp_dim_backward(T* dx, const T* dy, const T* x, const T* y, double shift, int dim,
-                            index_t rows, index_t cols, Stream) {
+void logsumexp_dim_backward(T* dx, bool add, const T* dy, const T* x, const T* y, double shift,
+                            int dim, index_t rows, index_t cols, Stream) {
   // The softmax weights come from the saved output: lse = y - shift.
   auto lse_of = [&](index_t k) { return static_cast<T>(static_cast<double>(y[k]) - shift); };
   if (dim == 1) {
@@ -154,7 +154,7 @@ void logsumexp_dim_backward(T* dx, const T* dy, const T* x, const T* y, double s
       const T g = dy[r];
       const T* xr = x + r * cols;
       T* dxr = dx + r * cols;
-      for (index_t c = 0; c < cols; ++c) dxr[c] += g * math::logsumexp_weight(xr[c], lse);
+      for (index_t c = 0; c < cols; ++c) put(dxr[c], g * math::logsumexp_weight(xr[c], lse), add);
     });
     return;
   }
@@ -164,19 +164,20 @@ void logsumexp_dim_backward(T* dx, const T* dy, const T* x, const T* y, double s
   for_each_row(rows, cols, [&](index_t r) {
     const T* xr = x + r * cols;
     T* dxr = dx + r * cols;
-    for (index_t c = 0; c < cols; ++c) dxr[c] += dy[c] * math::logsumexp_weight(xr[c], lp[c]);
+    for (index_t c = 0; c < cols; ++c)
+      put(dxr[c], dy[c] * math::logsumexp_weight(xr[c], lp[c]), add);
   });
 }
 
 #define LATENT_INSTANTIATE(T)                                                                     \
   template void sum_all_forward<T>(T*, const T*, double, index_t, double*, Stream);               \
-  template void sum_all_backward<T>(T*, const T*, double, index_t, Stream);                       \
+  template void sum_all_backward<T>(T*, bool, const T*, double, index_t, Stream);                 \
   template void sum_dim_forward<T>(T*, const T*, double, int, index_t, index_t, double*, Stream); \
-  template void sum_dim_backward<T>(T*, const T*, double, int, index_t, index_t, Stream);         \
+  template void sum_dim_backward<T>(T*, bool, const T*, double, int, index_t, index_t, Stream);   \
   template void logsumexp_dim_forward<T>(T*, const T*, double, int, index_t, index_t, double*,    \
                                          Stream);                                                 \
-  template void logsumexp_dim_backward<T>(T*, const T*, const T*, const T*, double, int, index_t, \
-                                          index_t, Stream);
+  template void logsumexp_dim_backward<T>(T*, bool, const T*, const T*, const T*, double, int,    \
+                                          index_t, index_t, Stream);
 LATENT_INSTANTIATE(float)
 LATENT_INSTANTIATE(double)
 #undef LATENT_INSTANTIATE

@@ -43,12 +43,12 @@ __global__ void sum_blocks_kernel(double* __restrict__ partials, float* __restri
   }
 }
 
-__global__ void sum_all_backward_kernel(float* __restrict__ dx, const float* __restrict__ dy,
-                                        double scale, index_t n) {
+__global__ void sum_all_backward_kernel(float* __restrict__ dx, bool add,
+                                        const float* __restrict__ dy, double scale, index_t n) {
   const float g = static_cast<float>(scale * static_cast<double>(dy[0]));
   for (index_t i = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<index_t>(gridDim.x) * blockDim.x)
-    dx[i] += g;
+    put(dx[i], g, add);
 }
 
 // ---- along rows (dim 1): one warp per row ----------------------------------------------------
@@ -192,20 +192,22 @@ index_t col_partials_size(index_t rows, index_t cols) {
 
 // ---- backward: broadcast dout over the reduced elements ---------------------------------------
 
-__global__ void sum_dim_backward_kernel(float* __restrict__ dx, const float* __restrict__ dy,
-                                        double scale, int dim, index_t rows, index_t cols) {
+__global__ void sum_dim_backward_kernel(float* __restrict__ dx, bool add,
+                                        const float* __restrict__ dy, double scale, int dim,
+                                        index_t rows, index_t cols) {
   const index_t n = rows * cols;
   for (index_t i = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<index_t>(gridDim.x) * blockDim.x) {
     const index_t r = i / cols;
     const index_t k = dim == 0 ? i - r * cols : r;
-    dx[i] += static_cast<float>(scale * static_cast<double>(dy[k]));
+    put(dx[i], static_cast<float>(scale * static_cast<double>(dy[k])), add);
   }
 }
 
-__global__ void logsumexp_backward_kernel(float* __restrict__ dx, const float* __restrict__ dy,
-                                          const float* __restrict__ x, const float* __restrict__ y,
-                                          double shift, int dim, index_t rows, index_t cols) {
+__global__ void logsumexp_backward_kernel(float* __restrict__ dx, bool add,
+                                          const float* __restrict__ dy, const float* __restrict__ x,
+                                          const float* __restrict__ y, double shift, int dim,
+                                          index_t rows, index_t cols) {
   const index_t n = rows * cols;
   for (index_t i = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<index_t>(gridDim.x) * blockDim.x) {
@@ -213,7 +215,7 @@ __global__ void logsumexp_backward_kernel(float* __restrict__ dx, const float* _
     const index_t k = dim == 0 ? i - r * cols : r;
     // The softmax weight from the saved output: lse = y - shift.
     const float lse = static_cast<float>(static_cast<double>(y[k]) - shift);
-    dx[i] += dy[k] * math::logsumexp_weight(x[i], lse);
+    put(dx[i], dy[k] * math::logsumexp_weight(x[i], lse), add);
   }
 }
 
@@ -244,9 +246,10 @@ void sum_all_forward(float* y, const float* x, double scale, index_t n, double* 
   }
 }
 
-void sum_all_backward(float* dx, const float* dy, double scale, index_t n, Stream stream) {
+void sum_all_backward(float* dx, bool add, const float* dy, double scale, index_t n,
+                      Stream stream) {
   if (n <= 0) return;
-  sum_all_backward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(dx, dy, scale, n);
+  sum_all_backward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(dx, add, dy, scale, n);
   LATENT_LAUNCH_CHECK(sum_all_backward_kernel);
 }
 
@@ -268,11 +271,11 @@ void sum_dim_forward(float* y, const float* x, double scale, int dim, index_t ro
   col_reduce<ColOp::sum>(y, nullptr, scratch, x, scale, rows, cols, stream);
 }
 
-void sum_dim_backward(float* dx, const float* dy, double scale, int dim, index_t rows, index_t cols,
-                      Stream stream) {
+void sum_dim_backward(float* dx, bool add, const float* dy, double scale, int dim, index_t rows,
+                      index_t cols, Stream stream) {
   if (rows <= 0 || cols <= 0) return;
   sum_dim_backward_kernel<<<blocks_for(rows * cols, kThreads), kThreads, 0, stream>>>(
-      dx, dy, scale, dim, rows, cols);
+      dx, add, dy, scale, dim, rows, cols);
   LATENT_LAUNCH_CHECK(sum_dim_backward_kernel);
 }
 
@@ -298,11 +301,11 @@ void logsumexp_dim_forward(float* y, const float* x, double shift, int dim, inde
   col_reduce<ColOp::sumexp>(y, colmax, partials, x, shift, rows, cols, stream);
 }
 
-void logsumexp_dim_backward(float* dx, const float* dy, const float* x, const float* y,
+void logsumexp_dim_backward(float* dx, bool add, const float* dy, const float* x, const float* y,
                             double shift, int dim, index_t rows, index_t cols, Stream stream) {
   if (rows <= 0 || cols <= 0) return;
   logsumexp_backward_kernel<<<blocks_for(rows * cols, kThreads), kThreads, 0, stream>>>(
-      dx, dy, x, y, shift, dim, rows, cols);
+      dx, add, dy, x, y, shift, dim, rows, cols);
   LATENT_LAUNCH_CHECK(logsumexp_backward_kernel);
 }
 

@@ -65,7 +65,7 @@ void transpose_backward(T* dx, const T* dy, index_t rows, index_t cols, Stream) 
 }
 
 template <class T>
-void tile_backward(T* dx, const T* dy, index_t repeats, index_t m, Stream) {
+void tile_backward(T* dx, bool add, const T* dy, index_t repeats, index_t m, Stream) {
   // Each block of columns is summed over all repeats in order: a fixed association, and the
   // blocks are disjoint, so they can run in parallel.
   const index_t blocks = (m + kColBlock - 1) / kColBlock;
@@ -76,7 +76,7 @@ void tile_backward(T* dx, const T* dy, index_t repeats, index_t m, Stream) {
       const T* s = dy + k * m + c0;
       for (index_t c = 0; c < w; ++c) acc[c] += static_cast<double>(s[c]);
     }
-    for (index_t c = 0; c < w; ++c) dx[c0 + c] += static_cast<T>(acc[c]);
+    for (index_t c = 0; c < w; ++c) put(dx[c0 + c], static_cast<T>(acc[c]), add);
   });
 }
 
@@ -85,7 +85,7 @@ void tile_backward(T* dx, const T* dy, index_t repeats, index_t m, Stream) {
   template void accumulate_2d<T>(T*, index_t, const T*, index_t, index_t, index_t, Stream); \
   template void transpose_forward<T>(T*, const T*, index_t, index_t, Stream);               \
   template void transpose_backward<T>(T*, const T*, index_t, index_t, Stream);              \
-  template void tile_backward<T>(T*, const T*, index_t, index_t, Stream);
+  template void tile_backward<T>(T*, bool, const T*, index_t, index_t, Stream);
 LATENT_INSTANTIATE(float)
 LATENT_INSTANTIATE(double)
 #undef LATENT_INSTANTIATE

@@ -67,13 +67,13 @@ void transpose(float* y, const float* x, index_t rows, index_t cols, Stream stre
 
 // dx[i] += sum over k, in order, of dy[k * m + i], in double: one thread per i, so a warp reads
 // 32 consecutive elements of each repeat.
-__global__ void tile_backward_kernel(float* __restrict__ dx, const float* __restrict__ dy,
+__global__ void tile_backward_kernel(float* __restrict__ dx, bool add, const float* __restrict__ dy,
                                      index_t repeats, index_t m) {
   for (index_t i = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; i < m;
        i += static_cast<index_t>(gridDim.x) * blockDim.x) {
     double acc = 0.0;
     for (index_t k = 0; k < repeats; ++k) acc += static_cast<double>(dy[k * m + i]);
-    dx[i] += static_cast<float>(acc);
+    put(dx[i], static_cast<float>(acc), add);
   }
 }
 
@@ -100,8 +100,9 @@ void transpose_backward(float* dx, const float* dy, index_t rows, index_t cols, 
   transpose<true>(dx, dy, cols, rows, stream);
 }
 
-void tile_backward(float* dx, const float* dy, index_t repeats, index_t m, Stream stream) {
-  LATENT_LAUNCH_LINEAR(tile_backward_kernel, m, stream, dx, dy, repeats, m);
+void tile_backward(float* dx, bool add, const float* dy, index_t repeats, index_t m,
+                   Stream stream) {
+  LATENT_LAUNCH_LINEAR(tile_backward_kernel, m, stream, dx, add, dy, repeats, m);
 }
 
 }  // namespace latent::kernels::cuda

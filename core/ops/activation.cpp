@@ -30,14 +30,15 @@ Tensor apply(const char* op, const Tensor& x, ActParams p, bool grad_op) {
   autograd::SavedTensor sx = x;
   autograd::record(op, y, {&x}, [=](const Tensor& dy, autograd::GradSink& g) {
     const Tensor& xv = sx.get(op);
-    Tensor& dx = g.grad(0);
+    bool fresh = false;
+    Tensor& dx = g.grad_out(0, &fresh);
     dispatch::run(op, dy, [&](auto z, auto be) {
       using T = decltype(z);
       if (grad_op)
-        dispatch::call(be, LATENT_KERNEL(activation_grad_backward), dx.data<T>(), dy.data<T>(),
-                       xv.data<T>(), p, n);
+        dispatch::call(be, LATENT_KERNEL(activation_grad_backward), dx.data<T>(), !fresh,
+                       dy.data<T>(), xv.data<T>(), p, n);
       else
-        dispatch::call(be, LATENT_KERNEL(activation_backward), dx.data<T>(), dy.data<T>(),
+        dispatch::call(be, LATENT_KERNEL(activation_backward), dx.data<T>(), !fresh, dy.data<T>(),
                        xv.data<T>(), p, n);
     });
   });

@@ -72,16 +72,17 @@ Tensor contractive_penalty(const Tensor& pre, const Tensor& w, kernels::ActParam
   autograd::record(op, out, {&pre, &w}, [=](const Tensor& dout, autograd::GradSink& g) {
     const Tensor& pv = sp.get(op);
     const Tensor& wv = sw.get(op);
-    Tensor* dpre = g.needs(0) ? &g.grad(0) : nullptr;
-    Tensor* dw = g.needs(1) ? &g.grad(1) : nullptr;
+    bool fresh_pre = false, fresh_w = false;
+    Tensor* dpre = g.needs(0) ? &g.grad_out(0, &fresh_pre) : nullptr;
+    Tensor* dw = g.needs(1) ? &g.grad_out(1, &fresh_w) : nullptr;
     dispatch::run(op, dout, [&](auto t, auto be) {
       using T = decltype(t);
       const Tensor scratch =
           dispatch::scratch_doubles(LATENT_SCRATCH(be, contractive_scratch, n, h), pv.device());
       dispatch::call(be, LATENT_KERNEL(contractive_backward), dpre ? dpre->data<T>() : nullptr,
-                     dw ? dw->data<T>() : nullptr, dout.data<T>(), rs.per_sample ? 1 : 0,
-                     T(rs.scale), pv.data<T>(), wv.data<T>(), act.act, T(act.alpha), n, h, d,
-                     dispatch::as_doubles(scratch));
+                     !fresh_pre, dw ? dw->data<T>() : nullptr, !fresh_w, dout.data<T>(),
+                     rs.per_sample ? 1 : 0, T(rs.scale), pv.data<T>(), wv.data<T>(), act.act,
+                     T(act.alpha), n, h, d, dispatch::as_doubles(scratch));
     });
   });
   return out;
@@ -105,8 +106,9 @@ Tensor jacobian_seed(const Tensor& d, const Tensor& w) {
   autograd::record(op, out, {&d, &w}, [=](const Tensor& dout, autograd::GradSink& g) {
     const Tensor& dv = sd.get(op);
     const Tensor& wv = sw.get(op);
-    Tensor* dd = g.needs(0) ? &g.grad(0) : nullptr;
-    Tensor* dw = g.needs(1) ? &g.grad(1) : nullptr;
+    bool fresh_d = false, fresh_w = false;
+    Tensor* dd = g.needs(0) ? &g.grad_out(0, &fresh_d) : nullptr;
+    Tensor* dw = g.needs(1) ? &g.grad_out(1, &fresh_w) : nullptr;
     dispatch::run(op, dout, [&](auto t, auto be) {
       using T = decltype(t);
       const Tensor scratch =
@@ -114,8 +116,8 @@ Tensor jacobian_seed(const Tensor& d, const Tensor& w) {
                                          dv.device())
              : Tensor();
       dispatch::call(be, LATENT_KERNEL(jacobian_seed_backward), dd ? dd->data<T>() : nullptr,
-                     dw ? dw->data<T>() : nullptr, dout.data<T>(), dv.data<T>(), wv.data<T>(), n, z,
-                     h, dispatch::as_doubles(scratch));
+                     !fresh_d, dw ? dw->data<T>() : nullptr, !fresh_w, dout.data<T>(), dv.data<T>(),
+                     wv.data<T>(), n, z, h, dispatch::as_doubles(scratch));
     });
   });
   return out;
@@ -140,13 +142,14 @@ Tensor scale_row_groups(const Tensor& m, const Tensor& d) {
   autograd::record(op, out, {&m, &d}, [=](const Tensor& dout, autograd::GradSink& g) {
     const Tensor& mv = sm.get(op);
     const Tensor& dv = sd.get(op);
-    Tensor* dm = g.needs(0) ? &g.grad(0) : nullptr;
-    Tensor* dd = g.needs(1) ? &g.grad(1) : nullptr;
+    bool fresh_m = false, fresh_d = false;
+    Tensor* dm = g.needs(0) ? &g.grad_out(0, &fresh_m) : nullptr;
+    Tensor* dd = g.needs(1) ? &g.grad_out(1, &fresh_d) : nullptr;
     dispatch::run(op, dout, [&](auto t, auto be) {
       using T = decltype(t);
-      dispatch::call(be, LATENT_KERNEL(scale_rows_backward), dm ? dm->data<T>() : nullptr,
-                     dd ? dd->data<T>() : nullptr, dout.data<T>(), mv.data<T>(), dv.data<T>(), n,
-                     groups, h);
+      dispatch::call(be, LATENT_KERNEL(scale_rows_backward), dm ? dm->data<T>() : nullptr, !fresh_m,
+                     dd ? dd->data<T>() : nullptr, !fresh_d, dout.data<T>(), mv.data<T>(),
+                     dv.data<T>(), n, groups, h);
     });
   });
   return out;

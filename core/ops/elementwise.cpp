@@ -79,13 +79,14 @@ Tensor binary(const char* op, Binary kind, const Tensor& a, const Tensor& b) {
     }
     const Tensor& av = sa.get(op);
     const Tensor& bv = sb.get(op);
-    Tensor* da = g.needs(0) ? &g.grad(0) : nullptr;
-    Tensor* db = g.needs(1) ? &g.grad(1) : nullptr;
+    bool fresh_a = false, fresh_b = false;
+    Tensor* da = g.needs(0) ? &g.grad_out(0, &fresh_a) : nullptr;
+    Tensor* db = g.needs(1) ? &g.grad_out(1, &fresh_b) : nullptr;
     dispatch::run(op, dy, [&](auto z, auto be) {
       using T = decltype(z);
-      dispatch::call(be, LATENT_KERNEL(binary_backward), da ? da->data<T>() : nullptr,
-                     db ? db->data<T>() : nullptr, dy.data<T>(), av.data<T>(), bc.ma, bv.data<T>(),
-                     bc.mb, kind, bc.rows, bc.cols);
+      dispatch::call(be, LATENT_KERNEL(binary_backward), da ? da->data<T>() : nullptr, !fresh_a,
+                     db ? db->data<T>() : nullptr, !fresh_b, dy.data<T>(), av.data<T>(), bc.ma,
+                     bv.data<T>(), bc.mb, kind, bc.rows, bc.cols);
     });
   });
   return y;

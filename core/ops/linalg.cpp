@@ -226,28 +226,31 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
     const bool need_a = g.needs(0), need_b = g.needs(1);
     const Tensor* av = need_b ? &sa.get(op) : nullptr;
     const Tensor* bv = need_a ? &sb.get(op) : nullptr;
-    Tensor* da = need_a ? &g.grad(0) : nullptr;
-    Tensor* db = need_b ? &g.grad(1) : nullptr;
+    // A gradient nothing wrote yet in this pass is stored (GEMM beta 0), else added to.
+    bool fresh_a = false, fresh_b = false;
+    Tensor* da = need_a ? &g.grad_out(0, &fresh_a) : nullptr;
+    Tensor* db = need_b ? &g.grad_out(1, &fresh_b) : nullptr;
     dispatch::run(op, dy, [&](auto z, auto be) {
       using T = decltype(z);
       // y = op(A) op(B):  d op(A) = dy op(B)^T,  d op(B) = op(A)^T dy; a transposed operand takes
       // the transpose of that, computed directly with swapped GEMM operands.
       constexpr auto kGemm = LATENT_GEMM_KERNEL(gemm);
+      const T beta_a = fresh_a ? T(0) : T(1), beta_b = fresh_b ? T(0) : T(1);
       if (da) {
         if (!trans_a)
           dispatch::call(be, kGemm, false, !trans_b, m, k, n, T(1), dy.data<T>(), n, bv->data<T>(),
-                         ldb, T(1), da->data<T>(), k);
+                         ldb, beta_a, da->data<T>(), k);
         else
           dispatch::call(be, kGemm, trans_b, true, k, m, n, T(1), bv->data<T>(), ldb, dy.data<T>(),
-                         n, T(1), da->data<T>(), m);
+                         n, beta_a, da->data<T>(), m);
       }
       if (db) {
         if (!trans_b)
           dispatch::call(be, kGemm, !trans_a, false, k, n, m, T(1), av->data<T>(), lda,
-                         dy.data<T>(), n, T(1), db->data<T>(), n);
+                         dy.data<T>(), n, beta_b, db->data<T>(), n);
         else
           dispatch::call(be, kGemm, true, trans_a, n, k, m, T(1), dy.data<T>(), n, av->data<T>(),
-                         lda, T(1), db->data<T>(), k);
+                         lda, beta_b, db->data<T>(), k);
       }
     });
   });

@@ -47,10 +47,12 @@ Tensor sum_all(const char* op, const Tensor& x, double scale) {
                    dispatch::as_doubles(scratch));
   });
   autograd::record(op, y, {&x}, [=](const Tensor& dy, autograd::GradSink& g) {
-    Tensor& dx = g.grad(0);
+    bool fresh = false;
+    Tensor& dx = g.grad_out(0, &fresh);
     dispatch::run(op, dy, [&](auto z, auto be) {
       using T = decltype(z);
-      dispatch::call(be, LATENT_KERNEL(sum_all_backward), dx.data<T>(), dy.data<T>(), scale, n);
+      dispatch::call(be, LATENT_KERNEL(sum_all_backward), dx.data<T>(), !fresh, dy.data<T>(), scale,
+                     n);
     });
   });
   return y;
@@ -66,11 +68,12 @@ Tensor sum_dim(const char* op, const Tensor& x, const DimReduce& r, double scale
                    r.rows, r.cols, dispatch::as_doubles(scratch));
   });
   autograd::record(op, y, {&x}, [=](const Tensor& dy, autograd::GradSink& g) {
-    Tensor& dx = g.grad(0);
+    bool fresh = false;
+    Tensor& dx = g.grad_out(0, &fresh);
     dispatch::run(op, dy, [&](auto z, auto be) {
       using T = decltype(z);
-      dispatch::call(be, LATENT_KERNEL(sum_dim_backward), dx.data<T>(), dy.data<T>(), scale, r.dim,
-                     r.rows, r.cols);
+      dispatch::call(be, LATENT_KERNEL(sum_dim_backward), dx.data<T>(), !fresh, dy.data<T>(), scale,
+                     r.dim, r.rows, r.cols);
     });
   });
   return y;
@@ -90,10 +93,11 @@ Tensor logsumexp_dim(const char* op, const Tensor& x, const DimReduce& r, double
   autograd::record(op, y, {&x}, [=](const Tensor& dy, autograd::GradSink& g) {
     const Tensor& xv = sx.get(op);
     const Tensor& yv = sy.get(op);
-    Tensor& dx = g.grad(0);
+    bool fresh = false;
+    Tensor& dx = g.grad_out(0, &fresh);
     dispatch::run(op, dy, [&](auto z, auto be) {
       using T = decltype(z);
-      dispatch::call(be, LATENT_KERNEL(logsumexp_dim_backward), dx.data<T>(), dy.data<T>(),
+      dispatch::call(be, LATENT_KERNEL(logsumexp_dim_backward), dx.data<T>(), !fresh, dy.data<T>(),
                      xv.data<T>(), yv.data<T>(), shift, r.dim, r.rows, r.cols);
     });
   });

@@ -89,9 +89,16 @@ Tensor concat_cols(const std::vector<Tensor>& xs) {
       std::int64_t off = 0;
       for (std::size_t k = 0; k < widths.size(); ++k) {
         const int i = static_cast<int>(k);
-        if (g.needs(i))
-          dispatch::call(be, LATENT_KERNEL(accumulate_2d), g.grad(i).data<T>(), widths[k],
-                         dy.data<T>() + off, total, n, widths[k]);
+        if (g.needs(i)) {  // the band is the whole gradient: copied when nothing wrote it yet
+          bool fresh = false;
+          T* dst = g.grad_out(i, &fresh).template data<T>();
+          if (fresh)
+            dispatch::call(be, LATENT_KERNEL(copy_2d), dst, widths[k], dy.data<T>() + off, total, n,
+                           widths[k]);
+          else
+            dispatch::call(be, LATENT_KERNEL(accumulate_2d), dst, widths[k], dy.data<T>() + off,
+                           total, n, widths[k]);
+        }
         off += widths[k];
       }
     });
@@ -131,9 +138,16 @@ Tensor concat_rows(const std::vector<Tensor>& xs) {
       std::int64_t off = 0;
       for (std::size_t k = 0; k < counts.size(); ++k) {
         const int i = static_cast<int>(k);
-        if (g.needs(i))
-          dispatch::call(be, LATENT_KERNEL(accumulate_2d), g.grad(i).data<T>(), rs,
-                         dy.data<T>() + off * rs, rs, counts[k], rs);
+        if (g.needs(i)) {  // the block is the whole gradient: copied when nothing wrote it yet
+          bool fresh = false;
+          T* dst = g.grad_out(i, &fresh).template data<T>();
+          if (fresh)
+            dispatch::call(be, LATENT_KERNEL(copy_2d), dst, rs, dy.data<T>() + off * rs, rs,
+                           counts[k], rs);
+          else
+            dispatch::call(be, LATENT_KERNEL(accumulate_2d), dst, rs, dy.data<T>() + off * rs, rs,
+                           counts[k], rs);
+        }
         off += counts[k];
       }
     });
@@ -155,10 +169,12 @@ Tensor tile_rows(const Tensor& x, std::int64_t repeats) {
                    repeats, m);
   });
   autograd::record(op, y, {&x}, [=](const Tensor& dy, autograd::GradSink& g) {
-    Tensor& dx = g.grad(0);
+    bool fresh = false;
+    Tensor& dx = g.grad_out(0, &fresh);
     dispatch::run(op, dy, [&](auto z, auto be) {
       using T = decltype(z);
-      dispatch::call(be, LATENT_KERNEL(tile_backward), dx.data<T>(), dy.data<T>(), repeats, m);
+      dispatch::call(be, LATENT_KERNEL(tile_backward), dx.data<T>(), !fresh, dy.data<T>(), repeats,
+                     m);
     });
   });
   return y;
@@ -175,10 +191,17 @@ Tensor transpose(const Tensor& x) {
     dispatch::call(be, LATENT_KERNEL(transpose_forward), y.data<T>(), x.data<T>(), rows, cols);
   });
   autograd::record(op, y, {&x}, [=](const Tensor& dy, autograd::GradSink& g) {
-    Tensor& dx = g.grad(0);
+    bool fresh = false;
+    Tensor& dx = g.grad_out(0, &fresh);
     dispatch::run(op, dy, [&](auto z, auto be) {
       using T = decltype(z);
-      dispatch::call(be, LATENT_KERNEL(transpose_backward), dx.data<T>(), dy.data<T>(), rows, cols);
+      // dy [cols, rows]: a gradient nothing wrote yet is dy's transpose, stored.
+      if (fresh)
+        dispatch::call(be, LATENT_KERNEL(transpose_forward), dx.data<T>(), dy.data<T>(), cols,
+                       rows);
+      else
+        dispatch::call(be, LATENT_KERNEL(transpose_backward), dx.data<T>(), dy.data<T>(), rows,
+                       cols);
     });
   });
   return y;

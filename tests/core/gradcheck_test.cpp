@@ -2,6 +2,7 @@
 // negative control proving the check catches a wrong backward.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <set>
 
 #include "core/autograd.h"
@@ -33,6 +34,44 @@ std::string case_name(const ::testing::TestParamInfo<std::size_t>& info) {
 
 INSTANTIATE_TEST_SUITE_P(OpCases, GradCheck, ::testing::Range<std::size_t>(0, op_cases().size()),
                          case_name);
+
+// A backward kernel stores into a gradient nothing wrote yet in the pass and adds to one that
+// holds something: the op applied twice to the same inputs gives exactly twice the gradient of
+// one application (the second backward adds where the first stored).
+class AddsToEarlierGradients : public ::testing::TestWithParam<std::size_t> {};
+
+TEST_P(AddsToEarlierGradients, TwoUsesGiveTwiceTheGradient) {
+  const OpCase& c = op_cases()[GetParam()];
+  if (!c.differentiable) GTEST_SKIP() << c.name << " is not differentiable";
+  auto inputs = make_inputs(c, c.grad_n, DType::f64, Device::cpu(), 2025, true);
+  Generator gen(3);
+  const Tensor y0 = c.fn(inputs);
+  const Tensor w = Tensor::rand(y0.shape(), gen, {.dtype = DType::f64});
+  auto grads = [&](int uses) {
+    for (const Tensor& t : inputs) t.zero_grad();
+    Tensor loss;
+    for (int u = 0; u < uses; ++u) {
+      const Tensor term = sum(mul(c.fn(inputs), w));
+      loss = loss.defined() ? add(loss, term) : term;
+    }
+    loss.backward();
+    std::vector<std::vector<double>> g;
+    for (const Tensor& t : inputs)
+      g.push_back(t.grad().defined() ? t.grad().to_vector<double>() : std::vector<double>());
+    return g;
+  };
+  const auto once = grads(1);
+  const auto twice = grads(2);
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    ASSERT_EQ(once[i].size(), twice[i].size()) << c.name << " input " << i;
+    for (std::size_t k = 0; k < once[i].size(); ++k)
+      EXPECT_NEAR(twice[i][k], 2 * once[i][k], 1e-12 * (1 + std::abs(once[i][k])))
+          << c.name << " input " << i << " element " << k;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(OpCases, AddsToEarlierGradients,
+                         ::testing::Range<std::size_t>(0, op_cases().size()), case_name);
 
 TEST(OpCaseTable, NamesAreUniqueAndShapesValid) {
   std::set<std::string> names;
