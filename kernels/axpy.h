@@ -23,9 +23,10 @@ struct ScalarList {
   int count = 0;
 };
 
-// A weight that follows a step count kept in memory: with `step` set, add_scaled first writes
-// w[0] = scale * ramp_factor(*this, *step) and then counts the step (*step += 1), so a recorded
-// step replays with each step's weight. The factor, in [0, 1], at step s (negative: 0):
+// A weight that follows a step count kept in memory: with `step` set, add_scaled computes
+// w = scale * ramp_factor(*this, *step), writes it to w[0] (instead of reading it) and counts the
+// step (*step += 1), so a recorded step replays with each step's weight. The factor, in [0, 1], at
+// step s (negative: 0):
 //   constant   1
 //   linear     min(1, s / steps)
 //   cyclical   min(1, (s mod steps) / steps / ratio)   (cycles of `steps`, rising over `ratio`)

@@ -116,12 +116,13 @@ Loss CompiledStep::run(std::int64_t rows, Device device, bool same_input,
   Loss loss;
   bool from_plan = true;  // recorded or replayed: the norm is read once the step has run
   // The replayed steps' norms are all checked before a step runs otherwise.
-  // A recorded step that baked in a seed or memory the model has changed since is taken eagerly
-  // (which creates what the change dropped, such as a generator's offset in memory), then recorded
-  // again.
-  if (ready_ && model_revision_ != model_.step_revision()) {
+  // A step after a change of what a recorded step bakes in (the model's seed or memory, the
+  // device) is taken eagerly (which creates what the change dropped, such as a generator's offset
+  // in memory on the new device), then recorded again.
+  if (model_revision_ != model_.step_revision() || device != device_) {
     forget();
     warmed_ = false;
+    device_ = device;
   }
   if (!(replayable && ready_ && revision_ == opt_.revision())) poll_norms(true);
   if (!replayable) {
@@ -130,7 +131,7 @@ Loss CompiledStep::run(std::int64_t rows, Device device, bool same_input,
   } else if (ready_ && revision_ == opt_.revision()) {
     before_replay();
     plan_.replay();
-    model_.on_step_replayed();
+    model_.on_step_event(Autoencoder::StepEvent::replayed);
     ++replayed_;
     replayed_last_ = true;
     from_plan_last_ = true;
@@ -143,8 +144,10 @@ Loss CompiledStep::run(std::int64_t rows, Device device, bool same_input,
     revision_ = opt_.revision();
     from_plan = false;
     loss = eager_step();
+    model_revision_ = model_.step_revision();
   } else {
     before_recording();
+    model_.on_step_event(Autoencoder::StepEvent::recording);
     loss_ = Loss();  // the previous recording's tensors go now, not inside the capture
     try {
       dispatch::Recorder recorder(plan_, device);
@@ -159,7 +162,7 @@ Loss CompiledStep::run(std::int64_t rows, Device device, bool same_input,
                 << replay_error_ << "); steps run eagerly\n";
       forget();
       capture_failed();
-      model_.on_step_discarded();
+      model_.on_step_event(Autoencoder::StepEvent::discarded);
       loss = eager_step();
       ++steps_;
       return loss;

@@ -102,7 +102,8 @@ class CompiledStep {
   bool ready_ = false;
   bool warmed_ = false;
   std::uint64_t revision_ = 0;        // the optimizer's, when recorded
-  std::uint64_t model_revision_ = 0;  // the model's step_revision(), when recorded
+  std::uint64_t model_revision_ = 0;  // the model's step_revision() after the last warm-up/record
+  Device device_;                     // the device of the last step
   bool replayed_last_ = false;
   bool from_plan_last_ = false;
   std::int64_t replayed_ = 0;

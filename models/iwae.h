@@ -47,6 +47,8 @@ class IWAE : public VAE {
   bool replayable_step() const override {
     return config().likelihood.kind != Likelihood::categorical;
   }
+  // The bound has no KL weight: the IWAE keeps no step count.
+  void on_step_event(StepEvent /*event*/) override {}
 };
 
 }  // namespace latent::models

@@ -68,12 +68,13 @@ class Autoencoder : public nn::Module {
   // offset memory, memory its objective keeps): a recorded step is recorded again when this
   // changes.
   virtual std::uint64_t step_revision() const { return gen_.revision(); }
-  // A recorded step ran again without its host code (CompiledStep calls this after each replay),
-  // so host copies of what the step counts in memory move on as the step would have moved them.
-  virtual void on_step_replayed() {}
-  // The host code of a step ran but its kernels never will (a failed GPU capture): host copies
-  // of what the step counts in memory go back.
-  virtual void on_step_discarded() {}
+  // What CompiledStep does with a step whose host code and kernels part ways, for host copies of
+  // what the step counts in memory (the VAE's step):
+  //   recording  a step is about to be recorded (on a GPU captured: its kernels run later)
+  //   replayed   the recorded step ran again, without its host code
+  //   discarded  the step being recorded could not be captured: its kernels never run
+  enum class StepEvent { recording, replayed, discarded };
+  virtual void on_step_event(StepEvent /*event*/) {}
 
   Generator& generator() { return gen_; }
 

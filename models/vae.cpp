@@ -187,22 +187,32 @@ void VAE::on_train_step(std::int64_t step) {
   if (kl_step_.defined()) write_kl_step();
 }
 
-void VAE::on_step_discarded() {
-  step_ -= captured_steps_;
-  captured_steps_ = 0;
+void VAE::on_step_event(StepEvent event) {
+  switch (event) {
+    case StepEvent::recording:
+      captured_steps_ = 0;
+      break;
+    case StepEvent::replayed:
+      ++step_;
+      break;
+    case StepEvent::discarded:
+      step_ -= captured_steps_;
+      captured_steps_ = 0;
+      break;
+  }
 }
 
 void VAE::ensure_kl_memory(const Tensor& like) {
-  if (kl_weight_.defined() && kl_weight_.device() == like.device() &&
-      kl_weight_.dtype() == like.dtype())
+  const Tensor& held = annealed() ? kl_step_ : kl_weight_;
+  if (held.defined() && held.device() == like.device() &&
+      (annealed() || held.dtype() == like.dtype()))
     return;
   dispatch::refuse_while_recording("a VAE's first training loss on a device");
-  kl_weight_ = Tensor::full({}, config_.beta * config_.warmup.factor(step_),
-                            {.dtype = like.dtype(), .device = like.device()});
-  kl_step_ = Tensor();
   if (annealed()) {
     kl_step_ = Tensor::empty({2}, {.device = like.device()});  // one int64 in float32 storage
     write_kl_step();
+  } else {
+    kl_weight_ = Tensor::full({}, config_.beta, {.dtype = like.dtype(), .device = like.device()});
   }
   ++memory_revision_;
 }
@@ -230,12 +240,12 @@ Loss VAE::loss(const VAEOutput& out, const Tensor& x) {
     // the step count in memory and counts the step, so a recorded step replays with each step's
     // weight. The backward hands its gradients over without a kernel (add_scaled).
     ensure_kl_memory(x);
-    const ScaledSum s =
-        annealed() ? add_scaled(recon, kl, kl_weight_, config_.warmup.ramp(config_.beta), kl_step_)
-                   : add_scaled(recon, kl, kl_weight_);
+    const ScaledSum s = annealed()
+                            ? add_scaled(recon, kl, config_.warmup.ramp(config_.beta), kl_step_)
+                            : add_scaled(recon, kl, kl_weight_);
     ++step_;
-    // A capture's kernels run later (or never, when the capture fails: on_step_discarded).
-    captured_steps_ = dispatch::capturing() ? captured_steps_ + 1 : 0;
+    // A capture's kernels run later (or never, when the capture fails: StepEvent::discarded).
+    if (dispatch::capturing()) ++captured_steps_;
     result.total = s.sum;
     result.terms = {{"recon", recon}, {"kl", s.scaled}};
     return result;

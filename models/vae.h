@@ -137,11 +137,7 @@ class VAE : public Autoencoder {
   // Noise is drawn at offsets in memory and the KL weight is computed in memory: replayable.
   bool replayable_step() const override { return true; }
   std::uint64_t step_revision() const override { return gen_.revision() + memory_revision_; }
-  void on_step_replayed() override {
-    ++step_;
-    captured_steps_ = 0;
-  }
-  void on_step_discarded() override;
+  void on_step_event(StepEvent event) override;
   // The training step the next training loss uses.
   std::int64_t step() const { return step_; }
   // The KL weight loss() uses now: beta * warmup.factor(step()) in training mode, beta in
@@ -167,15 +163,15 @@ class VAE : public Autoencoder {
   std::string name_;
   VAEConfig config_;
   bool annealed() const;
-  // The training loss's KL weight (a scalar of the data's dtype) and, with a warm-up, the step
-  // count it is computed from (an int64 in float32 storage), on the data's device: created by
-  // the first training loss there.
+  // The training loss's KL weight beta (a scalar of the data's dtype) or, with a warm-up, the step
+  // count the loss's kernel computes it from (an int64 in float32 storage), on the data's device:
+  // created by the first training loss there.
   void ensure_kl_memory(const Tensor& like);
   void write_kl_step();
 
   Generator eval_gen_;
   std::int64_t step_ = 0;            // the host's copy of the count in memory
-  std::int64_t captured_steps_ = 0;  // losses of a capture whose kernels have not run yet
+  std::int64_t captured_steps_ = 0;  // losses of the capture being recorded
   Tensor kl_weight_;
   Tensor kl_step_;
   std::uint64_t memory_revision_ = 0;

@@ -151,13 +151,12 @@ std::vector<OpCase> elementwise_cases() {
                      },
                  .fn =
                      [scaled](const std::vector<Tensor>& x) {
-                       const Tensor w = Tensor::zeros({1}, x[0].options());
                        const Tensor step = Tensor::zeros({2}, {.device = x[0].device()});
                        const std::int64_t at = 3;
                        backend::copy(step.raw_data(), step.device(), &at, Device::cpu(), sizeof at);
                        const kernels::Ramp ramp{
                            .kind = kernels::RampKind::linear, .steps = 8, .scale = 2.0};
-                       const ScaledSum s = add_scaled(x[0], x[1], w, ramp, step);
+                       const ScaledSum s = add_scaled(x[0], x[1], ramp, step);
                        return scaled ? s.scaled : s.sum;
                      }});
   }

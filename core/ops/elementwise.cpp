@@ -192,7 +192,7 @@ ScaledSum add_scaled_impl(const Tensor& a, const Tensor& b, const Tensor& w, ker
   } else {
     ramp.step = nullptr;
   }
-  ScaledSum out{Tensor::empty(a.shape(), a.options()), Tensor::empty(a.shape(), a.options())};
+  ScaledSum out{Tensor::empty(a.shape(), a.options()), Tensor::empty(a.shape(), a.options()), w};
   const std::int64_t n = a.numel();
   dispatch::run(op, a, [&](auto t, auto be) {
     using T = decltype(t);
@@ -221,9 +221,9 @@ ScaledSum add_scaled(const Tensor& a, const Tensor& b, const Tensor& w) {
   return add_scaled_impl(a, b, w, {}, nullptr);
 }
 
-ScaledSum add_scaled(const Tensor& a, const Tensor& b, const Tensor& w, kernels::Ramp ramp,
-                     const Tensor& step) {
-  return add_scaled_impl(a, b, w, ramp, &step);
+ScaledSum add_scaled(const Tensor& a, const Tensor& b, kernels::Ramp ramp, const Tensor& step) {
+  dispatch::check_defined("add_scaled", {&a});
+  return add_scaled_impl(a, b, Tensor::empty({}, a.options()), ramp, &step);
 }
 
 }  // namespace latent

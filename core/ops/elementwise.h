@@ -27,14 +27,16 @@ Tensor div(const Tensor& a, const Tensor& b);
 struct ScaledSum {
   Tensor sum;
   Tensor scaled;
+  Tensor weight;  // the w of the call (one element)
 };
 ScaledSum add_scaled(const Tensor& a, const Tensor& b, const Tensor& w);
 // The same, w following a step count in memory (kernels::Ramp; ramp.step is ignored): the kernel
-// first writes w = ramp.scale * ramp_factor(ramp, count) and counts the step, the count being an
+// computes w = ramp.scale * ramp_factor(ramp, count), writes it into the call's own `weight` (a
+// new one-element tensor, which the backward reads) and counts the step, the count being an
 // int64 in the first 8 bytes of `step` (on a's device, written by the caller). For a weight that
-// moves with training (a KL warm-up): a recorded step replays with each step's weight.
-ScaledSum add_scaled(const Tensor& a, const Tensor& b, const Tensor& w, kernels::Ramp ramp,
-                     const Tensor& step);
+// moves with training (a KL warm-up): a recorded step replays with each step's weight, and two
+// calls before one backward each keep their own.
+ScaledSum add_scaled(const Tensor& a, const Tensor& b, kernels::Ramp ramp, const Tensor& step);
 
 // a op s for a host scalar s.
 Tensor add(const Tensor& a, double s);

@@ -146,13 +146,12 @@ TEST(Ramp, AddScaledCountsItsSteps) {
   EXPECT_EQ(kernels::ramp_factor(Ramp{}, 5), 1.0);
 
   const Tensor a = Tensor::full({}, 1.0), b = Tensor::full({}, 2.0);
-  const Tensor w = Tensor::zeros({});
   Tensor step = Tensor::zeros({2});
   const Ramp ramp{.kind = RampKind::linear, .steps = 4, .scale = 3.0};
   for (int s = 0; s < 6; ++s) {
-    const ScaledSum out = add_scaled(a, b, w, ramp, step);
+    const ScaledSum out = add_scaled(a, b, ramp, step);
     const double want = 3.0 * std::min(1.0, s / 4.0);
-    EXPECT_DOUBLE_EQ(w.item(), want) << s;
+    EXPECT_DOUBLE_EQ(out.weight.item(), want) << s;
     EXPECT_DOUBLE_EQ(out.scaled.item(), 2.0 * want) << s;
     EXPECT_DOUBLE_EQ(out.sum.item(), 1.0 + 2.0 * want) << s;
     std::int64_t count = 0;
@@ -160,9 +159,9 @@ TEST(Ramp, AddScaledCountsItsSteps) {
     EXPECT_EQ(count, s + 1);
   }
   EXPECT_TRUE(
-      contains(error_of([&] { add_scaled(a, b, w, ramp, Tensor::zeros({1})); }), "needs 8 bytes"));
+      contains(error_of([&] { add_scaled(a, b, ramp, Tensor::zeros({1})); }), "needs 8 bytes"));
   EXPECT_TRUE(contains(
-      error_of([&] { add_scaled(a, b, w, Ramp{.kind = RampKind::linear, .steps = 0}, step); }),
+      error_of([&] { add_scaled(a, b, Ramp{.kind = RampKind::linear, .steps = 0}, step); }),
       "steps >= 1"));
 }
 

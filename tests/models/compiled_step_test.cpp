@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <tuple>
 #include <vector>
 
@@ -89,12 +90,49 @@ TEST(CompiledStep, TheKlWarmupCountsReplayedSteps) {
 // A generator reassigned between steps changes the seed the recorded step drew with and the
 // memory of its offset: the step is recorded again, and the draws are the new generator's.
 TEST(CompiledStep, AReassignedGeneratorIsRecordedAgain) {
-  std::int64_t eager_replayed = 0, replayed = 0;
-  const auto eager = run(false, &eager_replayed, {.reseed_at = 8});
-  const auto fast = run(true, &replayed, {.reseed_at = 8});
-  EXPECT_EQ(replayed, 20 - 6);  // one more eager step and recording than without the reseed
-  EXPECT_EQ(eager.first, fast.first);
-  EXPECT_EQ(eager.second, fast.second);
+  // While replaying (8), right after the first eager step (1) and right after the eager step
+  // that follows set_lr (13).
+  for (const std::int64_t at : {8, 1, 13}) {
+    std::int64_t eager_replayed = 0, replayed = 0;
+    const auto eager = run(false, &eager_replayed, {.reseed_at = at});
+    const auto fast = run(true, &replayed, {.reseed_at = at});
+    // One more eager step and recording than without the reseed, but where the reseed comes
+    // before a recording anyway (1, 13): then one more eager step only.
+    EXPECT_EQ(replayed, at == 8 ? 20 - 6 : 20 - 5) << at;
+    EXPECT_EQ(eager.first, fast.first) << at;
+    EXPECT_EQ(eager.second, fast.second) << at;
+  }
+}
+
+// Two training losses before one backward (gradient accumulation): each keeps the KL weight of
+// its own step, so the sum's gradient is the sum of the two steps' gradients.
+TEST(CompiledStep, TwoLossesBeforeOneBackwardKeepTheirKlWeights) {
+  VAE vae = make_vae();
+  vae.train();
+  Generator gen(8);
+  const Tensor x = Tensor::rand({16, 20}, gen);
+  const Tensor eps = Tensor::randn({16, 3}, gen);
+  auto grads = [&](bool together) {
+    vae.on_train_step(2);
+    for (const Tensor& p : vae.parameters()) p.zero_grad();
+    std::vector<std::vector<float>> g;
+    if (together) {
+      const Loss a = vae.loss(vae.forward(x, eps), x);
+      const Loss b = vae.loss(vae.forward(x, eps), x);
+      add(a.total, b.total).backward();
+    } else {
+      vae.loss(vae.forward(x, eps), x).total.backward();
+      vae.loss(vae.forward(x, eps), x).total.backward();  // accumulates
+    }
+    for (const Tensor& p : vae.parameters()) g.push_back(p.grad().to_vector<float>());
+    return g;
+  };
+  const auto apart = grads(false);
+  const auto together = grads(true);
+  ASSERT_EQ(apart.size(), together.size());
+  for (std::size_t i = 0; i < apart.size(); ++i)
+    for (std::size_t k = 0; k < apart[i].size(); ++k)
+      EXPECT_NEAR(apart[i][k], together[i][k], 1e-5f * (1 + std::abs(apart[i][k]))) << i;
 }
 
 // A replayed step allocates nothing: every buffer it uses was kept from the recording.
