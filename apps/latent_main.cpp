@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 
@@ -345,6 +346,23 @@ int run_eval(const EvalArgs& a) {
 }
 
 int main(int argc, char** argv) {
+  // Started by mpirun or srun, the processes join one world (or refuse, in a build without MPI).
+  std::optional<dist::Session> session;
+  try {
+    session.emplace(&argc, &argv);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "latent: %s\n", e.what());
+    return 1;
+  }
+  if (dist::world().size() > 1) {
+    // Every rank takes this path, so every rank reaches MPI_Finalize.
+    if (dist::world().is_root())
+      std::fprintf(stderr,
+                   "latent: started as %d processes: the command-line tool does not train across "
+                   "processes yet, and %d copies would write the same files; run one process\n",
+                   dist::world().size(), dist::world().size());
+    return 1;
+  }
   CLI::App app{"latent: train and inspect autoencoders"};
   app.require_subcommand(1);
   TrainArgs a;

@@ -1,5 +1,7 @@
 set(LATENT_CUDA "AUTO" CACHE STRING "Build the CUDA backend: AUTO (when the toolkit is found), ON or OFF")
 set_property(CACHE LATENT_CUDA PROPERTY STRINGS AUTO ON OFF)
+set(LATENT_MPI "AUTO" CACHE STRING "Build data parallelism across processes on MPI (and NCCL with CUDA): AUTO (when MPI is found), ON or OFF")
+set_property(CACHE LATENT_MPI PROPERTY STRINGS AUTO ON OFF)
 option(LATENT_BUILD_APPS "Build the latent command-line tool" ON)
 option(LATENT_BUILD_TESTS "Build the GoogleTest suite" ON)
 option(LATENT_BUILD_BENCH "Build the benchmark binaries" ON)

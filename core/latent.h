@@ -5,6 +5,7 @@
 #include "core/checkpoint.h"
 #include "core/data.h"
 #include "core/device.h"
+#include "core/dist.h"
 #include "core/error.h"
 #include "core/nn.h"
 #include "core/ops.h"

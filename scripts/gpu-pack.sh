@@ -39,7 +39,7 @@ fi
 mkdir -p "$build"
 rm -f "$build/CMakeCache.txt"
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLATENT_CUDA=ON \
-  -DCMAKE_CUDA_ARCHITECTURES=90 -DLATENT_NATIVE_CPU=OFF \
+  -DCMAKE_CUDA_ARCHITECTURES=90 -DLATENT_NATIVE_CPU=OFF -DLATENT_MPI=OFF \
   -DCMAKE_CXX_FLAGS="-march=x86-64-v3" -DCMAKE_CUDA_FLAGS="-Xcompiler=-march=x86-64-v3" \
   -DLATENT_COMMIT="$commit" > "$build/configure.log" 2>&1 ||
   die "configure failed: $build/configure.log"

@@ -1,0 +1,45 @@
+# Decides whether data parallelism across processes is built (core/dist) and sets it up.
+#   LATENT_MPI=AUTO: on when an MPI implementation (Open MPI: libopenmpi-dev) is found.
+#   LATENT_MPI=ON:   required; configuration fails without MPI.
+#   LATENT_MPI=OFF:  a build without MPI: a process is always a world of one, and one started by
+#                    mpirun (or srun) with more than one rank refuses to run.
+# With MPI and the CUDA backend, NCCL (shipped with the CUDA toolkit) reduces GPU tensors.
+# Results: LATENT_WITH_MPI, LATENT_WITH_NCCL (ON/OFF); LATENT_NCCL_INCLUDE_DIR, LATENT_NCCL_LIBRARY.
+set(LATENT_WITH_MPI OFF)
+set(LATENT_WITH_NCCL OFF)
+string(TOUPPER "${LATENT_MPI}" _latent_mpi_mode)
+if(NOT _latent_mpi_mode MATCHES "^(AUTO|ON|OFF)$")
+  message(FATAL_ERROR "LATENT_MPI must be AUTO, ON or OFF, not '${LATENT_MPI}'")
+endif()
+
+if(NOT _latent_mpi_mode STREQUAL "OFF")
+  # The C bindings (not the deprecated C++ ones): FindMPI needs the C language for them.
+  include(CheckLanguage)
+  check_language(C)
+  if(CMAKE_C_COMPILER)
+    enable_language(C)
+    find_package(MPI COMPONENTS C)
+  endif()
+  if(MPI_C_FOUND)
+    set(LATENT_WITH_MPI ON)
+    message(STATUS "latent: MPI ON (MPI ${MPI_C_VERSION}, ${MPI_C_LIBRARIES})")
+  elseif(_latent_mpi_mode STREQUAL "ON")
+    message(FATAL_ERROR "LATENT_MPI=ON but no MPI was found (apt-get install libopenmpi-dev "
+                        "openmpi-bin, or use LATENT_MPI=OFF)")
+  else()
+    message(STATUS "latent: MPI not found, building without data parallelism across processes")
+  endif()
+else()
+  message(STATUS "latent: MPI OFF (LATENT_MPI=OFF)")
+endif()
+
+if(LATENT_WITH_MPI AND LATENT_WITH_CUDA)
+  find_path(LATENT_NCCL_INCLUDE_DIR nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS})
+  find_library(LATENT_NCCL_LIBRARY nccl HINTS ${CUDAToolkit_LIBRARY_DIR})
+  if(LATENT_NCCL_INCLUDE_DIR AND LATENT_NCCL_LIBRARY)
+    set(LATENT_WITH_NCCL ON)
+    message(STATUS "latent: NCCL ON (${LATENT_NCCL_LIBRARY})")
+  else()
+    message(STATUS "latent: NCCL not found: GPU tensors cannot be reduced across processes")
+  endif()
+endif()

@@ -1,0 +1,132 @@
+// Data parallelism across processes: who this process is among the ranks a launcher started
+// (mpirun, srun), and the collectives on tensors that make N processes train as one.
+//
+//   int main(int argc, char** argv) {
+//     latent::dist::Session session(&argc, &argv);   // MPI_Init under a launcher, else nothing
+//     latent::dist::Group& world = latent::dist::world();
+//     world.all_reduce(grads, latent::dist::ReduceOp::mean);   // in place, on every rank
+//   }
+//
+// A process started without a launcher is a world of one: it never initializes MPI, and every
+// collective returns at once without a kernel. Under a launcher, a build with MPI (LATENT_MPI)
+// joins the launcher's world: the CPU reduces through MPI, a GPU through NCCL (one communicator
+// per device, created on its first collective: rank 0's unique id broadcast over MPI). Debian's
+// Open MPI is not CUDA-aware, so device memory never reaches MPI. A build without MPI started by a
+// launcher with more than one rank refuses to run (each process would train alone and write the
+// same files).
+//
+// all_reduce on a tensor is recordable: a CPU plan makes the MPI call again at every replay, and
+// a GPU capture puts the NCCL call in the CUDA graph. Every rank must make the same collectives
+// in the same order; a rank that fails must end the job (abort()), never return normally while
+// others wait in a collective.
+//
+// Errors (latent::Error "[dist] ..."): a collective on a tensor of another device kind than the
+// communicators support (a GPU tensor in a build without NCCL), an MPI or NCCL call that fails
+// (its message named), ranks that disagree in check_same (the field and both values named).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace latent::dist {
+
+// What the environment says about the launch. Variables read: OMPI_COMM_WORLD_SIZE / _RANK /
+// _LOCAL_RANK (Open MPI), PMI_SIZE / PMI_RANK (MPICH, srun --mpi=pmi2), PMIX_RANK with
+// SLURM_STEP_NUM_TASKS or SLURM_NTASKS (srun --mpi=pmix), SLURM_LOCALID.
+struct Launch {
+  bool launched = false;  // a launcher started this process (even as a world of one)
+  int size = 1;
+  int rank = 0;
+  int local_rank = 0;
+  std::string variable;  // the variable that said so ("OMPI_COMM_WORLD_SIZE=2"), for messages
+};
+Launch detect_launch(const std::function<const char*(const char*)>& getenv);
+Launch detect_launch();  // from the process's environment
+
+// How this library was built.
+bool built_with_mpi();
+bool built_with_nccl();
+// Why Session refuses launch `l` in a build with or without MPI ("" when it joins or runs alone):
+// more than one rank without MPI.
+std::string launch_refusal(const Launch& l, bool with_mpi);
+
+enum class ReduceOp { sum, mean, min, max };
+
+// A communicator: the ranks of a launch (world()), or this process alone (self()).
+class Group {
+ public:
+  Group(const Group&) = delete;
+  Group& operator=(const Group&) = delete;
+  ~Group();
+
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  // The rank among the processes of this machine: the GPU a rank uses.
+  int local_rank() const { return local_rank_; }
+  bool is_root() const { return rank_ == 0; }
+
+  // t = op over the ranks of t, in place (float32 or float64 on the CPU, float32 on a GPU).
+  // Recordable (see the top of this file); counted as one kernel call. Nothing in a world of one.
+  void all_reduce(const Tensor& t, ReduceOp op = ReduceOp::sum);
+  // Host values: every rank gets op over the ranks, element by element.
+  std::vector<double> all_reduce(std::vector<double> values, ReduceOp op);
+  // t = rank root's t on every rank, in place. Refused while recording.
+  void broadcast(const Tensor& t, int root = 0);
+  // Bytes from rank root (its `bytes` are kept; the others' are replaced).
+  std::string broadcast(std::string bytes, int root = 0);
+  void barrier();
+  // Collective: throws the same latent::Error on every rank unless every rank passed the same
+  // fields (names and values), naming the first field that differs and two of its values:
+  //   [dist] ranks disagree on 'batch': 128 on rank 0, 64 on rank 1
+  void check_same(const std::vector<std::pair<std::string, std::string>>& fields);
+
+  struct Impl;  // the MPI and NCCL handles (core/dist/dist.cpp)
+
+ private:
+  friend Group& world();
+  friend Group& self();
+  friend class Session;
+  Group(int rank, int size, int local_rank, std::unique_ptr<Impl> impl);
+  int rank_ = 0;
+  int size_ = 1;
+  int local_rank_ = 0;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The ranks of this launch (a world of one without a launcher or without a Session).
+Group& world();
+// This process alone (size 1), for single-process references beside a world.
+Group& self();
+
+// Joins the launcher's world for the lifetime of the object (one per process, in main): under a
+// launcher with MPI built, MPI_Init; otherwise nothing. Throws latent::Error when started by a
+// launcher with more than one rank in a build without MPI. The destructor tears the communicators
+// down and calls MPI_Finalize (a collective: every rank must get there; on an error use abort()).
+class Session {
+ public:
+  Session(int* argc, char*** argv);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+};
+
+// Ends the whole job: prints "latent [rank r of N]: message" on stderr and, in a world of more
+// than one, MPI_Abort (every rank exits with `code` at once, none is left waiting in a
+// collective); in a world of one, std::exit(code).
+[[noreturn]] void abort(int code, const std::string& message);
+
+// Rank `rank`'s rows of n rows shared by `size` ranks: [floor(rank n / size), floor((rank + 1) n
+// / size)), so the shares are contiguous, in rank order, and differ by at most one row.
+struct Share {
+  std::int64_t first = 0;
+  std::int64_t count = 0;
+};
+Share share(std::int64_t n, int rank, int size);
+
+}  // namespace latent::dist

@@ -1,0 +1,104 @@
+// core/dist in a world of one (no launcher, no MPI call): launch detection from the environment,
+// the refusal of a build without MPI under a launcher, the shares of a batch, and collectives
+// that do nothing. The collectives across processes: tests/dist (run under mpirun).
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+
+#include "core/dispatch.h"
+#include "core/latent.h"
+
+namespace latent::dist {
+namespace {
+
+Launch launch_with(const std::map<std::string, std::string>& env) {
+  return detect_launch([&](const char* name) -> const char* {
+    const auto it = env.find(name);
+    return it == env.end() ? nullptr : it->second.c_str();
+  });
+}
+
+TEST(Dist, DetectsTheLauncherFromTheEnvironment) {
+  const Launch none = launch_with({});
+  EXPECT_FALSE(none.launched);
+  EXPECT_EQ(none.size, 1);
+  EXPECT_EQ(none.rank, 0);
+
+  const Launch ompi = launch_with({{"OMPI_COMM_WORLD_SIZE", "4"},
+                                   {"OMPI_COMM_WORLD_RANK", "3"},
+                                   {"OMPI_COMM_WORLD_LOCAL_RANK", "1"}});
+  EXPECT_TRUE(ompi.launched);
+  EXPECT_EQ(ompi.size, 4);
+  EXPECT_EQ(ompi.rank, 3);
+  EXPECT_EQ(ompi.local_rank, 1);
+  EXPECT_EQ(ompi.variable, "OMPI_COMM_WORLD_SIZE=4");
+
+  const Launch pmi = launch_with({{"PMI_SIZE", "2"}, {"PMI_RANK", "1"}, {"SLURM_LOCALID", "1"}});
+  EXPECT_TRUE(pmi.launched);
+  EXPECT_EQ(pmi.size, 2);
+  EXPECT_EQ(pmi.rank, 1);
+  EXPECT_EQ(pmi.local_rank, 1);
+
+  const Launch pmix = launch_with({{"PMIX_RANK", "5"}, {"SLURM_STEP_NUM_TASKS", "8"}});
+  EXPECT_TRUE(pmix.launched);
+  EXPECT_EQ(pmix.size, 8);
+  EXPECT_EQ(pmix.rank, 5);
+
+  // Garbage reads as a world of one, launched (so a build without MPI still runs it alone).
+  const Launch bad = launch_with({{"OMPI_COMM_WORLD_SIZE", "two"}});
+  EXPECT_TRUE(bad.launched);
+  EXPECT_EQ(bad.size, 1);
+}
+
+TEST(Dist, ABuildWithoutMpiRefusesMoreThanOneRank) {
+  const Launch two = launch_with({{"OMPI_COMM_WORLD_SIZE", "2"}, {"OMPI_COMM_WORLD_RANK", "0"}});
+  const std::string why = launch_refusal(two, false);
+  EXPECT_NE(why.find("built without MPI"), std::string::npos) << why;
+  EXPECT_NE(why.find("OMPI_COMM_WORLD_SIZE=2"), std::string::npos) << why;
+  EXPECT_EQ(launch_refusal(two, true), "");
+  EXPECT_EQ(launch_refusal(launch_with({{"OMPI_COMM_WORLD_SIZE", "1"}}), false), "");
+  EXPECT_EQ(launch_refusal(launch_with({}), false), "");
+}
+
+TEST(Dist, SharesAreContiguousAndCoverTheBatch) {
+  for (const int size : {1, 2, 3, 7}) {
+    for (const std::int64_t n : {0, 1, 5, 128, 97}) {
+      std::int64_t next = 0;
+      for (int r = 0; r < size; ++r) {
+        const Share s = share(n, r, size);
+        EXPECT_EQ(s.first, next) << n << " " << r << "/" << size;
+        EXPECT_GE(s.count, n / size);
+        EXPECT_LE(s.count, n / size + 1);
+        next += s.count;
+      }
+      EXPECT_EQ(next, n);
+    }
+  }
+  EXPECT_EQ(share(128, 1, 2).first, 64);
+  EXPECT_EQ(share(128, 1, 2).count, 64);
+  EXPECT_THROW(share(10, 2, 2), Error);
+  EXPECT_THROW(share(-1, 0, 2), Error);
+}
+
+// Without a launcher the world is this process: every collective returns at once, no kernel runs.
+TEST(Dist, AWorldOfOneDoesNothing) {
+  Group& w = world();
+  EXPECT_EQ(w.size(), 1);
+  EXPECT_EQ(w.rank(), 0);
+  EXPECT_TRUE(w.is_root());
+  Tensor t = Tensor::full({5}, 3.0);
+  const dispatch::KernelCounts before = dispatch::kernel_counts();
+  w.all_reduce(t, ReduceOp::mean);
+  w.broadcast(t);
+  w.barrier();
+  EXPECT_EQ(dispatch::kernel_counts().calls, before.calls);
+  EXPECT_EQ(t.to_vector<float>(), std::vector<float>(5, 3.0f));
+  EXPECT_EQ(w.all_reduce({1.0, 2.0}, ReduceOp::sum), (std::vector<double>{1.0, 2.0}));
+  EXPECT_EQ(w.broadcast(std::string("abc")), "abc");
+  w.check_same({{"batch", "128"}});
+  EXPECT_EQ(self().size(), 1);
+}
+
+}  // namespace
+}  // namespace latent::dist

@@ -1,0 +1,144 @@
+// core/dist across processes: run under mpirun (tests/CMakeLists.txt starts it with 2 ranks).
+// Every rank runs every test, in the same order, so the collectives meet; the job's verdict is
+// the worst rank's.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "core/dispatch.h"
+#include "core/latent.h"
+
+namespace latent::dist {
+namespace {
+
+int expected_size() {
+  const char* v = std::getenv("OMPI_COMM_WORLD_SIZE");
+  return v ? std::atoi(v) : 1;
+}
+
+TEST(DistMpi, JoinsTheLaunchersWorld) {
+  Group& w = world();
+  EXPECT_EQ(w.size(), expected_size());
+  ASSERT_GE(w.size(), 2) << "run under mpirun -np 2 (or more)";
+  // Distinct ranks 0..N-1: their sum is N(N-1)/2 on every rank.
+  const std::vector<double> sum = w.all_reduce({static_cast<double>(w.rank())}, ReduceOp::sum);
+  EXPECT_EQ(sum[0], w.size() * (w.size() - 1) / 2.0);
+  EXPECT_GE(w.local_rank(), 0);
+  EXPECT_LT(w.local_rank(), w.size());
+}
+
+TEST(DistMpi, AllReducesTensorsInPlace) {
+  Group& w = world();
+  const int n = w.size();
+  const double r = w.rank();
+  for (const DType dtype : {DType::f32, DType::f64}) {
+    // Element i of rank r: r + i; 3000 elements.
+    std::vector<double> values(3000);
+    for (std::size_t i = 0; i < values.size(); ++i) values[i] = r + static_cast<double>(i);
+    const Tensor base = Tensor::from_data(values, {3000}).to(dtype);
+    for (const ReduceOp op : {ReduceOp::sum, ReduceOp::mean, ReduceOp::min, ReduceOp::max}) {
+      Tensor t = base.clone();
+      w.all_reduce(t, op);
+      const std::vector<double> got = t.to(DType::f64).to_vector<double>();
+      for (std::size_t i = 0; i < got.size(); i += 997) {
+        const double x = static_cast<double>(i);
+        const double want = op == ReduceOp::sum    ? n * x + n * (n - 1) / 2.0
+                            : op == ReduceOp::mean ? x + (n - 1) / 2.0
+                            : op == ReduceOp::min  ? x
+                                                   : x + n - 1;
+        EXPECT_EQ(got[i], want) << "element " << i;
+      }
+    }
+  }
+}
+
+TEST(DistMpi, BroadcastsFromAnyRoot) {
+  Group& w = world();
+  for (int root = 0; root < w.size(); ++root) {
+    Tensor t = Tensor::full({7}, 10.0 * w.rank() + 1);
+    w.broadcast(t, root);
+    EXPECT_EQ(t.to_vector<float>(), std::vector<float>(7, static_cast<float>(10.0 * root + 1)));
+    const std::string s = w.broadcast("from rank " + std::to_string(w.rank()), root);
+    EXPECT_EQ(s, "from rank " + std::to_string(root));
+  }
+  w.barrier();
+}
+
+TEST(DistMpi, CheckSameNamesTheFieldThatDiffers) {
+  Group& w = world();
+  w.check_same({{"batch", "128"}, {"seed", "7"}});
+  std::string message;
+  try {
+    w.check_same({{"batch", "128"}, {"train.rows", w.rank() == 0 ? "60000" : "30000"}});
+  } catch (const Error& e) {
+    message = e.what();
+  }
+  EXPECT_NE(message.find("ranks disagree on 'train.rows': 60000 on rank 0, 30000 on rank 1"),
+            std::string::npos)
+      << message;
+  std::string count;
+  try {
+    if (w.rank() == 0)
+      w.check_same({{"batch", "128"}});
+    else
+      w.check_same({{"batch", "128"}, {"extra", "1"}});
+  } catch (const Error& e) {
+    count = e.what();
+  }
+  EXPECT_NE(count.find("ranks disagree on their configuration"), std::string::npos) << count;
+}
+
+// A recorded all-reduce makes the MPI call again at every replay, on what the memory holds then.
+TEST(DistMpi, ARecordedAllReduceReplays) {
+  Group& w = world();
+  Tensor t = Tensor::full({4}, 1.0 + w.rank());
+  dispatch::Plan plan;
+  {
+    dispatch::Recorder rec(plan);
+    w.all_reduce(t, ReduceOp::sum);
+    rec.finish();
+  }
+  const int n = w.size();
+  EXPECT_EQ(t.to_vector<float>()[0], n * (n + 1) / 2.0f);
+  for (int k = 0; k < 3; ++k) {
+    t.fill_(static_cast<double>(w.rank() * k));
+    plan.replay();
+    EXPECT_EQ(t.to_vector<float>()[0], k * n * (n - 1) / 2.0f) << "replay " << k;
+  }
+}
+
+// The gradient of a batch mean is the mean of the ranks' gradients over their shares: averaged
+// with one all-reduce, each rank holds the whole batch's gradient.
+TEST(DistMpi, AveragedShareGradientsAreTheBatchGradient) {
+  Group& w = world();
+  Generator gen(3);  // the same data on every rank
+  const Tensor x = Tensor::rand({128, 6}, gen);
+  const Tensor y = Tensor::rand({128, 2}, gen);
+  const Tensor w0 = Tensor::randn({2, 6}, gen);
+  auto grad_of = [&](const Tensor& xs, const Tensor& ys) {
+    Tensor p = w0.clone().requires_grad_();
+    mse(matmul(xs, p, false, true), ys, Reduction::batch_mean).backward();
+    return p.grad().clone();
+  };
+  const Tensor full = grad_of(x, y);
+  const Share s = share(128, w.rank(), w.size());
+  Tensor mine = grad_of(x.rows(s.first, s.count), y.rows(s.first, s.count));
+  w.all_reduce(mine, ReduceOp::mean);
+  const std::vector<float> a = full.to_vector<float>(), b = mine.to_vector<float>();
+  for (std::size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-6f) << i;
+}
+
+}  // namespace
+}  // namespace latent::dist
+
+int main(int argc, char** argv) {
+  latent::dist::Session session(&argc, &argv);
+  ::testing::InitGoogleTest(&argc, argv);
+  const int rc = RUN_ALL_TESTS();
+  // The job fails when any rank failed (every rank gets here: the tests make the same calls).
+  const std::vector<double> worst =
+      latent::dist::world().all_reduce({static_cast<double>(rc)}, latent::dist::ReduceOp::max);
+  return worst[0] != 0 ? 1 : 0;
+}
