@@ -98,7 +98,7 @@ void Generator::ensure_counter(Device device) {
 }
 
 kernels::philox::Key Generator::Draw::again() const {
-  return {.seed = key.seed, .offset = 0, .base = as_u64(used)};
+  return {.seed = key.seed, .offset = 0, .base = as_u64(used), .shard = key.shard};
 }
 
 Generator::Draw Generator::take_inside(std::uint64_t n, Device device) {
@@ -109,6 +109,43 @@ Generator::Draw Generator::take_inside(std::uint64_t n, Device device) {
                 .used = as_u64(d.used),
                 .done = reinterpret_cast<unsigned long long*>(as_u64(counter_) + 1),
                 .blocks = kernels::philox::blocks_for(n)};
+  return d;
+}
+
+namespace {
+thread_local bool t_sharded = false;
+thread_local RowShard t_shard;
+}  // namespace
+
+RowShardScope::RowShardScope(RowShard shard) {
+  check(!t_sharded, "generator", "row shard scopes do not nest");
+  check(shard.total >= 1 && shard.first >= 0 && shard.count >= 1 &&
+            shard.first + shard.count <= shard.total,
+        "generator", "rows [", shard.first, ", ", shard.first + shard.count,
+        ") are no share of a batch of ", shard.total);
+  t_shard = shard;
+  t_sharded = true;
+}
+
+RowShardScope::~RowShardScope() {
+  t_sharded = false;
+}
+
+const RowShard* current_row_shard() {
+  return t_sharded ? &t_shard : nullptr;
+}
+
+Generator::Draw Generator::take_rows(std::int64_t samples, std::int64_t rows, std::int64_t per_row,
+                                     Device device) {
+  const RowShard* s = current_row_shard();
+  if (!s || (s->first == 0 && s->count == s->total))
+    return take_inside(static_cast<std::uint64_t>(samples * rows * per_row), device);
+  check(rows == s->count, "generator", "a draw for ", rows, " rows inside a share of ", s->count,
+        " rows (", s->first, " to ", s->first + s->count, " of a batch of ", s->total, ")");
+  Draw d = take_inside(static_cast<std::uint64_t>(samples * s->total * per_row), device);
+  d.key.shard = {.run = static_cast<std::uint64_t>(rows * per_row),
+                 .stride = static_cast<std::uint64_t>(s->total * per_row),
+                 .skip = static_cast<std::uint64_t>(s->first * per_row)};
   return d;
 }
 

@@ -52,6 +52,11 @@ class Generator {
   // launch of its own: key reads the start from the generator's counter and its kernel moves it;
   // later kernels drawing the same numbers use again().
   Draw take_inside(std::uint64_t n, Device device);
+  // The same for a draw of `per_row` numbers for each of `rows` rows of a batch, `samples` times
+  // (element (s * rows + r) * per_row + k). Inside a RowShardScope the rows are that share of the
+  // batch: the draw takes the numbers the whole batch would give these rows, and moves the
+  // generator past the whole batch's draw (throws latent::Error unless rows is the share's count).
+  Draw take_rows(std::int64_t samples, std::int64_t rows, std::int64_t per_row, Device device);
 
  private:
   // The offset in memory on `device` from now on (moved there by the first draw on it).
@@ -64,6 +69,26 @@ class Generator {
   std::uint64_t revision_ = 0;
   Tensor counter_;  // the offset once it lives in memory: one uint64 in float32 storage
 };
+
+// This process's rows of a batch shared by several (data parallelism): rows [first, first +
+// count) of `total`.
+struct RowShard {
+  std::int64_t first = 0;
+  std::int64_t count = 0;
+  std::int64_t total = 0;
+};
+// While alive, the random ops of this thread whose rows are a batch (Generator::take_rows: the
+// reparametrization, the corruption noise, Bernoulli and categorical draws) draw as this share of
+// the batch. Scopes do not nest. Throws latent::Error for a share outside [0, total).
+class RowShardScope {
+ public:
+  explicit RowShardScope(RowShard shard);
+  ~RowShardScope();
+  RowShardScope(const RowShardScope&) = delete;
+  RowShardScope& operator=(const RowShardScope&) = delete;
+};
+// The share of the live scope on this thread (null without one).
+const RowShard* current_row_shard();
 
 // The process-wide generator, used when an op is given none. Not thread-safe.
 Generator& default_generator();

@@ -22,8 +22,10 @@ __global__ void gather_rows_kernel(float* __restrict__ y, const float* __restric
 // (the barrier), and the last block to do so moves the cursor: no block can read it after.
 __global__ void batch_rows_kernel(float* __restrict__ y, const float* __restrict__ x,
                                   const index_t* __restrict__ perm, std::int64_t* state,
-                                  bool binarize, std::uint64_t seed, index_t n, index_t row) {
-  const index_t cursor = static_cast<index_t>(*reinterpret_cast<volatile std::int64_t*>(state));
+                                  bool binarize, std::uint64_t seed, index_t skip, index_t n,
+                                  index_t advance, index_t row) {
+  const index_t start = static_cast<index_t>(*reinterpret_cast<volatile std::int64_t*>(state));
+  const index_t cursor = start + skip;  // the first row drawn
   const auto base = static_cast<std::uint64_t>(state[2]);
   const index_t total = n * row;
   for (index_t i = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; i < total;
@@ -40,7 +42,7 @@ __global__ void batch_rows_kernel(float* __restrict__ y, const float* __restrict
   }
   auto* done = reinterpret_cast<unsigned long long*>(state + 1);
   if (last_block_done(done) && threadIdx.x == 0) {
-    state[0] = cursor + n;
+    state[0] = start + advance;
     *done = 0ull;
   }
 }
@@ -48,9 +50,10 @@ __global__ void batch_rows_kernel(float* __restrict__ y, const float* __restrict
 }  // namespace
 
 void batch_rows(float* y, const float* x, const index_t* perm, std::int64_t* state, bool binarize,
-                std::uint64_t seed, index_t n, index_t row, Stream stream) {
-  LATENT_LAUNCH_LINEAR(batch_rows_kernel, n * row, stream, y, x, perm, state, binarize, seed, n,
-                       row);
+                std::uint64_t seed, index_t skip, index_t n, index_t advance, index_t row,
+                Stream stream) {
+  LATENT_LAUNCH_LINEAR(batch_rows_kernel, n * row, stream, y, x, perm, state, binarize, seed, skip,
+                       n, advance, row);
 }
 
 void gather_rows(float* y, const float* x, const index_t* index, index_t n, index_t row,

@@ -9,13 +9,20 @@ namespace {
 
 // Calls fn(i, u_i) for every element, one Philox block per four elements (the layout of
 // uniform_at), so each block is computed once instead of four times.
+// A share of a larger draw (key.shard) takes each element's uniform on its own.
 template <class Fn>
 void for_each_uniform(philox::Key key, index_t n, Fn&& fn) {
   const std::uint64_t seed = key.seed, offset = key.start();
-  parallel_for((n + 3) / 4, n, [&](index_t b) {
-    const philox::U32x4 r = philox::block(seed, offset + static_cast<std::uint64_t>(b));
-    for (int k = 0; k < 4 && 4 * b + k < n; ++k) fn(4 * b + k, philox::to_uniform(r.v[k]));
-  });
+  if (key.shard.mapped()) {
+    parallel_for(n, n, [&](index_t i) {
+      fn(i, philox::uniform_at(seed, offset, key.shard.at(static_cast<std::uint64_t>(i))));
+    });
+  } else {
+    parallel_for((n + 3) / 4, n, [&](index_t b) {
+      const philox::U32x4 r = philox::block(seed, offset + static_cast<std::uint64_t>(b));
+      for (int k = 0; k < 4 && 4 * b + k < n; ++k) fn(4 * b + k, philox::to_uniform(r.v[k]));
+    });
+  }
   if (key.take.counter) philox::complete_take(key.take);
 }
 
@@ -24,6 +31,14 @@ void for_each_uniform(philox::Key key, index_t n, Fn&& fn) {
 template <class T>
 void gaussian_noise_forward(T* y, const T* x, T sigma, philox::Key key, index_t n, Stream) {
   const std::uint64_t seed = key.seed, offset = key.start();
+  if (key.shard.mapped()) {
+    parallel_for(n, n, [&](index_t i) {
+      const float z = philox::normal_at(seed, offset, key.shard.at(static_cast<std::uint64_t>(i)));
+      y[i] = x[i] + sigma * static_cast<T>(z);
+    });
+    if (key.take.counter) philox::complete_take(key.take);
+    return;
+  }
   parallel_for((n + 3) / 4, n, [&](index_t b) {
     float z[4];
     philox::to_normal4(philox::block(seed, offset + static_cast<std::uint64_t>(b)), z);

@@ -18,6 +18,14 @@ __global__ void uniform_groups_kernel(philox::Key key, index_t n, Body body) {
   const index_t groups = (n + 3) / 4;
   for (index_t b = static_cast<index_t>(blockIdx.x) * kThreads + threadIdx.x; b < groups;
        b += static_cast<index_t>(gridDim.x) * kThreads) {
+    if (key.shard.mapped()) {  // a share of a larger draw: each element's uniform on its own
+      for (int j = 0; j < 4; ++j) {
+        const index_t i = 4 * b + j;
+        if (i < n)
+          body(i, philox::uniform_at(seed, offset, key.shard.at(static_cast<std::uint64_t>(i))));
+      }
+      continue;
+    }
     const philox::U32x4 r = philox::block(seed, offset + static_cast<std::uint64_t>(b));
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
@@ -117,7 +125,15 @@ __global__ void gaussian_noise_forward_kernel(float* __restrict__ y, const float
   for (index_t b = static_cast<index_t>(blockIdx.x) * kThreads + threadIdx.x; b < groups;
        b += static_cast<index_t>(gridDim.x) * kThreads) {
     float z[4];
-    philox::to_normal4(philox::block(seed, offset + static_cast<std::uint64_t>(b)), z);
+    if (key.shard.mapped()) {  // a share of a larger draw: each element's normal on its own
+      for (int j = 0; j < 4; ++j)
+        z[j] = 4 * b + j < n
+                   ? philox::normal_at(seed, offset,
+                                       key.shard.at(static_cast<std::uint64_t>(4 * b + j)))
+                   : 0.0f;
+    } else {
+      philox::to_normal4(philox::block(seed, offset + static_cast<std::uint64_t>(b)), z);
+    }
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
       const index_t i = 4 * b + j;

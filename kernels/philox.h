@@ -101,6 +101,20 @@ struct Take {
   std::uint64_t blocks = 0;
 };
 
+// A draw that is one share of a larger one (data parallelism: one rank's rows of a batch): the
+// kernel's element i is element at(i) of the whole draw, (i / run) * stride + skip + i % run, so
+// the ranks together draw exactly the numbers of the whole draw. run 0: element i itself. Kernels
+// take a per-element path for a mapped draw (each element's Philox block computed on its own).
+struct Shard {
+  std::uint64_t run = 0;
+  std::uint64_t stride = 0;
+  std::uint64_t skip = 0;
+  LATENT_HD bool mapped() const { return run != 0; }
+  LATENT_HD std::uint64_t at(std::uint64_t i) const {
+    return run == 0 ? i : (i / run) * stride + skip + i % run;
+  }
+};
+
 // Where a draw's numbers start in the stream of `seed`: block offset + *base (base null: offset
 // alone). A draw whose start lives in memory (the generator's counter, or the `used` its first
 // kernel wrote) is read when the kernel runs, so a recorded step draws new numbers at every replay.
@@ -111,6 +125,8 @@ struct Key {
   // Set for the first kernel of a draw made with Generator::take_inside: that kernel moves the
   // offset (its base is then the generator's counter); empty otherwise.
   Take take;
+  // The share of a larger draw this draw is (empty: the whole draw).
+  Shard shard;
   LATENT_HD std::uint64_t start() const { return offset + (base ? *base : 0); }
 };
 

@@ -11,7 +11,8 @@ namespace latent::kernels::cpu {
 namespace {
 
 // e[j] = philox::normal_at(key, start + j) for j < count, drawing each Philox block once
-// instead of once per element (normal_at alone would compute every block four times).
+// instead of once per element (normal_at alone would compute every block four times). A row of
+// z is contiguous in a shard's whole draw too: its start is mapped (key.shard.at) by the caller.
 void normals(float* e, philox::Key key, std::uint64_t start, index_t count) {
   const std::uint64_t seed = key.seed, offset = key.start();
   const std::uint64_t end = start + static_cast<std::uint64_t>(count);
@@ -47,7 +48,7 @@ void reparametrize_forward(T* z, const T* h, const T* eps, philox::Key key, T lv
         const T* lv = mu + zdim;
         const T* e = eps ? eps + row * zdim : noise.data();
         if (!eps) {
-          normals(raw.data(), key, static_cast<std::uint64_t>(row * zdim), zdim);
+          normals(raw.data(), key, key.shard.at(static_cast<std::uint64_t>(row * zdim)), zdim);
           for (index_t k = 0; k < zdim; ++k)
             noise[static_cast<std::size_t>(k)] = static_cast<T>(raw[k]);
         }
@@ -96,7 +97,7 @@ void reparam_grad(T* dh, bool add, const T* dz, const T* dkl, T scale, const T* 
               acc_lv[static_cast<std::size_t>(k)] += static_cast<double>(g[k] * e[k]);
             }
           } else {
-            normals(raw.data(), key, static_cast<std::uint64_t>(row * zdim), zdim);
+            normals(raw.data(), key, key.shard.at(static_cast<std::uint64_t>(row * zdim)), zdim);
             for (index_t k = 0; k < zdim; ++k) {
               acc_mu[static_cast<std::size_t>(k)] += static_cast<double>(g[k]);
               // The same product as with explicit noise (T times T), so both paths agree exactly.

@@ -4,7 +4,6 @@
 #include "kernels/cuda_check.h"
 #include "kernels/cuda_launch.cuh"
 #include "kernels/cuda_reduce.cuh"
-#include "kernels/fill.h"
 #include "kernels/philox.h"
 #include "kernels/scalar_math.h"
 #include "kernels/vae.h"
@@ -32,7 +31,14 @@ __global__ void reparametrize_forward_kernel(float* __restrict__ z, const float*
   for (index_t b = static_cast<index_t>(blockIdx.x) * kThreads + threadIdx.x; b < groups;
        b += static_cast<index_t>(gridDim.x) * kThreads) {
     float q[4] = {0.f, 0.f, 0.f, 0.f};
-    if (!eps) philox::to_normal4(philox::block(seed, offset + static_cast<std::uint64_t>(b)), q);
+    if (!eps && key.shard.mapped()) {  // a share of a larger draw: each element on its own
+      for (int j = 0; j < 4; ++j)
+        if (4 * b + j < total)
+          q[j] =
+              philox::normal_at(seed, offset, key.shard.at(static_cast<std::uint64_t>(4 * b + j)));
+    } else if (!eps) {
+      philox::to_normal4(philox::block(seed, offset + static_cast<std::uint64_t>(b)), q);
+    }
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
       const index_t i = 4 * b + j;
@@ -79,6 +85,11 @@ __global__ void reparametrize_backward_kernel(
 #pragma unroll
         for (int j = 0; j < 4; ++j)
           if (j < cnt) e[j] = eps[base + j];
+      } else if (key.shard.mapped()) {  // a share of a larger draw: each element on its own
+        for (int j = 0; j < 4; ++j)
+          if (j < cnt)
+            e[j] =
+                philox::normal_at(seed, offset, key.shard.at(static_cast<std::uint64_t>(base + j)));
       } else {
         const index_t shift = base % 4;
         const std::uint64_t blk = offset + static_cast<std::uint64_t>(base / 4);

@@ -12,7 +12,10 @@ constexpr const char* kWhere = "step";
 }
 
 CompiledStep::CompiledStep(Autoencoder& model, optim::Optimizer& opt, StepOptions options)
-    : model_(model), opt_(opt), options_(options) {
+    : model_(model),
+      opt_(opt),
+      options_(options),
+      group_(options.group ? *options.group : dist::world()) {
   check(std::isfinite(options_.grad_clip) && options_.grad_clip >= 0, kWhere,
         "grad_clip must be finite and >= 0 (0: off), got ", options_.grad_clip);
   if (options_.grad_clip > 0) clipper_.emplace(options_.grad_clip);
@@ -43,10 +46,35 @@ double CompiledStep::last_grad_norm() {
   return norm_;
 }
 
+dist::Share CompiledStep::share_of(std::int64_t total) const {
+  const dist::Share s = dist::share(total, group_.rank(), group_.size());
+  check(s.count >= 1, kWhere, "a batch of ", total, " rows cannot be shared by ", group_.size(),
+        " ranks");
+  return s;
+}
+
+void CompiledStep::average_gradients() {
+  if (group_.size() == 1) return;
+  std::vector<Tensor> grads;
+  if (Tensor arena = opt_.grad_arena(); arena.defined()) {
+    grads.push_back(arena);  // one collective for every gradient
+  } else {                   // the first step: the gradients are not in the arena yet
+    for (const Tensor& p : opt_.parameters())
+      if (Tensor g = p.grad(); g.defined()) grads.push_back(g);
+  }
+  NoGradGuard no_grad;
+  for (Tensor& g : grads) {
+    // The batch's mean gradient is the shares' means weighted by their rows.
+    if (weight_ != 1.0) g.mul_(weight_);
+    group_.all_reduce(g, dist::ReduceOp::mean);
+  }
+}
+
 Loss CompiledStep::eager(const Tensor& x) {
   const Loss loss = model_.compute_loss(x);
   opt_.zero_grad();
   loss.total.backward();
+  average_gradients();
   if (clipper_) {
     clipper_->clip(opt_.parameters());
     // Eagerly, a diverged step stops before the update; a recorded one is checked after it (its
@@ -68,15 +96,21 @@ void CompiledStep::forget() {
   loss_ = Loss();
 }
 
-Loss CompiledStep::operator()(const Tensor& x) {
-  check(x.defined() && x.ndim() == 2, kWhere, "expected a batch [N, D], got ",
-        x.defined() ? x.shape().str() : std::string("an undefined tensor"));
+Loss CompiledStep::operator()(const Tensor& batch) {
+  check(batch.defined() && batch.ndim() == 2, kWhere, "expected a batch [N, D], got ",
+        batch.defined() ? batch.shape().str() : std::string("an undefined tensor"));
   if (source_id_ != 0) forget();  // the recorded step drew from a source
+  const std::int64_t total = batch.dim(0);
+  Tensor x = batch;
+  if (group_.size() > 1) {
+    const dist::Share s = share_of(total);
+    x = batch.rows(s.first, s.count);
+  }
   const bool same_input =
       !input_.defined() ||
       (x.shape() == input_.shape() && x.device() == input_.device() && x.dtype() == input_.dtype());
   return run(
-      x.dim(0), x.device(), same_input, [&] { return eager(x); },
+      total, x.device(), same_input, [&] { return eager(x); },
       [&] {
         input_ = Tensor::empty(x.shape(), x.options());
         input_.copy_(x);
@@ -90,17 +124,23 @@ Loss CompiledStep::operator()(data::BatchSource& source, std::int64_t rows) {
   // Another source than the recorded step's (or a recorded batch): record again.
   if (source.id() != source_id_ && (ready_ || input_.defined())) forget();
   std::int64_t left = 0;  // rows of the epoch left before recording
+  // This rank's share of the next `rows` rows; the source moves past all of them.
+  auto draw = [&] {
+    if (group_.size() == 1) return source.draw(rows);
+    const dist::Share s = share_of(rows);
+    return source.draw(s.count, s.first, rows);
+  };
   return run(
-      rows, source.data().device(), true, [&] { return eager(source.draw(rows)); },
+      rows, source.data().device(), true, [&] { return eager(draw()); },
       [&] {
         source_id_ = source.id();
         left = source.left();
       },
-      [&] { return eager(source.draw(rows)); }, [&] { source.skip(rows); },
+      [&] { return eager(draw()); }, [&] { source.skip(rows); },
       [&] { source.rewind(left - source.left()); });  // what the capture drew, if anything
 }
 
-Loss CompiledStep::run(std::int64_t rows, Device device, bool same_input,
+Loss CompiledStep::run(std::int64_t total, Device device, bool same_input,
                        const std::function<Loss()>& eager_step,
                        const std::function<void()>& before_recording,
                        const std::function<Loss()>& recorded_step,
@@ -108,6 +148,15 @@ Loss CompiledStep::run(std::int64_t rows, Device device, bool same_input,
                        const std::function<void()>& capture_failed) {
   model_.train();
   norm_ = std::numeric_limits<double>::quiet_NaN();
+  const std::int64_t rows = total;
+  // Across processes: this rank's share of the batch, its draws as the whole batch's.
+  std::optional<RowShardScope> scope;
+  weight_ = 1.0;
+  if (group_.size() > 1) {
+    const dist::Share s = share_of(total);
+    scope.emplace(RowShard{.first = s.first, .count = s.count, .total = total});
+    weight_ = static_cast<double>(s.count) * group_.size() / static_cast<double>(total);
+  }
   replayed_last_ = false;
   from_plan_last_ = false;
   if (rows_ == 0) rows_ = rows;

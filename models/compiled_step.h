@@ -28,6 +28,15 @@
 //
 // The batch may also be drawn inside the step (operator()(source, rows), data::BatchSource): a
 // replay then gathers the next rows of the epoch itself, and nothing is copied from the host.
+//
+// Across processes (a group of more than one rank): every rank passes the same batch (or the same
+// source, at the same position) and takes its share of the rows (dist::share: contiguous, in rank
+// order); its random draws are those the whole batch would give its rows (RowShardScope), and
+// after the backward pass the gradients are averaged over the ranks, weighted by their shares,
+// with one all-reduce of the optimizer's gradient arena, inside the recorded step. So every rank
+// takes the step one process would take on the whole batch (up to float rounding) and holds the
+// same parameters, provided they started with the same ones. The returned loss is the rank's
+// share's. A batch with fewer rows than ranks throws latent::Error.
 #pragma once
 
 #include <cstdint>
@@ -46,6 +55,9 @@ namespace latent::models {
 struct StepOptions {
   double grad_clip = 0.0;  // max global gradient norm (0: off)
   bool replay = true;      // record and replay full-size steps (see above)
+  // The processes that share each batch (data parallelism); null: dist::world(), which is this
+  // process alone unless a launcher started several (see "Across processes" above).
+  dist::Group* group = nullptr;
 };
 
 class CompiledStep {
@@ -79,10 +91,14 @@ class CompiledStep {
 
  private:
   Loss eager(const Tensor& x);
+  // The gradients averaged over the group (weighted by the shares); nothing in a group of one.
+  void average_gradients();
+  // This rank's rows of a batch of `total`.
+  dist::Share share_of(std::int64_t total) const;
   void check_norm() const;
   // Drops the recorded step: the next full-size step records again.
   void forget();
-  Loss run(std::int64_t rows, Device device, bool same_input,
+  Loss run(std::int64_t total, Device device, bool same_input,
            const std::function<Loss()>& eager_step, const std::function<void()>& before_recording,
            const std::function<Loss()>& recorded_step, const std::function<void()>& before_replay,
            const std::function<void()>& capture_failed);
@@ -90,6 +106,8 @@ class CompiledStep {
   Autoencoder& model_;
   optim::Optimizer& opt_;
   StepOptions options_;
+  dist::Group& group_;
+  double weight_ = 1.0;  // this rank's share times the ranks over the batch (1 for equal shares)
   std::optional<optim::GradClipper> clipper_;
   std::int64_t steps_ = 0;  // steps taken, for messages
   double norm_ = 0.0;
@@ -98,7 +116,7 @@ class CompiledStep {
   Tensor input_;                 // the recorded batch (operator()(x))
   std::uint64_t source_id_ = 0;  // the recorded source (operator()(source, rows))
   Loss loss_;
-  std::int64_t rows_ = 0;  // the full batch size: the first step's
+  std::int64_t rows_ = 0;  // the full batch size (all ranks together): the first step's
   bool ready_ = false;
   bool warmed_ = false;
   std::uint64_t revision_ = 0;        // the optimizer's, when recorded

@@ -176,16 +176,22 @@ void BatchSource::check_room(std::int64_t count) const {
 }
 
 Tensor BatchSource::draw(std::int64_t count) {
-  check_room(count);
+  return draw(count, 0, count);
+}
+
+Tensor BatchSource::draw(std::int64_t count, std::int64_t skip, std::int64_t advance) {
+  check_room(advance);
+  check(skip >= 0 && count >= 1 && skip + count <= advance, kSource, "a share of ", count,
+        " rows after ", skip, " must lie within the ", advance, " rows the draw moves past");
   Tensor out = Tensor::empty(data_.shape().with_rows(count), data_.options());
   const std::int64_t row = data_.shape().row_size();
   dispatch::run(kSource, data_, [&](auto z, auto be) {
     using T = decltype(z);
     dispatch::call(be, LATENT_KERNEL(batch_rows), out.data<T>(), data_.data<T>(),
                    static_cast<const kernels::index_t*>(as_i64(order_)), as_i64(state_),
-                   options_.binarize, options_.seed, count, row);
+                   options_.binarize, options_.seed, skip, count, advance, row);
   });
-  cursor_ += count;
+  cursor_ += advance;
   return out;
 }
 

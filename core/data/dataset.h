@@ -157,6 +157,10 @@ class BatchSource {
   void start_epoch(const std::vector<std::int64_t>& order, std::int64_t epoch);
   // The next `count` rows of the epoch [count, ...], one kernel; the result is a new tensor.
   Tensor draw(std::int64_t count);
+  // One share of the next `advance` rows (data parallelism): rows [skip, skip + count) of them,
+  // binarized with the very bits a draw of all `advance` rows gives them; the epoch moves past
+  // all `advance`. Throws unless 0 <= skip, 1 <= count and skip + count <= advance <= left().
+  Tensor draw(std::int64_t count, std::int64_t skip, std::int64_t advance);
   // Moves the host's view of the cursor as a replayed draw of `count` rows did in memory; back by
   // `count` rows for a draw that was captured into a CUDA graph that never ran.
   void skip(std::int64_t count);

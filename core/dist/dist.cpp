@@ -197,6 +197,8 @@ std::string launch_refusal(const Launch& l, bool with_mpi) {
 
 namespace {
 
+// One object for the process's lifetime (references to it stay valid): a Session fills it in
+// and empties it again.
 std::unique_ptr<Group>& world_slot() {
   static std::unique_ptr<Group> g;
   return g;
@@ -428,9 +430,12 @@ Session::Session(int* argc, char*** argv) {
             "MPI_Comm_split_type");
   check_mpi(MPI_Comm_rank(node, &local), "MPI_Comm_rank");
   MPI_Comm_free(&node);
-  auto impl = std::make_unique<Group::Impl>();
-  impl->comm = MPI_COMM_WORLD;
-  world_slot().reset(new Group(rank, size, local, std::move(impl)));
+  Group& w = world();
+  w.impl_ = std::make_unique<Group::Impl>();
+  w.impl_->comm = MPI_COMM_WORLD;
+  w.rank_ = rank;
+  w.size_ = size;
+  w.local_rank_ = local;
 #else
   (void)argc, (void)argv;  // a launch of one rank: nothing to join
 #endif
@@ -438,7 +443,12 @@ Session::Session(int* argc, char*** argv) {
 }
 
 Session::~Session() {
-  world_slot().reset();  // the NCCL communicators go before MPI and the CUDA pools
+  // The NCCL communicators go before MPI and the CUDA pools; the world is this process again.
+  Group& w = world();
+  w.impl_ = std::make_unique<Group::Impl>();
+  w.rank_ = 0;
+  w.size_ = 1;
+  w.local_rank_ = 0;
 #if LATENT_WITH_MPI
   if (g_mpi_ours && mpi_initialized()) MPI_Finalize();
   g_mpi_ours = false;

@@ -99,7 +99,8 @@ class Group {
   std::unique_ptr<Impl> impl_;
 };
 
-// The ranks of this launch (a world of one without a launcher or without a Session).
+// The ranks of this launch (a world of one without a launcher or without a Session). The same
+// object for the whole process: a Session makes it the launch's world while it lives.
 Group& world();
 // This process alone (size 1), for single-process references beside a world.
 Group& self();

@@ -9,6 +9,13 @@
 namespace latent {
 namespace {
 
+// A draw of one number per element of x, whose rows (first dimension) are a batch's
+// (Generator::take_rows: a share of a batch draws as the whole batch would).
+Generator::Draw draw_per_element(Generator& gen, const Tensor& x) {
+  const std::int64_t rows = x.ndim() == 0 ? 1 : x.dim(0);
+  return gen.take_rows(1, rows, rows == 0 ? 0 : x.numel() / rows, x.device());
+}
+
 void check_probability(const char* op, double p) {
   check(p >= 0.0 && p <= 1.0, op, "p must lie in [0, 1], got ", p);
 }
@@ -22,7 +29,7 @@ Tensor keep_or_replace(const char* op, const Tensor& x, double p, Generator& gen
   Tensor y = Tensor::empty(x.shape(), x.options());
   // The forward kernel moves the generator's offset itself (take_inside); the backward
   // regenerates the uniforms from the draw's start (`used`, kept alive by its closure).
-  const Generator::Draw draw = gen.take_inside(static_cast<std::uint64_t>(n), x.device());
+  const Generator::Draw draw = draw_per_element(gen, x);
   const kernels::philox::Key key = draw.key;
   dispatch::run(op, x, [&](auto z, auto be) {
     using T = decltype(z);
@@ -54,7 +61,7 @@ Tensor gaussian_noise(const Tensor& x, double sigma, Generator& gen) {
   const std::int64_t n = x.numel();
   Tensor y = Tensor::empty(x.shape(), x.options());
   // The kernel moves the generator's offset itself (take_inside).
-  const Generator::Draw draw = gen.take_inside(static_cast<std::uint64_t>(n), x.device());
+  const Generator::Draw draw = draw_per_element(gen, x);
   dispatch::run(op, x, [&](auto z, auto be) {
     using T = decltype(z);
     dispatch::call(be, LATENT_KERNEL(gaussian_noise_forward), y.data<T>(), x.data<T>(), T(sigma),
@@ -88,7 +95,7 @@ Tensor bernoulli(const Tensor& probs, Generator& gen) {
               " of ", probs.shape().str(), " is ", p[i]);
     }
     // The kernel moves the generator's offset itself (take_inside).
-    const Generator::Draw draw = gen.take_inside(static_cast<std::uint64_t>(n), probs.device());
+    const Generator::Draw draw = draw_per_element(gen, probs);
     dispatch::call(be, LATENT_KERNEL(bernoulli_forward), y.data<T>(), p, draw.key, n);
   });
   return y;
@@ -119,7 +126,7 @@ Tensor categorical(const Tensor& probs, Generator& gen) {
         check(total > 0.0, op, "row ", r, " of ", probs.shape().str(), " has no probability mass");
       }
     }
-    const Generator::Draw draw = gen.take_inside(static_cast<std::uint64_t>(m), probs.device());
+    const Generator::Draw draw = gen.take_rows(1, m, 1, probs.device());  // one per row
     dispatch::call(be, LATENT_KERNEL(categorical_forward), y.data<T>(), p, draw.key, m, k);
   });
   return y;

@@ -65,10 +65,9 @@ Tensor reparametrize_impl(const Tensor& h, const Tensor& eps, kernels::philox::K
 Tensor reparametrize(const Tensor& h, std::int64_t samples, Generator& gen) {
   latent_dim("reparametrize", h);
   check(samples >= 1, "reparametrize", "samples must be at least 1, got ", samples);
-  const std::uint64_t count = static_cast<std::uint64_t>(samples * h.numel() / 2);
   // The forward kernel moves the generator's offset itself (take_inside); the backward reads the
   // draw's start from draw.used.
-  const Generator::Draw draw = gen.take_inside(count, h.device());
+  const Generator::Draw draw = gen.take_rows(samples, h.dim(0), h.dim(1) / 2, h.device());
   return reparametrize_impl(h, Tensor(), draw.key, draw.again(), draw.used, samples);
 }
 
@@ -92,8 +91,7 @@ SampleAndKl reparametrize_kl(const Tensor& h, std::int64_t samples, Generator& g
   const std::int64_t n = h.dim(0);
   // The sampling kernel moves the generator's offset itself (no launch of its own); the backward
   // reads the draw's start from draw.used.
-  const Generator::Draw draw =
-      gen.take_inside(static_cast<std::uint64_t>(samples * n * zdim), h.device());
+  const Generator::Draw draw = gen.take_rows(samples, n, zdim, h.device());
   const kernels::philox::Key key = draw.again();  // for the backward
   const detail::ReduceSpec rs =
       detail::reduce_spec(op, Reduction::batch_mean, n, n * zdim, h.shape());

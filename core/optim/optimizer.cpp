@@ -227,6 +227,11 @@ void Optimizer::check_non_negative(const char* what, double v) const {
   check(std::isfinite(v) && v >= 0, name_, what, " must be finite and non-negative, got ", v);
 }
 
+Tensor Optimizer::grad_arena() {
+  for (const Tensor& p : params_) (void)p.grad();  // writes the zeros of a gradient marked zero
+  return flat_valid() ? flat_grads_ : Tensor();
+}
+
 void Optimizer::step() {
   NoGradGuard no_grad;
   // Every gradient is checked before anything is written: a bad one leaves all parameters as
