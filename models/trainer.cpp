@@ -103,17 +103,27 @@ class TermSums {
     rows_ += rows;
   }
 
-  Metrics means() const {
+  // The means over the rows added here, or over the rows every rank of `group` added.
+  Metrics means(dist::Group& group) const {
     std::vector<double> device(names_.size(), 0.0);
     if (device_.defined())
       backend::copy(device.data(), Device::cpu(), dispatch::as_doubles(device_), device_.device(),
                     device.size() * sizeof(double));
-    Metrics m;
-    for (std::size_t i = 0; i < names_.size(); ++i) {
-      const double sum = host_[i] + device[i];
-      m.emplace_back(names_[i], rows_ > 0 ? sum / static_cast<double>(rows_)
-                                          : std::numeric_limits<double>::quiet_NaN());
+    std::vector<double> sums(names_.size() + 1);
+    for (std::size_t i = 0; i < names_.size(); ++i) sums[i] = host_[i] + device[i];
+    sums.back() = static_cast<double>(rows_);
+    if (group.size() > 1) {
+      const double terms = static_cast<double>(names_.size());
+      check(group.all_reduce({terms}, dist::ReduceOp::min)[0] ==
+                group.all_reduce({terms}, dist::ReduceOp::max)[0],
+            kWhere, "the ranks' models report different loss terms");
+      sums = group.all_reduce(sums, dist::ReduceOp::sum);
     }
+    const double rows = sums.back();
+    Metrics m;
+    for (std::size_t i = 0; i < names_.size(); ++i)
+      m.emplace_back(names_[i],
+                     rows > 0 ? sums[i] / rows : std::numeric_limits<double>::quiet_NaN());
     return m;
   }
 
@@ -165,9 +175,11 @@ Trainer::Trainer(Autoencoder& model, optim::Optimizer& opt, TrainerConfig config
     : model_(model),
       opt_(opt),
       config_(std::move(config)),
+      group_(config_.group ? *config_.group : dist::world()),
       schedule_(std::move(schedule)),
       binarize_gen_(mix_seed(config_.seed, 1)),
-      step_fn_(model_, opt_, {.grad_clip = config_.grad_clip, .replay = config_.replay}) {
+      step_fn_(model_, opt_,
+               {.grad_clip = config_.grad_clip, .replay = config_.replay, .group = &group_}) {
   check(config_.epochs >= 1, kWhere, "epochs must be >= 1, got ", config_.epochs);
   check(config_.batch >= 1, kWhere, "batch must be >= 1, got ", config_.batch);
   check(config_.eval_batch >= 1, kWhere, "eval_batch must be >= 1, got ", config_.eval_batch);
@@ -187,10 +199,64 @@ void Trainer::check_data(const Tensor& x, const char* what) const {
         x.shape().str(), ")");
 }
 
+void Trainer::join_ranks(const Tensor& train, const Tensor& test) {
+  if (group_.size() == 1) return;
+  auto str = [](auto v) {
+    std::ostringstream os;
+    os.precision(17);
+    os << v;
+    return os.str();
+  };
+  // A fingerprint of the training set's bytes (FNV-1a over its values, read in chunks).
+  std::uint64_t h = 1469598103934665603ull;
+  constexpr std::int64_t kChunk = 4096;
+  for (std::int64_t start = 0; start < train.dim(0); start += kChunk) {
+    const std::int64_t n = std::min(kChunk, train.dim(0) - start);
+    const std::vector<float> v = train.rows(start, n).to_vector<float>();
+    const auto* bytes = reinterpret_cast<const unsigned char*>(v.data());
+    for (std::size_t i = 0; i < v.size() * sizeof(float); ++i) {
+      h ^= bytes[i];
+      h *= 1099511628211ull;
+    }
+  }
+  std::int64_t numel = 0;
+  for (const Tensor& p : model_.parameters()) numel += p.numel();
+  group_.check_same({{"epochs", str(config_.epochs)},
+                     {"batch", str(config_.batch)},
+                     {"shuffle", str(config_.shuffle)},
+                     {"seed", str(config_.seed)},
+                     {"binarize", str(config_.binarize)},
+                     {"data_on_device", str(config_.data_on_device)},
+                     {"eval_batch", str(config_.eval_batch)},
+                     {"grad_clip", str(config_.grad_clip)},
+                     {"replay", str(config_.replay)},
+                     {"model", model_.name()},
+                     {"model.parameters", str(numel)},
+                     {"model.seed", str(model_.generator().seed())},
+                     {"optimizer", opt_.name()},
+                     {"optimizer.lr", str(opt_.lr())},
+                     {"step", str(step_)},
+                     {"epoch", str(epoch_)},
+                     {"train.rows", str(train.dim(0))},
+                     {"train.cols", str(train.dim(1))},
+                     {"train.fingerprint", str(h)},
+                     {"test.rows", str(test.defined() ? test.dim(0) : 0)}});
+  // Rank 0's parameters and optimizer state (moments, step counts) everywhere.
+  NoGradGuard no_grad;
+  for (const Tensor& p : model_.parameters()) group_.broadcast(p);
+  optim::NamedTensors state = opt_.state();
+  for (auto& [name, t] : state) {
+    t = t.clone();
+    group_.broadcast(t);
+  }
+  opt_.load_state(state);
+}
+
 History Trainer::fit(const Tensor& train, const Tensor& test) {
   check_data(train, "training set");
   if (test.defined()) check_data(test, "test set");
-  if (!config_.metrics_csv.empty()) {
+  join_ranks(train, test);
+  if (!config_.metrics_csv.empty() && group_.is_root()) {
     // Fails now, before any training, when the folder is missing or not writable; the temporary
     // file is removed again by the destructor.
     data::AtomicWriter probe(config_.metrics_csv, kWhere);
@@ -258,8 +324,8 @@ History Trainer::fit(const Tensor& train, const Tensor& test) {
     row.step = step_;
     row.seconds = seconds_since(t0);
     history_.epochs.push_back(row);
-    if (!config_.metrics_csv.empty()) write_csv();
-    if (config_.log_every > 0) {
+    if (!config_.metrics_csv.empty() && group_.is_root()) write_csv();
+    if (config_.log_every > 0 && group_.is_root()) {
       std::fprintf(stderr, "[trainer] epoch %d done in %.2f s: train%s | test%s\n", row.epoch,
                    row.seconds, format_metrics(row.train).c_str(),
                    row.test.empty() ? " -" : format_metrics(row.test).c_str());
@@ -308,6 +374,8 @@ void Trainer::train_epoch(const Tensor& train, int last_epoch, EpochRow& row, bo
   model_.train();
   for (std::int64_t i = 0; i < count && !stop; ++i) {
     const std::int64_t rows = std::min(config_.batch, train.dim(0) - i * config_.batch);
+    // Fewer rows than ranks (only the last batch can have them): left out on every rank.
+    if (rows < group_.size()) break;
     Tensor x;
     if (!source_) {
       x = batches.batch(i);
@@ -335,7 +403,8 @@ void Trainer::train_epoch(const Tensor& train, int last_epoch, EpochRow& row, bo
     // A callback may keep the values: a replay's tensors are rewritten by the next one, so they
     // are copied for it. The sums read (or add on the device) before the next step runs.
     const Loss values = detached(loss, step_fn_.from_plan_last() && on_step_);
-    sums.add(values, rows);
+    // The loss is this rank's share's: weighted by its rows, reduced over the ranks at the end.
+    sums.add(values, dist::share(rows, group_.rank(), group_.size()).count);
     row.lr = lr;
     log_rows += rows;
     if (on_step_) {
@@ -349,7 +418,7 @@ void Trainer::train_epoch(const Tensor& train, int last_epoch, EpochRow& row, bo
                         .loss = values,
                         .stop_ = &stop});
     }
-    if (config_.log_every > 0 && (step_ + 1) % config_.log_every == 0) {
+    if (config_.log_every > 0 && group_.is_root() && (step_ + 1) % config_.log_every == 0) {
       // The line is printed once the loss has come back (read without waiting for the step).
       const double dt = seconds_since(log_t0);
       const Tensor total = values.total.detach();
@@ -379,7 +448,7 @@ void Trainer::train_epoch(const Tensor& train, int last_epoch, EpochRow& row, bo
       throw Error(kWhere, detail::cat(e.what(), " (epoch ", row.epoch, ")"));
     }
   }
-  row.train = sums.means();
+  row.train = sums.means(group_);
 }
 
 Metrics Trainer::evaluate(const Tensor& x) {
@@ -397,7 +466,7 @@ Metrics Trainer::evaluate(const Tensor& x) {
     sums.add(model_.compute_loss(xb), rows);
     squared += mse(model_.reconstruct(xb), xb, Reduction::mean).item() * static_cast<double>(rows);
   }
-  Metrics m = sums.means();
+  Metrics m = sums.means(dist::self());  // every rank evaluates the whole set
   m.emplace_back("recon_mse", squared / static_cast<double>(n));
   return m;
 }

@@ -42,7 +42,16 @@
 // steps later at most and at the end of every epoch. A step callback gets the loss tensors and
 // decides itself whether to read them; its grad_norm is read for it (that waits for the step).
 //
-// Errors (latent::Error "[trainer] ..."): epochs < 1, batch < 1, eval_batch < 1, log_every < 0,
+// Across processes (a group of more than one rank, e.g. under mpirun): every rank calls fit() with
+// the same configuration, model, optimizer and data, checked when fit() starts (a difference
+// throws on every rank, naming the field); rank 0's parameters and optimizer state are broadcast
+// to the others; each step every rank takes its share of the batch (CompiledStep), so the ranks
+// train as one process with the whole batch would, and hold the same parameters. The train means
+// of a row are reduced over the ranks (every rank reports the same numbers); every rank evaluates
+// the whole test set (the same numbers too). Only rank 0 prints and writes metrics_csv. A last
+// batch of an epoch with fewer rows than ranks is left out on every rank.
+//
+// Errors (latent::Error "[trainer] ...): epochs < 1, batch < 1, eval_batch < 1, log_every < 0,
 // grad_clip negative or not finite; an undefined or empty training set, a set that is not 2-D or
 // whose width is not the model's input width (the test set too, when given); a metrics_csv whose
 // folder cannot be written (checked before training starts); a non-finite gradient norm when
@@ -80,6 +89,9 @@ struct TrainerConfig {
   // (Autoencoder::replayable_step: every model of the family); every other step runs eagerly, as
   // does the last, smaller batch of an epoch.
   bool replay = true;
+  // The processes that train together (data parallelism; null: dist::world(), this process alone
+  // unless a launcher started several). See "Across processes" above.
+  dist::Group* group = nullptr;
 };
 
 using Metrics = std::vector<std::pair<std::string, double>>;
@@ -167,6 +179,8 @@ class Trainer {
 
  private:
   void check_data(const Tensor& x, const char* what) const;
+  // Across processes: the ranks agree on what they train, and start from rank 0's state.
+  void join_ranks(const Tensor& train, const Tensor& test);
   void write_csv() const;
   // One pass over train; fills row.train and row.lr; sets stop when a step callback asked.
   void train_epoch(const Tensor& train, int last_epoch, EpochRow& row, bool& stop);
@@ -174,6 +188,7 @@ class Trainer {
   Autoencoder& model_;
   optim::Optimizer& opt_;
   TrainerConfig config_;
+  dist::Group& group_;
   std::optional<optim::LrSchedule> schedule_;
   std::function<void(const StepInfo&)> on_step_;
   std::function<void(const EpochInfo&)> on_epoch_;

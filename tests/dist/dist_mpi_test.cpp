@@ -14,6 +14,7 @@
 #include "models/compiled_step.h"
 #include "models/denoising.h"
 #include "models/iwae.h"
+#include "models/trainer.h"
 #include "models/vae.h"
 #include "support/model_test_util.h"
 
@@ -139,11 +140,11 @@ TEST(DistMpi, AveragedShareGradientsAreTheBatchGradient) {
 
 // ---- data parallelism: W ranks with B/W rows each take the steps of one process with B rows --
 
-// 640 rows: Fashion-MNIST's first training images when installed, else synthetic ones.
-Tensor data_set() {
-  if (testing::have_fashion_mnist()) return testing::images(Split::train, 640);
+// Fashion-MNIST's first training images when installed, else synthetic ones.
+Tensor data_set(std::int64_t rows = 640) {
+  if (testing::have_fashion_mnist()) return testing::images(Split::train, rows);
   Generator g(11);
-  return Tensor::rand({640, 784}, g);
+  return Tensor::rand({rows, 784}, g);
 }
 
 struct Run {
@@ -243,6 +244,68 @@ TEST(DistMpi, IwaeRanksTrainAsOneProcess) {
     return std::make_unique<models::IWAE>(
         models::IWAEConfig{.input = 784, .hidden = {64}, .latent = 8, .k = 3, .seed = 6});
   });
+}
+
+// The Trainer across the ranks: the same epochs as one process (653 rows: the last batch of 13
+// rows is shared 6 + 7, a weighted average), the same train means on every rank, rank 0's
+// parameters broadcast at the start (the other ranks start from other weights here).
+TEST(DistMpi, TrainerRanksTrainAsOneProcess) {
+  Group& w = world();
+  const Tensor train = data_set(653);
+  Generator tg(12);
+  const Tensor test = Tensor::rand({100, 784}, tg);
+  auto fit = [&](Group& group, std::uint64_t model_seed) {
+    models::VAE vae({.input = 784, .hidden = {64}, .latent = 8, .seed = model_seed});
+    if (group.rank() != 0) {  // other weights than rank 0's: the broadcast replaces them
+      NoGradGuard no_grad;
+      for (Tensor& p : vae.parameters()) p.mul_(0.5);
+    }
+    optim::Adam opt(vae.parameters(), {.lr = 1e-3, .eps = 1e-6});
+    models::Trainer trainer(vae, opt,
+                            {.epochs = 2,
+                             .batch = 128,
+                             .seed = 5,
+                             .binarize = true,
+                             .grad_clip = 5.0,
+                             .group = &group});
+    const models::History h = trainer.fit(train, test);
+    std::vector<float> params;
+    for (const Tensor& p : vae.parameters()) {
+      const std::vector<float> v = p.to_vector<float>();
+      params.insert(params.end(), v.begin(), v.end());
+    }
+    return std::make_pair(params, h);
+  };
+  auto [shared_params, shared] = fit(w, 2);
+  auto [alone_params, alone] = fit(self(), 2);
+  EXPECT_LT(relative_distance(shared_params, alone_params), 1e-5);
+  ASSERT_EQ(shared.epochs.size(), 2u);
+  for (std::size_t e = 0; e < 2; ++e) {
+    const double a = shared.epochs[e].train_value("total");
+    const double b = alone.epochs[e].train_value("total");
+    EXPECT_NEAR(a, b, 1e-5 * std::abs(b)) << "epoch " << e + 1;
+    EXPECT_EQ(w.all_reduce({a}, ReduceOp::min)[0], w.all_reduce({a}, ReduceOp::max)[0]);
+    EXPECT_NEAR(shared.epochs[e].test_value("total"), alone.epochs[e].test_value("total"),
+                1e-5 * std::abs(alone.epochs[e].test_value("total")));
+    EXPECT_EQ(shared.epochs[e].step, alone.epochs[e].step);
+  }
+}
+
+TEST(DistMpi, TrainerRanksWithOtherSettingsAreRefused) {
+  Group& w = world();
+  const Tensor train = data_set(256);
+  models::VAE vae({.input = 784, .hidden = {16}, .latent = 4, .seed = 1});
+  optim::Adam opt(vae.parameters(), {.lr = 1e-3});
+  models::Trainer trainer(vae, opt, {.epochs = 1, .batch = w.rank() == 0 ? 128 : 64});
+  std::string message;
+  try {
+    trainer.fit(train);
+  } catch (const Error& e) {
+    message = e.what();
+  }
+  EXPECT_NE(message.find("ranks disagree on 'batch': 128 on rank 0, 64 on rank 1"),
+            std::string::npos)
+      << message;
 }
 
 }  // namespace
