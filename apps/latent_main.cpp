@@ -186,17 +186,40 @@ void write_pictures(models::VAE& vae, const data::Dataset& test, const models::H
       .save_png((out / "loss.png").string());
 }
 
+// The device of this process: --device as given, "auto" the best one. Across processes each
+// takes the GPU of its rank on its machine: "auto" and "cuda" mean cuda:<local rank>.
+Device train_device(const std::string& flag) {
+  const dist::Group& w = dist::world();
+  if (w.size() == 1) return flag == "auto" ? Device::best() : Device::parse(flag);
+  const bool gpu = flag == "cuda" || (flag == "auto" && cuda_device_count() > 0);
+  if (!gpu) {
+    const Device d = Device::parse(flag == "auto" ? "cpu" : flag);
+    check(d.is_cpu() || w.local_rank() == 0, "train", "--device ", flag, " puts every rank of ",
+          "a machine on one GPU; use --device cuda (each rank takes the GPU of its local rank)");
+    return d;
+  }
+  check(w.local_rank() < cuda_device_count(), "train", "rank ", w.rank(), " is rank ",
+        w.local_rank(), " on its machine, which has ", cuda_device_count(),
+        " GPUs: start at most one process per GPU");
+  return Device::parse("cuda:" + std::to_string(w.local_rank()));
+}
+
 int run_train(const TrainArgs& a) {
-  const Device dev = a.device == "auto" ? Device::best() : Device::parse(a.device);
-  std::fprintf(stderr, "latent: loading Fashion-MNIST from %s\n",
-               data::fashion_mnist_dir(a.data).c_str());
+  dist::Group& world = dist::world();
+  const bool root = world.is_root();  // only rank 0 speaks and writes
+  const Device dev = train_device(a.device);
+  if (root)
+    std::fprintf(stderr, "latent: loading Fashion-MNIST from %s\n",
+                 data::fashion_mnist_dir(a.data).c_str());
   const auto train = data::fashion_mnist(Split::train, {.dir = a.data, .limit = a.limit});
   const auto test = data::fashion_mnist(Split::test, {.dir = a.data, .limit = a.test_limit});
 
   const fs::path out(a.out);
-  std::error_code ec;
-  fs::create_directories(out, ec);
-  check(!ec, "train", "cannot create the output folder ", a.out, ": ", ec.message());
+  if (root) {
+    std::error_code ec;
+    fs::create_directories(out, ec);
+    check(!ec, "train", "cannot create the output folder ", a.out, ": ", ec.message());
+  }
 
   std::unique_ptr<models::VAE> vae;
   const models::LikelihoodArg like(models::parse_likelihood(a.likelihood));
@@ -221,10 +244,13 @@ int run_train(const TrainArgs& a) {
                                                           .seed = a.seed},
                                         dev);
   }
-  std::fprintf(stderr, "latent: %s with %lld parameters on %s, %lld training / %lld test images\n",
-               vae->name().c_str(), static_cast<long long>(vae->num_parameters()),
-               dev.str().c_str(), static_cast<long long>(train.size()),
-               static_cast<long long>(test.size()));
+  if (root)
+    std::fprintf(
+        stderr, "latent: %s with %lld parameters on %s%s, %lld training / %lld test images\n",
+        vae->name().c_str(), static_cast<long long>(vae->num_parameters()), dev.str().c_str(),
+        world.size() > 1 ? (" (rank 0 of " + std::to_string(world.size()) + " processes)").c_str()
+                         : "",
+        static_cast<long long>(train.size()), static_cast<long long>(test.size()));
 
   optim::Adam opt(vae->parameters(), {.lr = a.lr});
   models::Trainer trainer(*vae, opt,
@@ -234,9 +260,15 @@ int run_train(const TrainArgs& a) {
                            .binarize = a.binarize,
                            .metrics_csv = (out / "metrics.csv").string()});
   Progress progress(a.epochs);
-  trainer.on_step([&](const models::StepInfo& s) { progress.step(s); });
-  trainer.on_epoch([&](const models::EpochInfo& e) { progress.epoch(e); });
+  if (root) {
+    trainer.on_step([&](const models::StepInfo& s) { progress.step(s); });
+    trainer.on_epoch([&](const models::EpochInfo& e) { progress.epoch(e); });
+  }
   const models::History history = trainer.fit(train.images, test.images);
+  if (!root) {
+    world.barrier();  // the ranks hold rank 0's parameters: rank 0 alone evaluates and writes
+    return 0;
+  }
 
   std::fprintf(stderr, "latent: evaluating and drawing\n");
   const Tensor test_x = test.images.to(dev);
@@ -260,6 +292,8 @@ int run_train(const TrainArgs& a) {
      << "\",\n  \"epochs\": " << history.epochs.size()
      << ",\n  \"train_seconds\": " << train_seconds << ",\n  \"latent\": " << a.latent
      << ",\n  \"train_images\": " << train.size() << ",\n  \"test_images\": " << test.size()
+     << ",\n  \"world_size\": " << world.size() << ",\n  \"global_batch\": " << a.batch
+     << ",\n  \"batch_per_rank\": " << dist::share(a.batch, 0, world.size()).count
      << ",\n  \"test_elbo\": " << el.elbo << ",\n  \"test_recon_nll\": " << el.recon
      << ",\n  \"test_kl\": " << el.kl << ",\n  \"test_recon_mse\": " << rec.mse
      << ",\n  \"active_units\": " << au.count;
@@ -274,6 +308,7 @@ int run_train(const TrainArgs& a) {
                "reconstructions.png, "
                "interpolations.png, traversals.png, latent_scatter.png, loss.png}\n",
                a.out.c_str());
+  world.barrier();
   return 0;
 }
 
@@ -352,15 +387,6 @@ int main(int argc, char** argv) {
     session.emplace(&argc, &argv);
   } catch (const Error& e) {
     std::fprintf(stderr, "latent: %s\n", e.what());
-    return 1;
-  }
-  if (dist::world().size() > 1) {
-    // Every rank takes this path, so every rank reaches MPI_Finalize.
-    if (dist::world().is_root())
-      std::fprintf(stderr,
-                   "latent: started as %d processes: the command-line tool does not train across "
-                   "processes yet, and %d copies would write the same files; run one process\n",
-                   dist::world().size(), dist::world().size());
     return 1;
   }
   CLI::App app{"latent: train and inspect autoencoders"};
@@ -452,18 +478,29 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
+    // A rank that stops alone would leave the others waiting for it: the job ends.
+    if (rc != 0 && dist::world().size() > 1) dist::abort(2, "usage error (see above)");
     return rc == 0 ? 0 : 2;
   }
+  // Across processes a failing rank ends every rank at once (none is left waiting in a
+  // collective); its message is printed with its rank.
+  const bool several = dist::world().size() > 1;
   try {
-    if (a.model == "beta-vae" && a.beta == 1.0)
+    if (several && !*train)
+      throw Error("latent", detail::cat("started as ", dist::world().size(),
+                                        " processes: only `latent train` runs across processes; "
+                                        "run sample and eval as one"));
+    if (a.model == "beta-vae" && a.beta == 1.0 && dist::world().is_root())
       std::fprintf(stderr, "latent: note: beta-vae with --beta 1 is the plain VAE\n");
     if (*train) return run_train(a);
     if (*sample) return run_sample(sa);
     if (*eval) return run_eval(ea);
   } catch (const Error& e) {
+    if (several) dist::abort(1, e.what());
     std::fprintf(stderr, "latent: %s\n", e.what());
     return 1;
   } catch (const std::exception& e) {
+    if (several) dist::abort(1, std::string("unexpected error: ") + e.what());
     std::fprintf(stderr, "latent: unexpected error: %s\n", e.what());
     return 1;
   }

@@ -22,6 +22,15 @@ if(NOT _latent_mpi_mode STREQUAL "OFF")
   endif()
   if(MPI_C_FOUND)
     set(LATENT_WITH_MPI ON)
+    # Which launcher: Open MPI's takes flags of its own (tests/CMakeLists.txt).
+    set(LATENT_MPI_IS_OPENMPI OFF)
+    if(MPIEXEC_EXECUTABLE)
+      execute_process(COMMAND ${MPIEXEC_EXECUTABLE} --version OUTPUT_VARIABLE _latent_mpiexec_version
+                      ERROR_QUIET RESULT_VARIABLE _latent_mpiexec_rc)
+      if(_latent_mpiexec_version MATCHES "Open MPI|OpenRTE")
+        set(LATENT_MPI_IS_OPENMPI ON)
+      endif()
+    endif()
     message(STATUS "latent: MPI ON (MPI ${MPI_C_VERSION}, ${MPI_C_LIBRARIES})")
   elseif(_latent_mpi_mode STREQUAL "ON")
     message(FATAL_ERROR "LATENT_MPI=ON but no MPI was found (apt-get install libopenmpi-dev "

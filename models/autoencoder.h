@@ -54,6 +54,8 @@ class DeterministicAutoencoder : public Autoencoder {
   // Its training step reads nothing from the host (the denoising AE's corruption is drawn at
   // offsets in memory).
   bool replayable_step() const override { return true; }
+  // The reconstruction and every penalty but the KL sparsity one are means over rows.
+  std::string unshared_loss() const override { return ""; }
 
   // x [N, D] -> code [N, Z]. Throws latent::Error (naming the model) for another input width.
   Tensor encode(const Tensor& x) override;

@@ -15,7 +15,8 @@ CompiledStep::CompiledStep(Autoencoder& model, optim::Optimizer& opt, StepOption
     : model_(model),
       opt_(opt),
       options_(options),
-      group_(options.group ? *options.group : dist::world()) {
+      group_(options.group ? *options.group : dist::world()),
+      group_revision_(group_.revision()) {
   check(std::isfinite(options_.grad_clip) && options_.grad_clip >= 0, kWhere,
         "grad_clip must be finite and >= 0 (0: off), got ", options_.grad_clip);
   if (options_.grad_clip > 0) clipper_.emplace(options_.grad_clip);
@@ -152,7 +153,14 @@ Loss CompiledStep::run(std::int64_t total, Device device, bool same_input,
   // Across processes: this rank's share of the batch, its draws as the whole batch's.
   std::optional<RowShardScope> scope;
   weight_ = 1.0;
+  if (group_.revision() != group_revision_) {  // the ranks changed: record anew
+    forget();
+    warmed_ = false;
+    group_revision_ = group_.revision();
+  }
   if (group_.size() > 1) {
+    const std::string why = model_.unshared_loss();
+    check(why.empty(), kWhere, "a batch shared by ", group_.size(), " processes: ", why);
     const dist::Share s = share_of(total);
     scope.emplace(RowShard{.first = s.first, .count = s.count, .total = total});
     weight_ = static_cast<double>(s.count) * group_.size() / static_cast<double>(total);

@@ -36,7 +36,8 @@
 // with one all-reduce of the optimizer's gradient arena, inside the recorded step. So every rank
 // takes the step one process would take on the whole batch (up to float rounding) and holds the
 // same parameters, provided they started with the same ones. The returned loss is the rank's
-// share's. A batch with fewer rows than ranks throws latent::Error.
+// share's. A batch with fewer rows than ranks, and a model whose loss is no mean over rows
+// (Autoencoder::unshared_loss: the sparse AE's KL penalty, free bits), throw latent::Error.
 #pragma once
 
 #include <cstdint>
@@ -108,6 +109,7 @@ class CompiledStep {
   StepOptions options_;
   dist::Group& group_;
   double weight_ = 1.0;  // this rank's share times the ranks over the batch (1 for equal shares)
+  std::uint64_t group_revision_ = 0;  // the group's revision of the recorded step
   std::optional<optim::GradClipper> clipper_;
   std::int64_t steps_ = 0;  // steps taken, for messages
   double norm_ = 0.0;

@@ -64,6 +64,13 @@ class Autoencoder : public nn::Module {
   // so that the Trainer may record it once and replay it (dispatch::Plan). True for every model
   // of the family; false by default for models written elsewhere.
   virtual bool replayable_step() const { return false; }
+  // Why a batch of this model cannot be shared by several processes ("" when it can): its loss
+  // must be a mean over the rows of per-row terms (plus terms every share computes alike), so that
+  // the shares' gradients, averaged, are the batch's. Models written elsewhere say nothing, so
+  // they are refused.
+  virtual std::string unshared_loss() const {
+    return name() + " does not say that its loss is a mean over rows (Autoencoder::unshared_loss)";
+  }
   // What a recorded step baked in that the model itself can change (its generator's seed and
   // offset memory, memory its objective keeps): a recorded step is recorded again when this
   // changes.

@@ -136,6 +136,14 @@ class VAE : public Autoencoder {
   void on_train_step(std::int64_t step) override;
   // Noise is drawn at offsets in memory and the KL weight is computed in memory: replayable.
   bool replayable_step() const override { return true; }
+  // Free bits floor each dimension's batch-mean KL: not a mean over rows.
+  std::string unshared_loss() const override {
+    return config_.free_bits > 0 ? name_ +
+                                       ": free bits floor the whole batch's mean KL per "
+                                       "dimension, which a share of the batch does not have: "
+                                       "train it in one process, or without free bits"
+                                 : "";
+  }
   std::uint64_t step_revision() const override { return gen_.revision() + memory_revision_; }
   void on_step_event(StepEvent event) override;
   // The training step the next training loss uses.

@@ -1,11 +1,13 @@
 #include "core/dist/dist.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
 #include <map>
 #include <string_view>
+#include <thread>
 #include <type_traits>
 
 #include "core/dispatch.h"
@@ -17,6 +19,9 @@
 #if LATENT_WITH_NCCL
 #include <cuda_runtime.h>
 #include <nccl.h>
+#if NCCL_VERSION_CODE < NCCL_VERSION(2, 10, 0)
+#error "latent needs NCCL 2.10 or later (ncclAvg)"
+#endif
 #endif
 
 namespace latent::dist {
@@ -117,6 +122,8 @@ ncclRedOp_t nccl_op(ReduceOp op) {
 
 }  // namespace
 
+// One per group for the process's lifetime (recorded steps keep its address); a Session opens
+// and closes the world's.
 struct Group::Impl {
 #if LATENT_WITH_MPI
   MPI_Comm comm = MPI_COMM_NULL;
@@ -124,10 +131,18 @@ struct Group::Impl {
 #if LATENT_WITH_NCCL
   std::map<int, ncclComm_t> nccl;  // CUDA device index -> communicator
 #endif
-  ~Impl() {
+  void close() {
 #if LATENT_WITH_NCCL
     for (auto& [index, c] : nccl) ncclCommDestroy(c);
+    nccl.clear();
 #endif
+#if LATENT_WITH_MPI
+    if (comm != MPI_COMM_NULL && mpi_initialized()) MPI_Comm_free(&comm);
+    comm = MPI_COMM_NULL;
+#endif
+  }
+  ~Impl() {
+    close();
   }
 };
 
@@ -369,7 +384,16 @@ std::string Group::broadcast(std::string bytes, int root) {
 void Group::barrier() {
   if (size_ == 1) return;
 #if LATENT_WITH_MPI
-  check_mpi(MPI_Barrier(impl_->comm), "MPI_Barrier");
+  // Waits asleep, not spinning: the ranks that arrive first leave their cores to the others (a
+  // rank 0 still writing its files, on a machine with as many cores as ranks).
+  MPI_Request request = MPI_REQUEST_NULL;
+  check_mpi(MPI_Ibarrier(impl_->comm, &request), "MPI_Ibarrier");
+  int done = 0;
+  while (true) {
+    check_mpi(MPI_Test(&request, &done, MPI_STATUS_IGNORE), "MPI_Test");
+    if (done) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
 #endif
 }
 
@@ -421,6 +445,13 @@ Session::Session(int* argc, char*** argv) {
     int provided = 0;
     check_mpi(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
     g_mpi_ours = true;
+    if (provided < MPI_THREAD_FUNNELED) {
+      MPI_Finalize();
+      g_mpi_ours = false;
+      throw Error(kWhere,
+                  "the MPI library cannot be called from a multithreaded process "
+                  "(MPI_THREAD_FUNNELED not provided)");
+    }
   }
   int rank = 0, size = 1, local = 0;
   check_mpi(MPI_Comm_rank(MPI_COMM_WORLD, &rank), "MPI_Comm_rank");
@@ -431,11 +462,12 @@ Session::Session(int* argc, char*** argv) {
   check_mpi(MPI_Comm_rank(node, &local), "MPI_Comm_rank");
   MPI_Comm_free(&node);
   Group& w = world();
-  w.impl_ = std::make_unique<Group::Impl>();
-  w.impl_->comm = MPI_COMM_WORLD;
+  // A communicator of our own: the library's messages never meet the program's.
+  check_mpi(MPI_Comm_dup(MPI_COMM_WORLD, &w.impl_->comm), "MPI_Comm_dup");
   w.rank_ = rank;
   w.size_ = size;
   w.local_rank_ = local;
+  ++w.revision_;
 #else
   (void)argc, (void)argv;  // a launch of one rank: nothing to join
 #endif
@@ -445,10 +477,11 @@ Session::Session(int* argc, char*** argv) {
 Session::~Session() {
   // The NCCL communicators go before MPI and the CUDA pools; the world is this process again.
   Group& w = world();
-  w.impl_ = std::make_unique<Group::Impl>();
+  w.impl_->close();
   w.rank_ = 0;
   w.size_ = 1;
   w.local_rank_ = 0;
+  ++w.revision_;
 #if LATENT_WITH_MPI
   if (g_mpi_ours && mpi_initialized()) MPI_Finalize();
   g_mpi_ours = false;
@@ -461,7 +494,7 @@ Session::~Session() {
   std::fprintf(stderr, "latent [rank %d of %d]: %s\n", w.rank(), w.size(), message.c_str());
   std::fflush(stderr);
 #if LATENT_WITH_MPI
-  if (w.size() > 1 && mpi_initialized()) MPI_Abort(MPI_COMM_WORLD, code);
+  if (mpi_initialized()) MPI_Abort(MPI_COMM_WORLD, code);
 #endif
   std::exit(code);
 }

@@ -70,6 +70,9 @@ class Group {
   // The rank among the processes of this machine: the GPU a rank uses.
   int local_rank() const { return local_rank_; }
   bool is_root() const { return rank_ == 0; }
+  // Changes whenever the group's ranks change (a Session starts or ends): a recorded step that
+  // made collectives in it is recorded again.
+  std::uint64_t revision() const { return revision_; }
 
   // t = op over the ranks of t, in place (float32 or float64 on the CPU, float32 on a GPU).
   // Recordable (see the top of this file); counted as one kernel call. Nothing in a world of one.
@@ -80,6 +83,7 @@ class Group {
   void broadcast(const Tensor& t, int root = 0);
   // Bytes from rank root (its `bytes` are kept; the others' are replaced).
   std::string broadcast(std::string bytes, int root = 0);
+  // Every rank waits here for the others (asleep, not spinning on a core).
   void barrier();
   // Collective: throws the same latent::Error on every rank unless every rank passed the same
   // fields (names and values), naming the first field that differs and two of its values:
@@ -96,6 +100,7 @@ class Group {
   int rank_ = 0;
   int size_ = 1;
   int local_rank_ = 0;
+  std::uint64_t revision_ = 0;
   std::unique_ptr<Impl> impl_;
 };
 

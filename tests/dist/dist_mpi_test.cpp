@@ -14,6 +14,7 @@
 #include "models/compiled_step.h"
 #include "models/denoising.h"
 #include "models/iwae.h"
+#include "models/sparse.h"
 #include "models/trainer.h"
 #include "models/vae.h"
 #include "support/model_test_util.h"
@@ -306,6 +307,37 @@ TEST(DistMpi, TrainerRanksWithOtherSettingsAreRefused) {
   EXPECT_NE(message.find("ranks disagree on 'batch': 128 on rank 0, 64 on rank 1"),
             std::string::npos)
       << message;
+}
+
+// A loss that is no mean over rows cannot be shared: refused on every rank, naming why.
+TEST(DistMpi, LossesThatNeedTheWholeBatchAreRefused) {
+  const Tensor data = data_set(256);
+  auto refusal = [&](models::Autoencoder& m) {
+    optim::Adam opt(m.parameters(), {.lr = 1e-3});
+    models::CompiledStep step(m, opt);
+    std::string message;
+    try {
+      step(data.rows(0, 128));
+    } catch (const Error& e) {
+      message = e.what();
+    }
+    return message;
+  };
+  models::SparseAE sparse({.input = 784,
+                           .latent = 16,
+                           .encoder = {.hidden = {32}},
+                           .decoder = {.hidden = {32}},
+                           .penalty = models::Sparsity::kl});
+  EXPECT_NE(refusal(sparse).find("KL penalty needs the whole batch"), std::string::npos)
+      << refusal(sparse);
+  models::VAE free_bits({.input = 784, .hidden = {32}, .latent = 4, .free_bits = 0.1});
+  EXPECT_NE(refusal(free_bits).find("free bits"), std::string::npos);
+  models::SparseAE l1({.input = 784,
+                       .latent = 16,
+                       .encoder = {.hidden = {32}},
+                       .decoder = {.hidden = {32}},
+                       .penalty = models::Sparsity::l1});
+  EXPECT_EQ(refusal(l1), "");
 }
 
 }  // namespace

@@ -1,0 +1,80 @@
+# The latent tool under mpirun, as a user runs it across processes: two ranks train as one and
+# write one set of files (rank 0), twice with identical bits; a failing rank ends the job within
+# 30 seconds with its message; ranks started with other settings are refused, naming the flag;
+# commands other than train refuse to run as several processes.
+# -DCLI=<path to latent> -DOUT=<scratch folder> -DMPIRUN=<mpirun and its options, a list>
+file(REMOVE_RECURSE ${OUT})
+if(NOT (EXISTS /usr/share/datasets/fashion-mnist OR DEFINED ENV{LATENT_FASHION_MNIST}))
+  message(STATUS "Fashion-MNIST not installed: nothing to train on")
+  return()
+endif()
+set(args train --epochs 1 --limit 512 --test-limit 200 --hidden 32 --latent 4 --ll-k 0
+    --device cpu --seed 3)
+
+foreach(run two again)
+  execute_process(COMMAND ${MPIRUN} -np 2 ${CLI} ${args} --out ${OUT}/${run}
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "mpirun -np 2 latent train failed (${rc}): ${err}")
+  endif()
+  foreach(f model.safetensors metrics.csv summary.json samples.png loss.png)
+    if(NOT EXISTS ${OUT}/${run}/${f})
+      message(FATAL_ERROR "mpirun -np 2 latent train did not write ${f}")
+    endif()
+  endforeach()
+  file(GLOB leftovers ${OUT}/${run}/*.tmp*)
+  if(leftovers)
+    message(FATAL_ERROR "temporary files left behind: ${leftovers}")
+  endif()
+  file(READ ${OUT}/${run}/summary.json summary)
+  foreach(want "\"world_size\": 2" "\"global_batch\": 128" "\"batch_per_rank\": 64")
+    string(FIND "${summary}" "${want}" at)
+    if(at EQUAL -1)
+      message(FATAL_ERROR "summary.json lacks ${want}: ${summary}")
+    endif()
+  endforeach()
+  # Printed once (by rank 0), not once per rank.
+  string(REGEX MATCHALL "\"world_size\"" printed "${out}")
+  list(LENGTH printed n)
+  if(NOT n EQUAL 1)
+    message(FATAL_ERROR "the summary was printed ${n} times: ${out}")
+  endif()
+endforeach()
+execute_process(COMMAND ${CMAKE_COMMAND} -E compare_files ${OUT}/two/model.safetensors
+                        ${OUT}/again/model.safetensors RESULT_VARIABLE differ)
+if(NOT differ EQUAL 0)
+  message(FATAL_ERROR "two runs of 2 ranks with one seed wrote different models")
+endif()
+
+# One rank fails (its data folder does not exist): the job ends, fast, with that rank's message.
+string(TIMESTAMP t0 "%s")
+execute_process(COMMAND ${MPIRUN} -np 1 ${CLI} ${args} --out ${OUT}/fail : -np 1 ${CLI} ${args}
+                        --out ${OUT}/fail --data ${OUT}/nonexistent
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 60)
+string(TIMESTAMP t1 "%s")
+math(EXPR took "${t1} - ${t0}")
+if(rc EQUAL 0 OR took GREATER 30)
+  message(FATAL_ERROR "a failing rank gave status ${rc} after ${took} s: ${err}")
+endif()
+string(FIND "${err}" "rank 1 of 2" at)
+string(FIND "${err}" "nonexistent" named)
+if(at EQUAL -1 OR named EQUAL -1)
+  message(FATAL_ERROR "the failing rank's message is missing: ${err}")
+endif()
+
+# Ranks with other settings: refused on start, naming the setting.
+execute_process(COMMAND ${MPIRUN} -np 1 ${CLI} ${args} --batch 128 --out ${OUT}/mismatch : -np 1
+                        ${CLI} ${args} --batch 64 --out ${OUT}/mismatch
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 60)
+string(FIND "${err}" "ranks disagree on 'batch': 128 on rank 0, 64 on rank 1" at)
+if(rc EQUAL 0 OR at EQUAL -1)
+  message(FATAL_ERROR "ranks with other batch sizes were not refused (${rc}): ${err}")
+endif()
+
+execute_process(COMMAND ${MPIRUN} -np 2 ${CLI} sample --checkpoint ${OUT}/two/model.safetensors
+                        --device cpu --out ${OUT}/samples
+                RESULT_VARIABLE rc ERROR_VARIABLE err TIMEOUT 60)
+string(FIND "${err}" "only `latent train` runs across processes" at)
+if(rc EQUAL 0 OR at EQUAL -1)
+  message(FATAL_ERROR "latent sample ran as several processes (${rc}): ${err}")
+endif()
