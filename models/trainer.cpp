@@ -460,14 +460,27 @@ Metrics Trainer::evaluate(const Tensor& x) {
   const std::int64_t n = x.dim(0);
   TermSums sums;
   double squared = 0.0;
+  const int ranks = group_.size();
   for (std::int64_t start = 0; start < n; start += config_.eval_batch) {
     const std::int64_t rows = std::min(config_.eval_batch, n - start);
-    const Tensor xb = x.rows(start, rows).to(device);
-    sums.add(model_.compute_loss(xb), rows);
-    squared += mse(model_.reconstruct(xb), xb, Reduction::mean).item() * static_cast<double>(rows);
+    // Across processes each rank evaluates its share of the batch, drawing as the whole batch
+    // would; a batch with fewer rows than ranks is evaluated whole by every rank (so that their
+    // generators move alike) and counted by rank 0.
+    const bool shared = ranks > 1 && rows >= ranks;
+    const dist::Share s = shared ? dist::share(rows, group_.rank(), ranks) : dist::Share{0, rows};
+    std::optional<RowShardScope> scope;
+    if (shared) scope.emplace(RowShard{.first = s.first, .count = s.count, .total = rows});
+    const Tensor xb = x.rows(start + s.first, s.count).to(device);
+    const Loss loss = model_.compute_loss(xb);
+    const double err = mse(model_.reconstruct(xb), xb, Reduction::mean).item();
+    const std::int64_t counted = shared || group_.is_root() ? s.count : 0;
+    sums.add(loss, counted);
+    squared += err * static_cast<double>(counted);
   }
-  Metrics m = sums.means(dist::self());  // every rank evaluates the whole set
-  m.emplace_back("recon_mse", squared / static_cast<double>(n));
+  Metrics m = sums.means(group_);
+  const double total_squared =
+      ranks > 1 ? group_.all_reduce({squared}, dist::ReduceOp::sum)[0] : squared;
+  m.emplace_back("recon_mse", total_squared / static_cast<double>(n));
   return m;
 }
 

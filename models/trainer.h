@@ -47,8 +47,9 @@
 // throws on every rank, naming the field); rank 0's parameters and optimizer state are broadcast
 // to the others; each step every rank takes its share of the batch (CompiledStep), so the ranks
 // train as one process with the whole batch would, and hold the same parameters. The train means
-// of a row are reduced over the ranks (every rank reports the same numbers); every rank evaluates
-// the whole test set (the same numbers too). Only rank 0 prints and writes metrics_csv. A last
+// of a row are reduced over the ranks, and so is the evaluation, each rank evaluating its share
+// of every evaluation batch (drawing as the whole batch would): every rank reports the numbers one
+// process would. Only rank 0 prints and writes metrics_csv. A last
 // batch of an epoch with fewer rows than ranks is left out on every rank.
 //
 // Errors (latent::Error "[trainer] ...): epochs < 1, batch < 1, eval_batch < 1, log_every < 0,
