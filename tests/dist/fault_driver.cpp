@@ -1,0 +1,29 @@
+// A training run in which one rank fails inside a step (its step callback throws at step 5),
+// while the other ranks go on to the next step's all-reduce: the failing rank must end the whole
+// job at once (tests/dist/run_fault.cmake runs it under mpirun and times it).
+#include <cstdio>
+
+#include "core/latent.h"
+#include "models/trainer.h"
+#include "models/vae.h"
+
+int main(int argc, char** argv) {
+  using namespace latent;
+  dist::Session session(&argc, &argv);
+  try {
+    Generator gen(1);
+    const Tensor train = Tensor::rand({1024, 64}, gen);
+    models::VAE vae({.input = 64, .hidden = {32}, .latent = 4, .seed = 1});
+    optim::Adam opt(vae.parameters(), {.lr = 1e-3});
+    models::Trainer trainer(vae, opt, {.epochs = 50, .batch = 64});
+    trainer.on_step([](const models::StepInfo& s) {
+      if (dist::world().rank() == 1 && s.step == 5)
+        throw Error("driver", "a step failed on purpose on rank 1");
+    });
+    trainer.fit(train);
+  } catch (const Error& e) {
+    dist::abort(1, e.what());
+  }
+  std::printf("finished without the failure\n");
+  return 0;
+}

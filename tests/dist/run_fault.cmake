@@ -1,0 +1,15 @@
+# A rank that fails inside a step ends every rank, non-zero, within 30 seconds, with its message.
+# -DDRIVER=<latent_dist_fault> -DMPIRUN=<mpirun and its options, a list>
+string(TIMESTAMP t0 "%s")
+execute_process(COMMAND ${MPIRUN} -np 2 ${DRIVER} RESULT_VARIABLE rc OUTPUT_VARIABLE out
+                ERROR_VARIABLE err TIMEOUT 90)
+string(TIMESTAMP t1 "%s")
+math(EXPR took "${t1} - ${t0}")
+if(rc EQUAL 0 OR took GREATER 30)
+  message(FATAL_ERROR "a rank failing in a step gave status ${rc} after ${took} s: ${out} ${err}")
+endif()
+string(FIND "${err}" "latent [rank 1 of 2]: [driver] a step failed on purpose" at)
+if(at EQUAL -1)
+  message(FATAL_ERROR "the failing rank's message is missing: ${err}")
+endif()
+message(STATUS "the job ended with status ${rc} after ${took} s")
