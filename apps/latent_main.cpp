@@ -10,6 +10,8 @@
 #include <CLI/CLI.hpp>
 
 #include <unistd.h>
+#include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -26,6 +28,7 @@
 #include "models/evaluate.h"
 #include "models/generate.h"
 #include "models/iwae.h"
+#include "models/report.h"
 #include "models/serialize.h"
 #include "models/trainer.h"
 #include "models/vae.h"
@@ -34,6 +37,80 @@ namespace fs = std::filesystem;
 using namespace latent;
 
 namespace {
+
+// ---- flag checks: a bad value is a usage error (exit 2) naming the flag -------------------------
+
+// A finite number, > 0 (or >= 0 with zero_ok).
+CLI::Validator finite_number(bool zero_ok) {
+  return CLI::Validator(
+      [zero_ok](std::string& s) -> std::string {
+        double v = 0;
+        std::size_t used = 0;
+        try {
+          v = std::stod(s, &used);
+        } catch (const std::exception&) {
+          return "not a number: '" + s + "'";
+        }
+        if (used != s.size() || !std::isfinite(v)) return "not a finite number: '" + s + "'";
+        if (zero_ok ? v < 0 : v <= 0)
+          return std::string("must be ") + (zero_ok ? ">= 0" : "> 0") + ", got " + s;
+        return "";
+      },
+      zero_ok ? "FINITE>=0" : "FINITE>0");
+}
+
+// A seed: decimal digits only, no sign, no leading zero (010 is not 8 here), at most 2^64 - 1.
+const CLI::Validator kDecimalSeed(
+    [](std::string& s) -> std::string {
+      const bool digits = !s.empty() && std::all_of(s.begin(), s.end(),
+                                                    [](char c) { return c >= '0' && c <= '9'; });
+      if (!digits || (s.size() > 1 && s[0] == '0'))
+        return "must be a decimal integer from 0 to 18446744073709551615 without a sign or a "
+               "leading zero, got '" +
+               s + "'";
+      std::uint64_t v = 0;
+      const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+      if (ec != std::errc() || end != s.data() + s.size())
+        return "is larger than 18446744073709551615: " + s;
+      return "";
+    },
+    "SEED");
+
+// Comma-separated widths, each an integer in [1, 1000000]; no empty items.
+const CLI::Validator kWidths(
+    [](std::string& s) -> std::string {
+      std::size_t start = 0;
+      while (true) {
+        const std::size_t comma = s.find(',', start);
+        const std::string item =
+            s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        std::int64_t v = 0;
+        const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
+        if (item.empty() || ec != std::errc() || end != item.data() + item.size() || v < 1 ||
+            v > 1000000)
+          return "widths are integers from 1 to 1000000 separated by commas, got '" + s + "'";
+        if (comma == std::string::npos) return "";
+        start = comma + 1;
+      }
+    },
+    "W1,W2,...");
+
+std::vector<std::int64_t> parse_widths(const std::string& s) {
+  std::vector<std::int64_t> out;
+  std::size_t start = 0;
+  while (start <= s.size()) {
+    const std::size_t comma = s.find(',', start);
+    out.push_back(std::stoll(s.substr(start, comma - start)));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+// The largest sample grid a picture holds (16 columns of 28x28 images at zoom 2: 282 rows).
+constexpr std::int64_t kMaxSamples = 4096;
+// The importance samples the log-likelihood takes at most (models::LogLikelihoodOptions).
+constexpr std::int64_t kMaxLlK = 5000;
 
 struct TrainArgs {
   std::string model = "vae";
@@ -286,23 +363,30 @@ int run_train(const TrainArgs& a) {
   double train_seconds = 0;  // the epochs' wall time (their test evaluation included)
   for (const auto& e : history.epochs) train_seconds += e.seconds;
 
-  std::ostringstream js;
-  js.precision(8);
-  js << "{\n  \"model\": \"" << vae->name() << "\",\n  \"device\": \"" << dev.str()
-     << "\",\n  \"epochs\": " << history.epochs.size()
-     << ",\n  \"train_seconds\": " << train_seconds << ",\n  \"latent\": " << a.latent
-     << ",\n  \"train_images\": " << train.size() << ",\n  \"test_images\": " << test.size()
-     << ",\n  \"world_size\": " << world.size() << ",\n  \"global_batch\": " << a.batch
-     << ",\n  \"batch_per_rank\": " << dist::share(a.batch, 0, world.size()).count
-     << ",\n  \"test_elbo\": " << el.elbo << ",\n  \"test_recon_nll\": " << el.recon
-     << ",\n  \"test_kl\": " << el.kl << ",\n  \"test_recon_mse\": " << rec.mse
-     << ",\n  \"active_units\": " << au.count;
-  if (a.ll_k > 0)
-    js << ",\n  \"test_log_likelihood\": " << ll << ",\n  \"log_likelihood_k\": " << a.ll_k
-       << ",\n  \"log_likelihood_examples\": " << std::min(a.ll_examples, test.size());
-  js << "\n}\n";
-  write_text_atomic((out / "summary.json").string(), js.str());
-  std::printf("%s", js.str().c_str());
+  models::JsonReport js;
+  js.set("model", vae->name());
+  js.set("device", dev.str());
+  js.set("epochs", static_cast<std::int64_t>(history.epochs.size()));
+  js.set("train_seconds", train_seconds);
+  js.set("latent", a.latent);
+  js.set("train_images", train.size());
+  js.set("test_images", test.size());
+  js.set("world_size", world.size());
+  js.set("global_batch", a.batch);
+  js.set("batch_per_rank", dist::share(a.batch, 0, world.size()).count);
+  js.set("test_elbo", el.elbo);
+  js.set("test_recon_nll", el.recon);
+  js.set("test_kl", el.kl);
+  js.set("test_recon_mse", rec.mse);
+  js.set("active_units", au.count);
+  if (a.ll_k > 0) {
+    js.set("test_log_likelihood", ll);
+    js.set("log_likelihood_k", a.ll_k);
+    js.set("log_likelihood_examples", std::min(a.ll_examples, test.size()));
+  }
+  const std::string text = js.dump();
+  write_text_atomic((out / "summary.json").string(), text);
+  std::printf("%s", text.c_str());
   std::fprintf(stderr,
                "latent: wrote %s/{model.safetensors, metrics.csv, summary.json, samples.png, "
                "reconstructions.png, "
@@ -363,20 +447,22 @@ int run_eval(const EvalArgs& a) {
   const auto el = models::elbo(*vae, x, 1, {.seed = a.seed});
   const auto rec = models::reconstruction_error(*vae, x);
   const auto au = models::active_units(*vae, x);
-  std::ostringstream js;
-  js.precision(8);
-  js << "{\n  \"checkpoint\": \"" << a.checkpoint << "\",\n  \"test_images\": " << test.size()
-     << ",\n  \"test_elbo\": " << el.elbo << ",\n  \"test_recon_nll\": " << el.recon
-     << ",\n  \"test_kl\": " << el.kl << ",\n  \"test_recon_mse\": " << rec.mse
-     << ",\n  \"active_units\": " << au.count;
+  models::JsonReport js;
+  js.set("checkpoint", a.checkpoint);
+  js.set("test_images", test.size());
+  js.set("test_elbo", el.elbo);
+  js.set("test_recon_nll", el.recon);
+  js.set("test_kl", el.kl);
+  js.set("test_recon_mse", rec.mse);
+  js.set("active_units", au.count);
   if (a.ll_k > 0) {
     const std::int64_t n = std::min(a.ll_examples, test.size());
-    js << ",\n  \"test_log_likelihood\": "
-       << models::log_likelihood(*vae, x.rows(0, n), {.k = a.ll_k, .seed = a.seed})
-       << ",\n  \"log_likelihood_k\": " << a.ll_k << ",\n  \"log_likelihood_examples\": " << n;
+    js.set("test_log_likelihood",
+           models::log_likelihood(*vae, x.rows(0, n), {.k = a.ll_k, .seed = a.seed}));
+    js.set("log_likelihood_k", a.ll_k);
+    js.set("log_likelihood_examples", n);
   }
-  js << "\n}\n";
-  std::printf("%s", js.str().c_str());
+  std::printf("%s", js.dump().c_str());
   return 0;
 }
 
@@ -401,20 +487,22 @@ int main(int argc, char** argv) {
   train->add_option("--latent", a.latent, "latent dimensions Z")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
-  train->add_option("--hidden", a.hidden, "hidden widths of the encoder (decoder mirrored)")
-      ->delimiter(',')
-      ->check(CLI::Range(1, 1000000));
+  std::string hidden_text = "512,256";
+  train->add_option("--hidden", hidden_text, "hidden widths of the encoder (decoder mirrored)")
+      ->check(kWidths)
+      ->capture_default_str();
   train
       ->add_option("--likelihood", a.likelihood,
                    "bernoulli, gaussian, gaussian_learned or categorical")
+      ->check(CLI::IsMember({"bernoulli", "gaussian", "gaussian_learned", "categorical"}))
       ->capture_default_str();
   train->add_option("--epochs", a.epochs)->check(CLI::Range(1, 100000))->capture_default_str();
   train->add_option("--batch", a.batch)->check(CLI::Range(1, 1000000))->capture_default_str();
   train->add_option("--lr", a.lr, "Adam learning rate")
-      ->check(CLI::PositiveNumber)
+      ->check(finite_number(false))
       ->capture_default_str();
   train->add_option("--beta", a.beta, "KL weight (beta-VAE)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(finite_number(true))
       ->capture_default_str();
   train->add_option("--warmup", a.warmup, "KL warm-up steps (0: none)")
       ->check(CLI::Range(0, 1000000000))
@@ -433,7 +521,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 1000000000))
       ->capture_default_str();
   train->add_option("--ll-k", a.ll_k, "importance samples for the test log-likelihood (0: skip)")
-      ->check(CLI::Range(0, 1000000000))
+      ->check(CLI::Range(std::int64_t{0}, kMaxLlK))
       ->capture_default_str();
   train->add_option("--ll-examples", a.ll_examples, "test images in the log-likelihood estimate")
       ->check(CLI::Range(1, 1000000000))
@@ -443,19 +531,19 @@ int main(int argc, char** argv) {
                     "/usr/share/datasets/fashion-mnist)");
   train->add_option("--out", a.out, "output folder")->capture_default_str();
   train->add_option("--device", a.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
-  train->add_option("--seed", a.seed)->capture_default_str();
+  train->add_option("--seed", a.seed)->check(kDecimalSeed)->capture_default_str();
 
   SampleArgs sa;
   CLI::App* sample = app.add_subcommand("sample", "decode draws from the prior of a saved VAE");
   sample->add_option("--checkpoint", sa.checkpoint, "model.safetensors written by latent train")
       ->required();
-  sample->add_option("--n", sa.n, "number of samples")
-      ->check(CLI::Range(1, 100000))
+  sample->add_option("--n", sa.n, "number of samples (at most 4096: one picture)")
+      ->check(CLI::Range(std::int64_t{1}, kMaxSamples))
       ->capture_default_str();
   sample->add_flag("--draw", sa.draw, "draw from the likelihood instead of showing its mean");
   sample->add_option("--out", sa.out, "output folder")->capture_default_str();
   sample->add_option("--device", sa.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
-  sample->add_option("--seed", sa.seed)->capture_default_str();
+  sample->add_option("--seed", sa.seed)->check(kDecimalSeed)->capture_default_str();
 
   EvalArgs ea;
   CLI::App* eval = app.add_subcommand("eval", "test-set metrics of a saved VAE (JSON on stdout)");
@@ -465,17 +553,28 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 1000000000))
       ->capture_default_str();
   eval->add_option("--ll-k", ea.ll_k, "importance samples for log p(x) (0: skip)")
-      ->check(CLI::Range(0, 1000000000))
+      ->check(CLI::Range(std::int64_t{0}, kMaxLlK))
       ->capture_default_str();
   eval->add_option("--ll-examples", ea.ll_examples, "test images in the log-likelihood estimate")
       ->check(CLI::Range(1, 1000000000))
       ->capture_default_str();
   eval->add_option("--data", ea.data, "Fashion-MNIST folder");
   eval->add_option("--device", ea.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
-  eval->add_option("--seed", ea.seed)->capture_default_str();
+  eval->add_option("--seed", ea.seed)->check(kDecimalSeed)->capture_default_str();
 
+  // An unknown command is named (CLI11 would only say that one is required).
+  if (argc > 1 && argv[1][0] != '-' && std::string(argv[1]) != "train" &&
+      std::string(argv[1]) != "sample" && std::string(argv[1]) != "eval") {
+    std::fprintf(stderr,
+                 "latent: unknown command '%s' (commands: train, sample, eval; see "
+                 "latent --help)\n",
+                 argv[1]);
+    if (dist::world().size() > 1) dist::abort(2, "usage error (see above)");
+    return 2;
+  }
   try {
     app.parse(argc, argv);
+    a.hidden = parse_widths(hidden_text);
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
     // A rank that stops alone would leave the others waiting for it: the job ends.

@@ -40,6 +40,36 @@ if(have_data)
   if(NOT rc EQUAL 0 OR NOT out MATCHES "\"test_log_likelihood\": -[0-9]")
     message(FATAL_ERROR "latent eval failed (${rc}): ${err} ${out}")
   endif()
+  # A path with a quote and a backslash still gives valid JSON, naming the path.
+  set(odd "${OUT}/q\"uote\\back.safetensors")
+  file(COPY_FILE ${OUT}/model.safetensors "${odd}")
+  execute_process(COMMAND ${CLI} eval --checkpoint "${odd}" --limit 50 --ll-k 0 --device cpu
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  string(JSON path ERROR_VARIABLE json_error GET "${out}" checkpoint)
+  if(NOT rc EQUAL 0 OR json_error OR NOT path STREQUAL "${odd}")
+    message(FATAL_ERROR "eval's JSON for an odd path is wrong (${rc}, ${json_error}): ${out}")
+  endif()
+  file(READ ${OUT}/summary.json summary)
+  string(JSON elbo ERROR_VARIABLE json_error GET "${summary}" test_elbo)
+  if(json_error)
+    message(FATAL_ERROR "summary.json does not parse: ${json_error}")
+  endif()
+endif()
+
+# Bad flag values are usage errors (exit 2) naming the flag; an unknown command is named.
+foreach(case "train;--lr;nan" "train;--beta;nan" "train;--likelihood;foo" "train;--seed;-1"
+        "train;--seed;18446744073709551616" "train;--seed;010" "train;--hidden;512,,256"
+        "train;--ll-k;6000" "eval;--checkpoint;x;--ll-k;6000" "sample;--checkpoint;x;--n;5000")
+  list(GET case -2 flag)
+  execute_process(COMMAND ${CLI} ${case} RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
+  string(FIND "${err}" "${flag}" named)
+  if(NOT rc EQUAL 2 OR named EQUAL -1)
+    message(FATAL_ERROR "latent ${case}: expected exit 2 naming ${flag}, got ${rc}: ${err}")
+  endif()
+endforeach()
+execute_process(COMMAND ${CLI} frobnicate RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
+if(NOT rc EQUAL 2 OR NOT err MATCHES "unknown command 'frobnicate'")
+  message(FATAL_ERROR "an unknown command should exit 2 naming it, got ${rc}: ${err}")
 endif()
 execute_process(COMMAND ${CLI} eval --checkpoint ${OUT}/missing.safetensors --device cpu
                 RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
