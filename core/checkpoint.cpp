@@ -9,6 +9,7 @@
 #include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <span>
 #include <unordered_map>
 
@@ -106,7 +107,11 @@ Entry parse_entry(const std::string& path, const std::string& name, const nlohma
     dims.push_back(static_cast<std::int64_t>(v));
     numel = v == 0 ? 0 : (numel > kMaxBytes / v ? kMaxBytes : numel * v);
   }
-  e.shape = Shape(std::span<const std::int64_t>(dims));
+  try {
+    e.shape = Shape(std::span<const std::int64_t>(dims));
+  } catch (const Error& ex) {
+    fail(path, where + "has a shape that " + ex.what());
+  }
 
   const auto& off = j["data_offsets"];
   if (!off.is_array() || off.size() != 2 || !read_count(off[0], e.begin) ||
@@ -124,11 +129,25 @@ Entry parse_entry(const std::string& path, const std::string& name, const nlohma
 
 Header parse_header(const std::string& path, const std::string& text) {
   nlohmann::json j;
+  // JSON allows a key twice in an object (the parser would keep the last): a header that names a
+  // tensor or a metadata field twice is refused instead.
+  std::vector<std::set<std::string>> keys;  // the keys seen in each open object
+  std::string duplicate;
+  auto on_event = [&](int /*depth*/, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    using E = nlohmann::json::parse_event_t;
+    if (event == E::object_start) keys.emplace_back();
+    if (event == E::object_end && !keys.empty()) keys.pop_back();
+    if (event == E::key && !keys.empty() && !keys.back().insert(parsed.get<std::string>()).second &&
+        duplicate.empty())
+      duplicate = parsed.get<std::string>();
+    return true;
+  };
   try {
-    j = nlohmann::json::parse(text);
+    j = nlohmann::json::parse(text, on_event);
   } catch (const nlohmann::json::exception& ex) {
     fail(path, std::string("header is not valid JSON: ") + ex.what());
   }
+  if (!duplicate.empty()) fail(path, "header names '" + duplicate + "' twice");
   if (!j.is_object()) fail(path, "header is not a JSON object");
   Header h;
   for (const auto& [key, value] : j.items()) {

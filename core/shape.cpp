@@ -11,9 +11,17 @@ Shape::Shape(std::span<const std::int64_t> dims) {
   check(dims.size() <= static_cast<std::size_t>(kMaxDims), "shape",
         "at most 4 dimensions are supported, got ", dims.size());
   ndim_ = static_cast<int>(dims.size());
+  // The product of the non-zero dimensions fits in int64, so numel() and row_size() (every
+  // partial product of them, times 0 when a dimension is 0) never overflow.
+  std::int64_t product = 1;
   for (std::size_t i = 0; i < dims.size(); ++i) {
     check(dims[i] >= 0, "shape", "negative dimension ", dims[i], " at index ", i);
     dims_[i] = dims[i];
+    if (dims[i] != 0 && __builtin_mul_overflow(product, dims[i], &product)) {
+      std::string s;
+      for (std::size_t k = 0; k < dims.size(); ++k) s += (k ? ", " : "") + std::to_string(dims[k]);
+      throw Error("shape", "(" + s + ") has more elements than a 64-bit count holds");
+    }
   }
 }
 

@@ -246,6 +246,16 @@ TEST_F(CheckpointTest, BrokenFilesAreRejectedWithTheFileAndTheProblem) {
        "truncated: the tensors need 8 bytes of data, the file holds 5"},
       {"trailing", safetensors("{" + ok_entry + "}", ok_data + "xyz"),
        "3 unexpected bytes after the last tensor"},
+      {"duplicate_tensor", safetensors("{" + ok_entry + "," + ok_entry + "}", ok_data),
+       "header names 'x' twice"},
+      {"duplicate_metadata",
+       safetensors(R"({"__metadata__":{"k":"a","k":"b"},)" + ok_entry + "}", ok_data),
+       "header names 'k' twice"},
+      {"overflowing_shape",
+       safetensors(R"({"x":{"dtype":"F32","shape":[2251799813685248,2251799813685248,0],)"
+                   R"("data_offsets":[0,0]}})",
+                   ""),
+       "more elements than a 64-bit count holds"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);

@@ -25,6 +25,16 @@ TEST(Shape, BasicsAndErrors) {
   EXPECT_THROW(s.dim(3), Error);
 }
 
+// Shapes whose element count overflows int64 are refused, even when a dimension is 0.
+TEST(Shape, ElementCountsDoNotOverflow) {
+  const std::int64_t big = std::int64_t{1} << 51;
+  EXPECT_THROW(Shape({big, big, 0}), Error);
+  EXPECT_THROW(Shape({std::int64_t{1} << 32, std::int64_t{1} << 32}), Error);
+  EXPECT_EQ(Shape({std::int64_t{1} << 31, std::int64_t{1} << 31}).numel(), std::int64_t{1} << 62);
+  EXPECT_EQ(Shape({big, 0}).numel(), 0);
+  EXPECT_EQ(Shape({0, big}).row_size(), big);
+}
+
 TEST(Tensor, Factories) {
   auto z = Tensor::zeros({2, 3});
   EXPECT_EQ(z.shape(), (Shape{2, 3}));
