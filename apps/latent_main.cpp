@@ -24,6 +24,7 @@
 
 #include "apps/picture.h"
 #include "core/data.h"
+#include "core/data/file_util.h"
 #include "core/latent.h"
 #include "models/evaluate.h"
 #include "models/generate.h"
@@ -170,18 +171,6 @@ class Progress {
   std::int64_t samples_ = 0;
 };
 
-// Writes through a temporary file and a rename: an interrupted run never leaves half a file.
-void write_text_atomic(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  std::ofstream f(tmp);
-  f << text;
-  f.close();
-  if (!f.good() || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw Error("latent", "cannot write " + path);
-  }
-}
-
 std::vector<float> host(const Tensor& t) {
   return t.to(Device::cpu()).to_vector<float>();
 }
@@ -296,6 +285,8 @@ int run_train(const TrainArgs& a) {
     std::error_code ec;
     fs::create_directories(out, ec);
     check(!ec, "train", "cannot create the output folder ", a.out, ": ", ec.message());
+    // Temporary files a killed run of ours left behind (our pattern, their process gone).
+    data::remove_stale_temporaries(a.out);
   }
 
   std::unique_ptr<models::VAE> vae;
@@ -385,7 +376,7 @@ int run_train(const TrainArgs& a) {
     js.set("log_likelihood_examples", std::min(a.ll_examples, test.size()));
   }
   const std::string text = js.dump();
-  write_text_atomic((out / "summary.json").string(), text);
+  data::write_file_atomic((out / "summary.json").string(), text, "train");
   std::printf("%s", text.c_str());
   std::fprintf(stderr,
                "latent: wrote %s/{model.safetensors, metrics.csv, summary.json, samples.png, "

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <limits>
 
+#include "core/data/file_util.h"
 #include "core/error.h"
 
 namespace latent::app {
@@ -104,15 +105,17 @@ void Canvas::text(int x, int y, const std::string& s, Rgb c, int scale) {
 }
 
 void Canvas::save_png(const std::string& path) const {
-  const std::string tmp = path + ".tmp";
-  if (!stbi_write_png(tmp.c_str(), width_, height_, 3, rgb_.data(), width_ * 3)) {
-    std::remove(tmp.c_str());
-    throw Error("picture", "cannot write " + path);
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw Error("picture", "cannot move the picture into place at " + path);
-  }
+  // Encoded in memory (stb's callback API, so nothing is written before the encoder succeeded),
+  // then written atomically: every write checked, a unique temporary file, the old file kept on
+  // any failure.
+  std::string png;
+  auto append = [](void* context, void* data, int size) {
+    static_cast<std::string*>(context)->append(static_cast<const char*>(data),
+                                               static_cast<std::size_t>(size));
+  };
+  if (!stbi_write_png_to_func(append, &png, width_, height_, 3, rgb_.data(), width_ * 3))
+    throw Error("picture", path + ": the PNG encoder failed");
+  data::write_file_atomic(path, png, "picture");
 }
 
 Canvas image_grid(const std::vector<float>& pixels, std::int64_t count, int side, int cols,

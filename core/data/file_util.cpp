@@ -1,6 +1,7 @@
 #include "core/data/file_util.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -10,6 +11,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <filesystem>
 #include <vector>
 
 #include "core/error.h"
@@ -203,6 +205,33 @@ void AtomicWriter::commit() {
     ::fsync(dir);
     ::close(dir);
   }
+}
+
+int remove_stale_temporaries(const std::string& folder) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::directory_iterator it(folder, ec);
+  if (ec) return 0;
+  int removed = 0;
+  for (const fs::directory_entry& entry : it) {
+    const std::string name = entry.path().filename().string();
+    // "<file>.tmp.<pid>.<n>": the last two dot-separated fields are digits, ".tmp" before them.
+    const std::size_t last = name.rfind('.');
+    if (last == std::string::npos || last == 0) continue;
+    const std::size_t mid = name.rfind('.', last - 1);
+    if (mid == std::string::npos || mid < 4 || name.compare(mid - 4, 4, ".tmp") != 0) continue;
+    const std::string pid_text = name.substr(mid + 1, last - mid - 1);
+    const std::string n_text = name.substr(last + 1);
+    auto digits = [](const std::string& s) {
+      return !s.empty() && s.size() < 10 &&
+             std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+    };
+    if (!digits(pid_text) || !digits(n_text) || !entry.is_regular_file(ec) || ec) continue;
+    const pid_t pid = static_cast<pid_t>(std::stol(pid_text));
+    if (pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;  // still running
+    if (fs::remove(entry.path(), ec) && !ec) ++removed;
+  }
+  return removed;
 }
 
 void write_file_atomic(const std::string& path, std::string_view bytes,

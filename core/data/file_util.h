@@ -86,4 +86,10 @@ class AtomicWriter {
 // Writes `bytes` to `path` through an AtomicWriter.
 void write_file_atomic(const std::string& path, std::string_view bytes, std::string_view component);
 
+// Removes from `folder` the temporary files an AtomicWriter of a process that no longer runs left
+// behind (killed before it could commit or clean up): names "<file>.tmp.<pid>.<n>" whose process
+// is gone. Nothing else is touched. Returns how many were removed; a folder that cannot be read
+// is left alone (0).
+int remove_stale_temporaries(const std::string& folder);
+
 }  // namespace latent::data

@@ -8,6 +8,13 @@ if(EXISTS /usr/share/datasets/fashion-mnist OR DEFINED ENV{LATENT_FASHION_MNIST}
 endif()
 
 if(have_data)
+  # Links planted at the old fixed temporary names and a stale temporary file of a gone process:
+  # the victim stays untouched, the stale file goes.
+  file(MAKE_DIRECTORY ${OUT})
+  file(WRITE ${OUT}/victim "precious")
+  file(CREATE_LINK ${OUT}/victim ${OUT}/summary.json.tmp SYMBOLIC)
+  file(CREATE_LINK ${OUT}/victim ${OUT}/samples.png.tmp SYMBOLIC)
+  file(WRITE ${OUT}/metrics.csv.tmp.999999999.0 "stale")
   execute_process(COMMAND ${CLI} train --epochs 2 --limit 400 --test-limit 200 --hidden 64
                           --latent 4 --ll-k 5 --ll-examples 20 --device cpu --out ${OUT}
                   RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
@@ -20,6 +27,10 @@ if(have_data)
       message(FATAL_ERROR "latent train did not write ${f}")
     endif()
   endforeach()
+  file(READ ${OUT}/victim victim)
+  if(NOT victim STREQUAL "precious" OR EXISTS ${OUT}/metrics.csv.tmp.999999999.0)
+    message(FATAL_ERROR "a planted link was followed or a stale temporary file was kept")
+  endif()
   file(STRINGS ${OUT}/metrics.csv rows)
   list(LENGTH rows n)
   if(NOT n EQUAL 3)
