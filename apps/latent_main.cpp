@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -134,7 +135,40 @@ struct TrainArgs {
   std::string out = "out/vae";
   std::string device = "auto";
   std::uint64_t seed = 0;
+  bool overwrite = false;
+  std::vector<std::string> argv;  // the command line, for run.json
 };
+
+// What a run writes into its folder (run.json first and last).
+const std::vector<std::string> kRunFiles = {"run.json",           "model.safetensors",
+                                            "metrics.csv",        "summary.json",
+                                            "samples.png",        "reconstructions.png",
+                                            "interpolations.png", "traversals.png",
+                                            "latent_scatter.png", "loss.png"};
+
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
+}
+
+// run.json: whether the run in a folder finished. "running" is written before anything else and
+// stays when the run is killed; "finished" is written last; "failed" names the error.
+void write_run_status(const fs::path& out, const TrainArgs& a, const std::string& status,
+                      const std::string& started, const std::string& error = "") {
+  models::JsonReport j;
+  j.set("status", status);
+  j.set("started", started);
+  if (status != "running") j.set("ended", utc_now());
+  if (!error.empty()) j.set("error", error);
+  j.set("pid", static_cast<std::int64_t>(::getpid()));
+  j.set("processes", dist::world().size());
+  j.set("arguments", a.argv);
+  data::write_file_atomic((out / "run.json").string(), j.dump(), "train");
+}
 
 // A progress bar with rate and ETA on a terminal; one line per epoch otherwise.
 class Progress {
@@ -270,6 +304,9 @@ Device train_device(const std::string& flag) {
   return Device::parse("cuda:" + std::to_string(w.local_rank()));
 }
 
+int train_into(const TrainArgs& a, const fs::path& out, const std::string& started, Device dev,
+               const data::Dataset& train, const data::Dataset& test);
+
 int run_train(const TrainArgs& a) {
   dist::Group& world = dist::world();
   const bool root = world.is_root();  // only rank 0 speaks and writes
@@ -287,8 +324,41 @@ int run_train(const TrainArgs& a) {
     check(!ec, "train", "cannot create the output folder ", a.out, ": ", ec.message());
     // Temporary files a killed run of ours left behind (our pattern, their process gone).
     data::remove_stale_temporaries(a.out);
+    // Another run's files are never mixed with this run's: refused, or removed with --overwrite.
+    std::vector<std::string> found;
+    for (const std::string& f : kRunFiles)
+      if (fs::exists(out / f)) found.push_back(f);
+    if (!found.empty()) {
+      std::string list;
+      for (const std::string& f : found) list += (list.empty() ? "" : ", ") + f;
+      check(a.overwrite, "train", a.out, " holds another run's files (", list,
+            "): pass --overwrite to replace them, or choose another --out");
+      for (const std::string& f : found) {
+        fs::remove(out / f, ec);
+        check(!ec, "train", "cannot remove ", (out / f).string(), ": ", ec.message());
+      }
+    }
   }
+  const std::string started = utc_now();
+  if (root) write_run_status(out, a, "running", started);
+  // A failure from here on is recorded in run.json (rank 0), then reported as usual.
+  try {
+    return train_into(a, out, started, dev, train, test);
+  } catch (const std::exception& e) {
+    if (root) {
+      try {
+        write_run_status(out, a, "failed", started, e.what());
+      } catch (const std::exception&) {  // the first error is the one to report
+      }
+    }
+    throw;
+  }
+}
 
+int train_into(const TrainArgs& a, const fs::path& out, const std::string& started,
+               const Device dev, const data::Dataset& train, const data::Dataset& test) {
+  dist::Group& world = dist::world();
+  const bool root = world.is_root();
   std::unique_ptr<models::VAE> vae;
   const models::LikelihoodArg like(models::parse_likelihood(a.likelihood));
   if (a.model == "iwae") {
@@ -383,6 +453,7 @@ int run_train(const TrainArgs& a) {
                "reconstructions.png, "
                "interpolations.png, traversals.png, latent_scatter.png, loss.png}\n",
                a.out.c_str());
+  write_run_status(out, a, "finished", started);
   world.barrier();
   return 0;
 }
@@ -523,6 +594,8 @@ int main(int argc, char** argv) {
   train->add_option("--out", a.out, "output folder")->capture_default_str();
   train->add_option("--device", a.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   train->add_option("--seed", a.seed)->check(kDecimalSeed)->capture_default_str();
+  train->add_flag("--overwrite", a.overwrite,
+                  "replace the files of an earlier run in --out (refused otherwise)");
 
   SampleArgs sa;
   CLI::App* sample = app.add_subcommand("sample", "decode draws from the prior of a saved VAE");
@@ -564,6 +637,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
+    a.argv.assign(argv, argv + argc);
     app.parse(argc, argv);
     a.hidden = parse_widths(hidden_text);
   } catch (const CLI::ParseError& e) {

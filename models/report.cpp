@@ -29,6 +29,10 @@ void JsonReport::set(const std::string& key, const std::string& value) {
   impl_->json[key] = value;
 }
 
+void JsonReport::set(const std::string& key, const std::vector<std::string>& values) {
+  impl_->json[key] = values;
+}
+
 std::string JsonReport::dump() const {
   nlohmann::ordered_json out = impl_->json;
   if (!non_finite_.empty()) out["non_finite"] = non_finite_;

@@ -265,7 +265,8 @@ verdict_cli="not run: no binary"
 if [ -x "$bin/latent" ]; then
   say "latent train --device cuda, one epoch on 10000 images"
   step cli 60 "$bin/latent" train --device cuda --epochs 1 --limit 10000 --test-limit 2000 \
-    --ll-k 100 --ll-examples 200 --data "$data" --out "$work/cli" > "$work/cli.out" 2>> "$log"
+    --ll-k 100 --ll-examples 200 --data "$data" --out "$work/cli" --overwrite > "$work/cli.out" \
+    2>> "$log"
   verdict_cli=$(bench_verdict $step_rc)
   [ -f "$work/cli/summary.json" ] && cp "$work/cli/summary.json" "$cli_json"
 fi

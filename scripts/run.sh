@@ -8,4 +8,4 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DLATENT_CUDA="${LATENT_CUDA:-AUTO}" >/dev/null
 cmake --build build --target latent_cli -j "${JOBS:-$(nproc)}"
-exec build/apps/latent train --epochs 20 --out out/vae "$@"
+exec build/apps/latent train --epochs 20 --out out/vae --overwrite "$@"

@@ -27,6 +27,27 @@ if(have_data)
       message(FATAL_ERROR "latent train did not write ${f}")
     endif()
   endforeach()
+  file(READ ${OUT}/run.json run)
+  string(JSON status GET "${run}" status)
+  if(NOT status STREQUAL "finished")
+    message(FATAL_ERROR "run.json says ${status}: ${run}")
+  endif()
+  # Another run into the same folder is refused unless --overwrite says so.
+  execute_process(COMMAND ${CLI} train --epochs 1 --limit 200 --test-limit 50 --hidden 16
+                          --latent 2 --ll-k 0 --device cpu --out ${OUT}/again RESULT_VARIABLE rc
+                  OUTPUT_QUIET ERROR_QUIET)
+  execute_process(COMMAND ${CLI} train --epochs 1 --limit 200 --test-limit 50 --hidden 16
+                          --latent 2 --ll-k 0 --device cpu --out ${OUT}/again
+                  RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
+  if(NOT rc EQUAL 1 OR NOT err MATCHES "holds another run's files .*--overwrite")
+    message(FATAL_ERROR "a second run into one folder was not refused (${rc}): ${err}")
+  endif()
+  execute_process(COMMAND ${CLI} train --epochs 1 --limit 200 --test-limit 50 --hidden 16
+                          --latent 2 --ll-k 0 --device cpu --out ${OUT}/again --overwrite
+                  RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "--overwrite did not replace the earlier run (${rc}): ${err}")
+  endif()
   file(READ ${OUT}/victim victim)
   if(NOT victim STREQUAL "precious" OR EXISTS ${OUT}/metrics.csv.tmp.999999999.0)
     message(FATAL_ERROR "a planted link was followed or a stale temporary file was kept")
