@@ -224,11 +224,21 @@ Contents read_contents(const std::string& path) {
   data::InputFile in(path, kLoad);
   Contents c;
   c.header = read_header(in);
-  c.data.resize(c.header.data_bytes);
-  const std::size_t got = in.read(c.data.data(), c.data.size());
-  if (got < c.data.size())
-    fail(path, "truncated: the tensors need " + std::to_string(c.data.size()) +
-                   " bytes of data, the file holds " + std::to_string(got));
+  // An uncompressed file's size was checked against the header. A compressed one has no size in
+  // advance: its buffer grows with the data that actually arrives, so a header claiming more than
+  // the file holds costs no more memory than the file's content (plus one chunk).
+  constexpr std::uint64_t kChunk = std::uint64_t{16} << 20;
+  const std::uint64_t need = c.header.data_bytes;
+  std::uint64_t got = 0;
+  while (got < need) {
+    const std::uint64_t want = in.compressed() ? std::min(kChunk, need - got) : need - got;
+    c.data.resize(static_cast<std::size_t>(got + want));
+    const std::size_t n = in.read(c.data.data() + got, static_cast<std::size_t>(want));
+    got += n;
+    if (n < want)
+      fail(path, "truncated: the tensors need " + std::to_string(need) +
+                     " bytes of data, the file holds " + std::to_string(got));
+  }
   // Compressed files have no size to check in advance.
   const std::uint64_t rest = in.skip_rest();
   if (rest > 0) fail(path, std::to_string(rest) + " unexpected bytes after the last tensor");

@@ -149,7 +149,33 @@ VAEConfig vae_config_from_metadata(const Metadata& metadata) {
 }
 
 std::unique_ptr<VAE> load_vae(const std::string& path, Device device) {
-  auto vae = std::make_unique<VAE>(vae_config_from_metadata(read_metadata(path)), device);
+  const VAEConfig c = vae_config_from_metadata(read_metadata(path));
+  // The layers the configuration implies are checked against the file's tensors before the model
+  // is built: a damaged or hostile file costs no memory for what its metadata merely claims.
+  std::vector<std::pair<std::string, Shape>> present = list_tensors(path);
+  auto expect_mlp = [&](const std::string& name, const std::vector<std::int64_t>& sizes) {
+    for (std::size_t i = 0; i + 1 < sizes.size(); ++i) {
+      const std::string layer = name + ".layers." + std::to_string(i) + ".";
+      for (const auto& [what, shape] : {std::pair{layer + "weight", Shape{sizes[i + 1], sizes[i]}},
+                                        std::pair{layer + "bias", Shape{sizes[i + 1]}}}) {
+        const auto it = std::find_if(present.begin(), present.end(),
+                                     [&](const auto& p) { return p.first == what; });
+        check(it != present.end() && it->second == shape, "load",
+              detail::cat(path, ": its metadata describes a model with ", what, " ", shape.str(),
+                          ", but the file holds ",
+                          it == present.end() ? std::string("no such tensor") : it->second.str()));
+      }
+    }
+  };
+  std::vector<std::int64_t> enc{c.input};
+  enc.insert(enc.end(), c.hidden.begin(), c.hidden.end());
+  enc.push_back(2 * c.latent);
+  std::vector<std::int64_t> dec{c.latent};
+  dec.insert(dec.end(), c.hidden.rbegin(), c.hidden.rend());
+  dec.push_back(c.input * params_per_dim(c.likelihood));
+  expect_mlp("encoder", enc);
+  expect_mlp("decoder", dec);
+  auto vae = std::make_unique<VAE>(c, device);
   load(*vae, path);
   return vae;
 }

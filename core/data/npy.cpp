@@ -193,11 +193,30 @@ Tensor read_npy(const std::string& path, DType dtype) {
             std::to_string(want) + " bytes" + note);
 
   const Shape shape{std::span<const std::int64_t>(h.shape)};
-  Tensor raw = Tensor::empty(shape, {.dtype = file_dtype});
-  const std::size_t r = in.read(raw.raw_data(), static_cast<std::size_t>(want));
-  if (static_cast<std::int64_t>(r) < want)
-    in.fail("truncated data: expected " + std::to_string(want) + " bytes" + note + ", got " +
-            std::to_string(r));
+  Tensor raw;
+  if (in.compressed()) {
+    // No size to check in advance: the data is read in chunks into a buffer that grows with what
+    // arrives, so a header claiming more than the file holds costs no more than its content.
+    constexpr std::int64_t kChunk = std::int64_t{16} << 20;
+    std::string buffer;
+    while (static_cast<std::int64_t>(buffer.size()) < want) {
+      const std::int64_t step = std::min(kChunk, want - static_cast<std::int64_t>(buffer.size()));
+      const std::size_t at = buffer.size();
+      buffer.resize(at + static_cast<std::size_t>(step));
+      const std::size_t r = in.read(buffer.data() + at, static_cast<std::size_t>(step));
+      if (static_cast<std::int64_t>(r) < step)
+        in.fail("truncated data: expected " + std::to_string(want) + " bytes" + note + ", got " +
+                std::to_string(at + r));
+    }
+    raw = Tensor::empty(shape, {.dtype = file_dtype});
+    if (want > 0) std::memcpy(raw.raw_data(), buffer.data(), static_cast<std::size_t>(want));
+  } else {
+    raw = Tensor::empty(shape, {.dtype = file_dtype});
+    const std::size_t r = in.read(raw.raw_data(), static_cast<std::size_t>(want));
+    if (static_cast<std::int64_t>(r) < want)
+      in.fail("truncated data: expected " + std::to_string(want) + " bytes" + note + ", got " +
+              std::to_string(r));
+  }
   if (in.compressed()) {
     const std::uint64_t extra = in.skip_rest();
     if (extra > 0)

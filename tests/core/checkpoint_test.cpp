@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <csignal>
 #include <cstring>
@@ -196,6 +197,28 @@ struct One : nn::Module {
   One() { x = register_parameter("x", Tensor::zeros({2})); }
   Tensor x;
 };
+
+// A compressed file whose header claims a 2 GiB tensor it does not hold is refused without the
+// memory of the claim: its buffer grows with the data that arrives.
+TEST_F(CheckpointTest, CompressedFilesClaimingMoreThanTheyHoldCostNothing) {
+  const std::string header =
+      R"({"x":{"dtype":"F32","shape":[536870912],"data_offsets":[0,2147483648]}})";
+  const std::string bytes = le64(header.size()) + header + raw<float>({1.0f, 2.0f});
+  const std::string p = path("claim.safetensors.gz");
+  gzFile f = gzopen(p.c_str(), "wb");
+  ASSERT_NE(f, nullptr);
+  ASSERT_EQ(gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())),
+            static_cast<int>(bytes.size()));
+  ASSERT_EQ(gzclose(f), Z_OK);
+  rusage before{};
+  getrusage(RUSAGE_SELF, &before);
+  One m;
+  expect_mentions(error_of([&] { load(m, p); }),
+                  {"[load]", p.c_str(), "truncated: the tensors need 2147483648 bytes"});
+  rusage after{};
+  getrusage(RUSAGE_SELF, &after);
+  EXPECT_LT(after.ru_maxrss - before.ru_maxrss, 100 * 1024);  // kilobytes
+}
 
 TEST_F(CheckpointTest, BrokenFilesAreRejectedWithTheFileAndTheProblem) {
   const std::string ok_data = raw<float>({1.0f, 2.0f});

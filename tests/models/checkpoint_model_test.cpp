@@ -1,8 +1,10 @@
 // A VAE saved with its config in the checkpoint's metadata is rebuilt from the file alone; bad or
 // missing config metadata is a clear error.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -159,8 +161,30 @@ TEST_F(VaeCheckpointTest, LoadVaeReportsFilesWithoutOrWithWrongConfig) {
   m["latent.vae.hidden"] = "12,8";
   const std::string wrong = path("wrong.safetensors");
   save(vae, wrong, m);
-  expect_mentions(error_of([&] { load_vae(wrong); }),
-                  {"[load]", wrong.c_str(), "in the file but", "in the model"});
+  expect_mentions(
+      error_of([&] { load_vae(wrong); }),
+      {"[load]", wrong.c_str(), "its metadata describes a model with", "but the file holds"});
+}
+
+// Metadata claiming a huge model is refused from the tensors' shapes before anything is built:
+// at once, and without the memory the claim would take (3 GB here).
+TEST_F(VaeCheckpointTest, HugeClaimsInTheMetadataCostNothing) {
+  VAE vae(odd_config());
+  Metadata m = to_metadata(odd_config());
+  m["latent.vae.hidden"] = "300000";
+  const std::string huge = path("huge.safetensors");
+  save(vae, huge, m);
+  rusage before{};
+  getrusage(RUSAGE_SELF, &before);
+  const auto t0 = std::chrono::steady_clock::now();
+  expect_mentions(error_of([&] { load_vae(huge); }),
+                  {"[load]", huge.c_str(), "(300000,", "but the file holds"});
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  rusage after{};
+  getrusage(RUSAGE_SELF, &after);
+  EXPECT_LT(seconds, 1.0);
+  EXPECT_LT(after.ru_maxrss - before.ru_maxrss, 100 * 1024);  // kilobytes
 }
 
 }  // namespace
