@@ -78,36 +78,33 @@ const CLI::Validator kDecimalSeed(
     },
     "SEED");
 
-// Comma-separated widths, each an integer in [1, 1000000]; no empty items.
-const CLI::Validator kWidths(
-    [](std::string& s) -> std::string {
-      std::size_t start = 0;
-      while (true) {
-        const std::size_t comma = s.find(',', start);
-        const std::string item =
-            s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-        std::int64_t v = 0;
-        const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
-        if (item.empty() || ec != std::errc() || end != item.data() + item.size() || v < 1 ||
-            v > 1000000)
-          return "widths are integers from 1 to 1000000 separated by commas, got '" + s + "'";
-        if (comma == std::string::npos) return "";
-        start = comma + 1;
-      }
-    },
-    "W1,W2,...");
-
+// Comma-separated widths, each an integer in [1, 1000000]; no empty items. Empty when the text is
+// not such a list.
 std::vector<std::int64_t> parse_widths(const std::string& s) {
   std::vector<std::int64_t> out;
   std::size_t start = 0;
-  while (start <= s.size()) {
+  while (true) {
     const std::size_t comma = s.find(',', start);
-    out.push_back(std::stoll(s.substr(start, comma - start)));
-    if (comma == std::string::npos) break;
+    const std::string item =
+        s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    std::int64_t v = 0;
+    const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
+    if (item.empty() || ec != std::errc() || end != item.data() + item.size() || v < 1 ||
+        v > 1000000)
+      return {};
+    out.push_back(v);
+    if (comma == std::string::npos) return out;
     start = comma + 1;
   }
-  return out;
 }
+
+const CLI::Validator kWidths(
+    [](std::string& s) -> std::string {
+      return parse_widths(s).empty()
+                 ? "widths are integers from 1 to 1000000 separated by commas, got '" + s + "'"
+                 : "";
+    },
+    "W1,W2,...");
 
 // The largest sample grid a picture holds (16 columns of 28x28 images at zoom 2: 282 rows).
 constexpr std::int64_t kMaxSamples = 4096;
@@ -168,6 +165,16 @@ void write_run_status(const fs::path& out, const TrainArgs& a, const std::string
   j.set("processes", dist::world().size());
   j.set("arguments", a.argv);
   data::write_file_atomic((out / "run.json").string(), j.dump(), "train");
+}
+
+// The test-set metrics the summary and `eval` report alike.
+void set_test_metrics(models::JsonReport& js, const models::ElboResult& el,
+                      const models::ReconstructionError& rec, const models::ActiveUnits& au) {
+  js.set("test_elbo", el.elbo);
+  js.set("test_recon_nll", el.recon);
+  js.set("test_kl", el.kl);
+  js.set("test_recon_mse", rec.mse);
+  js.set("active_units", au.count);
 }
 
 // A progress bar with rate and ETA on a terminal; one line per epoch otherwise.
@@ -435,11 +442,7 @@ int train_into(const TrainArgs& a, const fs::path& out, const std::string& start
   js.set("world_size", world.size());
   js.set("global_batch", a.batch);
   js.set("batch_per_rank", dist::share(a.batch, 0, world.size()).count);
-  js.set("test_elbo", el.elbo);
-  js.set("test_recon_nll", el.recon);
-  js.set("test_kl", el.kl);
-  js.set("test_recon_mse", rec.mse);
-  js.set("active_units", au.count);
+  set_test_metrics(js, el, rec, au);
   if (a.ll_k > 0) {
     js.set("test_log_likelihood", ll);
     js.set("log_likelihood_k", a.ll_k);
@@ -512,11 +515,7 @@ int run_eval(const EvalArgs& a) {
   models::JsonReport js;
   js.set("checkpoint", a.checkpoint);
   js.set("test_images", test.size());
-  js.set("test_elbo", el.elbo);
-  js.set("test_recon_nll", el.recon);
-  js.set("test_kl", el.kl);
-  js.set("test_recon_mse", rec.mse);
-  js.set("active_units", au.count);
+  set_test_metrics(js, el, rec, au);
   if (a.ll_k > 0) {
     const std::int64_t n = std::min(a.ll_examples, test.size());
     js.set("test_log_likelihood",

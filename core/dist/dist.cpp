@@ -19,6 +19,8 @@
 #if LATENT_WITH_NCCL
 #include <cuda_runtime.h>
 #include <nccl.h>
+
+#include "kernels/cuda_check.h"
 #if NCCL_VERSION_CODE < NCCL_VERSION(2, 10, 0)
 #error "latent needs NCCL 2.10 or later (ncclAvg)"
 #endif
@@ -98,11 +100,6 @@ bool mpi_initialized() {
 void check_nccl(ncclResult_t rc, const char* call) {
   if (rc == ncclSuccess) return;
   throw Error(kWhere, detail::cat(call, " failed: ", ncclGetErrorString(rc)));
-}
-
-void check_cuda(cudaError_t rc, const char* call) {
-  if (rc == cudaSuccess) return;
-  throw Error(kWhere, detail::cat(call, " failed: ", cudaGetErrorString(rc)));
 }
 
 ncclRedOp_t nccl_op(ReduceOp op) {
@@ -293,7 +290,7 @@ ncclComm_t nccl_comm(Group::Impl& impl, const Group& g, Device device) {
   ncclUniqueId id{};
   if (g.rank() == 0) check_nccl(ncclGetUniqueId(&id), "ncclGetUniqueId");
   check_mpi(MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, impl.comm), "MPI_Bcast");
-  check_cuda(cudaSetDevice(index), "cudaSetDevice");
+  LATENT_CUDA_CHECK(cudaSetDevice(index));
   ncclComm_t c = nullptr;
   check_nccl(ncclCommInitRank(&c, g.size(), id, g.rank()), "ncclCommInitRank");
   impl.nccl.emplace(index, c);
