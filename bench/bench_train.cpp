@@ -21,29 +21,41 @@
 // the step is GEMM-bound. The same models in PyTorch: bench/pytorch/.
 //
 // Data: 8 batches of consecutive Fashion-MNIST training images when the files are found
-// ($LATENT_FASHION_MNIST or Debian's folder), else synthetic striped images (8192 of them), wrapping
-// around when a batch size needs more; the steps cycle over those batches, already on the device.
-// "data" says which.
+// ($LATENT_FASHION_MNIST or Debian's folder), else synthetic striped images (8192 of them),
+// wrapping around when a batch size needs more; the steps cycle over those batches, already on the
+// device. "data" says which.
 //
 // Without a GPU: {"bench":"train","skipped":"no CUDA GPU"} (and the CPU lines with --cpu), status
 // 0. Options: --cpu, --quick (fewer steps and samples).
+// With --dist (under mpirun or srun; bench/README.md): data-parallel scaling. For each model and
+// global batch, the recorded training step (models::CompiledStep, one all-reduce of the gradients
+// per step) is timed on one rank alone (rank 0; the others wait asleep) and then on all the ranks
+// sharing every batch, each rank on the GPU of its local rank (--cpu: on the CPU). One line per
+// world size: {"bench":"train_dist",...,"world_size":2,"batch":128,"batch_per_rank":64,
+// "samples_per_s":...,"scaling_efficiency":...}, printed by rank 0; scaling_efficiency is
+// samples/s over world_size times the samples/s of one rank at the same global batch.
 // "mode" is "eager" (define-by-run: the graph built and walked every step) or, for models whose
 // step is replayable (every model of the family), "replayed": the step recorded once (a CUDA graph
 // on a GPU) and its kernel calls made again on the same memory (dispatch::Plan), with
 // "speedup_vs_eager".
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <memory>
 #include <numbers>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "bench_util.h"
+#include "core/backend.h"
 #include "core/dispatch.h"
+#include "core/dist/dist.h"
 #include "core/latent.h"
 #include "models/autoencoder.h"
+#include "models/compiled_step.h"
 #include "models/vae.h"
 
 namespace {
@@ -59,6 +71,7 @@ constexpr std::int64_t kLatent = 32;
 struct Options {
   bool cpu = false;
   bool quick = false;
+  bool dist = false;
 };
 
 struct Config {
@@ -310,6 +323,181 @@ void Bench::run(const Config& c, const Data& data) {
   set_tf32(false);
 }
 
+// ---- Data-parallel scaling (--dist) -------------------------------------------------------------
+
+// The recorded step of `model_name` at global batch `batch` shared by the ranks of `group`: the
+// steps per second (the slowest rank's sample each time), or an error message. Every rank of
+// `group` calls it with the same arguments; nothing outside `group` may.
+struct DistResult {
+  double median_ms = 0;
+  double min_ms = 0;
+  int iters = 0;
+  int runs = 0;
+  double loss_first = 0, loss_last = 0;
+  bool replayed = false;
+  std::string error;
+};
+
+DistResult time_dist(dist::Group& group, const std::string& model_name, std::int64_t batch,
+                     Device device, const Data& data, bool quick) {
+  DistResult out;
+  auto model = make_model(model_name, device);
+  model->train();
+  // The same start on every rank, as the Trainer does it.
+  for (const Tensor& p : model->parameters()) group.broadcast(p, 0);
+  optim::Adam opt(model->parameters(), {.lr = 1e-3});
+  models::CompiledStep step(*model, opt, {.group = &group});
+  std::vector<Tensor> pool;
+  const std::int64_t available = data.images.dim(0);
+  for (std::int64_t i = 0; i < kPool; ++i) {
+    std::vector<Tensor> parts;
+    for (std::int64_t start = i * batch % available, left = batch; left > 0;) {
+      const std::int64_t take = std::min(left, available - start);
+      parts.push_back(data.images.rows(start, take));
+      left -= take;
+      start = 0;
+    }
+    pool.push_back((parts.size() == 1 ? parts.front() : concat_rows(parts)).to(device));
+  }
+  std::size_t next = 0;
+  models::Loss loss;
+  auto one = [&] { loss = step(pool[next++ % pool.size()]); };
+  // The loss of the whole batch: the ranks' shares' losses averaged (equal shares here).
+  auto batch_loss = [&] {
+    return group.all_reduce(std::vector<double>{loss.total.item()}, dist::ReduceOp::mean)[0];
+  };
+
+  // It must train before it is worth timing.
+  const int check_steps = 10;
+  std::vector<double> losses;
+  for (int i = 0; i < check_steps; ++i) {
+    one();
+    losses.push_back(batch_loss());
+  }
+  out.loss_first = losses.front();
+  out.loss_last = (losses[check_steps - 1] + losses[check_steps - 2] + losses[check_steps - 3]) / 3;
+  if (!(out.loss_last < out.loss_first) || !std::isfinite(out.loss_last)) {
+    out.error = "the loss did not fall: " + std::to_string(out.loss_first) + " -> " +
+                std::to_string(out.loss_last);
+    return out;
+  }
+  out.replayed = step.replayed_last();
+
+  // Every rank must take the same number of steps (each one is a collective): the steps per
+  // sample come from the slowest rank's estimate, shared by all.
+  using Clock = std::chrono::steady_clock;
+  auto ms_since = [](Clock::time_point t0) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  };
+  auto wait = [&] {
+    if (device.is_cuda()) backend::synchronize(device);
+  };
+  const double target_ms = quick ? 100.0 : 300.0;
+  wait();
+  auto t0 = Clock::now();
+  for (int i = 0; i < 3; ++i) one();
+  wait();
+  const double estimate =
+      group.all_reduce(std::vector<double>{ms_since(t0) / 3.0}, dist::ReduceOp::max)[0];
+  const int iters = static_cast<int>(std::clamp(std::ceil(target_ms / estimate), 1.0, 1000.0));
+  const int runs = quick ? 3 : 7;
+  std::vector<double> samples;
+  for (int r = 0; r < runs; ++r) {
+    group.barrier();
+    t0 = Clock::now();
+    for (int i = 0; i < iters; ++i) one();
+    wait();
+    samples.push_back(ms_since(t0) / iters);
+  }
+  samples = group.all_reduce(samples, dist::ReduceOp::max);
+  out.median_ms = bench::median(samples);
+  out.min_ms = *std::min_element(samples.begin(), samples.end());
+  out.iters = iters;
+  out.runs = runs;
+  return out;
+}
+
+// bench_train --dist: every model and global batch on one rank, then on all of them.
+bool run_dist(const Options& opt) {
+  dist::Group& world = dist::world();
+  const bool use_gpu = !opt.cpu && cuda_available();
+  if (use_gpu && world.local_rank() >= cuda_device_count())
+    dist::abort(1, "bench_train --dist: local rank " + std::to_string(world.local_rank()) +
+                       " has no GPU of its own (" + std::to_string(cuda_device_count()) +
+                       " on this machine); use --cpu or fewer ranks per machine");
+  const Device device = use_gpu ? Device::cuda(world.local_rank()) : Device::cpu();
+  const std::string device_name =
+      use_gpu ? bench::gpu_info(world.local_rank()).name : "cpu: " + bench::cpu_name();
+  const std::vector<std::int64_t> batches =
+      use_gpu ? (opt.quick ? std::vector<std::int64_t>{1024, 4096}
+                           : std::vector<std::int64_t>{1024, 4096, 65536})
+              : (opt.quick ? std::vector<std::int64_t>{128} : std::vector<std::int64_t>{128, 1024});
+  const std::vector<std::string> models =
+      opt.quick ? std::vector<std::string>{"vae"} : std::vector<std::string>{"vae", "ae"};
+  const Data data = load_data(kPool * 1024);
+  bool failed = false;
+  for (const std::string& model : models) {
+    for (const std::int64_t batch : batches) {
+      double one_rank_samples = 0;
+      std::vector<int> sizes = {1};
+      if (world.size() > 1) sizes.push_back(world.size());
+      for (const int size : sizes) {
+        dist::Group& group = size == 1 ? dist::self() : world;
+        DistResult r;
+        if (size == world.size() || world.rank() == 0) {
+          try {
+            r = time_dist(group, model, batch, device, data, opt.quick);
+          } catch (const std::exception& e) {
+            if (size > 1) dist::abort(1, std::string("bench_train --dist: ") + e.what());
+            r.error = e.what();
+          }
+        }
+        world.barrier();  // the ranks that sat out wait here, asleep
+        if (!world.is_root()) continue;
+        JsonLine j;
+        j.str("bench", "train_dist")
+            .str("model", model)
+            .str("shape", "784-512-256-32")
+            .integer("batch", batch)
+            .integer("world_size", size)
+            .integer("batch_per_rank", batch / size)
+            .integer("ranks_launched", world.size())
+            .str("backend", size == 1 ? "none"
+                            : use_gpu ? "nccl"
+                                      : "mpi")
+            .str("device", device_name)
+            .str("commit", bench::commit());
+        if (!use_gpu) j.integer("threads_per_rank", bench::thread_count());
+        if (!r.error.empty()) {
+          failed = true;
+          j.str("error", r.error).print();
+          continue;
+        }
+        const double samples = double(batch) / (r.median_ms * 1e-3);
+        if (size == 1) one_rank_samples = samples;
+        j.num("median_ms", r.median_ms, 4)
+            .num("min_ms", r.min_ms, 4)
+            .integer("iters", r.iters)
+            .integer("runs", r.runs)
+            .num("steps_per_s", 1e3 / r.median_ms, 1)
+            .num("samples_per_s", samples, 1)
+            .num_or_null("scaling_efficiency",
+                         one_rank_samples > 0
+                             ? std::optional<double>(samples / (size * one_rank_samples))
+                             : std::nullopt,
+                         3)
+            .num("loss_first", r.loss_first, 3)
+            .num("loss_last", r.loss_last, 3)
+            .str("data", data.source)
+            .str("mode", r.replayed ? "replayed" : "eager")
+            .print();
+      }
+    }
+  }
+  // Every rank returns the same status.
+  return world.all_reduce(std::vector<double>{failed ? 1.0 : 0.0}, dist::ReduceOp::max)[0] == 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -319,9 +507,24 @@ int main(int argc, char** argv) {
       opt.cpu = true;
     } else if (std::strcmp(argv[i], "--quick") == 0) {
       opt.quick = true;
+    } else if (std::strcmp(argv[i], "--dist") == 0) {
+      opt.dist = true;
     } else {
-      std::fprintf(stderr, "usage: %s [--cpu] [--quick]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--cpu] [--quick] [--dist]\n", argv[0]);
       return 2;
+    }
+  }
+  if (opt.dist) {
+    try {
+      dist::Session session(&argc, &argv);
+      try {
+        return run_dist(opt) ? 0 : 1;
+      } catch (const std::exception& e) {
+        dist::abort(1, std::string("bench_train --dist: ") + e.what());
+      }
+    } catch (const std::exception& e) {
+      JsonLine().str("bench", "train_dist").str("error", e.what()).print();
+      return 1;
     }
   }
 
