@@ -4,7 +4,7 @@ function(latent_target_warnings target)
       # Designated initializers (the config style of the API) leave members defaulted on purpose.
       -Wno-missing-field-initializers
       # GCC 12 reports false positives inside std::string concatenation.
-      -Wno-restrict)
+      $<$<CXX_COMPILER_ID:GNU>:-Wno-restrict>)
   if(LATENT_WERROR)
     list(APPEND _cxx_warn -Werror)
   endif()

@@ -50,6 +50,9 @@ struct Kernel {
   int gemms;  // GEMMs one call performs (for the counts)
   Fn fn;
 };
+// Spelled out for compilers without C++20's aggregate deduction (clang before 17).
+template <class Fn>
+Kernel(const char*, int, Fn) -> Kernel<Fn>;
 
 // ---- record once, replay many ------------------------------------------------------------------
 // A Plan holds the kernel calls of a region of code with fixed shapes, to be made again on the

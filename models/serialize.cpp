@@ -156,8 +156,10 @@ std::unique_ptr<VAE> load_vae(const std::string& path, Device device) {
   auto expect_mlp = [&](const std::string& name, const std::vector<std::int64_t>& sizes) {
     for (std::size_t i = 0; i + 1 < sizes.size(); ++i) {
       const std::string layer = name + ".layers." + std::to_string(i) + ".";
-      for (const auto& [what, shape] : {std::pair{layer + "weight", Shape{sizes[i + 1], sizes[i]}},
-                                        std::pair{layer + "bias", Shape{sizes[i + 1]}}}) {
+      for (const auto& entry : {std::pair{layer + "weight", Shape{sizes[i + 1], sizes[i]}},
+                                std::pair{layer + "bias", Shape{sizes[i + 1]}}}) {
+        const std::string& what = entry.first;
+        const Shape& shape = entry.second;
         const auto it = std::find_if(present.begin(), present.end(),
                                      [&](const auto& p) { return p.first == what; });
         check(it != present.end() && it->second == shape, "load",

@@ -30,7 +30,10 @@ std::vector<OpCase> contractive_cases() {
                                                     {"sigmoid", {Act::sigmoid}},
                                                     {"tanh", {Act::tanh}},
                                                     {"softplus", {Act::softplus}}};
-  for (const auto& [name, act] : acts) {
+  for (const auto& entry : acts) {
+    // Named copies: lambdas capture them (clang before 16 cannot capture bindings).
+    const auto name = entry.first;
+    const auto act = entry.second;
     v.push_back(
         {.name = std::string("contractive_penalty/") + name,
          .inputs =
@@ -43,7 +46,10 @@ std::vector<OpCase> contractive_cases() {
   }
   const std::pair<const char*, Reduction> reductions[] = {
       {"none", Reduction::none}, {"sum", Reduction::sum}, {"mean", Reduction::mean}};
-  for (const auto& [name, red] : reductions) {
+  for (const auto& entry : reductions) {
+    // Named copies: lambdas capture them (clang before 16 cannot capture bindings).
+    const auto name = entry.first;
+    const auto red = entry.second;
     v.push_back({.name = std::string("contractive_penalty/sigmoid_") + name,
                  .inputs =
                      [=](std::int64_t n) {
@@ -85,7 +91,10 @@ std::vector<OpCase> contractive_cases() {
       {"sum", Reduction::sum},
       {"batch_mean", Reduction::batch_mean},
       {"mean", Reduction::mean}};
-  for (const auto& [name, red] : deep_reductions) {
+  for (const auto& entry : deep_reductions) {
+    // Named copies: lambdas capture them (clang before 16 cannot capture bindings).
+    const auto name = entry.first;
+    const auto red = entry.second;
     v.push_back({.name = std::string("jacobian_penalty/three_layers_") + name,
                  .inputs =
                      [](std::int64_t n) {

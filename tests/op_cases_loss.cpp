@@ -13,7 +13,10 @@ std::vector<OpCase> loss_cases() {
   // Benchmark: the reconstruction terms of a batch of 4096 images of 784 pixels. Per-sample sums
   // add non-negative terms (bce, squared errors, and 0.5 (log 2 pi + lv) > 0 for lv > -1.8).
   constexpr std::int64_t kBenchN = 4096, kBenchD = 784;
-  for (const auto& [mode, r] : modes) {
+  for (const auto& entry : modes) {
+    // Named copies: lambdas capture them (clang before 16 cannot capture bindings).
+    const auto mode = entry.first;
+    const auto r = entry.second;
     const std::string m = mode;
     // Targets in [0, 1]: probabilities, not only hard labels.
     v.push_back(
@@ -57,8 +60,9 @@ std::vector<OpCase> loss_cases() {
         {"row", [](std::int64_t) { return Shape{4}; }},
         {"scalar", [](std::int64_t) { return Shape{}; }},
         {"scalar1", [](std::int64_t) { return Shape{1}; }}};
-    for (const auto& [layout, lv_shape] : layouts) {
-      auto lvs = lv_shape;
+    for (const auto& layout_entry : layouts) {
+      const char* layout = layout_entry.first;
+      auto lvs = layout_entry.second;
       v.push_back(
           {.name = std::string("gaussian_nll/") + layout + "/" + m,
            .inputs =

@@ -15,7 +15,10 @@ std::vector<OpCase> sparsity_cases() {
                                                      {"sum", Reduction::sum},
                                                      {"batch_mean", Reduction::batch_mean},
                                                      {"mean", Reduction::mean}};
-  for (const auto& [mode, r] : modes) {
+  for (const auto& entry : modes) {
+    // Named copies: lambdas capture them (clang before 16 cannot capture bindings).
+    const auto mode = entry.first;
+    const auto r = entry.second;
     // |h| has a kink at 0: values alternate in sign and stay at least 0.1 away from it.
     v.push_back({.name = std::string("l1_penalty/") + mode,
                  .inputs =

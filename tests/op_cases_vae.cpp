@@ -72,7 +72,10 @@ std::vector<OpCase> vae_cases() {
                                                           {"sum", Reduction::sum},
                                                           {"batch_mean", Reduction::batch_mean},
                                                           {"mean", Reduction::mean}};
-  for (const auto& [name, red] : reductions) {
+  for (const auto& entry : reductions) {
+    // Named copies: lambdas capture them (clang before 16 cannot capture bindings).
+    const auto name = entry.first;
+    const auto red = entry.second;
     v.push_back({.name = std::string("kl_normal/") + name,
                  .inputs = [=](std::int64_t n) { return In{h_spec(n)}; },
                  .fn = [red](const std::vector<Tensor>& x) { return kl_normal(x[0], red); }});

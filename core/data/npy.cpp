@@ -145,6 +145,13 @@ Tensor read_npy(const std::string& path, DType dtype) {
   if (in.read(raw_len, len_bytes) < len_bytes) in.fail("truncated header length");
   const std::size_t header_len = std::size_t{raw_len[0]} | (std::size_t{raw_len[1]} << 8) |
                                  (std::size_t{raw_len[2]} << 16) | (std::size_t{raw_len[3]} << 24);
+  // A float array's header is some 100 bytes (NumPy itself refuses more than 10000 unless told
+  // otherwise); the cap keeps a compressed file, whose real size is unknown here, from making us
+  // allocate what its length field claims.
+  constexpr std::size_t kMaxHeader = std::size_t{1} << 20;
+  if (header_len > kMaxHeader)
+    in.fail("the header announces " + std::to_string(header_len) +
+            " bytes, more than the 1 MiB a .npy header may have");
   if (in.size() >= 0 && static_cast<std::int64_t>(8 + len_bytes + header_len) > in.size())
     in.fail("truncated header: it announces " + std::to_string(header_len) +
             " bytes, the file has " + std::to_string(in.size() - 8 - len_bytes));

@@ -252,7 +252,7 @@ void Optimizer::step() {
     mask.set(static_cast<std::int64_t>(i));
   }
   ensure_state(device);
-  const auto [beta1, beta2] = betas();
+  const double beta1 = betas().first, beta2 = betas().second;
   const auto count = static_cast<std::int64_t>(params_.size());
   dispatch::run(name_.c_str(), device, DType::f32, [&](auto, auto be) {
     dispatch::call(be, LATENT_KERNEL(optim_begin_step), state_memory(), lr_spec_, beta1, beta2,

@@ -1,6 +1,7 @@
 // .npy reader and writer, hand-built files, and the atomic write behind write_npy.
 #include <gtest/gtest.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <cstring>
 #include <filesystem>
@@ -150,6 +151,19 @@ TEST_F(NpyTest, MalformedFilesAreRejected) {
                {shortp, "truncated data", "expected 16 bytes", "has 15"});
   const std::string longp = write("l.npy", npy(1, dict, std::string(17, '\0')));
   expect_error([&] { read_npy(longp); }, {longp, "1 bytes of trailing data"});
+}
+
+// A compressed file's real size is unknown before it is inflated: a version 2 header length of
+// nearly 4 GiB is refused from the length field, before anything is allocated for it.
+TEST_F(NpyTest, CompressedHugeHeaderLengthIsRefusedBeforeAllocating) {
+  const std::string bytes = std::string("\x93NUMPY\x02\x00\xf0\xff\xff\xff", 12) + "{'descr'";
+  const std::string path = dir_ + "/huge_header.npy.gz";
+  gzFile f = gzopen(path.c_str(), "wb");
+  ASSERT_NE(f, nullptr);
+  ASSERT_EQ(gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())),
+            static_cast<int>(bytes.size()));
+  ASSERT_EQ(gzclose(f), Z_OK);
+  expect_error([&] { read_npy(path); }, {path, "4294967280 bytes", "1 MiB"});
 }
 
 TEST_F(NpyTest, WriteReadRoundTrip) {
