@@ -1,8 +1,10 @@
-// CPU throughput: the GEMM that CPU training runs on, validated against a naive reference first,
-// then timed (warm-up, median of repeated runs), and one end-to-end autoencoder training step. One
-// JSON line per measurement on stdout:
-//   {"bench":"gemm_cpu","shape":"1024x1024x1024","trans":"NN","device":"cpu: <model>",
-//    "threads":2,"median_ms":...,"gflops":...}
+// CPU throughput: the GEMMs that CPU training runs on, validated against a naive reference first,
+// then timed (warm-up, median of repeated runs), and one end-to-end autoencoder training step,
+// each with both implementations of the build ("impl": "openblas", the default where latent was
+// built with it, and "own", the hand-written kernel; kernels/gemm.h). One JSON line per
+// measurement on stdout:
+//   {"bench":"gemm_cpu","shape":"1024x1024x1024","trans":"NN","impl":"openblas",
+//    "device":"cpu: <model>","threads":2,"median_ms":...,"gflops":...}
 // shape is MxNxK of C[M, N] = op(A)[M, K] op(B)[K, N]. `--quick` runs fewer shapes and repeats.
 #include <cmath>
 #include <cstdio>
@@ -72,6 +74,11 @@ bool validate(const Gemm& g) {
   return true;
 }
 
+std::string impl_name() {
+  return latent::kernels::cpu::gemm_impl() == latent::kernels::cpu::GemmImpl::blas ? "openblas"
+                                                                                   : "own";
+}
+
 void time_gemm(const Gemm& g, const std::string& what, int runs, const std::string& device) {
   const auto a = pattern(static_cast<std::size_t>(g.m * g.k), 3);
   const auto b = pattern(static_cast<std::size_t>(g.k * g.n), 4);
@@ -90,6 +97,7 @@ void time_gemm(const Gemm& g, const std::string& what, int runs, const std::stri
       .str("shape", g.shape())
       .str("trans", g.trans())
       .str("what", what)
+      .str("impl", impl_name())
       .str("device", "cpu: " + device)
       .integer("threads", thread_count())
       .str("commit", latent::bench::commit())
@@ -135,6 +143,7 @@ void time_train_step(int runs, const std::string& device) {
       .str("shape", "784-512-256-32-256-512-784")
       .integer("batch", batch)
       .str("what", "AE relu, bce_with_logits, adam")
+      .str("impl", impl_name())
       .str("device", "cpu: " + device)
       .integer("threads", thread_count())
       .str("commit", latent::bench::commit())
@@ -159,28 +168,36 @@ int main(int argc, char** argv) {
   const std::string device = latent::bench::cpu_name();
   const int runs = quick ? 7 : 21;
 
-  // Odd sizes leave edge tiles in every direction; k > 192 spans two k blocks.
-  for (int t = 0; t < 4; ++t)
-    if (!validate({67, 45, 229, bool(t & 1), bool(t & 2)})) return 1;
+  using latent::kernels::cpu::GemmImpl;
+  std::vector<GemmImpl> impls;
+  if (latent::kernels::cpu::gemm_has_blas()) impls.push_back(GemmImpl::blas);
+  impls.push_back(GemmImpl::own);
+  if (latent::kernels::cpu::gemm_has_blas())
+    std::fprintf(stderr, "bench_cpu: %s\n", latent::kernels::cpu::gemm_blas_config());
 
-  time_gemm({1024, 1024, 1024, false, false}, "square", runs, device);
   // A dense layer x [N, D] -> [N, H] runs three GEMMs per step: the forward y = x W^T (NT),
-  // dx = dpre W (NN) and dW = dpre^T x (TN).
+  // dx = dpre W (NN) and dW = dpre^T x (TN). Batches 1 and 8 are inference (encode, reconstruct).
   struct Layer {
     index_t n, d, h;
   };
-  std::vector<Layer> layers = {{128, 784, 512}, {128, 512, 256}};
-  if (quick) layers.resize(1);
-  for (const Layer& l : layers) {
-    const std::string name =
-        "dense " + std::to_string(l.n) + "x" + std::to_string(l.d) + "->" + std::to_string(l.h);
-    time_gemm({l.n, l.h, l.d, false, true}, name + " forward", runs, device);
-    time_gemm({l.n, l.d, l.h, false, false}, name + " dx", runs, device);
-    time_gemm({l.h, l.d, l.n, true, false}, name + " dw", runs, device);
+  std::vector<Layer> layers = {{128, 784, 512},  {128, 512, 256}, {1024, 784, 512},
+                               {1024, 512, 256}, {8, 784, 512},   {1, 784, 512}};
+  if (quick) layers = {{128, 784, 512}, {1024, 784, 512}, {8, 784, 512}};
+  for (const GemmImpl impl : impls) {
+    latent::kernels::cpu::set_gemm_impl(impl);
+    // Odd sizes leave edge tiles in every direction; k > 192 spans two k blocks.
+    for (int t = 0; t < 4; ++t)
+      if (!validate({67, 45, 229, bool(t & 1), bool(t & 2)})) return 1;
+    time_gemm({1024, 1024, 1024, false, false}, "square", runs, device);
+    for (const Layer& l : layers) {
+      const std::string name =
+          "dense " + std::to_string(l.n) + "x" + std::to_string(l.d) + "->" + std::to_string(l.h);
+      time_gemm({l.n, l.h, l.d, false, true}, name + " forward", runs, device);
+      if (l.n < 128) continue;  // inference sizes: the forward only
+      time_gemm({l.n, l.d, l.h, false, false}, name + " dx", runs, device);
+      time_gemm({l.h, l.d, l.n, true, false}, name + " dw", runs, device);
+    }
+    time_train_step(quick ? 9 : 21, device);
   }
-  if (!quick) time_gemm({1024, 1024, 1024, true, true}, "square", runs, device);
-
-  time_train_step(quick ? 9 : 21, device);
-
   return 0;
 }

@@ -54,6 +54,8 @@
 #include "core/dispatch.h"
 #include "core/dist/dist.h"
 #include "core/latent.h"
+#include "kernels/cpu_vmath.h"
+#include "kernels/gemm.h"
 #include "models/autoencoder.h"
 #include "models/compiled_step.h"
 #include "models/vae.h"
@@ -176,7 +178,11 @@ class Bench {
         .str("math", c.tf32 ? "tf32" : "fp32")
         .str("device", device_name_)
         .str("commit", bench::commit());
-    if (device_.is_cpu()) j.integer("threads", bench::thread_count());
+    if (device_.is_cpu())
+      j.integer("threads", bench::thread_count())
+          .str("gemm",
+               kernels::cpu::gemm_impl() == kernels::cpu::GemmImpl::blas ? "openblas" : "own")
+          .boolean("sleef", kernels::cpu::vmath::has_sleef());
     return j;
   }
 

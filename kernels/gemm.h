@@ -6,9 +6,13 @@
 // beta == 0 overwrites C without reading it (NaN or garbage in C does not propagate); k == 0 or
 // alpha == 0 gives C = beta * C. C must not alias A or B.
 //
-// CPU: cache-blocked with packed panels and a register-tiled micro-kernel, parallel over tiles of
-// C with OpenMP. Every element of C is computed by one thread in a fixed order of k, so the result
-// does not depend on the number of threads.
+// CPU: OpenBLAS (cblas_sgemm / cblas_dgemm) in a build with it (LATENT_BLAS, the OpenMP build of
+// OpenBLAS, whose threads are OpenMP's). OpenBLAS splits C among its threads by rows and columns,
+// never along k, so every element is one thread's sum in a fixed order of k and the result does
+// not depend on the number of threads (the tests check it). Without OpenBLAS, or after
+// set_gemm_impl(GemmImpl::own): latent's own kernel, cache-blocked with packed panels and a
+// register-tiled micro-kernel, parallel over tiles of C with OpenMP, with the same guarantee. The
+// two give different last bits (another summation order).
 //
 // CUDA (float32, device pointers): cuBLAS, row-major through the column-major identity
 // C^T = op(B)^T op(A)^T, on the device's one handle and workspace (kernels/cublas_handle.h).
@@ -25,6 +29,18 @@ namespace cpu {
 template <class T>
 void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a,
           index_t lda, const T* b, index_t ldb, T beta, T* c, index_t ldc, Stream stream = nullptr);
+
+// Which implementation the CPU GEMMs use, process-wide, from the next GEMM on (the benchmarks
+// time both). The default is `blas` in a build with OpenBLAS, else `own`; choosing `blas` in a
+// build without it throws latent::Error. A GEMM whose sizes exceed OpenBLAS's 32-bit integers
+// uses the own kernel.
+enum class GemmImpl { blas, own };
+void set_gemm_impl(GemmImpl impl);
+GemmImpl gemm_impl();
+// Whether this build has OpenBLAS, and its description ("OpenBLAS 0.3.21 ... MAX_THREADS=64",
+// openblas_get_config()); "none" without.
+bool gemm_has_blas();
+const char* gemm_blas_config();
 }  // namespace cpu
 
 namespace cuda {

@@ -1,13 +1,21 @@
 #include <algorithm>
+#include <atomic>
+#include <climits>
 #include <cstddef>
 #include <cstring>
 #include <new>
+#include <type_traits>
 
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
+#include "kernels/error.h"
 #include "kernels/gemm.h"
+
+#if LATENT_WITH_BLAS
+#include <cblas.h>
+#endif
 
 // Goto/BLIS structure: each tile of C is computed in blocks of KC along k, from packed panels of
 // A and B, as MR x NR register tiles. Packing copies op(A) and op(B) into contiguous, zero-padded
@@ -266,7 +274,102 @@ void gemm_blocked(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T
   }
 }
 
+std::atomic<GemmImpl> g_impl{LATENT_WITH_BLAS ? GemmImpl::blas : GemmImpl::own};
+
+#if LATENT_WITH_BLAS
+// OpenBLAS (LP64) takes 32-bit sizes and strides.
+bool fits_blas(index_t m, index_t n, index_t k, index_t lda, index_t ldb, index_t ldc) {
+  for (const index_t v : {m, n, k, lda, ldb, ldc})
+    if (v > INT_MAX) return false;
+  return true;
+}
+
+template <class T>
+void blas_call(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a,
+               index_t lda, const T* b, index_t ldb, T beta, T* c, index_t ldc) {
+  const CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans;
+  const CBLAS_TRANSPOSE tb = trans_b ? CblasTrans : CblasNoTrans;
+  const auto i = [](index_t v) { return static_cast<blasint>(v); };
+  if constexpr (std::is_same_v<T, float>) {
+    cblas_sgemm(CblasRowMajor, ta, tb, i(m), i(n), i(k), alpha, a, i(lda), b, i(ldb), beta, c,
+                i(ldc));
+  } else {
+    cblas_dgemm(CblasRowMajor, ta, tb, i(m), i(n), i(k), alpha, a, i(lda), b, i(ldb), beta, c,
+                i(ldc));
+  }
+}
+
+// OpenBLAS's own threading splits C by the thread count, and its kernels round an element
+// differently depending on where the split falls, so its results change with the thread count.
+// Here C is cut into tiles that depend on the shape alone (about 256 x 256, smaller when that
+// leaves fewer than 4 tiles of a large product), each tile is one single-threaded OpenBLAS call,
+// and the tiles are spread over OpenMP's threads: the same bits on any number of threads. A tile
+// re-packs its slices of A and B, which near-square tiles keep cheap.
+constexpr index_t kBlasTile = 256;
+constexpr index_t kBlasMinTile = 64;
+constexpr index_t kBlasSplitWork = index_t{1} << 24;  // multiply-adds worth 4 tiles at least
+
+// Edges of about `target` (a multiple of 16 unless it is the whole extent) covering `extent`.
+index_t tile_edge(index_t extent, index_t target) {
+  if (extent <= target) return extent;
+  const index_t pieces = ceil_div(extent, target);
+  return ceil_div(ceil_div(extent, pieces), 16) * 16;
+}
+
+template <class T>
+void gemm_blas(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a,
+               index_t lda, const T* b, index_t ldb, T beta, T* c, index_t ldc) {
+  index_t tm = kBlasTile, tn = kBlasTile;
+  auto tiles = [&] { return ceil_div(m, tile_edge(m, tm)) * ceil_div(n, tile_edge(n, tn)); };
+  while (m * n * k >= kBlasSplitWork && tiles() < 4 && std::max(tm, tn) > kBlasMinTile) {
+    index_t& larger = std::min(m, tm) >= std::min(n, tn) ? tm : tn;
+    larger /= 2;
+  }
+  const index_t em = tile_edge(m, tm), en = tile_edge(n, tn);
+  const index_t rows = ceil_div(m, em), cols = ceil_div(n, en);
+  auto tile = [&](index_t t) {
+    const index_t i0 = (t / cols) * em, j0 = (t % cols) * en;
+    const index_t mm = std::min(em, m - i0), nn = std::min(en, n - j0);
+    // One thread per call: OpenBLAS's OpenMP build threads whenever the calling task may.
+#ifdef _OPENMP
+    const int saved = omp_get_max_threads();
+    if (saved != 1) omp_set_num_threads(1);
+#endif
+    blas_call(trans_a, trans_b, mm, nn, k, alpha, trans_a ? a + i0 : a + i0 * lda, lda,
+              trans_b ? b + j0 * ldb : b + j0, ldb, beta, c + i0 * ldc + j0, ldc);
+#ifdef _OPENMP
+    if (saved != 1) omp_set_num_threads(saved);
+#endif
+  };
+  const index_t count = rows * cols;
+#pragma omp parallel for schedule(static) if (count > 1)
+  for (index_t t = 0; t < count; ++t) tile(t);
+}
+#endif
+
 }  // namespace
+
+void set_gemm_impl(GemmImpl impl) {
+  if (impl == GemmImpl::blas && !LATENT_WITH_BLAS)
+    throw Error("gemm", "this latent was built without OpenBLAS (LATENT_BLAS=OFF or not found)");
+  g_impl.store(impl);
+}
+
+GemmImpl gemm_impl() {
+  return g_impl.load();
+}
+
+bool gemm_has_blas() {
+  return LATENT_WITH_BLAS;
+}
+
+const char* gemm_blas_config() {
+#if LATENT_WITH_BLAS
+  return openblas_get_config();
+#else
+  return "none";
+#endif
+}
 
 template <class T>
 void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a,
@@ -283,6 +386,14 @@ void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, 
     }
     return;
   }
+#if LATENT_WITH_BLAS
+  // (The empty and k == 0 cases stay above: BLAS refuses the zero strides they may come with.)
+  if (g_impl.load(std::memory_order_relaxed) == GemmImpl::blas &&
+      fits_blas(m, n, k, lda, ldb, ldc)) {
+    gemm_blas(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+#endif
   if (m * n * k <= kTinyWork) {
     gemm_tiny(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;

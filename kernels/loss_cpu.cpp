@@ -1,8 +1,10 @@
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/cpu_parallel.h"
+#include "kernels/cpu_vmath.h"
 #include "kernels/loss.h"
 #include "kernels/scalar_math.h"
 
@@ -47,36 +49,80 @@ double row_logsumexp(const T* x, index_t k) {
 
 // ---- bce_with_logits, mse ---------------------------------------------------------------------
 
+namespace {
+
+// The float terms of a row piece x[0, n) with targets t: the loss max(x, 0) - x t + log1p(e) and
+// (grad) its derivative sigmoid(x) - t, e = exp(-|x|) through the vector functions
+// (cpu_vmath.h); the formulas of scalar_math.h, written as selects.
+void bce_chunk(const float* x, const float* t, index_t n, float* loss, float* grad) {
+  alignas(64) float e[vmath::kChunk];
+  for (index_t j = 0; j < n; ++j) e[j] = -std::fabs(x[j]);
+  vmath::exp(e, n);
+  if (grad)
+    for (index_t j = 0; j < n; ++j)
+      grad[j] = (x[j] >= 0.0f ? 1.0f / (1.0f + e[j]) : e[j] / (1.0f + e[j])) - t[j];
+  if (loss) {
+    vmath::log1p(loss, e, n);
+    for (index_t j = 0; j < n; ++j) loss[j] += (x[j] > 0.0f ? x[j] : 0.0f) - x[j] * t[j];
+  }
+}
+
+// Row i's loss (summed in double in the order of j) and, when dx, scale times its gradient.
+template <class T>
+double bce_row(const T* x, const T* t, index_t i, index_t d, T* dx, T scale) {
+  double s = 0;
+  if constexpr (std::is_same_v<T, float>) {
+    alignas(64) float l[vmath::kChunk];
+    alignas(64) float g[vmath::kChunk];
+    for (index_t j0 = i * d; j0 < (i + 1) * d; j0 += vmath::kChunk) {
+      const index_t len = std::min(vmath::kChunk, (i + 1) * d - j0);
+      bce_chunk(x + j0, t + j0, len, l, dx ? g : nullptr);
+      for (index_t j = 0; j < len; ++j) s += l[j];
+      if (dx)
+        for (index_t j = 0; j < len; ++j) dx[j0 + j] = scale * g[j];
+    }
+  } else {
+    for (index_t j = i * d; j < (i + 1) * d; ++j) {
+      s += math::bce_with_logits(x[j], t[j]);
+      if (dx) dx[j] = scale * math::bce_with_logits_grad(x[j], t[j]);
+    }
+  }
+  return s;
+}
+
+}  // namespace
+
 template <class T>
 void bce_with_logits_forward(T* out, const T* x, const T* t, T scale, bool per_sample, index_t n,
                              index_t d, double*, Stream) {
-  reduce_rows(out, scale, per_sample, n, d, [&](index_t i) {
-    double s = 0;
-    for (index_t j = i * d; j < (i + 1) * d; ++j) s += math::bce_with_logits(x[j], t[j]);
-    return s;
-  });
+  reduce_rows(out, scale, per_sample, n, d,
+              [&](index_t i) { return bce_row<T>(x, t, i, d, nullptr, scale); });
 }
 
 template <class T>
 void bce_with_logits_forward_grad(T* out, T* dx, const T* x, const T* t, T scale, index_t n,
                                   index_t d, double*, Stream) {
-  reduce_rows(out, scale, false, n, d, [&](index_t i) {
-    double s = 0;
-    for (index_t j = i * d; j < (i + 1) * d; ++j) {
-      s += math::bce_with_logits(x[j], t[j]);
-      dx[j] = scale * math::bce_with_logits_grad(x[j], t[j]);
-    }
-    return s;
-  });
+  reduce_rows(out, scale, false, n, d,
+              [&](index_t i) { return bce_row<T>(x, t, i, d, dx, scale); });
 }
 
 template <class T>
 void bce_with_logits_backward(T* dx, T* dt, const T* dout, index_t stride, T scale, const T* x,
                               const T* t, index_t n, index_t d, Stream) {
   for_rows(dout, stride, scale, n, d, [&](index_t i, T g) {
-    if (dx)
-      for (index_t j = i * d; j < (i + 1) * d; ++j)
-        dx[j] += g * math::bce_with_logits_grad(x[j], t[j]);
+    if (dx) {
+      if constexpr (std::is_same_v<T, float>) {
+        alignas(64) float gr[vmath::kChunk];
+        for (index_t j0 = i * d; j0 < (i + 1) * d; j0 += vmath::kChunk) {
+          const index_t len = std::min(vmath::kChunk, (i + 1) * d - j0);
+          bce_chunk(x + j0, t + j0, len, nullptr, gr);
+          for (index_t j = 0; j < len; ++j) dx[j0 + j] += g * gr[j];
+        }
+      } else {
+        for (index_t j = i * d; j < (i + 1) * d; ++j)
+          dx[j] += g * math::bce_with_logits_grad(x[j], t[j]);
+      }
+    }
     if (dt)
       for (index_t j = i * d; j < (i + 1) * d; ++j) dt[j] -= g * x[j];
   });

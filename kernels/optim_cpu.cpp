@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -64,9 +65,21 @@ void adam_step(T* p, T* m, T* v, const T* g, index_t n, AdamStep hp, const doubl
   const T step_size = T(state[3 + 3 * param]);
   const T inv_sqrt_bc2 = T(state[4 + 3 * param]);
   const bool decoupled = hp.decoupled;
-  parallel_for(n, n, [&](index_t i) {
-    math::adam_update(p[i], m[i], v[i], g[i], lr, b1, b2, eps, wd, decoupled, step_size,
-                      inv_sqrt_bc2);
+  // Chunks of unaliased arrays, so the update vectorizes (its square root and division are
+  // exactly rounded in vector form too: the same bits as one element at a time).
+  constexpr index_t kAdamChunk = 4096;
+  const index_t chunks = (n + kAdamChunk - 1) / kAdamChunk;
+  parallel_for(chunks, n, [&](index_t c) {
+    const index_t i0 = c * kAdamChunk;
+    const index_t len = std::min(kAdamChunk, n - i0);
+    T* __restrict pc = p + i0;
+    T* __restrict mc = m + i0;
+    T* __restrict vc = v + i0;
+    const T* __restrict gc = g + i0;
+#pragma omp simd
+    for (index_t i = 0; i < len; ++i)
+      math::adam_update(pc[i], mc[i], vc[i], gc[i], lr, b1, b2, eps, wd, decoupled, step_size,
+                        inv_sqrt_bc2);
   });
 }
 

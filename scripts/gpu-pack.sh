@@ -35,11 +35,14 @@ if [ "$commit" != unknown ] && [ -n "$(git status --porcelain --untracked-files=
 fi
 
 # Portable host code: x86-64-v3 (AVX2, FMA) for the C++ and for nvcc's host compiler. A fresh
-# configuration each time (objects are kept), so no cached choice of an earlier one sticks.
+# configuration each time (objects are kept), so no cached choice of an earlier one sticks. The
+# GPU machine has neither MPI nor OpenBLAS nor SLEEF: the pack is built without them (the CPU
+# references there use latent's own GEMM and the C library's functions).
 mkdir -p "$build"
 rm -f "$build/CMakeCache.txt"
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLATENT_CUDA=ON \
-  -DCMAKE_CUDA_ARCHITECTURES=90 -DLATENT_NATIVE_CPU=OFF -DLATENT_MPI=OFF \
+  -DCMAKE_CUDA_ARCHITECTURES=90 -DLATENT_NATIVE_CPU=OFF -DLATENT_MPI=OFF -DLATENT_BLAS=OFF \
+  -DLATENT_SLEEF=OFF \
   -DCMAKE_CXX_FLAGS="-march=x86-64-v3" -DCMAKE_CUDA_FLAGS="-Xcompiler=-march=x86-64-v3" \
   -DLATENT_COMMIT="$commit" > "$build/configure.log" 2>&1 ||
   die "configure failed: $build/configure.log"

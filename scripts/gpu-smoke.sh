@@ -152,7 +152,8 @@ if [ $carried_ok = no ]; then
   targets=(latent_cuda_tests bench_train bench_kernels)
   [ $apps = ON ] && targets+=(latent_cli)
   step configure 60 cmake -S . -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DLATENT_CUDA=ON -DLATENT_MPI=OFF -DCMAKE_CUDA_ARCHITECTURES=90 -DLATENT_BUILD_EXAMPLES=OFF \
+    -DLATENT_CUDA=ON -DLATENT_MPI=OFF -DLATENT_BLAS=OFF -DLATENT_SLEEF=OFF \
+    -DCMAKE_CUDA_ARCHITECTURES=90 -DLATENT_BUILD_EXAMPLES=OFF \
     -DLATENT_BUILD_APPS=$apps -DLATENT_COMMIT="$commit" >> "$log" 2>&1
   [ $step_rc -eq 0 ] && step build 300 cmake --build "$work/build" -j "$(nproc)" \
     --target "${targets[@]}" >> "$log" 2>&1

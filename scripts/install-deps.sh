@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages latent builds with, when they are missing.
 set -euo pipefail
-packages=(cmake ninja-build g++ libgtest-dev zlib1g-dev dataset-fashion-mnist libstb-dev libcli11-dev nlohmann-json3-dev openmpi-bin libopenmpi-dev clang libclang-rt-dev libomp-dev)
+packages=(cmake ninja-build g++ libgtest-dev zlib1g-dev dataset-fashion-mnist libstb-dev libcli11-dev nlohmann-json3-dev openmpi-bin libopenmpi-dev clang libclang-rt-dev libomp-dev libopenblas-openmp-dev libsleef-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -17,8 +17,9 @@ cmake --build "$build_dir" -j "$jobs"
 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} ctest --test-dir "$build_dir" --output-on-failure -j "$jobs"
 
 # The fast unit tests again, built with AddressSanitizer and UndefinedBehaviorSanitizer (a CPU
-# build of its own in "$build_dir-sanitize"): a memory error, a leak or undefined behaviour fails
-# the run. With clang and its libFuzzer (installed by install-deps.sh) the same build also makes
+# build of its own in "$build_dir-sanitize", without OpenBLAS and SLEEF, so that latent's own GEMM
+# and the C-library path of the vector functions are checked too): a memory error, a leak or
+# undefined behaviour fails the run. With clang and its libFuzzer (installed by install-deps.sh) the same build also makes
 # one libFuzzer binary per file parser and fuzzes each for LATENT_FUZZ_SECONDS (default 10) from
 # the seed corpus in tests/fuzz/corpus (ctest label `fuzz`); without them the parsers are fuzzed by
 # the mutation loop inside the unit tests only. On 2 cores: about 3 minutes of building with
@@ -44,7 +45,8 @@ if [ "${LATENT_SANITIZE_TESTS:-ON}" != OFF ]; then
     rm -rf "$sanitize_dir"
   fi
   cmake -S . -B "$sanitize_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DLATENT_CUDA=OFF -DLATENT_MPI=OFF -DLATENT_SANITIZE=ON -DLATENT_BUILD_BENCH=OFF \
+    -DLATENT_CUDA=OFF -DLATENT_MPI=OFF -DLATENT_BLAS=OFF -DLATENT_SLEEF=OFF \
+    -DLATENT_SANITIZE=ON -DLATENT_BUILD_BENCH=OFF \
     -DLATENT_BUILD_EXAMPLES=OFF -DLATENT_BUILD_APPS=OFF -DLATENT_FUZZ=$fuzz ${compiler[@]+"${compiler[@]}"}
   targets=(latent_tests)
   [ "$fuzz" = ON ] && targets+=(latent_fuzzers)

@@ -1,5 +1,6 @@
-// The blocked CPU GEMM against a naive double-accumulating reference: odd sizes that leave edge
-// tiles everywhere, several k blocks, all transpose combinations, padded leading dimensions,
+// The CPU GEMM against a naive double-accumulating reference, for each implementation of the
+// build (OpenBLAS when built with it, and the hand-written blocked kernel): odd sizes that leave
+// edge tiles everywhere, several k blocks, all transpose combinations, padded leading dimensions,
 // alpha/beta, degenerate sizes, and independence from the thread count.
 #include <gtest/gtest.h>
 
@@ -14,6 +15,7 @@
 #include <omp.h>
 #endif
 
+#include "kernels/error.h"
 #include "kernels/gemm.h"
 
 namespace latent::kernels {
@@ -110,31 +112,66 @@ void check_all_sizes(T alpha, T beta) {
       check_gemm<T>(make_problem(t & 1, t & 2, s.m, s.n, s.k, 3), alpha, beta);
 }
 
-TEST(Gemm, FloatOverwriteIgnoresNanInC) {
+// Every test below runs once per implementation, restoring the default afterwards.
+class Gemm : public ::testing::TestWithParam<cpu::GemmImpl> {
+ protected:
+  void SetUp() override {
+    saved_ = cpu::gemm_impl();
+    cpu::set_gemm_impl(GetParam());
+  }
+  void TearDown() override { cpu::set_gemm_impl(saved_); }
+
+ private:
+  cpu::GemmImpl saved_ = cpu::GemmImpl::own;
+};
+
+std::vector<cpu::GemmImpl> implementations() {
+  std::vector<cpu::GemmImpl> v = {cpu::GemmImpl::own};
+  if (cpu::gemm_has_blas()) v.push_back(cpu::GemmImpl::blas);
+  return v;
+}
+
+INSTANTIATE_TEST_SUITE_P(Cpu, Gemm, ::testing::ValuesIn(implementations()),
+                         [](const auto& param_info) {
+                           return std::string(param_info.param == cpu::GemmImpl::blas ? "openblas"
+                                                                                      : "own");
+                         });
+
+TEST(GemmImpl, ChoosingBlasWithoutItIsRefused) {
+  if (cpu::gemm_has_blas()) {
+    EXPECT_EQ(cpu::gemm_impl(), cpu::GemmImpl::blas);  // the default where it exists
+    EXPECT_STRNE(cpu::gemm_blas_config(), "none");
+  } else {
+    EXPECT_THROW(cpu::set_gemm_impl(cpu::GemmImpl::blas), Error);
+    EXPECT_EQ(cpu::gemm_impl(), cpu::GemmImpl::own);
+  }
+}
+
+TEST_P(Gemm, FloatOverwriteIgnoresNanInC) {
   check_all_sizes<float>(1.0f, 0.0f);
 }
-TEST(Gemm, FloatAlphaBetaAccumulate) {
+TEST_P(Gemm, FloatAlphaBetaAccumulate) {
   check_all_sizes<float>(0.5f, 1.0f);
   for (int t = 0; t < 4; ++t)
     check_gemm<float>(make_problem(t & 1, t & 2, 65, 33, 200, 1), -1.5f, 0.25f);
 }
-TEST(Gemm, DoubleOverwriteIgnoresNanInC) {
+TEST_P(Gemm, DoubleOverwriteIgnoresNanInC) {
   check_all_sizes<double>(1.0, 0.0);
 }
-TEST(Gemm, DoubleAlphaBetaAccumulate) {
+TEST_P(Gemm, DoubleAlphaBetaAccumulate) {
   check_all_sizes<double>(0.5, 1.0);
   for (int t = 0; t < 4; ++t)
     check_gemm<double>(make_problem(t & 1, t & 2, 33, 65, 200, 1), -1.5, 0.25);
 }
 
-TEST(Gemm, TightLeadingDimensions) {
+TEST_P(Gemm, TightLeadingDimensions) {
   for (int t = 0; t < 4; ++t) {
     check_gemm<float>(make_problem(t & 1, t & 2, 130, 70, 50, 0), 1.0f, 0.0f);
     check_gemm<double>(make_problem(t & 1, t & 2, 50, 70, 200, 0), 2.0, -1.0);
   }
 }
 
-TEST(Gemm, ZeroInnerDimensionScalesC) {
+TEST_P(Gemm, ZeroInnerDimensionScalesC) {
   std::vector<float> c(6, std::nanf(""));
   cpu::gemm<float>(false, false, 2, 3, 0, 1.0f, nullptr, 1, nullptr, 3, 0.0f, c.data(), 3);
   for (float v : c) EXPECT_EQ(v, 0.0f);
@@ -143,7 +180,7 @@ TEST(Gemm, ZeroInnerDimensionScalesC) {
   EXPECT_EQ(d, (std::vector<double>{2, 4, 6, 8, 10, 12}));
 }
 
-TEST(Gemm, EmptyOutputWritesNothing) {
+TEST_P(Gemm, EmptyOutputWritesNothing) {
   std::vector<float> c = {7, 7, 7};
   const std::vector<float> a = {1, 2, 3}, b = {1, 2, 3};
   cpu::gemm<float>(false, false, 0, 3, 1, 1.0f, a.data(), 1, b.data(), 3, 0.0f, c.data(), 3);
@@ -151,7 +188,7 @@ TEST(Gemm, EmptyOutputWritesNothing) {
   EXPECT_EQ(c, (std::vector<float>{7, 7, 7}));
 }
 
-TEST(Gemm, AlphaZeroDoesNotReadInputs) {
+TEST_P(Gemm, AlphaZeroDoesNotReadInputs) {
   // BLAS semantics: alpha = 0 means C = beta * C, whatever A and B hold.
   const std::vector<float> a(4, std::nanf("")), b(4, std::nanf(""));
   std::vector<float> c = {1, 2, 3, 4};
@@ -159,7 +196,7 @@ TEST(Gemm, AlphaZeroDoesNotReadInputs) {
   EXPECT_EQ(c, (std::vector<float>{0.5f, 1, 1.5f, 2}));
 }
 
-TEST(Gemm, HandComputed) {
+TEST_P(Gemm, HandComputed) {
   // [1 2 3; 4 5 6] x [7 8; 9 10; 11 12] = [58 64; 139 154]
   const std::vector<double> a = {1, 2, 3, 4, 5, 6}, b = {7, 8, 9, 10, 11, 12};
   std::vector<double> c(4);
@@ -172,21 +209,34 @@ TEST(Gemm, HandComputed) {
 }
 
 #ifdef _OPENMP
-TEST(Gemm, ResultDoesNotDependOnThreadCount) {
-  const index_t m = 301, n = 257, k = 450;
-  const auto a = random_vector<float>(static_cast<std::size_t>(m * k), 4);
-  const auto b = random_vector<float>(static_cast<std::size_t>(n * k), 5);
+TEST_P(Gemm, ResultDoesNotDependOnThreadCount) {
+  // An odd shape, and the training shapes of a 784-512 layer (forward, dx and dW) at batch 8
+  // and 1024, in every transpose combination they use.
+  struct Case {
+    bool ta, tb;
+    index_t m, n, k;
+  };
+  const Case cases[] = {{false, true, 301, 257, 450},   {false, true, 1024, 512, 784},
+                        {false, false, 1024, 784, 512}, {true, false, 512, 784, 1024},
+                        {false, true, 8, 512, 784},     {true, false, 512, 784, 8}};
   const int saved = omp_get_max_threads();
-  std::vector<std::vector<float>> results;
-  for (int threads : {1, 2, 3}) {
-    omp_set_num_threads(threads);
-    std::vector<float> c(static_cast<std::size_t>(m * n));
-    cpu::gemm<float>(false, true, m, n, k, 1.0f, a.data(), k, b.data(), k, 0.0f, c.data(), n);
-    results.push_back(c);
+  for (const Case& t : cases) {
+    const auto a = random_vector<float>(static_cast<std::size_t>(t.m * t.k), 4);
+    const auto b = random_vector<float>(static_cast<std::size_t>(t.n * t.k), 5);
+    const index_t lda = t.ta ? t.m : t.k, ldb = t.tb ? t.k : t.n;
+    std::vector<std::vector<float>> results;
+    for (int threads : {1, 2, 3, 4}) {
+      omp_set_num_threads(threads);
+      std::vector<float> c(static_cast<std::size_t>(t.m * t.n));
+      cpu::gemm<float>(t.ta, t.tb, t.m, t.n, t.k, 1.0f, a.data(), lda, b.data(), ldb, 0.0f,
+                       c.data(), t.n);
+      results.push_back(c);
+    }
+    for (std::size_t i = 1; i < results.size(); ++i)
+      EXPECT_EQ(results[0], results[i])
+          << t.m << "x" << t.n << "x" << t.k << " with " << i + 1 << " threads";
   }
   omp_set_num_threads(saved);
-  EXPECT_EQ(results[0], results[1]);
-  EXPECT_EQ(results[0], results[2]);
 }
 #endif
 
