@@ -253,7 +253,7 @@ void Bench::run(const Config& c, const Data& data) {
       t = bench::time_cuda(device_, step,
                            {.warmup = 10, .runs = opt_.quick ? 5 : 21, .min_sample_ms = 50});
     } else {
-      t = bench::time_host(step, {.warmup = 2, .runs = opt_.quick ? 3 : 7, .min_sample_ms = 0});
+      t = bench::time_host(step, {.warmup = 2, .runs = opt_.quick ? 5 : 7, .min_sample_ms = 100});
     }
     const double seconds = t.median_ms * 1e-3;
     const double tflops = step_flops(c.model, c.batch) / seconds / 1e12;
@@ -302,7 +302,7 @@ void Bench::run(const Config& c, const Data& data) {
               ? bench::time_cuda(device_, replay,
                                  {.warmup = 10, .runs = opt_.quick ? 5 : 21, .min_sample_ms = 50})
               : bench::time_host(replay,
-                                 {.warmup = 2, .runs = opt_.quick ? 3 : 7, .min_sample_ms = 0});
+                                 {.warmup = 2, .runs = opt_.quick ? 5 : 7, .min_sample_ms = 100});
       const double rs = r.median_ms * 1e-3;
       line(c)
           .num("median_ms", r.median_ms, 4)

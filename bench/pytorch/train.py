@@ -9,8 +9,13 @@ between two CUDA events) and the same JSON fields, with "bench":"pytorch_train" 
     python3 bench/pytorch/train.py [--quick] [--modes eager,compile] [--models vae,ae]
                                    [--configs 128,1024,1024-tf32,4096,65536] [--commit HASH]
 
-Without torch or without a GPU: one line {"bench":"pytorch_train","skipped":...}, status 0. A
-configuration that fails (the loss does not fall, torch.compile fails) prints a line with
+With --cpu the same models train on the CPU (batch 128 and 1024 unless --configs says otherwise,
+fp32 only) on --threads threads (default: torch's, i.e. OMP_NUM_THREADS), timed with the host
+clock as bench_train --cpu does; "device" is "cpu: <model>" as latent writes it, and "threads"
+and "blas" (torch's BLAS) are added.
+
+Without torch or without a GPU (and no --cpu): one line {"bench":"pytorch_train","skipped":...},
+status 0. A configuration that fails (the loss does not fall, torch.compile fails) prints a line with
 "error" and the script exits with status 1 after the others.
 """
 
@@ -22,6 +27,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 POOL = 8  # batches the steps cycle over, already on the GPU
 DATA_DIRS = (os.environ.get("LATENT_FASHION_MNIST", ""), "/usr/share/datasets/fashion-mnist")
@@ -86,13 +92,42 @@ def fp32_peak_tflops(torch):
     return props.multi_processor_count * (128 if wide else 64) * 2 * mhz * 1e6 / 1e12
 
 
+def cpu_name():
+    """The "model name" of /proc/cpuinfo, as bench_util.cpp reads it."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
 def make_adam(torch, params):
-    """Adam with the fused CUDA kernel (one launch for all parameters, as latent's) when this
-    torch has it, else the default (foreach) implementation."""
+    """Adam with the fused kernel (one kernel for all parameters, as latent's; on the CPU too in
+    recent torch) when this torch has it, else the default (foreach) implementation."""
     try:
         return torch.optim.Adam(params, lr=1e-3, fused=True), "fused"
     except (TypeError, RuntimeError, ValueError):
         return torch.optim.Adam(params, lr=1e-3), "default"
+
+
+def time_steps_cpu(step, warmup, runs, min_sample_ms=100.0, max_iters=1000):
+    """The same on the host clock (CPU steps are synchronous), as bench_util.cpp's time_host."""
+    for _ in range(warmup):
+        step()
+
+    def sample(iters):
+        t0 = time.perf_counter()
+        for _ in range(iters):
+            step()
+        return (time.perf_counter() - t0) * 1e3 / iters
+
+    one = sample(1)
+    iters = max_iters if one <= 0 else int(min(max(math.ceil(min_sample_ms / one), 1), max_iters))
+    per_step = sorted(sample(iters) for _ in range(runs))
+    return per_step[len(per_step) // 2], per_step[0], iters, runs
 
 
 def time_steps(torch, step, warmup, runs, min_sample_ms=50.0, max_iters=1000):
@@ -122,13 +157,14 @@ def run_config(torch, models, cfg, images, source, args, common):
     fields = {"bench": "pytorch_train", "mode": mode, "model": model_name,
               "shape": "784-512-256-32", "likelihood": "bernoulli", "batch": batch,
               "math": "tf32" if tf32 else "fp32", **common}
-    torch.backends.cuda.matmul.allow_tf32 = tf32
+    if not args.cpu:
+        torch.backends.cuda.matmul.allow_tf32 = tf32
     torch.manual_seed(0)
     if mode == "compile":
         torch._dynamo.reset()
         fields["compile_mode"] = args.compile_mode
     try:
-        model = models.make_model(model_name).cuda().train()
+        model = models.make_model(model_name).to(images.device).train()
         opt, adam = make_adam(torch, model.parameters())
         fields["adam"] = adam
         loss_fn = model
@@ -158,8 +194,12 @@ def run_config(torch, models, cfg, images, source, args, common):
             emit(dict(fields, error=f"the loss did not fall: {first} -> {last}"))
             return False
 
-        median, fastest, iters, runs = time_steps(torch, step, warmup=10,
-                                                  runs=5 if args.quick else 21)
+        if args.cpu:
+            median, fastest, iters, runs = time_steps_cpu(step, warmup=2,
+                                                          runs=5 if args.quick else 7)
+        else:
+            median, fastest, iters, runs = time_steps(torch, step, warmup=10,
+                                                      runs=5 if args.quick else 21)
         seconds = median * 1e-3
         tflops = models.step_flops(model_name, batch) / seconds / 1e12
         peak = args.peak
@@ -176,7 +216,8 @@ def run_config(torch, models, cfg, images, source, args, common):
         log(f"{mode} {model_name} batch {batch}: {type(e).__name__}: {e}")
         return False
     finally:
-        torch.backends.cuda.matmul.allow_tf32 = False
+        if not args.cpu:
+            torch.backends.cuda.matmul.allow_tf32 = False
 
 
 def main():
@@ -187,8 +228,12 @@ def main():
     parser.add_argument("--compile-mode", default="default",
                         help="torch.compile mode: default, reduce-overhead, max-autotune, ...")
     parser.add_argument("--models", default="vae,ae", help="comma-separated: vae, ae")
-    parser.add_argument("--configs", default="128,1024,1024-tf32,4096,65536",
-                        help="comma-separated batch sizes, FP32; BATCH-tf32 for TF32 GEMMs")
+    parser.add_argument("--configs", default=None,
+                        help="comma-separated batch sizes, FP32; BATCH-tf32 for TF32 GEMMs "
+                             "(default 128,1024,1024-tf32,4096,65536; with --cpu 128,1024)")
+    parser.add_argument("--cpu", action="store_true", help="train on the CPU")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="CPU threads (torch.set_num_threads; default: OMP_NUM_THREADS)")
     parser.add_argument("--commit", default=os.environ.get("LATENT_COMMIT", "unknown"))
     args = parser.parse_args()
     modes = [m for m in args.modes.split(",") if m]
@@ -197,11 +242,15 @@ def main():
     model_names = [m for m in args.models.split(",") if m]
     if not model_names or any(m not in ("vae", "ae") for m in model_names):
         parser.error("--models takes vae and/or ae")
+    if args.configs is None:
+        args.configs = "128,1024" if args.cpu else "128,1024,1024-tf32,4096,65536"
     batches = []
     for token in (t for t in args.configs.split(",") if t):
         size, _, math_mode = token.partition("-")
         if not size.isdigit() or int(size) < 1 or math_mode not in ("", "tf32"):
             parser.error(f"--configs: '{token}' is not BATCH or BATCH-tf32")
+        if args.cpu and math_mode:
+            parser.error(f"--configs: '{token}': TF32 is a GPU mode")
         batches.append((int(size), math_mode == "tf32"))
     if not batches:
         parser.error("--configs needs at least one batch size")
@@ -211,18 +260,28 @@ def main():
     except ImportError:
         emit({"bench": "pytorch_train", "skipped": "torch is not installed", "commit": args.commit})
         return 0
-    if not torch.cuda.is_available():
+    if not args.cpu and not torch.cuda.is_available():
         emit({"bench": "pytorch_train", "skipped": "no CUDA GPU", "commit": args.commit,
               "torch": torch.__version__})
         return 0
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import models
 
-    args.peak = fp32_peak_tflops(torch)
     array, source = load_images(POOL * max(b for b, _ in batches))
-    images = torch.from_numpy(array).cuda()
-    common = {"device": torch.cuda.get_device_name(0), "commit": args.commit,
-              "torch": torch.__version__}
+    if args.cpu:
+        if args.threads > 0:
+            torch.set_num_threads(args.threads)
+        args.peak = None
+        images = torch.from_numpy(array)
+        config = torch.__config__.show()
+        blas = "mkl" if "BLAS_INFO=mkl" in config else "openblas" if "openblas" in config else "other"
+        common = {"device": "cpu: " + cpu_name(), "threads": torch.get_num_threads(),
+                  "blas": blas, "commit": args.commit, "torch": torch.__version__}
+    else:
+        args.peak = fp32_peak_tflops(torch)
+        images = torch.from_numpy(array).cuda()
+        common = {"device": torch.cuda.get_device_name(0), "commit": args.commit,
+                  "torch": torch.__version__}
     configs = [(mode, model, batch, tf32) for mode in modes for model in model_names
                for batch, tf32 in batches]
     ok = True
