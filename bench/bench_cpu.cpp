@@ -16,6 +16,7 @@
 #include "bench_util.h"
 #include "core/latent.h"
 #include "kernels/gemm.h"
+#include "models/vae.h"
 
 namespace {
 
@@ -153,6 +154,42 @@ void time_train_step(int runs, const std::string& device) {
       .print();
 }
 
+// Inference latency of the VAE 784-512-256-32 (Bernoulli): encode (the posterior mean) and
+// reconstruct (decode of the mean, logits) of 1 and 8 rows, evaluation mode, no graph.
+void time_inference(int runs, const std::string& device) {
+  using namespace latent;
+  models::VAE vae({.input = 784, .hidden = {512, 256}, .latent = 32});
+  vae.eval();
+  Generator gen(1);
+  for (const std::int64_t rows : {1, 8}) {
+    const Tensor x = Tensor::rand({rows, 784}, gen);
+    for (const char* what : {"encode", "reconstruct"}) {
+      const bool enc = std::strcmp(what, "encode") == 0;
+      auto once = [&] {
+        NoGradGuard no_grad;
+        const Tensor y = enc ? vae.encode(x) : vae.reconstruct(x);
+        (void)y;
+      };
+      const double median =
+          latent::bench::time_host(once, {.warmup = 3, .runs = runs, .min_sample_ms = 20})
+              .median_ms;
+      JsonLine()
+          .str("bench", "inference_cpu")
+          .str("model", "vae")
+          .str("shape", "784-512-256-32")
+          .str("what", what)
+          .integer("batch", rows)
+          .str("impl", impl_name())
+          .str("device", "cpu: " + device)
+          .integer("threads", thread_count())
+          .str("commit", latent::bench::commit())
+          .num("median_ms", median, 4)
+          .num("samples_per_s", double(rows) / (median * 1e-3), 1)
+          .print();
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -198,6 +235,7 @@ int main(int argc, char** argv) {
       time_gemm({l.h, l.d, l.n, true, false}, name + " dw", runs, device);
     }
     time_train_step(quick ? 9 : 21, device);
+    time_inference(quick ? 7 : 21, device);
   }
   return 0;
 }
