@@ -123,6 +123,16 @@ struct TrainArgs {
   std::int64_t warmup = 0;
   std::int64_t samples = 1;
   std::int64_t k = 5;
+  // dae
+  std::string corruption = "masking";
+  double corruption_level = -1;  // unset: 0.25 (masking, salt-and-pepper) or 0.1 (gaussian)
+  // sae
+  std::string sparsity = "l1";
+  double sparsity_weight = -1;  // unset: 1e-3 (l1) or 1 (kl)
+  double rho = 0.05;
+  // cae
+  double lambda = 0.1;
+  std::string contractive = "one-layer";
   bool binarize = false;
   std::int64_t limit = 0;
   std::int64_t test_limit = 0;
@@ -216,16 +226,17 @@ std::vector<float> host(const Tensor& t) {
   return t.to(Device::cpu()).to_vector<float>();
 }
 
-void write_pictures(models::VAE& vae, const data::Dataset& test, const models::History& history,
-                    const fs::path& out) {
+void write_pictures(models::Autoencoder& vae, const data::Dataset& test,
+                    const models::History& history, const fs::path& out) {
   NoGradGuard no_grad;
   vae.eval();
   const Device dev = vae.device();
   Generator gen(1234);
 
-  // Samples from the prior: 8 x 8.
-  app::image_grid(host(models::sample(vae, 64, {.generator = &gen})), 64, 28, 8)
-      .save_png((out / "samples.png").string());
+  // Samples from the prior: 8 x 8 (generative models only).
+  if (auto* generative = dynamic_cast<models::VAE*>(&vae))
+    app::image_grid(host(models::sample(*generative, 64, {.generator = &gen})), 64, 28, 8)
+        .save_png((out / "samples.png").string());
 
   // Reconstructions: rows of 10 inputs, each followed by a row of their reconstructions.
   const std::int64_t n = std::min<std::int64_t>(30, test.size());
@@ -251,19 +262,32 @@ void write_pictures(models::VAE& vae, const data::Dataset& test, const models::H
     app::image_grid(interp, static_cast<std::int64_t>(interp.size() / 784), 28, 10)
         .save_png((out / "interpolations.png").string());
 
-  // Traversals of the first 8 latent dimensions around the first test image's code.
+  // The codes of up to 2000 test images (posterior means for a VAE).
+  const std::int64_t m = std::min<std::int64_t>(2000, test.size());
+  const Tensor mu = models::export_mu(vae, test.images.rows(0, m).to(dev)).to(Device::cpu());
+  const auto muv = mu.to_vector<float>();
+
+  // Traversals of the first 8 latent dimensions around the first test image's code: over -3..3
+  // (the prior's range) for a VAE, over the range the test codes take for the others.
+  const bool prior = dynamic_cast<models::VAE*>(&vae) != nullptr;
   std::vector<float> trav;
   const std::int64_t dims = std::min<std::int64_t>(8, vae.latent_dim());
   for (std::int64_t d = 0; d < dims; ++d) {
-    const auto row =
-        host(models::traverse(vae, test.images.rows(0, 1).to(dev), d, models::linspace(-3, 3, 11)));
+    double lo = -3, hi = 3;
+    if (!prior) {
+      lo = hi = muv[static_cast<std::size_t>(d)];
+      for (std::int64_t i = 0; i < m; ++i) {
+        lo = std::min<double>(lo, muv[static_cast<std::size_t>(i * vae.latent_dim() + d)]);
+        hi = std::max<double>(hi, muv[static_cast<std::size_t>(i * vae.latent_dim() + d)]);
+      }
+    }
+    const auto row = host(
+        models::traverse(vae, test.images.rows(0, 1).to(dev), d, models::linspace(lo, hi, 11)));
     trav.insert(trav.end(), row.begin(), row.end());
   }
   app::image_grid(trav, dims * 11, 28, 11).save_png((out / "traversals.png").string());
 
-  // The codes of up to 2000 test images in their two most varying dimensions, coloured by label.
-  const std::int64_t m = std::min<std::int64_t>(2000, test.size());
-  const Tensor mu = models::export_mu(vae, test.images.rows(0, m).to(dev)).to(Device::cpu());
+  // The codes in their two most varying dimensions, coloured by label.
   const auto au = models::active_units(vae, test.images.rows(0, m).to(dev));
   const auto var = au.variance.to_vector<float>();
   std::int64_t a = 0, b = vae.latent_dim() > 1 ? 1 : 0;
@@ -273,7 +297,6 @@ void write_pictures(models::VAE& vae, const data::Dataset& test, const models::H
     else if (j != a && (b == a || var[j] > var[b]))
       b = j;
   }
-  const auto muv = mu.to_vector<float>();
   std::vector<float> xy;
   for (std::int64_t i = 0; i < m; ++i) {
     xy.push_back(muv[i * vae.latent_dim() + a]);
@@ -362,43 +385,103 @@ int run_train(const TrainArgs& a) {
   }
 }
 
+// The model --model names, with its parameters.
+std::unique_ptr<models::Autoencoder> make_model(const TrainArgs& a, Device dev) {
+  const std::string& m = a.model;
+  const models::LikelihoodConfig like{.kind = models::parse_likelihood(a.likelihood)};
+  const std::vector<std::int64_t> mirrored(a.hidden.rbegin(), a.hidden.rend());
+  const models::MLPSpec enc{.hidden = a.hidden}, dec{.hidden = mirrored};
+  if (m == "iwae")
+    return std::make_unique<models::IWAE>(models::IWAEConfig{.input = 784,
+                                                             .hidden = a.hidden,
+                                                             .latent = a.latent,
+                                                             .likelihood = like,
+                                                             .k = a.k,
+                                                             .seed = a.seed},
+                                          dev);
+  if (m == "vae" || m == "beta-vae") {
+    models::KlSchedule warm;
+    if (a.warmup > 0) warm = {.kind = models::KlAnneal::linear, .steps = a.warmup};
+    return std::make_unique<models::VAE>(models::VAEConfig{.input = 784,
+                                                           .hidden = a.hidden,
+                                                           .latent = a.latent,
+                                                           .likelihood = like,
+                                                           .samples = a.samples,
+                                                           .beta = a.beta,
+                                                           .warmup = warm,
+                                                           .seed = a.seed},
+                                         dev);
+  }
+  if (m == "linear-ae")
+    return std::make_unique<models::AE>(models::AEConfig::linear(784, a.latent, 1.0, a.seed), dev);
+  if (m == "ae")
+    return std::make_unique<models::AE>(models::AEConfig{.input = 784,
+                                                         .latent = a.latent,
+                                                         .encoder = enc,
+                                                         .decoder = dec,
+                                                         .likelihood = like,
+                                                         .seed = a.seed},
+                                        dev);
+  if (m == "dae") {
+    models::CorruptionConfig c;
+    c.kind = a.corruption == "gaussian"  ? models::Corruption::gaussian
+             : a.corruption == "masking" ? models::Corruption::masking
+                                         : models::Corruption::salt_and_pepper;
+    if (c.kind == models::Corruption::gaussian)
+      c.sigma = a.corruption_level >= 0 ? a.corruption_level : 0.1;
+    else
+      c.p = a.corruption_level >= 0 ? a.corruption_level : 0.25;
+    return std::make_unique<models::DenoisingAE>(models::DenoisingAEConfig{.input = 784,
+                                                                           .latent = a.latent,
+                                                                           .encoder = enc,
+                                                                           .decoder = dec,
+                                                                           .likelihood = like,
+                                                                           .corruption = c,
+                                                                           .seed = a.seed},
+                                                 dev);
+  }
+  if (m == "sae") {
+    const bool l1 = a.sparsity == "l1";
+    const double weight = a.sparsity_weight >= 0 ? a.sparsity_weight : (l1 ? 1e-3 : 1.0);
+    return std::make_unique<models::SparseAE>(
+        models::SparseAEConfig{.input = 784,
+                               .latent = a.latent,
+                               .encoder = enc,
+                               .decoder = dec,
+                               .likelihood = like,
+                               .penalty = l1 ? models::Sparsity::l1 : models::Sparsity::kl,
+                               .weight = l1 ? weight : 1e-3,
+                               .rho = a.rho,
+                               .beta = l1 ? 1.0 : weight,
+                               .seed = a.seed},
+        dev);
+  }
+  // cae: one sigmoid layer (the closed-form penalty) or the deep encoder --hidden gives (the exact
+  // Jacobian penalty).
+  models::ContractiveAEConfig c{
+      .input = 784, .latent = a.latent, .likelihood = like, .lambda = a.lambda, .seed = a.seed};
+  c.encoder = {.hidden = {}, .activation = Act::sigmoid};
+  if (a.contractive == "deep") c.encoder.hidden = a.hidden;
+  c.decoder = dec;
+  return std::make_unique<models::ContractiveAE>(c, dev);
+}
+
 int train_into(const TrainArgs& a, const fs::path& out, const std::string& started,
                const Device dev, const data::Dataset& train, const data::Dataset& test) {
   dist::Group& world = dist::world();
   const bool root = world.is_root();
-  std::unique_ptr<models::VAE> vae;
-  const models::LikelihoodArg like(models::parse_likelihood(a.likelihood));
-  if (a.model == "iwae") {
-    vae = std::make_unique<models::IWAE>(models::IWAEConfig{.input = 784,
-                                                            .hidden = a.hidden,
-                                                            .latent = a.latent,
-                                                            .likelihood = like,
-                                                            .k = a.k,
-                                                            .seed = a.seed},
-                                         dev);
-  } else {
-    models::KlSchedule warm;
-    if (a.warmup > 0) warm = {.kind = models::KlAnneal::linear, .steps = a.warmup};
-    vae = std::make_unique<models::VAE>(models::VAEConfig{.input = 784,
-                                                          .hidden = a.hidden,
-                                                          .latent = a.latent,
-                                                          .likelihood = like,
-                                                          .samples = a.samples,
-                                                          .beta = a.beta,
-                                                          .warmup = warm,
-                                                          .seed = a.seed},
-                                        dev);
-  }
+  std::unique_ptr<models::Autoencoder> model = make_model(a, dev);
+  auto* vae = dynamic_cast<models::VAE*>(model.get());  // null for a deterministic autoencoder
   if (root)
     std::fprintf(
         stderr, "latent: %s with %lld parameters on %s%s, %lld training / %lld test images\n",
-        vae->name().c_str(), static_cast<long long>(vae->num_parameters()), dev.str().c_str(),
+        model->name().c_str(), static_cast<long long>(model->num_parameters()), dev.str().c_str(),
         world.size() > 1 ? (" (rank 0 of " + std::to_string(world.size()) + " processes)").c_str()
                          : "",
         static_cast<long long>(train.size()), static_cast<long long>(test.size()));
 
-  optim::Adam opt(vae->parameters(), {.lr = a.lr});
-  models::Trainer trainer(*vae, opt,
+  optim::Adam opt(model->parameters(), {.lr = a.lr});
+  models::Trainer trainer(*model, opt,
                           {.epochs = a.epochs,
                            .batch = a.batch,
                            .seed = a.seed,
@@ -417,22 +500,25 @@ int train_into(const TrainArgs& a, const fs::path& out, const std::string& start
 
   std::fprintf(stderr, "latent: evaluating and drawing\n");
   const Tensor test_x = test.images.to(dev);
-  const auto el = models::elbo(*vae, test_x);
-  const auto rec = models::reconstruction_error(*vae, test_x);
-  const auto au = models::active_units(*vae, test_x);
+  const auto rec = models::reconstruction_error(*model, test_x);
+  const auto au = models::active_units(*model, test_x);
+  models::ElboResult el;
   double ll = NAN;
-  if (a.ll_k > 0) {
-    const std::int64_t n = std::min(a.ll_examples, test.size());
-    ll = models::log_likelihood(*vae, test_x.rows(0, n), {.k = a.ll_k, .seed = a.seed});
+  if (vae) {
+    el = models::elbo(*vae, test_x);
+    if (a.ll_k > 0) {
+      const std::int64_t n = std::min(a.ll_examples, test.size());
+      ll = models::log_likelihood(*vae, test_x.rows(0, n), {.k = a.ll_k, .seed = a.seed});
+    }
   }
-  write_pictures(*vae, test, history, out);
-  save(*vae, (out / "model.safetensors").string(), models::to_metadata(vae->config()));
+  write_pictures(*model, test, history, out);
+  save(*model, (out / "model.safetensors").string(), models::to_metadata(*model));
 
   double train_seconds = 0;  // the epochs' wall time (their test evaluation included)
   for (const auto& e : history.epochs) train_seconds += e.seconds;
 
   models::JsonReport js;
-  js.set("model", vae->name());
+  js.set("model", a.model);
   js.set("device", dev.str());
   js.set("epochs", static_cast<std::int64_t>(history.epochs.size()));
   js.set("train_seconds", train_seconds);
@@ -442,20 +528,27 @@ int train_into(const TrainArgs& a, const fs::path& out, const std::string& start
   js.set("world_size", world.size());
   js.set("global_batch", a.batch);
   js.set("batch_per_rank", dist::share(a.batch, 0, world.size()).count);
-  set_test_metrics(js, el, rec, au);
-  if (a.ll_k > 0) {
-    js.set("test_log_likelihood", ll);
-    js.set("log_likelihood_k", a.ll_k);
-    js.set("log_likelihood_examples", std::min(a.ll_examples, test.size()));
+  if (vae) {
+    set_test_metrics(js, el, rec, au);
+    if (a.ll_k > 0) {
+      js.set("test_log_likelihood", ll);
+      js.set("log_likelihood_k", a.ll_k);
+      js.set("log_likelihood_examples", std::min(a.ll_examples, test.size()));
+    }
+  } else {
+    js.set("test_recon_nll", rec.nll);
+    js.set("test_squared_error", rec.squared_error);
+    js.set("test_recon_mse", rec.mse);
+    js.set("active_units", au.count);
   }
   const std::string text = js.dump();
   data::write_file_atomic((out / "summary.json").string(), text, "train");
   std::printf("%s", text.c_str());
-  std::fprintf(stderr,
-               "latent: wrote %s/{model.safetensors, metrics.csv, summary.json, samples.png, "
-               "reconstructions.png, "
-               "interpolations.png, traversals.png, latent_scatter.png, loss.png}\n",
-               a.out.c_str());
+  std::fprintf(
+      stderr,
+      "latent: wrote %s/{model.safetensors, metrics.csv, summary.json, %sreconstructions.png, "
+      "interpolations.png, traversals.png, latent_scatter.png, loss.png}\n",
+      a.out.c_str(), vae ? "samples.png, " : "");
   write_run_status(out, a, "finished", started);
   world.barrier();
   return 0;
@@ -472,10 +565,21 @@ struct SampleArgs {
   std::uint64_t seed = 0;
 };
 
+// The VAE (or IWAE) a checkpoint holds; any other kind is refused for `what`, which needs a prior.
+std::unique_ptr<models::VAE> generative(std::unique_ptr<models::Autoencoder> model,
+                                        const std::string& checkpoint, const char* what) {
+  auto* vae = dynamic_cast<models::VAE*>(model.get());
+  check(vae != nullptr, what, checkpoint, " holds a deterministic autoencoder (", model->name(),
+        "): it has no prior to ", what, " from; sampling needs a vae, beta-vae or iwae");
+  model.release();
+  return std::unique_ptr<models::VAE>(vae);
+}
+
 // Decodes n draws from the prior of a saved VAE into a picture grid and a .npy array.
 int run_sample(const SampleArgs& a) {
   const Device dev = a.device == "auto" ? Device::best() : Device::parse(a.device);
-  std::unique_ptr<models::VAE> vae = models::load_vae(a.checkpoint, dev);
+  std::unique_ptr<models::VAE> vae =
+      generative(models::load(a.checkpoint, dev), a.checkpoint, "sample");
   check(vae->input_dim() == 784, "sample", a.checkpoint, " holds a model of ", vae->input_dim(),
         " inputs; pictures need 28x28 images (784)");
   const fs::path out(a.out);
@@ -503,18 +607,33 @@ struct EvalArgs {
   std::uint64_t seed = 0;
 };
 
-// Test-set metrics of a saved VAE, as JSON on stdout.
+// Test-set metrics of a saved model, as JSON on stdout: for a VAE (beta-VAE, IWAE) the ELBO, its
+// terms and log p(x); for a deterministic autoencoder its reconstruction error and active units.
 int run_eval(const EvalArgs& a) {
   const Device dev = a.device == "auto" ? Device::best() : Device::parse(a.device);
-  std::unique_ptr<models::VAE> vae = models::load_vae(a.checkpoint, dev);
+  std::unique_ptr<models::Autoencoder> model = models::load(a.checkpoint, dev);
   const auto test = data::fashion_mnist(Split::test, {.dir = a.data, .limit = a.limit});
+  check(test.images.dim(1) == model->input_dim(), "eval", a.checkpoint, " holds a model of ",
+        model->input_dim(), " inputs, but the test images have ", test.images.dim(1));
   const Tensor x = test.images.to(dev);
+  models::JsonReport js;
+  js.set("checkpoint", a.checkpoint);
+  js.set("model", model->name());
+  js.set("test_images", test.size());
+  auto* vae = dynamic_cast<models::VAE*>(model.get());
+  if (vae == nullptr) {
+    const auto rec = models::reconstruction_error(*model, x);
+    const auto au = models::active_units(*model, x);
+    js.set("test_recon_nll", rec.nll);
+    js.set("test_squared_error", rec.squared_error);
+    js.set("test_recon_mse", rec.mse);
+    js.set("active_units", au.count);
+    std::printf("%s", js.dump().c_str());
+    return 0;
+  }
   const auto el = models::elbo(*vae, x, 1, {.seed = a.seed});
   const auto rec = models::reconstruction_error(*vae, x);
   const auto au = models::active_units(*vae, x);
-  models::JsonReport js;
-  js.set("checkpoint", a.checkpoint);
-  js.set("test_images", test.size());
   set_test_metrics(js, el, rec, au);
   if (a.ll_k > 0) {
     const std::int64_t n = std::min(a.ll_examples, test.size());
@@ -525,6 +644,41 @@ int run_eval(const EvalArgs& a) {
   }
   std::printf("%s", js.dump().c_str());
   return 0;
+}
+
+// A parameter given for a model it does not belong to is a usage error naming both.
+void check_model_flags(const CLI::App& train, const TrainArgs& a) {
+  const std::vector<std::string> vae = {"vae", "beta-vae"};
+  const std::vector<std::string> generative = {"vae", "beta-vae", "iwae"};
+  const std::vector<std::pair<std::string, std::vector<std::string>>> owners = {
+      {"--beta", vae},
+      {"--warmup", vae},
+      {"--samples", vae},
+      {"--k", {"iwae"}},
+      {"--ll-k", generative},
+      {"--ll-examples", generative},
+      {"--corruption", {"dae"}},
+      {"--corruption-level", {"dae"}},
+      {"--sparsity", {"sae"}},
+      {"--sparsity-weight", {"sae"}},
+      {"--rho", {"sae"}},
+      {"--lambda", {"cae"}},
+      {"--contractive", {"cae"}},
+      {"--hidden", {"ae", "dae", "sae", "cae", "vae", "beta-vae", "iwae"}},
+      {"--likelihood", {"ae", "dae", "sae", "cae", "vae", "beta-vae", "iwae"}}};
+  for (const auto& [flag, models] : owners) {
+    if (train.count(flag) == 0 || std::find(models.begin(), models.end(), a.model) != models.end())
+      continue;
+    std::string list;
+    for (const std::string& m : models) list += (list.empty() ? "" : ", ") + m;
+    throw CLI::ValidationError(
+        flag, "a parameter of " + list + ", not of --model " + a.model +
+                  (a.model == "linear-ae" ? " (a linear encoder and decoder with a Gaussian "
+                                            "likelihood: the PCA model)"
+                                          : ""));
+  }
+  if (a.model == "sae" && a.sparsity == "l1" && train.count("--rho") > 0)
+    throw CLI::ValidationError("--rho", "the kl penalty's target; --sparsity is l1");
 }
 
 int main(int argc, char** argv) {
@@ -539,11 +693,12 @@ int main(int argc, char** argv) {
   CLI::App app{"latent: train and inspect autoencoders"};
   app.require_subcommand(1);
   TrainArgs a;
-  CLI::App* train = app.add_subcommand("train", "train a VAE, beta-VAE or IWAE on Fashion-MNIST");
+  CLI::App* train = app.add_subcommand(
+      "train", "train an autoencoder (ae, linear-ae, dae, sae, cae, vae, beta-vae, iwae)");
   // A repeated option keeps its last value, so wrappers can put defaults before the user's flags.
   train->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-  train->add_option("--model", a.model, "vae, beta-vae or iwae")
-      ->check(CLI::IsMember({"vae", "beta-vae", "iwae"}))
+  train->add_option("--model", a.model, "ae, linear-ae, dae, sae, cae, vae, beta-vae or iwae")
+      ->check(CLI::IsMember({"ae", "linear-ae", "dae", "sae", "cae", "vae", "beta-vae", "iwae"}))
       ->capture_default_str();
   train->add_option("--latent", a.latent, "latent dimensions Z")
       ->check(CLI::Range(1, 100000))
@@ -562,18 +717,59 @@ int main(int argc, char** argv) {
   train->add_option("--lr", a.lr, "Adam learning rate")
       ->check(finite_number(false))
       ->capture_default_str();
+  const char* kVaeGroup = "vae and beta-vae";
   train->add_option("--beta", a.beta, "KL weight (beta-VAE)")
       ->check(finite_number(true))
-      ->capture_default_str();
+      ->capture_default_str()
+      ->group(kVaeGroup);
   train->add_option("--warmup", a.warmup, "KL warm-up steps (0: none)")
       ->check(CLI::Range(0, 1000000000))
-      ->capture_default_str();
+      ->capture_default_str()
+      ->group(kVaeGroup);
   train->add_option("--samples", a.samples, "Monte Carlo samples in the ELBO")
       ->check(CLI::Range(1, 1000000000))
-      ->capture_default_str();
-  train->add_option("--k", a.k, "IWAE importance samples")
+      ->capture_default_str()
+      ->group(kVaeGroup);
+  train->add_option("--k", a.k, "importance samples per input")
       ->check(CLI::Range(1, 1000000000))
-      ->capture_default_str();
+      ->capture_default_str()
+      ->group("iwae");
+  train
+      ->add_option("--corruption", a.corruption,
+                   "masking (zeroes), gaussian (added noise) or salt-and-pepper")
+      ->check(CLI::IsMember({"masking", "gaussian", "salt-and-pepper"}))
+      ->capture_default_str()
+      ->group("dae (denoising)");
+  train
+      ->add_option("--corruption-level", a.corruption_level,
+                   "probability of corrupting a pixel (masking, salt-and-pepper; default 0.25) or "
+                   "the noise's sigma (gaussian; default 0.1)")
+      ->check(finite_number(true))
+      ->group("dae (denoising)");
+  train->add_option("--sparsity", a.sparsity, "l1 (on the code) or kl (mean activation vs rho)")
+      ->check(CLI::IsMember({"l1", "kl"}))
+      ->capture_default_str()
+      ->group("sae (sparse)");
+  train
+      ->add_option("--sparsity-weight", a.sparsity_weight,
+                   "the penalty's weight (default 1e-3 for l1, 1 for kl)")
+      ->check(finite_number(true))
+      ->group("sae (sparse)");
+  train->add_option("--rho", a.rho, "kl: the target mean activation, in (0, 1)")
+      ->check(finite_number(false))
+      ->capture_default_str()
+      ->group("sae (sparse)");
+  train->add_option("--lambda", a.lambda, "weight of the Jacobian penalty")
+      ->check(finite_number(true))
+      ->capture_default_str()
+      ->group("cae (contractive)");
+  train
+      ->add_option("--contractive", a.contractive,
+                   "one-layer (a sigmoid layer, closed-form penalty) or deep (the --hidden "
+                   "encoder, exact Jacobian penalty); the decoder mirrors --hidden either way")
+      ->check(CLI::IsMember({"one-layer", "deep"}))
+      ->capture_default_str()
+      ->group("cae (contractive)");
   train->add_flag("--binarize", a.binarize, "dynamic binarization of the training images");
   train->add_option("--limit", a.limit, "training images (0: all 60000)")
       ->check(CLI::Range(0, 1000000000))
@@ -583,10 +779,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   train->add_option("--ll-k", a.ll_k, "importance samples for the test log-likelihood (0: skip)")
       ->check(CLI::Range(std::int64_t{0}, kMaxLlK))
-      ->capture_default_str();
+      ->capture_default_str()
+      ->group("vae, beta-vae and iwae");
   train->add_option("--ll-examples", a.ll_examples, "test images in the log-likelihood estimate")
       ->check(CLI::Range(1, 1000000000))
-      ->capture_default_str();
+      ->capture_default_str()
+      ->group("vae, beta-vae and iwae");
   train->add_option("--data", a.data,
                     "Fashion-MNIST folder (default: $LATENT_FASHION_MNIST or "
                     "/usr/share/datasets/fashion-mnist)");
@@ -639,6 +837,7 @@ int main(int argc, char** argv) {
     a.argv.assign(argv, argv + argc);
     app.parse(argc, argv);
     a.hidden = parse_widths(hidden_text);
+    if (*train) check_model_flags(*train, a);
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
     // A rank that stops alone would leave the others waiting for it: the job ends.

@@ -1,16 +1,22 @@
-// A VAE saved with its config in the checkpoint's metadata is rebuilt from the file alone; bad or
-// missing config metadata is a clear error.
+// Every model of the family saved with its config in the checkpoint's metadata is rebuilt from the
+// file alone (models::load); bad or missing config metadata is a clear error.
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "core/latent.h"
+#include "models/contractive.h"
+#include "models/denoising.h"
+#include "models/iwae.h"
 #include "models/serialize.h"
+#include "models/sparse.h"
 #include "models/vae.h"
 #include "support/model_test_util.h"
 
@@ -185,6 +191,157 @@ TEST_F(VaeCheckpointTest, HugeClaimsInTheMetadataCostNothing) {
   getrusage(RUSAGE_SELF, &after);
   EXPECT_LT(seconds, 1.0);
   EXPECT_LT(after.ru_maxrss - before.ru_maxrss, 100 * 1024);  // kilobytes
+}
+
+// One model of every kind, each with fields away from their defaults.
+struct Kind {
+  std::string name;  // the metadata's latent.model
+  std::function<std::unique_ptr<Autoencoder>()> make;
+};
+
+std::vector<Kind> kinds() {
+  const MLPSpec enc{.hidden = {16, 8}, .activation = Act::elu, .activation_alpha = 0.5f};
+  const MLPSpec dec{.hidden = {9}, .activation = Act::tanh};
+  const LikelihoodConfig gauss{.kind = Likelihood::gaussian_learned};
+  return {
+      {"ae",
+       [=] {
+         return std::make_unique<AE>(AEConfig{.input = 20,
+                                              .latent = 4,
+                                              .encoder = enc,
+                                              .decoder = dec,
+                                              .code_activation = Act::leaky_relu,
+                                              .code_activation_alpha = 0.1f,
+                                              .likelihood = gauss,
+                                              .seed = 5});
+       }},
+      {"ae", [] { return std::make_unique<AE>(AEConfig::linear(20, 3, 0.4, 6)); }},
+      {"dae",
+       [=] {
+         return std::make_unique<DenoisingAE>(DenoisingAEConfig{
+             .input = 20,
+             .latent = 4,
+             .encoder = enc,
+             .decoder = dec,
+             .likelihood = {.kind = Likelihood::categorical, .levels = 3},
+             .corruption = {.kind = Corruption::salt_and_pepper, .p = 0.15, .sigma = 0.2},
+             .seed = 7});
+       }},
+      {"sae",
+       [=] {
+         return std::make_unique<SparseAE>(SparseAEConfig{.input = 20,
+                                                          .latent = 30,
+                                                          .encoder = enc,
+                                                          .decoder = dec,
+                                                          .penalty = Sparsity::kl,
+                                                          .weight = 0.01,
+                                                          .rho = 0.1,
+                                                          .beta = 2.5,
+                                                          .seed = 8});
+       }},
+      {"sae",
+       [=] {
+         return std::make_unique<SparseAE>(SparseAEConfig{.input = 20,
+                                                          .latent = 6,
+                                                          .code_activation = Act::softplus,
+                                                          .penalty = Sparsity::l1,
+                                                          .weight = 0.02,
+                                                          .seed = 9,
+                                                          .undercomplete = true});
+       }},
+      {"cae",
+       [=] {
+         return std::make_unique<ContractiveAE>(ContractiveAEConfig{
+             .input = 20, .latent = 5, .decoder = dec, .lambda = 0.3, .seed = 10});
+       }},
+      {"vae", [] { return std::make_unique<VAE>(odd_config()); }},
+      {"iwae",
+       [] {
+         return std::make_unique<IWAE>(IWAEConfig{.input = 20,
+                                                  .hidden = {12},
+                                                  .latent = 3,
+                                                  .activation = Act::gelu,
+                                                  .likelihood = Likelihood::bernoulli,
+                                                  .k = 4,
+                                                  .seed = 11});
+       }},
+  };
+}
+
+class ModelCheckpointTest : public VaeCheckpointTest {};
+
+TEST_F(ModelCheckpointTest, EveryKindIsRebuiltFromItsFileAlone) {
+  Generator g(2);
+  const Tensor x = Tensor::rand({6, 20}, g);
+  int i = 0;
+  for (const Kind& k : kinds()) {
+    SCOPED_TRACE(k.name + " #" + std::to_string(i));
+    const std::unique_ptr<Autoencoder> model = k.make();
+    const Metadata meta = to_metadata(*model);
+    EXPECT_EQ(meta.at("latent.model"), k.name);
+    EXPECT_EQ(model_kind(meta), k.name);
+    const std::string p = path("model" + std::to_string(i++) + ".safetensors");
+    save(*model, p, meta);
+    const std::unique_ptr<Autoencoder> again = load(p);
+    EXPECT_EQ(again->name(), model->name());
+    // The same configuration (its metadata, every field written), parameters and code.
+    EXPECT_EQ(to_metadata(*again), meta);
+    const auto a = model->named_parameters(), b = again->named_parameters();
+    ASSERT_EQ(a.size(), b.size());
+    for (std::size_t j = 0; j < a.size(); ++j) {
+      EXPECT_EQ(a[j].first, b[j].first);
+      EXPECT_EQ(a[j].second.to_vector<float>(), b[j].second.to_vector<float>()) << a[j].first;
+    }
+    model->eval();
+    again->eval();
+    EXPECT_EQ(model->encode(x).to_vector<float>(), again->encode(x).to_vector<float>());
+  }
+}
+
+TEST_F(ModelCheckpointTest, LoadVaeTakesAnIwaeAndRefusesADeterministicModel) {
+  const std::vector<Kind> all = kinds();
+  const auto iwae = all.back().make();
+  const std::string pi = path("iwae.safetensors");
+  save(*iwae, pi, to_metadata(*iwae));
+  const auto v = load_vae(pi);
+  EXPECT_EQ(v->name(), "iwae");
+  EXPECT_NE(dynamic_cast<IWAE*>(v.get()), nullptr);
+  const auto ae = all.front().make();
+  const std::string pa = path("ae.safetensors");
+  save(*ae, pa, to_metadata(*ae));
+  expect_mentions(error_of([&] { load_vae(pa); }), {"[vae]", pa.c_str(), "'ae'", "not a VAE"});
+}
+
+TEST_F(ModelCheckpointTest, BadMetadataIsNamed) {
+  const auto dae = kinds()[2].make();
+  const std::string p = path("dae.safetensors");
+  Metadata m = to_metadata(*dae);
+  auto with = [&](const std::string& key, const std::string& value) {
+    Metadata changed = m;
+    if (value.empty())
+      changed.erase(key);
+    else
+      changed[key] = value;
+    save(*dae, p, changed);
+    return error_of([&] { load(p); });
+  };
+  expect_mentions(with("latent.model", "gan"), {"[load]", "'gan'", "ae, dae, sae, cae, vae, iwae"});
+  expect_mentions(with("latent.model", ""), {"[load]", "lacks \"latent.model\""});
+  expect_mentions(
+      with("latent.dae.corruption", "blur"),
+      {"[dae]", "latent.dae.corruption", "'blur'", "gaussian, masking or salt_and_pepper"});
+  expect_mentions(with("latent.dae.encoder.hidden", "16,,8"),
+                  {"[dae]", "latent.dae.encoder.hidden", "comma-separated"});
+  expect_mentions(with("latent.dae.undercomplete", "maybe"),
+                  {"[dae]", "latent.dae.undercomplete", "true or false"});
+  expect_mentions(with("latent.dae.corruption_p", ""), {"[dae]", "lacks", "corruption_p"});
+  // A configuration whose layers the file does not hold, refused before the model is built.
+  expect_mentions(
+      with("latent.dae.decoder.hidden", "400000"),
+      {"[load]", p.c_str(), "decoder.layers.0.weight", "(400000, 4)", "but the file holds"});
+  expect_mentions(with("latent.dae.input", "9223372036854775807"), {"[load]", "2^63"});
+  // A value the model itself refuses, named by its constructor.
+  expect_mentions(with("latent.dae.corruption_p", "1.5"), {"[DenoisingAE]", "corruption.p", "1.5"});
 }
 
 }  // namespace

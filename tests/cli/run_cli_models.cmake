@@ -1,0 +1,79 @@
+# Every model of the family from the command line: each trains briefly, writes its files (samples
+# only for the generative ones), and is rebuilt from its checkpoint alone by eval (and by sample,
+# which refuses a deterministic autoencoder); a parameter of another model is a usage error.
+# -DCLI=<path to latent> -DOUT=<scratch folder>
+file(REMOVE_RECURSE ${OUT})
+if(NOT EXISTS /usr/share/datasets/fashion-mnist AND NOT DEFINED ENV{LATENT_FASHION_MNIST})
+  message(STATUS "no Fashion-MNIST: only the usage errors are checked")
+else()
+  set(common --epochs 1 --limit 300 --test-limit 100 --latent 4 --device cpu)
+  foreach(case "ae;--hidden;32" "linear-ae" "dae;--hidden;32;--corruption;gaussian;--corruption-level;0.2"
+          "sae;--hidden;32;--sparsity;kl;--rho;0.1;--sparsity-weight;0.5" "sae;--hidden;32"
+          "cae;--hidden;32;--lambda;0.05" "cae;--hidden;32;--contractive;deep"
+          "vae;--hidden;32;--ll-k;5;--ll-examples;10" "beta-vae;--hidden;32;--beta;4;--ll-k;0"
+          "iwae;--hidden;32;--k;3;--ll-k;0")
+    list(POP_FRONT case model)
+    string(REPLACE ";" "_" dir "${model}${case}")
+    set(out_dir ${OUT}/${dir})
+    execute_process(COMMAND ${CLI} train --model ${model} ${case} ${common} --out ${out_dir}
+                    RESULT_VARIABLE rc OUTPUT_VARIABLE summary ERROR_VARIABLE err)
+    if(NOT rc EQUAL 0)
+      message(FATAL_ERROR "latent train --model ${model} ${case} failed (${rc}): ${err}")
+    endif()
+    set(files model.safetensors metrics.csv summary.json run.json reconstructions.png
+              interpolations.png traversals.png latent_scatter.png loss.png)
+    set(generative FALSE)
+    if(model MATCHES "vae$" OR model STREQUAL "iwae")
+      set(generative TRUE)
+      list(APPEND files samples.png)
+    elseif(EXISTS ${out_dir}/samples.png)
+      message(FATAL_ERROR "${model} is not generative but wrote samples.png")
+    endif()
+    foreach(f ${files})
+      if(NOT EXISTS ${out_dir}/${f})
+        message(FATAL_ERROR "latent train --model ${model} did not write ${f}")
+      endif()
+    endforeach()
+    string(JSON name ERROR_VARIABLE json_error GET "${summary}" model)
+    string(JSON nll ERROR_VARIABLE json_error2 GET "${summary}" test_recon_nll)
+    if(json_error OR json_error2 OR NOT name STREQUAL model)
+      message(FATAL_ERROR "the summary of ${model} is wrong (${json_error}${json_error2}): ${summary}")
+    endif()
+    # The checkpoint alone rebuilds the model.
+    execute_process(COMMAND ${CLI} eval --checkpoint ${out_dir}/model.safetensors --limit 50
+                            --ll-k 0 --device cpu
+                    RESULT_VARIABLE rc OUTPUT_VARIABLE js ERROR_VARIABLE err)
+    string(JSON kind ERROR_VARIABLE json_error GET "${js}" model)
+    if(NOT rc EQUAL 0 OR json_error)
+      message(FATAL_ERROR "latent eval of a ${model} failed (${rc}): ${err} ${js}")
+    endif()
+    execute_process(COMMAND ${CLI} sample --checkpoint ${out_dir}/model.safetensors --n 4
+                            --device cpu --out ${out_dir}/drawn
+                    RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
+    if(generative AND NOT rc EQUAL 0)
+      message(FATAL_ERROR "latent sample of a ${model} failed (${rc}): ${err}")
+    endif()
+    if(NOT generative AND (NOT rc EQUAL 1 OR NOT err MATCHES "no prior to sample"))
+      message(FATAL_ERROR "latent sample of a ${model} should be refused (${rc}): ${err}")
+    endif()
+  endforeach()
+endif()
+
+# A parameter of another model: exit 2, naming the flag and the models it belongs to.
+foreach(case "vae;--lambda;0.5;cae" "ae;--k;3;iwae" "linear-ae;--hidden;64;ae" "dae;--beta;2;vae"
+        "sae;--rho;0.1;kl" "cae;--corruption;gaussian;dae" "ae;--ll-k;10;vae")
+  list(GET case 0 model)
+  list(GET case 1 flag)
+  list(GET case 2 value)
+  list(GET case 3 owner)
+  execute_process(COMMAND ${CLI} train --model ${model} ${flag} ${value} --device cpu
+                          --out ${OUT}/never
+                  RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
+  string(FIND "${err}" "${flag}" named)
+  string(FIND "${err}" "${owner}" owner_named)
+  if(NOT rc EQUAL 2 OR named EQUAL -1 OR owner_named EQUAL -1)
+    message(FATAL_ERROR "train --model ${model} ${flag}: expected exit 2 naming ${flag} and "
+                        "${owner}, got ${rc}: ${err}")
+  endif()
+endforeach()
+message(STATUS "cli models ok")
