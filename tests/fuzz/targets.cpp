@@ -10,6 +10,7 @@
 
 #include "core/checkpoint.h"
 #include "core/latent.h"
+#include "models/denoising.h"
 #include "models/serialize.h"
 #include "models/vae.h"
 
@@ -31,7 +32,7 @@ void read_checkpoint(const std::string& path) {
 }
 
 void read_model(const std::string& path) {
-  (void)models::load_vae(path);
+  (void)models::load(path);
 }
 
 void read_training_state(const std::string& path) {
@@ -160,6 +161,13 @@ void write_corpus(const std::string& corpus_root) {
   put("safetensors", "vae.safetensors", ckpt);
   put("safetensors_gz", "vae.safetensors", ckpt);  // compressed by the target
   put("checkpoint_metadata", "vae.safetensors", ckpt);
+  // A deterministic model too (another metadata layout): a denoising AE.
+  const models::DenoisingAEConfig dae_config{
+      .input = 12, .latent = 2, .encoder = {.hidden = {5}}, .decoder = {.hidden = {5}}};
+  models::DenoisingAE dae(dae_config);
+  save(dae, (tmp / "dae.safetensors").string(), models::to_metadata(dae_config));
+  put("checkpoint_metadata", "dae.safetensors", slurp(tmp / "dae.safetensors"));
+  fs::remove(tmp / "dae.safetensors");
   optim::Adam opt(vae.parameters(), {.lr = 1e-3});
   Generator g(3);
   save_training_state((tmp / "state.safetensors").string(), vae, opt, g, 7);
