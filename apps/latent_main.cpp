@@ -23,6 +23,7 @@
 #include <sstream>
 #include <string>
 
+#include "apps/inspect.h"
 #include "apps/picture.h"
 #include "core/data.h"
 #include "core/data/file_util.h"
@@ -823,12 +824,57 @@ int main(int argc, char** argv) {
   eval->add_option("--device", ea.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   eval->add_option("--seed", ea.seed)->check(kDecimalSeed)->capture_default_str();
 
+  // encode, reconstruct, interpolate, traverse: a saved model and images (apps/inspect.h).
+  app::InspectArgs ia;
+  auto inspect = [&](const char* name, const char* help) {
+    CLI::App* c = app.add_subcommand(name, help);
+    c->add_option("--checkpoint", ia.checkpoint, "model.safetensors written by latent train")
+        ->required();
+    c->add_option("--data", ia.data, "Fashion-MNIST-format folder (default: the test split)");
+    c->add_flag("--train", ia.train, "the training split instead of the test split");
+    c->add_option("--limit", ia.limit, "images read (0: all)")
+        ->check(CLI::Range(0, 1000000000))
+        ->capture_default_str();
+    c->add_option("--out", ia.out, "output folder")->capture_default_str();
+    c->add_option("--device", ia.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+    return c;
+  };
+  CLI::App* encode = inspect("encode", "codes (posterior means) of images as .npy, with labels");
+  CLI::App* reconstruct = inspect("reconstruct", "images and their reconstructions (PNG, .npy)");
+  reconstruct->add_option("--n", ia.n, "images, from the first")
+      ->check(CLI::Range(std::int64_t{1}, kMaxSamples))
+      ->capture_default_str();
+  CLI::App* interpolate =
+      inspect("interpolate", "decoded codes between two images' codes (PNG, .npy)");
+  interpolate->add_option("--from", ia.from, "index of the first image")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1000000000}))
+      ->capture_default_str();
+  interpolate->add_option("--to", ia.to, "index of the second image")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1000000000}))
+      ->capture_default_str();
+  interpolate->add_option("--steps", ia.steps, "points on the line, both ends included")
+      ->check(CLI::Range(std::int64_t{2}, std::int64_t{1000}))
+      ->capture_default_str();
+  CLI::App* traverse =
+      inspect("traverse", "an image's code with its most informative dimensions swept");
+  traverse->add_option("--index", ia.index, "index of the image")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1000000000}))
+      ->capture_default_str();
+  traverse->add_option("--dims", ia.dims, "dimensions swept, most informative first")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{256}))
+      ->capture_default_str();
+  traverse->add_option("--steps", ia.traverse_steps, "values per dimension")
+      ->check(CLI::Range(std::int64_t{2}, std::int64_t{101}))
+      ->capture_default_str();
+
   // An unknown command is named (CLI11 would only say that one is required).
-  if (argc > 1 && argv[1][0] != '-' && std::string(argv[1]) != "train" &&
-      std::string(argv[1]) != "sample" && std::string(argv[1]) != "eval") {
+  const std::vector<std::string> commands = {"train",       "sample",      "eval",    "encode",
+                                             "reconstruct", "interpolate", "traverse"};
+  if (argc > 1 && argv[1][0] != '-' &&
+      std::find(commands.begin(), commands.end(), std::string(argv[1])) == commands.end()) {
     std::fprintf(stderr,
-                 "latent: unknown command '%s' (commands: train, sample, eval; see "
-                 "latent --help)\n",
+                 "latent: unknown command '%s' (commands: train, sample, eval, encode, "
+                 "reconstruct, interpolate, traverse; see latent --help)\n",
                  argv[1]);
     if (dist::world().size() > 1) dist::abort(2, "usage error (see above)");
     return 2;
@@ -851,12 +897,16 @@ int main(int argc, char** argv) {
     if (several && !*train)
       throw Error("latent", detail::cat("started as ", dist::world().size(),
                                         " processes: only `latent train` runs across processes; "
-                                        "run sample and eval as one"));
+                                        "run the other commands as one"));
     if (a.model == "beta-vae" && a.beta == 1.0 && dist::world().is_root())
       std::fprintf(stderr, "latent: note: beta-vae with --beta 1 is the plain VAE\n");
     if (*train) return run_train(a);
     if (*sample) return run_sample(sa);
     if (*eval) return run_eval(ea);
+    if (*encode) return app::run_encode(ia);
+    if (*reconstruct) return app::run_reconstruct(ia);
+    if (*interpolate) return app::run_interpolate(ia);
+    if (*traverse) return app::run_traverse(ia);
   } catch (const Error& e) {
     if (several) dist::abort(1, e.what());
     std::fprintf(stderr, "latent: %s\n", e.what());

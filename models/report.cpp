@@ -33,6 +33,10 @@ void JsonReport::set(const std::string& key, const std::vector<std::string>& val
   impl_->json[key] = values;
 }
 
+void JsonReport::set(const std::string& key, const std::vector<std::int64_t>& values) {
+  impl_->json[key] = values;
+}
+
 std::string JsonReport::dump() const {
   nlohmann::ordered_json out = impl_->json;
   if (!non_finite_.empty()) out["non_finite"] = non_finite_;

@@ -28,6 +28,7 @@ class JsonReport {
   void set(const std::string& key, const std::string& value);
   void set(const std::string& key, const char* value) { set(key, std::string(value)); }
   void set(const std::string& key, const std::vector<std::string>& values);
+  void set(const std::string& key, const std::vector<std::int64_t>& values);
   // The names of the non-finite numbers set so far.
   const std::vector<std::string>& non_finite() const { return non_finite_; }
   // The object, indented by two spaces, with a final newline.

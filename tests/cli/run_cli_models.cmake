@@ -47,6 +47,28 @@ else()
     if(NOT rc EQUAL 0 OR json_error)
       message(FATAL_ERROR "latent eval of a ${model} failed (${rc}): ${err} ${js}")
     endif()
+    # encode, reconstruct, interpolate and traverse work from the checkpoint for every model.
+    foreach(cmd "encode;codes.npy;labels.npy" "reconstruct;reconstructions.npy;reconstructions.png"
+            "interpolate;interpolation.npy;interpolation.png"
+            "traverse;traversals.npy;traversals.png;traversals.json")
+      list(POP_FRONT cmd name)
+      execute_process(COMMAND ${CLI} ${name} --checkpoint ${out_dir}/model.safetensors --limit 50
+                              --device cpu --out ${out_dir}/${name}
+                      RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
+      if(NOT rc EQUAL 0)
+        message(FATAL_ERROR "latent ${name} of a ${model} failed (${rc}): ${err}")
+      endif()
+      foreach(f ${cmd})
+        if(NOT EXISTS ${out_dir}/${name}/${f})
+          message(FATAL_ERROR "latent ${name} of a ${model} did not write ${f}")
+        endif()
+      endforeach()
+    endforeach()
+    file(READ ${out_dir}/traverse/traversals.json trav)
+    string(JSON ndims ERROR_VARIABLE json_error LENGTH "${trav}" dimensions)
+    if(json_error OR NOT ndims EQUAL 4)
+      message(FATAL_ERROR "traversals.json of a ${model} should name its 4 dimensions: ${trav}")
+    endif()
     execute_process(COMMAND ${CLI} sample --checkpoint ${out_dir}/model.safetensors --n 4
                             --device cpu --out ${out_dir}/drawn
                     RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
@@ -57,6 +79,13 @@ else()
       message(FATAL_ERROR "latent sample of a ${model} should be refused (${rc}): ${err}")
     endif()
   endforeach()
+  # An image index beyond the data is named.
+  execute_process(COMMAND ${CLI} traverse --checkpoint ${out_dir}/model.safetensors --limit 20
+                          --index 20 --device cpu --out ${OUT}/never
+                  RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
+  if(NOT rc EQUAL 1 OR NOT err MATCHES "--index 20 is not an image of the data")
+    message(FATAL_ERROR "an index beyond the data should exit 1 naming it (${rc}): ${err}")
+  endif()
 endif()
 
 # A parameter of another model: exit 2, naming the flag and the models it belongs to.
