@@ -1,11 +1,13 @@
 #include "models/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <deque>
 #include <limits>
+#include <optional>
 #include <sstream>
 
 #include "core/backend.h"
@@ -101,6 +103,32 @@ class TermSums {
       });
     }
     rows_ += rows;
+  }
+
+  // The terms whose running sums on the host are not finite (a non-finite term makes its sum so).
+  std::vector<std::string> non_finite_on_host() const {
+    std::vector<std::string> bad;
+    for (std::size_t i = 0; i < host_.size(); ++i)
+      if (!std::isfinite(host_[i])) bad.push_back(names_[i]);
+    return bad;
+  }
+  // A read of the device's running sums that does not wait for the step (none on the CPU, and
+  // only the first ReadBack::kMaxBytes of them), for non_finite_in().
+  std::optional<backend::ReadBack> read_device_sums() const {
+    if (!device_.defined()) return std::nullopt;
+    const std::size_t bytes =
+        std::min(names_.size() * sizeof(double), backend::ReadBack::kMaxBytes);
+    return backend::ReadBack(dispatch::as_doubles(device_), device_.device(), bytes);
+  }
+  std::vector<std::string> non_finite_in(const void* sums) const {
+    std::vector<std::string> bad;
+    const std::size_t n = std::min(names_.size(), backend::ReadBack::kMaxBytes / sizeof(double));
+    for (std::size_t i = 0; i < n; ++i) {
+      double v = 0;
+      std::memcpy(&v, static_cast<const unsigned char*>(sums) + i * sizeof v, sizeof v);
+      if (!std::isfinite(v)) bad.push_back(names_[i]);
+    }
+    return bad;
   }
 
   // The means over the rows added here, or over the rows every rank of `group` added.
@@ -371,6 +399,33 @@ void Trainer::train_epoch(const Tensor& train, int last_epoch, EpochRow& row, bo
       progress.pop_front();
     }
   };
+  // A non-finite loss stops training at the step where it appears: on the CPU at once, on a GPU
+  // when the running sums of that step have come back (read without waiting, a few steps later
+  // at most), naming the step and the terms.
+  struct SumsRead {
+    std::int64_t step, batch;
+    backend::ReadBack sums;
+  };
+  std::deque<SumsRead> sums_reads;
+  auto stop_on = [&](const std::vector<std::string>& terms, std::int64_t step, std::int64_t batch) {
+    std::string names;
+    for (const std::string& t : terms) names += (names.empty() ? "" : ", ") + t;
+    throw Error(kWhere, detail::cat("the loss is not finite at global step ", step, " (epoch ",
+                                    row.epoch, ", batch ", batch + 1, " of ", count, "; term",
+                                    terms.size() > 1 ? "s " : " ", names,
+                                    "): training stopped there, as the parameters are no longer "
+                                    "finite (a smaller learning rate, gradient clipping or another "
+                                    "likelihood may help)"));
+  };
+  auto check_sums = [&](bool wait) {
+    while (!sums_reads.empty() &&
+           (wait || sums_reads.size() > 4 || sums_reads.front().sums.ready())) {
+      SumsRead& r = sums_reads.front();
+      const std::vector<std::string> bad = sums.non_finite_in(r.sums.value());
+      if (!bad.empty()) stop_on(bad, r.step, r.batch);
+      sums_reads.pop_front();
+    }
+  };
   model_.train();
   for (std::int64_t i = 0; i < count && !stop; ++i) {
     const std::int64_t rows = std::min(config_.batch, train.dim(0) - i * config_.batch);
@@ -405,6 +460,11 @@ void Trainer::train_epoch(const Tensor& train, int last_epoch, EpochRow& row, bo
     const Loss values = detached(loss, step_fn_.from_plan_last() && on_step_);
     // The loss is this rank's share's: weighted by its rows, reduced over the ranks at the end.
     sums.add(values, dist::share(rows, group_.rank(), group_.size()).count);
+    if (const std::vector<std::string> bad = sums.non_finite_on_host(); !bad.empty())
+      stop_on(bad, step_, i);
+    if (std::optional<backend::ReadBack> r = sums.read_device_sums())
+      sums_reads.push_back({step_, i, std::move(*r)});
+    check_sums(false);
     row.lr = lr;
     log_rows += rows;
     if (on_step_) {
@@ -441,6 +501,7 @@ void Trainer::train_epoch(const Tensor& train, int last_epoch, EpochRow& row, bo
     ++step_;
   }
   print_progress(true);
+  check_sums(true);
   if (config_.grad_clip > 0) {
     try {
       step_fn_.last_grad_norm();  // every step's norm checked (they are read as they land)

@@ -56,7 +56,10 @@
 // grad_clip negative or not finite; an undefined or empty training set, a set that is not 2-D or
 // whose width is not the model's input width (the test set too, when given); a metrics_csv whose
 // folder cannot be written (checked before training starts); a non-finite gradient norm when
-// grad_clip is on (the loss diverged). An exception from the model or a callback propagates; the
+// grad_clip is on (the loss diverged); a non-finite loss: training stops at the step where it
+// appears (on the CPU at once; on a GPU when the step's running sums have come back, read without
+// waiting and at most four steps later), naming the global step, the epoch, the batch and the
+// non-finite terms; that epoch's row is not recorded (nor written to metrics_csv). An exception from the model or a callback propagates; the
 // model's training/evaluation mode is restored in every case.
 #pragma once
 

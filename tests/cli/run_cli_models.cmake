@@ -79,6 +79,22 @@ else()
       message(FATAL_ERROR "latent sample of a ${model} should be refused (${rc}): ${err}")
     endif()
   endforeach()
+  # A diverging run stops at the step whose loss is not finite, says so, and leaves no model or
+  # summary behind; run.json says it failed.
+  execute_process(COMMAND ${CLI} train --lr 1e30 ${common} --hidden 32 --ll-k 0
+                          --out ${OUT}/diverged
+                  RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
+  if(NOT rc EQUAL 1 OR NOT err MATCHES "the loss is not finite at global step [0-9]+ \\(epoch 1")
+    message(FATAL_ERROR "a diverging run should stop naming its step (${rc}): ${err}")
+  endif()
+  if(EXISTS ${OUT}/diverged/model.safetensors OR EXISTS ${OUT}/diverged/summary.json)
+    message(FATAL_ERROR "a diverged run wrote a model or a summary")
+  endif()
+  file(READ ${OUT}/diverged/run.json run)
+  string(JSON status GET "${run}" status)
+  if(NOT status STREQUAL "failed")
+    message(FATAL_ERROR "run.json of a diverged run says ${status}")
+  endif()
   # An image index beyond the data is named.
   execute_process(COMMAND ${CLI} traverse --checkpoint ${out_dir}/model.safetensors --limit 20
                           --index 20 --device cpu --out ${OUT}/never

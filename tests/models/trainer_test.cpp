@@ -3,6 +3,7 @@
 // loss falls on Fashion-MNIST, the metrics CSV, callbacks, early stopping, the LR schedule, dynamic
 // binarization, gradient clipping, seeded runs repeating bit for bit, and clear errors.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -261,6 +262,31 @@ TEST(Trainer, StepCallbackStopsEarlyAndThePartialEpochIsRecorded) {
   EXPECT_EQ(h.epochs[1].step, 6);
   EXPECT_FALSE(h.epochs[1].test.empty());
   EXPECT_TRUE(std::isfinite(h.epochs[1].train_value("total")));
+}
+
+// A diverging run stops at the step whose loss is not finite, naming it, the epoch and the terms;
+// the epochs before it stay recorded, the failing one is not written.
+TEST(Trainer, ANonFiniteLossStopsTrainingAtItsStep) {
+  const fs::path csv =
+      fs::temp_directory_path() / ("latent_trainer_nan_" + std::to_string(::getpid()) + ".csv");
+  TinyAE model(20, 16, 4);
+  optim::SGD opt(model.parameters(), {.lr = 0.01});
+  Trainer trainer(model, opt, {.epochs = 3, .batch = 25, .metrics_csv = csv.string()});
+  // From the sixth step on (the second of epoch 2) the learning rate makes the parameters blow up.
+  trainer.on_step([&](const models::StepInfo& s) {
+    if (s.step == 4) opt.set_lr(1e38);
+  });
+  const std::string e = error_of([&] { trainer.fit(synthetic(100, 20, 1), synthetic(40, 20, 2)); });
+  EXPECT_NE(e.find("[trainer] the loss is not finite at global step"), std::string::npos) << e;
+  EXPECT_NE(e.find("(epoch 2, batch"), std::string::npos) << e;
+  EXPECT_NE(e.find("total"), std::string::npos) << e;
+  // Epoch 1 was recorded and written; nothing non-finite was.
+  ASSERT_EQ(trainer.history().epochs.size(), 1u);
+  std::ifstream f(csv);
+  std::string text((std::istreambuf_iterator<char>(f)), {});
+  EXPECT_EQ(text.find("nan"), std::string::npos) << text;
+  EXPECT_EQ(text.find("inf"), std::string::npos) << text;
+  fs::remove(csv);
 }
 
 TEST(Trainer, LrScheduleIsAppliedBeforeEveryStep) {
