@@ -120,6 +120,11 @@ struct TrainArgs {
   int epochs = 10;
   std::int64_t batch = 128;
   double lr = 1e-3;
+  std::string optimizer = "adam";
+  double weight_decay = -1;  // unset: 0 (adam, sgd) or 0.01 (adamw)
+  double momentum = 0.0;     // sgd
+  double grad_clip = 0.0;
+  std::string activation = "relu";  // of the hidden layers
   double beta = 1.0;
   std::int64_t warmup = 0;
   std::int64_t samples = 1;
@@ -391,11 +396,14 @@ std::unique_ptr<models::Autoencoder> make_model(const TrainArgs& a, Device dev) 
   const std::string& m = a.model;
   const models::LikelihoodConfig like{.kind = models::parse_likelihood(a.likelihood)};
   const std::vector<std::int64_t> mirrored(a.hidden.rbegin(), a.hidden.rend());
-  const models::MLPSpec enc{.hidden = a.hidden}, dec{.hidden = mirrored};
+  const Act act = parse_act(a.activation);
+  const models::MLPSpec enc{.hidden = a.hidden, .activation = act},
+      dec{.hidden = mirrored, .activation = act};
   if (m == "iwae")
     return std::make_unique<models::IWAE>(models::IWAEConfig{.input = 784,
                                                              .hidden = a.hidden,
                                                              .latent = a.latent,
+                                                             .activation = act,
                                                              .likelihood = like,
                                                              .k = a.k,
                                                              .seed = a.seed},
@@ -406,6 +414,7 @@ std::unique_ptr<models::Autoencoder> make_model(const TrainArgs& a, Device dev) 
     return std::make_unique<models::VAE>(models::VAEConfig{.input = 784,
                                                            .hidden = a.hidden,
                                                            .latent = a.latent,
+                                                           .activation = act,
                                                            .likelihood = like,
                                                            .samples = a.samples,
                                                            .beta = a.beta,
@@ -481,13 +490,29 @@ int train_into(const TrainArgs& a, const fs::path& out, const std::string& start
                          : "",
         static_cast<long long>(train.size()), static_cast<long long>(test.size()));
 
-  optim::Adam opt(model->parameters(), {.lr = a.lr});
-  models::Trainer trainer(*model, opt,
+  std::unique_ptr<optim::Optimizer> opt;
+  if (a.optimizer == "sgd")
+    opt = std::make_unique<optim::SGD>(
+        model->parameters(),
+        optim::SGDOptions{.lr = a.lr,
+                          .momentum = a.momentum,
+                          .weight_decay = a.weight_decay >= 0 ? a.weight_decay : 0.0});
+  else if (a.optimizer == "adamw")
+    opt = std::make_unique<optim::AdamW>(
+        model->parameters(),
+        optim::AdamWOptions{.lr = a.lr,
+                            .weight_decay = a.weight_decay >= 0 ? a.weight_decay : 0.01});
+  else
+    opt = std::make_unique<optim::Adam>(
+        model->parameters(),
+        optim::AdamOptions{.lr = a.lr, .weight_decay = a.weight_decay >= 0 ? a.weight_decay : 0.0});
+  models::Trainer trainer(*model, *opt,
                           {.epochs = a.epochs,
                            .batch = a.batch,
                            .seed = a.seed,
                            .binarize = a.binarize,
-                           .metrics_csv = (out / "metrics.csv").string()});
+                           .metrics_csv = (out / "metrics.csv").string(),
+                           .grad_clip = a.grad_clip});
   Progress progress(a.epochs);
   if (root) {
     trainer.on_step([&](const models::StepInfo& s) { progress.step(s); });
@@ -520,6 +545,9 @@ int train_into(const TrainArgs& a, const fs::path& out, const std::string& start
 
   models::JsonReport js;
   js.set("model", a.model);
+  js.set("likelihood", a.model == "linear-ae" ? std::string("gaussian") : a.likelihood);
+  js.set("optimizer", a.optimizer);
+  js.set("lr", a.lr);
   js.set("device", dev.str());
   js.set("epochs", static_cast<std::int64_t>(history.epochs.size()));
   js.set("train_seconds", train_seconds);
@@ -666,7 +694,8 @@ void check_model_flags(const CLI::App& train, const TrainArgs& a) {
       {"--lambda", {"cae"}},
       {"--contractive", {"cae"}},
       {"--hidden", {"ae", "dae", "sae", "cae", "vae", "beta-vae", "iwae"}},
-      {"--likelihood", {"ae", "dae", "sae", "cae", "vae", "beta-vae", "iwae"}}};
+      {"--likelihood", {"ae", "dae", "sae", "cae", "vae", "beta-vae", "iwae"}},
+      {"--activation", {"ae", "dae", "sae", "cae", "vae", "beta-vae", "iwae"}}};
   for (const auto& [flag, models] : owners) {
     if (train.count(flag) == 0 || std::find(models.begin(), models.end(), a.model) != models.end())
       continue;
@@ -678,6 +707,9 @@ void check_model_flags(const CLI::App& train, const TrainArgs& a) {
                                             "likelihood: the PCA model)"
                                           : ""));
   }
+  if (a.optimizer != "sgd" && train.count("--momentum") > 0)
+    throw CLI::ValidationError("--momentum",
+                               "a parameter of --optimizer sgd, not of " + a.optimizer);
   if (a.model == "sae" && a.sparsity == "l1" && train.count("--rho") > 0)
     throw CLI::ValidationError("--rho", "the kl penalty's target; --sparsity is l1");
 }
@@ -715,8 +747,26 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   train->add_option("--epochs", a.epochs)->check(CLI::Range(1, 100000))->capture_default_str();
   train->add_option("--batch", a.batch)->check(CLI::Range(1, 1000000))->capture_default_str();
-  train->add_option("--lr", a.lr, "Adam learning rate")
+  train->add_option("--lr", a.lr, "learning rate")
       ->check(finite_number(false))
+      ->capture_default_str();
+  train->add_option("--optimizer", a.optimizer, "adam, adamw (decoupled weight decay) or sgd")
+      ->check(CLI::IsMember({"adam", "adamw", "sgd"}))
+      ->capture_default_str();
+  train
+      ->add_option("--weight-decay", a.weight_decay,
+                   "L2 weight decay (adam, sgd; default 0) or decoupled (adamw; default 0.01)")
+      ->check(finite_number(true));
+  train->add_option("--momentum", a.momentum, "sgd's momentum")
+      ->check(finite_number(true))
+      ->capture_default_str();
+  train->add_option("--grad-clip", a.grad_clip, "largest global gradient norm (0: no clipping)")
+      ->check(finite_number(true))
+      ->capture_default_str();
+  train
+      ->add_option("--activation", a.activation,
+                   "of the hidden layers: relu, leaky_relu, elu, gelu, tanh, sigmoid, softplus")
+      ->check(CLI::IsMember({"relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid", "softplus"}))
       ->capture_default_str();
   const char* kVaeGroup = "vae and beta-vae";
   train->add_option("--beta", a.beta, "KL weight (beta-VAE)")

@@ -7,7 +7,8 @@ if(NOT EXISTS /usr/share/datasets/fashion-mnist AND NOT DEFINED ENV{LATENT_FASHI
   message(STATUS "no Fashion-MNIST: only the usage errors are checked")
 else()
   set(common --epochs 1 --limit 300 --test-limit 100 --latent 4 --device cpu)
-  foreach(case "ae;--hidden;32" "linear-ae" "dae;--hidden;32;--corruption;gaussian;--corruption-level;0.2"
+  foreach(case "ae;--hidden;32;--optimizer;sgd;--momentum;0.9;--lr;0.01;--activation;tanh"
+          "linear-ae;--optimizer;adamw;--weight-decay;0.001;--grad-clip;10" "dae;--hidden;32;--corruption;gaussian;--corruption-level;0.2"
           "sae;--hidden;32;--sparsity;kl;--rho;0.1;--sparsity-weight;0.5" "sae;--hidden;32"
           "cae;--hidden;32;--lambda;0.05" "cae;--hidden;32;--contractive;deep"
           "vae;--hidden;32;--ll-k;5;--ll-examples;10" "beta-vae;--hidden;32;--beta;4;--ll-k;0"
@@ -106,7 +107,8 @@ endif()
 
 # A parameter of another model: exit 2, naming the flag and the models it belongs to.
 foreach(case "vae;--lambda;0.5;cae" "ae;--k;3;iwae" "linear-ae;--hidden;64;ae" "dae;--beta;2;vae"
-        "sae;--rho;0.1;kl" "cae;--corruption;gaussian;dae" "ae;--ll-k;10;vae")
+        "sae;--rho;0.1;kl" "cae;--corruption;gaussian;dae" "ae;--ll-k;10;vae"
+        "vae;--momentum;0.9;sgd" "linear-ae;--activation;tanh;ae")
   list(GET case 0 model)
   list(GET case 1 flag)
   list(GET case 2 value)
