@@ -1,6 +1,6 @@
 // The subcommands that look into a saved model (apps/latent_inspect.cpp): each rebuilds the model
-// from its checkpoint alone (models::load) and reads Fashion-MNIST-format data (the test split
-// by default; --data names the folder).
+// from its checkpoint alone (models::load) and reads examples as apps/user_data.h's
+// load_examples does (a folder's test split by default, or every row of a --data file).
 //   encode       the codes (a VAE's posterior means) of the images as codes.npy [N, Z], and
 //                labels.npy [N] beside them when the data has labels
 //   reconstruct  the first n images and their reconstructions (the likelihood's mean through the
@@ -11,7 +11,8 @@
 //                [dims * steps, D], and traversals.json naming the dimensions (for a VAE those
 //                with the most KL, swept over -3..3; for the others those whose codes vary most,
 //                swept over the range the data's codes take)
-// Pictures need 28 x 28 images (D = 784); other widths get the .npy files only. Every file is
+// Pictures need an image shape (--image, the data's own, or 28 x 28 for D = 784); without one only
+// the .npy files are written. Every file is
 // written atomically; errors name the checkpoint, the flag or the file.
 #pragma once
 
@@ -22,8 +23,10 @@ namespace latent::app {
 
 struct InspectArgs {
   std::string checkpoint;
-  std::string data;        // Fashion-MNIST folder ("": the default one)
-  bool train = false;      // the training split instead of the test split
+  std::string data;    // a folder of IDX files or a .npy/.csv file ("": Fashion-MNIST)
+  std::string labels;  // labels of a --data file
+  std::string image;   // "HxW[xC]" or "" (apps/user_data.h)
+  bool train = false;  // a folder's training split instead of its test split
   std::int64_t limit = 0;  // images read (0: all)
   std::string out = "out/inspect";
   std::string device = "auto";

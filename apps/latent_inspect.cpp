@@ -9,6 +9,7 @@
 
 #include "apps/inspect.h"
 #include "apps/picture.h"
+#include "apps/user_data.h"
 #include "core/data.h"
 #include "core/data/file_util.h"
 #include "core/latent.h"
@@ -26,17 +27,19 @@ namespace fs = std::filesystem;
 struct Loaded {
   std::unique_ptr<models::Autoencoder> model;
   data::Dataset data;
+  ImageShape image;
   Device device;
 };
 
 // The model and the data, checked against each other; the output folder made.
 Loaded open(const InspectArgs& a, const char* what) {
   const Device dev = a.device == "auto" ? Device::best() : Device::parse(a.device);
-  Loaded l{models::load(a.checkpoint, dev), {}, dev};
-  l.data =
-      data::fashion_mnist(a.train ? Split::train : Split::test, {.dir = a.data, .limit = a.limit});
+  Loaded l{models::load(a.checkpoint, dev), {}, {}, dev};
+  Examples e = load_examples(a.data, a.labels, a.train, a.limit, a.image);
+  l.data = std::move(e.data);
+  l.image = e.image;
   check(l.data.images.dim(1) == l.model->input_dim(), what, a.checkpoint, " holds a model of ",
-        l.model->input_dim(), " inputs, but the images have ", l.data.images.dim(1));
+        l.model->input_dim(), " inputs, but the examples have ", l.data.images.dim(1));
   std::error_code ec;
   fs::create_directories(a.out, ec);
   check(!ec, what, "cannot create the output folder ", a.out, ": ", ec.message());
@@ -49,7 +52,7 @@ std::vector<float> host(const Tensor& t) {
 }
 
 bool pictures(const Loaded& l) {
-  return l.model->input_dim() == 784;
+  return l.image.defined();
 }
 
 std::string path(const InspectArgs& a, const std::string& file) {
@@ -90,15 +93,16 @@ int run_reconstruct(const InspectArgs& a) {
   if (pictures(l)) {
     // Rows of 10 inputs, each followed by a row of their reconstructions.
     const auto xin = host(x), xrec = rec.to_vector<float>();
+    const std::int64_t d = l.model->input_dim();
     std::vector<float> pairs;
     for (std::int64_t r = 0; r * 10 < n; ++r) {
       const std::int64_t c = std::min<std::int64_t>(10, n - r * 10);
-      pairs.insert(pairs.end(), xin.begin() + r * 7840, xin.begin() + (r * 10 + c) * 784);
-      pairs.insert(pairs.end(), 784 * (10 - c), 0.0f);
-      pairs.insert(pairs.end(), xrec.begin() + r * 7840, xrec.begin() + (r * 10 + c) * 784);
-      pairs.insert(pairs.end(), 784 * (10 - c), 0.0f);
+      pairs.insert(pairs.end(), xin.begin() + r * 10 * d, xin.begin() + (r * 10 + c) * d);
+      pairs.insert(pairs.end(), static_cast<std::size_t>(d * (10 - c)), 0.0f);
+      pairs.insert(pairs.end(), xrec.begin() + r * 10 * d, xrec.begin() + (r * 10 + c) * d);
+      pairs.insert(pairs.end(), static_cast<std::size_t>(d * (10 - c)), 0.0f);
     }
-    image_grid(pairs, static_cast<std::int64_t>(pairs.size() / 784), 28, 10)
+    image_grid(pairs, static_cast<std::int64_t>(pairs.size()) / d, l.image, 10)
         .save_png(path(a, "reconstructions.png"));
   }
   std::fprintf(stderr, "latent: wrote %s/reconstructions.{npy%s} (%lld images)\n", a.out.c_str(),
@@ -169,7 +173,7 @@ int run_traverse(const InspectArgs& a) {
                   Tensor::from_data(std::span<const float>(rows),
                                     {static_cast<std::int64_t>(rows.size()) / d_in, d_in}));
   if (pictures(l))
-    image_grid(rows, dims * a.traverse_steps, 28, static_cast<int>(a.traverse_steps))
+    image_grid(rows, dims * a.traverse_steps, l.image, static_cast<int>(a.traverse_steps))
         .save_png(path(a, "traversals.png"));
   models::JsonReport js;
   js.set("checkpoint", a.checkpoint);

@@ -25,6 +25,7 @@
 
 #include "apps/inspect.h"
 #include "apps/picture.h"
+#include "apps/user_data.h"
 #include "core/data.h"
 #include "core/data/file_util.h"
 #include "core/latent.h"
@@ -145,6 +146,8 @@ struct TrainArgs {
   std::int64_t ll_k = 1000;
   std::int64_t ll_examples = 500;
   std::string data;
+  std::string labels, test_data, test_labels, image;
+  double val_split = -1;
   std::string out = "out/vae";
   std::string device = "auto";
   std::uint64_t seed = 0;
@@ -232,40 +235,46 @@ std::vector<float> host(const Tensor& t) {
   return t.to(Device::cpu()).to_vector<float>();
 }
 
-void write_pictures(models::Autoencoder& vae, const data::Dataset& test,
+// The pictures of a run. Pictures of examples (samples, reconstructions, interpolations,
+// traversals) need the examples' image shape; without one only the latent scatter and the loss
+// curves are drawn.
+void write_pictures(models::Autoencoder& vae, const data::Dataset& test, app::ImageShape image,
                     const models::History& history, const fs::path& out) {
   NoGradGuard no_grad;
   vae.eval();
   const Device dev = vae.device();
   Generator gen(1234);
+  const bool drawn = image.defined();
+  const std::int64_t d = vae.input_dim();
 
   // Samples from the prior: 8 x 8 (generative models only).
-  if (auto* generative = dynamic_cast<models::VAE*>(&vae))
-    app::image_grid(host(models::sample(*generative, 64, {.generator = &gen})), 64, 28, 8)
+  if (auto* generative = dynamic_cast<models::VAE*>(&vae); generative && drawn)
+    app::image_grid(host(models::sample(*generative, 64, {.generator = &gen})), 64, image, 8)
         .save_png((out / "samples.png").string());
 
   // Reconstructions: rows of 10 inputs, each followed by a row of their reconstructions.
   const std::int64_t n = std::min<std::int64_t>(30, test.size());
-  const Tensor x = test.images.rows(0, n).to(dev);
-  const auto xin = host(x), xrec = host(vae.reconstruct(x));
-  std::vector<float> pairs;
-  for (std::int64_t r = 0; r < n / 10; ++r) {
-    pairs.insert(pairs.end(), xin.begin() + r * 7840, xin.begin() + (r + 1) * 7840);
-    pairs.insert(pairs.end(), xrec.begin() + r * 7840, xrec.begin() + (r + 1) * 7840);
-  }
-  if (!pairs.empty())
-    app::image_grid(pairs, static_cast<std::int64_t>(pairs.size() / 784), 28, 10)
+  if (drawn && n >= 10) {
+    const Tensor x = test.images.rows(0, n).to(dev);
+    const auto xin = host(x), xrec = host(vae.reconstruct(x));
+    std::vector<float> pairs;
+    for (std::int64_t r = 0; r < n / 10; ++r) {
+      pairs.insert(pairs.end(), xin.begin() + r * 10 * d, xin.begin() + (r + 1) * 10 * d);
+      pairs.insert(pairs.end(), xrec.begin() + r * 10 * d, xrec.begin() + (r + 1) * 10 * d);
+    }
+    app::image_grid(pairs, static_cast<std::int64_t>(pairs.size()) / d, image, 10)
         .save_png((out / "reconstructions.png").string());
+  }
 
   // Interpolations between pairs of test images, 10 steps each.
   std::vector<float> interp;
-  for (std::int64_t r = 0; r + 1 < std::min<std::int64_t>(12, test.size()); r += 2) {
+  for (std::int64_t r = 0; drawn && r + 1 < std::min<std::int64_t>(12, test.size()); r += 2) {
     const auto row = host(models::interpolate(vae, test.images.rows(r, 1).to(dev),
                                               test.images.rows(r + 1, 1).to(dev), 10));
     interp.insert(interp.end(), row.begin(), row.end());
   }
   if (!interp.empty())
-    app::image_grid(interp, static_cast<std::int64_t>(interp.size() / 784), 28, 10)
+    app::image_grid(interp, static_cast<std::int64_t>(interp.size()) / d, image, 10)
         .save_png((out / "interpolations.png").string());
 
   // The codes of up to 2000 test images (posterior means for a VAE).
@@ -277,21 +286,22 @@ void write_pictures(models::Autoencoder& vae, const data::Dataset& test,
   // (the prior's range) for a VAE, over the range the test codes take for the others.
   const bool prior = dynamic_cast<models::VAE*>(&vae) != nullptr;
   std::vector<float> trav;
-  const std::int64_t dims = std::min<std::int64_t>(8, vae.latent_dim());
-  for (std::int64_t d = 0; d < dims; ++d) {
+  const std::int64_t dims = drawn ? std::min<std::int64_t>(8, vae.latent_dim()) : 0;
+  for (std::int64_t j = 0; j < dims; ++j) {
     double lo = -3, hi = 3;
     if (!prior) {
-      lo = hi = muv[static_cast<std::size_t>(d)];
+      lo = hi = muv[static_cast<std::size_t>(j)];
       for (std::int64_t i = 0; i < m; ++i) {
-        lo = std::min<double>(lo, muv[static_cast<std::size_t>(i * vae.latent_dim() + d)]);
-        hi = std::max<double>(hi, muv[static_cast<std::size_t>(i * vae.latent_dim() + d)]);
+        lo = std::min<double>(lo, muv[static_cast<std::size_t>(i * vae.latent_dim() + j)]);
+        hi = std::max<double>(hi, muv[static_cast<std::size_t>(i * vae.latent_dim() + j)]);
       }
     }
     const auto row = host(
-        models::traverse(vae, test.images.rows(0, 1).to(dev), d, models::linspace(lo, hi, 11)));
+        models::traverse(vae, test.images.rows(0, 1).to(dev), j, models::linspace(lo, hi, 11)));
     trav.insert(trav.end(), row.begin(), row.end());
   }
-  app::image_grid(trav, dims * 11, 28, 11).save_png((out / "traversals.png").string());
+  if (dims > 0)
+    app::image_grid(trav, dims * 11, image, 11).save_png((out / "traversals.png").string());
 
   // The codes in their two most varying dimensions, coloured by label.
   const auto au = models::active_units(vae, test.images.rows(0, m).to(dev));
@@ -341,17 +351,30 @@ Device train_device(const std::string& flag) {
 }
 
 int train_into(const TrainArgs& a, const fs::path& out, const std::string& started, Device dev,
-               const data::Dataset& train, const data::Dataset& test);
+               const app::UserData& ud);
 
 int run_train(const TrainArgs& a) {
   dist::Group& world = dist::world();
   const bool root = world.is_root();  // only rank 0 speaks and writes
   const Device dev = train_device(a.device);
+  const app::UserData ud = app::load_user_data({.data = a.data,
+                                                .labels = a.labels,
+                                                .test_data = a.test_data,
+                                                .test_labels = a.test_labels,
+                                                .val_split = a.val_split,
+                                                .seed = a.seed,
+                                                .limit = a.limit,
+                                                .test_limit = a.test_limit,
+                                                .image = a.image});
   if (root)
-    std::fprintf(stderr, "latent: loading Fashion-MNIST from %s\n",
-                 data::fashion_mnist_dir(a.data).c_str());
-  const auto train = data::fashion_mnist(Split::train, {.dir = a.data, .limit = a.limit});
-  const auto test = data::fashion_mnist(Split::test, {.dir = a.data, .limit = a.test_limit});
+    std::fprintf(
+        stderr, "latent: data from %s: %lld training and %lld test examples of %lld values\n",
+        ud.source.c_str(), static_cast<long long>(ud.train.size()),
+        static_cast<long long>(ud.test.size()), static_cast<long long>(ud.train.images.dim(1)));
+  // Probabilities in [0, 1] for what reads the data as such.
+  if (a.binarize) app::check_unit_range(ud, "--binarize");
+  if (a.model != "linear-ae" && a.likelihood == "bernoulli")
+    app::check_unit_range(ud, "the Bernoulli likelihood (--likelihood bernoulli, the default)");
 
   const fs::path out(a.out);
   if (root) {
@@ -379,7 +402,7 @@ int run_train(const TrainArgs& a) {
   if (root) write_run_status(out, a, "running", started);
   // A failure from here on is recorded in run.json (rank 0), then reported as usual.
   try {
-    return train_into(a, out, started, dev, train, test);
+    return train_into(a, out, started, dev, ud);
   } catch (const std::exception& e) {
     if (root) {
       try {
@@ -392,7 +415,8 @@ int run_train(const TrainArgs& a) {
 }
 
 // The model --model names, with its parameters.
-std::unique_ptr<models::Autoencoder> make_model(const TrainArgs& a, Device dev) {
+std::unique_ptr<models::Autoencoder> make_model(const TrainArgs& a, std::int64_t input,
+                                                Device dev) {
   const std::string& m = a.model;
   const models::LikelihoodConfig like{.kind = models::parse_likelihood(a.likelihood)};
   const std::vector<std::int64_t> mirrored(a.hidden.rbegin(), a.hidden.rend());
@@ -400,7 +424,7 @@ std::unique_ptr<models::Autoencoder> make_model(const TrainArgs& a, Device dev) 
   const models::MLPSpec enc{.hidden = a.hidden, .activation = act},
       dec{.hidden = mirrored, .activation = act};
   if (m == "iwae")
-    return std::make_unique<models::IWAE>(models::IWAEConfig{.input = 784,
+    return std::make_unique<models::IWAE>(models::IWAEConfig{.input = input,
                                                              .hidden = a.hidden,
                                                              .latent = a.latent,
                                                              .activation = act,
@@ -411,7 +435,7 @@ std::unique_ptr<models::Autoencoder> make_model(const TrainArgs& a, Device dev) 
   if (m == "vae" || m == "beta-vae") {
     models::KlSchedule warm;
     if (a.warmup > 0) warm = {.kind = models::KlAnneal::linear, .steps = a.warmup};
-    return std::make_unique<models::VAE>(models::VAEConfig{.input = 784,
+    return std::make_unique<models::VAE>(models::VAEConfig{.input = input,
                                                            .hidden = a.hidden,
                                                            .latent = a.latent,
                                                            .activation = act,
@@ -423,9 +447,10 @@ std::unique_ptr<models::Autoencoder> make_model(const TrainArgs& a, Device dev) 
                                          dev);
   }
   if (m == "linear-ae")
-    return std::make_unique<models::AE>(models::AEConfig::linear(784, a.latent, 1.0, a.seed), dev);
+    return std::make_unique<models::AE>(models::AEConfig::linear(input, a.latent, 1.0, a.seed),
+                                        dev);
   if (m == "ae")
-    return std::make_unique<models::AE>(models::AEConfig{.input = 784,
+    return std::make_unique<models::AE>(models::AEConfig{.input = input,
                                                          .latent = a.latent,
                                                          .encoder = enc,
                                                          .decoder = dec,
@@ -441,7 +466,7 @@ std::unique_ptr<models::Autoencoder> make_model(const TrainArgs& a, Device dev) 
       c.sigma = a.corruption_level >= 0 ? a.corruption_level : 0.1;
     else
       c.p = a.corruption_level >= 0 ? a.corruption_level : 0.25;
-    return std::make_unique<models::DenoisingAE>(models::DenoisingAEConfig{.input = 784,
+    return std::make_unique<models::DenoisingAE>(models::DenoisingAEConfig{.input = input,
                                                                            .latent = a.latent,
                                                                            .encoder = enc,
                                                                            .decoder = dec,
@@ -454,7 +479,7 @@ std::unique_ptr<models::Autoencoder> make_model(const TrainArgs& a, Device dev) 
     const bool l1 = a.sparsity == "l1";
     const double weight = a.sparsity_weight >= 0 ? a.sparsity_weight : (l1 ? 1e-3 : 1.0);
     return std::make_unique<models::SparseAE>(
-        models::SparseAEConfig{.input = 784,
+        models::SparseAEConfig{.input = input,
                                .latent = a.latent,
                                .encoder = enc,
                                .decoder = dec,
@@ -469,7 +494,7 @@ std::unique_ptr<models::Autoencoder> make_model(const TrainArgs& a, Device dev) 
   // cae: one sigmoid layer (the closed-form penalty) or the deep encoder --hidden gives (the exact
   // Jacobian penalty).
   models::ContractiveAEConfig c{
-      .input = 784, .latent = a.latent, .likelihood = like, .lambda = a.lambda, .seed = a.seed};
+      .input = input, .latent = a.latent, .likelihood = like, .lambda = a.lambda, .seed = a.seed};
   c.encoder = {.hidden = {}, .activation = Act::sigmoid};
   if (a.contractive == "deep") c.encoder.hidden = a.hidden;
   c.decoder = dec;
@@ -477,10 +502,12 @@ std::unique_ptr<models::Autoencoder> make_model(const TrainArgs& a, Device dev) 
 }
 
 int train_into(const TrainArgs& a, const fs::path& out, const std::string& started,
-               const Device dev, const data::Dataset& train, const data::Dataset& test) {
+               const Device dev, const app::UserData& ud) {
   dist::Group& world = dist::world();
   const bool root = world.is_root();
-  std::unique_ptr<models::Autoencoder> model = make_model(a, dev);
+  const data::Dataset& train = ud.train;
+  const data::Dataset& test = ud.test;
+  std::unique_ptr<models::Autoencoder> model = make_model(a, train.images.dim(1), dev);
   auto* vae = dynamic_cast<models::VAE*>(model.get());  // null for a deterministic autoencoder
   if (root)
     std::fprintf(
@@ -537,7 +564,7 @@ int train_into(const TrainArgs& a, const fs::path& out, const std::string& start
       ll = models::log_likelihood(*vae, test_x.rows(0, n), {.k = a.ll_k, .seed = a.seed});
     }
   }
-  write_pictures(*model, test, history, out);
+  write_pictures(*model, test, ud.image, history, out);
   save(*model, (out / "model.safetensors").string(), models::to_metadata(*model));
 
   double train_seconds = 0;  // the epochs' wall time (their test evaluation included)
@@ -573,11 +600,10 @@ int train_into(const TrainArgs& a, const fs::path& out, const std::string& start
   const std::string text = js.dump();
   data::write_file_atomic((out / "summary.json").string(), text, "train");
   std::printf("%s", text.c_str());
-  std::fprintf(
-      stderr,
-      "latent: wrote %s/{model.safetensors, metrics.csv, summary.json, %sreconstructions.png, "
-      "interpolations.png, traversals.png, latent_scatter.png, loss.png}\n",
-      a.out.c_str(), vae ? "samples.png, " : "");
+  std::string wrote;
+  for (const std::string& f : kRunFiles)
+    if (f != "run.json" && fs::exists(out / f)) wrote += (wrote.empty() ? "" : ", ") + f;
+  std::fprintf(stderr, "latent: wrote %s/{%s}\n", a.out.c_str(), wrote.c_str());
   write_run_status(out, a, "finished", started);
   world.barrier();
   return 0;
@@ -592,6 +618,7 @@ struct SampleArgs {
   std::string out = "out/samples";
   std::string device = "auto";
   std::uint64_t seed = 0;
+  std::string image;  // how a sample is drawn (28x28 for 784 values)
 };
 
 // The VAE (or IWAE) a checkpoint holds; any other kind is refused for `what`, which needs a prior.
@@ -609,8 +636,7 @@ int run_sample(const SampleArgs& a) {
   const Device dev = a.device == "auto" ? Device::best() : Device::parse(a.device);
   std::unique_ptr<models::VAE> vae =
       generative(models::load(a.checkpoint, dev), a.checkpoint, "sample");
-  check(vae->input_dim() == 784, "sample", a.checkpoint, " holds a model of ", vae->input_dim(),
-        " inputs; pictures need 28x28 images (784)");
+  const app::ImageShape image = app::image_for(vae->input_dim(), a.image);
   const fs::path out(a.out);
   std::error_code ec;
   fs::create_directories(out, ec);
@@ -620,9 +646,12 @@ int run_sample(const SampleArgs& a) {
   Generator gen(a.seed);
   const Tensor x = models::sample(*vae, a.n, {.draw = a.draw, .generator = &gen});
   const int cols = static_cast<int>(std::min<std::int64_t>(a.n, 16));
-  app::image_grid(host(x), a.n, 28, cols).save_png((out / "samples.png").string());
+  if (image.defined())
+    app::image_grid(host(x), a.n, image, cols).save_png((out / "samples.png").string());
   data::write_npy((out / "samples.npy").string(), x);
-  std::fprintf(stderr, "latent: wrote %s/{samples.png, samples.npy}\n", a.out.c_str());
+  std::fprintf(stderr, "latent: wrote %s/{%ssamples.npy}%s\n", a.out.c_str(),
+               image.defined() ? "samples.png, " : "",
+               image.defined() ? "" : " (no picture: give --image HxW[xC])");
   return 0;
 }
 
@@ -641,13 +670,13 @@ struct EvalArgs {
 int run_eval(const EvalArgs& a) {
   const Device dev = a.device == "auto" ? Device::best() : Device::parse(a.device);
   std::unique_ptr<models::Autoencoder> model = models::load(a.checkpoint, dev);
-  const auto test = data::fashion_mnist(Split::test, {.dir = a.data, .limit = a.limit});
+  const data::Dataset test = app::load_examples(a.data, "", false, a.limit, "").data;
   check(test.images.dim(1) == model->input_dim(), "eval", a.checkpoint, " holds a model of ",
-        model->input_dim(), " inputs, but the test images have ", test.images.dim(1));
+        model->input_dim(), " inputs, but the examples have ", test.images.dim(1));
   const Tensor x = test.images.to(dev);
   models::JsonReport js;
   js.set("checkpoint", a.checkpoint);
-  js.set("model", model->name());
+  js.set("model", models::model_kind(read_metadata(a.checkpoint)));
   js.set("test_images", test.size());
   auto* vae = dynamic_cast<models::VAE*>(model.get());
   if (vae == nullptr) {
@@ -822,10 +851,10 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->group("cae (contractive)");
   train->add_flag("--binarize", a.binarize, "dynamic binarization of the training images");
-  train->add_option("--limit", a.limit, "training images (0: all 60000)")
+  train->add_option("--limit", a.limit, "training examples, the first (0: all)")
       ->check(CLI::Range(0, 1000000000))
       ->capture_default_str();
-  train->add_option("--test-limit", a.test_limit, "test images (0: all 10000)")
+  train->add_option("--test-limit", a.test_limit, "test examples, the first (0: all)")
       ->check(CLI::Range(0, 1000000000))
       ->capture_default_str();
   train->add_option("--ll-k", a.ll_k, "importance samples for the test log-likelihood (0: skip)")
@@ -836,9 +865,29 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1000000000))
       ->capture_default_str()
       ->group("vae, beta-vae and iwae");
-  train->add_option("--data", a.data,
-                    "Fashion-MNIST folder (default: $LATENT_FASHION_MNIST or "
-                    "/usr/share/datasets/fashion-mnist)");
+  const char* kData = "data";
+  train
+      ->add_option("--data", a.data,
+                   "a folder of IDX files (MNIST layout), or a .npy ([N, D] float or uint8; "
+                   "[N, H, W(, C)] images) or .csv file (default: Fashion-MNIST, "
+                   "$LATENT_FASHION_MNIST or /usr/share/datasets/fashion-mnist)")
+      ->group(kData);
+  train->add_option("--labels", a.labels, "labels of a --data file (.npy, .csv or IDX)")
+      ->group(kData);
+  train->add_option("--test-data", a.test_data, "held-out examples (same format as --data)")
+      ->group(kData);
+  train->add_option("--test-labels", a.test_labels, "labels of --test-data")->group(kData);
+  train
+      ->add_option("--val-split", a.val_split,
+                   "fraction of a --data file held out for testing (default 0.1; drawn with "
+                   "--seed)")
+      ->check(finite_number(false))
+      ->group(kData);
+  train
+      ->add_option("--image", a.image,
+                   "HxW or HxWxC: how an example is drawn (default 28x28 for 784 values, the "
+                   "array's shape for [N, H, W(, C)] .npy data; else no pictures of examples)")
+      ->group(kData);
   train->add_option("--out", a.out, "output folder")->capture_default_str();
   train->add_option("--device", a.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   train->add_option("--seed", a.seed)->check(kDecimalSeed)->capture_default_str();
@@ -853,6 +902,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(std::int64_t{1}, kMaxSamples))
       ->capture_default_str();
   sample->add_flag("--draw", sa.draw, "draw from the likelihood instead of showing its mean");
+  sample->add_option("--image", sa.image,
+                     "HxW or HxWxC: how a sample is drawn (default 28x28 for 784 values; "
+                     "without a shape only samples.npy is written)");
   sample->add_option("--out", sa.out, "output folder")->capture_default_str();
   sample->add_option("--device", sa.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   sample->add_option("--seed", sa.seed)->check(kDecimalSeed)->capture_default_str();
@@ -870,7 +922,9 @@ int main(int argc, char** argv) {
   eval->add_option("--ll-examples", ea.ll_examples, "test images in the log-likelihood estimate")
       ->check(CLI::Range(1, 1000000000))
       ->capture_default_str();
-  eval->add_option("--data", ea.data, "Fashion-MNIST folder");
+  eval->add_option("--data", ea.data,
+                   "a folder of IDX files (its test split) or a .npy/.csv file (all its rows); "
+                   "default: Fashion-MNIST's test split");
   eval->add_option("--device", ea.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   eval->add_option("--seed", ea.seed)->check(kDecimalSeed)->capture_default_str();
 
@@ -880,8 +934,12 @@ int main(int argc, char** argv) {
     CLI::App* c = app.add_subcommand(name, help);
     c->add_option("--checkpoint", ia.checkpoint, "model.safetensors written by latent train")
         ->required();
-    c->add_option("--data", ia.data, "Fashion-MNIST-format folder (default: the test split)");
-    c->add_flag("--train", ia.train, "the training split instead of the test split");
+    c->add_option("--data", ia.data,
+                  "a folder of IDX files (its test split) or a .npy/.csv file (all its rows); "
+                  "default: Fashion-MNIST");
+    c->add_option("--labels", ia.labels, "labels of a --data file");
+    c->add_option("--image", ia.image, "HxW or HxWxC: how an example is drawn");
+    c->add_flag("--train", ia.train, "a folder's training split instead of its test split");
     c->add_option("--limit", ia.limit, "images read (0: all)")
         ->check(CLI::Range(0, 1000000000))
         ->capture_default_str();

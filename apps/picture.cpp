@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -118,25 +119,55 @@ void Canvas::save_png(const std::string& path) const {
   data::write_file_atomic(path, png, "picture");
 }
 
-Canvas image_grid(const std::vector<float>& pixels, std::int64_t count, int side, int cols,
+ImageShape parse_image_shape(const std::string& text, const std::string& flag) {
+  ImageShape s;
+  int fields[3] = {0, 0, 1};
+  int n = 0;
+  std::size_t pos = 0;
+  while (n < 3 && pos <= text.size()) {
+    const std::size_t x = std::min(text.find('x', pos), text.size());
+    const std::string item = text.substr(pos, x - pos);
+    int v = 0;
+    const auto [p, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
+    check(!item.empty() && ec == std::errc() && p == item.data() + item.size() && v > 0, "image",
+          flag, " '", text, "' is not HxW or HxWxC (positive integers, e.g. 28x28 or 32x32x3)");
+    fields[n++] = v;
+    pos = x + 1;
+    if (x == text.size()) break;
+  }
+  check(n >= 2 && pos > text.size(), "image", flag, " '", text,
+        "' is not HxW or HxWxC (e.g. 28x28 or 32x32x3)");
+  check(fields[2] == 1 || fields[2] == 3, "image", flag, " '", text,
+        "': C must be 1 (grey) or 3 (RGB)");
+  check(fields[0] <= 4096 && fields[1] <= 4096, "image", flag, " '", text,
+        "': at most 4096 x 4096 pixels");
+  s.h = fields[0];
+  s.w = fields[1];
+  s.c = fields[2];
+  return s;
+}
+
+Canvas image_grid(const std::vector<float>& pixels, std::int64_t count, ImageShape shape, int cols,
                   int zoom) {
-  check(count > 0 && side > 0 && cols > 0 && zoom > 0, "picture", "bad grid: ", count,
-        " images of side ", side, " in ", cols, " columns");
-  check(static_cast<std::int64_t>(pixels.size()) >= count * side * side, "picture", "grid needs ",
-        count * side * side, " pixels, got ", pixels.size());
+  check(count > 0 && shape.defined() && cols > 0 && zoom > 0, "picture", "bad grid: ", count,
+        " images of ", shape.h, "x", shape.w, " in ", cols, " columns");
+  check(static_cast<std::int64_t>(pixels.size()) >= count * shape.size(), "picture", "grid needs ",
+        count * shape.size(), " values, got ", pixels.size());
   const int rows = static_cast<int>((count + cols - 1) / cols);
-  const int cell = side * zoom + 2;
-  Canvas c(cols * cell + 2, rows * cell + 2, {40, 40, 40});
+  const int cw = shape.w * zoom + 2, ch = shape.h * zoom + 2;
+  Canvas c(cols * cw + 2, rows * ch + 2, {40, 40, 40});
+  auto level = [](float v) {
+    return static_cast<std::uint8_t>(std::lround(std::clamp(v, 0.0f, 1.0f) * 255.0f));
+  };
   for (std::int64_t i = 0; i < count; ++i) {
-    const int gx = static_cast<int>(i % cols) * cell + 2,
-              gy = static_cast<int>(i / cols) * cell + 2;
-    for (int y = 0; y < side; ++y)
-      for (int x = 0; x < side; ++x) {
-        const float v = std::clamp(pixels[static_cast<std::size_t>(i * side * side + y * side + x)],
-                                   0.0f, 1.0f);
-        const auto g = static_cast<std::uint8_t>(std::lround(v * 255.0f));
-        c.fill_rect(gx + x * zoom, gy + y * zoom, gx + (x + 1) * zoom, gy + (y + 1) * zoom,
-                    {g, g, g});
+    const int gx = static_cast<int>(i % cols) * cw + 2, gy = static_cast<int>(i / cols) * ch + 2;
+    const float* img = pixels.data() + i * shape.size();
+    for (int y = 0; y < shape.h; ++y)
+      for (int x = 0; x < shape.w; ++x) {
+        const float* px = img + (static_cast<std::int64_t>(y) * shape.w + x) * shape.c;
+        const Rgb colour = shape.c == 3 ? Rgb{level(px[0]), level(px[1]), level(px[2])}
+                                        : Rgb{level(px[0]), level(px[0]), level(px[0])};
+        c.fill_rect(gx + x * zoom, gy + y * zoom, gx + (x + 1) * zoom, gy + (y + 1) * zoom, colour);
       }
   }
   return c;

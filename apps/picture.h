@@ -32,10 +32,25 @@ class Canvas {
   std::vector<std::uint8_t> rgb_;
 };
 
-// Square grey images (values in [0, 1], side*side each, row-major in `pixels`) tiled in `cols`
+// How a row of data is drawn: h x w pixels of c channels (1: grey, 3: RGB, interleaved per pixel
+// as NumPy's [H, W, C]). Undefined (h == 0): the rows are not pictures.
+struct ImageShape {
+  int h = 0, w = 0, c = 1;
+  bool defined() const { return h > 0; }
+  std::int64_t size() const { return std::int64_t{h} * w * c; }
+};
+// "HxW" or "HxWxC" (C 1 or 3); throws latent::Error naming `flag` for anything else.
+ImageShape parse_image_shape(const std::string& text, const std::string& flag);
+
+// Images (values in [0, 1], shape.size() values each, row-major in `pixels`) tiled in `cols`
 // columns with a 2-pixel gap, each pixel drawn as `zoom` x `zoom`.
-Canvas image_grid(const std::vector<float>& pixels, std::int64_t count, int side, int cols,
+Canvas image_grid(const std::vector<float>& pixels, std::int64_t count, ImageShape shape, int cols,
                   int zoom = 2);
+// Square grey images of side x side.
+inline Canvas image_grid(const std::vector<float>& pixels, std::int64_t count, int side, int cols,
+                         int zoom = 2) {
+  return image_grid(pixels, count, ImageShape{side, side, 1}, cols, zoom);
+}
 
 // Points (x, y) coloured by integer label (10-colour palette), scaled to fit.
 Canvas scatter(const std::vector<float>& xy, const std::vector<float>& labels, int size = 600);

@@ -43,10 +43,12 @@ struct Dataset {
 // big-endian data): any element type (unsigned/signed byte, short, int, float, double) as float32
 // with the file's shape (1 to 4 dimensions). Values are not scaled (bytes stay 0..255).
 Tensor read_idx(const std::string& path);
-// A float32 ('<f4') or float64 ('<f8') .npy array, format version 1.0, 2.0 or 3.0, C order (or a
-// Fortran-order array whose layout is the same, e.g. 1-D), up to 4 dimensions (a 0-d array gives
-// a scalar), as `dtype` on the CPU. Other dtypes, big-endian data and Fortran order are errors.
-Tensor read_npy(const std::string& path, DType dtype = DType::f32);
+// A float32 ('<f4'), float64 ('<f8') or uint8 ('|u1', values 0..255 as they are, not scaled)
+// .npy array, format version 1.0, 2.0 or 3.0, C order (or a Fortran-order array whose layout is
+// the same, e.g. 1-D), up to 4 dimensions (a 0-d array gives a scalar), as `dtype` on the CPU.
+// Other dtypes, big-endian data and Fortran order are errors. `descr`, when given, receives the
+// file's dtype as written ("<f4", "|u1", ...).
+Tensor read_npy(const std::string& path, DType dtype = DType::f32, std::string* descr = nullptr);
 // Writes a CPU or CUDA tensor (float32 as '<f4', float64 as '<f8') as .npy version 1.0 with its
 // header padded to 64 bytes, atomically (temporary file in the same folder, fsync, rename): when
 // the write fails, `path` keeps its old content, and no temporary file is left behind.

@@ -1,6 +1,8 @@
 #include <bit>
 #include <cctype>
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include "core/data/dataset.h"
 #include "core/data/file_util.h"
@@ -129,7 +131,7 @@ std::string shape_text(const std::vector<std::int64_t>& dims) {
 
 }  // namespace
 
-Tensor read_npy(const std::string& path, DType dtype) {
+Tensor read_npy(const std::string& path, DType dtype, std::string* descr) {
   InputFile in(path, "read_npy");
   unsigned char pre[8];
   const std::size_t got = in.read(pre, 8);
@@ -161,19 +163,23 @@ Tensor read_npy(const std::string& path, DType dtype) {
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ' || text.back() == '\0'))
     text.pop_back();
   const NpyHeader h = HeaderParser(text, in).parse();
+  if (descr) *descr = h.descr;
 
   DType file_dtype = DType::f32;
+  bool bytes = false;  // uint8 data, read as its values 0..255 (not scaled)
   if (h.descr == "<f4" || h.descr == "=f4") {
     file_dtype = DType::f32;
   } else if (h.descr == "<f8" || h.descr == "=f8") {
     file_dtype = DType::f64;
+  } else if (h.descr == "|u1" || h.descr == "<u1" || h.descr == "=u1" || h.descr == "u1") {
+    bytes = true;
   } else if (h.descr == ">f4" || h.descr == ">f8") {
     in.fail("big-endian data ('" + h.descr +
             "') is not supported; save it little-endian (arr.astype('<" + h.descr.substr(1) +
             "'))");
   } else {
     in.fail("dtype '" + h.descr +
-            "' is not supported: only float32 ('<f4') and float64 ('<f8') are read");
+            "' is not supported: only float32 ('<f4'), float64 ('<f8') and uint8 ('|u1') are read");
   }
   if (h.shape.size() > 4)
     in.fail("shape " + shape_text(h.shape) + " has " + std::to_string(h.shape.size()) +
@@ -184,7 +190,7 @@ Tensor read_npy(const std::string& path, DType dtype) {
   if (h.fortran_order && nontrivial > 1)
     in.fail("Fortran-order (column-major) array of shape " + shape_text(h.shape) +
             " is not supported; save np.ascontiguousarray(arr)");
-  const std::int64_t esize = static_cast<std::int64_t>(dtype_size(file_dtype));
+  const std::int64_t esize = bytes ? 1 : static_cast<std::int64_t>(dtype_size(file_dtype));
   std::int64_t want = esize;
   for (std::int64_t d : h.shape)
     if (__builtin_mul_overflow(want, d, &want))
@@ -201,6 +207,31 @@ Tensor read_npy(const std::string& path, DType dtype) {
 
   const Shape shape{std::span<const std::int64_t>(h.shape)};
   Tensor raw;
+  if (bytes) {
+    // Read like compressed data (the buffer grows with what arrives), then widened to float32.
+    constexpr std::int64_t kChunk = std::int64_t{16} << 20;
+    std::string buffer;
+    while (static_cast<std::int64_t>(buffer.size()) < want) {
+      const std::int64_t step = std::min(kChunk, want - static_cast<std::int64_t>(buffer.size()));
+      const std::size_t at = buffer.size();
+      buffer.resize(at + static_cast<std::size_t>(step));
+      const std::size_t r = in.read(buffer.data() + at, static_cast<std::size_t>(step));
+      if (static_cast<std::int64_t>(r) < step)
+        in.fail("truncated data: expected " + std::to_string(want) + " bytes" + note + ", got " +
+                std::to_string(at + r));
+    }
+    if (in.compressed()) {
+      const std::uint64_t extra = in.skip_rest();
+      if (extra > 0)
+        in.fail(std::to_string(extra) + " bytes of trailing data after the " +
+                std::to_string(want) + " bytes" + note);
+    }
+    std::vector<float> values(buffer.size());
+    for (std::size_t i = 0; i < buffer.size(); ++i)
+      values[i] = static_cast<float>(static_cast<unsigned char>(buffer[i]));
+    const Tensor t = Tensor::from_data(std::span<const float>(values), shape);
+    return dtype == DType::f32 ? t : t.to(dtype);
+  }
   if (in.compressed()) {
     // No size to check in advance: the data is read in chunks into a buffer that grows with what
     // arrives, so a header claiming more than the file holds costs no more than its content.

@@ -80,6 +80,50 @@ else()
       message(FATAL_ERROR "latent sample of a ${model} should be refused (${rc}): ${err}")
     endif()
   endforeach()
+  # The user's own data: a .npy written by latent itself ([30, 784] float32, drawn as 28x28) and
+  # a CSV of 4x4 "images", each trained on, evaluated and encoded.
+  execute_process(COMMAND ${CLI} train --data ${out_dir}/reconstruct/reconstructions.npy
+                          --val-split 0.2 --epochs 1 --latent 2 --hidden 16 --ll-k 0 --device cpu
+                          --out ${OUT}/own_npy
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE summary ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0 OR NOT EXISTS ${OUT}/own_npy/traversals.png
+     OR NOT err MATCHES "24 training and 6 test examples of 784 values")
+    message(FATAL_ERROR "training on a .npy file failed (${rc}): ${err}")
+  endif()
+  set(csv "")
+  foreach(i RANGE 39)
+    math(EXPR a "${i} % 10")
+    math(EXPR b "9 - ${i} % 10")
+    string(APPEND csv "0.${a},0.${b},0.5,0,0.${a},0.${b},0.5,1,0.${a},0.${b},0.5,0,0.${a},0.${b},0.5,1\n")
+  endforeach()
+  file(WRITE ${OUT}/own.csv "${csv}")
+  execute_process(COMMAND ${CLI} train --model ae --data ${OUT}/own.csv --val-split 0.25
+                          --image 4x4 --epochs 2 --latent 2 --hidden 8 --device cpu
+                          --out ${OUT}/own_csv
+                  RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0 OR NOT EXISTS ${OUT}/own_csv/traversals.png)
+    message(FATAL_ERROR "training on a CSV file failed (${rc}): ${err}")
+  endif()
+  execute_process(COMMAND ${CLI} eval --checkpoint ${OUT}/own_csv/model.safetensors
+                          --data ${OUT}/own.csv --device cpu
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE js ERROR_VARIABLE err)
+  string(JSON n ERROR_VARIABLE json_error GET "${js}" test_images)
+  if(NOT rc EQUAL 0 OR json_error OR NOT n EQUAL 40)
+    message(FATAL_ERROR "latent eval on a CSV file failed (${rc}): ${err} ${js}")
+  endif()
+  execute_process(COMMAND ${CLI} encode --checkpoint ${OUT}/own_csv/model.safetensors
+                          --data ${OUT}/own.csv --device cpu --out ${OUT}/own_csv/encode
+                  RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0 OR NOT EXISTS ${OUT}/own_csv/encode/codes.npy)
+    message(FATAL_ERROR "latent encode on a CSV file failed (${rc}): ${err}")
+  endif()
+  # Values outside [0, 1] under a Bernoulli likelihood: refused, suggesting a Gaussian one.
+  file(WRITE ${OUT}/wide.csv "0,2\n1,3\n0.5,-1\n0,0\n1,1\n2,2\n3,3\n4,4\n5,5\n6,6\n")
+  execute_process(COMMAND ${CLI} train --data ${OUT}/wide.csv --device cpu --out ${OUT}/wide
+                  RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
+  if(NOT rc EQUAL 1 OR NOT err MATCHES "wide.csv has values from -1 to 6.*--likelihood gaussian")
+    message(FATAL_ERROR "out-of-range data under a Bernoulli likelihood (${rc}): ${err}")
+  endif()
   # A diverging run stops at the step whose loss is not finite, says so, and leaves no model or
   # summary behind; run.json says it failed.
   execute_process(COMMAND ${CLI} train --lr 1e30 ${common} --hidden 32 --ll-k 0

@@ -130,6 +130,19 @@ TEST_F(NpyTest, UnsupportedContentIsNamed) {
   expect_error([&] { read_npy(v9); }, {v9, "version 9.0"});
 }
 
+TEST_F(NpyTest, ReadsUint8AsItsValues) {
+  std::string payload;
+  for (int v : {0, 1, 127, 128, 254, 255}) payload.push_back(static_cast<char>(v));
+  const std::string p = write(
+      "u8.npy", npy(1, "{'descr': '|u1', 'fortran_order': False, 'shape': (2, 3), }", payload));
+  const Tensor t = read_npy(p);
+  EXPECT_EQ(t.shape(), Shape({2, 3}));
+  EXPECT_EQ(t.to_vector<float>(), (std::vector<float>{0, 1, 127, 128, 254, 255}));
+  const std::string cut = write(
+      "u8cut.npy", npy(1, "{'descr': '|u1', 'fortran_order': False, 'shape': (2, 3), }", "ab"));
+  expect_error([&] { read_npy(cut); }, {cut, "truncated data", "expected 6 bytes"});
+}
+
 TEST_F(NpyTest, MalformedFilesAreRejected) {
   const std::string missing = dir_ + "/missing.npy";
   expect_error([&] { read_npy(missing); }, {missing, "No such file"});
