@@ -84,6 +84,8 @@ class Autoencoder : public nn::Module {
   virtual void on_step_event(StepEvent /*event*/) {}
 
   Generator& generator() { return gen_; }
+  // Every generator the model draws from, generator() first (a resumed run restores them all).
+  virtual std::vector<Generator*> generators() { return {&gen_}; }
 
  protected:
   explicit Autoencoder(std::uint64_t seed) : gen_(seed) {}

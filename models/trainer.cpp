@@ -1,9 +1,11 @@
 #include "models/trainer.h"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <limits>
@@ -542,6 +544,122 @@ Metrics Trainer::evaluate(const Tensor& x) {
   const double total_squared =
       ranks > 1 ? group_.all_reduce({squared}, dist::ReduceOp::sum)[0] : squared;
   m.emplace_back("recon_mse", total_squared / static_cast<double>(n));
+  return m;
+}
+
+namespace {
+
+std::string g17(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+// History rows as text: one line per epoch, "epoch step lr seconds|name=v;...|name=v;..." (the
+// train then the test metrics), doubles with 17 significant digits (they read back exactly).
+std::string history_text(const History& h) {
+  std::string out;
+  auto metrics = [](const Metrics& m) {
+    std::string s;
+    for (const auto& [n, v] : m) s += (s.empty() ? "" : ";") + n + "=" + g17(v);
+    return s;
+  };
+  for (const EpochRow& r : h.epochs)
+    out += std::to_string(r.epoch) + " " + std::to_string(r.step) + " " + g17(r.lr) + " " +
+           g17(r.seconds) + "|" + metrics(r.train) + "|" + metrics(r.test) + "\n";
+  return out;
+}
+
+History parse_history(const std::string& text, const std::string& path) {
+  History h;
+  auto bad = [&](const std::string& line) -> Error {
+    return Error(kWhere, path + ": malformed training history line '" + line + "'");
+  };
+  auto metrics = [&](const std::string& s, const std::string& line) {
+    Metrics m;
+    for (std::size_t pos = 0; pos < s.size();) {
+      const std::size_t end = std::min(s.find(';', pos), s.size());
+      const std::string item = s.substr(pos, end - pos);
+      const std::size_t eq = item.find('=');
+      if (eq == std::string::npos || eq == 0) throw bad(line);
+      char* stop = nullptr;
+      const double v = std::strtod(item.c_str() + eq + 1, &stop);
+      if (stop != item.c_str() + item.size()) throw bad(line);
+      m.emplace_back(item.substr(0, eq), v);
+      pos = end + 1;
+    }
+    return m;
+  };
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) continue;
+    const std::size_t a = line.find('|'), b = line.find('|', a + 1);
+    if (a == std::string::npos || b == std::string::npos) throw bad(line);
+    EpochRow r;
+    std::istringstream head(line.substr(0, a));
+    if (!(head >> r.epoch >> r.step >> r.lr >> r.seconds)) throw bad(line);
+    r.train = metrics(line.substr(a + 1, b - a - 1), line);
+    r.test = metrics(line.substr(b + 1), line);
+    h.epochs.push_back(std::move(r));
+  }
+  return h;
+}
+
+}  // namespace
+
+void Trainer::save_state(const std::string& path, const Metadata& extra) {
+  Metadata m = extra;
+  m["latent.trainer.step"] = std::to_string(step_);
+  m["latent.trainer.epoch"] = std::to_string(epoch_);
+  m["latent.trainer.history"] = history_text(history_);
+  m["latent.trainer.binarize_seed"] = std::to_string(binarize_gen_.seed());
+  m["latent.trainer.binarize_offset"] = std::to_string(binarize_gen_.offset());
+  const std::vector<Generator*> gens = model_.generators();
+  m["latent.trainer.generators"] = std::to_string(gens.size());
+  for (std::size_t i = 1; i < gens.size(); ++i) {
+    m["latent.trainer.generator." + std::to_string(i) + ".seed"] = std::to_string(gens[i]->seed());
+    m["latent.trainer.generator." + std::to_string(i) + ".offset"] =
+        std::to_string(gens[i]->offset());
+  }
+  save_training_state(path, model_, opt_, *gens.front(), step_, m);
+}
+
+Metadata Trainer::load_state(const std::string& path) {
+  const std::vector<Generator*> gens = model_.generators();
+  // Read (and checked) before anything changes.
+  const Metadata m = read_metadata(path);
+  auto text = [&](const std::string& key) -> const std::string& {
+    const auto it = m.find("latent.trainer." + key);
+    check(it != m.end(), kWhere, path, ": not a trainer's state (no \"latent.trainer.", key, "\")");
+    return it->second;
+  };
+  auto integer = [&](const std::string& key) {
+    const std::string& s = text(key);
+    std::uint64_t v = 0;
+    const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    check(!s.empty() && ec == std::errc() && p == s.data() + s.size(), kWhere, path,
+          ": \"latent.trainer.", key, "\" is '", s, "', not a count");
+    return v;
+  };
+  const std::uint64_t count = integer("generators");
+  check(count == gens.size(), kWhere, path, ": the saved model drew from ", count,
+        " generators, this one from ", gens.size());
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> states;
+  for (std::size_t i = 1; i < gens.size(); ++i)
+    states.emplace_back(integer("generator." + std::to_string(i) + ".seed"),
+                        integer("generator." + std::to_string(i) + ".offset"));
+  const History history = parse_history(text("history"), path);
+  const auto epoch = integer("epoch"), step = integer("step");
+  const auto bin_seed = integer("binarize_seed"), bin_offset = integer("binarize_offset");
+  check(epoch <= 1000000000 && step <= (std::uint64_t{1} << 62), kWhere, path,
+        ": implausible epoch or step count");
+  load_training_state(path, model_, opt_, *gens.front());
+  for (std::size_t i = 1; i < gens.size(); ++i)
+    gens[i]->set_state(states[i - 1].first, states[i - 1].second);
+  binarize_gen_.set_state(bin_seed, bin_offset);
+  step_ = static_cast<std::int64_t>(step);
+  epoch_ = static_cast<int>(epoch);
+  history_ = history;
   return m;
 }
 

@@ -59,8 +59,9 @@
 // grad_clip is on (the loss diverged); a non-finite loss: training stops at the step where it
 // appears (on the CPU at once; on a GPU when the step's running sums have come back, read without
 // waiting and at most four steps later), naming the global step, the epoch, the batch and the
-// non-finite terms; that epoch's row is not recorded (nor written to metrics_csv). An exception from the model or a callback propagates; the
-// model's training/evaluation mode is restored in every case.
+// non-finite terms; that epoch's row is not recorded (nor written to metrics_csv). An exception
+// from the model or a callback propagates; the model's training/evaluation mode is restored in
+// every case.
 #pragma once
 
 #include <cstdint>
@@ -173,6 +174,17 @@ class Trainer {
   // Called after every optimizer step / every epoch. Replaces the previous callback.
   void on_step(std::function<void(const StepInfo&)> callback) { on_step_ = std::move(callback); }
   void on_epoch(std::function<void(const EpochInfo&)> callback) { on_epoch_ = std::move(callback); }
+
+  // The training state, for resuming: the model's parameters and every generator it draws from,
+  // the optimizer's state, this trainer's step and epoch counts, its binarization generator and
+  // its history, written atomically to `path` (safetensors, core/checkpoint.h's training state)
+  // with `extra` metadata. load_state() restores all of it into this trainer, its model and its
+  // optimizer (built as the saved ones were) and returns the file's metadata; a fit() after it
+  // continues where the saved run stood, so saved between epochs and resumed, a run ends with the
+  // same bits as one that never stopped (on the CPU). Throws latent::Error naming the file for
+  // what load_training_state() refuses and for trainer metadata that is missing or malformed.
+  void save_state(const std::string& path, const Metadata& extra = {});
+  Metadata load_state(const std::string& path);
 
   const TrainerConfig& config() const { return config_; }
   const History& history() const { return history_; }

@@ -155,6 +155,7 @@ class VAE : public Autoencoder {
   // The generator forward() draws from: generator() in training mode, the evaluation stream
   // otherwise.
   Generator& noise_generator() { return is_training() ? gen_ : eval_gen_; }
+  std::vector<Generator*> generators() override { return {&gen_, &eval_gen_}; }
 
   // n decoded draws from the prior z ~ N(0, I) [n, D]: the decoder's mean, or (draw = true) one
   // sample x ~ p(x|z), drawn from the evaluation stream. models::sample (models/generate.h)

@@ -15,6 +15,7 @@
 
 #include "core/latent.h"
 #include "models/trainer.h"
+#include "models/vae.h"
 #include "support/test_util.h"
 
 namespace latent {
@@ -287,6 +288,62 @@ TEST(Trainer, ANonFiniteLossStopsTrainingAtItsStep) {
   EXPECT_EQ(text.find("nan"), std::string::npos) << text;
   EXPECT_EQ(text.find("inf"), std::string::npos) << text;
   fs::remove(csv);
+}
+
+// Saved after two epochs and resumed into new objects, a run ends with the bits of one that never
+// stopped: parameters, optimizer, generators (the VAE's training and evaluation noise, the
+// binarization draws) and history.
+TEST(Trainer, ASavedStateResumesToTheSameBits) {
+  const fs::path dir = temp_dir("resume");
+  const Tensor train = synthetic(90, 20, 1), test = synthetic(30, 20, 2);
+  for (const bool on_device : {true, false}) {
+    SCOPED_TRACE(on_device ? "data on the device" : "batches from the host");
+    const models::VAEConfig vc{.input = 20, .hidden = {12}, .latent = 3, .seed = 4};
+    const TrainerConfig tc{
+        .epochs = 3, .batch = 32, .seed = 9, .binarize = true, .data_on_device = on_device};
+    models::VAE a(vc);
+    optim::Adam oa(a.parameters(), {.lr = 1e-2});
+    Trainer ta(a, oa, tc);
+    const History ha = ta.fit(train, test);
+
+    TrainerConfig two = tc;
+    two.epochs = 2;
+    const std::string state = (dir / "state.safetensors").string();
+    {
+      models::VAE b(vc);
+      optim::Adam ob(b.parameters(), {.lr = 1e-2});
+      Trainer tb(b, ob, two);
+      tb.fit(train, test);
+      tb.save_state(state, {{"note", "kept"}});
+    }
+    models::VAE c(vc);
+    optim::Adam oc(c.parameters(), {.lr = 1e-2});
+    TrainerConfig one = tc;
+    one.epochs = 1;
+    Trainer tc2(c, oc, one);
+    const Metadata m = tc2.load_state(state);
+    EXPECT_EQ(m.at("note"), "kept");
+    EXPECT_EQ(tc2.epochs_done(), 2);
+    const History hc = tc2.fit(train, test);
+    ASSERT_EQ(hc.epochs.size(), 3u);
+    for (std::size_t e = 0; e < 3; ++e) {
+      EXPECT_EQ(hc.epochs[e].step, ha.epochs[e].step);
+      EXPECT_EQ(hc.epochs[e].train_value("total"), ha.epochs[e].train_value("total")) << e;
+      EXPECT_EQ(hc.epochs[e].test_value("total"), ha.epochs[e].test_value("total")) << e;
+    }
+    const auto pa = a.named_parameters(), pc = c.named_parameters();
+    for (std::size_t i = 0; i < pa.size(); ++i)
+      EXPECT_EQ(pa[i].second.to_vector<float>(), pc[i].second.to_vector<float>()) << pa[i].first;
+  }
+  // A file that is not a trainer's state is refused, naming it.
+  models::VAE v({.input = 20, .hidden = {12}, .latent = 3});
+  optim::Adam ov(v.parameters());
+  Trainer tv(v, ov, {});
+  const std::string plain = (dir / "plain.safetensors").string();
+  save(v, plain);
+  const std::string e = error_of([&] { tv.load_state(plain); });
+  EXPECT_NE(e.find("not a trainer's state"), std::string::npos) << e;
+  fs::remove_all(dir);
 }
 
 TEST(Trainer, LrScheduleIsAppliedBeforeEveryStep) {
