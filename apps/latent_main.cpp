@@ -152,6 +152,7 @@ struct TrainArgs {
   std::string device = "auto";
   std::uint64_t seed = 0;
   bool overwrite = false;
+  std::string resume;             // a run folder to continue from its last training state
   std::vector<std::string> argv;  // the command line, for run.json
 };
 
@@ -184,6 +185,75 @@ void write_run_status(const fs::path& out, const TrainArgs& a, const std::string
   j.set("processes", dist::world().size());
   j.set("arguments", a.argv);
   data::write_file_atomic((out / "run.json").string(), j.dump(), "train");
+}
+
+// The training states a run keeps (the last two): out/state-<epoch>.safetensors, by epoch.
+std::vector<std::pair<int, fs::path>> training_states(const fs::path& out) {
+  std::vector<std::pair<int, fs::path>> found;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(out, ec)) {
+    const std::string name = e.path().filename().string();
+    const std::string head = "state-", tail = ".safetensors";
+    if (name.size() <= head.size() + tail.size() || name.rfind(head, 0) != 0 ||
+        name.compare(name.size() - tail.size(), tail.size(), tail) != 0)
+      continue;
+    const std::string digits = name.substr(head.size(), name.size() - head.size() - tail.size());
+    int epoch = 0;
+    const auto [p, err] = std::from_chars(digits.data(), digits.data() + digits.size(), epoch);
+    if (err == std::errc() && p == digits.data() + digits.size() && epoch > 0)
+      found.emplace_back(epoch, e.path());
+  }
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
+// What a resumed run must share with the run it continues, as "latent.cli.<flag>" metadata:
+// everything that shapes the model, the data or the steps (not --epochs, the total, nor where and
+// on what device it runs).
+Metadata config_fields(const TrainArgs& a) {
+  auto num = [](double v) {
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%.17g", v);
+    return std::string(buf);
+  };
+  std::string hidden;
+  for (std::int64_t h : a.hidden) hidden += (hidden.empty() ? "" : ",") + std::to_string(h);
+  const std::vector<std::pair<std::string, std::string>> f = {
+      {"--model", a.model},
+      {"--latent", std::to_string(a.latent)},
+      {"--hidden", hidden},
+      {"--likelihood", a.likelihood},
+      {"--activation", a.activation},
+      {"--batch", std::to_string(a.batch)},
+      {"--lr", num(a.lr)},
+      {"--optimizer", a.optimizer},
+      {"--weight-decay", num(a.weight_decay)},
+      {"--momentum", num(a.momentum)},
+      {"--grad-clip", num(a.grad_clip)},
+      {"--beta", num(a.beta)},
+      {"--warmup", std::to_string(a.warmup)},
+      {"--samples", std::to_string(a.samples)},
+      {"--k", std::to_string(a.k)},
+      {"--corruption", a.corruption},
+      {"--corruption-level", num(a.corruption_level)},
+      {"--sparsity", a.sparsity},
+      {"--sparsity-weight", num(a.sparsity_weight)},
+      {"--rho", num(a.rho)},
+      {"--lambda", num(a.lambda)},
+      {"--contractive", a.contractive},
+      {"--binarize", a.binarize ? "true" : "false"},
+      {"--data", a.data},
+      {"--labels", a.labels},
+      {"--test-data", a.test_data},
+      {"--test-labels", a.test_labels},
+      {"--val-split", num(a.val_split)},
+      {"--limit", std::to_string(a.limit)},
+      {"--test-limit", std::to_string(a.test_limit)},
+      {"--seed", std::to_string(a.seed)},
+      {"--image", a.image}};
+  Metadata m;
+  for (const auto& [k, v] : f) m["latent.cli." + k] = v;
+  return m;
 }
 
 // The test-set metrics the summary and `eval` report alike.
@@ -383,11 +453,13 @@ int run_train(const TrainArgs& a) {
     check(!ec, "train", "cannot create the output folder ", a.out, ": ", ec.message());
     // Temporary files a killed run of ours left behind (our pattern, their process gone).
     data::remove_stale_temporaries(a.out);
-    // Another run's files are never mixed with this run's: refused, or removed with --overwrite.
+    // Another run's files are never mixed with this run's: refused, or removed with --overwrite
+    // (a resumed run continues its own).
     std::vector<std::string> found;
     for (const std::string& f : kRunFiles)
       if (fs::exists(out / f)) found.push_back(f);
-    if (!found.empty()) {
+    for (const auto& [e, p] : training_states(out)) found.push_back(p.filename().string());
+    if (!found.empty() && a.resume.empty()) {
       std::string list;
       for (const std::string& f : found) list += (list.empty() ? "" : ", ") + f;
       check(a.overwrite, "train", a.out, " holds another run's files (", list,
@@ -397,6 +469,25 @@ int run_train(const TrainArgs& a) {
         check(!ec, "train", "cannot remove ", (out / f).string(), ": ", ec.message());
       }
     }
+  }
+  if (!a.resume.empty()) {
+    check(world.size() == 1, "train", "--resume runs as one process (started as ", world.size(),
+          ")");
+    const auto states = training_states(out);
+    check(!states.empty(), "train", "--resume ", a.resume, ": no training state there ",
+          "(state-<epoch>.safetensors, written after every epoch of a run)");
+    const fs::path& state = states.back().second;
+    const Metadata saved = read_metadata(state.string());
+    for (const auto& [key, value] : config_fields(a)) {
+      const auto it = saved.find(key);
+      check(it != saved.end(), "train", "--resume: ", state.string(), " was not written by a run ",
+            "of latent train (no \"", key, "\")");
+      check(it->second == value, "train", "--resume: ", key.substr(11), " is '", value,
+            "' here but '", it->second, "' in the run being resumed (", state.string(),
+            "): resume with the run's own flags");
+    }
+    check(a.epochs > states.back().first, "train", "--resume: the run has ", states.back().first,
+          " epochs already; --epochs is the total (give more than ", states.back().first, ")");
   }
   const std::string started = utc_now();
   if (root) write_run_status(out, a, "running", started);
@@ -533,17 +624,39 @@ int train_into(const TrainArgs& a, const fs::path& out, const std::string& start
     opt = std::make_unique<optim::Adam>(
         model->parameters(),
         optim::AdamOptions{.lr = a.lr, .weight_decay = a.weight_decay >= 0 ? a.weight_decay : 0.0});
+  // A resumed run: the remaining epochs from the last training state.
+  std::string resume_from;
+  int done = 0;
+  if (!a.resume.empty()) {
+    const auto states = training_states(out);
+    resume_from = states.back().second.string();
+    done = states.back().first;
+  }
   models::Trainer trainer(*model, *opt,
-                          {.epochs = a.epochs,
+                          {.epochs = a.epochs - done,
                            .batch = a.batch,
                            .seed = a.seed,
                            .binarize = a.binarize,
                            .metrics_csv = (out / "metrics.csv").string(),
                            .grad_clip = a.grad_clip});
-  Progress progress(a.epochs);
+  if (!resume_from.empty()) {
+    trainer.load_state(resume_from);
+    if (root)
+      std::fprintf(stderr, "latent: resuming after epoch %d (%s)\n", done, resume_from.c_str());
+  }
+  Progress progress(a.epochs - done);
+  const Metadata fields = config_fields(a);
   if (root) {
     trainer.on_step([&](const models::StepInfo& s) { progress.step(s); });
-    trainer.on_epoch([&](const models::EpochInfo& e) { progress.epoch(e); });
+    trainer.on_epoch([&](const models::EpochInfo& e) {
+      progress.epoch(e);
+      // The training state after every epoch (atomically), keeping the last two.
+      const int epoch = e.row.epoch;
+      trainer.save_state((out / ("state-" + std::to_string(epoch) + ".safetensors")).string(),
+                         fields);
+      for (const auto& [old, p] : training_states(out))
+        if (old <= epoch - 2) fs::remove(p);
+    });
   }
   const models::History history = trainer.fit(train.images, test.images);
   if (!root) {
@@ -893,6 +1006,11 @@ int main(int argc, char** argv) {
   train->add_option("--seed", a.seed)->check(kDecimalSeed)->capture_default_str();
   train->add_flag("--overwrite", a.overwrite,
                   "replace the files of an earlier run in --out (refused otherwise)");
+  train
+      ->add_option("--resume", a.resume,
+                   "continue the run in this folder from its last training state (the run's own "
+                   "flags; --epochs is the total)")
+      ->check(CLI::ExistingDirectory);
 
   SampleArgs sa;
   CLI::App* sample = app.add_subcommand("sample", "decode draws from the prior of a saved VAE");
@@ -991,7 +1109,17 @@ int main(int argc, char** argv) {
     a.argv.assign(argv, argv + argc);
     app.parse(argc, argv);
     a.hidden = parse_widths(hidden_text);
-    if (*train) check_model_flags(*train, a);
+    if (*train) {
+      check_model_flags(*train, a);
+      if (!a.resume.empty()) {
+        if (train->count("--out") > 0 && fs::path(a.out) != fs::path(a.resume))
+          throw CLI::ValidationError(
+              "--out", "--resume " + a.resume + " continues that folder; leave out --out");
+        if (a.overwrite)
+          throw CLI::ValidationError("--overwrite", "would remove the run --resume continues");
+        a.out = a.resume;
+      }
+    }
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
     // A rank that stops alone would leave the others waiting for it: the job ends.

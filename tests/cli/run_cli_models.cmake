@@ -124,6 +124,43 @@ else()
   if(NOT rc EQUAL 1 OR NOT err MATCHES "wide.csv has values from -1 to 6.*--likelihood gaussian")
     message(FATAL_ERROR "out-of-range data under a Bernoulli likelihood (${rc}): ${err}")
   endif()
+  # --resume: a run stopped after 2 epochs and resumed to 3 ends with the very model file of an
+  # uninterrupted 3-epoch run (the training states of the last two epochs are kept); resuming with
+  # another flag is refused naming it.
+  set(rflags --limit 300 --test-limit 100 --hidden 16 --latent 3 --ll-k 0 --device cpu --binarize)
+  execute_process(COMMAND ${CLI} train ${rflags} --epochs 3 --out ${OUT}/whole
+                  RESULT_VARIABLE rc1 OUTPUT_QUIET ERROR_QUIET)
+  execute_process(COMMAND ${CLI} train ${rflags} --epochs 2 --out ${OUT}/halves
+                  RESULT_VARIABLE rc2 OUTPUT_QUIET ERROR_QUIET)
+  execute_process(COMMAND ${CLI} train ${rflags} --epochs 3 --resume ${OUT}/halves
+                  RESULT_VARIABLE rc3 OUTPUT_QUIET ERROR_VARIABLE err)
+  if(NOT rc1 EQUAL 0 OR NOT rc2 EQUAL 0 OR NOT rc3 EQUAL 0 OR NOT err MATCHES "resuming after epoch 2")
+    message(FATAL_ERROR "the resume runs failed (${rc1} ${rc2} ${rc3}): ${err}")
+  endif()
+  file(SHA256 ${OUT}/whole/model.safetensors whole)
+  file(SHA256 ${OUT}/halves/model.safetensors halves)
+  if(NOT whole STREQUAL halves)
+    message(FATAL_ERROR "a resumed run's model differs from the uninterrupted run's")
+  endif()
+  if(EXISTS ${OUT}/halves/state-1.safetensors OR NOT EXISTS ${OUT}/halves/state-2.safetensors
+     OR NOT EXISTS ${OUT}/halves/state-3.safetensors)
+    message(FATAL_ERROR "a run should keep the training states of its last two epochs")
+  endif()
+  file(STRINGS ${OUT}/halves/metrics.csv rows)
+  list(LENGTH rows n)
+  if(NOT n EQUAL 4)
+    message(FATAL_ERROR "the resumed run's metrics.csv should hold 3 epochs, has ${n} lines")
+  endif()
+  execute_process(COMMAND ${CLI} train ${rflags} --epochs 5 --lr 0.01 --resume ${OUT}/halves
+                  RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
+  if(NOT rc EQUAL 1 OR NOT err MATCHES "--lr is '0.01' here but '0.001' in the run being resumed")
+    message(FATAL_ERROR "resuming with another --lr should be refused naming it (${rc}): ${err}")
+  endif()
+  execute_process(COMMAND ${CLI} train ${rflags} --epochs 3 --resume ${OUT}/own_csv
+                  RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
+  if(NOT rc EQUAL 1 OR NOT err MATCHES "--resume: --[a-z-]+ is '.*' here but '.*' in the run being resumed")
+    message(FATAL_ERROR "resuming another run's folder should name the differing flag (${rc}): ${err}")
+  endif()
   # A diverging run stops at the step whose loss is not finite, says so, and leaves no model or
   # summary behind; run.json says it failed.
   execute_process(COMMAND ${CLI} train --lr 1e30 ${common} --hidden 32 --ll-k 0
