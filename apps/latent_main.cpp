@@ -25,6 +25,7 @@
 
 #include "apps/inspect.h"
 #include "apps/picture.h"
+#include "apps/report_html.h"
 #include "apps/user_data.h"
 #include "core/data.h"
 #include "core/data/file_util.h"
@@ -146,7 +147,7 @@ struct TrainArgs {
   std::int64_t ll_k = 1000;
   std::int64_t ll_examples = 500;
   std::string data;
-  std::string labels, test_data, test_labels, image;
+  std::string labels, test_data, test_labels, image, class_names;
   double val_split = -1;
   std::string out = "out/vae";
   std::string device = "auto";
@@ -157,11 +158,11 @@ struct TrainArgs {
 };
 
 // What a run writes into its folder (run.json first and last).
-const std::vector<std::string> kRunFiles = {"run.json",           "model.safetensors",
-                                            "metrics.csv",        "summary.json",
-                                            "samples.png",        "reconstructions.png",
-                                            "interpolations.png", "traversals.png",
-                                            "latent_scatter.png", "loss.png"};
+const std::vector<std::string> kRunFiles = {
+    "run.json",           "model.safetensors", "metrics.csv",
+    "summary.json",       "samples.png",       "reconstructions.png",
+    "interpolations.png", "traversals.png",    "latent_scatter.png",
+    "loss.png",           "report.html"};
 
 std::string utc_now() {
   const std::time_t t = std::time(nullptr);
@@ -308,8 +309,14 @@ std::vector<float> host(const Tensor& t) {
 // The pictures of a run. Pictures of examples (samples, reconstructions, interpolations,
 // traversals) need the examples' image shape; without one only the latent scatter and the loss
 // curves are drawn.
-void write_pictures(models::Autoencoder& vae, const data::Dataset& test, app::ImageShape image,
-                    const models::History& history, const fs::path& out) {
+struct Traversed {
+  std::vector<std::pair<long long, double>> dims;  // dimension, what ranked it
+  std::string score, range;
+};
+
+Traversed write_pictures(models::Autoencoder& vae, const data::Dataset& test, app::ImageShape image,
+                         const models::History& history, const fs::path& out) {
+  Traversed traversed;
   NoGradGuard no_grad;
   vae.eval();
   const Device dev = vae.device();
@@ -352,12 +359,26 @@ void write_pictures(models::Autoencoder& vae, const data::Dataset& test, app::Im
   const Tensor mu = models::export_mu(vae, test.images.rows(0, m).to(dev)).to(Device::cpu());
   const auto muv = mu.to_vector<float>();
 
-  // Traversals of the first 8 latent dimensions around the first test image's code: over -3..3
-  // (the prior's range) for a VAE, over the range the test codes take for the others.
-  const bool prior = dynamic_cast<models::VAE*>(&vae) != nullptr;
+  // Traversals of the 8 latent dimensions that carry the most KL (a VAE, over -3..3, the prior's
+  // range) or whose codes vary most (the others, over the range the test codes take), around
+  // the first test image's code.
+  auto* prior_model = dynamic_cast<models::VAE*>(&vae);
+  const bool prior = prior_model != nullptr;
+  const std::vector<float> score =
+      prior ? models::kl_per_dim(*prior_model, test.images.rows(0, m).to(dev)).to_vector<float>()
+            : models::active_units(vae, test.images.rows(0, m).to(dev)).variance.to_vector<float>();
+  std::vector<std::int64_t> order(static_cast<std::size_t>(vae.latent_dim()));
+  for (std::size_t j = 0; j < order.size(); ++j) order[j] = static_cast<std::int64_t>(j);
+  std::stable_sort(order.begin(), order.end(), [&](std::int64_t i, std::int64_t j) {
+    return score[static_cast<std::size_t>(i)] > score[static_cast<std::size_t>(j)];
+  });
+  traversed.score = prior ? "KL (nats)" : "code variance";
+  traversed.range = prior ? "-3 to 3 (the prior)" : "the range of the test codes";
   std::vector<float> trav;
   const std::int64_t dims = drawn ? std::min<std::int64_t>(8, vae.latent_dim()) : 0;
-  for (std::int64_t j = 0; j < dims; ++j) {
+  for (std::int64_t k = 0; k < dims; ++k) {
+    const std::int64_t j = order[static_cast<std::size_t>(k)];
+    traversed.dims.emplace_back(j, score[static_cast<std::size_t>(j)]);
     double lo = -3, hi = 3;
     if (!prior) {
       lo = hi = muv[static_cast<std::size_t>(j)];
@@ -400,6 +421,7 @@ void write_pictures(models::Autoencoder& vae, const data::Dataset& test, app::Im
   }
   app::line_plot({{"train", tr, {31, 119, 180}}, {"test", te, {214, 39, 40}}})
       .save_png((out / "loss.png").string());
+  return traversed;
 }
 
 // The device of this process: --device as given, "auto" the best one. Across processes each
@@ -677,7 +699,7 @@ int train_into(const TrainArgs& a, const fs::path& out, const std::string& start
       ll = models::log_likelihood(*vae, test_x.rows(0, n), {.k = a.ll_k, .seed = a.seed});
     }
   }
-  write_pictures(*model, test, ud.image, history, out);
+  const Traversed traversed = write_pictures(*model, test, ud.image, history, out);
   save(*model, (out / "model.safetensors").string(), models::to_metadata(*model));
 
   double train_seconds = 0;  // the epochs' wall time (their test evaluation included)
@@ -712,6 +734,21 @@ int train_into(const TrainArgs& a, const fs::path& out, const std::string& start
   }
   const std::string text = js.dump();
   data::write_file_atomic((out / "summary.json").string(), text, "train");
+  // report.html: every picture with what it shows, beside the summary and the metrics.
+  app::ReportInput report{.title = a.model + " on " + ud.source,
+                          .summary_json = text,
+                          .metrics_csv = data::read_file((out / "metrics.csv").string(), "train"),
+                          .traversed = traversed.dims,
+                          .traversal_score = traversed.score,
+                          .traversal_range = traversed.range};
+  if (!a.class_names.empty()) {
+    std::istringstream names(data::read_file(a.class_names, "train"));
+    for (std::string line; std::getline(names, line);)
+      if (!line.empty()) report.classes.push_back(line);
+  } else if (a.data.empty() || ud.source.find("fashion") != std::string::npos) {
+    report.classes = app::fashion_mnist_classes();
+  }
+  app::write_report_html(out.string(), report);
   std::printf("%s", text.c_str());
   std::string wrote;
   for (const std::string& f : kRunFiles)
@@ -1006,6 +1043,12 @@ int main(int argc, char** argv) {
   train->add_option("--seed", a.seed)->check(kDecimalSeed)->capture_default_str();
   train->add_flag("--overwrite", a.overwrite,
                   "replace the files of an earlier run in --out (refused otherwise)");
+  train
+      ->add_option("--class-names", a.class_names,
+                   "a text file of class names, one per line by label, for report.html's legend "
+                   "(Fashion-MNIST's are built in)")
+      ->check(CLI::ExistingFile)
+      ->group("data");
   train
       ->add_option("--resume", a.resume,
                    "continue the run in this folder from its last training state (the run's own "

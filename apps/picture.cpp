@@ -46,6 +46,14 @@ constexpr Rgb kPalette[10] = {{31, 119, 180},  {255, 127, 14}, {44, 160, 44},   
                               {148, 103, 189}, {140, 86, 75},  {227, 119, 194}, {127, 127, 127},
                               {188, 189, 34},  {23, 190, 207}};
 
+}  // namespace
+
+Rgb palette(int k) {
+  return kPalette[((k % 10) + 10) % 10];
+}
+
+namespace {
+
 std::string short_number(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.4g", v);

@@ -52,6 +52,9 @@ inline Canvas image_grid(const std::vector<float>& pixels, std::int64_t count, i
   return image_grid(pixels, count, ImageShape{side, side, 1}, cols, zoom);
 }
 
+// The colour of label k (a 10-colour palette, repeating) in scatter().
+Rgb palette(int k);
+
 // Points (x, y) coloured by integer label (10-colour palette), scaled to fit.
 Canvas scatter(const std::vector<float>& xy, const std::vector<float>& labels, int size = 600);
 

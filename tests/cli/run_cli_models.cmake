@@ -22,7 +22,7 @@ else()
       message(FATAL_ERROR "latent train --model ${model} ${case} failed (${rc}): ${err}")
     endif()
     set(files model.safetensors metrics.csv summary.json run.json reconstructions.png
-              interpolations.png traversals.png latent_scatter.png loss.png)
+              interpolations.png traversals.png latent_scatter.png loss.png report.html)
     set(generative FALSE)
     if(model MATCHES "vae$" OR model STREQUAL "iwae")
       set(generative TRUE)
