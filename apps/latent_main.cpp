@@ -141,7 +141,7 @@ struct TrainArgs {
   // cae
   double lambda = 0.1;
   std::string contractive = "one-layer";
-  bool binarize = false;
+  std::string binarize = "none";  // dynamic, static or none
   std::int64_t limit = 0;
   std::int64_t test_limit = 0;
   std::int64_t ll_k = 1000;
@@ -242,7 +242,7 @@ Metadata config_fields(const TrainArgs& a) {
       {"--rho", num(a.rho)},
       {"--lambda", num(a.lambda)},
       {"--contractive", a.contractive},
-      {"--binarize", a.binarize ? "true" : "false"},
+      {"--binarize", a.binarize},
       {"--data", a.data},
       {"--labels", a.labels},
       {"--test-data", a.test_data},
@@ -449,22 +449,31 @@ int run_train(const TrainArgs& a) {
   dist::Group& world = dist::world();
   const bool root = world.is_root();  // only rank 0 speaks and writes
   const Device dev = train_device(a.device);
-  const app::UserData ud = app::load_user_data({.data = a.data,
-                                                .labels = a.labels,
-                                                .test_data = a.test_data,
-                                                .test_labels = a.test_labels,
-                                                .val_split = a.val_split,
-                                                .seed = a.seed,
-                                                .limit = a.limit,
-                                                .test_limit = a.test_limit,
-                                                .image = a.image});
+  app::UserData ud = app::load_user_data({.data = a.data,
+                                          .labels = a.labels,
+                                          .test_data = a.test_data,
+                                          .test_labels = a.test_labels,
+                                          .val_split = a.val_split,
+                                          .seed = a.seed,
+                                          .limit = a.limit,
+                                          .test_limit = a.test_limit,
+                                          .image = a.image});
   if (root)
     std::fprintf(
         stderr, "latent: data from %s: %lld training and %lld test examples of %lld values\n",
         ud.source.c_str(), static_cast<long long>(ud.train.size()),
         static_cast<long long>(ud.test.size()), static_cast<long long>(ud.train.images.dim(1)));
   // Probabilities in [0, 1] for what reads the data as such.
-  if (a.binarize) app::check_unit_range(ud, "--binarize");
+  if (a.binarize != "none") app::check_unit_range(ud, "--binarize");
+  // Binary data: the test set is drawn once (with the seed), so every test number is a discrete
+  // log-likelihood; static binarization draws the training set once too (dynamic draws every
+  // batch afresh inside the training step).
+  if (a.binarize != "none") {
+    NoGradGuard no_grad;
+    Generator draw(a.seed ^ 0xb1a21e5ULL);
+    ud.test.images = bernoulli(ud.test.images, draw);
+    if (a.binarize == "static") ud.train.images = bernoulli(ud.train.images, draw);
+  }
   if (a.model != "linear-ae" && a.likelihood == "bernoulli")
     app::check_unit_range(ud, "the Bernoulli likelihood (--likelihood bernoulli, the default)");
 
@@ -658,7 +667,7 @@ int train_into(const TrainArgs& a, const fs::path& out, const std::string& start
                           {.epochs = a.epochs - done,
                            .batch = a.batch,
                            .seed = a.seed,
-                           .binarize = a.binarize,
+                           .binarize = a.binarize == "dynamic",
                            .metrics_csv = (out / "metrics.csv").string(),
                            .grad_clip = a.grad_clip});
   if (!resume_from.empty()) {
@@ -707,7 +716,29 @@ int train_into(const TrainArgs& a, const fs::path& out, const std::string& start
 
   models::JsonReport js;
   js.set("model", a.model);
-  js.set("likelihood", a.model == "linear-ae" ? std::string("gaussian") : a.likelihood);
+  const std::string likelihood = a.model == "linear-ae" ? std::string("gaussian") : a.likelihood;
+  js.set("likelihood", likelihood);
+  js.set("binarize", a.binarize);
+  // What the likelihood numbers mean.
+  std::string meaning;
+  if (likelihood == "bernoulli" && a.binarize != "none")
+    meaning =
+        "nats per test example of binarized images (drawn once with the seed): discrete "
+        "log-likelihoods, comparable with published results on binarized data";
+  else if (likelihood == "bernoulli")
+    meaning =
+        "the Bernoulli likelihood on grey levels is not normalized: these numbers are not "
+        "log-likelihoods and do not compare with published results (--binarize gives "
+        "binary data and true discrete log-likelihoods)";
+  else if (likelihood == "categorical")
+    meaning =
+        "nats per test example of the values quantized to the likelihood's levels: discrete "
+        "log-likelihoods";
+  else
+    meaning =
+        "nats per test example of a density over continuous values (log densities, not "
+        "log-probabilities)";
+  js.set("likelihood_meaning", meaning);
   js.set("optimizer", a.optimizer);
   js.set("lr", a.lr);
   js.set("device", dev.str());
@@ -1000,7 +1031,14 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"one-layer", "deep"}))
       ->capture_default_str()
       ->group("cae (contractive)");
-  train->add_flag("--binarize", a.binarize, "dynamic binarization of the training images");
+  train
+      ->add_option("--binarize", a.binarize,
+                   "dynamic (a fresh draw of every training batch; the default when the flag is "
+                   "given bare), static (the data drawn once, with the seed) or none (the "
+                   "default): binary data make log p(x) a true discrete log-likelihood")
+      ->expected(0, 1)
+      ->default_str("dynamic")
+      ->check(CLI::IsMember({"dynamic", "static", "none"}));
   train->add_option("--limit", a.limit, "training examples, the first (0: all)")
       ->check(CLI::Range(0, 1000000000))
       ->capture_default_str();

@@ -11,7 +11,8 @@ else()
           "linear-ae;--optimizer;adamw;--weight-decay;0.001;--grad-clip;10" "dae;--hidden;32;--corruption;gaussian;--corruption-level;0.2"
           "sae;--hidden;32;--sparsity;kl;--rho;0.1;--sparsity-weight;0.5" "sae;--hidden;32"
           "cae;--hidden;32;--lambda;0.05" "cae;--hidden;32;--contractive;deep"
-          "vae;--hidden;32;--ll-k;5;--ll-examples;10" "beta-vae;--hidden;32;--beta;4;--ll-k;0"
+          "vae;--hidden;32;--ll-k;5;--ll-examples;10;--binarize;static"
+          "beta-vae;--hidden;32;--beta;4;--ll-k;0;--binarize"
           "iwae;--hidden;32;--k;3;--ll-k;0")
     list(POP_FRONT case model)
     string(REPLACE ";" "_" dir "${model}${case}")
@@ -35,6 +36,11 @@ else()
         message(FATAL_ERROR "latent train --model ${model} did not write ${f}")
       endif()
     endforeach()
+    string(JSON meaning ERROR_VARIABLE json_error3 GET "${summary}" likelihood_meaning)
+    if(json_error3 OR (case MATCHES "--binarize" AND NOT meaning MATCHES "discrete log-likelihoods")
+       OR (NOT case MATCHES "--binarize" AND model MATCHES "vae" AND NOT meaning MATCHES "not normalized"))
+      message(FATAL_ERROR "the summary of ${model} ${case} misnames its likelihood: ${meaning}")
+    endif()
     string(JSON name ERROR_VARIABLE json_error GET "${summary}" model)
     string(JSON nll ERROR_VARIABLE json_error2 GET "${summary}" test_recon_nll)
     if(json_error OR json_error2 OR NOT name STREQUAL model)
@@ -189,7 +195,7 @@ endif()
 # A parameter of another model: exit 2, naming the flag and the models it belongs to.
 foreach(case "vae;--lambda;0.5;cae" "ae;--k;3;iwae" "linear-ae;--hidden;64;ae" "dae;--beta;2;vae"
         "sae;--rho;0.1;kl" "cae;--corruption;gaussian;dae" "ae;--ll-k;10;vae"
-        "vae;--momentum;0.9;sgd" "linear-ae;--activation;tanh;ae")
+        "vae;--momentum;0.9;sgd" "linear-ae;--activation;tanh;ae" "vae;--binarize;often;dynamic")
   list(GET case 0 model)
   list(GET case 1 flag)
   list(GET case 2 value)
