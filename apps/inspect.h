@@ -23,10 +23,10 @@ namespace latent::app {
 
 struct InspectArgs {
   std::string checkpoint;
-  std::string data;    // a folder of IDX files or a .npy/.csv file ("": Fashion-MNIST)
-  std::string labels;  // labels of a --data file
-  std::string image;   // "HxW[xC]" or "" (apps/user_data.h)
-  bool train = false;  // a folder's training split instead of its test split
+  std::string data;        // a folder of IDX files or a .npy/.csv file ("": Fashion-MNIST)
+  std::string labels;      // labels of a --data file
+  std::string image;       // "HxW[xC]" or "" (apps/user_data.h)
+  bool train = false;      // a folder's training split instead of its test split
   std::int64_t limit = 0;  // images read (0: all)
   std::string out = "out/inspect";
   std::string device = "auto";

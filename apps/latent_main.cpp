@@ -312,10 +312,12 @@ std::vector<float> host(const Tensor& t) {
 struct Traversed {
   std::vector<std::pair<long long, double>> dims;  // dimension, what ranked it
   std::string score, range;
+  std::vector<std::string> loss_terms;  // the terms with a curve of their own (loss_<term>.png)
 };
 
 Traversed write_pictures(models::Autoencoder& vae, const data::Dataset& test, app::ImageShape image,
-                         const models::History& history, const fs::path& out) {
+                         const models::History& history,
+                         const std::vector<std::string>& class_names, const fs::path& out) {
   Traversed traversed;
   NoGradGuard no_grad;
   vae.eval();
@@ -410,17 +412,31 @@ Traversed write_pictures(models::Autoencoder& vae, const data::Dataset& test, ap
     xy.push_back(muv[i * vae.latent_dim() + b]);
   }
   if (test.labels.defined())
-    app::scatter(xy, test.labels.rows(0, m).to_vector<float>())
+    app::scatter(xy, test.labels.rows(0, m).to_vector<float>(), 600, class_names)
         .save_png((out / "latent_scatter.png").string());
 
-  // Loss curves.
-  std::vector<double> tr, te;
-  for (const auto& row : history.epochs) {
-    tr.push_back(row.train_value("total"));
-    te.push_back(row.test.empty() ? NAN : row.test_value("total"));
+  // Loss curves, train and test by epoch: the total in loss.png, every other term in
+  // loss_<term>.png (each on its own scale).
+  if (!history.epochs.empty()) {
+    for (const auto& [term, value] : history.epochs.front().train) {
+      (void)value;
+      std::vector<double> tr, te;
+      for (const auto& row : history.epochs) {
+        tr.push_back(row.train_value(term));
+        bool has_test = false;
+        for (const auto& entry : row.test) has_test = has_test || entry.first == term;
+        te.push_back(has_test ? row.test_value(term) : NAN);
+      }
+      std::string title = term;
+      std::transform(title.begin(), title.end(), title.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+      const std::string file = term == "total" ? "loss.png" : "loss_" + term + ".png";
+      app::line_plot({{"train", tr, {31, 119, 180}}, {"test", te, {214, 39, 40}}}, 640, 400,
+                     (term == "total" ? std::string("TOTAL LOSS") : title) + " (NATS PER EXAMPLE)")
+          .save_png((out / file).string());
+      if (term != "total") traversed.loss_terms.push_back(term);
+    }
   }
-  app::line_plot({{"train", tr, {31, 119, 180}}, {"test", te, {214, 39, 40}}})
-      .save_png((out / "loss.png").string());
   return traversed;
 }
 
@@ -490,6 +506,12 @@ int run_train(const TrainArgs& a) {
     for (const std::string& f : kRunFiles)
       if (fs::exists(out / f)) found.push_back(f);
     for (const auto& [e, p] : training_states(out)) found.push_back(p.filename().string());
+    for (const auto& entry : fs::directory_iterator(out, ec)) {  // the loss terms' curves
+      const std::string name = entry.path().filename().string();
+      if (name.rfind("loss_", 0) == 0 && name.size() > 9 &&
+          name.compare(name.size() - 4, 4, ".png") == 0)
+        found.push_back(name);
+    }
     if (!found.empty() && a.resume.empty()) {
       std::string list;
       for (const std::string& f : found) list += (list.empty() ? "" : ", ") + f;
@@ -708,7 +730,15 @@ int train_into(const TrainArgs& a, const fs::path& out, const std::string& start
       ll = models::log_likelihood(*vae, test_x.rows(0, n), {.k = a.ll_k, .seed = a.seed});
     }
   }
-  const Traversed traversed = write_pictures(*model, test, ud.image, history, out);
+  std::vector<std::string> classes;
+  if (!a.class_names.empty()) {
+    std::istringstream names(data::read_file(a.class_names, "train"));
+    for (std::string line; std::getline(names, line);)
+      if (!line.empty()) classes.push_back(line);
+  } else if (a.data.empty() || ud.source.find("fashion") != std::string::npos) {
+    classes = app::fashion_mnist_classes();
+  }
+  const Traversed traversed = write_pictures(*model, test, ud.image, history, classes, out);
   save(*model, (out / "model.safetensors").string(), models::to_metadata(*model));
 
   double train_seconds = 0;  // the epochs' wall time (their test evaluation included)
@@ -772,13 +802,12 @@ int train_into(const TrainArgs& a, const fs::path& out, const std::string& start
                           .traversed = traversed.dims,
                           .traversal_score = traversed.score,
                           .traversal_range = traversed.range};
-  if (!a.class_names.empty()) {
-    std::istringstream names(data::read_file(a.class_names, "train"));
-    for (std::string line; std::getline(names, line);)
-      if (!line.empty()) report.classes.push_back(line);
-  } else if (a.data.empty() || ud.source.find("fashion") != std::string::npos) {
-    report.classes = app::fashion_mnist_classes();
-  }
+  report.classes = classes;
+  for (const std::string& term : traversed.loss_terms)
+    report.extra_figures.emplace_back("loss_" + term + ".png",
+                                      "The loss term '" + term +
+                                          "' in nats per example (y) by epoch (x, from 1), "
+                                          "train (blue) and test (red).");
   app::write_report_html(out.string(), report);
   std::printf("%s", text.c_str());
   std::string wrote;

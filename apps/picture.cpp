@@ -181,7 +181,8 @@ Canvas image_grid(const std::vector<float>& pixels, std::int64_t count, ImageSha
   return c;
 }
 
-Canvas scatter(const std::vector<float>& xy, const std::vector<float>& labels, int size) {
+Canvas scatter(const std::vector<float>& xy, const std::vector<float>& labels, int size,
+               const std::vector<std::string>& names) {
   check(xy.size() % 2 == 0 && xy.size() / 2 == labels.size(), "picture",
         "scatter needs one label per point: ", xy.size() / 2, " points, ", labels.size(),
         " labels");
@@ -202,14 +203,25 @@ Canvas scatter(const std::vector<float>& xy, const std::vector<float>& labels, i
     const Rgb col = kPalette[static_cast<int>(labels[i]) % 10];
     c.fill_rect(x - 1, y - 1, x + 2, y + 2, col);
   }
-  for (int k = 0; k < 10; ++k) {  // legend: label k in its colour
-    c.fill_rect(size - 60, 6 + 16 * k, size - 50, 16 + 16 * k, kPalette[k]);
-    c.text(size - 44, 6 + 16 * k, std::to_string(k), {0, 0, 0}, 2);
+  // Legend: label k (its name when given) in its colour.
+  int widest = 1;
+  for (int k = 0; k < 10; ++k)
+    widest = std::max(widest, static_cast<int>(k < static_cast<int>(names.size())
+                                                   ? names[static_cast<std::size_t>(k)].size()
+                                                   : std::to_string(k).size()));
+  const int lx = size - 24 - 8 * widest;
+  for (int k = 0; k < 10; ++k) {
+    c.fill_rect(lx, 6 + 16 * k, lx + 10, 16 + 16 * k, kPalette[k]);
+    c.text(
+        lx + 16, 6 + 16 * k,
+        k < static_cast<int>(names.size()) ? names[static_cast<std::size_t>(k)] : std::to_string(k),
+        {0, 0, 0}, 2);
   }
   return c;
 }
 
-Canvas line_plot(const std::vector<Series>& series, int width, int height) {
+Canvas line_plot(const std::vector<Series>& series, int width, int height,
+                 const std::string& y_title) {
   Canvas c(width, height);
   double lo = std::numeric_limits<double>::max(), hi = -lo;
   std::size_t longest = 0;
@@ -218,7 +230,7 @@ Canvas line_plot(const std::vector<Series>& series, int width, int height) {
     for (double v : s.y)
       if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
   }
-  const int left = 90, right = 20, top = 20, bottom = 30;
+  const int left = 90, right = 20, top = 34, bottom = 30;
   const Rgb axis{0, 0, 0}, grid{225, 225, 225};
   if (longest == 0 || lo > hi) return c;
   if (hi - lo < 1e-12) hi = lo + 1.0;
@@ -232,8 +244,10 @@ Canvas line_plot(const std::vector<Series>& series, int width, int height) {
   }
   c.line(left, top, left, top + h, axis);
   c.line(left, top + h, width - right, top + h, axis);
-  c.text(left, height - 16, "EPOCH 1", axis, 2);
-  c.text(width - right - 60, height - 16, std::to_string(longest), axis, 2);
+  c.text(left, height - 16, "1", axis, 2);
+  c.text(left + static_cast<int>(w) / 2 - 20, height - 16, "EPOCH", axis, 2);
+  c.text(width - right - 30, height - 16, std::to_string(longest), axis, 2);
+  if (!y_title.empty()) c.text(4, 6, y_title, axis, 2);
   int legend_y = top + 4;
   for (const Series& s : series) {
     for (std::size_t i = 1; i < s.y.size(); ++i)

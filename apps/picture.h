@@ -55,15 +55,19 @@ inline Canvas image_grid(const std::vector<float>& pixels, std::int64_t count, i
 // The colour of label k (a 10-colour palette, repeating) in scatter().
 Rgb palette(int k);
 
-// Points (x, y) coloured by integer label (10-colour palette), scaled to fit.
-Canvas scatter(const std::vector<float>& xy, const std::vector<float>& labels, int size = 600);
+// Points (x, y) coloured by integer label (10-colour palette), scaled to fit, with a legend of the
+// labels' `names` (their numbers where a name is missing).
+Canvas scatter(const std::vector<float>& xy, const std::vector<float>& labels, int size = 600,
+               const std::vector<std::string>& names = {});
 
 struct Series {
   std::string name;
   std::vector<double> y;  // one value per x = 1, 2, ...
   Rgb colour;
 };
-// Line plot of the series on common axes with the y range printed.
-Canvas line_plot(const std::vector<Series>& series, int width = 640, int height = 400);
+// Line plot of the series on common axes with the y range printed, `y_title` above the y axis
+// and "EPOCH" under the x axis.
+Canvas line_plot(const std::vector<Series>& series, int width = 640, int height = 400,
+                 const std::string& y_title = "");
 
 }  // namespace latent::app

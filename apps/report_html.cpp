@@ -120,6 +120,7 @@ std::vector<std::string> write_report_html(const std::string& folder, const Repo
                  "Loss curves: the total loss in nats per example (y) by epoch (x, from 1), "
                  "<span style=\"color:#1f77b4\">train</span> and <span "
                  "style=\"color:#d62728\">test</span>; the range is printed on the axis.");
+  for (const auto& [file, caption] : in.extra_figures) html += figure(file, escape(caption));
   html +=
       figure("samples.png", "Samples: 64 draws from the prior, decoded (the likelihood's mean).");
   html += figure("reconstructions.png",

@@ -20,6 +20,8 @@ struct ReportInput {
   std::vector<std::pair<long long, double>> traversed;
   std::string traversal_score;  // "KL (nats)" or "code variance"
   std::string traversal_range;  // e.g. "-3 to 3 (the prior)"
+  // More pictures after the loss curves: file name and caption (plain text).
+  std::vector<std::pair<std::string, std::string>> extra_figures;
 };
 
 // Writes <folder>/report.html atomically; returns the file names of the pictures it references.
