@@ -492,6 +492,8 @@ int run_train(const TrainArgs& a) {
   }
   if (a.model != "linear-ae" && a.likelihood == "bernoulli")
     app::check_unit_range(ud, "the Bernoulli likelihood (--likelihood bernoulli, the default)");
+  if (a.model != "linear-ae" && a.likelihood == "continuous_bernoulli")
+    app::check_unit_range(ud, "the continuous Bernoulli likelihood (a density on [0, 1])");
 
   const fs::path out(a.out);
   if (root) {
@@ -760,6 +762,10 @@ int train_into(const TrainArgs& a, const fs::path& out, const std::string& start
         "the Bernoulli likelihood on grey levels is not normalized: these numbers are not "
         "log-likelihoods and do not compare with published results (--binarize gives "
         "binary data and true discrete log-likelihoods)";
+  else if (likelihood == "continuous_bernoulli")
+    meaning =
+        "nats per test example of the continuous Bernoulli, a density on [0, 1]: true log "
+        "densities of the grey levels (log densities, not log-probabilities)";
   else if (likelihood == "categorical")
     meaning =
         "nats per test example of the values quantized to the likelihood's levels: discrete "
@@ -981,8 +987,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   train
       ->add_option("--likelihood", a.likelihood,
-                   "bernoulli, gaussian, gaussian_learned or categorical")
-      ->check(CLI::IsMember({"bernoulli", "gaussian", "gaussian_learned", "categorical"}))
+                   "bernoulli, continuous_bernoulli (normalized on [0, 1]: a true density for grey "
+                   "levels), gaussian, gaussian_learned or categorical")
+      ->check(CLI::IsMember(
+          {"bernoulli", "continuous_bernoulli", "gaussian", "gaussian_learned", "categorical"}))
       ->capture_default_str();
   train->add_option("--epochs", a.epochs)->check(CLI::Range(1, 100000))->capture_default_str();
   train->add_option("--batch", a.batch)->check(CLI::Range(1, 1000000))->capture_default_str();

@@ -1,5 +1,6 @@
 #include "models/likelihood.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -51,6 +52,8 @@ void validate(const LikelihoodConfig& c) {
     case Likelihood::categorical:
       check(c.levels >= 2, kWhere, "categorical: levels must be >= 2, got ", c.levels);
       return;
+    case Likelihood::continuous_bernoulli:
+      return;
   }
   throw Error(kWhere, detail::cat("unknown likelihood kind ", static_cast<int>(c.kind)));
 }
@@ -65,16 +68,19 @@ const char* likelihood_name(Likelihood kind) {
       return "gaussian_learned";
     case Likelihood::categorical:
       return "categorical";
+    case Likelihood::continuous_bernoulli:
+      return "continuous_bernoulli";
   }
   return "?";
 }
 
 Likelihood parse_likelihood(const std::string& name) {
   for (Likelihood k : {Likelihood::bernoulli, Likelihood::gaussian, Likelihood::gaussian_learned,
-                       Likelihood::categorical})
+                       Likelihood::categorical, Likelihood::continuous_bernoulli})
     if (name == likelihood_name(k)) return k;
   throw Error(kWhere, "unknown likelihood '" + name +
-                          "' (valid: bernoulli, gaussian, gaussian_learned, categorical)");
+                          "' (valid: bernoulli, gaussian, gaussian_learned, categorical, "
+                          "continuous_bernoulli)");
 }
 
 std::int64_t params_per_dim(const LikelihoodConfig& c) {
@@ -122,6 +128,9 @@ Tensor nll(const LikelihoodConfig& c, const Tensor& params, const Tensor& x) {
     }
     case Likelihood::gaussian_learned:
       return gaussian_nll(narrow_cols(params, 0, d), narrow_cols(params, d, d), x, Reduction::none);
+    case Likelihood::continuous_bernoulli:
+      // -log p = BCE(eta, x) - log C(eta), summed over the dimensions.
+      return sub(bce_with_logits(params, x, Reduction::none), sum(cb_log_norm(params), 1));
     case Likelihood::categorical: {
       // One K-way softmax per input dimension: rows (n, d) of [N*D, K], per-sample sums after.
       const Tensor target = quantize(x, c.levels).reshape({n * d});
@@ -176,6 +185,8 @@ Tensor mean(const LikelihoodConfig& c, const Tensor& params) {
       return params;
     case Likelihood::gaussian_learned:
       return narrow_cols(params, 0, d);
+    case Likelihood::continuous_bernoulli:
+      return cb_mean(params);
     case Likelihood::categorical: {
       // E[level] / (K - 1) = sum_k softmax_k * k / (K - 1): one GEMV against the level values.
       const std::int64_t n = params.dim(0), k = c.levels;
@@ -209,6 +220,28 @@ Tensor sample(const LikelihoodConfig& c, const Tensor& params, Generator& gen) {
       const std::int64_t n = params.dim(0), k = c.levels;
       const Tensor probs = exp(log_softmax(params.detach().reshape({n * d, k})));
       return mul(categorical(probs, gen), 1.0 / static_cast<double>(k - 1)).reshape({n, d});
+    }
+    case Likelihood::continuous_bernoulli: {
+      // The inverse CDF at u ~ U(0, 1), on the host (a sampling utility, not a training op):
+      // x = log(1 + u (e^eta - 1)) / eta, written without overflow for eta > 0 as
+      // 1 + log(u + (1 - u) e^-eta) / eta, and u itself near eta = 0.
+      const Tensor eta = params.detach().to(Device::cpu());
+      const std::vector<double> e = eta.to_vector<double>();
+      const std::vector<double> u =
+          Tensor::rand(eta.shape(), gen, {.dtype = DType::f64}).to_vector<double>();
+      std::vector<double> x(e.size());
+      for (std::size_t i = 0; i < e.size(); ++i) {
+        const double h = e[i], v = u[i];
+        if (std::fabs(h) < 1e-6)
+          x[i] = v;
+        else if (h > 0)
+          x[i] = 1.0 + std::log(v + (1.0 - v) * std::exp(-h)) / h;
+        else
+          x[i] = std::log1p(v * std::expm1(h)) / h;
+        x[i] = std::clamp(x[i], 0.0, 1.0);
+      }
+      return Tensor::from_data(std::span<const double>(x), eta.shape(), params.options())
+          .to(params.device());
     }
   }
   throw Error(kWhere, "unknown likelihood kind");

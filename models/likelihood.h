@@ -7,6 +7,10 @@
 //   gaussian_learned  [N, 2D]     (means | log-variances)          (x real)
 //   categorical       [N, D*K]    K logits per dimension, contiguous (x in [0, 1], quantized to
 //                                 the level round(x * (K - 1)))
+//   continuous_bernoulli [N, D]   logits eta (x in [0, 1]): the density C(lambda) lambda^x
+//                                 (1 - lambda)^(1 - x), lambda = sigmoid(eta), normalized on
+//                                 [0, 1] (Loaiza-Ganem and Cunningham, 2019), so grey levels get a
+//                                 true density; its mean is not lambda (ops' cb_mean)
 //
 // nll() is a true negative log-likelihood in nats with every constant included (0.5 log 2 pi for
 // the Gaussians), so numbers compare with papers. For the Bernoulli it is exact on binary data;
@@ -20,7 +24,7 @@
 
 namespace latent::models {
 
-enum class Likelihood { bernoulli, gaussian, gaussian_learned, categorical };
+enum class Likelihood { bernoulli, gaussian, gaussian_learned, categorical, continuous_bernoulli };
 
 struct LikelihoodConfig {
   Likelihood kind = Likelihood::bernoulli;

@@ -20,7 +20,8 @@
 //   latent.vae.latent            Z
 //   latent.vae.activation        "relu", "tanh", ... (ops::act_name)
 //   latent.vae.activation_alpha  only when the config sets activation_alpha
-//   latent.vae.likelihood        "bernoulli", "gaussian", "gaussian_learned", "categorical"
+//   latent.vae.likelihood        "bernoulli", "continuous_bernoulli", "gaussian",
+//                                "gaussian_learned", "categorical"
 //   latent.vae.sigma             the Gaussian's fixed sigma
 //   latent.vae.levels            the categorical's K
 //   latent.vae.samples           R

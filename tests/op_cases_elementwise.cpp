@@ -126,6 +126,15 @@ std::vector<OpCase> elementwise_cases() {
       "rsub_scalar", [](const Tensor& x) { return 1.0 - x; }, -1, 1);
   unary(
       "rdiv_scalar", [](const Tensor& x) { return 2.0 / x; }, 0.5, 2);
+  // Across the series (|eta| < 0.5 in float, 0.1 in double) and the closed forms.
+  unary(
+      "cb_log_norm", [](const Tensor& x) { return cb_log_norm(x); }, -6, 6);
+  unary(
+      "cb_log_norm_near_0", [](const Tensor& x) { return cb_log_norm(x); }, -0.6, 0.6);
+  unary(
+      "cb_mean", [](const Tensor& x) { return cb_mean(x); }, -6, 6);
+  unary(
+      "cb_mean_near_0", [](const Tensor& x) { return cb_mean(x); }, -0.6, 0.6);
   // a + w b and w b, w a one-element constant.
   for (const bool scaled : {false, true}) {
     v.push_back({.name = std::string("add_scaled/") + (scaled ? "scaled" : "sum"),

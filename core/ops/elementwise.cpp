@@ -153,6 +153,14 @@ Tensor exp(const Tensor& x) {
 Tensor log(const Tensor& x) {
   return unary("log", Unary::log, x);
 }
+
+Tensor cb_log_norm(const Tensor& logits) {
+  return unary("cb_log_norm", Unary::cb_log_norm, logits);
+}
+
+Tensor cb_mean(const Tensor& logits) {
+  return unary("cb_mean", Unary::cb_mean, logits);
+}
 Tensor sqrt(const Tensor& x) {
   return unary("sqrt", Unary::sqrt, x);
 }

@@ -53,6 +53,10 @@ Tensor square(const Tensor& x);
 Tensor abs(const Tensor& x);  // gradient sign(x), 0 at 0
 // min(max(x, lo), hi); the gradient is 1 strictly inside (lo, hi) and 0 outside. lo <= hi.
 Tensor clamp(const Tensor& x, double lo, double hi);
+// The continuous Bernoulli in logits (kernels/scalar_math.h): log(eta / tanh(eta / 2)), its log
+// normalizer (log 2 at 0), and its mean 1/2 + 1 / (2 tanh(eta / 2)) - 1 / eta; both stable at 0.
+Tensor cb_log_norm(const Tensor& logits);
+Tensor cb_mean(const Tensor& logits);
 
 inline Tensor operator+(const Tensor& a, const Tensor& b) {
   return add(a, b);

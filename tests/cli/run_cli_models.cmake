@@ -13,7 +13,8 @@ else()
           "cae;--hidden;32;--lambda;0.05" "cae;--hidden;32;--contractive;deep"
           "vae;--hidden;32;--ll-k;5;--ll-examples;10;--binarize;static"
           "beta-vae;--hidden;32;--beta;4;--ll-k;0;--binarize"
-          "iwae;--hidden;32;--k;3;--ll-k;0")
+          "iwae;--hidden;32;--k;3;--ll-k;0"
+          "vae;--hidden;32;--likelihood;continuous_bernoulli;--ll-k;5;--ll-examples;5")
     list(POP_FRONT case model)
     string(REPLACE ";" "_" dir "${model}${case}")
     set(out_dir ${OUT}/${dir})
@@ -38,7 +39,9 @@ else()
     endforeach()
     string(JSON meaning ERROR_VARIABLE json_error3 GET "${summary}" likelihood_meaning)
     if(json_error3 OR (case MATCHES "--binarize" AND NOT meaning MATCHES "discrete log-likelihoods")
-       OR (NOT case MATCHES "--binarize" AND model MATCHES "vae" AND NOT meaning MATCHES "not normalized"))
+       OR (case MATCHES "continuous_bernoulli" AND NOT meaning MATCHES "a density on")
+       OR (NOT case MATCHES "--binarize|continuous_bernoulli" AND model MATCHES "vae"
+           AND NOT meaning MATCHES "not normalized"))
       message(FATAL_ERROR "the summary of ${model} ${case} misnames its likelihood: ${meaning}")
     endif()
     string(JSON name ERROR_VARIABLE json_error GET "${summary}" model)

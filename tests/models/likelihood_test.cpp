@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <numbers>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,43 @@ double sigmoid_ref(double l) {
 }
 
 // ---- nll ---------------------------------------------------------------------------------------
+
+// The continuous Bernoulli is a density on [0, 1]: exp(-nll) integrates to 1 for every logit
+// (both sides of 0 and at 0, in double), its mean is the integral of x p(x), and draws average to
+// it.
+TEST(Likelihood, ContinuousBernoulliIsANormalizedDensity) {
+  const LikelihoodConfig cb{.kind = Likelihood::continuous_bernoulli};
+  const std::int64_t points = 4001;
+  std::vector<double> grid(points);
+  for (std::int64_t i = 0; i < points; ++i) grid[i] = static_cast<double>(i) / (points - 1);
+  const Tensor x =
+      Tensor::from_data(std::span<const double>(grid), {points, 1}, {.dtype = DType::f64});
+  for (const double eta : {-8.0, -1.0, -0.05, 0.0, 1e-3, 0.3, 5.0}) {
+    SCOPED_TRACE("eta " + std::to_string(eta));
+    const Tensor params = Tensor::full({points, 1}, eta, {.dtype = DType::f64});
+    const std::vector<double> nl = nll(cb, params, x).to_vector<double>();
+    double area = 0, first = 0;
+    for (std::int64_t i = 0; i < points; ++i) {
+      const double w = (i == 0 || i == points - 1) ? 0.5 : 1.0;  // trapezoid
+      area += w * std::exp(-nl[i]) / (points - 1);
+      first += w * grid[i] * std::exp(-nl[i]) / (points - 1);
+    }
+    EXPECT_NEAR(area, 1.0, 1e-6);
+    const double m = mean(cb, Tensor::full({1, 1}, eta, {.dtype = DType::f64})).item();
+    EXPECT_NEAR(m, first, 1e-6);
+    Generator g(3);
+    const std::vector<double> draws =
+        sample(cb, Tensor::full({20000, 1}, eta, {.dtype = DType::f64}), g).to_vector<double>();
+    double avg = 0;
+    for (double v : draws) {
+      EXPECT_GE(v, 0.0);
+      EXPECT_LE(v, 1.0);
+      avg += v / static_cast<double>(draws.size());
+    }
+    EXPECT_NEAR(avg, m, 0.01);
+  }
+  EXPECT_EQ(parse_likelihood("continuous_bernoulli"), Likelihood::continuous_bernoulli);
+}
 
 TEST(Likelihood, BernoulliNllIsTheCrossEntropyPerSample) {
   const LikelihoodConfig c{.kind = Likelihood::bernoulli};
