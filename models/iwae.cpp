@@ -1,7 +1,6 @@
 #include "models/iwae.h"
 
 namespace latent::models {
-namespace {
 
 VAEConfig vae_config(const IWAEConfig& c) {
   check(c.k >= 1, "iwae", "k must be at least 1, got ", c.k);
@@ -14,8 +13,6 @@ VAEConfig vae_config(const IWAEConfig& c) {
                    .samples = c.k,
                    .seed = c.seed};
 }
-
-}  // namespace
 
 IWAE::IWAE(const IWAEConfig& config, Device device) : VAE(vae_config(config), device, "iwae") {}
 

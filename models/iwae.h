@@ -32,6 +32,10 @@ struct IWAEConfig {
   std::uint64_t seed = 0;
 };
 
+// The VAE an IWAE is: its architecture, likelihood and seed, with k samples per input. Throws
+// latent::Error for k < 1.
+VAEConfig vae_config(const IWAEConfig& config);
+
 class IWAE : public VAE {
  public:
   explicit IWAE(const IWAEConfig& config, Device device = Device::cpu());

@@ -256,17 +256,6 @@ void check_vae_layers(const LayerCheck& lc, const std::string& path, const VAECo
   lc.mlp("decoder", sizes(c.latent, back, out));
 }
 
-VAEConfig vae_of(const IWAEConfig& c) {
-  return VAEConfig{.input = c.input,
-                   .hidden = c.hidden,
-                   .latent = c.latent,
-                   .activation = c.activation,
-                   .activation_alpha = c.activation_alpha,
-                   .likelihood = c.likelihood,
-                   .samples = c.k,
-                   .seed = c.seed};
-}
-
 }  // namespace
 
 // ---- writing ------------------------------------------------------------------------------------
@@ -482,7 +471,7 @@ std::unique_ptr<Autoencoder> load(const std::string& path, Device device) {
     model = std::make_unique<VAE>(c, device);
   } else if (kind == "iwae") {
     const IWAEConfig c = iwae_config_from_metadata(metadata);
-    check_vae_layers(layers, path, vae_of(c));
+    check_vae_layers(layers, path, vae_config(c));
     model = std::make_unique<IWAE>(c, device);
   } else if (kind == "ae") {
     const AEConfig c = ae_config_from_metadata(metadata);

@@ -207,8 +207,10 @@ Tensor read_npy(const std::string& path, DType dtype, std::string* descr) {
 
   const Shape shape{std::span<const std::int64_t>(h.shape)};
   Tensor raw;
-  if (bytes) {
-    // Read like compressed data (the buffer grows with what arrives), then widened to float32.
+  if (bytes || in.compressed()) {
+    // Compressed data has no size to check in advance, and uint8 data is widened afterwards: the
+    // data is read in chunks into a buffer that grows with what arrives, so a header claiming
+    // more than the file holds costs no more than its content.
     constexpr std::int64_t kChunk = std::int64_t{16} << 20;
     std::string buffer;
     while (static_cast<std::int64_t>(buffer.size()) < want) {
@@ -220,34 +222,16 @@ Tensor read_npy(const std::string& path, DType dtype, std::string* descr) {
         in.fail("truncated data: expected " + std::to_string(want) + " bytes" + note + ", got " +
                 std::to_string(at + r));
     }
-    if (in.compressed()) {
-      const std::uint64_t extra = in.skip_rest();
-      if (extra > 0)
-        in.fail(std::to_string(extra) + " bytes of trailing data after the " +
-                std::to_string(want) + " bytes" + note);
+    if (bytes) {
+      std::vector<float> values(buffer.size());
+      for (std::size_t i = 0; i < buffer.size(); ++i)
+        values[i] = static_cast<float>(static_cast<unsigned char>(buffer[i]));
+      raw = Tensor::from_data(std::span<const float>(values), shape);
+      file_dtype = DType::f32;
+    } else {
+      raw = Tensor::empty(shape, {.dtype = file_dtype});
+      if (want > 0) std::memcpy(raw.raw_data(), buffer.data(), static_cast<std::size_t>(want));
     }
-    std::vector<float> values(buffer.size());
-    for (std::size_t i = 0; i < buffer.size(); ++i)
-      values[i] = static_cast<float>(static_cast<unsigned char>(buffer[i]));
-    const Tensor t = Tensor::from_data(std::span<const float>(values), shape);
-    return dtype == DType::f32 ? t : t.to(dtype);
-  }
-  if (in.compressed()) {
-    // No size to check in advance: the data is read in chunks into a buffer that grows with what
-    // arrives, so a header claiming more than the file holds costs no more than its content.
-    constexpr std::int64_t kChunk = std::int64_t{16} << 20;
-    std::string buffer;
-    while (static_cast<std::int64_t>(buffer.size()) < want) {
-      const std::int64_t step = std::min(kChunk, want - static_cast<std::int64_t>(buffer.size()));
-      const std::size_t at = buffer.size();
-      buffer.resize(at + static_cast<std::size_t>(step));
-      const std::size_t r = in.read(buffer.data() + at, static_cast<std::size_t>(step));
-      if (static_cast<std::int64_t>(r) < step)
-        in.fail("truncated data: expected " + std::to_string(want) + " bytes" + note + ", got " +
-                std::to_string(at + r));
-    }
-    raw = Tensor::empty(shape, {.dtype = file_dtype});
-    if (want > 0) std::memcpy(raw.raw_data(), buffer.data(), static_cast<std::size_t>(want));
   } else {
     raw = Tensor::empty(shape, {.dtype = file_dtype});
     const std::size_t r = in.read(raw.raw_data(), static_cast<std::size_t>(want));
