@@ -43,6 +43,42 @@ void for_batches(Autoencoder& model, const Tensor& x, std::int64_t batch, Fn&& f
   }
 }
 
+// The ranks sharing an evaluation (size 1 without a group).
+int ranks_of(dist::Group* g) {
+  return g ? g->size() : 1;
+}
+
+// Calls fn(rows, share, xs) for consecutive batches of `rows` rows of x, where xs is this rank's
+// share of the batch (rows [share.first, share.first + share.count) of it) on the model's device.
+// A rank whose share is empty (a batch with fewer rows than ranks) gets no call with rows: it is
+// called with an undefined xs, so that it draws the batch's noise like the others.
+template <class Fn>
+void for_shared_batches(Autoencoder& model, const Tensor& x, std::int64_t batch, dist::Group* g,
+                        Fn&& fn) {
+  const Device device = model.device();
+  for (std::int64_t start = 0; start < x.dim(0); start += batch) {
+    const std::int64_t rows = std::min(batch, x.dim(0) - start);
+    const dist::Share s = g ? dist::share(rows, g->rank(), g->size()) : dist::Share{0, rows};
+    fn(rows, s, s.count > 0 ? x.rows(start + s.first, s.count).to(device) : Tensor());
+  }
+}
+
+// Sums over the ranks (every rank gets them); nothing to do alone.
+std::vector<double> reduced(dist::Group* g, std::vector<double> sums) {
+  return ranks_of(g) > 1 ? g->all_reduce(std::move(sums), dist::ReduceOp::sum) : sums;
+}
+
+// The rows [first, first + count) of each of the `draws` blocks of `rows` rows of eps: the noise a
+// share of a batch gets from the whole batch's draw.
+Tensor share_of_draws(const Tensor& eps, std::int64_t draws, std::int64_t rows,
+                      const dist::Share& s) {
+  if (s.first == 0 && s.count == rows) return eps;
+  std::vector<Tensor> parts;
+  parts.reserve(static_cast<std::size_t>(draws));
+  for (std::int64_t d = 0; d < draws; ++d) parts.push_back(eps.rows(d * rows + s.first, s.count));
+  return draws == 1 ? parts.front() : concat_rows(parts);
+}
+
 Tensor tiled(const Tensor& t, std::int64_t repeats) {
   return repeats == 1 ? t : tile_rows(t, repeats);
 }
@@ -67,11 +103,16 @@ ReconstructionError reconstruction_error(Autoencoder& model, const Tensor& x,
   NoGradGuard no_grad;
   EvalModeGuard mode(model);
   double squared = 0, nll_sum = 0;
-  for_batches(model, x, options.batch, [&](std::int64_t, const Tensor& xb) {
-    const Tensor params = model.decode_params(model.encode(xb));
-    squared += sum(square(sub(mean(model.likelihood(), params), xb))).item();
-    nll_sum += sum(nll(model.likelihood(), params, xb)).item();
-  });
+  for_shared_batches(model, x, options.batch, options.group,
+                     [&](std::int64_t, const dist::Share&, const Tensor& xb) {
+                       if (!xb.defined()) return;
+                       const Tensor params = model.decode_params(model.encode(xb));
+                       squared += sum(square(sub(mean(model.likelihood(), params), xb))).item();
+                       nll_sum += sum(nll(model.likelihood(), params, xb)).item();
+                     });
+  const std::vector<double> sums = reduced(options.group, {squared, nll_sum});
+  squared = sums[0];
+  nll_sum = sums[1];
   const double n = static_cast<double>(x.dim(0));
   return {.squared_error = squared / n,
           .mse = squared / (n * static_cast<double>(x.dim(1))),
@@ -85,19 +126,35 @@ ElboResult elbo(VAE& vae, const Tensor& x, std::int64_t samples, const EvalOptio
   EvalModeGuard mode(vae);
   Generator gen(options.seed);
   double recon = 0, kl = 0;
-  for_batches(vae, x, options.batch, [&](std::int64_t, const Tensor& xb) {
-    const Tensor h = vae.posterior(xb);
-    const Tensor eps = Tensor::randn({samples * xb.dim(0), vae.latent_dim()}, gen, h.options());
-    const VAEOutput out = output_for(vae, h, eps);
-    recon += sum(nll(vae.likelihood(), out.params, tiled(xb, samples))).item() /
-             static_cast<double>(samples);
-    kl += kl_normal(h, Reduction::sum).item();
-  });
+  const TensorOptions noise_options{.dtype = vae.dtype(), .device = vae.device()};
+  for_shared_batches(vae, x, options.batch, options.group,
+                     [&](std::int64_t rows, const dist::Share& s, const Tensor& xb) {
+                       // The whole batch's noise (sample-major), of which this share takes its
+                       // rows.
+                       const Tensor eps_all =
+                           Tensor::randn({samples * rows, vae.latent_dim()}, gen, noise_options);
+                       if (!xb.defined()) return;
+                       const Tensor h = vae.posterior(xb);
+                       const VAEOutput out =
+                           output_for(vae, h, share_of_draws(eps_all, samples, rows, s));
+                       recon += sum(nll(vae.likelihood(), out.params, tiled(xb, samples))).item() /
+                                static_cast<double>(samples);
+                       kl += kl_normal(h, Reduction::sum).item();
+                     });
+  const std::vector<double> sums = reduced(options.group, {recon, kl});
+  recon = sums[0];
+  kl = sums[1];
   const double n = static_cast<double>(x.dim(0));
   return {.elbo = -(recon + kl) / n, .recon = recon / n, .kl = kl / n};
 }
 
-Tensor log_likelihood_per_example(VAE& vae, const Tensor& x, const LogLikelihoodOptions& options) {
+namespace {
+
+// log p(x) of this rank's share of every batch of x (every row alone): emit(row, value) for each
+// row of the share, row counted in x.
+template <class Emit>
+void log_likelihood_rows(VAE& vae, const Tensor& x, const LogLikelihoodOptions& options,
+                         dist::Group* g, Emit&& emit) {
   check_data(vae, x, options.batch, "log_likelihood");
   check(options.k >= 1, kWho, "log_likelihood: k must be at least 1, got ", options.k);
   check(options.chunk >= 1, kWho, "log_likelihood: chunk must be at least 1, got ", options.chunk);
@@ -105,51 +162,66 @@ Tensor log_likelihood_per_example(VAE& vae, const Tensor& x, const LogLikelihood
   EvalModeGuard mode(vae);
   Generator gen(options.seed);
   const std::int64_t zdim = vae.latent_dim();
-  std::vector<double> result(static_cast<std::size_t>(x.dim(0)));
-  for_batches(vae, x, options.batch, [&](std::int64_t start, const Tensor& xb) {
-    const std::int64_t n = xb.dim(0);
-    const Tensor h = vae.posterior(xb);
-    // Running log-sum-exp per example in double: max seen so far and the sum of exp(lw - max).
-    std::vector<double> run_max(static_cast<std::size_t>(n),
-                                -std::numeric_limits<double>::infinity());
-    std::vector<double> run_sum(static_cast<std::size_t>(n), 0.0);
-    for (std::int64_t s0 = 0; s0 < options.k; s0 += options.chunk) {
-      const std::int64_t c = std::min(options.chunk, options.k - s0);
-      // One draw of [n, Z] per sample index, in sample order, all of a chunk in one launch: the
-      // noise of sample i does not depend on how the samples are grouped into chunks.
-      const Tensor eps = Tensor::randn_draws(c, {n, zdim}, gen, h.options());
-      const VAEOutput out = output_for(vae, h, eps);
-      const std::vector<double> lw = vae.log_weights(out, xb).to_vector<double>();  // [c*n]
-      for (std::int64_t r = 0; r < c; ++r) {
-        for (std::int64_t i = 0; i < n; ++i) {
-          const double v = lw[static_cast<std::size_t>(r * n + i)];
-          double& m = run_max[static_cast<std::size_t>(i)];
-          double& s = run_sum[static_cast<std::size_t>(i)];
-          if (v == -std::numeric_limits<double>::infinity()) continue;
-          if (v > m) {
-            s = s * std::exp(m - v) + 1.0;
-            m = v;
-          } else {
-            s += std::exp(v - m);
+  const TensorOptions noise_options{.dtype = vae.dtype(), .device = vae.device()};
+  std::int64_t start = 0;
+  for_shared_batches(
+      vae, x, options.batch, g, [&](std::int64_t rows, const dist::Share& s, const Tensor& xb) {
+        const std::int64_t n = s.count;
+        const Tensor h = xb.defined() ? vae.posterior(xb) : Tensor();
+        // Running log-sum-exp per example in double: max seen so far and the sum of exp(lw - max).
+        std::vector<double> run_max(static_cast<std::size_t>(n),
+                                    -std::numeric_limits<double>::infinity());
+        std::vector<double> run_sum(static_cast<std::size_t>(n), 0.0);
+        for (std::int64_t s0 = 0; s0 < options.k; s0 += options.chunk) {
+          const std::int64_t c = std::min(options.chunk, options.k - s0);
+          // One draw of [rows, Z] per sample index, in sample order, all of a chunk in one launch:
+          // the noise of sample i does not depend on how the samples are grouped into chunks (nor
+          // on the share of the batch this rank takes).
+          const Tensor eps_all = Tensor::randn_draws(c, {rows, zdim}, gen, noise_options);
+          if (n == 0) continue;
+          const VAEOutput out = output_for(vae, h, share_of_draws(eps_all, c, rows, s));
+          const std::vector<double> lw = vae.log_weights(out, xb).to_vector<double>();  // [c*n]
+          for (std::int64_t r = 0; r < c; ++r) {
+            for (std::int64_t i = 0; i < n; ++i) {
+              const double v = lw[static_cast<std::size_t>(r * n + i)];
+              double& m = run_max[static_cast<std::size_t>(i)];
+              double& sum_exp = run_sum[static_cast<std::size_t>(i)];
+              if (v == -std::numeric_limits<double>::infinity()) continue;
+              if (v > m) {
+                sum_exp = sum_exp * std::exp(m - v) + 1.0;
+                m = v;
+              } else {
+                sum_exp += std::exp(v - m);
+              }
+            }
           }
         }
-      }
-    }
-    const double log_k = std::log(static_cast<double>(options.k));
-    for (std::int64_t i = 0; i < n; ++i) {
-      const auto u = static_cast<std::size_t>(i);
-      result[static_cast<std::size_t>(start + i)] =
-          run_sum[u] > 0 ? run_max[u] + std::log(run_sum[u]) - log_k : run_max[u];
-    }
+        const double log_k = std::log(static_cast<double>(options.k));
+        for (std::int64_t i = 0; i < n; ++i) {
+          const auto u = static_cast<std::size_t>(i);
+          emit(start + s.first + i,
+               run_sum[u] > 0 ? run_max[u] + std::log(run_sum[u]) - log_k : run_max[u]);
+        }
+        start += rows;
+      });
+}
+
+}  // namespace
+
+Tensor log_likelihood_per_example(VAE& vae, const Tensor& x, const LogLikelihoodOptions& options) {
+  std::vector<double> result(x.defined() && x.ndim() == 2 ? static_cast<std::size_t>(x.dim(0)) : 0);
+  log_likelihood_rows(vae, x, options, nullptr, [&](std::int64_t row, double v) {
+    result[static_cast<std::size_t>(row)] = v;
   });
   return Tensor::from_data(std::span<const double>(result), {x.dim(0)}, {.dtype = DType::f64});
 }
 
 double log_likelihood(VAE& vae, const Tensor& x, const LogLikelihoodOptions& options) {
-  const std::vector<double> per = log_likelihood_per_example(vae, x, options).to_vector<double>();
+  // In row order, as the per-example values would be summed.
   double total = 0;
-  for (double v : per) total += v;
-  return total / static_cast<double>(per.size());
+  log_likelihood_rows(vae, x, options, options.group, [&](std::int64_t, double v) { total += v; });
+  total = reduced(options.group, {total})[0];
+  return total / static_cast<double>(x.dim(0));
 }
 
 Tensor kl_per_dim(VAE& vae, const Tensor& x, const EvalOptions& options) {
@@ -157,10 +229,14 @@ Tensor kl_per_dim(VAE& vae, const Tensor& x, const EvalOptions& options) {
   NoGradGuard no_grad;
   EvalModeGuard mode(vae);
   std::vector<double> acc(static_cast<std::size_t>(vae.latent_dim()), 0.0);
-  for_batches(vae, x, options.batch, [&](std::int64_t, const Tensor& xb) {
-    const std::vector<double> part = sum(kl_normal_terms(vae.posterior(xb)), 0).to_vector<double>();
-    for (std::size_t j = 0; j < acc.size(); ++j) acc[j] += part[j];
-  });
+  for_shared_batches(vae, x, options.batch, options.group,
+                     [&](std::int64_t, const dist::Share&, const Tensor& xb) {
+                       if (!xb.defined()) return;
+                       const std::vector<double> part =
+                           sum(kl_normal_terms(vae.posterior(xb)), 0).to_vector<double>();
+                       for (std::size_t j = 0; j < acc.size(); ++j) acc[j] += part[j];
+                     });
+  acc = reduced(options.group, std::move(acc));
   std::vector<float> out(acc.size());
   for (std::size_t j = 0; j < acc.size(); ++j)
     out[j] = static_cast<float>(acc[j] / static_cast<double>(x.dim(0)));
@@ -171,26 +247,40 @@ ActiveUnits active_units(Autoencoder& model, const Tensor& x, double threshold,
                          const EvalOptions& options) {
   check_data(model, x, options.batch, "active_units");
   check(threshold >= 0, kWho, "active_units: threshold must be >= 0, got ", threshold);
-  const Tensor codes = export_mu(model, x, options);
-  const std::vector<float> mu = codes.to_vector<float>();
-  const std::int64_t n = codes.dim(0), zdim = codes.dim(1);
+  // This rank's codes (all of them alone).
+  std::vector<float> mu;
+  {
+    NoGradGuard no_grad;
+    EvalModeGuard mode(model);
+    for_shared_batches(model, x, options.batch, options.group,
+                       [&](std::int64_t, const dist::Share&, const Tensor& xb) {
+                         if (!xb.defined()) return;
+                         const std::vector<float> part = model.encode(xb).to_vector<float>();
+                         mu.insert(mu.end(), part.begin(), part.end());
+                       });
+  }
+  const std::int64_t zdim = model.latent_dim();
+  const auto n_here = static_cast<std::int64_t>(mu.size()) / zdim;
+  const auto n = static_cast<double>(x.dim(0));
   // Two passes in double: the mean first, then squared deviations (no cancellation).
   std::vector<double> mean_j(static_cast<std::size_t>(zdim), 0.0), var(mean_j);
-  for (std::int64_t i = 0; i < n; ++i)
+  for (std::int64_t i = 0; i < n_here; ++i)
     for (std::int64_t j = 0; j < zdim; ++j)
       mean_j[static_cast<std::size_t>(j)] += mu[static_cast<std::size_t>(i * zdim + j)];
-  for (double& m : mean_j) m /= static_cast<double>(n);
-  for (std::int64_t i = 0; i < n; ++i)
+  mean_j = reduced(options.group, std::move(mean_j));
+  for (double& m : mean_j) m /= n;
+  for (std::int64_t i = 0; i < n_here; ++i)
     for (std::int64_t j = 0; j < zdim; ++j) {
       const double d =
           mu[static_cast<std::size_t>(i * zdim + j)] - mean_j[static_cast<std::size_t>(j)];
       var[static_cast<std::size_t>(j)] += d * d;
     }
+  var = reduced(options.group, std::move(var));
   ActiveUnits result;
   std::vector<float> v(var.size());
   for (std::size_t j = 0; j < var.size(); ++j) {
-    v[j] = static_cast<float>(var[j] / static_cast<double>(n));
-    if (var[j] / static_cast<double>(n) > threshold) ++result.count;
+    v[j] = static_cast<float>(var[j] / n);
+    if (var[j] / n > threshold) ++result.count;
   }
   result.variance = Tensor::from_data(std::span<const float>(v), {zdim});
   return result;

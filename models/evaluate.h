@@ -9,6 +9,13 @@
 // host. Random draws come from a Generator seeded with options.seed (the model's own generators
 // are not touched), so an evaluation repeats exactly.
 //
+// Across processes (options.group of more than one rank, e.g. dist::world() under mpirun): every
+// rank calls the function with the same data, evaluates its share of every batch (dist::share;
+// the noise is the one the whole batch draws, so the estimate is the single process's up to the
+// order of the sums), and the sums are reduced: every rank returns the same numbers. These calls
+// are collectives (every rank must make them, in the same order). export_mu and
+// log_likelihood_per_example return every row and are computed whole by each caller.
+//
 // Errors (latent::Error "[evaluate] ..."): an empty data set, a wrong input width, batch < 1,
 // samples < 1, k < 1, chunk < 1, a negative threshold.
 #pragma once
@@ -16,6 +23,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/dist.h"
 #include "models/model.h"
 #include "models/vae.h"
 
@@ -24,6 +32,8 @@ namespace latent::models {
 struct EvalOptions {
   std::int64_t batch = 256;  // data rows per step
   std::uint64_t seed = 0;    // noise of the sampling estimates
+  // The processes that evaluate together (see above); null: this process alone.
+  dist::Group* group = nullptr;
 };
 
 // ---- any autoencoder ---------------------------------------------------------------------------
@@ -51,6 +61,7 @@ struct LogLikelihoodOptions {
   std::int64_t chunk = 500;  // samples evaluated at once (>= 1; memory ~ batch * chunk rows)
   std::int64_t batch = 20;   // examples per step
   std::uint64_t seed = 0;
+  dist::Group* group = nullptr;  // shared by these processes (log_likelihood only); null: alone
 };
 // log p(x) ~ log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x), z_i ~ q(z|x): the k-sample IWAE bound
 // (a lower bound in expectation that tightens as k grows), averaged over the examples. The k
@@ -63,7 +74,7 @@ Tensor log_likelihood_per_example(VAE& vae, const Tensor& x,
                                   const LogLikelihoodOptions& options = {});
 
 // KL(q(z|x) || N(0, I)) of each latent dimension averaged over the data [Z] (float32, CPU); its
-// sum is the mean total KL.
+// sum is the mean total KL. Shared by the group's ranks like the sums above.
 Tensor kl_per_dim(VAE& vae, const Tensor& x, const EvalOptions& options = {});
 
 // ---- codes (any autoencoder; for a VAE the code is the posterior mean mu) -----------------------
