@@ -525,9 +525,9 @@ int run_train(const TrainArgs& a) {
       }
     }
   }
-  if (!a.resume.empty()) {
-    check(world.size() == 1, "train", "--resume runs as one process (started as ", world.size(),
-          ")");
+  // A resumed run's state is checked (and later read) by rank 0 alone: the folder may be on its
+  // machine only.
+  if (!a.resume.empty() && root) {
     const auto states = training_states(out);
     check(!states.empty(), "train", "--resume ", a.resume, ": no training state there ",
           "(state-<epoch>.safetensors, written after every epoch of a run)");
@@ -683,9 +683,14 @@ int train_into(const TrainArgs& a, const fs::path& out, const std::string& start
   std::string resume_from;
   int done = 0;
   if (!a.resume.empty()) {
-    const auto states = training_states(out);
-    resume_from = states.back().second.string();
-    done = states.back().first;
+    // Rank 0 found the state (run_train checked it); the others learn which one.
+    if (root) {
+      const auto states = training_states(out);
+      resume_from = states.back().second.string();
+      done = states.back().first;
+    }
+    resume_from = world.broadcast(resume_from, 0);
+    done = std::stoi(world.broadcast(std::to_string(done), 0));
   }
   models::Trainer trainer(*model, *opt,
                           {.epochs = a.epochs - done,
@@ -714,23 +719,27 @@ int train_into(const TrainArgs& a, const fs::path& out, const std::string& start
     });
   }
   const models::History history = trainer.fit(train.images, test.images);
-  if (!root) {
-    world.barrier();  // the ranks hold rank 0's parameters: rank 0 alone evaluates and writes
-    return 0;
-  }
 
-  std::fprintf(stderr, "latent: evaluating and drawing\n");
+  // The test metrics, shared by the ranks like the per-epoch evaluation (each its share of every
+  // batch; every rank gets the sums).
+  if (root) std::fprintf(stderr, "latent: evaluating and drawing\n");
   const Tensor test_x = test.images.to(dev);
-  const auto rec = models::reconstruction_error(*model, test_x);
-  const auto au = models::active_units(*model, test_x);
+  const models::EvalOptions shared{.group = &world};
+  const auto rec = models::reconstruction_error(*model, test_x, shared);
+  const auto au = models::active_units(*model, test_x, 0.01, shared);
   models::ElboResult el;
   double ll = NAN;
   if (vae) {
-    el = models::elbo(*vae, test_x);
+    el = models::elbo(*vae, test_x, 1, shared);
     if (a.ll_k > 0) {
       const std::int64_t n = std::min(a.ll_examples, test.size());
-      ll = models::log_likelihood(*vae, test_x.rows(0, n), {.k = a.ll_k, .seed = a.seed});
+      ll = models::log_likelihood(*vae, test_x.rows(0, n),
+                                  {.k = a.ll_k, .seed = a.seed, .group = &world});
     }
+  }
+  if (!root) {
+    world.barrier();  // rank 0 alone draws and writes
+    return 0;
   }
   std::vector<std::string> classes;
   if (!a.class_names.empty()) {

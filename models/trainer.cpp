@@ -608,6 +608,7 @@ History parse_history(const std::string& text, const std::string& path) {
 }  // namespace
 
 void Trainer::save_state(const std::string& path, const Metadata& extra) {
+  if (!group_.is_root()) return;  // every rank holds the same state: rank 0 writes it
   Metadata m = extra;
   m["latent.trainer.step"] = std::to_string(step_);
   m["latent.trainer.epoch"] = std::to_string(epoch_);
@@ -624,10 +625,114 @@ void Trainer::save_state(const std::string& path, const Metadata& extra) {
   save_training_state(path, model_, opt_, *gens.front(), step_, m);
 }
 
+namespace {
+
+// Strings as "<length>:<bytes>", back to back: what rank 0 sends the others when a run resumes.
+void pack(std::string& out, const std::string& s) {
+  out += std::to_string(s.size());
+  out += ':';
+  out += s;
+}
+
+std::string unpack(const std::string& in, std::size_t& at) {
+  const std::size_t colon = in.find(':', at);
+  check(colon != std::string::npos, kWhere, "malformed training state from rank 0");
+  const std::size_t n = std::stoull(in.substr(at, colon - at));
+  check(colon + 1 + n <= in.size(), kWhere, "malformed training state from rank 0");
+  at = colon + 1 + n;
+  return in.substr(colon + 1, n);
+}
+
+std::uint64_t parse_u64(const std::string& s) {
+  std::uint64_t v = 0;
+  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  check(!s.empty() && ec == std::errc() && p == s.data() + s.size(), kWhere, "malformed number '",
+        s, "' in the training state from rank 0");
+  return v;
+}
+
+}  // namespace
+
 Metadata Trainer::load_state(const std::string& path) {
-  const std::vector<Generator*> gens = model_.generators();
+  if (group_.size() == 1) return load_state_here(path);
+  // Across processes rank 0 alone reads the file (the others need not see it: another machine's
+  // disk) and sends what it read: the metadata (this trainer's counts and history, the
+  // generators, the learning rate), the parameters and the optimizer's state.
+  std::string failure;
+  Metadata m;
+  if (group_.is_root()) {
+    try {
+      m = load_state_here(path);
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+  }
+  failure = group_.broadcast(failure, 0);
+  if (!failure.empty()) {
+    if (group_.is_root()) throw Error(kWhere, failure);
+    throw Error(kWhere, detail::cat("rank 0 could not resume from ", path, ": ", failure));
+  }
+  NoGradGuard no_grad;
+  // The metadata, then every optimizer-state tensor's name, dtype and shape.
+  optim::NamedTensors state;
+  std::string packed;
+  if (group_.is_root()) {
+    pack(packed, std::to_string(m.size()));
+    for (const auto& [k, v] : m) {
+      pack(packed, k);
+      pack(packed, v);
+    }
+    state = opt_.state();
+    pack(packed, std::to_string(state.size()));
+    for (auto& [name, t] : state) {
+      t = t.to(Device::cpu()).clone();
+      pack(packed, name);
+      pack(packed, t.dtype() == DType::f64 ? "f64" : "f32");
+      pack(packed, std::to_string(t.ndim()));
+      for (int d = 0; d < t.ndim(); ++d) pack(packed, std::to_string(t.dim(d)));
+    }
+  }
+  packed = group_.broadcast(packed, 0);
+  if (!group_.is_root()) {
+    std::size_t at = 0;
+    for (std::uint64_t i = 0, n = parse_u64(unpack(packed, at)); i < n; ++i) {
+      std::string k = unpack(packed, at);
+      m[k] = unpack(packed, at);
+    }
+    for (std::uint64_t i = 0, n = parse_u64(unpack(packed, at)); i < n; ++i) {
+      std::string name = unpack(packed, at);
+      const DType dtype = unpack(packed, at) == "f64" ? DType::f64 : DType::f32;
+      std::vector<std::int64_t> dims(parse_u64(unpack(packed, at)));
+      for (std::int64_t& d : dims) d = static_cast<std::int64_t>(parse_u64(unpack(packed, at)));
+      state.emplace_back(std::move(name), Tensor::zeros(Shape(std::span<const std::int64_t>(dims)),
+                                                        {.dtype = dtype}));
+    }
+  }
+  for (const Tensor& p : model_.parameters()) group_.broadcast(p);
+  for (auto& [name, t] : state) group_.broadcast(t);
+  if (!group_.is_root()) {
+    apply_trainer_metadata(m, path);
+    opt_.load_state(state);
+    opt_.set_lr(std::strtod(m.at("latent.optim.lr").c_str(), nullptr));
+    model_.generators().front()->set_state(parse_u64(m.at("latent.rng.seed")),
+                                           parse_u64(m.at("latent.rng.offset")));
+  }
+  return m;
+}
+
+Metadata Trainer::load_state_here(const std::string& path) {
   // Read (and checked) before anything changes.
   const Metadata m = read_metadata(path);
+  apply_trainer_metadata(m, path, /*check_only=*/true);
+  load_training_state(path, model_, opt_, *model_.generators().front());
+  apply_trainer_metadata(m, path);
+  return m;
+}
+
+// Checks the trainer's keys of a state's metadata and, unless check_only, sets this trainer's
+// counts, history and generators from them.
+void Trainer::apply_trainer_metadata(const Metadata& m, const std::string& path, bool check_only) {
+  const std::vector<Generator*> gens = model_.generators();
   auto text = [&](const std::string& key) -> const std::string& {
     const auto it = m.find("latent.trainer." + key);
     check(it != m.end(), kWhere, path, ": not a trainer's state (no \"latent.trainer.", key, "\")");
@@ -653,14 +758,13 @@ Metadata Trainer::load_state(const std::string& path) {
   const auto bin_seed = integer("binarize_seed"), bin_offset = integer("binarize_offset");
   check(epoch <= 1000000000 && step <= (std::uint64_t{1} << 62), kWhere, path,
         ": implausible epoch or step count");
-  load_training_state(path, model_, opt_, *gens.front());
+  if (check_only) return;
   for (std::size_t i = 1; i < gens.size(); ++i)
     gens[i]->set_state(states[i - 1].first, states[i - 1].second);
   binarize_gen_.set_state(bin_seed, bin_offset);
   step_ = static_cast<std::int64_t>(step);
   epoch_ = static_cast<int>(epoch);
   history_ = history;
-  return m;
 }
 
 void Trainer::write_csv() const {

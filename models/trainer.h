@@ -183,6 +183,10 @@ class Trainer {
   // continues where the saved run stood, so saved between epochs and resumed, a run ends with the
   // same bits as one that never stopped (on the CPU). Throws latent::Error naming the file for
   // what load_training_state() refuses and for trainer metadata that is missing or malformed.
+  // Across processes (a group of more than one rank): save_state writes on rank 0 only (the
+  // others return at once); load_state is a collective that reads the file on rank 0 only and sends
+  // the others what it holds, so every rank continues from it (a failure to read is thrown on every
+  // rank, with rank 0's message).
   void save_state(const std::string& path, const Metadata& extra = {});
   Metadata load_state(const std::string& path);
 
@@ -198,6 +202,10 @@ class Trainer {
   // Across processes: the ranks agree on what they train, and start from rank 0's state.
   void join_ranks(const Tensor& train, const Tensor& test);
   void write_csv() const;
+  // load_state of this process alone; the trainer's metadata keys checked, and applied unless
+  // check_only.
+  Metadata load_state_here(const std::string& path);
+  void apply_trainer_metadata(const Metadata& m, const std::string& path, bool check_only = false);
   // One pass over train; fills row.train and row.lr; sets stop when a step callback asked.
   void train_epoch(const Tensor& train, int last_epoch, EpochRow& row, bool& stop);
 

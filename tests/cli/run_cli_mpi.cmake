@@ -1,7 +1,8 @@
 # The latent tool under mpirun, as a user runs it across processes: two ranks train as one and
 # write one set of files (rank 0), twice with identical bits; a failing rank ends the job within
 # 30 seconds with its message; ranks started with other settings are refused, naming the flag;
-# commands other than train refuse to run as several processes.
+# commands other than train refuse to run as several processes; a run of 2 ranks resumed under
+# mpirun ends with the model of a run that never stopped; the final test metrics are shared.
 # -DCLI=<path to latent> -DOUT=<scratch folder> -DMPIRUN=<mpirun and its options, a list>
 file(REMOVE_RECURSE ${OUT})
 if(NOT (EXISTS /usr/share/datasets/fashion-mnist OR DEFINED ENV{LATENT_FASHION_MNIST}))
@@ -45,6 +46,39 @@ execute_process(COMMAND ${CMAKE_COMMAND} -E compare_files ${OUT}/two/model.safet
 if(NOT differ EQUAL 0)
   message(FATAL_ERROR "two runs of 2 ranks with one seed wrote different models")
 endif()
+
+# Resumed across the ranks: one epoch, then --resume to two; the model equals two epochs straight.
+# The final metrics are shared by the ranks and reported as one process's (the ELBO too).
+list(REMOVE_ITEM args --epochs 1)
+execute_process(COMMAND ${MPIRUN} -np 2 ${CLI} ${args} --epochs 2 --out ${OUT}/straight
+                RESULT_VARIABLE rc ERROR_VARIABLE err)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "mpirun -np 2 latent train --epochs 2 failed (${rc}): ${err}")
+endif()
+execute_process(COMMAND ${MPIRUN} -np 2 ${CLI} ${args} --epochs 1 --out ${OUT}/resumed
+                RESULT_VARIABLE rc ERROR_VARIABLE err)
+execute_process(COMMAND ${MPIRUN} -np 2 ${CLI} ${args} --epochs 2 --resume ${OUT}/resumed
+                RESULT_VARIABLE rc2 ERROR_VARIABLE err2)
+if(NOT rc EQUAL 0 OR NOT rc2 EQUAL 0)
+  message(FATAL_ERROR "a resumed run of 2 ranks failed (${rc}, ${rc2}): ${err}${err2}")
+endif()
+string(FIND "${err2}" "resuming after epoch 1" at)
+if(at EQUAL -1)
+  message(FATAL_ERROR "the resumed run did not say where it resumed: ${err2}")
+endif()
+execute_process(COMMAND ${CMAKE_COMMAND} -E compare_files ${OUT}/straight/model.safetensors
+                        ${OUT}/resumed/model.safetensors RESULT_VARIABLE differ)
+if(NOT differ EQUAL 0)
+  message(FATAL_ERROR "2 ranks resumed after epoch 1 wrote another model than 2 epochs straight")
+endif()
+file(READ ${OUT}/straight/summary.json summary)
+foreach(key test_elbo test_recon_mse active_units)
+  string(FIND "${summary}" "\"${key}\"" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "summary.json of 2 ranks lacks ${key}: ${summary}")
+  endif()
+endforeach()
+list(APPEND args --epochs 1)
 
 # One rank fails (its data folder does not exist): the job ends, fast, with that rank's message.
 string(TIMESTAMP t0 "%s")

@@ -5,14 +5,18 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 #include "core/dispatch.h"
 #include "core/latent.h"
 #include "models/compiled_step.h"
 #include "models/denoising.h"
+#include "models/evaluate.h"
 #include "models/iwae.h"
 #include "models/sparse.h"
 #include "models/trainer.h"
@@ -295,6 +299,115 @@ TEST(DistMpi, TrainerRanksTrainAsOneProcess) {
           << m;
     EXPECT_EQ(shared.epochs[e].step, alone.epochs[e].step);
   }
+}
+
+// A resumed run across the ranks: rank 0 alone reads the training state (the others are given a
+// path that does not exist) and the ranks end with the bits of a run that never stopped.
+TEST(DistMpi, TrainerRanksResumeFromRankZerosState) {
+  Group& w = world();
+  const Tensor train = data_set(300);
+  const std::string path =
+      w.broadcast((std::filesystem::temp_directory_path() /
+                   ("latent-dist-resume-" + std::to_string(::getpid()) + ".safetensors"))
+                      .string(),
+                  0);
+  auto make = [&](int epochs, models::VAE& vae, optim::Adam& opt) {
+    return models::Trainer(
+        vae, opt, {.epochs = epochs, .batch = 64, .seed = 5, .binarize = true, .group = &w});
+  };
+  auto params = [](models::VAE& vae) {
+    std::vector<float> all;
+    for (const Tensor& p : vae.parameters()) {
+      const std::vector<float> v = p.to_vector<float>();
+      all.insert(all.end(), v.begin(), v.end());
+    }
+    return all;
+  };
+  models::VAEConfig config{.input = 784, .hidden = {32}, .latent = 4, .seed = 3};
+  // Three epochs straight.
+  models::VAE straight(config);
+  optim::Adam straight_opt(straight.parameters(), {.lr = 1e-3});
+  make(3, straight, straight_opt).fit(train);
+  // Two epochs, the state saved (by rank 0), then a fresh model resumed for the third.
+  {
+    models::VAE first(config);
+    optim::Adam opt(first.parameters(), {.lr = 1e-3});
+    models::Trainer t = make(2, first, opt);
+    t.fit(train);
+    t.save_state(path);
+  }
+  w.barrier();
+  EXPECT_EQ(std::filesystem::exists(path), true);
+  models::VAE resumed(
+      models::VAEConfig{.input = 784, .hidden = {32}, .latent = 4, .seed = w.is_root() ? 3u : 77u});
+  optim::Adam opt(resumed.parameters(), {.lr = 1e-3});
+  models::Trainer t = make(1, resumed, opt);
+  t.load_state(w.is_root() ? path : "/nonexistent/state.safetensors");
+  EXPECT_EQ(t.epochs_done(), 2);
+  EXPECT_EQ(t.history().epochs.size(), 2u);
+  EXPECT_EQ(opt.step_count(), t.global_step());
+  EXPECT_EQ(t.global_step() * 3, straight_opt.step_count() * 2);
+  const models::History h = t.fit(train);
+  EXPECT_EQ(h.epochs.size(), 3u);
+  EXPECT_EQ(params(resumed), params(straight));
+  if (w.is_root()) std::filesystem::remove(path);
+
+  // A state rank 0 cannot read fails on every rank, with rank 0's message.
+  models::VAE other(config);
+  optim::Adam other_opt(other.parameters(), {.lr = 1e-3});
+  models::Trainer broken = make(1, other, other_opt);
+  std::string message;
+  try {
+    broken.load_state(path);
+  } catch (const Error& e) {
+    message = e.what();
+  }
+  EXPECT_NE(message.find(path), std::string::npos) << message;
+  if (!w.is_root()) {
+    EXPECT_NE(message.find("rank 0 could not resume"), std::string::npos) << message;
+  }
+}
+
+// The evaluation functions shared by the ranks give one process's numbers on every rank (100
+// rows in batches of 30: the last batch of 10 is shared 5 + 5; batches of 1: one rank idle).
+TEST(DistMpi, EvaluationIsSharedAndGivesOneProcesssNumbers) {
+  Group& w = world();
+  Generator g(21);
+  const Tensor x = bernoulli(Tensor::rand({100, 784}, g), g);
+  models::VAE vae({.input = 784, .hidden = {32}, .latent = 6, .seed = 4});
+  auto same_everywhere = [&](double v) {
+    EXPECT_EQ(w.all_reduce({v}, ReduceOp::min)[0], w.all_reduce({v}, ReduceOp::max)[0]);
+  };
+  // Float sums over shares of the rows instead of whole batches: equal up to their rounding.
+  auto near = [](double a, double b) { EXPECT_NEAR(a, b, 1e-6 * std::max(1.0, std::abs(b))); };
+  for (const std::int64_t batch : {30, 1}) {
+    const models::EvalOptions shared{.batch = batch, .seed = 9, .group = &w};
+    const models::EvalOptions alone{.batch = batch, .seed = 9};
+    const auto e1 = models::elbo(vae, x, 2, shared), e0 = models::elbo(vae, x, 2, alone);
+    near(e1.elbo, e0.elbo);
+    near(e1.kl, e0.kl);
+    same_everywhere(e1.elbo);
+    const auto r1 = models::reconstruction_error(vae, x, shared);
+    const auto r0 = models::reconstruction_error(vae, x, alone);
+    near(r1.nll, r0.nll);
+    near(r1.squared_error, r0.squared_error);
+    same_everywhere(r1.nll);
+    const auto a1 = models::active_units(vae, x, 0.0, shared);
+    const auto a0 = models::active_units(vae, x, 0.0, alone);
+    EXPECT_EQ(a1.count, a0.count);
+    const std::vector<float> v1 = a1.variance.to_vector<float>(),
+                             v0 = a0.variance.to_vector<float>();
+    for (std::size_t j = 0; j < v0.size(); ++j) EXPECT_NEAR(v1[j], v0[j], 1e-6 * v0[j]) << j;
+    const std::vector<float> k1 = models::kl_per_dim(vae, x, shared).to_vector<float>();
+    const std::vector<float> k0 = models::kl_per_dim(vae, x, alone).to_vector<float>();
+    for (std::size_t j = 0; j < k0.size(); ++j) EXPECT_NEAR(k1[j], k0[j], 1e-6 * k0[j]) << j;
+  }
+  const double l1 = models::log_likelihood(
+      vae, x.rows(0, 23), {.k = 50, .chunk = 16, .batch = 7, .seed = 2, .group = &w});
+  const double l0 =
+      models::log_likelihood(vae, x.rows(0, 23), {.k = 50, .chunk = 16, .batch = 7, .seed = 2});
+  near(l1, l0);
+  same_everywhere(l1);
 }
 
 TEST(DistMpi, TrainerRanksWithOtherSettingsAreRefused) {
