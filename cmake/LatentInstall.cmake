@@ -10,6 +10,12 @@ install(TARGETS latent latent_kernels latent_core latent_models
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/latent)
+# The communication plugins core/dist loads at run time (beside the libraries, where it looks).
+foreach(plugin latent_mpi_plugin latent_nccl_plugin)
+  if(TARGET ${plugin})
+    install(TARGETS ${plugin} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+  endif()
+endforeach()
 foreach(dir kernels core models)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${dir}/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/latent/${dir}
           FILES_MATCHING PATTERN "*.h")

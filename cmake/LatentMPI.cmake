@@ -3,7 +3,9 @@
 #   LATENT_MPI=ON:   required; configuration fails without MPI.
 #   LATENT_MPI=OFF:  a build without MPI: a process is always a world of one, and one started by
 #                    mpirun (or srun) with more than one rank refuses to run.
-# With MPI and the CUDA backend, NCCL (shipped with the CUDA toolkit) reduces GPU tensors.
+# With the CUDA backend (and LATENT_MPI not OFF), NCCL (shipped with the CUDA toolkit) reduces GPU
+# tensors; across processes it needs MPI too (its unique id travels over MPI), alone it serves
+# dist::loopback(). Both are built as plugins core/dist loads at run time (core/CMakeLists.txt).
 # Results: LATENT_WITH_MPI, LATENT_WITH_NCCL (ON/OFF); LATENT_NCCL_INCLUDE_DIR, LATENT_NCCL_LIBRARY.
 set(LATENT_WITH_MPI OFF)
 set(LATENT_WITH_NCCL OFF)
@@ -42,7 +44,7 @@ else()
   message(STATUS "latent: MPI OFF (LATENT_MPI=OFF)")
 endif()
 
-if(LATENT_WITH_MPI AND LATENT_WITH_CUDA)
+if(LATENT_WITH_CUDA AND NOT _latent_mpi_mode STREQUAL "OFF")
   find_path(LATENT_NCCL_INCLUDE_DIR nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS})
   find_library(LATENT_NCCL_LIBRARY nccl HINTS ${CUDAToolkit_LIBRARY_DIR})
   if(LATENT_NCCL_INCLUDE_DIR AND LATENT_NCCL_LIBRARY)

@@ -55,7 +55,7 @@ dist::Share CompiledStep::share_of(std::int64_t total) const {
 }
 
 void CompiledStep::average_gradients() {
-  if (group_.size() == 1) return;
+  if (!group_.exchanges()) return;
   std::vector<Tensor> grads;
   if (Tensor arena = opt_.grad_arena(); arena.defined()) {
     grads.push_back(arena);  // one collective for every gradient

@@ -36,12 +36,14 @@ fi
 
 # Portable host code: x86-64-v3 (AVX2, FMA) for the C++ and for nvcc's host compiler. A fresh
 # configuration each time (objects are kept), so no cached choice of an earlier one sticks. The
-# GPU machine has neither MPI nor OpenBLAS nor SLEEF: the pack is built without them (the CPU
-# references there use latent's own GEMM and the C library's functions).
+# GPU machine has neither OpenBLAS nor SLEEF: the pack is built without them (the CPU references
+# there use latent's own GEMM and the C library's functions). MPI and NCCL are plugins the programs
+# load only when needed (the NCCL one by the tests of dist::loopback(); libnccl comes from the
+# toolkit or PyTorch's wheels there): built when found, carried beside the programs.
 mkdir -p "$build"
 rm -f "$build/CMakeCache.txt"
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLATENT_CUDA=ON \
-  -DCMAKE_CUDA_ARCHITECTURES=90 -DLATENT_NATIVE_CPU=OFF -DLATENT_MPI=OFF -DLATENT_BLAS=OFF \
+  -DCMAKE_CUDA_ARCHITECTURES=90 -DLATENT_NATIVE_CPU=OFF -DLATENT_MPI=AUTO -DLATENT_BLAS=OFF \
   -DLATENT_SLEEF=OFF \
   -DCMAKE_CXX_FLAGS="-march=x86-64-v3" -DCMAKE_CUDA_FLAGS="-Xcompiler=-march=x86-64-v3" \
   -DLATENT_COMMIT="$commit" > "$build/configure.log" 2>&1 ||
@@ -67,6 +69,9 @@ strip -o "$pack/stage/bin/latent_cuda_tests" "$build/tests/latent_cuda_tests"
 strip -o "$pack/stage/bin/bench_train" "$build/bench/bench_train"
 strip -o "$pack/stage/bin/bench_kernels" "$build/bench/bench_kernels"
 strip -o "$pack/stage/bin/latent" "$build/apps/latent"
+for plugin in "$build"/lib/liblatent_*.so; do
+  [ -f "$plugin" ] && strip -o "$pack/stage/bin/$(basename "$plugin")" "$plugin"
+done
 for e in "${examples[@]}"; do strip -o "$pack/stage/bin/$e" "$build/examples/$e"; done
 # -9e with a dictionary larger than all binaries together: the device code they share is stored once.
 tar -C "$pack/stage" -cf - bin | xz -9e --lzma2=preset=9e,dict=128MiB -T1 > "$pack/bin.tar.xz"

@@ -123,8 +123,10 @@ elif [ -f .gpu/bin.tar.xz ]; then
     python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' \
       .gpu/bin.tar.xz "$work" 2>> "$log"
   fi
-  # Libraries the binaries link (cuBLAS, the CUDA runtime): the toolkit's, else PyTorch's wheels.
-  if [ -x "$bin/latent_cuda_tests" ] && ldd "$bin/latent_cuda_tests" 2> /dev/null | grep -q 'not found'; then
+  # Libraries the binaries link (cuBLAS, the CUDA runtime) and the NCCL plugin's libnccl: the
+  # toolkit's, else PyTorch's wheels.
+  if { [ -x "$bin/latent_cuda_tests" ] && ldd "$bin/latent_cuda_tests" 2> /dev/null | grep -q 'not found'; } ||
+    { [ -f "$bin/liblatent_nccl.so" ] && ldd "$bin/liblatent_nccl.so" 2> /dev/null | grep -q 'not found'; }; then
     for d in $(python3 -c 'import nvidia, os; [print(os.path.join(p, x, "lib")) for p in nvidia.__path__ for x in os.listdir(p)]' 2> /dev/null); do
       [ -d "$d" ] && LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$d"
     done
@@ -152,7 +154,7 @@ if [ $carried_ok = no ]; then
   targets=(latent_cuda_tests bench_train bench_kernels)
   [ $apps = ON ] && targets+=(latent_cli)
   step configure 60 cmake -S . -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DLATENT_CUDA=ON -DLATENT_MPI=OFF -DLATENT_BLAS=OFF -DLATENT_SLEEF=OFF \
+    -DLATENT_CUDA=ON -DLATENT_MPI=AUTO -DLATENT_BLAS=OFF -DLATENT_SLEEF=OFF \
     -DCMAKE_CUDA_ARCHITECTURES=90 -DLATENT_BUILD_EXAMPLES=OFF \
     -DLATENT_BUILD_APPS=$apps -DLATENT_COMMIT="$commit" >> "$log" 2>&1
   [ $step_rc -eq 0 ] && step build 300 cmake --build "$work/build" -j "$(nproc)" \
@@ -161,8 +163,9 @@ if [ $carried_ok = no ]; then
     say "the build here failed (run.log)"
   fi
   mkdir -p "$bin"
-  for f in tests/latent_cuda_tests bench/bench_train bench/bench_kernels apps/latent; do
-    [ -x "$work/build/$f" ] && cp "$work/build/$f" "$bin/"
+  for f in tests/latent_cuda_tests bench/bench_train bench/bench_kernels apps/latent \
+    lib/liblatent_nccl.so lib/liblatent_mpi.so; do
+    [ -f "$work/build/$f" ] && cp "$work/build/$f" "$bin/"
   done
 fi
 

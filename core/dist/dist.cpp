@@ -1,29 +1,27 @@
 #include "core/dist/dist.h"
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <limits>
 #include <map>
 #include <string_view>
 #include <thread>
 #include <type_traits>
 
+#include "core/backend.h"
 #include "core/dispatch.h"
+#include "core/dist/plugin_abi.h"
 #include "core/error.h"
 
-#if LATENT_WITH_MPI
-#include <mpi.h>
-#endif
-#if LATENT_WITH_NCCL
+#if LATENT_WITH_CUDA
 #include <cuda_runtime.h>
-#include <nccl.h>
 
 #include "kernels/cuda_check.h"
-#if NCCL_VERSION_CODE < NCCL_VERSION(2, 10, 0)
-#error "latent needs NCCL 2.10 or later (ncclAvg)"
-#endif
 #endif
 
 namespace latent::dist {
@@ -39,7 +37,6 @@ int parse_int(const char* v, int fallback) {
   return static_cast<int>(x);
 }
 
-#if LATENT_WITH_MPI
 // 64-bit FNV-1a: the fingerprint check_same compares.
 std::uint64_t fingerprint(std::string_view a, std::string_view b) {
   std::uint64_t h = 1469598103934665603ull;
@@ -55,92 +52,116 @@ std::uint64_t fingerprint(std::string_view a, std::string_view b) {
   mix(b);
   return h;
 }
-#endif
 
-#if LATENT_WITH_MPI
-void check_mpi(int rc, const char* call) {
-  if (rc == MPI_SUCCESS) return;
-  char text[MPI_MAX_ERROR_STRING] = {};
-  int len = 0;
-  MPI_Error_string(rc, text, &len);
-  throw Error(kWhere,
-              detail::cat(call, " failed: ", std::string(text, static_cast<std::size_t>(len))));
+// ---- the plugins ---------------------------------------------------------------------------
+
+// Where a plugin is looked for, in order: the file an environment variable names, the folder of
+// the running program and its ../lib, the build's and the installation's library folders, then
+// the loader's own search (LD_LIBRARY_PATH).
+std::vector<std::string> plugin_candidates(const char* file, const char* variable) {
+  std::vector<std::string> out;
+  if (const char* v = std::getenv(variable); v && *v) {
+    out.emplace_back(v);
+    return out;
+  }
+  std::error_code ec;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    out.push_back((exe.parent_path() / file).string());
+    out.push_back((exe.parent_path().parent_path() / "lib" / file).string());
+  }
+#ifdef LATENT_PLUGIN_BUILD_DIR
+  out.push_back(std::string(LATENT_PLUGIN_BUILD_DIR) + "/" + file);
+#endif
+#ifdef LATENT_PLUGIN_INSTALL_DIR
+  out.push_back(std::string(LATENT_PLUGIN_INSTALL_DIR) + "/" + file);
+#endif
+  out.emplace_back(file);
+  return out;
 }
 
-MPI_Op mpi_op(ReduceOp op) {
+// The plugin's table: loaded once (RTLD_GLOBAL: Open MPI's own components resolve the MPI
+// symbols through it); throws latent::Error naming every place tried and why it failed.
+template <class Api>
+const Api* load_plugin(const char* file, const char* variable, const char* entry,
+                       const char* what) {
+  std::string tried;
+  for (const std::string& path : plugin_candidates(file, variable)) {
+    const bool bare = path.find('/') == std::string::npos;
+    if (!bare && !std::filesystem::exists(path)) {
+      tried += detail::cat("\n  ", path, ": no such file");
+      continue;
+    }
+    void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL);
+    if (!handle) {
+      const char* why = dlerror();
+      tried += detail::cat("\n  ", path, ": ", why ? why : "cannot be loaded");
+      continue;
+    }
+    using Entry = const Api* (*)();
+    auto fn = reinterpret_cast<Entry>(dlsym(handle, entry));
+    const Api* api = fn ? fn() : nullptr;
+    if (!api || api->abi != LATENT_DIST_PLUGIN_ABI) {
+      tried += detail::cat("\n  ", path, ": not a latent plugin of this version");
+      continue;
+    }
+    return api;
+  }
+  throw Error(kWhere, detail::cat(what, " needs ", file, ", which could not be loaded (set ",
+                                  variable, " to its path)", tried.empty() ? "" : ":", tried));
+}
+
+const latent_mpi_api& mpi_api() {
+  static const latent_mpi_api* api =
+      load_plugin<latent_mpi_api>("liblatent_mpi.so", "LATENT_MPI_PLUGIN", "latent_mpi_plugin",
+                                  "a collective across processes");
+  return *api;
+}
+
+// The MPI plugin when it is loaded already (it is loaded by the Session that joined a launch).
+const latent_mpi_api* g_mpi = nullptr;
+
+const latent_nccl_api& nccl_api() {
+  static const latent_nccl_api* api = load_plugin<latent_nccl_api>(
+      "liblatent_nccl.so", "LATENT_NCCL_PLUGIN", "latent_nccl_plugin", "a collective on a GPU");
+  return *api;
+}
+
+// Calls a plugin function with an error buffer; throws latent::Error with its message.
+template <class F, class... A>
+void plugin_call(F f, A... args) {
+  char err[512] = {};
+  if (f(args..., err, sizeof err) != 0) throw Error(kWhere, err[0] ? err : "a plugin call failed");
+}
+
+int op_code(ReduceOp op) {
   switch (op) {
-    case ReduceOp::min:
-      return MPI_MIN;
-    case ReduceOp::max:
-      return MPI_MAX;
-    case ReduceOp::sum:
     case ReduceOp::mean:
+      return LATENT_DIST_MEAN;
+    case ReduceOp::min:
+      return LATENT_DIST_MIN;
+    case ReduceOp::max:
+      return LATENT_DIST_MAX;
+    case ReduceOp::sum:
       break;
   }
-  return MPI_SUM;
+  return LATENT_DIST_SUM;
 }
-
-template <class T>
-MPI_Datatype mpi_type() {
-  return std::is_same_v<T, double> ? MPI_DOUBLE : MPI_FLOAT;
-}
-
-// MPI counts are int: large buffers go in pieces.
-constexpr std::int64_t kMpiChunk = std::int64_t{1} << 30;
-
-bool mpi_initialized() {
-  int init = 0, fin = 0;
-  MPI_Initialized(&init);
-  MPI_Finalized(&fin);
-  return init && !fin;
-}
-#endif
-
-#if LATENT_WITH_NCCL
-void check_nccl(ncclResult_t rc, const char* call) {
-  if (rc == ncclSuccess) return;
-  throw Error(kWhere, detail::cat(call, " failed: ", ncclGetErrorString(rc)));
-}
-
-ncclRedOp_t nccl_op(ReduceOp op) {
-  switch (op) {
-    case ReduceOp::mean:
-      return ncclAvg;
-    case ReduceOp::min:
-      return ncclMin;
-    case ReduceOp::max:
-      return ncclMax;
-    case ReduceOp::sum:
-      break;
-  }
-  return ncclSum;
-}
-#endif
 
 }  // namespace
 
 // One per group for the process's lifetime (recorded steps keep its address); a Session opens
 // and closes the world's.
 struct Group::Impl {
-#if LATENT_WITH_MPI
-  MPI_Comm comm = MPI_COMM_NULL;
-#endif
-#if LATENT_WITH_NCCL
-  std::map<int, ncclComm_t> nccl;  // CUDA device index -> communicator
-#endif
+  void* comm = nullptr;       // the MPI plugin's communicator (null: none)
+  std::map<int, void*> nccl;  // CUDA device index -> the NCCL plugin's communicator
   void close() {
-#if LATENT_WITH_NCCL
-    for (auto& [index, c] : nccl) ncclCommDestroy(c);
+    for (auto& [index, c] : nccl) nccl_api().destroy(c);
     nccl.clear();
-#endif
-#if LATENT_WITH_MPI
-    if (comm != MPI_COMM_NULL && mpi_initialized()) MPI_Comm_free(&comm);
-    comm = MPI_COMM_NULL;
-#endif
+    if (comm && g_mpi) g_mpi->comm_free(comm);
+    comm = nullptr;
   }
-  ~Impl() {
-    close();
-  }
+  ~Impl() { close(); }
 };
 
 // ---- launch --------------------------------------------------------------------------------
@@ -217,14 +238,15 @@ std::unique_ptr<Group>& world_slot() {
 }
 
 bool g_session = false;  // a Session is alive
-#if LATENT_WITH_MPI
-bool g_mpi_ours = false;  // MPI was initialized by the Session
-#endif
 
 }  // namespace
 
-Group::Group(int rank, int size, int local_rank, std::unique_ptr<Impl> impl)
-    : rank_(rank), size_(size), local_rank_(local_rank), impl_(std::move(impl)) {}
+Group::Group(int rank, int size, int local_rank, std::unique_ptr<Impl> impl, bool loopback)
+    : rank_(rank),
+      size_(size),
+      local_rank_(local_rank),
+      loopback_(loopback),
+      impl_(std::move(impl)) {}
 
 Group::~Group() = default;
 
@@ -239,126 +261,96 @@ Group& self() {
   return g;
 }
 
+Group& loopback() {
+  static Group g(0, 1, 0, std::make_unique<Group::Impl>(), /*loopback=*/true);
+  return g;
+}
+
 namespace {
 
 // The all-reduce as a kernel of both backends (dispatch::call): recorded on the CPU (the MPI call
 // is made again at every replay), captured on a GPU (the NCCL call becomes a graph node).
-// `comm` is the device's NCCL communicator (null on the CPU).
-constexpr auto all_reduce_fn = [](const auto& be, auto* p, std::int64_t n, Group::Impl* impl,
-                                  void* comm, ReduceOp op, int size) {
+// `comm` is the MPI communicator on the CPU (null in a loopback group: nothing to exchange), the
+// device's NCCL communicator on a GPU.
+constexpr auto all_reduce_fn = [](const auto& be, auto* p, std::int64_t n, void* comm, ReduceOp op,
+                                  int size) {
   using T = std::remove_pointer_t<decltype(p)>;
   static_assert(std::is_floating_point_v<T>);
   if constexpr (std::decay_t<decltype(be)>::is_cuda) {
-#if LATENT_WITH_NCCL
-    check_nccl(ncclAllReduce(p, p, static_cast<std::size_t>(n), ncclFloat, nccl_op(op),
-                             static_cast<ncclComm_t>(comm), be.stream),
-               "ncclAllReduce");
-#else
-    (void)comm;
-    throw Error(kWhere, "a GPU tensor needs NCCL, and this latent was built without it");
-#endif
+    (void)size;
+    plugin_call(nccl_api().all_reduce, comm, reinterpret_cast<float*>(p),
+                static_cast<std::size_t>(n), op_code(op), static_cast<void*>(be.stream));
   } else {
-    (void)comm;
-#if LATENT_WITH_MPI
-    for (std::int64_t at = 0; at < n; at += kMpiChunk) {
-      const int count = static_cast<int>(std::min(kMpiChunk, n - at));
-      check_mpi(MPI_Allreduce(MPI_IN_PLACE, p + at, count, mpi_type<T>(), mpi_op(op), impl->comm),
-                "MPI_Allreduce");
-    }
+    if (comm == nullptr) return;
+    plugin_call(g_mpi->all_reduce, comm, static_cast<void*>(p), n,
+                std::is_same_v<T, double> ? int{LATENT_DIST_F64} : int{LATENT_DIST_F32},
+                op_code(op));
     if (op == ReduceOp::mean)
       for (std::int64_t i = 0; i < n; ++i) p[i] /= static_cast<T>(size);
-#else
-    (void)p, (void)n, (void)impl, (void)op, (void)size;
-    throw Error(kWhere,
-                "a collective across processes needs MPI, and this latent was built "
-                "without it");
-#endif
   }
 };
 constexpr dispatch::Kernel<decltype(all_reduce_fn)> kAllReduce{"all_reduce", 0, all_reduce_fn};
 
-}  // namespace
-
-#if LATENT_WITH_NCCL
-namespace {
-// The device's communicator, created on first use (collective over the group's ranks).
-ncclComm_t nccl_comm(Group::Impl& impl, const Group& g, Device device) {
+// The device's NCCL communicator, created on first use (collective over the group's ranks: rank
+// 0's unique id broadcast over MPI; a loopback group makes a communicator of one).
+void* nccl_comm(Group::Impl& impl, Group& g, Device device) {
   const int index = device.index();
   auto it = impl.nccl.find(index);
   if (it != impl.nccl.end()) return it->second;
   dispatch::refuse_while_recording("creating a GPU's communicator (the first collective on it)");
-  ncclUniqueId id{};
-  if (g.rank() == 0) check_nccl(ncclGetUniqueId(&id), "ncclGetUniqueId");
-  check_mpi(MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, impl.comm), "MPI_Bcast");
+  check(built_with_nccl(), kWhere, "a collective on ", device.str(),
+        " needs NCCL, and this latent was built without it");
+  const latent_nccl_api& api = nccl_api();
+  std::string id(static_cast<std::size_t>(api.id_bytes), '\0');
+  if (g.rank() == 0) plugin_call(api.unique_id, static_cast<void*>(id.data()));
+  id = g.broadcast(id, 0);
+#if LATENT_WITH_CUDA
   LATENT_CUDA_CHECK(cudaSetDevice(index));
-  ncclComm_t c = nullptr;
-  check_nccl(ncclCommInitRank(&c, g.size(), id, g.rank()), "ncclCommInitRank");
+#endif
+  void* c = nullptr;
+  plugin_call(api.init_rank, &c, g.size(), static_cast<const void*>(id.data()), g.rank());
   impl.nccl.emplace(index, c);
   return c;
 }
+
 }  // namespace
-#endif
 
 void Group::all_reduce(const Tensor& t, ReduceOp op) {
   dispatch::check_defined("all_reduce", {&t});
-  if (size_ == 1) return;
-  void* comm = nullptr;
-  if (t.device().is_cuda()) {
-#if LATENT_WITH_NCCL
-    comm = nccl_comm(*impl_, *this, t.device());
-#else
-    throw Error(kWhere, detail::cat("all_reduce of a tensor on ", t.device().str(),
-                                    " needs NCCL, and this latent was built without it"));
-#endif
-  }
+  if (size_ == 1 && !(loopback_ && t.device().is_cuda())) return;
+  void* comm = impl_->comm;
+  if (t.device().is_cuda()) comm = nccl_comm(*impl_, *this, t.device());
   const std::int64_t n = t.numel();
-  Impl* impl = impl_.get();
   const int size = size_;
   dispatch::run("all_reduce", t, [&](auto z, auto be) {
     using T = decltype(z);
-    dispatch::call(be, kAllReduce, t.data<T>(), n, impl, comm, op, size);
+    dispatch::call(be, kAllReduce, t.data<T>(), n, comm, op, size);
   });
   t.bump_version();
 }
 
 std::vector<double> Group::all_reduce(std::vector<double> values, ReduceOp op) {
   if (size_ == 1 || values.empty()) return values;
-  (void)op;
-#if LATENT_WITH_MPI
-  check_mpi(MPI_Allreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()), MPI_DOUBLE,
-                          mpi_op(op), impl_->comm),
-            "MPI_Allreduce");
+  plugin_call(g_mpi->all_reduce, impl_->comm, static_cast<void*>(values.data()),
+              static_cast<std::int64_t>(values.size()), int{LATENT_DIST_F64}, op_code(op));
   if (op == ReduceOp::mean)
     for (double& v : values) v /= size_;
-#endif
   return values;
 }
 
 void Group::broadcast(const Tensor& t, int root) {
   dispatch::check_defined("broadcast", {&t});
   check(root >= 0 && root < size_, kWhere, "broadcast from rank ", root, " in a world of ", size_);
-  if (size_ == 1) return;
+  if (size_ == 1 && !(loopback_ && t.device().is_cuda())) return;
   dispatch::refuse_while_recording("a broadcast");
-  [[maybe_unused]] const std::int64_t n = t.numel();
+  const std::int64_t n = t.numel();
   if (t.device().is_cuda()) {
-#if LATENT_WITH_NCCL
-    ncclComm_t c = nccl_comm(*impl_, *this, t.device());
-    check_nccl(ncclBroadcast(t.data<float>(), t.data<float>(), static_cast<std::size_t>(n),
-                             ncclFloat, root, c, backend::stream(t.device())),
-               "ncclBroadcast");
-#else
-    throw Error(kWhere, detail::cat("broadcast of a tensor on ", t.device().str(),
-                                    " needs NCCL, and this latent was built without it"));
-#endif
+    void* c = nccl_comm(*impl_, *this, t.device());
+    plugin_call(nccl_api().broadcast, c, t.data<float>(), static_cast<std::size_t>(n), root,
+                static_cast<void*>(backend::stream(t.device())));
   } else {
-#if LATENT_WITH_MPI
-    auto* bytes = static_cast<char*>(t.raw_data());
-    const std::int64_t total = n * static_cast<std::int64_t>(dtype_size(t.dtype()));
-    for (std::int64_t at = 0; at < total; at += kMpiChunk) {
-      const int count = static_cast<int>(std::min(kMpiChunk, total - at));
-      check_mpi(MPI_Bcast(bytes + at, count, MPI_BYTE, root, impl_->comm), "MPI_Bcast");
-    }
-#endif
+    plugin_call(g_mpi->broadcast, impl_->comm, t.raw_data(),
+                n * static_cast<std::int64_t>(dtype_size(t.dtype())), root);
   }
   t.bump_version();
 }
@@ -366,32 +358,27 @@ void Group::broadcast(const Tensor& t, int root) {
 std::string Group::broadcast(std::string bytes, int root) {
   check(root >= 0 && root < size_, kWhere, "broadcast from rank ", root, " in a world of ", size_);
   if (size_ == 1) return bytes;
-#if LATENT_WITH_MPI
   std::uint64_t len = bytes.size();
-  check_mpi(MPI_Bcast(&len, 1, MPI_UINT64_T, root, impl_->comm), "MPI_Bcast");
+  plugin_call(g_mpi->broadcast, impl_->comm, static_cast<void*>(&len),
+              static_cast<std::int64_t>(sizeof len), root);
   bytes.resize(len);
-  for (std::uint64_t at = 0; at < len; at += kMpiChunk) {
-    const int count = static_cast<int>(std::min<std::uint64_t>(kMpiChunk, len - at));
-    check_mpi(MPI_Bcast(bytes.data() + at, count, MPI_BYTE, root, impl_->comm), "MPI_Bcast");
-  }
-#endif
+  plugin_call(g_mpi->broadcast, impl_->comm, static_cast<void*>(bytes.data()),
+              static_cast<std::int64_t>(len), root);
   return bytes;
 }
 
 void Group::barrier() {
   if (size_ == 1) return;
-#if LATENT_WITH_MPI
   // Waits asleep, not spinning: the ranks that arrive first leave their cores to the others (a
   // rank 0 still writing its files, on a machine with as many cores as ranks).
-  MPI_Request request = MPI_REQUEST_NULL;
-  check_mpi(MPI_Ibarrier(impl_->comm, &request), "MPI_Ibarrier");
+  void* request = nullptr;
+  plugin_call(g_mpi->barrier_start, impl_->comm, &request);
   int done = 0;
   while (true) {
-    check_mpi(MPI_Test(&request, &done, MPI_STATUS_IGNORE), "MPI_Test");
+    plugin_call(g_mpi->barrier_test, request, &done);
     if (done) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
-#endif
 }
 
 void Group::check_same(const std::vector<std::pair<std::string, std::string>>& fields) {
@@ -401,13 +388,11 @@ void Group::check_same(const std::vector<std::pair<std::string, std::string>>& f
   const std::vector<double> hi = all_reduce({count}, ReduceOp::max);
   check(lo[0] == hi[0], kWhere, "ranks disagree on their configuration: between ", lo[0], " and ",
         hi[0], " fields");
-#if LATENT_WITH_MPI
   const std::size_t k = fields.size();
   std::vector<std::uint64_t> mine(k), all(k * static_cast<std::size_t>(size_));
   for (std::size_t i = 0; i < k; ++i) mine[i] = fingerprint(fields[i].first, fields[i].second);
-  check_mpi(MPI_Allgather(mine.data(), static_cast<int>(k), MPI_UINT64_T, all.data(),
-                          static_cast<int>(k), MPI_UINT64_T, impl_->comm),
-            "MPI_Allgather");
+  plugin_call(g_mpi->all_gather_u64, impl_->comm, static_cast<const std::uint64_t*>(mine.data()),
+              static_cast<int>(k), all.data());
   for (std::size_t i = 0; i < k; ++i) {
     for (int r = 1; r < size_; ++r) {
       if (all[static_cast<std::size_t>(r) * k + i] == all[i]) continue;
@@ -423,7 +408,6 @@ void Group::check_same(const std::vector<std::pair<std::string, std::string>>& f
                                       " on rank ", r));
     }
   }
-#endif
 }
 
 // ---- session -------------------------------------------------------------------------------
@@ -433,41 +417,33 @@ Session::Session(int* argc, char*** argv) {
   const Launch l = detect_launch();
   if (const std::string why = launch_refusal(l, built_with_mpi()); !why.empty())
     throw Error(kWhere, why);
-  if (!l.launched) {  // a world of one: MPI is never touched
+  if (!l.launched || !built_with_mpi()) {  // a world of one: MPI is never loaded
     g_session = true;
     return;
   }
-#if LATENT_WITH_MPI
-  if (!mpi_initialized()) {
-    int provided = 0;
-    check_mpi(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
-    g_mpi_ours = true;
-    if (provided < MPI_THREAD_FUNNELED) {
-      MPI_Finalize();
-      g_mpi_ours = false;
-      throw Error(kWhere,
-                  "the MPI library cannot be called from a multithreaded process "
-                  "(MPI_THREAD_FUNNELED not provided)");
-    }
+  // Under a launcher: the MPI plugin joins its world (a launch of one rank runs alone when the
+  // plugin cannot be loaded; a launch of several cannot).
+  const latent_mpi_api* api = nullptr;
+  try {
+    api = &mpi_api();
+  } catch (const Error& e) {
+    std::string why = e.what();
+    if (why.rfind("[dist] ", 0) == 0) why.erase(0, 7);
+    if (l.size > 1)
+      throw Error(kWhere, detail::cat("started as one of ", l.size, " ranks (", l.variable,
+                                      "), but ", why));
+    g_session = true;
+    return;
   }
+  plugin_call(api->init, argc, argv);
+  g_mpi = api;
   int rank = 0, size = 1, local = 0;
-  check_mpi(MPI_Comm_rank(MPI_COMM_WORLD, &rank), "MPI_Comm_rank");
-  check_mpi(MPI_Comm_size(MPI_COMM_WORLD, &size), "MPI_Comm_size");
-  MPI_Comm node = MPI_COMM_NULL;
-  check_mpi(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node),
-            "MPI_Comm_split_type");
-  check_mpi(MPI_Comm_rank(node, &local), "MPI_Comm_rank");
-  MPI_Comm_free(&node);
   Group& w = world();
-  // A communicator of our own: the library's messages never meet the program's.
-  check_mpi(MPI_Comm_dup(MPI_COMM_WORLD, &w.impl_->comm), "MPI_Comm_dup");
+  plugin_call(api->world, &w.impl_->comm, &rank, &size, &local);
   w.rank_ = rank;
   w.size_ = size;
   w.local_rank_ = local;
   ++w.revision_;
-#else
-  (void)argc, (void)argv;  // a launch of one rank: nothing to join
-#endif
   g_session = true;
 }
 
@@ -475,14 +451,12 @@ Session::~Session() {
   // The NCCL communicators go before MPI and the CUDA pools; the world is this process again.
   Group& w = world();
   w.impl_->close();
+  loopback().impl_->close();
   w.rank_ = 0;
   w.size_ = 1;
   w.local_rank_ = 0;
   ++w.revision_;
-#if LATENT_WITH_MPI
-  if (g_mpi_ours && mpi_initialized()) MPI_Finalize();
-  g_mpi_ours = false;
-#endif
+  if (g_mpi) g_mpi->finalize();
   g_session = false;
 }
 
@@ -490,10 +464,12 @@ Session::~Session() {
   const Group& w = world();
   std::fprintf(stderr, "latent [rank %d of %d]: %s\n", w.rank(), w.size(), message.c_str());
   std::fflush(stderr);
-#if LATENT_WITH_MPI
-  if (mpi_initialized()) MPI_Abort(MPI_COMM_WORLD, code);
-#endif
+  if (g_mpi && g_mpi->initialized()) g_mpi->abort(code);
   std::exit(code);
+}
+
+bool mpi_loaded() {
+  return g_mpi != nullptr;
 }
 
 Share share(std::int64_t n, int rank, int size) {

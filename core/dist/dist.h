@@ -7,13 +7,20 @@
 //     world.all_reduce(grads, latent::dist::ReduceOp::mean);   // in place, on every rank
 //   }
 //
-// A process started without a launcher is a world of one: it never initializes MPI, and every
+// A process started without a launcher is a world of one: it never loads MPI, and every
 // collective returns at once without a kernel. Under a launcher, a build with MPI (LATENT_MPI)
 // joins the launcher's world: the CPU reduces through MPI, a GPU through NCCL (one communicator
 // per device, created on its first collective: rank 0's unique id broadcast over MPI). Debian's
 // Open MPI is not CUDA-aware, so device memory never reaches MPI. A build without MPI started by a
 // launcher with more than one rank refuses to run (each process would train alone and write the
 // same files).
+//
+// MPI and NCCL live in two plugins, liblatent_mpi.so and liblatent_nccl.so, loaded when needed
+// (the first by a Session under a launcher, the second by the first collective on a GPU): a
+// latent program links neither library, so a process alone needs neither installed. A plugin is
+// looked for at the path LATENT_MPI_PLUGIN (LATENT_NCCL_PLUGIN) names, else beside the program and
+// in its ../lib, in the build's and the installation's library folders, then on LD_LIBRARY_PATH;
+// a launch of several ranks that cannot load it is refused, naming every place tried.
 //
 // all_reduce on a tensor is recordable: a CPU plan makes the MPI call again at every replay, and
 // a GPU capture puts the NCCL call in the CUDA graph. Every rank must make the same collectives
@@ -70,6 +77,8 @@ class Group {
   // The rank among the processes of this machine: the GPU a rank uses.
   int local_rank() const { return local_rank_; }
   bool is_root() const { return rank_ == 0; }
+  // Whether its collectives reach a communicator: more than one rank, or loopback().
+  bool exchanges() const { return size_ > 1 || loopback_; }
   // Changes whenever the group's ranks change (a Session starts or ends): a recorded step that
   // made collectives in it is recorded again.
   std::uint64_t revision() const { return revision_; }
@@ -95,11 +104,13 @@ class Group {
  private:
   friend Group& world();
   friend Group& self();
+  friend Group& loopback();
   friend class Session;
-  Group(int rank, int size, int local_rank, std::unique_ptr<Impl> impl);
+  Group(int rank, int size, int local_rank, std::unique_ptr<Impl> impl, bool loopback = false);
   int rank_ = 0;
   int size_ = 1;
   int local_rank_ = 0;
+  bool loopback_ = false;
   std::uint64_t revision_ = 0;
   std::unique_ptr<Impl> impl_;
 };
@@ -109,11 +120,19 @@ class Group {
 Group& world();
 // This process alone (size 1), for single-process references beside a world.
 Group& self();
+// This process alone, but making its collectives on GPU tensors through a NCCL communicator of
+// one rank (its CPU tensors have nothing to exchange): the GPU collective path, checkable on a
+// machine with one GPU. The NCCL plugin is loaded at its first collective.
+Group& loopback();
+// Whether a Session loaded the MPI plugin (a launch joined).
+bool mpi_loaded();
 
 // Joins the launcher's world for the lifetime of the object (one per process, in main): under a
-// launcher with MPI built, MPI_Init; otherwise nothing. Throws latent::Error when started by a
-// launcher with more than one rank in a build without MPI. The destructor tears the communicators
-// down and calls MPI_Finalize (a collective: every rank must get there; on an error use abort()).
+// launcher with MPI built, loads the MPI plugin and MPI_Init; otherwise nothing. Throws
+// latent::Error when started by a launcher with more than one rank in a build without MPI or
+// without a loadable MPI plugin (a launch of one rank then runs alone). The destructor tears the
+// communicators down and calls MPI_Finalize (a collective: every rank must get there; on an error
+// use abort()).
 class Session {
  public:
   Session(int* argc, char*** argv);

@@ -3,8 +3,11 @@
 // that do nothing. The collectives across processes: tests/dist (run under mpirun).
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "core/dispatch.h"
 #include "core/latent.h"
@@ -59,6 +62,31 @@ TEST(Dist, ABuildWithoutMpiRefusesMoreThanOneRank) {
   EXPECT_EQ(launch_refusal(two, true), "");
   EXPECT_EQ(launch_refusal(launch_with({{"OMPI_COMM_WORLD_SIZE", "1"}}), false), "");
   EXPECT_EQ(launch_refusal(launch_with({}), false), "");
+}
+
+// Without a launcher a Session loads no MPI: the program links none (its plugin is loaded only
+// under a launcher), so a process alone needs no MPI installed.
+TEST(Dist, AProcessAloneLoadsNoMpi) {
+  if (detect_launch().launched) GTEST_SKIP() << "started by a launcher";
+  int argc = 0;
+  char** argv = nullptr;
+  {
+    Session session(&argc, &argv);
+    EXPECT_FALSE(mpi_loaded());
+    EXPECT_EQ(world().size(), 1);
+    std::ifstream maps("/proc/self/maps");
+    const std::string text((std::istreambuf_iterator<char>(maps)),
+                           std::istreambuf_iterator<char>());
+    EXPECT_EQ(text.find("libmpi"), std::string::npos);
+    EXPECT_EQ(text.find("libnccl"), std::string::npos);
+    EXPECT_EQ(text.find("liblatent_mpi"), std::string::npos);
+  }
+  // A loopback group's CPU tensors have nothing to exchange: untouched, without a plugin.
+  const Tensor t = Tensor::from_data(std::vector<float>{1, 2, 3}, {3});
+  loopback().all_reduce(t, ReduceOp::mean);
+  loopback().broadcast(t);
+  EXPECT_EQ(t.to_vector<float>(), (std::vector<float>{1, 2, 3}));
+  EXPECT_EQ(loopback().size(), 1);
 }
 
 TEST(Dist, SharesAreContiguousAndCoverTheBatch) {

@@ -1,0 +1,21 @@
+# A latent program links neither MPI nor NCCL (core/dist loads them as plugins when a launcher or
+# a GPU collective needs them): no NEEDED entry of the programs names them, while the plugins do.
+# -DPROGRAMS=<files, a list> -DPLUGINS=<files, a list> -DREADELF=<readelf>
+foreach(f ${PROGRAMS})
+  execute_process(COMMAND ${READELF} -d ${f} RESULT_VARIABLE rc OUTPUT_VARIABLE out)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "readelf -d ${f} failed (${rc})")
+  endif()
+  string(REGEX MATCHALL "NEEDED[^\n]*" needed "${out}")
+  string(REGEX MATCH "lib(mpi|nccl|open-pal|open-rte)[^]]*" linked "${needed}")
+  if(linked)
+    message(FATAL_ERROR "${f} links ${linked}: a process alone would need it at run time")
+  endif()
+endforeach()
+foreach(f ${PLUGINS})
+  execute_process(COMMAND ${READELF} -d ${f} RESULT_VARIABLE rc OUTPUT_VARIABLE out)
+  string(REGEX MATCH "NEEDED[^\n]*lib(mpi|nccl)" linked "${out}")
+  if(NOT rc EQUAL 0 OR NOT linked)
+    message(FATAL_ERROR "the plugin ${f} does not link MPI or NCCL (${rc}): ${out}")
+  endif()
+endforeach()
