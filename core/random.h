@@ -70,12 +70,18 @@ class Generator {
   Tensor counter_;  // the offset once it lives in memory: one uint64 in float32 storage
 };
 
+namespace dist {
+class Group;
+}
+
 // This process's rows of a batch shared by several (data parallelism): rows [first, first +
-// count) of `total`.
+// count) of `total`, shared with the ranks of `group` (when set, statistics of the whole batch
+// are reduced over them: dist::whole_batch_mean).
 struct RowShard {
   std::int64_t first = 0;
   std::int64_t count = 0;
   std::int64_t total = 0;
+  dist::Group* group = nullptr;
 };
 // While alive, the random ops of this thread whose rows are a batch (Generator::take_rows: the
 // reparametrization, the corruption noise, Bernoulli and categorical draws) draw as this share of

@@ -162,7 +162,7 @@ Loss CompiledStep::run(std::int64_t total, Device device, bool same_input,
     const std::string why = model_.unshared_loss();
     check(why.empty(), kWhere, "a batch shared by ", group_.size(), " processes: ", why);
     const dist::Share s = share_of(total);
-    scope.emplace(RowShard{.first = s.first, .count = s.count, .total = total});
+    scope.emplace(RowShard{.first = s.first, .count = s.count, .total = total, .group = &group_});
     weight_ = static_cast<double>(s.count) * group_.size() / static_cast<double>(total);
   }
   replayed_last_ = false;

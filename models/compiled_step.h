@@ -36,8 +36,10 @@
 // with one all-reduce of the optimizer's gradient arena, inside the recorded step. So every rank
 // takes the step one process would take on the whole batch (up to float rounding) and holds the
 // same parameters, provided they started with the same ones. The returned loss is the rank's
-// share's. A batch with fewer rows than ranks, and a model whose loss is no mean over rows
-// (Autoencoder::unshared_loss: the sparse AE's KL penalty, free bits), throw latent::Error.
+// share's. Statistics of the whole batch a loss needs (the sparse AE's mean activation, free bits'
+// mean KL per dimension) are reduced over the ranks inside the step (dist::whole_batch_mean). A
+// batch with fewer rows than ranks, and a model that does not say its loss can be shared
+// (Autoencoder::unshared_loss), throw latent::Error.
 #pragma once
 
 #include <cstdint>

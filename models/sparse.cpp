@@ -53,8 +53,16 @@ Tensor SparseAE::penalty(const Tensor& code) const {
   check(code.defined() && code.ndim() == 2 && code.dim(1) == latent_dim(), kName,
         "penalty: expected a code [N, ", latent_dim(), "], got ",
         code.defined() ? code.shape().str() : std::string("an undefined tensor"));
-  return config_.penalty == Sparsity::l1 ? l1_penalty(code, Reduction::batch_mean)
-                                         : kl_sparsity(code, config_.rho);
+  if (config_.penalty == Sparsity::l1) return l1_penalty(code, Reduction::batch_mean);
+  const RowShard* shard = current_row_shard();
+  if (shard == nullptr || shard->group == nullptr || shard->count == shard->total)
+    return kl_sparsity(code, config_.rho);
+  // A share of a batch: kl_sparsity's formula on the whole batch's mean activation
+  // (dist::whole_batch_mean), clamped alike.
+  const double rho = config_.rho;
+  const Tensor rho_hat = clamp(dist::whole_batch_mean(mean(code, 0)), 1e-6, 1.0 - 1e-6);
+  const Tensor terms = add(mul(log(rho_hat), -rho), mul(log(rsub(1.0, rho_hat)), -(1.0 - rho)));
+  return add(sum(terms), rho * std::log(rho) + (1.0 - rho) * std::log(1.0 - rho));
 }
 
 Loss SparseAE::loss(const AEOutput& out, const Tensor& x) const {

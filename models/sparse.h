@@ -49,13 +49,9 @@ class SparseAE : public DeterministicAutoencoder {
   Tensor penalty(const Tensor& code) const;
 
   const SparseAEConfig& config() const { return config_; }
-  // The KL penalty compares the batch's mean activation with rho: not a mean over rows.
-  std::string unshared_loss() const override {
-    return config_.penalty == Sparsity::kl
-               ? "the sparse AE's KL penalty needs the whole batch's mean code, which a share of "
-                 "the batch does not have: train it in one process, or with the l1 penalty"
-               : "";
-  }
+  // The KL penalty compares the whole batch's mean activation with rho: across processes the
+  // shares' means are reduced (dist::whole_batch_mean).
+  std::string unshared_loss() const override { return ""; }
 
  private:
   SparseAEConfig config_;

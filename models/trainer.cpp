@@ -532,7 +532,8 @@ Metrics Trainer::evaluate(const Tensor& x) {
     const bool shared = ranks > 1 && rows >= ranks;
     const dist::Share s = shared ? dist::share(rows, group_.rank(), ranks) : dist::Share{0, rows};
     std::optional<RowShardScope> scope;
-    if (shared) scope.emplace(RowShard{.first = s.first, .count = s.count, .total = rows});
+    if (shared)
+      scope.emplace(RowShard{.first = s.first, .count = s.count, .total = rows, .group = &group_});
     const Tensor xb = x.rows(start + s.first, s.count).to(device);
     const Loss loss = model_.compute_loss(xb);
     const double err = mse(model_.reconstruct(xb), xb, Reduction::mean).item();

@@ -227,7 +227,8 @@ Loss VAE::loss(const VAEOutput& out, const Tensor& x) {
   if (config_.free_bits > 0) {
     // Free bits: a dimension whose batch-mean KL is below the floor gets no gradient, so the
     // encoder is not pushed to collapse it further.
-    Tensor per_dim = mean(kl_normal_terms(out.h), 0);
+    // Across processes the whole batch's (dist::whole_batch_mean).
+    Tensor per_dim = dist::whole_batch_mean(mean(kl_normal_terms(out.h), 0));
     kl = sum(clamp(per_dim, config_.free_bits, std::numeric_limits<double>::infinity()));
   } else if (out.kl.defined()) {
     kl = out.kl;

@@ -136,14 +136,9 @@ class VAE : public Autoencoder {
   void on_train_step(std::int64_t step) override;
   // Noise is drawn at offsets in memory and the KL weight is computed in memory: replayable.
   bool replayable_step() const override { return true; }
-  // Free bits floor each dimension's batch-mean KL: not a mean over rows.
-  std::string unshared_loss() const override {
-    return config_.free_bits > 0 ? name_ +
-                                       ": free bits floor the whole batch's mean KL per "
-                                       "dimension, which a share of the batch does not have: "
-                                       "train it in one process, or without free bits"
-                                 : "";
-  }
+  // Free bits floor each dimension's whole-batch mean KL: across processes the shares' means are
+  // reduced (dist::whole_batch_mean).
+  std::string unshared_loss() const override { return ""; }
   std::uint64_t step_revision() const override { return gen_.revision() + memory_revision_; }
   void on_step_event(StepEvent event) override;
   // The training step the next training loss uses.

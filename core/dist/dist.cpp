@@ -13,10 +13,13 @@
 #include <thread>
 #include <type_traits>
 
+#include "core/autograd.h"
 #include "core/backend.h"
 #include "core/dispatch.h"
 #include "core/dist/plugin_abi.h"
 #include "core/error.h"
+#include "core/ops.h"
+#include "core/random.h"
 
 #if LATENT_WITH_CUDA
 #include <cuda_runtime.h>
@@ -470,6 +473,21 @@ Session::~Session() {
 
 bool mpi_loaded() {
   return g_mpi != nullptr;
+}
+
+Tensor whole_batch_mean(const Tensor& share_mean) {
+  const RowShard* s = current_row_shard();
+  if (s == nullptr || s->group == nullptr || s->count == s->total || !s->group->exchanges())
+    return share_mean;
+  Tensor delta;  // the whole batch's mean minus the share's, a constant for autograd
+  {
+    NoGradGuard no_grad;
+    Tensor whole =
+        mul(share_mean.detach(), static_cast<double>(s->count) / static_cast<double>(s->total));
+    s->group->all_reduce(whole, ReduceOp::sum);
+    delta = sub(whole, share_mean.detach());
+  }
+  return add(share_mean, delta);
 }
 
 Share share(std::int64_t n, int rank, int size) {

@@ -146,6 +146,15 @@ class Session {
 // collective); in a world of one, std::exit(code).
 [[noreturn]] void abort(int code, const std::string& message);
 
+// Inside a RowShardScope whose share belongs to a group (a step or an evaluation shared by the
+// ranks): the whole batch's mean of a per-row quantity, from `share_mean`, its mean over this
+// rank's rows (any shape, e.g. [Z] from mean(h, 0)): the shares' means weighted by their rows and
+// all-reduced over the group (recordable: a recorded step reduces again at every replay). Its
+// gradient is the share's own mean's, so that the step's weighted average of the ranks' gradients
+// is the whole batch's. Elsewhere (one process, the whole batch): share_mean itself. What lets a
+// loss that needs the whole batch's statistics (the sparse AE's KL penalty, free bits) be shared.
+Tensor whole_batch_mean(const Tensor& share_mean);
+
 // Rank `rank`'s rows of n rows shared by `size` ranks: [floor(rank n / size), floor((rank + 1) n
 // / size)), so the shares are contiguous, in rank order, and differ by at most one row.
 struct Share {

@@ -427,35 +427,54 @@ TEST(DistMpi, TrainerRanksWithOtherSettingsAreRefused) {
       << message;
 }
 
-// A loss that is no mean over rows cannot be shared: refused on every rank, naming why.
-TEST(DistMpi, LossesThatNeedTheWholeBatchAreRefused) {
-  const Tensor data = data_set(256);
-  auto refusal = [&](models::Autoencoder& m) {
-    optim::Adam opt(m.parameters(), {.lr = 1e-3});
-    models::CompiledStep step(m, opt);
-    std::string message;
-    try {
-      step(data.rows(0, 128));
-    } catch (const Error& e) {
-      message = e.what();
+// Losses on the whole batch's statistics (the sparse AE's KL penalty on the mean activation, free
+// bits on the mean KL per dimension): the shares' means are reduced inside the step
+// (dist::whole_batch_mean), so the ranks still train as one process.
+TEST(DistMpi, SparseKlRanksTrainAsOneProcess) {
+  expect_ranks_train_as_one("sae-kl", [] {
+    return std::make_unique<models::SparseAE>(
+        models::SparseAEConfig{.input = 784,
+                               .latent = 16,
+                               .encoder = {.hidden = {32}},
+                               .decoder = {.hidden = {32}},
+                               .penalty = models::Sparsity::kl,
+                               .seed = 8});
+  });
+}
+
+TEST(DistMpi, FreeBitsRanksTrainAsOneProcess) {
+  expect_ranks_train_as_one("vae-free-bits", [] {
+    return std::make_unique<models::VAE>(
+        models::VAEConfig{.input = 784, .hidden = {64}, .latent = 8, .free_bits = 0.5, .seed = 9});
+  });
+}
+
+// The whole batch's mean from the shares (weighted by their rows: 128 rows shared 64 + 64, and a
+// batch of 7 shared 3 + 4), with the share's own gradient.
+TEST(DistMpi, WholeBatchMeanReducesTheShares) {
+  Group& w = world();
+  for (const std::int64_t total : {128, 7}) {
+    const Share s = share(total, w.rank(), w.size());
+    Generator g(31);
+    const Tensor all = Tensor::rand({total, 5}, g);
+    const std::vector<float> want = mean(all, 0).to_vector<float>();
+    Tensor x = all.rows(s.first, s.count).clone();
+    x.requires_grad_(true);
+    Tensor m;
+    {
+      RowShardScope scope(
+          RowShard{.first = s.first, .count = s.count, .total = total, .group = &w});
+      m = whole_batch_mean(mean(x, 0));
     }
-    return message;
-  };
-  models::SparseAE sparse({.input = 784,
-                           .latent = 16,
-                           .encoder = {.hidden = {32}},
-                           .decoder = {.hidden = {32}},
-                           .penalty = models::Sparsity::kl});
-  EXPECT_NE(refusal(sparse).find("KL penalty needs the whole batch"), std::string::npos)
-      << refusal(sparse);
-  models::VAE free_bits({.input = 784, .hidden = {32}, .latent = 4, .free_bits = 0.1});
-  EXPECT_NE(refusal(free_bits).find("free bits"), std::string::npos);
-  models::SparseAE l1({.input = 784,
-                       .latent = 16,
-                       .encoder = {.hidden = {32}},
-                       .decoder = {.hidden = {32}},
-                       .penalty = models::Sparsity::l1});
-  EXPECT_EQ(refusal(l1), "");
+    const std::vector<float> got = m.to_vector<float>();
+    for (std::size_t j = 0; j < want.size(); ++j) EXPECT_NEAR(got[j], want[j], 1e-6) << j;
+    sum(m).backward();
+    for (const float v : x.grad().to_vector<float>())
+      EXPECT_FLOAT_EQ(v, 1.0f / static_cast<float>(s.count));
+    // Outside a shared scope: the tensor itself.
+    const Tensor local = mean(x, 0);
+    EXPECT_EQ(whole_batch_mean(local).to_vector<float>(), local.to_vector<float>());
+  }
 }
 
 }  // namespace
