@@ -892,12 +892,37 @@ struct EvalArgs {
 
 // Test-set metrics of a saved model, as JSON on stdout: for a VAE (beta-VAE, IWAE) the ELBO, its
 // terms and log p(x); for a deterministic autoencoder its reconstruction error and active units.
+// Under mpirun the ranks share every batch (each on the GPU of its local rank) and rank 0 prints.
 int run_eval(const EvalArgs& a) {
-  const Device dev = a.device == "auto" ? Device::best() : Device::parse(a.device);
+  dist::Group& world = dist::world();
+  const Device dev = train_device(a.device);
   std::unique_ptr<models::Autoencoder> model = models::load(a.checkpoint, dev);
   const data::Dataset test = app::load_examples(a.data, "", false, a.limit, "").data;
   check(test.images.dim(1) == model->input_dim(), "eval", a.checkpoint, " holds a model of ",
         model->input_dim(), " inputs, but the examples have ", test.images.dim(1));
+  // The ranks evaluate the same model on the same examples with the same settings.
+  double checksum = 0, data_sum = 0;
+  if (world.size() > 1) {
+    for (const Tensor& p : model->parameters())
+      for (const float v : p.to_vector<float>()) checksum += v;
+    for (const float v : test.images.to_vector<float>()) data_sum += v;
+  }
+  auto text = [](auto v) {
+    std::ostringstream os;
+    os.precision(17);
+    os << v;
+    return os.str();
+  };
+  world.check_same({{"--checkpoint", a.checkpoint},
+                    {"--data", a.data},
+                    {"--limit", text(a.limit)},
+                    {"--ll-k", text(a.ll_k)},
+                    {"--ll-examples", text(a.ll_examples)},
+                    {"--seed", text(a.seed)},
+                    {"the examples", text(test.size())},
+                    {"the examples' values (their sum)", text(data_sum)},
+                    {"the model's parameters (their sum)", text(checksum)}});
+  const models::EvalOptions shared{.seed = a.seed, .group = &world};
   const Tensor x = test.images.to(dev);
   models::JsonReport js;
   js.set("checkpoint", a.checkpoint);
@@ -905,27 +930,29 @@ int run_eval(const EvalArgs& a) {
   js.set("test_images", test.size());
   auto* vae = dynamic_cast<models::VAE*>(model.get());
   if (vae == nullptr) {
-    const auto rec = models::reconstruction_error(*model, x);
-    const auto au = models::active_units(*model, x);
+    const auto rec = models::reconstruction_error(*model, x, shared);
+    const auto au = models::active_units(*model, x, 0.01, shared);
     js.set("test_recon_nll", rec.nll);
     js.set("test_squared_error", rec.squared_error);
     js.set("test_recon_mse", rec.mse);
     js.set("active_units", au.count);
-    std::printf("%s", js.dump().c_str());
-    return 0;
+  } else {
+    const auto el = models::elbo(*vae, x, 1, shared);
+    const auto rec = models::reconstruction_error(*vae, x, shared);
+    const auto au = models::active_units(*vae, x, 0.01, shared);
+    set_test_metrics(js, el, rec, au);
+    if (a.ll_k > 0) {
+      const std::int64_t n = std::min(a.ll_examples, test.size());
+      js.set("test_log_likelihood",
+             models::log_likelihood(*vae, x.rows(0, n),
+                                    {.k = a.ll_k, .seed = a.seed, .group = &world}));
+      js.set("log_likelihood_k", a.ll_k);
+      js.set("log_likelihood_examples", n);
+    }
   }
-  const auto el = models::elbo(*vae, x, 1, {.seed = a.seed});
-  const auto rec = models::reconstruction_error(*vae, x);
-  const auto au = models::active_units(*vae, x);
-  set_test_metrics(js, el, rec, au);
-  if (a.ll_k > 0) {
-    const std::int64_t n = std::min(a.ll_examples, test.size());
-    js.set("test_log_likelihood",
-           models::log_likelihood(*vae, x.rows(0, n), {.k = a.ll_k, .seed = a.seed}));
-    js.set("log_likelihood_k", a.ll_k);
-    js.set("log_likelihood_examples", n);
-  }
-  std::printf("%s", js.dump().c_str());
+  if (world.size() > 1) js.set("world_size", world.size());
+  if (world.is_root()) std::printf("%s", js.dump().c_str());
+  world.barrier();
   return 0;
 }
 
@@ -1257,10 +1284,10 @@ int main(int argc, char** argv) {
   // collective); its message is printed with its rank.
   const bool several = dist::world().size() > 1;
   try {
-    if (several && !*train)
+    if (several && !*train && !*eval)
       throw Error("latent", detail::cat("started as ", dist::world().size(),
-                                        " processes: only `latent train` runs across processes; "
-                                        "run the other commands as one"));
+                                        " processes: only `latent train` and `latent eval` run "
+                                        "across processes; run the other commands as one"));
     if (a.model == "beta-vae" && a.beta == 1.0 && dist::world().is_root())
       std::fprintf(stderr, "latent: note: beta-vae with --beta 1 is the plain VAE\n");
     if (*train) return run_train(a);

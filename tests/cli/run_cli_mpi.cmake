@@ -108,7 +108,37 @@ endif()
 execute_process(COMMAND ${MPIRUN} -np 2 ${CLI} sample --checkpoint ${OUT}/two/model.safetensors
                         --device cpu --out ${OUT}/samples
                 RESULT_VARIABLE rc ERROR_VARIABLE err TIMEOUT 60)
-string(FIND "${err}" "only `latent train` runs across processes" at)
+string(FIND "${err}" "only `latent train` and `latent eval` run across processes" at)
 if(rc EQUAL 0 OR at EQUAL -1)
   message(FATAL_ERROR "latent sample ran as several processes (${rc}): ${err}")
+endif()
+
+# latent eval shared by 2 ranks: printed once, with one process's numbers (the same leading
+# digits: the sums differ in their rounding only).
+set(eval_args eval --checkpoint ${OUT}/two/model.safetensors --limit 300 --ll-k 20
+    --ll-examples 50 --device cpu --seed 4)
+execute_process(COMMAND ${MPIRUN} -np 2 ${CLI} ${eval_args}
+                RESULT_VARIABLE rc OUTPUT_VARIABLE shared ERROR_VARIABLE err TIMEOUT 120)
+execute_process(COMMAND ${CLI} ${eval_args}
+                RESULT_VARIABLE rc1 OUTPUT_VARIABLE alone ERROR_VARIABLE err1 TIMEOUT 120)
+if(NOT rc EQUAL 0 OR NOT rc1 EQUAL 0)
+  message(FATAL_ERROR "latent eval failed (${rc}, ${rc1}): ${err}${err1}")
+endif()
+string(REGEX MATCHALL "\"test_elbo\"" printed "${shared}")
+list(LENGTH printed n)
+if(NOT n EQUAL 1)
+  message(FATAL_ERROR "latent eval of 2 ranks printed ${n} results: ${shared}")
+endif()
+foreach(key test_elbo test_log_likelihood test_recon_nll)
+  string(JSON a GET "${shared}" ${key})
+  string(JSON b GET "${alone}" ${key})
+  string(SUBSTRING "${a}" 0 6 a6)
+  string(SUBSTRING "${b}" 0 6 b6)
+  if(NOT a6 STREQUAL b6)
+    message(FATAL_ERROR "latent eval's ${key} is ${a} across 2 ranks but ${b} in one process")
+  endif()
+endforeach()
+string(JSON ws GET "${shared}" world_size)
+if(NOT ws EQUAL 2)
+  message(FATAL_ERROR "latent eval of 2 ranks reports world_size ${ws}")
 endif()
