@@ -50,8 +50,8 @@ int ranks_of(dist::Group* g) {
 
 // Calls fn(rows, share, xs) for consecutive batches of `rows` rows of x, where xs is this rank's
 // share of the batch (rows [share.first, share.first + share.count) of it) on the model's device.
-// A rank whose share is empty (a batch with fewer rows than ranks) gets no call with rows: it is
-// called with an undefined xs, so that it draws the batch's noise like the others.
+// A rank whose share is empty (a batch with fewer rows than ranks) is called with an undefined xs,
+// so that it still draws the batch's noise like the others.
 template <class Fn>
 void for_shared_batches(Autoencoder& model, const Tensor& x, std::int64_t batch, dist::Group* g,
                         Fn&& fn) {

@@ -61,8 +61,10 @@ Tensor SparseAE::penalty(const Tensor& code) const {
   // (dist::whole_batch_mean), clamped alike.
   const double rho = config_.rho;
   const Tensor rho_hat = clamp(dist::whole_batch_mean(mean(code, 0)), 1e-6, 1.0 - 1e-6);
+  // Per unit: rho log rho + (1 - rho) log(1 - rho) - rho log rho_hat - (1 - rho) log(1 - rho_hat).
+  const double entropy_part = rho * std::log(rho) + (1.0 - rho) * std::log(1.0 - rho);
   const Tensor terms = add(mul(log(rho_hat), -rho), mul(log(rsub(1.0, rho_hat)), -(1.0 - rho)));
-  return add(sum(terms), rho * std::log(rho) + (1.0 - rho) * std::log(1.0 - rho));
+  return sum(add(terms, entropy_part));
 }
 
 Loss SparseAE::loss(const AEOutput& out, const Tensor& x) const {

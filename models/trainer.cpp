@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <exception>
 #include <limits>
 #include <optional>
 #include <sstream>
@@ -660,21 +661,35 @@ Metadata Trainer::load_state(const std::string& path) {
   // disk) and sends what it read: the metadata (this trainer's counts and history, the
   // generators, the learning rate), the parameters and the optimizer's state.
   std::string failure;
+  std::exception_ptr error;
   Metadata m;
   if (group_.is_root()) {
     try {
       m = load_state_here(path);
     } catch (const std::exception& e) {
       failure = e.what();
+      error = std::current_exception();
     }
   }
   failure = group_.broadcast(failure, 0);
   if (!failure.empty()) {
-    if (group_.is_root()) throw Error(kWhere, failure);
+    if (error) std::rethrow_exception(error);
     throw Error(kWhere, detail::cat("rank 0 could not resume from ", path, ": ", failure));
   }
+  // Every rank throws when one failed (naming it and why), so that none is left behind in a
+  // collective: after each part a rank can fail on its own.
+  auto agree = [&](const std::string& mine) {
+    const double failed =
+        group_.all_reduce({mine.empty() ? -1.0 : group_.rank()}, dist::ReduceOp::max)[0];
+    if (failed < 0) return;
+    const std::string why = group_.broadcast(mine, static_cast<int>(failed));
+    throw Error(kWhere, detail::cat("rank ", static_cast<int>(failed),
+                                    " could not resume from rank 0's training state: ", why));
+  };
   NoGradGuard no_grad;
-  // The metadata, then every optimizer-state tensor's name, dtype and shape.
+  // The metadata, the parameters' sizes, then every optimizer-state tensor's name, dtype and
+  // shape.
+  const std::vector<Tensor> params = model_.parameters();
   optim::NamedTensors state;
   std::string packed;
   if (group_.is_root()) {
@@ -683,6 +698,9 @@ Metadata Trainer::load_state(const std::string& path) {
       pack(packed, k);
       pack(packed, v);
     }
+    pack(packed, std::to_string(params.size()));
+    for (const Tensor& p : params)
+      pack(packed, std::to_string(p.numel() * static_cast<std::int64_t>(dtype_size(p.dtype()))));
     state = opt_.state();
     pack(packed, std::to_string(state.size()));
     for (auto& [name, t] : state) {
@@ -694,30 +712,58 @@ Metadata Trainer::load_state(const std::string& path) {
     }
   }
   packed = group_.broadcast(packed, 0);
+  std::string mine;
   if (!group_.is_root()) {
-    std::size_t at = 0;
-    for (std::uint64_t i = 0, n = parse_u64(unpack(packed, at)); i < n; ++i) {
-      std::string k = unpack(packed, at);
-      m[k] = unpack(packed, at);
-    }
-    for (std::uint64_t i = 0, n = parse_u64(unpack(packed, at)); i < n; ++i) {
-      std::string name = unpack(packed, at);
-      const DType dtype = unpack(packed, at) == "f64" ? DType::f64 : DType::f32;
-      std::vector<std::int64_t> dims(parse_u64(unpack(packed, at)));
-      for (std::int64_t& d : dims) d = static_cast<std::int64_t>(parse_u64(unpack(packed, at)));
-      state.emplace_back(std::move(name), Tensor::zeros(Shape(std::span<const std::int64_t>(dims)),
-                                                        {.dtype = dtype}));
+    try {
+      std::size_t at = 0;
+      for (std::uint64_t i = 0, n = parse_u64(unpack(packed, at)); i < n; ++i) {
+        std::string k = unpack(packed, at);
+        m[k] = unpack(packed, at);
+      }
+      const std::uint64_t count = parse_u64(unpack(packed, at));
+      check(count == params.size(), kWhere, "rank 0's model has ", count,
+            " parameter tensors, this rank's ", params.size());
+      for (std::size_t i = 0; i < params.size(); ++i) {
+        const std::uint64_t n = parse_u64(unpack(packed, at));
+        const auto bytes = static_cast<std::uint64_t>(params[i].numel()) *
+                           static_cast<std::uint64_t>(dtype_size(params[i].dtype()));
+        check(n == bytes, kWhere, "parameter ", i, " has ", n, " bytes in rank 0's model, ", bytes,
+              " in this rank's");
+      }
+      for (std::uint64_t i = 0, n = parse_u64(unpack(packed, at)); i < n; ++i) {
+        std::string name = unpack(packed, at);
+        const DType dtype = unpack(packed, at) == "f64" ? DType::f64 : DType::f32;
+        std::vector<std::int64_t> dims(parse_u64(unpack(packed, at)));
+        for (std::int64_t& d : dims) d = static_cast<std::int64_t>(parse_u64(unpack(packed, at)));
+        state.emplace_back(
+            std::move(name),
+            Tensor::zeros(Shape(std::span<const std::int64_t>(dims)), {.dtype = dtype}));
+      }
+    } catch (const std::exception& e) {
+      mine = e.what();
     }
   }
-  for (const Tensor& p : model_.parameters()) group_.broadcast(p);
+  agree(mine);
+  for (const Tensor& p : params) group_.broadcast(p);
   for (auto& [name, t] : state) group_.broadcast(t);
+  // What rank 0 sent is applied (a rank whose optimizer was built otherwise refuses it).
   if (!group_.is_root()) {
-    apply_trainer_metadata(m, path);
-    opt_.load_state(state);
-    opt_.set_lr(std::strtod(m.at("latent.optim.lr").c_str(), nullptr));
-    model_.generators().front()->set_state(parse_u64(m.at("latent.rng.seed")),
-                                           parse_u64(m.at("latent.rng.offset")));
+    try {
+      auto value = [&](const char* key) -> const std::string& {
+        const auto it = m.find(key);
+        check(it != m.end(), kWhere, "rank 0's training state lacks \"", key, "\"");
+        return it->second;
+      };
+      apply_trainer_metadata(m, path);
+      opt_.load_state(state);
+      opt_.set_lr(std::strtod(value("latent.optim.lr").c_str(), nullptr));
+      model_.generators().front()->set_state(parse_u64(value("latent.rng.seed")),
+                                             parse_u64(value("latent.rng.offset")));
+    } catch (const std::exception& e) {
+      mine = e.what();
+    }
   }
+  agree(mine);
   return m;
 }
 

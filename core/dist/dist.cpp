@@ -91,7 +91,8 @@ const Api* load_plugin(const char* file, const char* variable, const char* entry
   std::string tried;
   for (const std::string& path : plugin_candidates(file, variable)) {
     const bool bare = path.find('/') == std::string::npos;
-    if (!bare && !std::filesystem::exists(path)) {
+    std::error_code missing;
+    if (!bare && !std::filesystem::exists(path, missing)) {
       tried += detail::cat("\n  ", path, ": no such file");
       continue;
     }
@@ -106,6 +107,7 @@ const Api* load_plugin(const char* file, const char* variable, const char* entry
     const Api* api = fn ? fn() : nullptr;
     if (!api || api->abi != LATENT_DIST_PLUGIN_ABI) {
       tried += detail::cat("\n  ", path, ": not a latent plugin of this version");
+      dlclose(handle);
       continue;
     }
     return api;
@@ -442,7 +444,12 @@ Session::Session(int* argc, char*** argv) {
   g_mpi = api;
   int rank = 0, size = 1, local = 0;
   Group& w = world();
-  plugin_call(api->world, &w.impl_->comm, &rank, &size, &local);
+  try {
+    plugin_call(api->world, &w.impl_->comm, &rank, &size, &local);
+  } catch (const Error& e) {
+    // MPI is initialized and the other ranks wait in the same calls: end the whole job.
+    dist::abort(1, e.what());
+  }
   w.rank_ = rank;
   w.size_ = size;
   w.local_rank_ = local;

@@ -1,7 +1,8 @@
 # The latent tool under mpirun, as a user runs it across processes: two ranks train as one and
 # write one set of files (rank 0), twice with identical bits; a failing rank ends the job within
 # 30 seconds with its message; ranks started with other settings are refused, naming the flag;
-# commands other than train refuse to run as several processes; a run of 2 ranks resumed under
+# `latent eval` shares its batches and prints one process's numbers once; the other commands refuse
+# to run as several processes; a run of 2 ranks resumed under
 # mpirun ends with the model of a run that never stopped; the final test metrics are shared.
 # -DCLI=<path to latent> -DOUT=<scratch folder> -DMPIRUN=<mpirun and its options, a list>
 file(REMOVE_RECURSE ${OUT})

@@ -366,6 +366,26 @@ TEST(DistMpi, TrainerRanksResumeFromRankZerosState) {
   if (!w.is_root()) {
     EXPECT_NE(message.find("rank 0 could not resume"), std::string::npos) << message;
   }
+
+  // A rank whose model is built otherwise than rank 0's: every rank throws, naming it.
+  if (w.is_root()) {
+    models::VAE first(config);
+    optim::Adam opt0(first.parameters(), {.lr = 1e-3});
+    models::Trainer t0 = make(1, first, opt0);
+    t0.save_state(path);
+  }
+  models::VAE odd(
+      models::VAEConfig{.input = 784, .hidden = {w.is_root() ? 32 : 16}, .latent = 4, .seed = 3});
+  optim::Adam odd_opt(odd.parameters(), {.lr = 1e-3});
+  models::Trainer odd_trainer = make(1, odd, odd_opt);
+  message.clear();
+  try {
+    odd_trainer.load_state(path);
+  } catch (const Error& e) {
+    message = e.what();
+  }
+  EXPECT_NE(message.find("rank 1 could not resume"), std::string::npos) << message;
+  if (w.is_root()) std::filesystem::remove(path);
 }
 
 // The evaluation functions shared by the ranks give one process's numbers on every rank (100
@@ -440,6 +460,18 @@ TEST(DistMpi, SparseKlRanksTrainAsOneProcess) {
                                .penalty = models::Sparsity::kl,
                                .seed = 8});
   });
+}
+
+// The penalty's value on a share is the whole batch's (the loss each rank reports).
+TEST(DistMpi, SparseKlPenaltyOfAShareIsTheWholeBatchs) {
+  Group& w = world();
+  models::SparseAE sae({.input = 20, .latent = 6, .penalty = models::Sparsity::kl, .seed = 2});
+  Generator g(5);
+  const Tensor code = sigmoid(Tensor::randn({9, 6}, g));
+  const double whole = sae.penalty(code).item();
+  const Share s = share(9, w.rank(), w.size());
+  RowShardScope scope(RowShard{.first = s.first, .count = s.count, .total = 9, .group = &w});
+  EXPECT_NEAR(sae.penalty(code.rows(s.first, s.count)).item(), whole, 1e-5 * std::abs(whole));
 }
 
 TEST(DistMpi, FreeBitsRanksTrainAsOneProcess) {

@@ -24,10 +24,11 @@ int fail(int rc, const char* call, char* err, std::size_t err_len) {
   return 1;
 }
 
-#define LATENT_MPI_TRY(call)                                                     \
-  do {                                                                           \
-    const int latent_rc_ = (call);                                               \
-    if (latent_rc_ != MPI_SUCCESS) return fail(latent_rc_, #call, err, err_len); \
+// Returns from the caller with the failing function's name and MPI's message.
+#define LATENT_MPI_TRY(fn, ...)                                                \
+  do {                                                                         \
+    const int latent_rc_ = fn(__VA_ARGS__);                                    \
+    if (latent_rc_ != MPI_SUCCESS) return fail(latent_rc_, #fn, err, err_len); \
   } while (0)
 
 MPI_Comm& comm_of(void* c) {
@@ -44,7 +45,7 @@ int initialized() {
 int init(int* argc, char*** argv, char* err, std::size_t err_len) {
   if (initialized()) return 0;
   int provided = 0;
-  LATENT_MPI_TRY(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
+  LATENT_MPI_TRY(MPI_Init_thread, argc, argv, MPI_THREAD_FUNNELED, &provided);
   g_ours = true;
   if (provided < MPI_THREAD_FUNNELED) {
     MPI_Finalize();
@@ -63,11 +64,11 @@ void finalize() {
 }
 
 int world(void** comm, int* rank, int* size, int* local_rank, char* err, std::size_t err_len) {
-  LATENT_MPI_TRY(MPI_Comm_rank(MPI_COMM_WORLD, rank));
-  LATENT_MPI_TRY(MPI_Comm_size(MPI_COMM_WORLD, size));
+  LATENT_MPI_TRY(MPI_Comm_rank, MPI_COMM_WORLD, rank);
+  LATENT_MPI_TRY(MPI_Comm_size, MPI_COMM_WORLD, size);
   MPI_Comm node = MPI_COMM_NULL;
-  LATENT_MPI_TRY(
-      MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, *rank, MPI_INFO_NULL, &node));
+  LATENT_MPI_TRY(MPI_Comm_split_type, MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, *rank, MPI_INFO_NULL,
+                 &node);
   const int rc = MPI_Comm_rank(node, local_rank);
   MPI_Comm_free(&node);
   if (rc != MPI_SUCCESS) return fail(rc, "MPI_Comm_rank", err, err_len);
@@ -105,8 +106,8 @@ int all_reduce(void* c, void* buf, std::int64_t count, int dtype, int op, char* 
   const std::size_t size = dtype == LATENT_DIST_F64 ? sizeof(double) : sizeof(float);
   for (std::int64_t at = 0; at < count; at += kChunk) {
     const int n = static_cast<int>(std::min(kChunk, count - at));
-    LATENT_MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, static_cast<char*>(buf) + at * size, n, type,
-                                 op_of(op), comm_of(c)));
+    LATENT_MPI_TRY(MPI_Allreduce, MPI_IN_PLACE, static_cast<char*>(buf) + at * size, n, type,
+                   op_of(op), comm_of(c));
   }
   return 0;
 }
@@ -114,14 +115,14 @@ int all_reduce(void* c, void* buf, std::int64_t count, int dtype, int op, char* 
 int broadcast(void* c, void* buf, std::int64_t bytes, int root, char* err, std::size_t err_len) {
   for (std::int64_t at = 0; at < bytes; at += kChunk) {
     const int n = static_cast<int>(std::min(kChunk, bytes - at));
-    LATENT_MPI_TRY(MPI_Bcast(static_cast<char*>(buf) + at, n, MPI_BYTE, root, comm_of(c)));
+    LATENT_MPI_TRY(MPI_Bcast, static_cast<char*>(buf) + at, n, MPI_BYTE, root, comm_of(c));
   }
   return 0;
 }
 
 int all_gather_u64(void* c, const std::uint64_t* mine, int count, std::uint64_t* all, char* err,
                    std::size_t err_len) {
-  LATENT_MPI_TRY(MPI_Allgather(mine, count, MPI_UINT64_T, all, count, MPI_UINT64_T, comm_of(c)));
+  LATENT_MPI_TRY(MPI_Allgather, mine, count, MPI_UINT64_T, all, count, MPI_UINT64_T, comm_of(c));
   return 0;
 }
 
