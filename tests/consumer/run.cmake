@@ -8,6 +8,15 @@ execute_process(COMMAND ${CMAKE_COMMAND} --install ${BIN} --prefix ${prefix}
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "cmake --install failed (${rc})")
 endif()
+# The communication plugins the build made are installed beside the libraries.
+foreach(plugin liblatent_mpi.so liblatent_nccl.so)
+  if(EXISTS ${BIN}/lib/${plugin})
+    file(GLOB_RECURSE installed ${prefix}/lib*/${plugin})
+    if(NOT installed)
+      message(FATAL_ERROR "cmake --install did not install ${plugin}")
+    endif()
+  endif()
+endforeach()
 execute_process(COMMAND ${CMAKE_COMMAND} -S ${SRC}/tests/consumer -B ${cbuild} -G ${GENERATOR}
                         -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_BUILD_TYPE=Release
                 RESULT_VARIABLE rc)
