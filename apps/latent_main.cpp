@@ -440,19 +440,20 @@ Traversed write_pictures(models::Autoencoder& vae, const data::Dataset& test, ap
   return traversed;
 }
 
-// The device of this process: --device as given, "auto" the best one. Across processes each
-// takes the GPU of its rank on its machine: "auto" and "cuda" mean cuda:<local rank>.
-Device train_device(const std::string& flag) {
+// The device of this process for `command`: --device as given, "auto" the best one. Across
+// processes each takes the GPU of its rank on its machine: "auto" and "cuda" mean cuda:<local
+// rank>.
+Device process_device(const std::string& flag, const char* command) {
   const dist::Group& w = dist::world();
   if (w.size() == 1) return flag == "auto" ? Device::best() : Device::parse(flag);
   const bool gpu = flag == "cuda" || (flag == "auto" && cuda_device_count() > 0);
   if (!gpu) {
     const Device d = Device::parse(flag == "auto" ? "cpu" : flag);
-    check(d.is_cpu() || w.local_rank() == 0, "train", "--device ", flag, " puts every rank of ",
+    check(d.is_cpu() || w.local_rank() == 0, command, "--device ", flag, " puts every rank of ",
           "a machine on one GPU; use --device cuda (each rank takes the GPU of its local rank)");
     return d;
   }
-  check(w.local_rank() < cuda_device_count(), "train", "rank ", w.rank(), " is rank ",
+  check(w.local_rank() < cuda_device_count(), command, "rank ", w.rank(), " is rank ",
         w.local_rank(), " on its machine, which has ", cuda_device_count(),
         " GPUs: start at most one process per GPU");
   return Device::parse("cuda:" + std::to_string(w.local_rank()));
@@ -464,7 +465,7 @@ int train_into(const TrainArgs& a, const fs::path& out, const std::string& start
 int run_train(const TrainArgs& a) {
   dist::Group& world = dist::world();
   const bool root = world.is_root();  // only rank 0 speaks and writes
-  const Device dev = train_device(a.device);
+  const Device dev = process_device(a.device, "train");
   app::UserData ud = app::load_user_data({.data = a.data,
                                           .labels = a.labels,
                                           .test_data = a.test_data,
@@ -895,7 +896,7 @@ struct EvalArgs {
 // Under mpirun the ranks share every batch (each on the GPU of its local rank) and rank 0 prints.
 int run_eval(const EvalArgs& a) {
   dist::Group& world = dist::world();
-  const Device dev = train_device(a.device);
+  const Device dev = process_device(a.device, "eval");
   std::unique_ptr<models::Autoencoder> model = models::load(a.checkpoint, dev);
   const data::Dataset test = app::load_examples(a.data, "", false, a.limit, "").data;
   check(test.images.dim(1) == model->input_dim(), "eval", a.checkpoint, " holds a model of ",
