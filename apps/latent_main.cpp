@@ -902,27 +902,18 @@ int run_eval(const EvalArgs& a) {
   check(test.images.dim(1) == model->input_dim(), "eval", a.checkpoint, " holds a model of ",
         model->input_dim(), " inputs, but the examples have ", test.images.dim(1));
   // The ranks evaluate the same model on the same examples with the same settings.
-  double checksum = 0, data_sum = 0;
-  if (world.size() > 1) {
-    for (const Tensor& p : model->parameters())
-      for (const float v : p.to_vector<float>()) checksum += v;
-    for (const float v : test.images.to_vector<float>()) data_sum += v;
-  }
-  auto text = [](auto v) {
-    std::ostringstream os;
-    os.precision(17);
-    os << v;
-    return os.str();
-  };
-  world.check_same({{"--checkpoint", a.checkpoint},
-                    {"--data", a.data},
-                    {"--limit", text(a.limit)},
-                    {"--ll-k", text(a.ll_k)},
-                    {"--ll-examples", text(a.ll_examples)},
-                    {"--seed", text(a.seed)},
-                    {"the examples", text(test.size())},
-                    {"the examples' values (their sum)", text(data_sum)},
-                    {"the model's parameters (their sum)", text(checksum)}});
+  if (world.size() > 1)
+    world.check_same(
+        {{"--checkpoint", a.checkpoint},
+         {"--data", a.data},
+         {"--limit", std::to_string(a.limit)},
+         {"--ll-k", std::to_string(a.ll_k)},
+         {"--ll-examples", std::to_string(a.ll_examples)},
+         {"--seed", std::to_string(a.seed)},
+         {"the examples", std::to_string(test.size())},
+         {"the examples' values (fingerprint)", std::to_string(dist::fingerprint({test.images}))},
+         {"the model's parameters (fingerprint)",
+          std::to_string(dist::fingerprint(model->parameters()))}});
   const models::EvalOptions shared{.seed = a.seed, .group = &world};
   const Tensor x = test.images.to(dev);
   models::JsonReport js;

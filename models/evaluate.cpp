@@ -33,23 +33,9 @@ void check_data(const Autoencoder& model, const Tensor& x, std::int64_t batch, c
   check(batch >= 1, kWho, fn, ": batch must be at least 1, got ", batch);
 }
 
-// Calls fn(start, rows) for consecutive batches of x, each moved to the model's device.
-template <class Fn>
-void for_batches(Autoencoder& model, const Tensor& x, std::int64_t batch, Fn&& fn) {
-  const Device device = model.device();
-  for (std::int64_t start = 0; start < x.dim(0); start += batch) {
-    const std::int64_t count = std::min(batch, x.dim(0) - start);
-    fn(start, x.rows(start, count).to(device));
-  }
-}
-
-// The ranks sharing an evaluation (size 1 without a group).
-int ranks_of(dist::Group* g) {
-  return g ? g->size() : 1;
-}
-
 // Calls fn(rows, share, xs) for consecutive batches of `rows` rows of x, where xs is this rank's
-// share of the batch (rows [share.first, share.first + share.count) of it) on the model's device.
+// share of the batch (rows [share.first, share.first + share.count) of it; all of it without a
+// group) on the model's device.
 // A rank whose share is empty (a batch with fewer rows than ranks) is called with an undefined xs,
 // so that it still draws the batch's noise like the others.
 template <class Fn>
@@ -65,7 +51,7 @@ void for_shared_batches(Autoencoder& model, const Tensor& x, std::int64_t batch,
 
 // Sums over the ranks (every rank gets them); nothing to do alone.
 std::vector<double> reduced(dist::Group* g, std::vector<double> sums) {
-  return ranks_of(g) > 1 ? g->all_reduce(std::move(sums), dist::ReduceOp::sum) : sums;
+  return g && g->size() > 1 ? g->all_reduce(std::move(sums), dist::ReduceOp::sum) : sums;
 }
 
 // The rows [first, first + count) of each of the `draws` blocks of `rows` rows of eps: the noise a
@@ -77,6 +63,22 @@ Tensor share_of_draws(const Tensor& eps, std::int64_t draws, std::int64_t rows,
   parts.reserve(static_cast<std::size_t>(draws));
   for (std::int64_t d = 0; d < draws; ++d) parts.push_back(eps.rows(d * rows + s.first, s.count));
   return draws == 1 ? parts.front() : concat_rows(parts);
+}
+
+// The codes encode(x) of this rank's share of every batch (of every row without a group), row
+// after row, without a graph and in evaluation mode.
+std::vector<float> codes_of_share(Autoencoder& model, const Tensor& x, std::int64_t batch,
+                                  dist::Group* g) {
+  NoGradGuard no_grad;
+  EvalModeGuard mode(model);
+  std::vector<float> codes;
+  if (!g) codes.reserve(static_cast<std::size_t>(x.dim(0) * model.latent_dim()));
+  for_shared_batches(model, x, batch, g, [&](std::int64_t, const dist::Share&, const Tensor& xb) {
+    if (!xb.defined()) return;
+    const std::vector<float> part = model.encode(xb).to_vector<float>();
+    codes.insert(codes.end(), part.begin(), part.end());
+  });
+  return codes;
 }
 
 Tensor tiled(const Tensor& t, std::int64_t repeats) {
@@ -247,18 +249,7 @@ ActiveUnits active_units(Autoencoder& model, const Tensor& x, double threshold,
                          const EvalOptions& options) {
   check_data(model, x, options.batch, "active_units");
   check(threshold >= 0, kWho, "active_units: threshold must be >= 0, got ", threshold);
-  // This rank's codes (all of them alone).
-  std::vector<float> mu;
-  {
-    NoGradGuard no_grad;
-    EvalModeGuard mode(model);
-    for_shared_batches(model, x, options.batch, options.group,
-                       [&](std::int64_t, const dist::Share&, const Tensor& xb) {
-                         if (!xb.defined()) return;
-                         const std::vector<float> part = model.encode(xb).to_vector<float>();
-                         mu.insert(mu.end(), part.begin(), part.end());
-                       });
-  }
+  const std::vector<float> mu = codes_of_share(model, x, options.batch, options.group);
   const std::int64_t zdim = model.latent_dim();
   const auto n_here = static_cast<std::int64_t>(mu.size()) / zdim;
   const auto n = static_cast<double>(x.dim(0));
@@ -288,16 +279,8 @@ ActiveUnits active_units(Autoencoder& model, const Tensor& x, double threshold,
 
 Tensor export_mu(Autoencoder& model, const Tensor& x, const EvalOptions& options) {
   check_data(model, x, options.batch, "export_mu");
-  NoGradGuard no_grad;
-  EvalModeGuard mode(model);
-  const std::int64_t zdim = model.latent_dim();
-  std::vector<float> all;
-  all.reserve(static_cast<std::size_t>(x.dim(0) * zdim));
-  for_batches(model, x, options.batch, [&](std::int64_t, const Tensor& xb) {
-    const std::vector<float> part = model.encode(xb).to_vector<float>();
-    all.insert(all.end(), part.begin(), part.end());
-  });
-  return Tensor::from_data(std::span<const float>(all), {x.dim(0), zdim});
+  const std::vector<float> all = codes_of_share(model, x, options.batch, nullptr);
+  return Tensor::from_data(std::span<const float>(all), {x.dim(0), model.latent_dim()});
 }
 
 Tensor export_mu(Autoencoder& model, const Tensor& x, const std::string& npy_path,

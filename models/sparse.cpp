@@ -54,9 +54,7 @@ Tensor SparseAE::penalty(const Tensor& code) const {
         "penalty: expected a code [N, ", latent_dim(), "], got ",
         code.defined() ? code.shape().str() : std::string("an undefined tensor"));
   if (config_.penalty == Sparsity::l1) return l1_penalty(code, Reduction::batch_mean);
-  const RowShard* shard = current_row_shard();
-  if (shard == nullptr || shard->group == nullptr || shard->count == shard->total)
-    return kl_sparsity(code, config_.rho);
+  if (dist::shared_batch() == nullptr) return kl_sparsity(code, config_.rho);
   // A share of a batch: kl_sparsity's formula on the whole batch's mean activation
   // (dist::whole_batch_mean), clamped alike.
   const double rho = config_.rho;

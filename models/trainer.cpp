@@ -238,18 +238,6 @@ void Trainer::join_ranks(const Tensor& train, const Tensor& test) {
     os << v;
     return os.str();
   };
-  // A fingerprint of the training set's bytes (FNV-1a over its values, read in chunks).
-  std::uint64_t h = 1469598103934665603ull;
-  constexpr std::int64_t kChunk = 4096;
-  for (std::int64_t start = 0; start < train.dim(0); start += kChunk) {
-    const std::int64_t n = std::min(kChunk, train.dim(0) - start);
-    const std::vector<float> v = train.rows(start, n).to_vector<float>();
-    const auto* bytes = reinterpret_cast<const unsigned char*>(v.data());
-    for (std::size_t i = 0; i < v.size() * sizeof(float); ++i) {
-      h ^= bytes[i];
-      h *= 1099511628211ull;
-    }
-  }
   std::int64_t numel = 0;
   for (const Tensor& p : model_.parameters()) numel += p.numel();
   group_.check_same({{"epochs", str(config_.epochs)},
@@ -270,7 +258,7 @@ void Trainer::join_ranks(const Tensor& train, const Tensor& test) {
                      {"epoch", str(epoch_)},
                      {"train.rows", str(train.dim(0))},
                      {"train.cols", str(train.dim(1))},
-                     {"train.fingerprint", str(h)},
+                     {"train.fingerprint", str(dist::fingerprint({train}))},
                      {"test.rows", str(test.defined() ? test.dim(0) : 0)}});
   // Rank 0's parameters and optimizer state (moments, step counts) everywhere.
   NoGradGuard no_grad;
@@ -645,12 +633,18 @@ std::string unpack(const std::string& in, std::size_t& at) {
   return in.substr(colon + 1, n);
 }
 
-std::uint64_t parse_u64(const std::string& s) {
+// A decimal count, or nothing when s is not one in full.
+std::optional<std::uint64_t> decimal(const std::string& s) {
   std::uint64_t v = 0;
   const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  check(!s.empty() && ec == std::errc() && p == s.data() + s.size(), kWhere, "malformed number '",
-        s, "' in the training state from rank 0");
+  if (s.empty() || ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
   return v;
+}
+
+std::uint64_t parse_u64(const std::string& s) {
+  const std::optional<std::uint64_t> v = decimal(s);
+  check(v.has_value(), kWhere, "malformed number '", s, "' in the training state from rank 0");
+  return *v;
 }
 
 }  // namespace
@@ -787,11 +781,9 @@ void Trainer::apply_trainer_metadata(const Metadata& m, const std::string& path,
   };
   auto integer = [&](const std::string& key) {
     const std::string& s = text(key);
-    std::uint64_t v = 0;
-    const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    check(!s.empty() && ec == std::errc() && p == s.data() + s.size(), kWhere, path,
-          ": \"latent.trainer.", key, "\" is '", s, "', not a count");
-    return v;
+    const std::optional<std::uint64_t> v = decimal(s);
+    check(v.has_value(), kWhere, path, ": \"latent.trainer.", key, "\" is '", s, "', not a count");
+    return *v;
   };
   const std::uint64_t count = integer("generators");
   check(count == gens.size(), kWhere, path, ": the saved model drew from ", count,

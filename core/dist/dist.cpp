@@ -40,19 +40,23 @@ int parse_int(const char* v, int fallback) {
   return static_cast<int>(x);
 }
 
-// 64-bit FNV-1a: the fingerprint check_same compares.
-std::uint64_t fingerprint(std::string_view a, std::string_view b) {
-  std::uint64_t h = 1469598103934665603ull;
-  auto mix = [&](std::string_view s) {
-    for (const char c : s) {
-      h ^= static_cast<unsigned char>(c);
-      h *= 1099511628211ull;
-    }
-    h ^= 0xffu;  // a separator no byte can fake
+// 64-bit FNV-1a, the hash check_same compares and fingerprint() gives.
+constexpr std::uint64_t kFnvBasis = 1469598103934665603ull;
+void fnv_mix(std::uint64_t& h, const unsigned char* bytes, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    h ^= bytes[i];
     h *= 1099511628211ull;
-  };
-  mix(a);
-  mix(b);
+  }
+}
+
+std::uint64_t fingerprint(std::string_view a, std::string_view b) {
+  std::uint64_t h = kFnvBasis;
+  const unsigned char separator =
+      0xff;  // after each string, so that ("ab", "c") is not ("a", "bc")
+  for (const std::string_view s : {a, b}) {
+    fnv_mix(h, reinterpret_cast<const unsigned char*>(s.data()), s.size());
+    fnv_mix(h, &separator, 1);
+  }
   return h;
 }
 
@@ -482,10 +486,16 @@ bool mpi_loaded() {
   return g_mpi != nullptr;
 }
 
-Tensor whole_batch_mean(const Tensor& share_mean) {
+const RowShard* shared_batch() {
   const RowShard* s = current_row_shard();
-  if (s == nullptr || s->group == nullptr || s->count == s->total || !s->group->exchanges())
-    return share_mean;
+  return s != nullptr && s->group != nullptr && s->count < s->total && s->group->exchanges()
+             ? s
+             : nullptr;
+}
+
+Tensor whole_batch_mean(const Tensor& share_mean) {
+  const RowShard* s = shared_batch();
+  if (s == nullptr) return share_mean;
   Tensor delta;  // the whole batch's mean minus the share's, a constant for autograd
   {
     NoGradGuard no_grad;
@@ -495,6 +505,21 @@ Tensor whole_batch_mean(const Tensor& share_mean) {
     delta = sub(whole, share_mean.detach());
   }
   return add(share_mean, delta);
+}
+
+std::uint64_t fingerprint(const std::vector<Tensor>& tensors) {
+  std::uint64_t h = kFnvBasis;
+  constexpr std::int64_t kChunk = 4096;  // rows read at a time
+  for (const Tensor& t : tensors) {
+    dispatch::check_defined("fingerprint", {&t});
+    const std::int64_t rows = t.ndim() >= 2 ? t.dim(0) : 1;
+    for (std::int64_t start = 0; start < rows; start += kChunk) {
+      const std::vector<float> v =
+          (t.ndim() >= 2 ? t.rows(start, std::min(kChunk, rows - start)) : t).to_vector<float>();
+      fnv_mix(h, reinterpret_cast<const unsigned char*>(v.data()), v.size() * sizeof(float));
+    }
+  }
+  return h;
 }
 
 Share share(std::int64_t n, int rank, int size) {

@@ -39,6 +39,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/random.h"
 #include "core/tensor.h"
 
 namespace latent::dist {
@@ -146,6 +147,11 @@ class Session {
 // collective); in a world of one, std::exit(code).
 [[noreturn]] void abort(int code, const std::string& message);
 
+// The live RowShardScope's share when it is part of a batch shared with other ranks (a step or an
+// evaluation of a group that exchanges): statistics of the whole batch must then be reduced over
+// the group. Null otherwise (one process, or the whole batch).
+const RowShard* shared_batch();
+
 // Inside a RowShardScope whose share belongs to a group (a step or an evaluation shared by the
 // ranks): the whole batch's mean of a per-row quantity, from `share_mean`, its mean over this
 // rank's rows (any shape, e.g. [Z] from mean(h, 0)): the shares' means weighted by their rows and
@@ -154,6 +160,10 @@ class Session {
 // is the whole batch's. Elsewhere (one process, the whole batch): share_mean itself. What lets a
 // loss that needs the whole batch's statistics (the sparse AE's KL penalty, free bits) be shared.
 Tensor whole_batch_mean(const Tensor& share_mean);
+
+// A 64-bit FNV-1a hash of the tensors' values in order (read to the host a few thousand rows at a
+// time): what ranks compare (check_same) to see that they hold the same data or parameters.
+std::uint64_t fingerprint(const std::vector<Tensor>& tensors);
 
 // Rank `rank`'s rows of n rows shared by `size` ranks: [floor(rank n / size), floor((rank + 1) n
 // / size)), so the shares are contiguous, in rank order, and differ by at most one row.

@@ -152,6 +152,16 @@ Tensor data_set(std::int64_t rows = 640) {
   return Tensor::rand({rows, 784}, g);
 }
 
+// Every parameter's values, one after the other.
+std::vector<float> flat_parameters(nn::Module& model) {
+  std::vector<float> all;
+  for (const Tensor& p : model.parameters()) {
+    const std::vector<float> v = p.to_vector<float>();
+    all.insert(all.end(), v.begin(), v.end());
+  }
+  return all;
+}
+
 struct Run {
   std::vector<float> params;
   std::vector<double> losses;  // the first step's loss (the rank's share), then every 10th
@@ -179,10 +189,7 @@ Run train(Model& model, Group& group, const Tensor& data, int steps, bool replay
       ++taken;
     }
   }
-  for (const Tensor& p : model.parameters()) {
-    const std::vector<float> v = p.to_vector<float>();
-    run.params.insert(run.params.end(), v.begin(), v.end());
-  }
+  run.params = flat_parameters(model);
   return run;
 }
 
@@ -275,12 +282,7 @@ TEST(DistMpi, TrainerRanksTrainAsOneProcess) {
                              .grad_clip = 5.0,
                              .group = &group});
     const models::History h = trainer.fit(train, test);
-    std::vector<float> params;
-    for (const Tensor& p : vae.parameters()) {
-      const std::vector<float> v = p.to_vector<float>();
-      params.insert(params.end(), v.begin(), v.end());
-    }
-    return std::make_pair(params, h);
+    return std::make_pair(flat_parameters(vae), h);
   };
   auto [shared_params, shared] = fit(w, 2);
   auto [alone_params, alone] = fit(self(), 2);
@@ -315,14 +317,6 @@ TEST(DistMpi, TrainerRanksResumeFromRankZerosState) {
     return models::Trainer(
         vae, opt, {.epochs = epochs, .batch = 64, .seed = 5, .binarize = true, .group = &w});
   };
-  auto params = [](models::VAE& vae) {
-    std::vector<float> all;
-    for (const Tensor& p : vae.parameters()) {
-      const std::vector<float> v = p.to_vector<float>();
-      all.insert(all.end(), v.begin(), v.end());
-    }
-    return all;
-  };
   models::VAEConfig config{.input = 784, .hidden = {32}, .latent = 4, .seed = 3};
   // Three epochs straight.
   models::VAE straight(config);
@@ -349,7 +343,7 @@ TEST(DistMpi, TrainerRanksResumeFromRankZerosState) {
   EXPECT_EQ(t.global_step() * 3, straight_opt.step_count() * 2);
   const models::History h = t.fit(train);
   EXPECT_EQ(h.epochs.size(), 3u);
-  EXPECT_EQ(params(resumed), params(straight));
+  EXPECT_EQ(flat_parameters(resumed), flat_parameters(straight));
   if (w.is_root()) std::filesystem::remove(path);
 
   // A state rank 0 cannot read fails on every rank, with rank 0's message.
