@@ -673,9 +673,11 @@ Metadata Trainer::load_state(const std::string& path) {
   // Every rank throws when one failed (naming it and why), so that none is left behind in a
   // collective: after each part a rank can fail on its own.
   auto agree = [&](const std::string& mine) {
+    // The first rank that failed is named.
     const double failed =
-        group_.all_reduce({mine.empty() ? -1.0 : group_.rank()}, dist::ReduceOp::max)[0];
-    if (failed < 0) return;
+        group_.all_reduce({mine.empty() ? static_cast<double>(group_.size()) : group_.rank()},
+                          dist::ReduceOp::min)[0];
+    if (failed >= group_.size()) return;
     const std::string why = group_.broadcast(mine, static_cast<int>(failed));
     throw Error(kWhere, detail::cat("rank ", static_cast<int>(failed),
                                     " could not resume from rank 0's training state: ", why));

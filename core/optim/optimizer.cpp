@@ -229,6 +229,24 @@ void Optimizer::check_non_negative(const char* what, double v) const {
 
 Tensor Optimizer::grad_arena() {
   for (const Tensor& p : params_) (void)p.grad();  // writes the zeros of a gradient marked zero
+  // The first backward made the gradients outside the arena: when every parameter has one, they
+  // move in, so that the first step's collective is the later steps' (one message of one size,
+  // whose sums every reduction adds in the same order).
+  if (flat_ && !flat_valid() && !dispatch::recording()) {
+    bool all = true;
+    for (std::size_t i = 0; i < params_.size() && all; ++i)
+      all = in_arena(params_[i], flat_params_, i) && params_[i].grad().defined();
+    if (all) {
+      NoGradGuard no_grad;
+      for (std::size_t i = 0; i < params_.size(); ++i) {
+        const Tensor g = params_[i].grad();
+        if (in_arena(g, flat_grads_, i)) continue;
+        Tensor view = arena_view(flat_grads_, i);
+        view.copy_(g.detach());
+        params_[i].set_grad(view);
+      }
+    }
+  }
   return flat_valid() ? flat_grads_ : Tensor();
 }
 

@@ -65,9 +65,10 @@ class Optimizer {
   std::uint64_t revision() const { return revision_; }
 
   const std::vector<Tensor>& parameters() const { return params_; }
-  // Every gradient as one tensor when they all live in one arena (from the second step on), for
-  // one collective over all of them (data parallelism); undefined otherwise. A gradient marked
-  // zero (zero_grad) is written first, so the arena holds no stale values.
+  // Every gradient as one tensor when they all live in one arena, for one collective over all of
+  // them (data parallelism); undefined otherwise. Gradients a first backward made outside the
+  // arena move in (copied) when every parameter has one. A gradient marked zero (zero_grad) is
+  // written first, so the arena holds no stale values.
   Tensor grad_arena();
   const std::string& name() const { return name_; }
 

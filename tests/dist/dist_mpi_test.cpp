@@ -1,4 +1,4 @@
-// core/dist across processes: run under mpirun (tests/CMakeLists.txt starts it with 2 ranks).
+// core/dist across processes: run under mpirun (tests/CMakeLists.txt starts it with 2 and 3 ranks).
 // Every rank runs every test, in the same order, so the collectives meet; the job's verdict is
 // the worst rank's.
 #include <gtest/gtest.h>
@@ -137,8 +137,10 @@ TEST(DistMpi, AveragedShareGradientsAreTheBatchGradient) {
   };
   const Tensor full = grad_of(x, y);
   const Share s = share(128, w.rank(), w.size());
+  // The shares' means weighted by their rows (equal shares on 2 ranks, not on 3).
   Tensor mine = grad_of(x.rows(s.first, s.count), y.rows(s.first, s.count));
-  w.all_reduce(mine, ReduceOp::mean);
+  mine.mul_(static_cast<double>(s.count) / 128.0);
+  w.all_reduce(mine, ReduceOp::sum);
   const std::vector<float> a = full.to_vector<float>(), b = mine.to_vector<float>();
   for (std::size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-6f) << i;
 }
@@ -217,7 +219,8 @@ void expect_ranks_train_as_one(const char* name, Make make) {
   auto one = make();
   const Run alone = train(*one, self(), data, steps, true);
   const double d = relative_distance(shared.params, alone.params);
-  if (w.is_root()) std::printf("%s: 2 ranks vs one process, relative distance %.3g\n", name, d);
+  if (w.is_root())
+    std::printf("%s: %d ranks vs one process, relative distance %.3g\n", name, w.size(), d);
   EXPECT_LT(d, 1e-5) << name << ": the ranks' parameters are " << d
                      << " (relative) from one process's";
   // Every rank holds the same parameters: their spread over the ranks is 0.
