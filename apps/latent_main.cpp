@@ -465,6 +465,9 @@ int train_into(const TrainArgs& a, const fs::path& out, const std::string& start
 int run_train(const TrainArgs& a) {
   dist::Group& world = dist::world();
   const bool root = world.is_root();  // only rank 0 speaks and writes
+  check(a.batch >= world.size(), "train", "--batch ", a.batch, " cannot be shared by ",
+        world.size(), " processes: each takes at least one row of every batch; use --batch ",
+        world.size(), " or more");
   const Device dev = process_device(a.device, "train");
   app::UserData ud = app::load_user_data({.data = a.data,
                                           .labels = a.labels,

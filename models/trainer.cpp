@@ -275,6 +275,12 @@ History Trainer::fit(const Tensor& train, const Tensor& test) {
   check_data(train, "training set");
   if (test.defined()) check_data(test, "test set");
   join_ranks(train, test);
+  // Every rank takes at least one row of each batch (a shorter last batch is left out).
+  const int ranks = group_.size();
+  check(config_.batch >= ranks, kWhere, "a batch of ", config_.batch, " rows cannot be shared by ",
+        ranks, " ranks: each takes at least one row; make the batch ", ranks, " or more");
+  check(train.dim(0) >= ranks, kWhere, "a training set of ", train.dim(0),
+        " rows cannot be shared by ", ranks, " ranks: each takes at least one row of every batch");
   if (!config_.metrics_csv.empty() && group_.is_root()) {
     // Fails now, before any training, when the folder is missing or not writable; the temporary
     // file is removed again by the destructor.

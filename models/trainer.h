@@ -49,8 +49,9 @@
 // train as one process with the whole batch would, and hold the same parameters. The train means
 // of a row are reduced over the ranks, and so is the evaluation, each rank evaluating its share
 // of every evaluation batch (drawing as the whole batch would): every rank reports the numbers one
-// process would. Only rank 0 prints and writes metrics_csv. A last
-// batch of an epoch with fewer rows than ranks is left out on every rank.
+// process would. Only rank 0 prints and writes metrics_csv. A last batch of an epoch with fewer
+// rows than ranks is left out on every rank; a batch or a training set with fewer rows than ranks
+// throws.
 //
 // Errors (latent::Error "[trainer] ...): epochs < 1, batch < 1, eval_batch < 1, log_every < 0,
 // grad_clip negative or not finite; an undefined or empty training set, a set that is not 2-D or

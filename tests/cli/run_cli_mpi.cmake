@@ -1,6 +1,7 @@
 # The latent tool under mpirun, as a user runs it across processes: two ranks train as one and
 # write one set of files (rank 0), twice with identical bits; a failing rank ends the job within
-# 30 seconds with its message; ranks started with other settings are refused, naming the flag;
+# 30 seconds with its message; ranks started with other settings, or a batch smaller than the
+# processes, are refused, naming the flag;
 # `latent eval` shares its batches and prints one process's numbers once; the other commands refuse
 # to run as several processes; a run of 2 ranks resumed under
 # mpirun ends with the model of a run that never stopped; the final test metrics are shared.
@@ -104,6 +105,14 @@ execute_process(COMMAND ${MPIRUN} -np 1 ${CLI} ${args} --batch 128 --out ${OUT}/
 string(FIND "${err}" "ranks disagree on 'batch': 128 on rank 0, 64 on rank 1" at)
 if(rc EQUAL 0 OR at EQUAL -1)
   message(FATAL_ERROR "ranks with other batch sizes were not refused (${rc}): ${err}")
+endif()
+
+# A batch smaller than the processes: refused before any data is read, naming the flag.
+execute_process(COMMAND ${MPIRUN} -np 2 ${CLI} ${args} --batch 1 --out ${OUT}/tiny
+                RESULT_VARIABLE rc ERROR_VARIABLE err TIMEOUT 60)
+string(FIND "${err}" "--batch 1 cannot be shared by 2 processes" at)
+if(rc EQUAL 0 OR at EQUAL -1)
+  message(FATAL_ERROR "a batch of 1 for 2 processes was not refused (${rc}): ${err}")
 endif()
 
 execute_process(COMMAND ${MPIRUN} -np 2 ${CLI} sample --checkpoint ${OUT}/two/model.safetensors

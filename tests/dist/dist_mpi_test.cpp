@@ -444,6 +444,35 @@ TEST(DistMpi, TrainerRanksWithOtherSettingsAreRefused) {
       << message;
 }
 
+// Every rank takes at least one row of each batch: a batch or a training set with fewer rows than
+// ranks is refused on every rank, rather than training on nothing.
+TEST(DistMpi, TrainerRefusesFewerRowsThanRanks) {
+  Group& w = world();
+  models::VAE vae({.input = 784, .hidden = {16}, .latent = 4, .seed = 1});
+  optim::Adam opt(vae.parameters(), {.lr = 1e-3});
+  auto message_of = [&](std::int64_t batch, std::int64_t rows) {
+    models::Trainer trainer(vae, opt, {.epochs = 1, .batch = batch, .group = &w});
+    try {
+      trainer.fit(data_set(rows));
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  const std::int64_t n = w.size();
+  const std::string batch = message_of(n - 1, 64);
+  EXPECT_NE(
+      batch.find(detail::cat("a batch of ", n - 1, " rows cannot be shared by ", n, " ranks")),
+      std::string::npos)
+      << batch;
+  const std::string rows = message_of(64, n - 1);
+  EXPECT_NE(rows.find(detail::cat("a training set of ", n - 1, " rows cannot be shared by ", n,
+                                  " ranks")),
+            std::string::npos)
+      << rows;
+  EXPECT_EQ(opt.step_count(), 0);
+}
+
 // Losses on the whole batch's statistics (the sparse AE's KL penalty on the mean activation, free
 // bits on the mean KL per dimension): the shares' means are reduced inside the step
 // (dist::whole_batch_mean), so the ranks still train as one process.
