@@ -19,9 +19,7 @@
 #include "kernels/cuda_check.h"
 #endif
 
-#ifndef LATENT_COMMIT
-#define LATENT_COMMIT "unknown"
-#endif
+#include "latent_commit.h"  // generated at every build (bench/commit.cmake)
 
 namespace latent::bench {
 
