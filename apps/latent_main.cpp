@@ -442,7 +442,8 @@ Traversed write_pictures(models::Autoencoder& vae, const data::Dataset& test, ap
 
 // The device of this process for `command`: --device as given, "auto" the best one. Across
 // processes each takes the GPU of its rank on its machine: "auto" and "cuda" mean cuda:<local
-// rank>.
+// rank>, or cuda:0 where the process sees one GPU alone (a launcher that gives every rank its own,
+// through CUDA_VISIBLE_DEVICES: srun --gpus-per-task=1).
 Device process_device(const std::string& flag, const char* command) {
   const dist::Group& w = dist::world();
   if (w.size() == 1) return flag == "auto" ? Device::best() : Device::parse(flag);
@@ -453,9 +454,10 @@ Device process_device(const std::string& flag, const char* command) {
           "a machine on one GPU; use --device cuda (each rank takes the GPU of its local rank)");
     return d;
   }
-  check(w.local_rank() < cuda_device_count(), command, "rank ", w.rank(), " is rank ",
-        w.local_rank(), " on its machine, which has ", cuda_device_count(),
-        " GPUs: start at most one process per GPU");
+  const int gpus = cuda_device_count();
+  if (gpus == 1) return Device::parse("cuda:0");  // two ranks on one GPU: NCCL refuses, naming it
+  check(w.local_rank() < gpus, command, "rank ", w.rank(), " is rank ", w.local_rank(),
+        " on its machine, which has ", gpus, " GPUs: start at most one process per GPU");
   return Device::parse("cuda:" + std::to_string(w.local_rank()));
 }
 
@@ -908,6 +910,7 @@ int run_eval(const EvalArgs& a) {
   if (world.size() > 1)
     world.check_same(
         {{"--checkpoint", a.checkpoint},
+         {"device", dev.is_cuda() ? "cuda" : "cpu"},  // a GPU and a CPU rank reduce otherwise
          {"--data", a.data},
          {"--limit", std::to_string(a.limit)},
          {"--ll-k", std::to_string(a.ll_k)},

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <iterator>
 #include <mutex>
 #include <string>
 #include <unordered_set>
@@ -302,21 +303,26 @@ void launch_graph(void* graph, Device device) {
 namespace {
 struct ReadSlot {
   unsigned char* host = nullptr;  // pinned, ReadBack::kMaxBytes
-  cudaEvent_t done = nullptr;
+  cudaEvent_t done = nullptr;     // of the slot's device: an event records on its own device only
+  int device = 0;
 };
 std::mutex g_read_mu;
-std::vector<ReadSlot*> g_free_reads;
+std::vector<ReadSlot*> g_free_reads;  // of every device
 
-ReadSlot* take_read_slot() {
+// A free slot of `device` (the current device is `device` on return).
+ReadSlot* take_read_slot(int device) {
+  LATENT_CUDA_CHECK(cudaSetDevice(device));
   {
     std::lock_guard<std::mutex> lock(g_read_mu);
-    if (!g_free_reads.empty()) {
-      ReadSlot* s = g_free_reads.back();
-      g_free_reads.pop_back();
+    for (auto it = g_free_reads.rbegin(); it != g_free_reads.rend(); ++it) {
+      if ((*it)->device != device) continue;
+      ReadSlot* s = *it;
+      g_free_reads.erase(std::next(it).base());
       return s;
     }
   }
   auto* s = new ReadSlot;
+  s->device = device;
   LATENT_CUDA_CHECK(cudaMallocHost(&s->host, ReadBack::kMaxBytes));
   LATENT_CUDA_CHECK(cudaEventCreateWithFlags(&s->done, cudaEventDisableTiming));
   return s;
@@ -333,9 +339,8 @@ ReadBack::ReadBack(const void* src, Device device, std::size_t bytes) : bytes_(b
 #if LATENT_WITH_CUDA
   check(!state(device.index()).capturing, "record",
         "a read of device memory cannot be part of a captured step");
-  auto* s = take_read_slot();
+  auto* s = take_read_slot(device.index());
   slot_ = s;
-  LATENT_CUDA_CHECK(cudaSetDevice(device.index()));
   cudaStream_t stream = state(device.index()).stream;
   LATENT_CUDA_CHECK(cudaMemcpyAsync(s->host, src, bytes, cudaMemcpyDeviceToHost, stream));
   LATENT_CUDA_CHECK(cudaEventRecord(s->done, stream));

@@ -252,6 +252,8 @@ void Trainer::join_ranks(const Tensor& train, const Tensor& test) {
                      {"model", model_.name()},
                      {"model.parameters", str(numel)},
                      {"model.seed", str(model_.generator().seed())},
+                     // GPU ranks reduce through NCCL, CPU ranks through MPI: one kind for all.
+                     {"device", model_.device().is_cuda() ? "cuda" : "cpu"},
                      {"optimizer", opt_.name()},
                      {"optimizer.lr", str(opt_.lr())},
                      {"step", str(step_)},

@@ -170,7 +170,10 @@ struct Group::Impl {
     if (comm && g_mpi) g_mpi->comm_free(comm);
     comm = nullptr;
   }
-  ~Impl() { close(); }
+  // Runs among the statics at exit, when NCCL (loaded after this group was made) and the CUDA
+  // runtime may have torn their own state down already: communicators a Session did not close
+  // (a loopback group used without one) are left to the end of the process, never destroyed then.
+  ~Impl() = default;
 };
 
 // ---- launch --------------------------------------------------------------------------------

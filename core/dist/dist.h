@@ -132,8 +132,11 @@ bool mpi_loaded();
 // launcher with MPI built, loads the MPI plugin and MPI_Init; otherwise nothing. Throws
 // latent::Error when started by a launcher with more than one rank in a build without MPI or
 // without a loadable MPI plugin (a launch of one rank then runs alone). The destructor tears the
-// communicators down and calls MPI_Finalize (a collective: every rank must get there; on an error
-// use abort()).
+// communicators down (the NCCL ones of world() and loopback() too) and calls MPI_Finalize (a
+// collective: every rank must get there; on an error use abort()). What recorded a collective on
+// a GPU (a CompiledStep, a Trainer) must be destroyed before the Session: NCCL waits for the CUDA
+// graphs that hold its calls before it lets their communicator go. Communicators no Session
+// closes are left to the end of the process.
 class Session {
  public:
   Session(int* argc, char*** argv);
