@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -116,11 +117,23 @@ struct DeviceState {
   std::mutex staging_mu;
 };
 
+// A call in a path that cannot throw (a free, a destructor): a failure is said on stderr and
+// cleared, so that the next checked call does not report it as its own. Quiet while the CUDA
+// runtime unloads at exit.
+void soft_check(cudaError_t e, const char* call) noexcept {
+  if (e == cudaSuccess) return;
+  cudaGetLastError();
+  if (e == cudaErrorCudartUnloading) return;
+  std::fprintf(stderr, "latent: warning: %s failed: %s\n", call, cudaGetErrorString(e));
+}
+
 DeviceState& state(int index) {
-  static DeviceState states[64];
-  static std::mutex mu;
+  // Never destroyed: tensors that statics hold (a generator's counter on the GPU) are freed at
+  // exit, after any static here would have gone.
+  static auto* const states = new DeviceState[64];
+  static auto* const mu = new std::mutex;
   check(index >= 0 && index < 64, "device", "CUDA device index out of range: ", index);
-  std::lock_guard<std::mutex> lock(mu);
+  std::lock_guard<std::mutex> lock(*mu);
   DeviceState& s = states[index];
   if (!s.ready) {
     LATENT_CUDA_CHECK(cudaSetDevice(index));
@@ -177,9 +190,21 @@ void* allocate(std::size_t bytes, Device device) {
   if (err == cudaErrorMemoryAllocation) {
     cudaGetLastError();
     std::size_t free_b = 0, total_b = 0;
-    cudaMemGetInfo(&free_b, &total_b);
-    throw Error("memory", detail::cat("out of GPU memory on ", device.str(), ": requested ", bytes,
-                                      " bytes, ", free_b, " free of ", total_b, " total"));
+    soft_check(cudaMemGetInfo(&free_b, &total_b), "cudaMemGetInfo");
+    std::uint64_t reserved = 0, used = 0;
+    cudaMemPool_t pool = nullptr;
+    if (cudaDeviceGetDefaultMemPool(&pool, device.index()) == cudaSuccess) {
+      soft_check(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrReservedMemCurrent, &reserved),
+                 "cudaMemPoolGetAttribute");
+      soft_check(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrUsedMemCurrent, &used),
+                 "cudaMemPoolGetAttribute");
+    }
+    cudaGetLastError();
+    throw Error("memory",
+                detail::cat("out of GPU memory on ", device.str(), ": requested ", bytes, " bytes",
+                            s.capturing ? " while recording a step" : "", "; ", free_b, " free of ",
+                            total_b, " total, latent's pool holding ", reserved, " of which ", used,
+                            " in use"));
   }
   LATENT_CUDA_CHECK(err);
   return p;
@@ -196,8 +221,13 @@ void deallocate(void* ptr, Device device) noexcept {
     return;
   }
 #if LATENT_WITH_CUDA
-  cudaSetDevice(device.index());
-  DeviceState& s = state(device.index());
+  DeviceState* sp = nullptr;
+  try {
+    sp = &state(device.index());
+  } catch (...) {
+    return;  // no such device: nothing of it was allocated
+  }
+  DeviceState& s = *sp;
   if (s.capturing) {
     // Nothing may synchronize the device, nor free into the graph, while it is captured: every
     // free waits for the capture's end (end_capture).
@@ -205,15 +235,22 @@ void deallocate(void* ptr, Device device) noexcept {
     s.deferred_frees.push_back(ptr);
     return;
   }
+  // The current device is the caller's again afterwards (a tensor of another GPU freed in the
+  // middle of an op must not move the op's own calls).
+  int current = -1;
+  soft_check(cudaGetDevice(&current), "cudaGetDevice");
+  soft_check(cudaSetDevice(device.index()), "cudaSetDevice");
+  bool direct = false;
   {
     std::lock_guard<std::mutex> lock(g_direct_mu);
-    if (g_direct.erase(ptr) > 0) {
-      cudaFree(ptr);  // waits for the device: the graph that used it may still run
-      return;
-    }
+    direct = g_direct.erase(ptr) > 0;
   }
-  // Stream-ordered: the block returns to the pool once the work queued before it is done.
-  cudaFreeAsync(ptr, s.stream);
+  if (direct)
+    soft_check(cudaFree(ptr), "cudaFree");  // waits for the device: a graph may still use it
+  else  // stream-ordered: the block returns to the pool once the work queued before it is done
+    soft_check(cudaFreeAsync(ptr, s.stream), "cudaFreeAsync");
+  if (current >= 0 && current != device.index())
+    soft_check(cudaSetDevice(current), "cudaSetDevice");
 #endif
 }
 
@@ -236,6 +273,13 @@ void begin_capture(Device device) {
   DeviceState& s = state(device.index());
   check(!s.capturing, "record", "a capture is already under way on ", device.str());
   LATENT_CUDA_CHECK(cudaSetDevice(device.index()));
+  // What the captured step allocates is plain device memory (cudaMalloc), which cannot take the
+  // blocks the pool keeps from earlier steps: the pool gives them back first, so that recording a
+  // step needs the step's memory once, not twice.
+  LATENT_CUDA_CHECK(cudaStreamSynchronize(s.stream));
+  cudaMemPool_t pool = nullptr;
+  LATENT_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, device.index()));
+  LATENT_CUDA_CHECK(cudaMemPoolTrimTo(pool, 0));
   // Relaxed: cudaMalloc (above) is allowed while capturing.
   LATENT_CUDA_CHECK(cudaStreamBeginCapture(s.stream, cudaStreamCaptureModeRelaxed));
   s.capturing = true;
@@ -248,7 +292,9 @@ std::shared_ptr<void> end_capture(Device device, bool keep) {
 #if LATENT_WITH_CUDA
   DeviceState& s = state(device.index());
   check(s.capturing, "record", "no capture under way on ", device.str());
-  LATENT_CUDA_CHECK(cudaSetDevice(device.index()));
+  // The capture ends first, whatever fails after it: a stream left capturing would defer every
+  // later free.
+  soft_check(cudaSetDevice(device.index()), "cudaSetDevice");
   cudaGraph_t graph = nullptr;
   const cudaError_t ended = cudaStreamEndCapture(s.stream, &graph);
   std::vector<void*> frees;
@@ -257,15 +303,20 @@ std::shared_ptr<void> end_capture(Device device, bool keep) {
     s.capturing = false;
     frees.swap(s.deferred_frees);
   }
-  for (void* p : frees) deallocate(p, device);  // now outside the capture
+  // Memory released during the capture (its last tensor dropped then) may still be what a
+  // captured kernel reads or writes: it goes back only when no replay of the graph can come.
+  auto release = [device](const std::vector<void*>& ps) {
+    for (void* p : ps) deallocate(p, device);
+  };
   // Every failure below clears the runtime's last error, so that the eager step that follows a
   // failed capture does not find it at its first launch check.
-  auto fail = [](cudaError_t e, const char* what) {
+  auto fail = [&](cudaError_t e, const char* what) {
     cudaGetLastError();
     throw Error("record", detail::cat(what, ": ", cudaGetErrorString(e)));
   };
   if (!keep || ended != cudaSuccess) {
     if (graph) cudaGraphDestroy(graph);
+    release(frees);  // nothing captured will run
     if (!keep) {
       cudaGetLastError();  // an invalidated capture leaves its error behind
       return nullptr;
@@ -275,9 +326,14 @@ std::shared_ptr<void> end_capture(Device device, bool keep) {
   cudaGraphExec_t exec = nullptr;
   const cudaError_t made = cudaGraphInstantiate(&exec, graph, 0);
   cudaGraphDestroy(graph);
-  if (made != cudaSuccess) fail(made, "instantiating the captured CUDA graph");
-  std::shared_ptr<void> owned(
-      exec, [](void* e) { cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(e)); });
+  if (made != cudaSuccess) {
+    release(frees);
+    fail(made, "instantiating the captured CUDA graph");
+  }
+  std::shared_ptr<void> owned(exec, [release, frees](void* e) {
+    soft_check(cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(e)), "cudaGraphExecDestroy");
+    release(frees);  // stream-ordered after every launch of the graph
+  });
   const cudaError_t uploaded = cudaGraphUpload(exec, s.stream);
   if (uploaded != cudaSuccess) fail(uploaded, "uploading the captured CUDA graph");
   return owned;
@@ -380,7 +436,12 @@ bool ReadBack::ready() const {
 #if LATENT_WITH_CUDA
   if (slot_) {
     const cudaError_t e = cudaEventQuery(static_cast<ReadSlot*>(slot_)->done);
-    if (e == cudaErrorNotReady) return false;
+    if (e == cudaErrorNotReady) {
+      // The runtime keeps "not ready" as the thread's last error: cleared, or the next launch
+      // check would report it as its own failure.
+      cudaGetLastError();
+      return false;
+    }
     LATENT_CUDA_CHECK(e);
   }
 #endif

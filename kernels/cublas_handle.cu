@@ -16,7 +16,7 @@ struct DeviceBlas {
 
 namespace {
 
-DeviceBlas& device_blas(int device, Stream stream) {
+DeviceBlas& device_blas(int device) {
   static DeviceBlas devices[kMaxDevices];
   static std::mutex create;
   check(device >= 0 && device < kMaxDevices, "cublas", "CUDA device index out of range: ", device);
@@ -24,9 +24,9 @@ DeviceBlas& device_blas(int device, Stream stream) {
   DeviceBlas& d = devices[device];
   if (d.blas == nullptr) {
     if (d.lt == nullptr) LATENT_CUBLAS_CHECK(cublasLtCreate(&d.lt));
-    // Allocated once in the pool on the device's stream, where every later GEMM runs, and kept.
-    if (d.workspace == nullptr)
-      LATENT_CUDA_CHECK(cudaMallocAsync(&d.workspace, kWorkspaceBytes, stream));
+    // Allocated once and kept, outside any stream's order (plain device memory: valid on every
+    // stream, and not a node of a graph when the first GEMM of the device is being captured).
+    if (d.workspace == nullptr) LATENT_CUDA_CHECK(cudaMalloc(&d.workspace, kWorkspaceBytes));
     cublasHandle_t h = nullptr;
     LATENT_CUBLAS_CHECK(cublasCreate(&h));
     d.blas = h;  // set last: a failure above leaves the rest to be retried
@@ -38,7 +38,7 @@ DeviceBlas& device_blas(int device, Stream stream) {
 
 BlasLease::BlasLease(Stream stream) {
   LATENT_CUDA_CHECK(cudaGetDevice(&device_));
-  blas_ = &device_blas(device_, stream);
+  blas_ = &device_blas(device_);
   lock_ = std::unique_lock<std::mutex>(blas_->use);
   LATENT_CUBLAS_CHECK(cublasSetStream(blas_->blas, stream));
   // cublasSetStream resets the workspace to cuBLAS's own pool: set ours again after it.

@@ -170,6 +170,9 @@ bool lt_dense_forward(float* y, const float* x, const float* w, const float* b, 
 
   const std::uint32_t aw = alignment(w), ax = alignment(x), ay = alignment(y);
   const std::uint32_t ab = b ? alignment(b) : 256;
+  // cuBLASLt's alignment preferences cover A to D, not the bias: a bias off 16 bytes (a view at an
+  // offset) takes our own path rather than a kernel that may assume the alignment.
+  if (ab < 16) return false;
   const LtKey key{lease.device(), n, d, h, static_cast<int>(epilogue), tf32, aw, ax, ay, ab};
   std::optional<cublasLtMatmulAlgo_t> algo;
   bool known = false;

@@ -158,7 +158,20 @@ void binary_forward(float* y, const float* a, Bcast ba, const float* b, Bcast bb
 void binary_backward(float* da, bool add_a, float* db, bool add_b, const float* dy, const float* a,
                      Bcast ba, const float* b, Bcast bb, math::Binary op, index_t rows,
                      index_t cols, Stream stream) {
-  if (rows * cols == 0) return;
+  if (rows * cols == 0) {
+    // Nothing flows back, but a broadcast operand's gradient (the bias of an empty batch) is
+    // still written when it is not accumulated: zeros, as on the CPU.
+    auto zero = [&](float* d, bool add, Bcast m) {
+      if (d == nullptr || add || m == Bcast::full) return;
+      const index_t len = m == Bcast::row ? cols : m == Bcast::col ? rows : 1;
+      if (len > 0)
+        LATENT_CUDA_CHECK(
+            cudaMemsetAsync(d, 0, static_cast<std::size_t>(len) * sizeof(float), stream));
+    };
+    zero(da, add_a, ba);
+    zero(db, add_b, bb);
+    return;
+  }
   if (da) grad_of(da, add_a, 0, ba, dy, a, ba, b, bb, op, rows, cols, stream);
   if (db) grad_of(db, add_b, 1, bb, dy, a, ba, b, bb, op, rows, cols, stream);
 }

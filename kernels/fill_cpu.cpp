@@ -1,3 +1,4 @@
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -23,7 +24,8 @@ void fill_uniform(T* y, std::uint64_t seed, std::uint64_t offset, T lo, T hi, in
   parallel_for((n + 3) / 4, n, [&](index_t b) {
     const philox::U32x4 r = philox::block(seed, offset + static_cast<std::uint64_t>(b));
     for (int k = 0; k < 4 && 4 * b + k < n; ++k)
-      y[4 * b + k] = lo + (hi - lo) * static_cast<T>(philox::to_uniform(r.v[k]));
+      // One rounding (a fused multiply-add), as the GPU, whatever the compiler contracts.
+      y[4 * b + k] = std::fma(hi - lo, static_cast<T>(philox::to_uniform(r.v[k])), lo);
   });
 }
 
@@ -37,7 +39,7 @@ void fill_normal(T* y, std::uint64_t seed, std::uint64_t offset, T mean, T stdde
     float z[4];
     philox::to_normal4(philox::block(seed, offset + static_cast<std::uint64_t>(b)), z);
     for (int k = 0; k < 4 && 4 * j + k < n; ++k)
-      y[d * n + 4 * j + k] = mean + stddev * static_cast<T>(z[k]);
+      y[d * n + 4 * j + k] = std::fma(stddev, static_cast<T>(z[k]), mean);
   });
 }
 

@@ -20,7 +20,7 @@ __global__ void fill_uniform_kernel(float* __restrict__ y, std::uint64_t seed, s
        b += static_cast<index_t>(gridDim.x) * blockDim.x) {
     const philox::U32x4 r = philox::block(seed, offset + static_cast<std::uint64_t>(b));
     for (int k = 0; k < 4 && 4 * b + k < n; ++k)
-      y[4 * b + k] = lo + (hi - lo) * philox::to_uniform(r.v[k]);
+      y[4 * b + k] = fmaf(hi - lo, philox::to_uniform(r.v[k]), lo);  // one rounding, as the CPU
   }
 }
 
@@ -33,7 +33,7 @@ __global__ void fill_normal_kernel(float* __restrict__ y, std::uint64_t seed, st
     const index_t d = b / nb, j = b - d * nb;
     float z[4];
     philox::to_normal4(philox::block(seed, offset + static_cast<std::uint64_t>(b)), z);
-    for (int k = 0; k < 4 && 4 * j + k < n; ++k) y[d * n + 4 * j + k] = mean + stddev * z[k];
+    for (int k = 0; k < 4 && 4 * j + k < n; ++k) y[d * n + 4 * j + k] = fmaf(stddev, z[k], mean);
   }
 }
 

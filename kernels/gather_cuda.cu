@@ -52,8 +52,10 @@ __global__ void batch_rows_kernel(float* __restrict__ y, const float* __restrict
 void batch_rows(float* y, const float* x, const index_t* perm, std::int64_t* state, bool binarize,
                 std::uint64_t seed, index_t skip, index_t n, index_t advance, index_t row,
                 Stream stream) {
-  LATENT_LAUNCH_LINEAR(batch_rows_kernel, n * row, stream, y, x, perm, state, binarize, seed, skip,
-                       n, advance, row);
+  // Launched even for no rows: its last block moves the cursor, as the CPU does.
+  batch_rows_kernel<<<grid_for(n * row), kThreads, 0, stream>>>(y, x, perm, state, binarize, seed,
+                                                                skip, n, advance, row);
+  LATENT_LAUNCH_CHECK(batch_rows_kernel);
 }
 
 void gather_rows(float* y, const float* x, const index_t* index, index_t n, index_t row,

@@ -109,9 +109,13 @@ struct CategoricalTerm {  // element (r, c) of x [N, D]: one K-way softmax; dp w
     }
     float mx = pr[0];
     for (index_t c = 1; c < k; ++c) mx = fmaxf(mx, pr[c]);
-    double sum = 0.0;
-    for (index_t c = 0; c < k; ++c) sum += exp(static_cast<double>(pr[c]) - mx);
-    const double lse = static_cast<double>(mx) + log(sum);
+    // All -inf, or an inf that dominates: the CPU's row_logsumexp gives mx itself.
+    double lse = static_cast<double>(mx);
+    if (!isinf(mx)) {
+      double sum = 0.0;
+      for (index_t c = 0; c < k; ++c) sum += exp(static_cast<double>(pr[c]) - mx);
+      lse += log(sum);
+    }
     if (dp) {
       float* g = dp + i * k;
       for (index_t c = 0; c < k; ++c)

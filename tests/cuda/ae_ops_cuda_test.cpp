@@ -303,5 +303,33 @@ TEST(AeOpsCuda, EmptyBatchSumIsZero) {
   EXPECT_EQ(bce_with_logits(x, x, Reduction::none).numel(), 0);
 }
 
+// The bias of an empty batch gets a gradient of zeros, as on the CPU, not the memory it was
+// given (the pool's last block of that size, filled with ones first).
+TEST(AeOpsCuda, EmptyBatchBiasGradientIsZero) {
+  LATENT_REQUIRE_GPU();
+  for (const Device d : {Device::cpu(), Device::cuda(0)}) {
+    { const Tensor stale = Tensor::ones({5}, {.device = d}); }
+    const Tensor x = Tensor::zeros({0, 5}, {.device = d}).requires_grad_();
+    const Tensor b = Tensor::zeros({5}, {.device = d}).requires_grad_();
+    sum(add(x, b)).backward();
+    ASSERT_TRUE(b.grad().defined()) << d.str();
+    EXPECT_EQ(b.grad().to_vector<float>(), std::vector<float>(5, 0.0f)) << d.str();
+  }
+}
+
+// A logit of +inf: the categorical loss is +inf on both backends (the log-sum-exp is the inf
+// itself), not NaN on the GPU.
+TEST(AeOpsCuda, CategoricalInfiniteLogitMatchesCpu) {
+  LATENT_REQUIRE_GPU();
+  const float inf = std::numeric_limits<float>::infinity();
+  const Tensor logits = Tensor::from_data(std::vector<float>{0.0f, inf, 0.0f}, {1, 3});
+  const Tensor x = Tensor::zeros({1, 1});
+  const double cpu = categorical_nll(logits, x, 3, Reduction::sum).item();
+  const double gpu =
+      categorical_nll(logits.to(Device::cuda(0)), x.to(Device::cuda(0)), 3, Reduction::sum).item();
+  EXPECT_TRUE(std::isinf(cpu) && cpu > 0) << cpu;
+  EXPECT_EQ(gpu, cpu);
+}
+
 }  // namespace
 }  // namespace latent
