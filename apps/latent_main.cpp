@@ -713,7 +713,9 @@ int train_into(const TrainArgs& a, const fs::path& out, const std::string& start
   Progress progress(a.epochs - done);
   const Metadata fields = config_fields(a);
   if (root) {
-    trainer.on_step([&](const models::StepInfo& s) { progress.step(s); });
+    // The progress line reads neither the norm nor the loss: the steps run ahead of the host.
+    trainer.on_step([&](const models::StepInfo& s) { progress.step(s); },
+                    {.grad_norm = false, .loss = false});
     trainer.on_epoch([&](const models::EpochInfo& e) {
       progress.epoch(e);
       // The training state after every epoch (atomically), keeping the last two.

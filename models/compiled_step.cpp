@@ -167,7 +167,12 @@ Loss CompiledStep::run(std::int64_t total, Device device, bool same_input,
   }
   replayed_last_ = false;
   from_plan_last_ = false;
-  if (rows_ == 0) rows_ = rows;
+  // The recorded size is the largest batch seen: a shorter one (an epoch's last) runs eagerly, and
+  // a larger one than recorded (after a first fit on a smaller set) is recorded anew.
+  if (rows > rows_) {
+    if (rows_ != 0) forget();
+    rows_ = rows;
+  }
   const bool replayable = options_.replay && replay_error_.empty() && model_.replayable_step() &&
                           rows == rows_ && same_input;
   Loss loss;

@@ -13,8 +13,9 @@
 // else runs on the host. On a GPU the recorded step is a CUDA graph (stream capture) and a
 // replay is one graph launch, with no host synchronization. The result is bit for bit what eager
 // steps give, for every model whose step is replayable (Autoencoder::replayable_step: noise drawn
-// at generator offsets in memory, schedules read from memory). Steps of another batch size run
-// eagerly, as does every step when `replay` is off. A change the recorded step cannot see
+// at generator offsets in memory, schedules read from memory). The full batch size is the largest
+// seen so far: smaller steps (an epoch's last batch) run eagerly, a larger one is recorded anew;
+// every step runs eagerly when `replay` is off. A change the recorded step cannot see
 // (Optimizer::revision(): set_lr, a new schedule, load_state) makes the next step eager and the one
 // after it recorded again; a change of what the model's step baked in (step_revision(): its
 // generator reseeded or assigned) makes the next full-size step eager and the one after it
@@ -120,7 +121,7 @@ class CompiledStep {
   Tensor input_;                 // the recorded batch (operator()(x))
   std::uint64_t source_id_ = 0;  // the recorded source (operator()(source, rows))
   Loss loss_;
-  std::int64_t rows_ = 0;  // the full batch size (all ranks together): the first step's
+  std::int64_t rows_ = 0;  // the full batch size (all ranks together): the largest step's
   bool ready_ = false;
   bool warmed_ = false;
   std::uint64_t revision_ = 0;        // the optimizer's, when recorded

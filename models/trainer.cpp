@@ -451,12 +451,13 @@ void Trainer::train_epoch(const Tensor& train, int last_epoch, EpochRow& row, bo
       throw Error(kWhere,
                   detail::cat(e.what(), " (epoch ", row.epoch, ", global step ", step_, ")"));
     }
-    // The norm is read (waiting for the step) only for a callback that gets it.
-    const double norm =
-        on_step_ ? step_fn_.last_grad_norm() : std::numeric_limits<double>::quiet_NaN();
+    // The norm is read (waiting for the step) only for a callback that asks for it.
+    const double norm = on_step_ && step_needs_.grad_norm
+                            ? step_fn_.last_grad_norm()
+                            : std::numeric_limits<double>::quiet_NaN();
     // A callback may keep the values: a replay's tensors are rewritten by the next one, so they
     // are copied for it. The sums read (or add on the device) before the next step runs.
-    const Loss values = detached(loss, step_fn_.from_plan_last() && on_step_);
+    const Loss values = detached(loss, step_fn_.from_plan_last() && on_step_ && step_needs_.loss);
     // The loss is this rank's share's: weighted by its rows, reduced over the ranks at the end.
     sums.add(values, dist::share(rows, group_.rank(), group_.size()).count);
     if (const std::vector<std::string> bad = sums.non_finite_on_host(); !bad.empty())
@@ -474,7 +475,7 @@ void Trainer::train_epoch(const Tensor& train, int last_epoch, EpochRow& row, bo
                         .batch_size = rows,
                         .lr = lr,
                         .grad_norm = norm,
-                        .loss = values,
+                        .loss = step_needs_.loss ? values : Loss(),
                         .stop_ = &stop});
     }
     if (config_.log_every > 0 && group_.is_root() && (step_ + 1) % config_.log_every == 0) {

@@ -135,14 +135,23 @@ struct StepInfo {
   std::int64_t steps_per_epoch = 0;
   std::int64_t batch_size = 0;  // rows of this batch
   double lr = 0.0;              // the learning rate used for this step
-  double grad_norm = 0.0;       // norm before clipping; NaN when grad_clip is off
-  Loss loss;                    // the step's loss (detached scalars; item() reads them)
+  double grad_norm = 0.0;       // norm before clipping; NaN when grad_clip is off or not asked for
+  Loss loss;                    // the step's loss (detached scalars; item() reads them); empty when
+                                // not asked for
 
   // Ends training after this step: the unfinished epoch is evaluated and recorded as a row (its
   // train means cover the steps taken), the epoch callback runs, and no further epoch starts.
   void request_stop() const { *stop_ = true; }
 
   bool* stop_ = nullptr;  // the Trainer's stop flag
+};
+
+// What a step callback reads of StepInfo beyond the counts: the gradient norm waits for the step
+// to finish (on a GPU the host then waits at every step), and the loss of a replayed step is
+// copied for the callback. A callback that needs neither (a progress line) lets steps run ahead.
+struct StepNeeds {
+  bool grad_norm = true;
+  bool loss = true;
 };
 
 // What an epoch callback sees, after the epoch's evaluation and CSV write.
@@ -173,7 +182,10 @@ class Trainer {
   Metrics evaluate(const Tensor& x);
 
   // Called after every optimizer step / every epoch. Replaces the previous callback.
-  void on_step(std::function<void(const StepInfo&)> callback) { on_step_ = std::move(callback); }
+  void on_step(std::function<void(const StepInfo&)> callback, StepNeeds needs = {}) {
+    on_step_ = std::move(callback);
+    step_needs_ = needs;
+  }
   void on_epoch(std::function<void(const EpochInfo&)> callback) { on_epoch_ = std::move(callback); }
 
   // The training state, for resuming: the model's parameters and every generator it draws from,
@@ -216,6 +228,7 @@ class Trainer {
   dist::Group& group_;
   std::optional<optim::LrSchedule> schedule_;
   std::function<void(const StepInfo&)> on_step_;
+  StepNeeds step_needs_;
   std::function<void(const EpochInfo&)> on_epoch_;
   Generator binarize_gen_;
   std::optional<data::BatchSource> source_;  // the training set on the device (data_on_device)

@@ -67,6 +67,32 @@ TEST(CompiledStep, ReplaysOwnLoopsBitForBit) {
   EXPECT_EQ(eager.second, fast.second);
 }
 
+// A first batch smaller than the later ones (a first fit on a small set) does not keep the later,
+// larger batches eager: the larger size is recorded and replayed, with an eager run's bits.
+TEST(CompiledStep, ALargerBatchThanTheFirstIsRecordedAnew) {
+  auto go = [](bool replay, std::int64_t* replayed) {
+    VAE vae = make_vae();
+    optim::Adam opt(vae.parameters(), {.lr = 1e-2});
+    CompiledStep step(vae, opt, {.replay = replay});
+    Generator gen(4);
+    std::vector<double> losses;
+    for (std::int64_t s = 0; s < 10; ++s)
+      losses.push_back(step(Tensor::rand({s < 3 ? 5 : 16, 20}, gen)).total.item());
+    *replayed = step.replayed_steps();
+    std::vector<std::vector<float>> params;
+    for (const Tensor& p : vae.parameters()) params.push_back(p.to_vector<float>());
+    return std::make_pair(params, losses);
+  };
+  std::int64_t eager_replayed = 0, replayed = 0;
+  const auto eager = go(false, &eager_replayed);
+  const auto fast = go(true, &replayed);
+  // 5 rows: warm-up, recorded, replayed; 16 rows (new shapes for the model): eager, recorded,
+  // then 5 replays. Before, every 16-row step ran eagerly.
+  EXPECT_EQ(replayed, 1 + 5);
+  EXPECT_EQ(eager.first, fast.first);
+  EXPECT_EQ(eager.second, fast.second);
+}
+
 // The KL warm-up's count lives in memory and moves with every step, replayed ones included: a
 // loop that never tells the model its step, or one that jumps, gets what eager steps get.
 TEST(CompiledStep, TheKlWarmupCountsReplayedSteps) {

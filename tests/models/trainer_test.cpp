@@ -231,6 +231,38 @@ TEST(Trainer, CallbacksAndOnTrainStepSeeEveryStep) {
   EXPECT_EQ(steps.back().step, 11);
 }
 
+// A step callback that asks for neither the gradient norm nor the loss gets neither (so a GPU
+// step need not be waited for), and the training is the same.
+TEST(Trainer, StepCallbackGetsOnlyWhatItNeeds) {
+  auto run = [](models::StepNeeds needs, std::vector<models::StepInfo>& steps) {
+    TinyAE model(20, 16, 4);
+    optim::Adam opt(model.parameters());
+    Trainer trainer(model, opt, {.epochs = 1, .batch = 50, .grad_clip = 1.0});
+    trainer.on_step([&](const models::StepInfo& s) { steps.push_back(s); }, needs);
+    trainer.fit(synthetic(200, 20, 1));
+    std::vector<float> params;
+    for (const Tensor& p : model.parameters()) {
+      const std::vector<float> v = p.to_vector<float>();
+      params.insert(params.end(), v.begin(), v.end());
+    }
+    return params;
+  };
+  std::vector<models::StepInfo> all, none;
+  const std::vector<float> with = run({}, all);
+  const std::vector<float> without = run({.grad_norm = false, .loss = false}, none);
+  EXPECT_EQ(with, without);
+  ASSERT_EQ(all.size(), 4u);
+  ASSERT_EQ(none.size(), 4u);
+  for (std::size_t i = 0; i < 4; ++i) {
+    EXPECT_TRUE(std::isfinite(all[i].grad_norm)) << i;
+    EXPECT_TRUE(all[i].loss.total.defined()) << i;
+    EXPECT_TRUE(std::isnan(none[i].grad_norm)) << i;
+    EXPECT_FALSE(none[i].loss.total.defined()) << i;
+    EXPECT_EQ(none[i].step, all[i].step);
+    EXPECT_EQ(none[i].batch_size, 50);
+  }
+}
+
 TEST(Trainer, EpochCallbackStopsEarly) {
   TinyAE model(20, 16, 4);
   optim::Adam opt(model.parameters());
