@@ -110,4 +110,4 @@ if [ "$size_kib" -gt $((limit_mib * 1024)) ]; then
 fi
 echo "gpu-pack: $pack is $(du -sh "$pack" | cut -f1) (limit $limit_mib MiB); commit $commit"
 echo "gpu-pack: run it on the GPU machine with the device tool, in one call:"
-echo "  run(command=\"bash scripts/gpu-smoke.sh \$OUT\", carry=[\".gpu\"], timeout_s=570)"
+echo "  run(command=\"bash scripts/gpu-smoke.sh \$OUT\", carry=[\".gpu\"], timeout_s=360)"

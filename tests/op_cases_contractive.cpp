@@ -119,6 +119,10 @@ std::vector<OpCase> contractive_cases() {
                      return jacobian_penalty({x[0], x[1], x[2]}, {x[3], x[4], x[5]},
                                              {{Act::relu}, {Act::gelu}, {Act::sigmoid}});
                    }});
+  // The weights' gradients sum over the batch in float on both sides, in other orders: a sum
+  // near 0 keeps the rounding of its large partial sums (as for matmul's).
+  for (OpCase& c : v)
+    if (c.name.rfind("jacobian_penalty/", 0) == 0) c.atol = 1e-4;
   return v;
 }
 

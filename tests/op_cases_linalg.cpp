@@ -129,6 +129,11 @@ std::vector<OpCase> linalg_cases() {
                                          {x[4], x[5], {out_act, 0.0f}}});
                      }});
   }
+  // The weights' gradients sum over the batch (n terms of either sign; n = 4099 in the parity
+  // check) in float on both sides, in cuBLAS's order on the GPU and ours on the CPU: a sum that
+  // lands near 0 keeps the rounding of the large partial sums, about 2e-5.
+  for (OpCase& c : v)
+    if (c.name.rfind("matmul/", 0) == 0 || c.name.rfind("mlp/", 0) == 0) c.atol = 1e-4;
   return v;
 }
 
