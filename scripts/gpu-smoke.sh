@@ -9,10 +9,10 @@
 #      machine with one GPU), then the NCCL tests (a world of one) as a step of their own;
 #   3. the CLI: `latent train --device cuda` for one epoch on a Fashion-MNIST subset;
 #   4. bench_train --quick and bench_kernels --quick;
-#   5. compute-sanitizer: memcheck over the CUDA tests (but those named below), racecheck
-#      and synccheck over the tests of the reduction, loss, KL and optimizer kernels;
-#   6. the PyTorch side-by-side (eager and torch.compile, quick), when python3 has torch and a
-#      minute is left;
+#   5. the PyTorch side-by-side (eager, one CUDA graph per step, torch.compile; quick), when
+#      python3 has torch and a minute is left;
+#   6. compute-sanitizer with what is left: memcheck over the CUDA tests (but those named below),
+#      racecheck and synccheck over the tests of the reduction, loss, KL and optimizer kernels;
 # and a short table printed last. OUT_DIR gets six files: summary.md (device, commit, verdicts,
 # the table), tests.log, sanitizer.log, bench.jsonl (every JSON line), cli-summary.json, run.log.
 # When the carried binaries do not start (glibc, instruction set), it says so in one line and
@@ -259,10 +259,20 @@ if [ -x "$bin/bench_train" ]; then
 fi
 if [ -x "$bin/bench_kernels" ]; then
   say "bench_kernels --quick"
-  verdict_bench_kernels=$(run_bench bench_kernels 40 "$bin/bench_kernels" --quick)
+  verdict_bench_kernels=$(run_bench bench_kernels 50 "$bin/bench_kernels" --quick)
 fi
 
-# ---- 5. compute-sanitizer --------------------------------------------------------------------
+# ---- 5. PyTorch side by side (eager, one CUDA graph per step, torch.compile) -------------------
+verdict_pytorch="not run: python3 has no torch"
+if [ "$(left)" -lt 60 ]; then
+  verdict_pytorch="not run: no time"
+elif timeout 30 python3 -c 'import torch' > /dev/null 2>&1; then
+  say "PyTorch eager, CUDA graph and torch.compile, quick"
+  verdict_pytorch=$(run_bench pytorch 100 env LATENT_COMMIT="$commit" PYTHONUNBUFFERED=1 \
+    bash bench/pytorch/run.sh --quick --models vae --configs 128,1024,4096)
+  [ "$verdict_pytorch" = "FAIL: out of time" ] && verdict_pytorch="not run to the end: out of time"
+fi
+# ---- 6. compute-sanitizer: what is left of the time -----------------------------------------
 # Left out of memcheck: the first for time (it trains for many steps, and every kernel it runs is
 # run by the other tests too); the NCCL tests because their kernels and memory are NCCL's own (its
 # set-up maps memory the tool does not follow), while ours in them are run by the other tests.
@@ -309,16 +319,6 @@ sanitize racecheck 25 "$race_filter"
 sanitize synccheck 20 "$race_filter"
 cap_file "$san_log"
 
-# ---- 6. PyTorch side by side -----------------------------------------------------------------
-verdict_pytorch="not run: python3 has no torch"
-if [ "$(left)" -lt 60 ]; then
-  verdict_pytorch="not run: no time"
-elif timeout 30 python3 -c 'import torch' > /dev/null 2>&1; then
-  say "PyTorch eager and torch.compile, quick"
-  verdict_pytorch=$(run_bench pytorch 150 env LATENT_COMMIT="$commit" PYTHONUNBUFFERED=1 \
-    bash bench/pytorch/run.sh --quick --models vae --configs 128,1024,4096)
-  [ "$verdict_pytorch" = "FAIL: out of time" ] && verdict_pytorch="not run to the end: out of time"
-fi
 cap_file "$log"
 cap_file "$tests_log"
 
@@ -343,6 +343,7 @@ print("| --- | --- | --- | --- |")
 for label, bench, mode in (("latent eager", "train", "eager"),
                            ("latent replayed (CUDA graph)", "train", "replayed"),
                            ("PyTorch eager", "pytorch_train", "eager"),
+                           ("PyTorch CUDA graph (whole step)", "pytorch_train", "graph"),
                            ("PyTorch torch.compile", "pytorch_train", "compile")):
     print("| %s | %s | %s | %s |" % (label, step_ms(bench, 128, mode), step_ms(bench, 1024, mode),
                                      step_ms(bench, 4096, mode)))
@@ -388,10 +389,10 @@ done
   echo "| latent train --device cuda | $verdict_cli |"
   echo "| bench_train --quick | $verdict_bench_train |"
   echo "| bench_kernels --quick | $verdict_bench_kernels |"
+  echo "| PyTorch side-by-side | $verdict_pytorch |"
   echo "| memcheck (all but $memcheck_skip) | $verdict_memcheck |"
   echo "| racecheck (reduction, loss, KL, optimizer tests) | $verdict_racecheck |"
   echo "| synccheck (same tests) | $verdict_synccheck |"
-  echo "| PyTorch side-by-side | $verdict_pytorch |"
   echo
   echo "$table"
   echo

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The PyTorch side of the benchmarks (bench/README.md): the VAE and the AE of bench_train in
-# PyTorch, eager and torch.compile. JSON lines on stdout, progress on stderr. Without python3,
+# PyTorch, eager, as one CUDA graph per step and with torch.compile. JSON lines on stdout, progress on stderr. Without python3,
 # torch or a GPU it prints one "skipped" line and exits 0. Arguments go to train.py
-# (--quick, --modes eager,compile, --models vae,ae, --configs 128,1024,1024-tf32,4096,65536,
+# (--quick, --modes eager,graph,compile, --models vae,ae, --configs 128,1024,1024-tf32,4096,65536,
 # --compile-mode MODE).
 #   bash bench/pytorch/run.sh > pytorch.jsonl
 set -uo pipefail

@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
-"""Training throughput of the VAE and the AE (784-512-256-32, Bernoulli) in PyTorch, eager and
-torch.compile, side by side with bench/bench_train.cpp: the same configurations (batch 128 and
-1024 in float32, batch 1024 with TF32 GEMMs), the same objective, Adam (lr 1e-3), the same data,
-the same timing (a loss-falls check first, then the median over samples of back-to-back steps
-between two CUDA events) and the same JSON fields, with "bench":"pytorch_train" and "mode":
-"eager" or "compile". One line per configuration on stdout; progress on stderr.
+"""Training throughput of the VAE and the AE (784-512-256-32, Bernoulli) in PyTorch, eager,
+as one CUDA graph and with torch.compile, side by side with bench/bench_train.cpp: the same
+configurations (batch 128 and 1024 in float32, batch 1024 with TF32 GEMMs), the same objective,
+Adam (lr 1e-3), the same data, the same timing (a loss-falls check first, then the median over
+samples of back-to-back steps between two CUDA events) and the same JSON fields, with
+"bench":"pytorch_train" and "mode": "eager", "graph" or "compile". "graph" is PyTorch's own
+whole-step capture (torch.cuda.graph over the forward, the backward and a capturable Adam; each
+step copies its batch into the captured input and replays), the peer of latent's replayed step.
+One line per configuration on stdout; progress on stderr.
 
-    python3 bench/pytorch/train.py [--quick] [--modes eager,compile] [--models vae,ae]
+    python3 bench/pytorch/train.py [--quick] [--modes eager,graph,compile] [--models vae,ae]
                                    [--configs 128,1024,1024-tf32,4096,65536] [--commit HASH]
 
 With --cpu the same models train on the CPU (batch 128 and 1024 unless --configs says otherwise,
@@ -104,13 +107,38 @@ def cpu_name():
     return "unknown"
 
 
-def make_adam(torch, params):
+def make_adam(torch, params, capturable=False):
     """Adam with the fused kernel (one kernel for all parameters, as latent's; on the CPU too in
-    recent torch) when this torch has it, else the default (foreach) implementation."""
+    recent torch) when this torch has it, else the default (foreach) implementation. capturable:
+    its step count on the GPU, so that a CUDA graph can hold the step."""
+    params = list(params)
+    extra = {"capturable": True} if capturable else {}
     try:
-        return torch.optim.Adam(params, lr=1e-3, fused=True), "fused"
+        return torch.optim.Adam(params, lr=1e-3, fused=True, **extra), "fused"
     except (TypeError, RuntimeError, ValueError):
-        return torch.optim.Adam(params, lr=1e-3), "default"
+        return torch.optim.Adam(params, lr=1e-3, **extra), "default"
+
+
+def capture_step(torch, model, opt, static_x):
+    """The whole training step as one CUDA graph (PyTorch's documented whole-network capture):
+    a few steps on a side stream create the gradients and Adam's state, then one step is
+    captured with the gradients unset, so that every replay writes them afresh. Returns the graph
+    and its loss tensor (rewritten by every replay)."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            opt.zero_grad(set_to_none=True)
+            model(static_x).backward()
+            opt.step()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    opt.zero_grad(set_to_none=True)
+    with torch.cuda.graph(graph):
+        static_loss = model(static_x)
+        static_loss.backward()
+        opt.step()
+    return graph, static_loss
 
 
 def time_steps_cpu(step, warmup, runs, min_sample_ms=100.0, max_iters=1000):
@@ -165,7 +193,7 @@ def run_config(torch, models, cfg, images, source, args, common):
         fields["compile_mode"] = args.compile_mode
     try:
         model = models.make_model(model_name).to(images.device).train()
-        opt, adam = make_adam(torch, model.parameters())
+        opt, adam = make_adam(torch, model.parameters(), capturable=mode == "graph")
         fields["adam"] = adam
         loss_fn = model
         if mode == "compile":
@@ -174,14 +202,24 @@ def run_config(torch, models, cfg, images, source, args, common):
         pool = [images[i * batch:(i + 1) * batch] for i in range(POOL)]
         state = {"next": 0, "loss": None}
 
-        def step():
-            x = pool[state["next"] % POOL]
-            state["next"] += 1
-            loss = loss_fn(x)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            state["loss"] = loss
+        if mode == "graph":
+            static_x = pool[0].clone()
+            graph, static_loss = capture_step(torch, model, opt, static_x)
+
+            def step():
+                static_x.copy_(pool[state["next"] % POOL])
+                state["next"] += 1
+                graph.replay()
+                state["loss"] = static_loss
+        else:
+            def step():
+                x = pool[state["next"] % POOL]
+                state["next"] += 1
+                loss = loss_fn(x)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                state["loss"] = loss
 
         # It must train before it is worth timing (this also compiles).
         check_steps = 10 if args.quick else 30
@@ -223,8 +261,9 @@ def run_config(torch, models, cfg, images, source, args, common):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer check steps and samples")
-    parser.add_argument("--modes", default="eager,compile",
-                        help="comma-separated: eager, compile (default: both)")
+    parser.add_argument("--modes", default="eager,graph,compile",
+                        help="comma-separated: eager, graph (one CUDA graph per step), compile "
+                             "(default: all three; --cpu: eager and compile)")
     parser.add_argument("--compile-mode", default="default",
                         help="torch.compile mode: default, reduce-overhead, max-autotune, ...")
     parser.add_argument("--models", default="vae,ae", help="comma-separated: vae, ae")
@@ -237,8 +276,12 @@ def main():
     parser.add_argument("--commit", default=os.environ.get("LATENT_COMMIT", "unknown"))
     args = parser.parse_args()
     modes = [m for m in args.modes.split(",") if m]
-    if not modes or any(m not in ("eager", "compile") for m in modes):
-        parser.error("--modes takes eager and/or compile")
+    if not modes or any(m not in ("eager", "graph", "compile") for m in modes):
+        parser.error("--modes takes eager, graph and/or compile")
+    if args.cpu:
+        if "graph" in modes and args.modes != parser.get_default("modes"):
+            parser.error("--modes graph: CUDA graphs need a GPU")
+        modes = [m for m in modes if m != "graph"]
     model_names = [m for m in args.models.split(",") if m]
     if not model_names or any(m not in ("vae", "ae") for m in model_names):
         parser.error("--models takes vae and/or ae")
