@@ -76,6 +76,9 @@ enum class DenseEpilogue : int { own = 0, cublaslt = 1 };
 // The path dense_forward takes, process-wide (default: own).
 void set_dense_epilogue(DenseEpilogue epilogue);
 DenseEpilogue dense_epilogue();
+// The dense forwards that took the cuBLASLt path so far in this process: what tells a benchmark
+// whether a forward asked for `cublaslt` ran there or fell back to `own`.
+std::int64_t dense_cublaslt_forwards();
 
 // The CPU's dense_forward, on the path set_dense_epilogue chose.
 void dense_forward(float* y, float* pre, const float* x, const float* w, const float* b,

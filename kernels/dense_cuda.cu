@@ -20,6 +20,7 @@ namespace {
 // alone, so the summation order of db is fixed by the shape (kernels/cuda_reduce.cuh).
 
 std::atomic<int> g_epilogue{static_cast<int>(DenseEpilogue::own)};
+std::atomic<std::int64_t> g_lt_forwards{0};
 
 // act' at element i: from pre when given, else from the output y; neither is read for identity.
 template <Act A>
@@ -222,6 +223,10 @@ DenseEpilogue dense_epilogue() {
   return static_cast<DenseEpilogue>(g_epilogue.load(std::memory_order_relaxed));
 }
 
+std::int64_t dense_cublaslt_forwards() {
+  return g_lt_forwards.load(std::memory_order_relaxed);
+}
+
 void dense_bias_act_forward(float* y, float* pre, const float* b, ActParams act, index_t n,
                             index_t h, Stream stream) {
   if (n <= 0 || h <= 0) return;
@@ -238,7 +243,10 @@ void dense_forward(float* y, float* pre, const float* x, const float* w, const f
   if (n <= 0 || h <= 0) return;
   const bool lt_fits = dense_epilogue() == DenseEpilogue::cublaslt && pre == nullptr && d > 0 &&
                        (act.act == Act::identity || act.act == Act::relu);
-  if (lt_fits && lt_dense_forward(y, x, w, b, act.act, n, d, h, stream)) return;
+  if (lt_fits && lt_dense_forward(y, x, w, b, act.act, n, d, h, stream)) {
+    g_lt_forwards.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   gemm(false, true, n, h, d, 1.0f, x, d, w, d, 0.0f, y, h, stream);
   if (b || act.act != Act::identity || pre) dense_bias_act_forward(y, pre, b, act, n, h, stream);
 }

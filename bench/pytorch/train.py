@@ -323,8 +323,11 @@ def main():
     else:
         args.peak = fp32_peak_tflops(torch)
         images = torch.from_numpy(array).cuda()
+        # What could turn float32 GEMMs into TF32 behind the "math" field's back.
         common = {"device": torch.cuda.get_device_name(0), "commit": args.commit,
-                  "torch": torch.__version__}
+                  "torch": torch.__version__,
+                  "float32_matmul_precision": torch.get_float32_matmul_precision(),
+                  "nvidia_tf32_override": os.environ.get("NVIDIA_TF32_OVERRIDE")}
     configs = [(mode, model, batch, tf32) for mode in modes for model in model_names
                for batch, tf32 in batches]
     ok = True
