@@ -469,6 +469,7 @@ Session::~Session() {
   Group& w = world();
   w.impl_->close();
   loopback().impl_->close();
+  ++loopback().revision_;  // a recorded step that held its communicator records anew
   w.rank_ = 0;
   w.size_ = 1;
   w.local_rank_ = 0;

@@ -1,11 +1,13 @@
 // The GPU collectives through NCCL with one GPU: dist::loopback() makes them through a NCCL
 // communicator of one rank (two ranks cannot share a GPU under NCCL), so the plugin, the
 // communicator's creation, the all-reduce and broadcast calls and their capture in a recorded
-// step's CUDA graph run on any GPU machine. Each test holds a Session, as a program's main does:
-// its end destroys the communicators (after the recorded steps that captured them). Skips itself
-// without a GPU; with one, a NCCL plugin that cannot be loaded is a failure.
+// step's CUDA graph run on any GPU machine. The test program holds one Session from its first test
+// to its last, as a program's main does (one per process): its end destroys the communicators,
+// after the recorded steps that captured them. Skips itself without a GPU; with one, a NCCL plugin
+// that cannot be loaded is a failure.
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,10 +21,20 @@ namespace {
 #define LATENT_REQUIRE_GPU() \
   if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU"
 
+class SessionEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override { session_.emplace(nullptr, nullptr); }
+  void TearDown() override { session_.reset(); }
+
+ private:
+  std::optional<dist::Session> session_;
+};
+[[maybe_unused]] ::testing::Environment* const kSession =
+    ::testing::AddGlobalTestEnvironment(new SessionEnvironment);
+
 TEST(DistNcclCuda, LoopbackCollectivesLeaveTheValues) {
   LATENT_REQUIRE_GPU();
   ASSERT_TRUE(dist::built_with_nccl()) << "this latent was built without NCCL";
-  dist::Session session(nullptr, nullptr);
   const Device gpu = Device::cuda(0);
   Generator gen(3);
   const Tensor host = Tensor::randn({1000, 7}, gen);
@@ -61,7 +73,6 @@ StepRun train(dist::Group* group) {
 // a world of one changes nothing: the same bits as the step without it, replayed as often.
 TEST(DistNcclCuda, AllReduceInsideTheCapturedStep) {
   LATENT_REQUIRE_GPU();
-  dist::Session session(nullptr, nullptr);
   const StepRun alone = train(nullptr);
   const StepRun nccl = train(&dist::loopback());
   EXPECT_EQ(nccl.error, "");
