@@ -438,6 +438,14 @@ Metadata load_training_state(const std::string& path, nn::Module& module,
   }
 
   const Metadata& m = h.metadata;
+  apply_training_state(path, m, state, optimizer, generator);
+  copy_all(c, pairs);
+  return m;
+}
+
+void apply_training_state(const std::string& path, const Metadata& m,
+                          const optim::NamedTensors& state, optim::Optimizer& optimizer,
+                          Generator& generator) {
   const std::uint64_t step = need_u64(path, m, kStepKey);
   if (step > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
     fail(path, std::string("metadata \"") + kStepKey + "\" is out of range");
@@ -461,9 +469,7 @@ Metadata load_training_state(const std::string& path, nn::Module& module,
     fail(path, std::string("optimizer state does not fit the optimizer: ") + e.what());
   }
   optimizer.set_lr(lr);
-  copy_all(c, pairs);
   generator.set_state(seed, offset);
-  return m;
 }
 
 std::int64_t training_step(const Metadata& metadata) {

@@ -85,6 +85,14 @@ void save_training_state(const std::string& path, const nn::Module& module,
 Metadata load_training_state(const std::string& path, nn::Module& module,
                              optim::Optimizer& optimizer, Generator& generator);
 
+// What load_training_state() restores besides the parameters, from a state's metadata and its
+// optimizer entries (names without "optim.") read elsewhere, e.g. by another rank: the optimizer's
+// state and learning rate, and the generator. Throws as load_training_state() does, naming `path`
+// (the optimizer is left unchanged then).
+void apply_training_state(const std::string& path, const Metadata& metadata,
+                          const optim::NamedTensors& state, optim::Optimizer& optimizer,
+                          Generator& generator);
+
 // The "latent.step" of a training-state checkpoint's metadata. Throws latent::Error
 // "[load] ..." when it is missing or not a non-negative integer.
 std::int64_t training_step(const Metadata& metadata);

@@ -754,16 +754,9 @@ Metadata Trainer::load_state(const std::string& path) {
   // What rank 0 sent is applied (a rank whose optimizer was built otherwise refuses it).
   if (!group_.is_root()) {
     try {
-      auto value = [&](const char* key) -> const std::string& {
-        const auto it = m.find(key);
-        check(it != m.end(), kWhere, "rank 0's training state lacks \"", key, "\"");
-        return it->second;
-      };
       apply_trainer_metadata(m, path);
-      opt_.load_state(state);
-      opt_.set_lr(std::strtod(value("latent.optim.lr").c_str(), nullptr));
-      model_.generators().front()->set_state(parse_u64(value("latent.rng.seed")),
-                                             parse_u64(value("latent.rng.offset")));
+      apply_training_state(path + " (read by rank 0)", m, state, opt_,
+                           *model_.generators().front());
     } catch (const std::exception& e) {
       mine = e.what();
     }
