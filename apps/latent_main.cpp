@@ -258,13 +258,53 @@ Metadata config_fields(const TrainArgs& a) {
 }
 
 // The test-set metrics the summary and `eval` report alike.
-void set_test_metrics(models::JsonReport& js, const models::ElboResult& el,
-                      const models::ReconstructionError& rec, const models::ActiveUnits& au) {
-  js.set("test_elbo", el.elbo);
-  js.set("test_recon_nll", el.recon);
-  js.set("test_kl", el.kl);
-  js.set("test_recon_mse", rec.mse);
-  js.set("active_units", au.count);
+// The test metrics `latent train` and `latent eval` report: the reconstruction error and the
+// active units, and for a VAE (beta-VAE, IWAE) the ELBO and log p(x) of the first `ll_examples`
+// examples with `ll_k` importance samples (none when 0). Every rank of options.group computes
+// them on its share of each batch (a collective) and gets the same numbers.
+struct TestMetrics {
+  models::ReconstructionError rec;
+  models::ActiveUnits au;
+  std::optional<models::ElboResult> elbo;  // VAEs only
+  double log_likelihood = NAN;
+  std::int64_t ll_k = 0, ll_examples = 0;
+
+  void write(models::JsonReport& js) const {
+    if (!elbo) {
+      js.set("test_recon_nll", rec.nll);
+      js.set("test_squared_error", rec.squared_error);
+      js.set("test_recon_mse", rec.mse);
+      js.set("active_units", au.count);
+      return;
+    }
+    js.set("test_elbo", elbo->elbo);
+    js.set("test_recon_nll", elbo->recon);
+    js.set("test_kl", elbo->kl);
+    js.set("test_recon_mse", rec.mse);
+    js.set("active_units", au.count);
+    if (ll_k > 0) {
+      js.set("test_log_likelihood", log_likelihood);
+      js.set("log_likelihood_k", ll_k);
+      js.set("log_likelihood_examples", ll_examples);
+    }
+  }
+};
+
+TestMetrics test_metrics(models::Autoencoder& model, const Tensor& x,
+                         const models::EvalOptions& options, std::int64_t ll_k,
+                         std::int64_t ll_examples, std::uint64_t ll_seed) {
+  TestMetrics m{.rec = models::reconstruction_error(model, x, options),
+                .au = models::active_units(model, x, 0.01, options)};
+  if (auto* vae = dynamic_cast<models::VAE*>(&model)) {
+    m.elbo = models::elbo(*vae, x, 1, options);
+    if (ll_k > 0) {
+      m.ll_k = ll_k;
+      m.ll_examples = std::min(ll_examples, x.dim(0));
+      m.log_likelihood = models::log_likelihood(
+          *vae, x.rows(0, m.ll_examples), {.k = ll_k, .seed = ll_seed, .group = options.group});
+    }
+  }
+  return m;
 }
 
 // A progress bar with rate and ETA on a terminal; one line per epoch otherwise.
@@ -660,7 +700,6 @@ int train_into(const TrainArgs& a, const fs::path& out, const std::string& start
   const data::Dataset& train = ud.train;
   const data::Dataset& test = ud.test;
   std::unique_ptr<models::Autoencoder> model = make_model(a, train.images.dim(1), dev);
-  auto* vae = dynamic_cast<models::VAE*>(model.get());  // null for a deterministic autoencoder
   if (root)
     std::fprintf(
         stderr, "latent: %s with %lld parameters on %s%s, %lld training / %lld test images\n",
@@ -731,20 +770,8 @@ int train_into(const TrainArgs& a, const fs::path& out, const std::string& start
   // The test metrics, shared by the ranks like the per-epoch evaluation (each its share of every
   // batch; every rank gets the sums).
   if (root) std::fprintf(stderr, "latent: evaluating and drawing\n");
-  const Tensor test_x = test.images.to(dev);
-  const models::EvalOptions shared{.group = &world};
-  const auto rec = models::reconstruction_error(*model, test_x, shared);
-  const auto au = models::active_units(*model, test_x, 0.01, shared);
-  models::ElboResult el;
-  double ll = NAN;
-  if (vae) {
-    el = models::elbo(*vae, test_x, 1, shared);
-    if (a.ll_k > 0) {
-      const std::int64_t n = std::min(a.ll_examples, test.size());
-      ll = models::log_likelihood(*vae, test_x.rows(0, n),
-                                  {.k = a.ll_k, .seed = a.seed, .group = &world});
-    }
-  }
+  const TestMetrics metrics =
+      test_metrics(*model, test.images.to(dev), {.group = &world}, a.ll_k, a.ll_examples, a.seed);
   if (!root) {
     world.barrier();  // rank 0 alone draws and writes
     return 0;
@@ -803,19 +830,7 @@ int train_into(const TrainArgs& a, const fs::path& out, const std::string& start
   js.set("world_size", world.size());
   js.set("global_batch", a.batch);
   js.set("batch_per_rank", dist::share(a.batch, 0, world.size()).count);
-  if (vae) {
-    set_test_metrics(js, el, rec, au);
-    if (a.ll_k > 0) {
-      js.set("test_log_likelihood", ll);
-      js.set("log_likelihood_k", a.ll_k);
-      js.set("log_likelihood_examples", std::min(a.ll_examples, test.size()));
-    }
-  } else {
-    js.set("test_recon_nll", rec.nll);
-    js.set("test_squared_error", rec.squared_error);
-    js.set("test_recon_mse", rec.mse);
-    js.set("active_units", au.count);
-  }
+  metrics.write(js);
   const std::string text = js.dump();
   data::write_file_atomic((out / "summary.json").string(), text, "train");
   // report.html: every picture with what it shows, beside the summary and the metrics.
@@ -922,34 +937,13 @@ int run_eval(const EvalArgs& a) {
          {"the examples' values (fingerprint)", std::to_string(dist::fingerprint({test.images}))},
          {"the model's parameters (fingerprint)",
           std::to_string(dist::fingerprint(model->parameters()))}});
-  const models::EvalOptions shared{.seed = a.seed, .group = &world};
-  const Tensor x = test.images.to(dev);
   models::JsonReport js;
   js.set("checkpoint", a.checkpoint);
   js.set("model", models::model_kind(read_metadata(a.checkpoint)));
   js.set("test_images", test.size());
-  auto* vae = dynamic_cast<models::VAE*>(model.get());
-  if (vae == nullptr) {
-    const auto rec = models::reconstruction_error(*model, x, shared);
-    const auto au = models::active_units(*model, x, 0.01, shared);
-    js.set("test_recon_nll", rec.nll);
-    js.set("test_squared_error", rec.squared_error);
-    js.set("test_recon_mse", rec.mse);
-    js.set("active_units", au.count);
-  } else {
-    const auto el = models::elbo(*vae, x, 1, shared);
-    const auto rec = models::reconstruction_error(*vae, x, shared);
-    const auto au = models::active_units(*vae, x, 0.01, shared);
-    set_test_metrics(js, el, rec, au);
-    if (a.ll_k > 0) {
-      const std::int64_t n = std::min(a.ll_examples, test.size());
-      js.set("test_log_likelihood",
-             models::log_likelihood(*vae, x.rows(0, n),
-                                    {.k = a.ll_k, .seed = a.seed, .group = &world}));
-      js.set("log_likelihood_k", a.ll_k);
-      js.set("log_likelihood_examples", n);
-    }
-  }
+  test_metrics(*model, test.images.to(dev), {.seed = a.seed, .group = &world}, a.ll_k,
+               a.ll_examples, a.seed)
+      .write(js);
   if (world.size() > 1) js.set("world_size", world.size());
   if (world.is_root()) std::printf("%s", js.dump().c_str());
   world.barrier();
