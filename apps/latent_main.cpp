@@ -484,21 +484,35 @@ Traversed write_pictures(models::Autoencoder& vae, const data::Dataset& test, ap
 // processes each takes the GPU of its rank on its machine: "auto" and "cuda" mean cuda:<local
 // rank>, or cuda:0 where the process sees one GPU alone (a launcher that gives every rank its own,
 // through CUDA_VISIBLE_DEVICES: srun --gpus-per-task=1).
+// Two ranks on one GPU (ranks that each see the same one GPU, or a --device cuda:N given to two
+// ranks of a machine) are refused here, before any data is read: NCCL would refuse them only at
+// its first collective.
 Device process_device(const std::string& flag, const char* command) {
-  const dist::Group& w = dist::world();
+  dist::Group& w = dist::world();
   if (w.size() == 1) return flag == "auto" ? Device::best() : Device::parse(flag);
   const bool gpu = flag == "cuda" || (flag == "auto" && cuda_device_count() > 0);
+  Device d = Device::cpu();
   if (!gpu) {
-    const Device d = Device::parse(flag == "auto" ? "cpu" : flag);
-    check(d.is_cpu() || w.local_rank() == 0, command, "--device ", flag, " puts every rank of ",
-          "a machine on one GPU; use --device cuda (each rank takes the GPU of its local rank)");
-    return d;
+    d = Device::parse(flag == "auto" ? "cpu" : flag);
+  } else {
+    const int gpus = cuda_device_count();
+    check(gpus == 1 || w.local_rank() < gpus, command, "rank ", w.rank(), " is rank ",
+          w.local_rank(), " on its machine, which has ", gpus,
+          " GPUs: start at most one process per GPU");
+    d = Device::parse(gpus == 1 ? "cuda:0" : "cuda:" + std::to_string(w.local_rank()));
   }
-  const int gpus = cuda_device_count();
-  if (gpus == 1) return Device::parse("cuda:0");  // two ranks on one GPU: NCCL refuses, naming it
-  check(w.local_rank() < gpus, command, "rank ", w.rank(), " is rank ", w.local_rank(),
-        " on its machine, which has ", gpus, " GPUs: start at most one process per GPU");
-  return Device::parse("cuda:" + std::to_string(w.local_rank()));
+  // Every rank takes part (a CPU rank with a value of its own): the physical GPU and its machine.
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "?");
+  const std::string mine = d.is_cuda() ? cuda_bus_id(d.index()) + " of " + host
+                                       : "none (CPU rank " + std::to_string(w.rank()) + ")";
+  if (const auto two = w.find_same(mine))
+    throw Error(command,
+                detail::cat("ranks ", two->first, " and ", two->second, " would both use the GPU ",
+                            w.broadcast(mine, two->first), " (--device ", flag,
+                            "): every rank needs a GPU of its own; start at most one "
+                            "process per GPU"));
+  return d;
 }
 
 int train_into(const TrainArgs& a, const fs::path& out, const std::string& started, Device dev,

@@ -43,6 +43,18 @@ int cuda_device_count() {
 #endif
 }
 
+std::string cuda_bus_id(int index) {
+  check(index >= 0 && index < cuda_device_count(), "device", "no GPU cuda:", index, " (",
+        cuda_device_count(), " visible)");
+#if LATENT_WITH_CUDA
+  char id[32] = {};
+  LATENT_CUDA_CHECK(cudaDeviceGetPCIBusId(id, static_cast<int>(sizeof id), index));
+  return id;
+#else
+  return "";
+#endif
+}
+
 Device Device::cuda(int index) {
   Device d(DeviceType::cuda, index);
   backend::check_device(d);

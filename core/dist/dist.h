@@ -35,6 +35,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -99,6 +100,10 @@ class Group {
   // fields (names and values), naming the first field that differs and two of its values:
   //   [dist] ranks disagree on 'batch': 128 on rank 0, 64 on rank 1
   void check_same(const std::vector<std::pair<std::string, std::string>>& fields);
+  // Collective: the first two ranks (in order: lowest, then the next that matches it) that passed
+  // the same value, the same answer on every rank; nullopt when every rank's value is its own
+  // (always in a world of one). What finds two ranks about to share one GPU.
+  std::optional<std::pair<int, int>> find_same(const std::string& value);
 
   struct Impl;  // the MPI and NCCL handles (core/dist/dist.cpp)
 

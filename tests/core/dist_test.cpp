@@ -125,6 +125,7 @@ TEST(Dist, AWorldOfOneDoesNothing) {
   EXPECT_EQ(w.all_reduce({1.0, 2.0}, ReduceOp::sum), (std::vector<double>{1.0, 2.0}));
   EXPECT_EQ(w.broadcast(std::string("abc")), "abc");
   w.check_same({{"batch", "128"}});
+  EXPECT_EQ(w.find_same("cuda:0"), std::nullopt);
   EXPECT_EQ(self().size(), 1);
 }
 

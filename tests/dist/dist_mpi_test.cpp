@@ -103,6 +103,21 @@ TEST(DistMpi, CheckSameNamesTheFieldThatDiffers) {
   EXPECT_NE(count.find("ranks disagree on their configuration"), std::string::npos) << count;
 }
 
+// find_same names the first two ranks that passed one value, on every rank alike.
+TEST(DistMpi, FindSameNamesTheFirstTwoRanksWithOneValue) {
+  Group& w = world();
+  const int n = w.size();
+  EXPECT_EQ(w.find_same("rank " + std::to_string(w.rank())), std::nullopt);
+  EXPECT_EQ(w.find_same("the same"), (std::pair{0, 1}));
+  // The last rank takes rank 0's value: ranks 0 and n - 1.
+  const int r = w.rank() == n - 1 ? 0 : w.rank();
+  EXPECT_EQ(w.find_same("gpu " + std::to_string(r)), (std::pair{0, n - 1}));
+  // Ranks 1.. alike, rank 0 alone: ranks 1 and 2 where there are three.
+  if (n >= 3) {
+    EXPECT_EQ(w.find_same(w.rank() == 0 ? "a" : "b"), (std::pair{1, 2}));
+  }
+}
+
 // A recorded all-reduce makes the MPI call again at every replay, on what the memory holds then.
 TEST(DistMpi, ARecordedAllReduceReplays) {
   Group& w = world();
