@@ -1,11 +1,12 @@
 // The cuBLAS and cuBLASLt handles of a CUDA device, shared by every GEMM the engine runs there.
 // Include only from .cu files (it pulls in the cuBLAS headers).
 //
-// Per device there is one cuBLAS handle, one cuBLASLt handle and one workspace (32 MiB, from the
-// device's stream-ordered pool) that both use. They are created on first use, under a lock, and
-// live as long as the process: destroying them from a static destructor could run after the CUDA
-// driver has shut down. A BlasLease binds them to the caller's stream for one call and holds the
-// device's lock meanwhile, so two host threads never rebind a handle the other is using.
+// Per device there is one cuBLAS handle, one cuBLASLt handle and one workspace (32 MiB of plain
+// cudaMalloc memory, valid on every stream and never a node of a captured graph) that both use.
+// They are created on first use, under a lock, and live as long as the process: destroying them
+// from a static destructor could run after the CUDA driver has shut down. A BlasLease binds them to
+// the caller's stream for one call and holds the device's lock meanwhile, so two host threads never
+// rebind a handle the other is using.
 #pragma once
 
 #include <cublasLt.h>
