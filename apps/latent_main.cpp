@@ -18,6 +18,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -255,6 +256,26 @@ Metadata config_fields(const TrainArgs& a) {
   Metadata m;
   for (const auto& [k, v] : f) m["latent.cli." + k] = v;
   return m;
+}
+
+// What the ranks of a launch must all be given, compared by flag name before they do anything
+// together: the flags a resumed run shares (config_fields) and those it may change, with the data
+// files by presence only (their contents are compared once read: a copy on another machine may
+// have another path); not where rank 0 writes (--out, --overwrite, --class-names) nor the device
+// (compared by kind once chosen: `auto` and `cuda` are the same on GPU machines).
+std::vector<std::pair<std::string, std::string>> rank_fields(const TrainArgs& a) {
+  const std::vector<std::string> files = {"--data", "--labels", "--test-data", "--test-labels"};
+  std::vector<std::pair<std::string, std::string>> f;
+  for (const auto& [key, value] : config_fields(a)) {
+    std::string flag = key.substr(std::string("latent.cli.").size());
+    const bool file = std::find(files.begin(), files.end(), flag) != files.end();
+    f.emplace_back(std::move(flag), file ? (value.empty() ? "not given" : "given") : value);
+  }
+  f.emplace_back("--epochs", std::to_string(a.epochs));
+  f.emplace_back("--ll-k", std::to_string(a.ll_k));
+  f.emplace_back("--ll-examples", std::to_string(a.ll_examples));
+  f.emplace_back("--resume", a.resume.empty() ? "not given" : "given");
+  return f;
 }
 
 // The test-set metrics the summary and `eval` report alike.
@@ -496,6 +517,8 @@ Device process_device(const std::string& flag, const char* command) {
     d = Device::parse(flag == "auto" ? "cpu" : flag);
   } else {
     const int gpus = cuda_device_count();
+    check(gpus > 0, command, "--device ", flag, ": rank ", w.rank(), " sees no CUDA GPU",
+          cuda_compiled() ? "" : " (this latent was built without CUDA)");
     check(gpus == 1 || w.local_rank() < gpus, command, "rank ", w.rank(), " is rank ",
           w.local_rank(), " on its machine, which has ", gpus,
           " GPUs: start at most one process per GPU");
@@ -521,9 +544,11 @@ int train_into(const TrainArgs& a, const fs::path& out, const std::string& start
 int run_train(const TrainArgs& a) {
   dist::Group& world = dist::world();
   const bool root = world.is_root();  // only rank 0 speaks and writes
-  check(a.batch >= world.size(), "train", "--batch ", a.batch, " cannot be shared by ",
-        world.size(), " processes: each takes at least one row of every batch; use --batch ",
-        world.size(), " or more");
+  // Files rank 0 alone reads: they need be on its machine only, and are checked before training.
+  if (root && !a.resume.empty())
+    check(fs::is_directory(a.resume), "train", "--resume ", a.resume,
+          ": no such folder (give the --out of the run to continue)");
+  if (root && !a.class_names.empty()) (void)data::read_file(a.class_names, "--class-names");
   const Device dev = process_device(a.device, "train");
   app::UserData ud = app::load_user_data({.data = a.data,
                                           .labels = a.labels,
@@ -554,6 +579,15 @@ int run_train(const TrainArgs& a) {
     app::check_unit_range(ud, "the Bernoulli likelihood (--likelihood bernoulli, the default)");
   if (a.model != "linear-ae" && a.likelihood == "continuous_bernoulli")
     app::check_unit_range(ud, "the continuous Bernoulli likelihood (a density on [0, 1])");
+  // The ranks read the same examples (their values, whatever the files' names), before rank 0
+  // touches the output folder.
+  if (world.size() > 1)
+    world.check_same({{"the training examples", std::to_string(ud.train.size())},
+                      {"the test examples", std::to_string(ud.test.size())},
+                      {"the training examples' values (fingerprint)",
+                       std::to_string(dist::fingerprint({ud.train.images}))},
+                      {"the test examples' values (fingerprint)",
+                       std::to_string(dist::fingerprint({ud.test.images}))}});
 
   const fs::path out(a.out);
   if (root) {
@@ -763,7 +797,7 @@ int train_into(const TrainArgs& a, const fs::path& out, const std::string& start
     if (root)
       std::fprintf(stderr, "latent: resuming after epoch %d (%s)\n", done, resume_from.c_str());
   }
-  Progress progress(a.epochs - done);
+  Progress progress(a.epochs);  // the epochs are numbered from the run's start
   const Metadata fields = config_fields(a);
   if (root) {
     // The progress line reads neither the norm nor the loss: the steps run ahead of the host.
@@ -917,6 +951,13 @@ int run_sample(const SampleArgs& a) {
   return 0;
 }
 
+// A checkpoint's metadata (the model's kind and configuration) as a number ranks compare.
+std::string metadata_fingerprint(const std::string& checkpoint) {
+  std::string text;
+  for (const auto& [key, value] : read_metadata(checkpoint)) text += key + '\0' + value + '\n';
+  return std::to_string(std::hash<std::string>{}(text));
+}
+
 struct EvalArgs {
   std::string checkpoint;
   std::int64_t limit = 0;
@@ -940,15 +981,16 @@ int run_eval(const EvalArgs& a) {
   // The ranks evaluate the same model on the same examples with the same settings.
   if (world.size() > 1)
     world.check_same(
-        {{"--checkpoint", a.checkpoint},
-         {"device", dev.is_cuda() ? "cuda" : "cpu"},  // a GPU and a CPU rank reduce otherwise
-         {"--data", a.data},
+        {{"device", dev.is_cuda() ? "cuda" : "cpu"},  // a GPU and a CPU rank reduce otherwise
+         {"--data", a.data.empty() ? "not given" : "given"},
          {"--limit", std::to_string(a.limit)},
          {"--ll-k", std::to_string(a.ll_k)},
          {"--ll-examples", std::to_string(a.ll_examples)},
          {"--seed", std::to_string(a.seed)},
          {"the examples", std::to_string(test.size())},
          {"the examples' values (fingerprint)", std::to_string(dist::fingerprint({test.images}))},
+         // The same model (its contents, whatever the file's name): its configuration too.
+         {"the checkpoint's configuration (fingerprint)", metadata_fingerprint(a.checkpoint)},
          {"the model's parameters (fingerprint)",
           std::to_string(dist::fingerprint(model->parameters()))}});
   models::JsonReport js;
@@ -1166,13 +1208,10 @@ int main(int argc, char** argv) {
       ->add_option("--class-names", a.class_names,
                    "a text file of class names, one per line by label, for report.html's legend "
                    "(Fashion-MNIST's are built in)")
-      ->check(CLI::ExistingFile)
       ->group("data");
-  train
-      ->add_option("--resume", a.resume,
-                   "continue the run in this folder from its last training state (the run's own "
-                   "flags; --epochs is the total)")
-      ->check(CLI::ExistingDirectory);
+  train->add_option("--resume", a.resume,
+                    "continue the run in this folder from its last training state (the run's own "
+                    "flags; --epochs is the total)");
 
   SampleArgs sa;
   CLI::App* sample = app.add_subcommand("sample", "decode draws from the prior of a saved VAE");
@@ -1267,12 +1306,22 @@ int main(int argc, char** argv) {
     if (dist::world().size() > 1) dist::abort(2, "usage error (see above)");
     return 2;
   }
+  dist::Group& world = dist::world();
+  const bool several = world.size() > 1;
+  std::string command;  // the command this process runs, "--help" when it printed help
   try {
     a.argv.assign(argv, argv + argc);
     app.parse(argc, argv);
+    for (const CLI::App* sub : app.get_subcommands()) command = sub->get_name();
     a.hidden = parse_widths(hidden_text);
     if (*train) {
       check_model_flags(*train, a);
+      if (a.batch < world.size())
+        throw CLI::ValidationError(
+            "--batch", detail::cat("--batch ", a.batch, " cannot be shared by ", world.size(),
+                                   " processes: each takes at least one row of every batch; use "
+                                   "--batch ",
+                                   world.size(), " or more"));
       if (!a.resume.empty()) {
         if (train->count("--out") > 0 && fs::path(a.out) != fs::path(a.resume))
           throw CLI::ValidationError(
@@ -1285,18 +1334,24 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
     // A rank that stops alone would leave the others waiting for it: the job ends.
-    if (rc != 0 && dist::world().size() > 1) dist::abort(2, "usage error (see above)");
-    return rc == 0 ? 0 : 2;
+    if (rc != 0 && several) dist::abort(2, "usage error (see above)");
+    if (rc != 0 || !several) return rc == 0 ? 0 : 2;
+    command = "--help";  // help (or the version) printed: the other ranks must have done the same
   }
   // Across processes a failing rank ends every rank at once (none is left waiting in a
   // collective); its message is printed with its rank.
-  const bool several = dist::world().size() > 1;
   try {
+    if (several) {
+      // Before anything else the ranks do together: the same command, then the same flags.
+      world.check_same({{"command", command}});
+      if (command == "--help") return 0;
+      if (*train) world.check_same(rank_fields(a));
+    }
     if (several && !*train && !*eval)
-      throw Error("latent", detail::cat("started as ", dist::world().size(),
+      throw Error("latent", detail::cat("started as ", world.size(),
                                         " processes: only `latent train` and `latent eval` run "
                                         "across processes; run the other commands as one"));
-    if (a.model == "beta-vae" && a.beta == 1.0 && dist::world().is_root())
+    if (a.model == "beta-vae" && a.beta == 1.0 && world.is_root())
       std::fprintf(stderr, "latent: note: beta-vae with --beta 1 is the plain VAE\n");
     if (*train) return run_train(a);
     if (*sample) return run_sample(sa);

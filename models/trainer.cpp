@@ -261,7 +261,8 @@ void Trainer::join_ranks(const Tensor& train, const Tensor& test) {
                      {"train.rows", str(train.dim(0))},
                      {"train.cols", str(train.dim(1))},
                      {"train.fingerprint", str(dist::fingerprint({train}))},
-                     {"test.rows", str(test.defined() ? test.dim(0) : 0)}});
+                     {"test.rows", str(test.defined() ? test.dim(0) : 0)},
+                     {"test.fingerprint", test.defined() ? str(dist::fingerprint({test})) : ""}});
   // Rank 0's parameters and optimizer state (moments, step counts) everywhere.
   NoGradGuard no_grad;
   for (const Tensor& p : model_.parameters()) group_.broadcast(p);

@@ -82,10 +82,25 @@ foreach(key test_elbo test_recon_mse active_units)
 endforeach()
 list(APPEND args --epochs 1)
 
-# One rank fails (its data folder does not exist): the job ends, fast, with that rank's message.
+# Small CSV data sets of one name in two folders (wa, wb), for ranks started in either.
+file(MAKE_DIRECTORY ${OUT}/wa ${OUT}/wb)
+set(rows "")
+foreach(i RANGE 1 40)
+  math(EXPR v "${i} % 10")
+  string(APPEND rows "0.${v},0.5,0.25,1\n")
+endforeach()
+file(WRITE ${OUT}/wa/x.csv "${rows}")
+file(WRITE ${OUT}/wb/x.csv "${rows}")
+file(WRITE ${OUT}/wa/t.csv "0.1,0.2,0.3,0.4\n0.5,0.5,0.5,0.5\n")
+file(WRITE ${OUT}/wb/t.csv "0.9,0.2,0.3,0.4\n0.5,0.5,0.5,0.5\n")
+set(csv_args train --data x.csv --test-data t.csv --hidden 4 --latent 2 --batch 8 --epochs 1
+    --ll-k 0 --device cpu --out ${OUT}/csv)
+
+# One rank fails (its data file does not exist): the job ends, fast, with that rank's message.
+file(MAKE_DIRECTORY ${OUT}/empty)
 string(TIMESTAMP t0 "%s")
-execute_process(COMMAND ${MPIRUN} -np 1 ${CLI} ${args} --out ${OUT}/fail : -np 1 ${CLI} ${args}
-                        --out ${OUT}/fail --data ${OUT}/nonexistent
+execute_process(COMMAND ${MPIRUN} -np 1 -wdir ${OUT}/wa ${CLI} ${csv_args} : -np 1
+                        -wdir ${OUT}/empty ${CLI} ${csv_args}
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 60)
 string(TIMESTAMP t1 "%s")
 math(EXPR took "${t1} - ${t0}")
@@ -93,7 +108,7 @@ if(rc EQUAL 0 OR took GREATER 30)
   message(FATAL_ERROR "a failing rank gave status ${rc} after ${took} s: ${err}")
 endif()
 string(FIND "${err}" "rank 1 of 2" at)
-string(FIND "${err}" "nonexistent" named)
+string(FIND "${err}" "x.csv" named)
 if(at EQUAL -1 OR named EQUAL -1)
   message(FATAL_ERROR "the failing rank's message is missing: ${err}")
 endif()
@@ -102,9 +117,49 @@ endif()
 execute_process(COMMAND ${MPIRUN} -np 1 ${CLI} ${args} --batch 128 --out ${OUT}/mismatch : -np 1
                         ${CLI} ${args} --batch 64 --out ${OUT}/mismatch
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 60)
-string(FIND "${err}" "ranks disagree on 'batch': 128 on rank 0, 64 on rank 1" at)
+string(FIND "${err}" "ranks disagree on '--batch': 128 on rank 0, 64 on rank 1" at)
 if(rc EQUAL 0 OR at EQUAL -1)
   message(FATAL_ERROR "ranks with other batch sizes were not refused (${rc}): ${err}")
+endif()
+# Every flag that shapes the training is compared, by name.
+execute_process(COMMAND ${MPIRUN} -np 1 ${CLI} ${args} --out ${OUT}/mismatch : -np 1
+                        ${CLI} ${args} --activation tanh --out ${OUT}/mismatch
+                RESULT_VARIABLE rc ERROR_VARIABLE err TIMEOUT 60)
+string(FIND "${err}" "ranks disagree on '--activation': relu on rank 0, tanh on rank 1" at)
+if(rc EQUAL 0 OR at EQUAL -1)
+  message(FATAL_ERROR "ranks with other activations were not refused (${rc}): ${err}")
+endif()
+# --resume on one rank only: refused before rank 0 touches the folder (here it would have
+# replaced the run with --overwrite).
+execute_process(COMMAND ${MPIRUN} -np 1 ${CLI} ${args} --out ${OUT}/two --overwrite : -np 1
+                        ${CLI} ${args} --resume ${OUT}/two
+                RESULT_VARIABLE rc ERROR_VARIABLE err TIMEOUT 60)
+string(FIND "${err}" "ranks disagree on '--resume': not given on rank 0, given on rank 1" at)
+if(rc EQUAL 0 OR at EQUAL -1 OR NOT EXISTS ${OUT}/two/model.safetensors)
+  message(FATAL_ERROR "--resume on one rank only was not refused at start (${rc}): ${err}")
+endif()
+# Another command, or help, on one rank: the job ends with a message instead of waiting.
+execute_process(COMMAND ${MPIRUN} -np 1 ${CLI} ${args} --out ${OUT}/mismatch : -np 1
+                        ${CLI} train --help
+                RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err TIMEOUT 60)
+string(FIND "${err}" "ranks disagree on 'command': train on rank 0, --help on rank 1" at)
+if(rc EQUAL 0 OR at EQUAL -1)
+  message(FATAL_ERROR "help on one rank did not end the job with a message (${rc}): ${err}")
+endif()
+# The same relative file name read in other folders: the contents differ, and are compared.
+execute_process(COMMAND ${MPIRUN} -np 1 -wdir ${OUT}/wa ${CLI} ${csv_args} : -np 1 -wdir ${OUT}/wb
+                        ${CLI} ${csv_args}
+                RESULT_VARIABLE rc ERROR_VARIABLE err TIMEOUT 60)
+string(FIND "${err}" "ranks disagree on 'the test examples' values (fingerprint)'" at)
+if(rc EQUAL 0 OR at EQUAL -1)
+  message(FATAL_ERROR "ranks with other test data were not refused (${rc}): ${err}")
+endif()
+file(WRITE ${OUT}/wb/t.csv "0.1,0.2,0.3,0.4\n0.5,0.5,0.5,0.5\n")
+execute_process(COMMAND ${MPIRUN} -np 1 -wdir ${OUT}/wa ${CLI} ${csv_args} : -np 1 -wdir ${OUT}/wb
+                        ${CLI} ${csv_args}
+                RESULT_VARIABLE rc ERROR_VARIABLE err TIMEOUT 60)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "ranks with the same data in other folders were refused (${rc}): ${err}")
 endif()
 
 # A batch smaller than the processes: refused before any data is read, naming the flag.
@@ -151,4 +206,13 @@ endforeach()
 string(JSON ws GET "${shared}" world_size)
 if(NOT ws EQUAL 2)
   message(FATAL_ERROR "latent eval of 2 ranks reports world_size ${ws}")
+endif()
+# The checkpoint named by another path on each rank is the same model.
+list(REMOVE_ITEM eval_args --checkpoint ${OUT}/two/model.safetensors)
+execute_process(COMMAND ${MPIRUN} -np 1 -wdir ${OUT} ${CLI} ${eval_args}
+                        --checkpoint two/model.safetensors : -np 1 ${CLI} ${eval_args}
+                        --checkpoint ${OUT}/two/model.safetensors
+                RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err TIMEOUT 120)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "latent eval refused one checkpoint named two ways (${rc}): ${err}")
 endif()
