@@ -13,3 +13,12 @@ if(at EQUAL -1)
   message(FATAL_ERROR "the failing rank's message is missing: ${err}")
 endif()
 message(STATUS "the job ended with status ${rc} after ${took} s")
+
+# Ranks whose all-reduces differ in length: MPI's error is reported by latent, naming the call, and
+# the job ends.
+execute_process(COMMAND ${MPIRUN} -np 2 ${DRIVER} mismatch RESULT_VARIABLE rc OUTPUT_VARIABLE out
+                ERROR_VARIABLE err TIMEOUT 90)
+string(FIND "${err}" "[dist] MPI_Allreduce failed: " at)
+if(rc EQUAL 0 OR at EQUAL -1)
+  message(FATAL_ERROR "all-reduces of other lengths gave status ${rc} without latent's error: ${out} ${err}")
+endif()

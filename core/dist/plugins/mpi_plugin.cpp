@@ -79,6 +79,14 @@ int world(void** comm, int* rank, int* size, int* local_rank, char* err, std::si
     delete c;
     return fail(dup, "MPI_Comm_dup", err, err_len);
   }
+  // Its failures come back to the caller, who reports them (and ends the job) in latent's words,
+  // instead of MPI ending the process with its own message only.
+  const int handler = MPI_Comm_set_errhandler(*c, MPI_ERRORS_RETURN);
+  if (handler != MPI_SUCCESS) {
+    MPI_Comm_free(c);
+    delete c;
+    return fail(handler, "MPI_Comm_set_errhandler", err, err_len);
+  }
   *comm = c;
   return 0;
 }
