@@ -259,17 +259,30 @@ Metadata config_fields(const TrainArgs& a) {
 }
 
 // What the ranks of a launch must all be given, compared by flag name before they do anything
-// together: the flags a resumed run shares (config_fields) and those it may change, with the data
-// files by presence only (their contents are compared once read: a copy on another machine may
-// have another path); not where rank 0 writes (--out, --overwrite, --class-names) nor the device
-// (compared by kind once chosen: `auto` and `cuda` are the same on GPU machines).
+// together: the flags a resumed run shares (config_fields) and those it may change, as a user
+// writes them ("0.1", "not given"). Not the data files (their contents are compared once read: a
+// copy at another path is the same data; the labels only colour rank 0's pictures), where rank 0
+// writes (--out, --overwrite, --class-names), nor the device (compared by kind once chosen: `auto`
+// and `cuda` are the same on GPU machines).
 std::vector<std::pair<std::string, std::string>> rank_fields(const TrainArgs& a) {
-  const std::vector<std::string> files = {"--data", "--labels", "--test-data", "--test-labels"};
+  const auto among = [](const std::string& flag, std::initializer_list<const char*> flags) {
+    return std::any_of(flags.begin(), flags.end(), [&](const char* f) { return flag == f; });
+  };
   std::vector<std::pair<std::string, std::string>> f;
   for (const auto& [key, value] : config_fields(a)) {
     std::string flag = key.substr(std::string("latent.cli.").size());
-    const bool file = std::find(files.begin(), files.end(), flag) != files.end();
-    f.emplace_back(std::move(flag), file ? (value.empty() ? "not given" : "given") : value);
+    if (among(flag, {"--data", "--labels", "--test-data", "--test-labels"})) continue;
+    std::string shown = value.empty() ? "not given" : value;
+    if (among(flag,
+              {"--lr", "--weight-decay", "--momentum", "--grad-clip", "--beta",
+               "--corruption-level", "--sparsity-weight", "--rho", "--lambda", "--val-split"})) {
+      // Written with 17 digits: the shortest text that reads back as the same number.
+      const double v = std::stod(value);
+      char text[32];
+      const auto end = std::to_chars(text, text + sizeof text, v).ptr;
+      shown = v < 0 ? "not given" : std::string(text, end);  // negative: the flag's default
+    }
+    f.emplace_back(std::move(flag), std::move(shown));
   }
   f.emplace_back("--epochs", std::to_string(a.epochs));
   f.emplace_back("--ll-k", std::to_string(a.ll_k));
@@ -582,12 +595,14 @@ int run_train(const TrainArgs& a) {
   // The ranks read the same examples (their values, whatever the files' names), before rank 0
   // touches the output folder.
   if (world.size() > 1)
-    world.check_same({{"the training examples", std::to_string(ud.train.size())},
-                      {"the test examples", std::to_string(ud.test.size())},
-                      {"the training examples' values (fingerprint)",
-                       std::to_string(dist::fingerprint({ud.train.images}))},
-                      {"the test examples' values (fingerprint)",
-                       std::to_string(dist::fingerprint({ud.test.images}))}});
+    world.check_same(
+        {{"the number of training examples (--data)", std::to_string(ud.train.size())},
+         {"the number of test examples (--test-data, or --data's held out)",
+          std::to_string(ud.test.size())},
+         {"the training examples (--data), by a fingerprint of their values",
+          std::to_string(dist::fingerprint({ud.train.images}))},
+         {"the test examples (--test-data, or --data's held out), by a fingerprint of their values",
+          std::to_string(dist::fingerprint({ud.test.images}))}});
 
   const fs::path out(a.out);
   if (root) {
@@ -982,16 +997,17 @@ int run_eval(const EvalArgs& a) {
   if (world.size() > 1)
     world.check_same(
         {{"device", dev.is_cuda() ? "cuda" : "cpu"},  // a GPU and a CPU rank reduce otherwise
-         {"--data", a.data.empty() ? "not given" : "given"},
          {"--limit", std::to_string(a.limit)},
          {"--ll-k", std::to_string(a.ll_k)},
          {"--ll-examples", std::to_string(a.ll_examples)},
          {"--seed", std::to_string(a.seed)},
-         {"the examples", std::to_string(test.size())},
-         {"the examples' values (fingerprint)", std::to_string(dist::fingerprint({test.images}))},
+         {"the number of examples (--data)", std::to_string(test.size())},
+         {"the examples (--data), by a fingerprint of their values",
+          std::to_string(dist::fingerprint({test.images}))},
          // The same model (its contents, whatever the file's name): its configuration too.
-         {"the checkpoint's configuration (fingerprint)", metadata_fingerprint(a.checkpoint)},
-         {"the model's parameters (fingerprint)",
+         {"the model's configuration (--checkpoint), by a fingerprint",
+          metadata_fingerprint(a.checkpoint)},
+         {"the model (--checkpoint), by a fingerprint of its parameters",
           std::to_string(dist::fingerprint(model->parameters()))}});
   models::JsonReport js;
   js.set("checkpoint", a.checkpoint);
@@ -1332,7 +1348,8 @@ int main(int argc, char** argv) {
       }
     }
   } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);
+    // Help is printed by rank 0 alone; an error by every rank that made it.
+    const int rc = several && !world.is_root() && e.get_exit_code() == 0 ? 0 : app.exit(e);
     // A rank that stops alone would leave the others waiting for it: the job ends.
     if (rc != 0 && several) dist::abort(2, "usage error (see above)");
     if (rc != 0 || !several) return rc == 0 ? 0 : 2;

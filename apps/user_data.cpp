@@ -22,13 +22,23 @@ bool is_dir(const std::string& p) {
   return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+// A file reader's result; its failure (a missing or damaged file) names the flag that gave it.
+template <class Read>
+auto read_for(const char* flag, Read&& read) {
+  try {
+    return read();
+  } catch (const Error& e) {
+    throw Error("data", detail::cat(flag, ": ", e.what()));
+  }
+}
+
 // Examples [N, D] from a .npy or .csv file, with the image shape a .npy's dimensions give.
 Tensor read_examples(const std::string& path, const char* flag, ImageShape* shape) {
   const std::string p = ends_with(path, ".gz") ? path.substr(0, path.size() - 3) : path;
   Tensor x;
   if (ends_with(p, ".npy")) {
     std::string descr;
-    x = data::read_npy(path, DType::f32, &descr);
+    x = read_for(flag, [&] { return data::read_npy(path, DType::f32, &descr); });
     const bool bytes = descr.find("u1") != std::string::npos;
     const std::int64_t dims = x.ndim();
     check(dims >= 2, "data", flag, " ", path, " holds an array of shape ", x.shape().str(),
@@ -44,7 +54,7 @@ Tensor read_examples(const std::string& path, const char* flag, ImageShape* shap
     }
     if (bytes) x = x * (1.0 / 255.0);
   } else if (ends_with(p, ".csv")) {
-    x = data::read_csv(path);
+    x = read_for(flag, [&] { return data::read_csv(path); });
   } else {
     throw Error("data", std::string(flag) + " " + path +
                             ": not a folder of IDX files, a .npy or a .csv file (.gz allowed)");
@@ -63,11 +73,11 @@ Tensor read_labels(const std::string& path, const char* flag, std::int64_t n) {
   const std::string p = ends_with(path, ".gz") ? path.substr(0, path.size() - 3) : path;
   Tensor y;
   if (ends_with(p, ".npy"))
-    y = data::read_npy(path);
+    y = read_for(flag, [&] { return data::read_npy(path); });
   else if (ends_with(p, ".csv"))
-    y = data::read_csv(path);
+    y = read_for(flag, [&] { return data::read_csv(path); });
   else
-    y = data::read_idx(path);
+    y = read_for(flag, [&] { return data::read_idx(path); });
   check(y.ndim() == 1 || (y.ndim() == 2 && y.dim(1) == 1), "data", flag, " ", path,
         " holds an array of shape ", y.shape().str(), ": labels are [N] or [N, 1]");
   check(y.dim(0) == n, "data", flag, " ", path, " holds ", y.dim(0), " labels for ", n,

@@ -129,6 +129,14 @@ string(FIND "${err}" "ranks disagree on '--activation': relu on rank 0, tanh on 
 if(rc EQUAL 0 OR at EQUAL -1)
   message(FATAL_ERROR "ranks with other activations were not refused (${rc}): ${err}")
 endif()
+# Numbers as the user wrote them; a flag left to its default is "not given".
+execute_process(COMMAND ${MPIRUN} -np 1 ${CLI} ${args} --out ${OUT}/mismatch : -np 1
+                        ${CLI} ${args} --weight-decay 0.1 --out ${OUT}/mismatch
+                RESULT_VARIABLE rc ERROR_VARIABLE err TIMEOUT 60)
+string(FIND "${err}" "ranks disagree on '--weight-decay': not given on rank 0, 0.1 on rank 1" at)
+if(rc EQUAL 0 OR at EQUAL -1)
+  message(FATAL_ERROR "ranks with other weight decays were not refused as such (${rc}): ${err}")
+endif()
 # --resume on one rank only: refused before rank 0 touches the folder (here it would have
 # replaced the run with --overwrite).
 execute_process(COMMAND ${MPIRUN} -np 1 ${CLI} ${args} --out ${OUT}/two --overwrite : -np 1
@@ -146,11 +154,19 @@ string(FIND "${err}" "ranks disagree on 'command': train on rank 0, --help on ra
 if(rc EQUAL 0 OR at EQUAL -1)
   message(FATAL_ERROR "help on one rank did not end the job with a message (${rc}): ${err}")
 endif()
+# Help on every rank: printed once, by rank 0.
+execute_process(COMMAND ${MPIRUN} -np 2 ${CLI} train --help
+                RESULT_VARIABLE rc OUTPUT_VARIABLE help ERROR_VARIABLE err TIMEOUT 60)
+string(REGEX MATCHALL "--weight-decay" printed "${help}")
+list(LENGTH printed n)
+if(NOT rc EQUAL 0 OR NOT n EQUAL 1)
+  message(FATAL_ERROR "latent train --help on 2 ranks: status ${rc}, printed ${n} times: ${err}")
+endif()
 # The same relative file name read in other folders: the contents differ, and are compared.
 execute_process(COMMAND ${MPIRUN} -np 1 -wdir ${OUT}/wa ${CLI} ${csv_args} : -np 1 -wdir ${OUT}/wb
                         ${CLI} ${csv_args}
                 RESULT_VARIABLE rc ERROR_VARIABLE err TIMEOUT 60)
-string(FIND "${err}" "ranks disagree on 'the test examples' values (fingerprint)'" at)
+string(FIND "${err}" "ranks disagree on 'the test examples (--test-data, or --data's held out), by a fingerprint of their values'" at)
 if(rc EQUAL 0 OR at EQUAL -1)
   message(FATAL_ERROR "ranks with other test data were not refused (${rc}): ${err}")
 endif()
