@@ -276,11 +276,12 @@ std::vector<std::pair<std::string, std::string>> rank_fields(const TrainArgs& a)
     if (among(flag,
               {"--lr", "--weight-decay", "--momentum", "--grad-clip", "--beta",
                "--corruption-level", "--sparsity-weight", "--rho", "--lambda", "--val-split"})) {
-      // Written with 17 digits: the shortest text that reads back as the same number.
+      // Stored with 17 digits; shown as the shortest text that reads back as the same number.
       const double v = std::stod(value);
       char text[32];
       const auto end = std::to_chars(text, text + sizeof text, v).ptr;
-      shown = v < 0 ? "not given" : std::string(text, end);  // negative: the flag's default
+      // Negative: the flag's own default (these flags refuse negative values).
+      shown = v < 0 ? "not given" : v == 0 ? "0" : std::string(text, end);
     }
     f.emplace_back(std::move(flag), std::move(shown));
   }
@@ -537,17 +538,23 @@ Device process_device(const std::string& flag, const char* command) {
           " GPUs: start at most one process per GPU");
     d = Device::parse(gpus == 1 ? "cuda:0" : "cuda:" + std::to_string(w.local_rank()));
   }
-  // Every rank takes part (a CPU rank with a value of its own): the physical GPU and its machine.
+  // GPU ranks reduce through NCCL, CPU ranks through MPI: one kind for all, refused at start.
+  w.check_same({{"the device (--device)", d.is_cuda() ? "cuda" : "cpu"}});
+  // Every rank takes part (a CPU rank with a value of its own): the physical GPU and its machine,
+  // told apart by host name and boot id (hosts of one name, cloned or containers, are not one).
   char host[256] = {};
   if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "?");
+  std::string boot;
+  std::getline(std::ifstream("/proc/sys/kernel/random/boot_id"), boot);
   const std::string mine = d.is_cuda() ? cuda_bus_id(d.index()) + " of " + host
                                        : "none (CPU rank " + std::to_string(w.rank()) + ")";
-  if (const auto two = w.find_same(mine))
-    throw Error(command,
-                detail::cat("ranks ", two->first, " and ", two->second, " would both use the GPU ",
-                            w.broadcast(mine, two->first), " (--device ", flag,
-                            "): every rank needs a GPU of its own; start at most one "
-                            "process per GPU"));
+  if (const auto two = w.find_same(mine + "\n" + boot)) {
+    const std::string shared = w.broadcast(mine, two->first);
+    throw Error(command, detail::cat("ranks ", two->first, " and ", two->second,
+                                     " would both use the GPU ", shared, " (--device ", flag,
+                                     "): every rank needs a GPU of its own; start at most one "
+                                     "process per GPU"));
+  }
   return d;
 }
 
@@ -834,7 +841,8 @@ int train_into(const TrainArgs& a, const fs::path& out, const std::string& start
   // batch; every rank gets the sums).
   if (root) std::fprintf(stderr, "latent: evaluating and drawing\n");
   const TestMetrics metrics =
-      test_metrics(*model, test.images.to(dev), {.group = &world}, a.ll_k, a.ll_examples, a.seed);
+      test_metrics(*model, test.images.to(dev), {.seed = a.seed, .group = &world}, a.ll_k,
+                   a.ll_examples, a.seed);
   if (!root) {
     world.barrier();  // rank 0 alone draws and writes
     return 0;
@@ -970,7 +978,7 @@ int run_sample(const SampleArgs& a) {
 std::string metadata_fingerprint(const std::string& checkpoint) {
   std::string text;
   for (const auto& [key, value] : read_metadata(checkpoint)) text += key + '\0' + value + '\n';
-  return std::to_string(std::hash<std::string>{}(text));
+  return std::to_string(dist::fingerprint(text));
 }
 
 struct EvalArgs {

@@ -52,8 +52,9 @@ int cuda_device_count();
 inline bool cuda_available() {
   return cuda_device_count() > 0;
 }
-// The PCI bus id of GPU `index` ("0000:3b:00.0"): which physical GPU it is, whatever number
-// CUDA_VISIBLE_DEVICES gives it in this process. Throws latent::Error for a GPU that is not there.
+// The PCI bus id of GPU `index` (domain:bus:device.function): which physical GPU it is, whatever
+// number CUDA_VISIBLE_DEVICES gives it in this process. Throws latent::Error for a GPU that is not
+// there.
 std::string cuda_bus_id(int index);
 
 }  // namespace latent

@@ -41,7 +41,7 @@ int parse_int(const char* v, int fallback) {
 }
 
 // 64-bit FNV-1a, the hash check_same compares and fingerprint() gives.
-constexpr std::uint64_t kFnvBasis = 1469598103934665603ull;
+constexpr std::uint64_t kFnvBasis = 14695981039346656037ull;
 void fnv_mix(std::uint64_t& h, const unsigned char* bytes, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) {
     h ^= bytes[i];
@@ -430,8 +430,11 @@ std::optional<std::pair<int, int>> Group::find_same(const std::string& value) {
   for (int i = 0; i < size_; ++i) {
     for (int j = i + 1; j < size_; ++j) {
       if (all[static_cast<std::size_t>(j)] != all[static_cast<std::size_t>(i)]) continue;
-      // Equal hashes: the values themselves decide (every rank makes the same broadcasts).
-      if (broadcast(value, i) == broadcast(value, j)) return std::pair{i, j};
+      // Equal hashes: the values themselves decide (every rank makes the same broadcasts, in
+      // this order).
+      const std::string first = broadcast(value, i);
+      const std::string second = broadcast(value, j);
+      if (first == second) return std::pair{i, j};
     }
   }
   return std::nullopt;
@@ -538,6 +541,12 @@ std::uint64_t fingerprint(const std::vector<Tensor>& tensors) {
       fnv_mix(h, reinterpret_cast<const unsigned char*>(v.data()), v.size() * sizeof(float));
     }
   }
+  return h;
+}
+
+std::uint64_t fingerprint(std::string_view bytes) {
+  std::uint64_t h = kFnvBasis;
+  fnv_mix(h, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
   return h;
 }
 

@@ -37,6 +37,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -172,6 +173,8 @@ Tensor whole_batch_mean(const Tensor& share_mean);
 // A 64-bit FNV-1a hash of the tensors' values in order (read to the host a few thousand rows at a
 // time): what ranks compare (check_same) to see that they hold the same data or parameters.
 std::uint64_t fingerprint(const std::vector<Tensor>& tensors);
+// The same hash of bytes (a text ranks compare without sending it).
+std::uint64_t fingerprint(std::string_view bytes);
 
 // Rank `rank`'s rows of n rows shared by `size` ranks: [floor(rank n / size), floor((rank + 1) n
 // / size)), so the shares are contiguous, in rank order, and differ by at most one row.

@@ -129,7 +129,7 @@ string(FIND "${err}" "ranks disagree on '--activation': relu on rank 0, tanh on 
 if(rc EQUAL 0 OR at EQUAL -1)
   message(FATAL_ERROR "ranks with other activations were not refused (${rc}): ${err}")
 endif()
-# Numbers as the user wrote them; a flag left to its default is "not given".
+# Numbers as the user wrote them; a flag left to a default that depends on others is "not given".
 execute_process(COMMAND ${MPIRUN} -np 1 ${CLI} ${args} --out ${OUT}/mismatch : -np 1
                         ${CLI} ${args} --weight-decay 0.1 --out ${OUT}/mismatch
                 RESULT_VARIABLE rc ERROR_VARIABLE err TIMEOUT 60)

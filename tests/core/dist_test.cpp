@@ -109,6 +109,13 @@ TEST(Dist, SharesAreContiguousAndCoverTheBatch) {
   EXPECT_THROW(share(-1, 0, 2), Error);
 }
 
+// The hash ranks compare is 64-bit FNV-1a (its published values), the same on every machine.
+TEST(Dist, FingerprintOfBytesIsFnv1a) {
+  EXPECT_EQ(fingerprint(std::string_view("")), 0xcbf29ce484222325ULL);
+  EXPECT_EQ(fingerprint(std::string_view("a")), 0xaf63dc4c8601ec8cULL);
+  EXPECT_NE(fingerprint(std::string_view("ab")), fingerprint(std::string_view("ba")));
+}
+
 // Without a launcher the world is this process: every collective returns at once, no kernel runs.
 TEST(Dist, AWorldOfOneDoesNothing) {
   Group& w = world();
