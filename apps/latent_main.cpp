@@ -1342,7 +1342,7 @@ int main(int argc, char** argv) {
       check_model_flags(*train, a);
       if (a.batch < world.size())
         throw CLI::ValidationError(
-            "--batch", detail::cat("--batch ", a.batch, " cannot be shared by ", world.size(),
+            "--batch", detail::cat("a batch of ", a.batch, " cannot be shared by ", world.size(),
                                    " processes: each takes at least one row of every batch; use "
                                    "--batch ",
                                    world.size(), " or more"));

@@ -181,7 +181,7 @@ endif()
 # A batch smaller than the processes: refused before any data is read, naming the flag.
 execute_process(COMMAND ${MPIRUN} -np 2 ${CLI} ${args} --batch 1 --out ${OUT}/tiny
                 RESULT_VARIABLE rc ERROR_VARIABLE err TIMEOUT 60)
-string(FIND "${err}" "--batch 1 cannot be shared by 2 processes" at)
+string(FIND "${err}" "--batch: a batch of 1 cannot be shared by 2 processes" at)
 if(rc EQUAL 0 OR at EQUAL -1)
   message(FATAL_ERROR "a batch of 1 for 2 processes was not refused (${rc}): ${err}")
 endif()
