@@ -258,6 +258,24 @@ Metadata config_fields(const TrainArgs& a) {
   return m;
 }
 
+// A flag's value as config_fields stores it, as a user writes it: numbers in their shortest
+// form ("0.1", stored with 17 digits), "not given" for an empty value or the -1 that stands for
+// a default depending on other flags.
+std::string flag_text(const std::string& flag, const std::string& stored) {
+  static const std::vector<std::string> reals = {
+      "--lr",  "--weight-decay",    "--momentum", "--grad-clip", "--beta", "--corruption-level",
+      "--rho", "--sparsity-weight", "--lambda",   "--val-split"};
+  if (stored.empty()) return "not given";
+  if (std::find(reals.begin(), reals.end(), flag) == reals.end()) return stored;
+  double v = 0;
+  const auto [at, ec] = std::from_chars(stored.data(), stored.data() + stored.size(), v);
+  if (ec != std::errc() || at != stored.data() + stored.size()) return stored;
+  if (v < 0) return "not given";  // these flags refuse negative values
+  if (v == 0) return "0";
+  char text[32];
+  return std::string(text, std::to_chars(text, text + sizeof text, v).ptr);
+}
+
 // What the ranks of a launch must all be given, compared by flag name before they do anything
 // together: the flags a resumed run shares (config_fields) and those it may change, as a user
 // writes them ("0.1", "not given"). Not the data files (their contents are compared once read: a
@@ -270,20 +288,9 @@ std::vector<std::pair<std::string, std::string>> rank_fields(const TrainArgs& a)
   };
   std::vector<std::pair<std::string, std::string>> f;
   for (const auto& [key, value] : config_fields(a)) {
-    std::string flag = key.substr(std::string("latent.cli.").size());
+    const std::string flag = key.substr(std::string("latent.cli.").size());
     if (among(flag, {"--data", "--labels", "--test-data", "--test-labels"})) continue;
-    std::string shown = value.empty() ? "not given" : value;
-    if (among(flag,
-              {"--lr", "--weight-decay", "--momentum", "--grad-clip", "--beta",
-               "--corruption-level", "--sparsity-weight", "--rho", "--lambda", "--val-split"})) {
-      // Stored with 17 digits; shown as the shortest text that reads back as the same number.
-      const double v = std::stod(value);
-      char text[32];
-      const auto end = std::to_chars(text, text + sizeof text, v).ptr;
-      // Negative: the flag's own default (these flags refuse negative values).
-      shown = v < 0 ? "not given" : v == 0 ? "0" : std::string(text, end);
-    }
-    f.emplace_back(std::move(flag), std::move(shown));
+    f.emplace_back(flag, flag_text(flag, value));
   }
   f.emplace_back("--epochs", std::to_string(a.epochs));
   f.emplace_back("--ll-k", std::to_string(a.ll_k));
@@ -653,9 +660,10 @@ int run_train(const TrainArgs& a) {
       const auto it = saved.find(key);
       check(it != saved.end(), "train", "--resume: ", state.string(), " was not written by a run ",
             "of latent train (no \"", key, "\")");
-      check(it->second == value, "train", "--resume: ", key.substr(11), " is '", value,
-            "' here but '", it->second, "' in the run being resumed (", state.string(),
-            "): resume with the run's own flags");
+      const std::string flag = key.substr(std::string("latent.cli.").size());
+      check(it->second == value, "train", "--resume: ", flag, " is '", flag_text(flag, value),
+            "' here but '", flag_text(flag, it->second), "' in the run being resumed (",
+            state.string(), "): resume with the run's own flags");
     }
     check(a.epochs > states.back().first, "train", "--resume: the run has ", states.back().first,
           " epochs already; --epochs is the total (give more than ", states.back().first, ")");
