@@ -1012,8 +1012,7 @@ int run_eval(const EvalArgs& a) {
   // The ranks evaluate the same model on the same examples with the same settings.
   if (world.size() > 1)
     world.check_same(
-        {{"device", dev.is_cuda() ? "cuda" : "cpu"},  // a GPU and a CPU rank reduce otherwise
-         {"--limit", std::to_string(a.limit)},
+        {{"--limit", std::to_string(a.limit)},
          {"--ll-k", std::to_string(a.ll_k)},
          {"--ll-examples", std::to_string(a.ll_examples)},
          {"--seed", std::to_string(a.seed)},
@@ -1369,7 +1368,7 @@ int main(int argc, char** argv) {
     // A rank that stops alone would leave the others waiting for it: the job ends.
     if (rc != 0 && several) dist::abort(2, "usage error (see above)");
     if (rc != 0 || !several) return rc == 0 ? 0 : 2;
-    command = "--help";  // help (or the version) printed: the other ranks must have done the same
+    command = "--help";  // help printed: the other ranks must have asked for it too
   }
   // Across processes a failing rank ends every rank at once (none is left waiting in a
   // collective); its message is printed with its rank.
