@@ -557,10 +557,11 @@ Device process_device(const std::string& flag, const char* command) {
                                        : "none (CPU rank " + std::to_string(w.rank()) + ")";
   if (const auto two = w.find_same(mine + "\n" + boot)) {
     const std::string shared = w.broadcast(mine, two->first);
-    throw Error(command, detail::cat("ranks ", two->first, " and ", two->second,
-                                     " would both use the GPU ", shared, " (--device ", flag,
-                                     "): every rank needs a GPU of its own; start at most one "
-                                     "process per GPU"));
+    throw dist::SharedError(
+        command, detail::cat("ranks ", two->first, " and ", two->second, " would both use the GPU ",
+                             shared, " (--device ", flag,
+                             "): every rank needs a GPU of its own; start at most one "
+                             "process per GPU"));
   }
   return d;
 }
@@ -1392,6 +1393,11 @@ int main(int argc, char** argv) {
     if (*reconstruct) return app::run_reconstruct(ia);
     if (*interpolate) return app::run_interpolate(ia);
     if (*traverse) return app::run_traverse(ia);
+  } catch (const dist::SharedError& e) {
+    // Every rank has it, at the same point: rank 0 reports it and the ranks end together.
+    if (world.is_root()) std::fprintf(stderr, "latent: %s\n", e.what());
+    world.barrier();
+    return 1;
   } catch (const Error& e) {
     if (several) dist::abort(1, e.what());
     std::fprintf(stderr, "latent: %s\n", e.what());

@@ -398,8 +398,9 @@ void Group::check_same(const std::vector<std::pair<std::string, std::string>>& f
   const double count = static_cast<double>(fields.size());
   const std::vector<double> lo = all_reduce({count}, ReduceOp::min);
   const std::vector<double> hi = all_reduce({count}, ReduceOp::max);
-  check(lo[0] == hi[0], kWhere, "ranks disagree on their configuration: between ", lo[0], " and ",
-        hi[0], " fields");
+  if (lo[0] != hi[0])
+    throw SharedError(kWhere, detail::cat("ranks disagree on their configuration: between ", lo[0],
+                                          " and ", hi[0], " fields"));
   const std::size_t k = fields.size();
   std::vector<std::uint64_t> mine(k), all(k * static_cast<std::size_t>(size_));
   for (std::size_t i = 0; i < k; ++i) mine[i] = fingerprint(fields[i].first, fields[i].second);
@@ -414,10 +415,11 @@ void Group::check_same(const std::vector<std::pair<std::string, std::string>>& f
       const std::string vr = broadcast(fields[i].second, r);
       const std::string name_r = broadcast(fields[i].first, r);
       if (name_r != name)
-        throw Error(kWhere, detail::cat("ranks disagree on their configuration: field ", i, " is '",
-                                        name, "' on rank 0, '", name_r, "' on rank ", r));
-      throw Error(kWhere, detail::cat("ranks disagree on '", name, "': ", v0, " on rank 0, ", vr,
-                                      " on rank ", r));
+        throw SharedError(
+            kWhere, detail::cat("ranks disagree on their configuration: field ", i, " is '", name,
+                                "' on rank 0, '", name_r, "' on rank ", r));
+      throw SharedError(kWhere, detail::cat("ranks disagree on '", name, "': ", v0, " on rank 0, ",
+                                            vr, " on rank ", r));
     }
   }
 }

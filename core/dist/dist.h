@@ -29,7 +29,8 @@
 //
 // Errors (latent::Error "[dist] ..."): a collective on a tensor of another device kind than the
 // communicators support (a GPU tensor in a build without NCCL), an MPI or NCCL call that fails
-// (its message named), ranks that disagree in check_same (the field and both values named).
+// (its message named), ranks that disagree in check_same (the field and both values named; a
+// SharedError, raised by every rank alike).
 #pragma once
 
 #include <cstdint>
@@ -67,6 +68,14 @@ bool built_with_nccl();
 std::string launch_refusal(const Launch& l, bool with_mpi);
 
 enum class ReduceOp { sum, mean, min, max };
+
+// An error every rank of a group raises alike, at the same point (check_same's refusal): no rank
+// is left waiting in a collective, so a program may end every rank normally, rank 0 reporting it,
+// instead of through abort().
+class SharedError : public Error {
+ public:
+  using Error::Error;
+};
 
 // A communicator: the ranks of a launch (world()), or this process alone (self()).
 class Group {

@@ -121,6 +121,13 @@ string(FIND "${err}" "ranks disagree on '--batch': 128 on rank 0, 64 on rank 1" 
 if(rc EQUAL 0 OR at EQUAL -1)
   message(FATAL_ERROR "ranks with other batch sizes were not refused (${rc}): ${err}")
 endif()
+# Said once, by rank 0; the ranks end together, not through MPI_Abort.
+string(REGEX MATCHALL "ranks disagree" said "${err}")
+list(LENGTH said n)
+string(FIND "${err}" "MPI_ABORT" aborted)
+if(NOT n EQUAL 1 OR NOT aborted EQUAL -1)
+  message(FATAL_ERROR "the refusal was said ${n} times, or through MPI_Abort: ${err}")
+endif()
 # Every flag that shapes the training is compared, by name.
 execute_process(COMMAND ${MPIRUN} -np 1 ${CLI} ${args} --out ${OUT}/mismatch : -np 1
                         ${CLI} ${args} --activation tanh --out ${OUT}/mismatch
