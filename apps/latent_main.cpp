@@ -209,6 +209,9 @@ std::vector<std::pair<int, fs::path>> training_states(const fs::path& out) {
   return found;
 }
 
+// The metadata keys of a run's flags: kCliKey + "--lr".
+constexpr std::string_view kCliKey = "latent.cli.";
+
 // What a resumed run must share with the run it continues, as "latent.cli.<flag>" metadata:
 // everything that shapes the model, the data or the steps (not --epochs, the total, nor where and
 // on what device it runs).
@@ -254,19 +257,24 @@ Metadata config_fields(const TrainArgs& a) {
       {"--seed", std::to_string(a.seed)},
       {"--image", a.image}};
   Metadata m;
-  for (const auto& [k, v] : f) m["latent.cli." + k] = v;
+  for (const auto& [k, v] : f) m[std::string(kCliKey) + k] = v;
   return m;
+}
+
+// Whether `flag` is one of `flags`.
+bool one_of(const std::string& flag, std::initializer_list<const char*> flags) {
+  return std::any_of(flags.begin(), flags.end(), [&](const char* f) { return flag == f; });
 }
 
 // A flag's value as config_fields stores it, as a user writes it: numbers in their shortest
 // form ("0.1", stored with 17 digits), "not given" for an empty value or the -1 that stands for
 // a default depending on other flags.
 std::string flag_text(const std::string& flag, const std::string& stored) {
-  static const std::vector<std::string> reals = {
-      "--lr",  "--weight-decay",    "--momentum", "--grad-clip", "--beta", "--corruption-level",
-      "--rho", "--sparsity-weight", "--lambda",   "--val-split"};
   if (stored.empty()) return "not given";
-  if (std::find(reals.begin(), reals.end(), flag) == reals.end()) return stored;
+  if (!one_of(flag,
+              {"--lr", "--weight-decay", "--momentum", "--grad-clip", "--beta",
+               "--corruption-level", "--rho", "--sparsity-weight", "--lambda", "--val-split"}))
+    return stored;
   double v = 0;
   const auto [at, ec] = std::from_chars(stored.data(), stored.data() + stored.size(), v);
   if (ec != std::errc() || at != stored.data() + stored.size()) return stored;
@@ -283,13 +291,10 @@ std::string flag_text(const std::string& flag, const std::string& stored) {
 // writes (--out, --overwrite, --class-names), nor the device (compared by kind once chosen: `auto`
 // and `cuda` are the same on GPU machines).
 std::vector<std::pair<std::string, std::string>> rank_fields(const TrainArgs& a) {
-  const auto among = [](const std::string& flag, std::initializer_list<const char*> flags) {
-    return std::any_of(flags.begin(), flags.end(), [&](const char* f) { return flag == f; });
-  };
   std::vector<std::pair<std::string, std::string>> f;
   for (const auto& [key, value] : config_fields(a)) {
-    const std::string flag = key.substr(std::string("latent.cli.").size());
-    if (among(flag, {"--data", "--labels", "--test-data", "--test-labels"})) continue;
+    const std::string flag = key.substr(kCliKey.size());
+    if (one_of(flag, {"--data", "--labels", "--test-data", "--test-labels"})) continue;
     f.emplace_back(flag, flag_text(flag, value));
   }
   f.emplace_back("--epochs", std::to_string(a.epochs));
@@ -661,7 +666,7 @@ int run_train(const TrainArgs& a) {
       const auto it = saved.find(key);
       check(it != saved.end(), "train", "--resume: ", state.string(), " was not written by a run ",
             "of latent train (no \"", key, "\")");
-      const std::string flag = key.substr(std::string("latent.cli.").size());
+      const std::string flag = key.substr(kCliKey.size());
       check(it->second == value, "train", "--resume: ", flag, " is '", flag_text(flag, value),
             "' here but '", flag_text(flag, it->second), "' in the run being resumed (",
             state.string(), "): resume with the run's own flags");

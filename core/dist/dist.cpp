@@ -426,7 +426,7 @@ void Group::check_same(const std::vector<std::pair<std::string, std::string>>& f
 
 std::optional<std::pair<int, int>> Group::find_same(const std::string& value) {
   if (size_ == 1) return std::nullopt;
-  const std::uint64_t mine = fingerprint("", value);
+  const std::uint64_t mine = fingerprint(std::string_view(value));
   std::vector<std::uint64_t> all(static_cast<std::size_t>(size_));
   plugin_call(g_mpi->all_gather_u64, impl_->comm, &mine, 1, all.data());
   for (int i = 0; i < size_; ++i) {
