@@ -27,6 +27,7 @@
 #include "apps/inspect.h"
 #include "apps/picture.h"
 #include "apps/report_html.h"
+#include "apps/run_signal.h"
 #include "apps/user_data.h"
 #include "core/data.h"
 #include "core/data/file_util.h"
@@ -174,19 +175,40 @@ std::string utc_now() {
   return text;
 }
 
-// run.json: whether the run in a folder finished. "running" is written before anything else and
-// stays when the run is killed; "finished" is written last; "failed" names the error.
-void write_run_status(const fs::path& out, const TrainArgs& a, const std::string& status,
-                      const std::string& started, const std::string& error = "") {
+// run.json: whether the run in a folder finished. "running" is written before anything else;
+// "finished" is written last; "failed" names the error; "interrupted" names the signal that ended
+// the run (written by the signal's handler, armed while the run is "running"; a SIGKILL leaves
+// "running").
+std::string run_status_json(const TrainArgs& a, const std::string& status,
+                            const std::string& started, const std::string& ended,
+                            const std::string& error, const std::string& signal = "") {
   models::JsonReport j;
   j.set("status", status);
   j.set("started", started);
-  if (status != "running") j.set("ended", utc_now());
+  if (!ended.empty()) j.set("ended", ended);
+  if (!signal.empty()) j.set("signal", signal);
   if (!error.empty()) j.set("error", error);
   j.set("pid", static_cast<std::int64_t>(::getpid()));
   j.set("processes", dist::world().size());
   j.set("arguments", a.argv);
-  data::write_file_atomic((out / "run.json").string(), j.dump(), "train");
+  return j.dump();
+}
+
+void write_run_status(const fs::path& out, const TrainArgs& a, const std::string& status,
+                      const std::string& started, const std::string& error = "") {
+  const fs::path path = out / "run.json";
+  app::disarm_signal_record();  // what is written now is the record
+  data::write_file_atomic(
+      path.string(),
+      run_status_json(a, status, started, status == "running" ? "" : utc_now(), error), "train");
+  if (status != "running") return;
+  app::arm_signal_record(path.string(), [&](const char* signal, const char* cause) {
+    return run_status_json(a, "interrupted", started, std::string(app::kEndedPlaceholder),
+                           detail::cat("ended by ", signal, " (", cause,
+                                       ") before it finished; its command with --resume ", a.out,
+                                       " continues it from its last finished epoch"),
+                           signal);
+  });
 }
 
 // The training states a run keeps (the last two): out/state-<epoch>.safetensors, by epoch.

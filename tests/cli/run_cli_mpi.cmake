@@ -1,6 +1,6 @@
 # The latent tool under mpirun, as a user runs it across processes: two ranks train as one and
 # write one set of files (rank 0), twice with identical bits; a failing rank ends the job within
-# 30 seconds with its message; ranks started with other settings, or a batch smaller than the
+# 30 seconds with its message; a job ended by SIGTERM says so in run.json; ranks started with other settings, or a batch smaller than the
 # processes, are refused, naming the flag;
 # `latent eval` shares its batches and prints one process's numbers once; the other commands refuse
 # to run as several processes; a run of 2 ranks resumed under
@@ -111,6 +111,17 @@ string(FIND "${err}" "rank 1 of 2" at)
 string(FIND "${err}" "x.csv" named)
 if(at EQUAL -1 OR named EQUAL -1)
   message(FATAL_ERROR "the failing rank's message is missing: ${err}")
+endif()
+
+# A job ended by SIGTERM (mpirun passes it to the ranks, as when another rank fails): rank 0
+# records it in run.json before the processes end.
+execute_process(COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/interrupt.sh ${OUT}/killed ${MPIRUN} -np 2
+                        ${CLI} train --epochs 100000 --limit 400 --test-limit 50 --hidden 16
+                        --latent 2 --ll-k 0 --device cpu --out ${OUT}/killed
+                RESULT_VARIABLE rc OUTPUT_VARIABLE run ERROR_VARIABLE err TIMEOUT 120)
+if(NOT rc EQUAL 0 OR NOT run MATCHES "\"status\": \"interrupted\""
+   OR NOT run MATCHES "\"signal\": \"SIGTERM\"" OR NOT run MATCHES "\"processes\": 2")
+  message(FATAL_ERROR "a job of 2 ranks ended by SIGTERM is not recorded as such (${rc}): ${run}${err}")
 endif()
 
 # Ranks with other settings: refused on start, naming the setting.

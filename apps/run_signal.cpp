@@ -1,0 +1,174 @@
+#include "apps/run_signal.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <memory>
+
+#include "core/latent.h"
+
+namespace latent::app {
+namespace {
+
+struct Handled {
+  int signal;
+  const char* name;
+  const char* cause;
+};
+constexpr Handled kHandled[] = {
+    {SIGTERM, "SIGTERM",
+     "a kill, Slurm's scancel or time limit, or mpirun ending the job when another rank failed, "
+     "whose message says why"},
+    {SIGINT, "SIGINT", "Ctrl-C"},
+    {SIGHUP, "SIGHUP", "its terminal closed"},
+    {SIGPIPE, "SIGPIPE", "the pipe its output went to closed"},
+};
+constexpr int kCount = static_cast<int>(sizeof kHandled / sizeof kHandled[0]);
+
+// Everything the handler touches, made when arming: it allocates nothing.
+struct Record {
+  std::string path;
+  std::string temp;
+  std::string text[kCount];
+  std::size_t ended_at[kCount] = {};
+  struct sigaction previous[kCount] = {};
+  bool installed[kCount] = {};
+};
+
+// The record the handler reads. An earlier one is kept until the next arming (a handler running
+// on another thread may still read it), so a pointer read by the handler stays valid.
+std::atomic<Record*> g_record{nullptr};
+std::unique_ptr<Record> g_kept[2];
+std::atomic<bool> g_fired{false};
+
+bool write_all(int fd, const char* p, std::size_t n) {
+  while (n > 0) {
+    const ssize_t r = ::write(fd, p, n);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    p += r;
+    n -= static_cast<std::size_t>(r);
+  }
+  return true;
+}
+
+extern "C" void on_signal(int sig) {
+  const int saved_errno = errno;
+  int i = 0;
+  while (i < kCount && kHandled[i].signal != sig) ++i;
+  Record* r = g_record.load();
+  if (i == kCount || r == nullptr) {
+    errno = saved_errno;
+    return;
+  }
+  // The first signal writes; the file is then the record of that one.
+  if (!g_fired.exchange(true)) {
+    std::string& text = r->text[i];
+    char ended[21];
+    utc_text(std::time(nullptr), ended);
+    for (std::size_t k = 0; k < kEndedPlaceholder.size(); ++k) text[r->ended_at[i] + k] = ended[k];
+    // No fsync: the record must be in place before the SIGKILL that follows a SIGTERM (Open MPI
+    // sends it a second later, Slurm after KillWait), and once renamed it survives the process.
+    const int fd = ::open(r->temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd >= 0) {
+      const bool written = write_all(fd, text.data(), text.size());
+      if (!(::close(fd) == 0 && written && ::rename(r->temp.c_str(), r->path.c_str()) == 0))
+        ::unlink(r->temp.c_str());
+    }
+  }
+  // End as the signal would have: its earlier action, raised again (pending until this returns).
+  ::sigaction(sig, &r->previous[i], nullptr);
+  errno = saved_errno;
+  ::raise(sig);
+}
+
+void restore(Record& r) {
+  for (int i = 0; i < kCount; ++i)
+    if (r.installed[i]) {
+      ::sigaction(kHandled[i].signal, &r.previous[i], nullptr);
+      r.installed[i] = false;
+    }
+}
+
+}  // namespace
+
+void utc_text(std::time_t t, char out[21]) {
+  long long s = static_cast<long long>(t);
+  long long days = s / 86400, secs = s % 86400;
+  if (secs < 0) secs += 86400, days -= 1;
+  // Days since 1970-01-01 to a civil date (the proleptic Gregorian calendar), in 400-year eras.
+  days += 719468;
+  const long long era = (days >= 0 ? days : days - 146096) / 146097;
+  const long long doe = days - era * 146097;                                    // [0, 146096]
+  const long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;  // [0, 399]
+  const long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);                // [0, 365]
+  const long long mp = (5 * doy + 2) / 153;  // [0, 11], from March
+  const long long day = doy - (153 * mp + 2) / 5 + 1;
+  const long long month = mp < 10 ? mp + 3 : mp - 9;
+  long long year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  if (year < 0) year = 0;
+  if (year > 9999) year = 9999;
+  auto put = [&](int at, long long v, int digits) {
+    for (int k = digits - 1; k >= 0; --k, v /= 10) out[at + k] = static_cast<char>('0' + v % 10);
+  };
+  put(0, year, 4);
+  out[4] = '-';
+  put(5, month, 2);
+  out[7] = '-';
+  put(8, day, 2);
+  out[10] = 'T';
+  put(11, secs / 3600, 2);
+  out[13] = ':';
+  put(14, secs / 60 % 60, 2);
+  out[16] = ':';
+  put(17, secs % 60, 2);
+  out[19] = 'Z';
+  out[20] = '\0';
+}
+
+void arm_signal_record(
+    const std::string& path,
+    const std::function<std::string(const char* signal, const char* cause)>& text) {
+  auto r = std::make_unique<Record>();
+  r->path = path;
+  // A name remove_stale_temporaries() knows ("<file>.tmp.<pid>.<n>"), with an <n> no AtomicWriter
+  // of this process reaches.
+  r->temp = path + ".tmp." + std::to_string(::getpid()) + ".4294967296";
+  for (int i = 0; i < kCount; ++i) {
+    r->text[i] = text(kHandled[i].name, kHandled[i].cause);
+    const std::size_t at = r->text[i].find(kEndedPlaceholder);
+    check(
+        at != std::string::npos && r->text[i].find(kEndedPlaceholder, at + 1) == std::string::npos,
+        "run", "the record for ", kHandled[i].name, " must hold the end-time placeholder once");
+    r->ended_at[i] = at;
+  }
+  disarm_signal_record();
+  g_fired.store(false);
+  Record* raw = r.get();
+  g_kept[1] = std::move(g_kept[0]);
+  g_kept[0] = std::move(r);
+  g_record.store(raw);
+  for (int i = 0; i < kCount; ++i) {
+    struct sigaction now = {};
+    if (::sigaction(kHandled[i].signal, nullptr, &now) != 0) continue;
+    if (!(now.sa_flags & SA_SIGINFO) && now.sa_handler == SIG_IGN) continue;  // nohup: stays so
+    struct sigaction act = {};
+    act.sa_handler = on_signal;
+    sigemptyset(&act.sa_mask);
+    for (const Handled& h : kHandled) sigaddset(&act.sa_mask, h.signal);
+    act.sa_flags = SA_RESTART;
+    if (::sigaction(kHandled[i].signal, &act, &raw->previous[i]) == 0) raw->installed[i] = true;
+  }
+}
+
+void disarm_signal_record() {
+  if (Record* r = g_record.load()) restore(*r);
+  g_record.store(nullptr);
+}
+
+}  // namespace latent::app

@@ -1,0 +1,158 @@
+// The record a run leaves when a signal ends it (apps/run_signal.h): the file replaced with the
+// signal's text and its end time, the process then ended by that signal; an ignored signal stays
+// ignored; nothing written once disarmed; the end time as the C library formats it.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "apps/run_signal.h"
+#include "core/latent.h"
+
+namespace latent::app {
+namespace {
+
+namespace fs = std::filesystem;
+
+class RunSignalTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("latent_run_signal_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    path_ = (dir_ / "run.json").string();
+    std::ofstream(path_) << "running\n";
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string contents() const {
+    std::ifstream in(path_);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+  // Runs `body` in a child process; returns its wait status.
+  template <class F>
+  int in_child(F body) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      body();
+      ::_exit(0);
+    }
+    int status = 0;
+    EXPECT_EQ(::waitpid(pid, &status, 0), pid);
+    return status;
+  }
+  static std::string text(const char* signal, const char* cause) {
+    return std::string("{\"status\": \"interrupted\", \"signal\": \"") + signal +
+           "\", \"ended\": \"" + std::string(kEndedPlaceholder) + "\", \"cause\": \"" + cause +
+           "\"}\n";
+  }
+
+  fs::path dir_;
+  std::string path_;
+};
+
+TEST_F(RunSignalTest, SignalWritesItsRecordThenEndsTheProcess) {
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGPIPE}) {
+    std::ofstream(path_) << "running\n";
+    const std::time_t before = std::time(nullptr);
+    const int status = in_child([&] {
+      arm_signal_record(path_, text);
+      ::raise(sig);
+      ::_exit(7);  // not reached: the signal ends the process
+    });
+    const std::time_t after = std::time(nullptr);
+    ASSERT_TRUE(WIFSIGNALED(status)) << "signal " << sig << ", status " << status;
+    EXPECT_EQ(WTERMSIG(status), sig);
+    const std::string got = contents();
+    const char* name = sig == SIGTERM  ? "SIGTERM"
+                       : sig == SIGINT ? "SIGINT"
+                       : sig == SIGHUP ? "SIGHUP"
+                                       : "SIGPIPE";
+    EXPECT_NE(got.find(std::string("\"signal\": \"") + name + "\""), std::string::npos) << got;
+    EXPECT_EQ(got.find(kEndedPlaceholder), std::string::npos) << got;
+    // The end time lies between the fork and the wait.
+    char lo[21], hi[21];
+    utc_text(before, lo);
+    utc_text(after, hi);
+    const std::size_t at = got.find("\"ended\": \"");
+    ASSERT_NE(at, std::string::npos) << got;
+    const std::string ended = got.substr(at + 10, 20);
+    EXPECT_LE(std::string(lo), ended);
+    EXPECT_GE(std::string(hi), ended);
+    // Only run.json in the folder: the temporary file was renamed over it.
+    int files = 0;
+    for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir_)) ++files;
+    EXPECT_EQ(files, 1);
+  }
+}
+
+TEST_F(RunSignalTest, IgnoredSignalStaysIgnored) {
+  const int status = in_child([&] {
+    ::signal(SIGHUP, SIG_IGN);
+    arm_signal_record(path_, text);
+    ::raise(SIGHUP);
+    ::_exit(3);
+  });
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 3);
+  EXPECT_EQ(contents(), "running\n");
+}
+
+TEST_F(RunSignalTest, DisarmedWritesNothing) {
+  const int status = in_child([&] {
+    arm_signal_record(path_, text);
+    disarm_signal_record();
+    ::raise(SIGTERM);
+    ::_exit(3);
+  });
+  ASSERT_TRUE(WIFSIGNALED(status));
+  EXPECT_EQ(WTERMSIG(status), SIGTERM);
+  EXPECT_EQ(contents(), "running\n");
+}
+
+TEST_F(RunSignalTest, EarlierHandlerRunsAfterTheRecord) {
+  static volatile sig_atomic_t seen = 0;
+  const int status = in_child([&] {
+    ::signal(SIGTERM, [](int) { seen = 1; });
+    arm_signal_record(path_, text);
+    ::raise(SIGTERM);
+    ::_exit(seen == 1 ? 5 : 6);
+  });
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 5);
+  EXPECT_NE(contents().find("SIGTERM"), std::string::npos);
+}
+
+TEST_F(RunSignalTest, TextWithoutThePlaceholderIsRefused) {
+  EXPECT_THROW(arm_signal_record(path_, [](const char*, const char*) { return std::string("{}"); }),
+               Error);
+  disarm_signal_record();
+}
+
+TEST(UtcText, MatchesTheCLibrary) {
+  for (std::time_t t :
+       {std::time_t{0}, std::time_t{951782400} /* 2000-02-29 */, std::time_t{951868799},
+        std::time_t{1709251199} /* 2024-02-29 23:59:59 */, std::time_t{4107542400} /* 2100-03-01 */,
+        std::time_t{253402300799}, std::time(nullptr)}) {
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char want[32];
+    std::strftime(want, sizeof want, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    char got[21];
+    utc_text(t, got);
+    EXPECT_STREQ(got, want) << t;
+  }
+}
+
+}  // namespace
+}  // namespace latent::app
