@@ -210,18 +210,31 @@ Loss CompiledStep::run(std::int64_t total, Device device, bool same_input,
   } else {
     before_recording();
     model_.on_step_event(Autoencoder::StepEvent::recording);
-    loss_ = Loss();  // the previous recording's tensors go now, not inside the capture
+    loss_ = Loss();      // the previous recording's tensors go now, not inside the capture
+    std::string failed;  // why this rank's capture failed
     try {
       dispatch::Recorder recorder(plan_, device);
       loss_ = recorded_step();
       recorder.finish();
     } catch (const Error& e) {
       if (!device.is_cuda()) throw;
-      // A capture that fails ran nothing (the kernels of a capture do not run): the step is
-      // taken eagerly, and so are the next ones, said once.
-      replay_error_ = e.what();
-      std::cerr << "latent: the training step could not be captured as a CUDA graph ("
-                << replay_error_ << "); steps run eagerly\n";
+      failed = e.what();
+      std::cerr << "latent: the training step could not be captured as a CUDA graph (" << failed
+                << "); steps run eagerly\n";
+    }
+    // Across processes every rank takes its steps alike (NCCL: a collective is captured on every
+    // rank or on none): a rank that could not capture makes them all run eagerly.
+    if (group_.size() > 1 && device.is_cuda()) {
+      const double rank =
+          group_.all_reduce({failed.empty() ? -1.0 : group_.rank()}, dist::ReduceOp::max)[0];
+      if (failed.empty() && rank >= 0)
+        failed = detail::cat("rank ", static_cast<int>(rank),
+                             " could not capture its training step as a CUDA graph");
+    }
+    if (!failed.empty()) {
+      // A capture, failed or not, ran nothing (the kernels of a capture do not run): the step is
+      // taken eagerly, and so are the next ones.
+      replay_error_ = failed;
       forget();
       capture_failed();
       model_.on_step_event(Autoencoder::StepEvent::discarded);

@@ -38,7 +38,9 @@
 // takes the step one process would take on the whole batch (up to float rounding) and holds the
 // same parameters, provided they started with the same ones. The returned loss is the rank's
 // share's. Statistics of the whole batch a loss needs (the sparse AE's mean activation, free bits'
-// mean KL per dimension) are reduced over the ranks inside the step (dist::whole_batch_mean). A
+// mean KL per dimension) are reduced over the ranks inside the step (dist::whole_batch_mean). The
+// ranks record alike: on GPUs, a rank whose capture fails makes every rank run eagerly (NCCL needs
+// a collective captured on every rank or on none), agreed over the host right after the capture. A
 // batch with fewer rows than ranks, and a model that does not say its loss can be shared
 // (Autoencoder::unshared_loss), throw latent::Error.
 #pragma once
