@@ -549,50 +549,6 @@ Traversed write_pictures(models::Autoencoder& vae, const data::Dataset& test, ap
   return traversed;
 }
 
-// The device of this process for `command`: --device as given, "auto" the best one. Across
-// processes each takes the GPU of its rank on its machine: "auto" and "cuda" mean cuda:<local
-// rank>, or cuda:0 where the process sees one GPU alone (a launcher that gives every rank its own,
-// through CUDA_VISIBLE_DEVICES: srun --gpus-per-task=1).
-// Two ranks on one GPU (ranks that each see the same one GPU, or a --device cuda:N given to two
-// ranks of a machine) are refused here, before any data is read: NCCL would refuse them only at
-// its first collective.
-Device process_device(const std::string& flag, const char* command) {
-  dist::Group& w = dist::world();
-  if (w.size() == 1) return flag == "auto" ? Device::best() : Device::parse(flag);
-  const bool gpu = flag == "cuda" || (flag == "auto" && cuda_device_count() > 0);
-  Device d = Device::cpu();
-  if (!gpu) {
-    d = Device::parse(flag == "auto" ? "cpu" : flag);
-  } else {
-    const int gpus = cuda_device_count();
-    check(gpus > 0, command, "--device ", flag, ": rank ", w.rank(), " sees no CUDA GPU",
-          cuda_compiled() ? "" : " (this latent was built without CUDA)");
-    check(gpus == 1 || w.local_rank() < gpus, command, "rank ", w.rank(), " is rank ",
-          w.local_rank(), " on its machine, which has ", gpus,
-          " GPUs: start at most one process per GPU");
-    d = Device::parse(gpus == 1 ? "cuda:0" : "cuda:" + std::to_string(w.local_rank()));
-  }
-  // GPU ranks reduce through NCCL, CPU ranks through MPI: one kind for all, refused at start.
-  w.check_same({{"the device (--device)", d.is_cuda() ? "cuda" : "cpu"}});
-  // Every rank takes part (a CPU rank with a value of its own): the physical GPU and its machine,
-  // told apart by host name and boot id (hosts of one name, cloned or containers, are not one).
-  char host[256] = {};
-  if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "?");
-  std::string boot;
-  std::getline(std::ifstream("/proc/sys/kernel/random/boot_id"), boot);
-  const std::string mine = d.is_cuda() ? cuda_bus_id(d.index()) + " of " + host
-                                       : "none (CPU rank " + std::to_string(w.rank()) + ")";
-  if (const auto two = w.find_same(mine + "\n" + boot)) {
-    const std::string shared = w.broadcast(mine, two->first);
-    throw dist::SharedError(
-        command, detail::cat("ranks ", two->first, " and ", two->second, " would both use the GPU ",
-                             shared, " (--device ", flag,
-                             "): every rank needs a GPU of its own; start at most one "
-                             "process per GPU"));
-  }
-  return d;
-}
-
 int train_into(const TrainArgs& a, const fs::path& out, const std::string& started, Device dev,
                const app::UserData& ud);
 
@@ -604,7 +560,7 @@ int run_train(const TrainArgs& a) {
     check(fs::is_directory(a.resume), "train", "--resume ", a.resume,
           ": no such folder (give the --out of the run to continue)");
   if (root && !a.class_names.empty()) (void)data::read_file(a.class_names, "--class-names");
-  const Device dev = process_device(a.device, "train");
+  const Device dev = dist::rank_device(a.device, "train", "--device");
   app::UserData ud = app::load_user_data({.data = a.data,
                                           .labels = a.labels,
                                           .test_data = a.test_data,
@@ -1032,7 +988,7 @@ struct EvalArgs {
 // Under mpirun the ranks share every batch (each on the GPU of its local rank) and rank 0 prints.
 int run_eval(const EvalArgs& a) {
   dist::Group& world = dist::world();
-  const Device dev = process_device(a.device, "eval");
+  const Device dev = dist::rank_device(a.device, "eval", "--device");
   std::unique_ptr<models::Autoencoder> model = models::load(a.checkpoint, dev);
   const data::Dataset test = app::load_examples(a.data, "", false, a.limit, "").data;
   check(test.images.dim(1) == model->input_dim(), "eval", a.checkpoint, " holds a model of ",

@@ -426,14 +426,20 @@ DistResult time_dist(dist::Group& group, const std::string& model_name, std::int
 // bench_train --dist: every model and global batch on one rank, then on all of them.
 bool run_dist(const Options& opt) {
   dist::Group& world = dist::world();
-  const bool use_gpu = !opt.cpu && cuda_available();
-  if (use_gpu && world.local_rank() >= cuda_device_count())
-    dist::abort(1, "bench_train --dist: local rank " + std::to_string(world.local_rank()) +
-                       " has no GPU of its own (" + std::to_string(cuda_device_count()) +
-                       " on this machine); use --cpu or fewer ranks per machine");
-  const Device device = use_gpu ? Device::cuda(world.local_rank()) : Device::cpu();
+  // The device as `latent train --device auto` (or cpu) picks it, refused alike.
+  Device device = Device::cpu();
+  try {
+    device = dist::rank_device(opt.cpu ? "cpu" : "auto", "bench_train --dist", "");
+  } catch (const dist::SharedError& e) {
+    if (world.is_root()) std::fprintf(stderr, "bench_train: %s\n", e.what());
+    world.barrier();
+    return false;
+  } catch (const std::exception& e) {
+    dist::abort(1, std::string("bench_train --dist: ") + e.what());
+  }
+  const bool use_gpu = device.is_cuda();
   const std::string device_name =
-      use_gpu ? bench::gpu_info(world.local_rank()).name : "cpu: " + bench::cpu_name();
+      use_gpu ? bench::gpu_info(device.index()).name : "cpu: " + bench::cpu_name();
   const std::vector<std::int64_t> batches =
       use_gpu ? (opt.quick ? std::vector<std::int64_t>{1024, 4096}
                            : std::vector<std::int64_t>{1024, 4096, 65536})

@@ -1,12 +1,14 @@
 #include "core/dist/dist.h"
 
 #include <dlfcn.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 #include <map>
 #include <string_view>
@@ -139,9 +141,20 @@ const latent_nccl_api& nccl_api() {
 // Calls a plugin function with an error buffer; throws latent::Error with its message.
 template <class F, class... A>
 void plugin_call(F f, A... args) {
-  char err[512] = {};
+  char err[1024] = {};
   if (f(args..., err, sizeof err) != 0) throw Error(kWhere, err[0] ? err : "a plugin call failed");
 }
+
+}  // namespace
+
+std::string nccl_version() {
+  check(built_with_nccl(), kWhere, "this latent was built without NCCL");
+  int major = 0, minor = 0, patch = 0;
+  plugin_call(nccl_api().version, &major, &minor, &patch);
+  return detail::cat(major, ".", minor, ".", patch);
+}
+
+namespace {
 
 int op_code(ReduceOp op) {
   switch (op) {
@@ -544,6 +557,41 @@ std::uint64_t fingerprint(const std::vector<Tensor>& tensors) {
     }
   }
   return h;
+}
+
+Device rank_device(const std::string& value, const std::string& who, const std::string& flag) {
+  Group& w = world();
+  if (w.size() == 1) return value == "auto" ? Device::best() : Device::parse(value);
+  const bool gpu = value == "cuda" || (value == "auto" && cuda_device_count() > 0);
+  Device d = Device::cpu();
+  if (!gpu) {
+    d = Device::parse(value == "auto" ? "cpu" : value);
+  } else {
+    const int gpus = cuda_device_count();
+    check(gpus > 0, who, flag.empty() ? "device" : flag, " ", value, ": rank ", w.rank(),
+          " sees no CUDA GPU", cuda_compiled() ? "" : " (this latent was built without CUDA)");
+    d = Device::cuda(w.local_rank() % gpus);
+  }
+  // GPU ranks reduce through NCCL, CPU ranks through MPI: one kind for all, refused at start.
+  w.check_same({{flag.empty() ? std::string("the device") : detail::cat("the device (", flag, ")"),
+                 d.is_cuda() ? "cuda" : "cpu"}});
+  // Every rank takes part (a CPU rank with a value of its own): the physical GPU and its machine,
+  // told apart by host name and boot id (hosts of one name, cloned or containers, are not one).
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "?");
+  std::string boot;
+  std::getline(std::ifstream("/proc/sys/kernel/random/boot_id"), boot);
+  const std::string mine = d.is_cuda() ? cuda_bus_id(d.index()) + " of " + host
+                                       : "none (CPU rank " + std::to_string(w.rank()) + ")";
+  if (const auto two = w.find_same(mine + "\n" + boot)) {
+    const std::string shared = w.broadcast(mine, two->first);
+    throw SharedError(
+        who, detail::cat("ranks ", two->first, " and ", two->second, " would both use the GPU ",
+                         shared, " (", flag.empty() ? "device" : flag, " ", value,
+                         "): every rank needs a GPU of its own; start at most one "
+                         "process per GPU"));
+  }
+  return d;
 }
 
 std::uint64_t fingerprint(std::string_view bytes) {

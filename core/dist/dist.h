@@ -42,6 +42,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/device.h"
 #include "core/random.h"
 #include "core/tensor.h"
 
@@ -60,9 +61,25 @@ struct Launch {
 Launch detect_launch(const std::function<const char*(const char*)>& getenv);
 Launch detect_launch();  // from the process's environment
 
+// The device of this rank, from a --device value: "auto" (the best one), "cpu", "cuda" or
+// "cuda:N". In a world of one, the value as given ("auto": Device::best()). Across processes,
+// "auto" (on machines with GPUs) and "cuda" mean the GPU of the rank on its machine: cuda:<local
+// rank>, modulo the GPUs the process sees (so cuda:0 where a launcher gives every rank its own
+// through CUDA_VISIBLE_DEVICES: srun --gpus-per-task=1). Collective over world(): the ranks must
+// all be on GPUs or all on CPUs, and two ranks on one GPU (its PCI bus id on one machine, told
+// apart by host name and boot id; MIG instances of one GPU count as one) are refused on every rank
+// alike (SharedError), naming both ranks and the GPU, before any data is read: NCCL would refuse
+// them only at its first collective, or share the GPU. `who` and `flag` name the command and its
+// flag in messages ("train", "--device"; "" for none). Throws latent::Error for a GPU asked of a
+// rank that sees none (naming the rank).
+Device rank_device(const std::string& value, const std::string& who, const std::string& flag);
+
 // How this library was built.
 bool built_with_mpi();
 bool built_with_nccl();
+// The NCCL library's version ("2.28.9"), loading the NCCL plugin (no GPU needed). Throws
+// latent::Error in a build without NCCL, or when the plugin or its libnccl cannot be loaded.
+std::string nccl_version();
 // Why Session refuses launch `l` in a build with or without MPI ("" when it joins or runs alone):
 // more than one rank without MPI.
 std::string launch_refusal(const Launch& l, bool with_mpi);

@@ -15,7 +15,7 @@
 extern "C" {
 
 // Raised whenever a table changes; core refuses a plugin of another version.
-#define LATENT_DIST_PLUGIN_ABI 1
+#define LATENT_DIST_PLUGIN_ABI 2
 
 enum latent_dist_dtype { LATENT_DIST_F32 = 0, LATENT_DIST_F64 = 1 };
 enum latent_dist_op {
@@ -65,6 +65,8 @@ struct latent_nccl_api {
                     std::size_t err_len);
   int (*broadcast)(void* comm, float* buf, std::size_t count, int root, void* stream, char* err,
                    std::size_t err_len);
+  // The loaded library's version: major, minor, patch (no GPU needed).
+  int (*version)(int* major, int* minor, int* patch, char* err, std::size_t err_len);
 };
 
 // The entry points, found with dlsym.

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -87,6 +88,20 @@ TEST(Dist, AProcessAloneLoadsNoMpi) {
   loopback().broadcast(t);
   EXPECT_EQ(t.to_vector<float>(), (std::vector<float>{1, 2, 3}));
   EXPECT_EQ(loopback().size(), 1);
+}
+
+// The NCCL library's version is read through its plugin without a GPU; a build with NCCL needs
+// 2.10 or later (ncclAvg, graph capture), and one without says so.
+TEST(Dist, NcclVersionIsReadWithoutAGpu) {
+  if (!built_with_nccl()) {
+    EXPECT_THROW(nccl_version(), Error);
+    return;
+  }
+  const std::string v = nccl_version();
+  std::smatch m;
+  ASSERT_TRUE(std::regex_match(v, m, std::regex("([0-9]+)\\.([0-9]+)\\.([0-9]+)"))) << v;
+  const int major = std::stoi(m[1]), minor = std::stoi(m[2]);
+  EXPECT_TRUE(major > 2 || (major == 2 && minor >= 10)) << v;
 }
 
 TEST(Dist, SharesAreContiguousAndCoverTheBatch) {

@@ -1,8 +1,11 @@
 // liblatent_nccl.so: core/dist's collectives on GPUs through NCCL (core/dist/plugin_abi.h).
 #include <cuda_runtime.h>
+#include <dlfcn.h>
 #include <nccl.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 #include "core/dist/plugin_abi.h"
 
@@ -12,9 +15,56 @@
 
 namespace {
 
+// ncclGetLastError (NCCL 2.13 and later), looked up in the library loaded so that an older one
+// still loads; null when it has none.
+using LastError = const char* (*)(ncclComm_t);
+LastError last_error_fn() {
+  static const LastError fn = [] {
+    Dl_info info{};
+    if (dladdr(reinterpret_cast<void*>(&ncclGetErrorString), &info) == 0 || !info.dli_fname)
+      return LastError{nullptr};
+    void* lib = dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
+    return lib ? reinterpret_cast<LastError>(dlsym(lib, "ncclGetLastError")) : LastError{nullptr};
+  }();
+  return fn;
+}
+
+// "<call> failed: <NCCL's error> (<its last message>)", and how to get more where neither says.
 int check(ncclResult_t rc, const char* call, char* err, std::size_t err_len) {
   if (rc == ncclSuccess) return 0;
-  std::snprintf(err, err_len, "%s failed: %s", call, ncclGetErrorString(rc));
+  const LastError last = last_error_fn();
+  const char* detail = last ? last(nullptr) : nullptr;
+  const bool has_detail = detail != nullptr && detail[0] != '\0';
+  const char* what = ncclGetErrorString(rc);
+  const bool hinted = std::strstr(what, "NCCL_DEBUG") != nullptr || std::getenv("NCCL_DEBUG");
+  std::snprintf(err, err_len, "%s failed: %s%s%s%s%s", call, what, has_detail ? " (" : "",
+                has_detail ? detail : "", has_detail ? ")" : "",
+                hinted ? "" : "; NCCL_DEBUG=WARN in the environment says more");
+  return 1;
+}
+
+// The loaded library's version (before 2.9 a code was major * 1000 + minor * 100 + patch).
+int version(int* major, int* minor, int* patch, char* err, std::size_t err_len) {
+  int v = 0;
+  if (check(ncclGetVersion(&v), "ncclGetVersion", err, err_len) != 0) return 1;
+  *major = v >= 10000 ? v / 10000 : v / 1000;
+  *minor = v >= 10000 ? v % 10000 / 100 : v % 1000 / 100;
+  *patch = v % 100;
+  return 0;
+}
+
+// The library loaded may be older than the headers the plugin was built with.
+int check_version(char* err, std::size_t err_len) {
+  int major = 0, minor = 0, patch = 0;
+  if (version(&major, &minor, &patch, err, err_len) != 0) return 1;
+  if (major > 2 || (major == 2 && minor >= 10)) return 0;
+  Dl_info info{};
+  const bool named = dladdr(reinterpret_cast<void*>(&ncclGetVersion), &info) != 0 && info.dli_fname;
+  std::snprintf(err, err_len,
+                "the NCCL library loaded (%s) is version %d.%d.%d; latent needs 2.10 or later "
+                "(for ncclAvg and graph capture): put a newer libnccl.so.2 first on "
+                "LD_LIBRARY_PATH",
+                named ? info.dli_fname : "libnccl.so.2", major, minor, patch);
   return 1;
 }
 
@@ -32,10 +82,12 @@ ncclRedOp_t op_of(int op) {
 }
 
 int unique_id(void* id, char* err, std::size_t err_len) {
+  if (check_version(err, err_len) != 0) return 1;
   return check(ncclGetUniqueId(static_cast<ncclUniqueId*>(id)), "ncclGetUniqueId", err, err_len);
 }
 
 int init_rank(void** comm, int size, const void* id, int rank, char* err, std::size_t err_len) {
+  if (check_version(err, err_len) != 0) return 1;
   ncclComm_t c = nullptr;
   const int rc = check(ncclCommInitRank(&c, size, *static_cast<const ncclUniqueId*>(id), rank),
                        "ncclCommInitRank", err, err_len);
@@ -67,7 +119,8 @@ const latent_nccl_api kApi{LATENT_DIST_PLUGIN_ABI,
                            init_rank,
                            destroy,
                            all_reduce,
-                           broadcast};
+                           broadcast,
+                           version};
 
 }  // namespace
 
