@@ -447,6 +447,15 @@ bool run_dist(const Options& opt) {
   const std::vector<std::string> models =
       opt.quick ? std::vector<std::string>{"vae"} : std::vector<std::string>{"vae", "ae"};
   const Data data = load_data(kPool * 1024);
+  // The NCCL library GPU ranks reduce through (its version, or why it cannot be loaded).
+  std::string nccl;
+  if (use_gpu && world.size() > 1) {
+    try {
+      nccl = dist::nccl_version();
+    } catch (const std::exception& e) {
+      nccl = std::string("unavailable: ") + e.what();
+    }
+  }
   bool failed = false;
   for (const std::string& model : models) {
     for (const std::int64_t batch : batches) {
@@ -480,6 +489,7 @@ bool run_dist(const Options& opt) {
             .str("device", device_name)
             .str("commit", bench::commit());
         if (!use_gpu) j.integer("threads_per_rank", bench::thread_count());
+        if (size > 1 && use_gpu) j.str("nccl", nccl);
         if (!r.error.empty()) {
           failed = true;
           j.str("error", r.error).print();

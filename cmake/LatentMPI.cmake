@@ -3,9 +3,9 @@
 #   LATENT_MPI=ON:   required; configuration fails without MPI.
 #   LATENT_MPI=OFF:  a build without MPI: a process is always a world of one, and one started by
 #                    mpirun (or srun) with more than one rank refuses to run.
-# With the CUDA backend (and LATENT_MPI not OFF), NCCL (shipped with the CUDA toolkit) reduces GPU
-# tensors; across processes it needs MPI too (its unique id travels over MPI), alone it serves
-# dist::loopback(). Both are built as plugins core/dist loads at run time (core/CMakeLists.txt).
+# With the CUDA backend (and LATENT_MPI not OFF), NCCL (in the CUDA toolkit's folders, or the copy
+# pip installs with PyTorch) reduces GPU tensors; across processes it needs MPI too (its unique id
+# travels over MPI), alone it serves dist::loopback(). Both are built as plugins core/dist loads at run time (core/CMakeLists.txt).
 # Results: LATENT_WITH_MPI, LATENT_WITH_NCCL (ON/OFF); LATENT_NCCL_INCLUDE_DIR, LATENT_NCCL_LIBRARY.
 set(LATENT_WITH_MPI OFF)
 set(LATENT_WITH_NCCL OFF)
@@ -45,8 +45,32 @@ else()
 endif()
 
 if(LATENT_WITH_CUDA AND NOT _latent_mpi_mode STREQUAL "OFF")
-  find_path(LATENT_NCCL_INCLUDE_DIR nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS})
-  find_library(LATENT_NCCL_LIBRARY nccl HINTS ${CUDAToolkit_LIBRARY_DIR})
+  # Where NCCL is looked for: LATENT_NCCL_ROOT or $NCCL_HOME ({include,lib}), the CUDA toolkit's
+  # folders (where NVIDIA's packages put it), then the copy pip installs beside PyTorch
+  # (nvidia-nccl-cu*: nvidia/nccl/{include,lib}, whose libnccl.so.2 has no unversioned link).
+  set(LATENT_NCCL_ROOT "" CACHE PATH "a folder with NCCL's include/ and lib/")
+  set(_latent_nccl_include_hints)
+  set(_latent_nccl_lib_hints)
+  foreach(root ${LATENT_NCCL_ROOT} $ENV{NCCL_HOME})
+    list(APPEND _latent_nccl_include_hints ${root}/include)
+    list(APPEND _latent_nccl_lib_hints ${root}/lib ${root}/lib64)
+  endforeach()
+  list(APPEND _latent_nccl_include_hints ${CUDAToolkit_INCLUDE_DIRS})
+  list(APPEND _latent_nccl_lib_hints ${CUDAToolkit_LIBRARY_DIR})
+  find_program(LATENT_PYTHON3 python3)
+  if(LATENT_PYTHON3)
+    execute_process(COMMAND ${LATENT_PYTHON3} -c
+                            "import nvidia.nccl as m; print(list(m.__path__)[0])"
+                    OUTPUT_VARIABLE _latent_nccl_wheel OUTPUT_STRIP_TRAILING_WHITESPACE
+                    ERROR_QUIET RESULT_VARIABLE _latent_nccl_wheel_rc)
+    if(_latent_nccl_wheel_rc EQUAL 0 AND IS_DIRECTORY "${_latent_nccl_wheel}")
+      list(APPEND _latent_nccl_include_hints ${_latent_nccl_wheel}/include)
+      list(APPEND _latent_nccl_lib_hints ${_latent_nccl_wheel}/lib)
+    endif()
+  endif()
+  find_path(LATENT_NCCL_INCLUDE_DIR nccl.h HINTS ${_latent_nccl_include_hints})
+  find_library(LATENT_NCCL_LIBRARY NAMES nccl libnccl.so.2 NAMES_PER_DIR
+               HINTS ${_latent_nccl_lib_hints})
   if(LATENT_NCCL_INCLUDE_DIR AND LATENT_NCCL_LIBRARY)
     set(LATENT_WITH_NCCL ON)
     message(STATUS "latent: NCCL ON (${LATENT_NCCL_LIBRARY})")

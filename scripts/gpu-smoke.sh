@@ -120,6 +120,17 @@ say "GPU $gpu_name ($gpus visible), driver $driver (CUDA $driver_cuda), commit $
 say "compute-sanitizer: ${sanitizer_version:-not found}"
 
 # ---- the binaries: carried, else built here --------------------------------------------------
+# Libraries the binaries link (cuBLAS, the CUDA runtime) and the NCCL plugin's libnccl: the
+# toolkit's, else PyTorch's wheels.
+find_missing_libraries() {
+  if { [ -x "$bin/latent_cuda_tests" ] && ldd "$bin/latent_cuda_tests" 2> /dev/null | grep -q 'not found'; } ||
+    { [ -f "$bin/liblatent_nccl.so" ] && ldd "$bin/liblatent_nccl.so" 2> /dev/null | grep -q 'not found'; }; then
+    for d in $(python3 -c 'import nvidia, os; [print(os.path.join(p, x, "lib")) for p in nvidia.__path__ for x in os.listdir(p)]' 2> /dev/null); do
+      [ -d "$d" ] && LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$d"
+    done
+    export LD_LIBRARY_PATH
+  fi
+}
 bin=$work/bin
 data=$root/.gpu/data/fashion-mnist
 [ -d "$data" ] || data=/usr/share/datasets/fashion-mnist
@@ -137,15 +148,7 @@ elif [ -f .gpu/bin.tar.xz ]; then
     python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' \
       .gpu/bin.tar.xz "$work" 2>> "$log"
   fi
-  # Libraries the binaries link (cuBLAS, the CUDA runtime) and the NCCL plugin's libnccl: the
-  # toolkit's, else PyTorch's wheels.
-  if { [ -x "$bin/latent_cuda_tests" ] && ldd "$bin/latent_cuda_tests" 2> /dev/null | grep -q 'not found'; } ||
-    { [ -f "$bin/liblatent_nccl.so" ] && ldd "$bin/liblatent_nccl.so" 2> /dev/null | grep -q 'not found'; }; then
-    for d in $(python3 -c 'import nvidia, os; [print(os.path.join(p, x, "lib")) for p in nvidia.__path__ for x in os.listdir(p)]' 2> /dev/null); do
-      [ -d "$d" ] && LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$d"
-    done
-    export LD_LIBRARY_PATH
-  fi
+  find_missing_libraries
   if [ -x "$bin/latent_cuda_tests" ]; then
     timeout 60 "$bin/latent_cuda_tests" --gtest_list_tests > /dev/null 2> "$work/probe.err"
     probe_rc=$?
@@ -183,7 +186,12 @@ if [ $carried_ok = no ]; then
     lib/liblatent_nccl.so lib/liblatent_mpi.so; do
     [ -f "$work/build/$f" ] && cp "$work/build/$f" "$bin/"
   done
+  find_missing_libraries
 fi
+# The NCCL library the plugin loads, and its version.
+nccl_lib=$(ldd "$bin/liblatent_nccl.so" 2> /dev/null | awk '/libnccl/ {print $3}' | xargs -r readlink -f)
+nccl_version=$(python3 -c 'import ctypes, sys; v = ctypes.c_int(); ctypes.CDLL(sys.argv[1]).ncclGetVersion(ctypes.byref(v)); print(v.value)' "$nccl_lib" 2> /dev/null)
+say "NCCL: ${nccl_lib:-not found} (version code ${nccl_version:-unknown})"
 
 # ---- 2. every CUDA test, then the NCCL ones --------------------------------------------------
 # One GPU cannot run the MultiGpu suite; there every other skip is a failure. The NCCL tests (a
@@ -221,8 +229,8 @@ if [ -x "$bin/latent_cuda_tests" ]; then
   tests_verdict=$(gtest_verdict "$tests_log" $step_rc)
   say "NCCL tests (a world of one)"
   echo "==== $nccl_filter" >> "$tests_log"
-  step nccl_tests 45 "$bin/latent_cuda_tests" --gtest_color=no --gtest_filter="$nccl_filter" \
-    > "$work/nccl.log" 2>&1
+  NCCL_DEBUG=${NCCL_DEBUG:-WARN} step nccl_tests 45 "$bin/latent_cuda_tests" --gtest_color=no \
+    --gtest_filter="$nccl_filter" > "$work/nccl.log" 2>&1
   nccl_verdict=$(gtest_verdict "$work/nccl.log" $step_rc)
   cat "$work/nccl.log" >> "$tests_log"
 fi
@@ -380,6 +388,7 @@ done
   echo "- GPU: $gpu_name ($gpus visible); driver $driver (CUDA $driver_cuda)"
   echo "- CUDA runtime loaded: $(ldd "$bin/latent_cuda_tests" 2> /dev/null | awk '/libcudart/ {print $3}' | xargs -r readlink -f)"
   echo "- compute-sanitizer: ${sanitizer_version:-not found}"
+  echo "- NCCL loaded: ${nccl_lib:-not found} (version code ${nccl_version:-unknown})"
   echo "- host: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores"
   echo "- binaries: $origin${stale:+ ($stale)}"
   echo
