@@ -326,7 +326,6 @@ std::vector<std::pair<std::string, std::string>> rank_fields(const TrainArgs& a)
   return f;
 }
 
-// The test-set metrics the summary and `eval` report alike.
 // The test metrics `latent train` and `latent eval` report: the reconstruction error and the
 // active units, and for a VAE (beta-VAE, IWAE) the ELBO and log p(x) of the first `ll_examples`
 // examples with `ll_k` importance samples (none when 0). Every rank of options.group computes
