@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <memory>
 
+#include "core/data/file_util.h"
 #include "core/latent.h"
 
 namespace latent::app {
@@ -80,6 +81,8 @@ extern "C" void on_signal(int sig) {
       if (!(::close(fd) == 0 && written && ::rename(r->temp.c_str(), r->path.c_str()) == 0))
         ::unlink(r->temp.c_str());
     }
+    // A checkpoint, picture or metrics file being written now will never be committed.
+    data::remove_pending_temporaries();
   }
   // End as the signal would have: its earlier action, raised again (pending until this returns).
   ::sigaction(sig, &r->previous[i], nullptr);

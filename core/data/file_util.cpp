@@ -12,6 +12,7 @@
 #include <climits>
 #include <cstring>
 #include <filesystem>
+#include <iterator>
 #include <vector>
 
 #include "core/error.h"
@@ -22,6 +23,34 @@ namespace {
 
 std::string errno_text(int err) {
   return std::strerror(err);
+}
+
+// The temporary files of the AtomicWriters alive: an entry is free (0), being filled (1), holds a
+// path (2), or was taken by remove_pending_temporaries() (3, for good: its path is never rewritten
+// under a signal handler reading it).
+struct Pending {
+  std::atomic<int> state{0};
+  char path[4096];
+};
+static_assert(std::atomic<int>::is_always_lock_free);
+Pending g_pending[16];
+
+int add_pending(const std::string& path) {
+  if (path.size() >= sizeof g_pending[0].path) return -1;
+  for (int i = 0; i < static_cast<int>(std::size(g_pending)); ++i) {
+    int free = 0;
+    if (!g_pending[i].state.compare_exchange_strong(free, 1)) continue;
+    std::memcpy(g_pending[i].path, path.c_str(), path.size() + 1);
+    g_pending[i].state.store(2);
+    return i;
+  }
+  return -1;
+}
+
+void drop_pending(int& i) {
+  int ready = 2;
+  if (i >= 0) g_pending[i].state.compare_exchange_strong(ready, 0);
+  i = -1;
 }
 
 gzFile as_gz(void* p) {
@@ -157,6 +186,7 @@ AtomicWriter::AtomicWriter(const std::string& path, std::string_view component)
     throw Error(component_, path_ + ": cannot create a temporary file in " + parent_dir(path_) +
                                 ": " + errno_text(err));
   }
+  pending_ = add_pending(temp_path_);
 }
 
 AtomicWriter::~AtomicWriter() {
@@ -167,6 +197,7 @@ void AtomicWriter::discard() noexcept {
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
   ::unlink(temp_path_.c_str());
+  drop_pending(pending_);
 }
 
 void AtomicWriter::fail(const std::string& what, int err) {
@@ -199,11 +230,19 @@ void AtomicWriter::commit() {
   if (::close(fd) != 0) fail("close failed", errno);
   if (::rename(temp_path_.c_str(), path_.c_str()) != 0) fail("rename failed", errno);
   committed_ = true;
+  drop_pending(pending_);
   // Persist the rename itself; best effort (some file systems refuse fsync on directories).
   const int dir = ::open(parent_dir(path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir >= 0) {
     ::fsync(dir);
     ::close(dir);
+  }
+}
+
+void remove_pending_temporaries() noexcept {
+  for (Pending& p : g_pending) {
+    int ready = 2;
+    if (p.state.compare_exchange_strong(ready, 3)) ::unlink(p.path);
   }
 }
 

@@ -81,10 +81,17 @@ class AtomicWriter {
   std::string component_;
   int fd_ = -1;
   bool committed_ = false;
+  int pending_ = -1;  // its entry among the pending temporaries (-1: none)
 };
 
 // Writes `bytes` to `path` through an AtomicWriter.
 void write_file_atomic(const std::string& path, std::string_view bytes, std::string_view component);
+
+// Removes the temporary files of this process's AtomicWriters that have neither committed nor
+// cleaned up yet, for a signal handler about to end the process (async-signal-safe: unlink only;
+// the writers are not told). The first 16 writers alive at once are known (paths under 4096
+// bytes); the temporaries of others are left to remove_stale_temporaries().
+void remove_pending_temporaries() noexcept;
 
 // Removes from `folder` the temporary files an AtomicWriter of a process that no longer runs left
 // behind (killed before it could commit or clean up): names "<file>.tmp.<pid>.<n>" whose process

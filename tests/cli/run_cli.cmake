@@ -58,6 +58,10 @@ if(have_data)
      OR NOT run MATCHES "\"signal\": \"SIGTERM\"" OR NOT run MATCHES "\"ended\": \"20")
     message(FATAL_ERROR "a run ended by SIGTERM is not recorded as such (${rc}): ${run}${err}")
   endif()
+  file(GLOB left ${OUT}/killed/*.tmp.*)
+  if(left)
+    message(FATAL_ERROR "a run ended by SIGTERM left temporary files: ${left}")
+  endif()
   # Another run into the same folder is refused unless --overwrite says so.
   execute_process(COMMAND ${CLI} train --epochs 1 --limit 200 --test-limit 50 --hidden 16
                           --latent 2 --ll-k 0 --device cpu --out ${OUT}/again RESULT_VARIABLE rc

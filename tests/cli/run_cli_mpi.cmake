@@ -123,6 +123,10 @@ if(NOT rc EQUAL 0 OR NOT run MATCHES "\"status\": \"interrupted\""
    OR NOT run MATCHES "\"signal\": \"SIGTERM\"" OR NOT run MATCHES "\"processes\": 2")
   message(FATAL_ERROR "a job of 2 ranks ended by SIGTERM is not recorded as such (${rc}): ${run}${err}")
 endif()
+file(GLOB left ${OUT}/killed/*.tmp.*)
+if(left)
+  message(FATAL_ERROR "a run ended by SIGTERM left temporary files: ${left}")
+endif()
 
 # Ranks with other settings: refused on start, naming the setting.
 execute_process(COMMAND ${MPIRUN} -np 1 ${CLI} ${args} --batch 128 --out ${OUT}/mismatch : -np 1

@@ -1,5 +1,6 @@
 // The record a run leaves when a signal ends it (apps/run_signal.h): the file replaced with the
-// signal's text and its end time, the process then ended by that signal; an ignored signal stays
+// signal's text and its end time, the writes under way removed, the process then ended by that
+// signal; an ignored signal stays
 // ignored; nothing written once disarmed; the end time as the C library formats it.
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -13,6 +14,7 @@
 #include <string>
 
 #include "apps/run_signal.h"
+#include "core/data/file_util.h"
 #include "core/latent.h"
 
 namespace latent::app {
@@ -67,6 +69,8 @@ TEST_F(RunSignalTest, SignalWritesItsRecordThenEndsTheProcess) {
     const std::time_t before = std::time(nullptr);
     const int status = in_child([&] {
       arm_signal_record(path_, text);
+      data::AtomicWriter pending((dir_ / "model.safetensors").string(), "test");  // never committed
+      pending.write("partial");
       ::raise(sig);
       ::_exit(7);  // not reached: the signal ends the process
     });
@@ -89,7 +93,8 @@ TEST_F(RunSignalTest, SignalWritesItsRecordThenEndsTheProcess) {
     const std::string ended = got.substr(at + 10, 20);
     EXPECT_LE(std::string(lo), ended);
     EXPECT_GE(std::string(hi), ended);
-    // Only run.json in the folder: the temporary file was renamed over it.
+    // Only run.json in the folder: its temporary file was renamed over it, and the write under way
+    // was removed.
     int files = 0;
     for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir_)) ++files;
     EXPECT_EQ(files, 1);

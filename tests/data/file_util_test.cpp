@@ -198,6 +198,28 @@ TEST(FileUtil, AFullTmpfsKeepsTheOldFilesAndLeavesNoTemporary) {
   EXPECT_EQ(report, "ok");
 }
 
+// What a signal handler removes before the process ends: the temporary file of a write under way
+// (whose commit then fails, leaving the target as it was), not a committed file.
+TEST(FileUtil, PendingTemporariesAreRemovedOnRequest) {
+  const fs::path dir = scratch("pending");
+  const std::string kept = (dir / "metrics.csv").string(), target = (dir / "model.bin").string();
+  write_file_atomic(kept, "epoch\n", "test");
+  {
+    AtomicWriter out(target, "test");
+    out.write("partial");
+    ASSERT_TRUE(fs::exists(out.temp_path()));
+    remove_pending_temporaries();
+    EXPECT_FALSE(fs::exists(out.temp_path()));
+    EXPECT_THROW(out.commit(), Error);
+  }
+  EXPECT_FALSE(fs::exists(target));
+  EXPECT_EQ(slurp(kept), "epoch\n");
+  int entries = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir)) ++entries;
+  EXPECT_EQ(entries, 1);
+  fs::remove_all(dir);
+}
+
 // Killed at any moment while writing: the target holds the old or the new content, whole; the
 // temporary file of the killed writer goes at the next clean-up.
 TEST(FileUtil, AKillDuringAWriteLeavesAWholeFile) {
