@@ -206,7 +206,7 @@ void write_run_status(const fs::path& out, const TrainArgs& a, const std::string
     return run_status_json(a, "interrupted", started, std::string(app::kEndedPlaceholder),
                            detail::cat("ended by ", signal, " (", cause,
                                        ") before it finished; its command with --resume ", a.out,
-                                       " continues it from its last finished epoch"),
+                                       " continues it from its last finished epoch, if any"),
                            signal);
   });
 }

@@ -39,11 +39,15 @@ struct Record {
   bool installed[kCount] = {};
 };
 
-// The record the handler reads. An earlier one is kept until the next arming (a handler running
-// on another thread may still read it), so a pointer read by the handler stays valid.
+// The record the handler reads. Records are never freed while a handler might read one: the
+// one before the last arming is freed at the next (never at exit).
 std::atomic<Record*> g_record{nullptr};
-std::unique_ptr<Record> g_kept[2];
+Record* g_kept[2] = {nullptr, nullptr};
+// The first signal writes the record (g_fired); one arriving meanwhile on another thread waits
+// for it (g_done) before it ends the process.
 std::atomic<bool> g_fired{false};
+std::atomic<bool> g_done{false};
+static_assert(std::atomic<Record*>::is_always_lock_free && std::atomic<bool>::is_always_lock_free);
 
 bool write_all(int fd, const char* p, std::size_t n) {
   while (n > 0) {
@@ -64,25 +68,36 @@ extern "C" void on_signal(int sig) {
   while (i < kCount && kHandled[i].signal != sig) ++i;
   Record* r = g_record.load();
   if (i == kCount || r == nullptr) {
+    // Disarmed while this signal was on its way: its earlier action is back; end as it says.
     errno = saved_errno;
+    ::raise(sig);
     return;
   }
-  // The first signal writes; the file is then the record of that one.
   if (!g_fired.exchange(true)) {
+    // A checkpoint, picture or metrics file being written now will never be committed.
+    data::remove_pending_temporaries();
     std::string& text = r->text[i];
     char ended[21];
     utc_text(std::time(nullptr), ended);
     for (std::size_t k = 0; k < kEndedPlaceholder.size(); ++k) text[r->ended_at[i] + k] = ended[k];
     // No fsync: the record must be in place before the SIGKILL that follows a SIGTERM (Open MPI
     // sends it a second later, Slurm after KillWait), and once renamed it survives the process.
-    const int fd = ::open(r->temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    // The temporary name is this process's own: a file or link planted there is removed first.
+    ::unlink(r->temp.c_str());
+    const int fd =
+        ::open(r->temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
     if (fd >= 0) {
       const bool written = write_all(fd, text.data(), text.size());
       if (!(::close(fd) == 0 && written && ::rename(r->temp.c_str(), r->path.c_str()) == 0))
         ::unlink(r->temp.c_str());
     }
-    // A checkpoint, picture or metrics file being written now will never be committed.
-    data::remove_pending_temporaries();
+    g_done.store(true);
+  } else {
+    // Another thread is writing the record: let it finish (two seconds at most).
+    for (int k = 0; k < 200 && !g_done.load(); ++k) {
+      const timespec tick{0, 10 * 1000 * 1000};
+      ::nanosleep(&tick, nullptr);
+    }
   }
   // End as the signal would have: its earlier action, raised again (pending until this returns).
   ::sigaction(sig, &r->previous[i], nullptr);
@@ -139,33 +154,37 @@ void arm_signal_record(
     const std::function<std::string(const char* signal, const char* cause)>& text) {
   auto r = std::make_unique<Record>();
   r->path = path;
-  // A name remove_stale_temporaries() knows ("<file>.tmp.<pid>.<n>"), with an <n> no AtomicWriter
-  // of this process reaches.
-  r->temp = path + ".tmp." + std::to_string(::getpid()) + ".4294967296";
+  // A name remove_stale_temporaries() knows ("<file>.tmp.<pid>.<n>", n of 9 digits at most), with
+  // an <n> no AtomicWriter of this process reaches.
+  r->temp = path + ".tmp." + std::to_string(::getpid()) + ".999999999";
   for (int i = 0; i < kCount; ++i) {
     r->text[i] = text(kHandled[i].name, kHandled[i].cause);
+    // The first placeholder (the text may quote the arguments, which could hold another).
     const std::size_t at = r->text[i].find(kEndedPlaceholder);
-    check(
-        at != std::string::npos && r->text[i].find(kEndedPlaceholder, at + 1) == std::string::npos,
-        "run", "the record for ", kHandled[i].name, " must hold the end-time placeholder once");
+    check(at != std::string::npos, "run", "the record for ", kHandled[i].name,
+          " must hold the end-time placeholder");
     r->ended_at[i] = at;
   }
   disarm_signal_record();
   g_fired.store(false);
-  Record* raw = r.get();
-  g_kept[1] = std::move(g_kept[0]);
-  g_kept[0] = std::move(r);
+  g_done.store(false);
+  Record* raw = r.release();
+  delete g_kept[1];
+  g_kept[1] = g_kept[0];
+  g_kept[0] = raw;
   g_record.store(raw);
   for (int i = 0; i < kCount; ++i) {
     struct sigaction now = {};
     if (::sigaction(kHandled[i].signal, nullptr, &now) != 0) continue;
     if (!(now.sa_flags & SA_SIGINFO) && now.sa_handler == SIG_IGN) continue;  // nohup: stays so
+    // The earlier action is known before the handler can run and restore it.
+    raw->previous[i] = now;
     struct sigaction act = {};
     act.sa_handler = on_signal;
     sigemptyset(&act.sa_mask);
     for (const Handled& h : kHandled) sigaddset(&act.sa_mask, h.signal);
     act.sa_flags = SA_RESTART;
-    if (::sigaction(kHandled[i].signal, &act, &raw->previous[i]) == 0) raw->installed[i] = true;
+    if (::sigaction(kHandled[i].signal, &act, nullptr) == 0) raw->installed[i] = true;
   }
 }
 

@@ -22,11 +22,12 @@
 
 namespace latent::app {
 
-// Where a text puts its end time (once): replaced by utc_text() of the moment of the signal.
+// Where a text puts its end time: its first occurrence is replaced by utc_text() of the moment of
+// the signal (put it before anything that quotes user input).
 inline constexpr std::string_view kEndedPlaceholder = "0000-00-00T00:00:00Z";
 
 // `text(signal, cause)` gives the file's text for each signal handled ("SIGTERM" and what usually
-// sends it, in words); each text holds kEndedPlaceholder once. Replaces an earlier arming. Throws
+// sends it, in words); each text holds kEndedPlaceholder. Replaces an earlier arming. Throws
 // latent::Error when a text lacks the placeholder.
 void arm_signal_record(
     const std::string& path,

@@ -46,9 +46,16 @@ endif()
 
 if(LATENT_WITH_CUDA AND NOT _latent_mpi_mode STREQUAL "OFF")
   # Where NCCL is looked for: LATENT_NCCL_ROOT or $NCCL_HOME ({include,lib}), the CUDA toolkit's
-  # folders (where NVIDIA's packages put it), then the copy pip installs beside PyTorch
+  # folders, the system's (NVIDIA's libnccl-dev), then the copy pip installs beside PyTorch
   # (nvidia-nccl-cu*: nvidia/nccl/{include,lib}, whose libnccl.so.2 has no unversioned link).
   set(LATENT_NCCL_ROOT "" CACHE PATH "a folder with NCCL's include/ and lib/")
+  # A root given or changed after the first configuration: look again.
+  set(_latent_nccl_asked "${LATENT_NCCL_ROOT};$ENV{NCCL_HOME}")
+  if(DEFINED LATENT_NCCL_ASKED AND NOT LATENT_NCCL_ASKED STREQUAL _latent_nccl_asked)
+    unset(LATENT_NCCL_INCLUDE_DIR CACHE)
+    unset(LATENT_NCCL_LIBRARY CACHE)
+  endif()
+  set(LATENT_NCCL_ASKED "${_latent_nccl_asked}" CACHE INTERNAL "the NCCL roots last looked in")
   set(_latent_nccl_include_hints)
   set(_latent_nccl_lib_hints)
   foreach(root ${LATENT_NCCL_ROOT} $ENV{NCCL_HOME})
@@ -57,6 +64,8 @@ if(LATENT_WITH_CUDA AND NOT _latent_mpi_mode STREQUAL "OFF")
   endforeach()
   list(APPEND _latent_nccl_include_hints ${CUDAToolkit_INCLUDE_DIRS})
   list(APPEND _latent_nccl_lib_hints ${CUDAToolkit_LIBRARY_DIR})
+  set(_latent_nccl_wheel_include)
+  set(_latent_nccl_wheel_lib)
   find_program(LATENT_PYTHON3 python3)
   if(LATENT_PYTHON3)
     execute_process(COMMAND ${LATENT_PYTHON3} -c
@@ -64,13 +73,15 @@ if(LATENT_WITH_CUDA AND NOT _latent_mpi_mode STREQUAL "OFF")
                     OUTPUT_VARIABLE _latent_nccl_wheel OUTPUT_STRIP_TRAILING_WHITESPACE
                     ERROR_QUIET RESULT_VARIABLE _latent_nccl_wheel_rc)
     if(_latent_nccl_wheel_rc EQUAL 0 AND IS_DIRECTORY "${_latent_nccl_wheel}")
-      list(APPEND _latent_nccl_include_hints ${_latent_nccl_wheel}/include)
-      list(APPEND _latent_nccl_lib_hints ${_latent_nccl_wheel}/lib)
+      set(_latent_nccl_wheel_include ${_latent_nccl_wheel}/include)
+      set(_latent_nccl_wheel_lib ${_latent_nccl_wheel}/lib)
     endif()
   endif()
-  find_path(LATENT_NCCL_INCLUDE_DIR nccl.h HINTS ${_latent_nccl_include_hints})
+  # The wheel last (PATHS: after the system's folders, where NVIDIA's packages also install).
+  find_path(LATENT_NCCL_INCLUDE_DIR nccl.h HINTS ${_latent_nccl_include_hints}
+            PATHS ${_latent_nccl_wheel_include})
   find_library(LATENT_NCCL_LIBRARY NAMES nccl libnccl.so.2 NAMES_PER_DIR
-               HINTS ${_latent_nccl_lib_hints})
+               HINTS ${_latent_nccl_lib_hints} PATHS ${_latent_nccl_wheel_lib})
   if(LATENT_NCCL_INCLUDE_DIR AND LATENT_NCCL_LIBRARY)
     set(LATENT_WITH_NCCL ON)
     message(STATUS "latent: NCCL ON (${LATENT_NCCL_LIBRARY})")

@@ -189,7 +189,7 @@ if [ $carried_ok = no ]; then
   find_missing_libraries
 fi
 # The NCCL library the plugin loads, and its version.
-nccl_lib=$(ldd "$bin/liblatent_nccl.so" 2> /dev/null | awk '/libnccl/ {print $3}' | xargs -r readlink -f)
+nccl_lib=$(ldd "$bin/liblatent_nccl.so" 2> /dev/null | awk '/libnccl/ && $3 ~ /^\// {print $3}' | xargs -r readlink -f)
 nccl_version=$(python3 -c 'import ctypes, sys; v = ctypes.c_int(); ctypes.CDLL(sys.argv[1]).ncclGetVersion(ctypes.byref(v)); print(v.value)' "$nccl_lib" 2> /dev/null)
 say "NCCL: ${nccl_lib:-not found} (version code ${nccl_version:-unknown})"
 

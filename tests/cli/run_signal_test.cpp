@@ -46,7 +46,20 @@ class RunSignalTest : public ::testing::Test {
   int in_child(F body) {
     const pid_t pid = ::fork();
     if (pid == 0) {
-      body();
+      // The signals as a process started plainly has them (ctest may run under nohup or in the
+      // background, where some are ignored or blocked).
+      sigset_t all;
+      sigemptyset(&all);
+      for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGPIPE}) {
+        ::signal(sig, SIG_DFL);
+        sigaddset(&all, sig);
+      }
+      ::sigprocmask(SIG_UNBLOCK, &all, nullptr);
+      try {
+        body();
+      } catch (...) {
+        ::_exit(99);  // never back into the test runner
+      }
       ::_exit(0);
     }
     int status = 0;
@@ -136,6 +149,20 @@ TEST_F(RunSignalTest, EarlierHandlerRunsAfterTheRecord) {
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 5);
   EXPECT_NE(contents().find("SIGTERM"), std::string::npos);
+}
+
+// A text that quotes the placeholder again (an argument) gets the end time at the first only.
+TEST_F(RunSignalTest, OnlyTheFirstPlaceholderIsFilled) {
+  const int status = in_child([&] {
+    arm_signal_record(path_, [](const char*, const char*) {
+      return std::string("{\"ended\": \"") + std::string(kEndedPlaceholder) + "\", \"arg\": \"" +
+             std::string(kEndedPlaceholder) + "\"}\n";
+    });
+    ::raise(SIGTERM);
+  });
+  ASSERT_TRUE(WIFSIGNALED(status));
+  const std::string got = contents();
+  EXPECT_EQ(got.find(kEndedPlaceholder), got.find("\"arg\"") + 8) << got;
 }
 
 TEST_F(RunSignalTest, TextWithoutThePlaceholderIsRefused) {
