@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -497,9 +498,32 @@ Session::Session(int* argc, char*** argv) {
   g_session = true;
 }
 
+namespace {
+
+// Registered when an exception leaves a Session of several ranks: the job ends at exit.
+void abort_at_exit() {
+  const Group& w = world();
+  std::fprintf(stderr,
+               "latent [rank %d of %d]: an exception left dist::Session on this rank; ending the "
+               "job (catch it inside and call dist::abort to end it at once)\n",
+               w.rank(), w.size());
+  std::fflush(stderr);
+  if (g_mpi && g_mpi->initialized()) g_mpi->abort(1);
+}
+
+}  // namespace
+
 Session::~Session() {
-  // The NCCL communicators go before MPI and the CUDA pools; the world is this process again.
   Group& w = world();
+  if (std::uncaught_exceptions() > 0 && w.size() > 1) {
+    // The other ranks may wait for this one in a collective, and MPI_Finalize and NCCL's
+    // teardown with them: neither is called; the job ends as the process exits, after whatever
+    // catches the exception has reported it.
+    g_session = false;
+    std::atexit(abort_at_exit);
+    return;
+  }
+  // The NCCL communicators go before MPI and the CUDA pools; the world is this process again.
   w.impl_->close();
   loopback().impl_->close();
   ++loopback().revision_;  // a recorded step that held its communicator records anew

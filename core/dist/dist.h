@@ -165,7 +165,10 @@ bool mpi_loaded();
 // latent::Error when started by a launcher with more than one rank in a build without MPI or
 // without a loadable MPI plugin (a launch of one rank then runs alone). The destructor tears the
 // communicators down (the NCCL ones of world() and loopback() too) and calls MPI_Finalize (a
-// collective: every rank must get there; on an error use abort()). What recorded a collective on
+// collective: every rank must get there; on an error use abort()). An exception leaving the
+// Session's scope in a world of more than one (the other ranks may wait in a collective for this
+// one) skips both and ends the whole job when the process exits (MPI_Abort, status 1, once a
+// handler outside has had its say): no rank hangs. What recorded a collective on
 // a GPU (a CompiledStep, a Trainer) must be destroyed before the Session: NCCL waits for the CUDA
 // graphs that hold its calls before it lets their communicator go. Communicators no Session
 // closes are left to the end of the process.

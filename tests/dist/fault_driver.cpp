@@ -3,6 +3,8 @@
 // job at once (tests/dist/run_fault.cmake runs it under mpirun and times it).
 // With the argument `mismatch`: the ranks all-reduce tensors of other lengths (as ranks that built
 // other models would), and MPI's failure must come back as latent's error, ending the job.
+// With `escape`: the exception leaves the Session's scope on rank 1 and is caught outside it; the
+// job must still end, non-zero, with the message the handler printed.
 #include <cstdio>
 #include <cstring>
 
@@ -10,8 +12,40 @@
 #include "models/trainer.h"
 #include "models/vae.h"
 
+namespace {
+
+// Trains with rank 1's step callback throwing at step 5.
+void train_until_rank_1_fails() {
+  using namespace latent;
+  Generator gen(1);
+  const Tensor train = Tensor::rand({1024, 64}, gen);
+  models::VAE vae({.input = 64, .hidden = {32}, .latent = 4, .seed = 1});
+  optim::Adam opt(vae.parameters(), {.lr = 1e-3});
+  models::Trainer trainer(vae, opt, {.epochs = 50, .batch = 64});
+  trainer.on_step([](const models::StepInfo& s) {
+    if (dist::world().rank() == 1 && s.step == 5)
+      throw Error("driver", "a step failed on purpose on rank 1");
+  });
+  trainer.fit(train);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace latent;
+  if (argc > 1 && std::strcmp(argv[1], "escape") == 0) {
+    // The exception leaves the Session's scope: caught outside, reported, and the program returns
+    // 0, while rank 0 waits in the next step's all-reduce.
+    try {
+      dist::Session session(&argc, &argv);
+      train_until_rank_1_fails();
+    } catch (const Error& e) {
+      std::fprintf(stderr, "caught outside the session: %s\n", e.what());
+      return 0;
+    }
+    std::printf("finished without the failure\n");
+    return 0;
+  }
   dist::Session session(&argc, &argv);
   try {
     if (argc > 1 && std::strcmp(argv[1], "mismatch") == 0) {
@@ -21,16 +55,7 @@ int main(int argc, char** argv) {
       std::printf("finished without the failure\n");
       return 0;
     }
-    Generator gen(1);
-    const Tensor train = Tensor::rand({1024, 64}, gen);
-    models::VAE vae({.input = 64, .hidden = {32}, .latent = 4, .seed = 1});
-    optim::Adam opt(vae.parameters(), {.lr = 1e-3});
-    models::Trainer trainer(vae, opt, {.epochs = 50, .batch = 64});
-    trainer.on_step([](const models::StepInfo& s) {
-      if (dist::world().rank() == 1 && s.step == 5)
-        throw Error("driver", "a step failed on purpose on rank 1");
-    });
-    trainer.fit(train);
+    train_until_rank_1_fails();
   } catch (const Error& e) {
     dist::abort(1, e.what());
   }

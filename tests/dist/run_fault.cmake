@@ -22,3 +22,17 @@ string(FIND "${err}" "[dist] MPI_Allreduce failed: " at)
 if(rc EQUAL 0 OR at EQUAL -1)
   message(FATAL_ERROR "all-reduces of other lengths gave status ${rc} without latent's error: ${out} ${err}")
 endif()
+
+# The exception leaves dist::Session's scope on rank 1 (caught outside it, the program returning
+# 0) while rank 0 waits in an all-reduce: the job still ends, non-zero, within 30 seconds, with the
+# handler's message.
+string(TIMESTAMP t0 "%s")
+execute_process(COMMAND ${MPIRUN} -np 2 ${DRIVER} escape RESULT_VARIABLE rc OUTPUT_VARIABLE out
+                ERROR_VARIABLE err TIMEOUT 90)
+string(TIMESTAMP t1 "%s")
+math(EXPR took "${t1} - ${t0}")
+string(FIND "${err}" "caught outside the session: [driver] a step failed on purpose" at)
+string(FIND "${err}" "an exception left dist::Session on this rank" said)
+if(rc EQUAL 0 OR took GREATER 30 OR at EQUAL -1 OR said EQUAL -1)
+  message(FATAL_ERROR "an exception leaving the session gave status ${rc} after ${took} s: ${out} ${err}")
+endif()
