@@ -2,6 +2,7 @@
 # exits 2; missing data exits 1 with a message naming the folder.
 # -DCLI=<path to latent> -DOUT=<scratch folder>
 file(REMOVE_RECURSE ${OUT})
+include(${CMAKE_CURRENT_LIST_DIR}/interrupted.cmake)
 set(have_data FALSE)
 if(EXISTS /usr/share/datasets/fashion-mnist OR DEFINED ENV{LATENT_FASHION_MNIST})
   set(have_data TRUE)
@@ -49,19 +50,10 @@ if(have_data)
   if(NOT status STREQUAL "finished")
     message(FATAL_ERROR "run.json says ${status}: ${run}")
   endif()
-  # A run ended by SIGTERM says so in run.json, with the signal, and keeps its last training state.
-  execute_process(COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/interrupt.sh ${OUT}/killed ${CLI} train
-                          --epochs 100000 --limit 400 --test-limit 50 --hidden 16 --latent 2
-                          --ll-k 0 --device cpu --out ${OUT}/killed
-                  RESULT_VARIABLE rc OUTPUT_VARIABLE run ERROR_VARIABLE err TIMEOUT 120)
-  if(NOT rc EQUAL 0 OR NOT run MATCHES "\"status\": \"interrupted\""
-     OR NOT run MATCHES "\"signal\": \"SIGTERM\"" OR NOT run MATCHES "\"ended\": \"20")
-    message(FATAL_ERROR "a run ended by SIGTERM is not recorded as such (${rc}): ${run}${err}")
-  endif()
-  file(GLOB left ${OUT}/killed/*.tmp.*)
-  if(left)
-    message(FATAL_ERROR "a run ended by SIGTERM left temporary files: ${left}")
-  endif()
+  # A run ended by SIGTERM says so in run.json, with the signal.
+  latent_expect_interrupted(${OUT}/killed "\"processes\": 1" ${CLI} train --epochs 100000
+                            --limit 400 --test-limit 50 --hidden 16 --latent 2 --ll-k 0
+                            --device cpu --out ${OUT}/killed)
   # Another run into the same folder is refused unless --overwrite says so.
   execute_process(COMMAND ${CLI} train --epochs 1 --limit 200 --test-limit 50 --hidden 16
                           --latent 2 --ll-k 0 --device cpu --out ${OUT}/again RESULT_VARIABLE rc

@@ -7,6 +7,7 @@
 # mpirun ends with the model of a run that never stopped; the final test metrics are shared.
 # -DCLI=<path to latent> -DOUT=<scratch folder> -DMPIRUN=<mpirun and its options, a list>
 file(REMOVE_RECURSE ${OUT})
+include(${CMAKE_CURRENT_LIST_DIR}/interrupted.cmake)
 if(NOT (EXISTS /usr/share/datasets/fashion-mnist OR DEFINED ENV{LATENT_FASHION_MNIST}))
   message(STATUS "Fashion-MNIST not installed: nothing to train on")
   return()
@@ -115,18 +116,9 @@ endif()
 
 # A job ended by SIGTERM (mpirun passes it to the ranks, as when another rank fails): rank 0
 # records it in run.json before the processes end.
-execute_process(COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/interrupt.sh ${OUT}/killed ${MPIRUN} -np 2
-                        ${CLI} train --epochs 100000 --limit 400 --test-limit 50 --hidden 16
-                        --latent 2 --ll-k 0 --device cpu --out ${OUT}/killed
-                RESULT_VARIABLE rc OUTPUT_VARIABLE run ERROR_VARIABLE err TIMEOUT 120)
-if(NOT rc EQUAL 0 OR NOT run MATCHES "\"status\": \"interrupted\""
-   OR NOT run MATCHES "\"signal\": \"SIGTERM\"" OR NOT run MATCHES "\"processes\": 2")
-  message(FATAL_ERROR "a job of 2 ranks ended by SIGTERM is not recorded as such (${rc}): ${run}${err}")
-endif()
-file(GLOB left ${OUT}/killed/*.tmp.*)
-if(left)
-  message(FATAL_ERROR "a run ended by SIGTERM left temporary files: ${left}")
-endif()
+latent_expect_interrupted(${OUT}/killed "\"processes\": 2" ${MPIRUN} -np 2 ${CLI} train
+                          --epochs 100000 --limit 400 --test-limit 50 --hidden 16 --latent 2
+                          --ll-k 0 --device cpu --out ${OUT}/killed)
 
 # Ranks with other settings: refused on start, naming the setting.
 execute_process(COMMAND ${MPIRUN} -np 1 ${CLI} ${args} --batch 128 --out ${OUT}/mismatch : -np 1

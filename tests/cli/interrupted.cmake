@@ -1,0 +1,18 @@
+# latent_expect_interrupted(<run folder> <regex> <command> [arguments...]): runs the command
+# through interrupt.sh (SIGTERM once the folder's run.json exists) and fails unless run.json then
+# says the run was interrupted by SIGTERM, with its end time, matches <regex> too, and no
+# temporary file is left in the folder.
+set(_latent_interrupt_sh ${CMAKE_CURRENT_LIST_DIR}/interrupt.sh)
+function(latent_expect_interrupted folder regex)
+  execute_process(COMMAND sh ${_latent_interrupt_sh} ${folder} ${ARGN}
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE run ERROR_VARIABLE err TIMEOUT 120)
+  if(NOT rc EQUAL 0 OR NOT run MATCHES "\"status\": \"interrupted\""
+     OR NOT run MATCHES "\"signal\": \"SIGTERM\"" OR NOT run MATCHES "\"ended\": \"[0-9]"
+     OR NOT run MATCHES "${regex}")
+    message(FATAL_ERROR "a run ended by SIGTERM is not recorded as such (${rc}): ${run}${err}")
+  endif()
+  file(GLOB left ${folder}/*.tmp.*)
+  if(left)
+    message(FATAL_ERROR "a run ended by SIGTERM left temporary files: ${left}")
+  endif()
+endfunction()
