@@ -197,18 +197,21 @@ std::string run_status_json(const TrainArgs& a, const std::string& status,
 void write_run_status(const fs::path& out, const TrainArgs& a, const std::string& status,
                       const std::string& started, const std::string& error = "") {
   const fs::path path = out / "run.json";
-  app::disarm_signal_record();  // what is written now is the record
+  if (status == "running") {
+    // Armed before "running" is written: a signal from here on leaves "interrupted".
+    app::arm_signal_record(path.string(), [&](const char* signal, const char* cause) {
+      return run_status_json(a, "interrupted", started, std::string(app::kEndedPlaceholder),
+                             detail::cat("ended by ", signal, " (", cause,
+                                         ") before it finished; its command with --resume ", a.out,
+                                         " continues it from its last finished epoch, if any"),
+                             signal);
+    });
+  } else {
+    app::disarm_signal_record();  // what is written now is the record
+  }
   data::write_file_atomic(
       path.string(),
       run_status_json(a, status, started, status == "running" ? "" : utc_now(), error), "train");
-  if (status != "running") return;
-  app::arm_signal_record(path.string(), [&](const char* signal, const char* cause) {
-    return run_status_json(a, "interrupted", started, std::string(app::kEndedPlaceholder),
-                           detail::cat("ended by ", signal, " (", cause,
-                                       ") before it finished; its command with --resume ", a.out,
-                                       " continues it from its last finished epoch, if any"),
-                           signal);
-  });
 }
 
 // The training states a run keeps (the last two): out/state-<epoch>.safetensors, by epoch.
