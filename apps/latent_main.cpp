@@ -17,7 +17,6 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -167,11 +166,8 @@ const std::vector<std::string> kRunFiles = {
     "loss.png",           "report.html"};
 
 std::string utc_now() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  char text[21];
+  app::utc_text(std::time(nullptr), text);
   return text;
 }
 

@@ -586,14 +586,15 @@ std::uint64_t fingerprint(const std::vector<Tensor>& tensors) {
 Device rank_device(const std::string& value, const std::string& who, const std::string& flag) {
   Group& w = world();
   if (w.size() == 1) return value == "auto" ? Device::best() : Device::parse(value);
+  const std::string given = (flag.empty() ? "device " : flag + " ") + value;  // for messages
   const bool gpu = value == "cuda" || (value == "auto" && cuda_device_count() > 0);
   Device d = Device::cpu();
   if (!gpu) {
     d = Device::parse(value == "auto" ? "cpu" : value);
   } else {
     const int gpus = cuda_device_count();
-    check(gpus > 0, who, flag.empty() ? "device" : flag, " ", value, ": rank ", w.rank(),
-          " sees no CUDA GPU", cuda_compiled() ? "" : " (this latent was built without CUDA)");
+    check(gpus > 0, who, given, ": rank ", w.rank(), " sees no CUDA GPU",
+          cuda_compiled() ? "" : " (this latent was built without CUDA)");
     d = Device::cuda(w.local_rank() % gpus);
   }
   // GPU ranks reduce through NCCL, CPU ranks through MPI: one kind for all, refused at start.
@@ -609,11 +610,10 @@ Device rank_device(const std::string& value, const std::string& who, const std::
                                        : "none (CPU rank " + std::to_string(w.rank()) + ")";
   if (const auto two = w.find_same(mine + "\n" + boot)) {
     const std::string shared = w.broadcast(mine, two->first);
-    throw SharedError(
-        who, detail::cat("ranks ", two->first, " and ", two->second, " would both use the GPU ",
-                         shared, " (", flag.empty() ? "device" : flag, " ", value,
-                         "): every rank needs a GPU of its own; start at most one "
-                         "process per GPU"));
+    throw SharedError(who, detail::cat("ranks ", two->first, " and ", two->second,
+                                       " would both use the GPU ", shared, " (", given,
+                                       "): every rank needs a GPU of its own; start at most one "
+                                       "process per GPU"));
   }
   return d;
 }

@@ -15,15 +15,19 @@
 
 namespace {
 
+// The file of the NCCL library loaded (null when the loader cannot say).
+const char* nccl_file() {
+  Dl_info info{};
+  return dladdr(reinterpret_cast<void*>(&ncclGetVersion), &info) != 0 ? info.dli_fname : nullptr;
+}
+
 // ncclGetLastError (NCCL 2.13 and later), looked up in the library loaded so that an older one
 // still loads; null when it has none.
 using LastError = const char* (*)(ncclComm_t);
 LastError last_error_fn() {
   static const LastError fn = [] {
-    Dl_info info{};
-    if (dladdr(reinterpret_cast<void*>(&ncclGetErrorString), &info) == 0 || !info.dli_fname)
-      return LastError{nullptr};
-    void* lib = dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
+    const char* file = nccl_file();
+    void* lib = file ? dlopen(file, RTLD_LAZY | RTLD_NOLOAD) : nullptr;
     return lib ? reinterpret_cast<LastError>(dlsym(lib, "ncclGetLastError")) : LastError{nullptr};
   }();
   return fn;
@@ -58,13 +62,12 @@ int check_version(char* err, std::size_t err_len) {
   int major = 0, minor = 0, patch = 0;
   if (version(&major, &minor, &patch, err, err_len) != 0) return 1;
   if (major > 2 || (major == 2 && minor >= 10)) return 0;
-  Dl_info info{};
-  const bool named = dladdr(reinterpret_cast<void*>(&ncclGetVersion), &info) != 0 && info.dli_fname;
+  const char* file = nccl_file();
   std::snprintf(err, err_len,
                 "the NCCL library loaded (%s) is version %d.%d.%d; latent needs 2.10 or later "
                 "(for ncclAvg and graph capture): put a newer libnccl.so.2 first on "
                 "LD_LIBRARY_PATH",
-                named ? info.dli_fname : "libnccl.so.2", major, minor, patch);
+                file ? file : "libnccl.so.2", major, minor, patch);
   return 1;
 }
 
