@@ -587,16 +587,19 @@ Device rank_device(const std::string& value, const std::string& who, const std::
   Group& w = world();
   if (w.size() == 1) return value == "auto" ? Device::best() : Device::parse(value);
   const std::string given = (flag.empty() ? "device " : flag + " ") + value;  // for messages
-  const bool gpu = value == "cuda" || (value == "auto" && cuda_device_count() > 0);
-  Device d = Device::cpu();
-  if (!gpu) {
-    d = Device::parse(value == "auto" ? "cpu" : value);
-  } else {
-    const int gpus = cuda_device_count();
-    check(gpus > 0, who, given, ": rank ", w.rank(), " sees no CUDA GPU",
-          cuda_compiled() ? "" : " (this latent was built without CUDA)");
-    d = Device::cuda(w.local_rank() % gpus);
-  }
+  const int gpus = cuda_device_count();
+  const bool gpu = value == "cuda" || (value == "auto" && gpus > 0);
+  // The lowest rank asked for a GPU that sees none, told to every rank (none is left waiting for
+  // it in the checks below): the same refusal everywhere.
+  const double size = w.size();
+  const double blind =
+      w.all_reduce({gpu && gpus == 0 ? static_cast<double>(w.rank()) : size}, ReduceOp::min)[0];
+  if (blind < size)
+    throw SharedError(who,
+                      detail::cat(given, ": rank ", static_cast<int>(blind), " sees no CUDA GPU",
+                                  cuda_compiled() ? "" : " (this latent was built without CUDA)"));
+  const Device d =
+      gpu ? Device::cuda(w.local_rank() % gpus) : Device::parse(value == "auto" ? "cpu" : value);
   // GPU ranks reduce through NCCL, CPU ranks through MPI: one kind for all, refused at start.
   w.check_same({{flag.empty() ? std::string("the device") : detail::cat("the device (", flag, ")"),
                  d.is_cuda() ? "cuda" : "cpu"}});

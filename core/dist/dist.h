@@ -70,8 +70,8 @@ Launch detect_launch();  // from the process's environment
 // apart by host name and boot id; MIG instances of one GPU count as one) are refused on every rank
 // alike (SharedError), naming both ranks and the GPU, before any data is read: NCCL would refuse
 // them only at its first collective, or share the GPU. `who` and `flag` name the command and its
-// flag in messages ("train", "--device"; "" for none). Throws latent::Error for a GPU asked of a
-// rank that sees none (naming the rank).
+// flag in messages ("train", "--device"; "" for none). A GPU asked of a rank that sees none is
+// refused on every rank alike too (SharedError, naming the lowest such rank).
 Device rank_device(const std::string& value, const std::string& who, const std::string& flag);
 
 // How this library was built.

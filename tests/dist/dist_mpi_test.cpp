@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -182,10 +183,13 @@ std::vector<float> flat_parameters(nn::Module& model) {
 struct Run {
   std::vector<float> params;
   std::vector<double> losses;  // the first step's loss (the rank's share), then every 10th
+  std::int64_t replayed = 0;   // steps replayed from the recording
+  std::string replay_error;    // why the step was not recorded ("" when it was, or not asked)
 };
 
 // `steps` steps of batch 128 drawn inside the step from a source with binarization, shuffled per
-// epoch, Adam with clipping, in `group` (each rank its share, or one process the whole batch).
+// epoch, Adam with clipping, in `group` (each rank its share, or one process the whole batch); the
+// data on the model's device.
 template <class Model>
 Run train(Model& model, Group& group, const Tensor& data, int steps, bool replay) {
   // Adam's eps 1e-6 rather than 1e-8: with 1e-8 a parameter whose gradient is rounding noise
@@ -207,6 +211,8 @@ Run train(Model& model, Group& group, const Tensor& data, int steps, bool replay
     }
   }
   run.params = flat_parameters(model);
+  run.replayed = step.replayed_steps();
+  run.replay_error = step.replay_error();
   return run;
 }
 
@@ -219,25 +225,42 @@ double relative_distance(const std::vector<float>& a, const std::vector<float>& 
   return std::sqrt(num / den);
 }
 
+// `make(device)` builds the model on `device`: the CPU (the collectives through MPI), or this
+// rank's GPU (through NCCL, the all-reduce captured in the step's CUDA graph).
 template <class Make>
-void expect_ranks_train_as_one(const char* name, Make make) {
+void expect_ranks_train_as_one(const char* name, Make make, Device device = Device::cpu()) {
   Group& w = world();
-  const Tensor data = data_set();
-  auto ranks = make();
+  const Tensor data = data_set().to(device);
+  auto ranks = make(device);
   const int steps = 100;
   const Run shared = train(*ranks, w, data, steps, true);
-  // The same again: identical bits (and eager steps give them too).
-  auto again = make();
-  const Run repeat = train(*again, w, data, steps, false);
+  if (device.is_cuda()) {
+    // Recorded with the NCCL call inside, and replayed.
+    EXPECT_EQ(shared.replay_error, "") << name;
+    EXPECT_GT(shared.replayed, 0) << name;
+  }
+  // The same again: identical bits (on the CPU eager steps give them too; on a GPU the eager
+  // steps' kernels may be other GEMMs than the captured ones', so they are compared as one
+  // process's are, and the identical bits asked of a second recorded run).
+  auto again = make(device);
+  const Run repeat = train(*again, w, data, steps, device.is_cuda());
   EXPECT_EQ(shared.params, repeat.params) << name << ": two runs of the ranks differ";
   // One process with the whole batch, in this process.
-  auto one = make();
+  auto one = make(device);
   const Run alone = train(*one, self(), data, steps, true);
   const double d = relative_distance(shared.params, alone.params);
   if (w.is_root())
-    std::printf("%s: %d ranks vs one process, relative distance %.3g\n", name, w.size(), d);
+    std::printf("%s on %s: %d ranks vs one process, relative distance %.3g\n", name,
+                device.is_cpu() ? "the CPU" : "GPUs", w.size(), d);
   EXPECT_LT(d, 1e-5) << name << ": the ranks' parameters are " << d
                      << " (relative) from one process's";
+  if (device.is_cuda()) {
+    auto eager_model = make(device);
+    const Run eager = train(*eager_model, w, data, steps, false);
+    const double e = relative_distance(eager.params, alone.params);
+    EXPECT_LT(e, 1e-5) << name << ": the ranks' eager steps are " << e
+                       << " (relative) from one process's";
+  }
   // Every rank holds the same parameters: their spread over the ranks is 0.
   double mine = 0;
   for (const float v : shared.params) mine += v;
@@ -246,46 +269,65 @@ void expect_ranks_train_as_one(const char* name, Make make) {
   EXPECT_EQ(lo, hi) << name << ": the ranks' parameters differ";
 }
 
+std::unique_ptr<models::VAE> make_vae(Device device) {
+  return std::make_unique<models::VAE>(
+      models::VAEConfig{.input = 784,
+                        .hidden = {64},
+                        .latent = 8,
+                        .warmup = {.kind = models::KlAnneal::linear, .steps = 50},
+                        .seed = 2},
+      device);
+}
+
+std::unique_ptr<models::DenoisingAE> make_dae(Device device) {
+  return std::make_unique<models::DenoisingAE>(
+      models::DenoisingAEConfig{.input = 784,
+                                .latent = 8,
+                                .encoder = {.hidden = {64}},
+                                .decoder = {.hidden = {64}},
+                                .corruption = {.kind = models::Corruption::masking, .p = 0.3},
+                                .seed = 4},
+      device);
+}
+
+std::unique_ptr<models::IWAE> make_iwae(Device device) {
+  return std::make_unique<models::IWAE>(
+      models::IWAEConfig{.input = 784, .hidden = {64}, .latent = 8, .k = 3, .seed = 6}, device);
+}
+
+std::unique_ptr<models::SparseAE> make_sparse_kl(Device device) {
+  return std::make_unique<models::SparseAE>(models::SparseAEConfig{.input = 784,
+                                                                   .latent = 16,
+                                                                   .encoder = {.hidden = {32}},
+                                                                   .decoder = {.hidden = {32}},
+                                                                   .penalty = models::Sparsity::kl,
+                                                                   .seed = 8},
+                                            device);
+}
+
 TEST(DistMpi, VaeRanksTrainAsOneProcess) {
-  expect_ranks_train_as_one("vae", [] {
-    return std::make_unique<models::VAE>(
-        models::VAEConfig{.input = 784,
-                          .hidden = {64},
-                          .latent = 8,
-                          .warmup = {.kind = models::KlAnneal::linear, .steps = 50},
-                          .seed = 2});
-  });
+  expect_ranks_train_as_one("vae", make_vae);
 }
 
 TEST(DistMpi, DenoisingRanksTrainAsOneProcess) {
-  expect_ranks_train_as_one("dae", [] {
-    return std::make_unique<models::DenoisingAE>(
-        models::DenoisingAEConfig{.input = 784,
-                                  .latent = 8,
-                                  .encoder = {.hidden = {64}},
-                                  .decoder = {.hidden = {64}},
-                                  .corruption = {.kind = models::Corruption::masking, .p = 0.3},
-                                  .seed = 4});
-  });
+  expect_ranks_train_as_one("dae", make_dae);
 }
 
 TEST(DistMpi, IwaeRanksTrainAsOneProcess) {
-  expect_ranks_train_as_one("iwae", [] {
-    return std::make_unique<models::IWAE>(
-        models::IWAEConfig{.input = 784, .hidden = {64}, .latent = 8, .k = 3, .seed = 6});
-  });
+  expect_ranks_train_as_one("iwae", make_iwae);
 }
 
 // The Trainer across the ranks: the same epochs as one process (653 rows: the last batch of 13
 // rows is shared 6 + 7, a weighted average), the same train means on every rank, rank 0's
-// parameters broadcast at the start (the other ranks start from other weights here).
-TEST(DistMpi, TrainerRanksTrainAsOneProcess) {
+// parameters broadcast at the start (the other ranks start from other weights here). The model on
+// `device`, the data sets on the host.
+void expect_trainer_ranks_as_one(Device device) {
   Group& w = world();
   const Tensor train = data_set(653);
   Generator tg(12);
   const Tensor test = Tensor::rand({100, 784}, tg);
   auto fit = [&](Group& group, std::uint64_t model_seed) {
-    models::VAE vae({.input = 784, .hidden = {64}, .latent = 8, .seed = model_seed});
+    models::VAE vae({.input = 784, .hidden = {64}, .latent = 8, .seed = model_seed}, device);
     if (group.rank() != 0) {  // other weights than rank 0's: the broadcast replaces them
       NoGradGuard no_grad;
       for (Tensor& p : vae.parameters()) p.mul_(0.5);
@@ -319,6 +361,10 @@ TEST(DistMpi, TrainerRanksTrainAsOneProcess) {
           << m;
     EXPECT_EQ(shared.epochs[e].step, alone.epochs[e].step);
   }
+}
+
+TEST(DistMpi, TrainerRanksTrainAsOneProcess) {
+  expect_trainer_ranks_as_one(Device::cpu());
 }
 
 // A resumed run across the ranks: rank 0 alone reads the training state (the others are given a
@@ -492,15 +538,7 @@ TEST(DistMpi, TrainerRefusesFewerRowsThanRanks) {
 // bits on the mean KL per dimension): the shares' means are reduced inside the step
 // (dist::whole_batch_mean), so the ranks still train as one process.
 TEST(DistMpi, SparseKlRanksTrainAsOneProcess) {
-  expect_ranks_train_as_one("sae-kl", [] {
-    return std::make_unique<models::SparseAE>(
-        models::SparseAEConfig{.input = 784,
-                               .latent = 16,
-                               .encoder = {.hidden = {32}},
-                               .decoder = {.hidden = {32}},
-                               .penalty = models::Sparsity::kl,
-                               .seed = 8});
-  });
+  expect_ranks_train_as_one("sae-kl", make_sparse_kl);
 }
 
 // The penalty's value on a share is the whole batch's (the loss each rank reports).
@@ -516,9 +554,10 @@ TEST(DistMpi, SparseKlPenaltyOfAShareIsTheWholeBatchs) {
 }
 
 TEST(DistMpi, FreeBitsRanksTrainAsOneProcess) {
-  expect_ranks_train_as_one("vae-free-bits", [] {
+  expect_ranks_train_as_one("vae-free-bits", [](Device device) {
     return std::make_unique<models::VAE>(
-        models::VAEConfig{.input = 784, .hidden = {64}, .latent = 8, .free_bits = 0.5, .seed = 9});
+        models::VAEConfig{.input = 784, .hidden = {64}, .latent = 8, .free_bits = 0.5, .seed = 9},
+        device);
   });
 }
 
@@ -548,6 +587,135 @@ TEST(DistMpi, WholeBatchMeanReducesTheShares) {
     const Tensor local = mean(x, 0);
     EXPECT_EQ(whole_batch_mean(local).to_vector<float>(), local.to_vector<float>());
   }
+}
+
+// ---- on GPUs: the same through NCCL ----------------------------------------------------------
+// Where every rank has a GPU of its own (mpirun -np 2 on a machine with two GPUs, or ranks on
+// machines of their own), the collectives on GPU tensors go between the ranks through NCCL: its
+// unique id broadcast over MPI, the step's all-reduce captured in its CUDA graph. Elsewhere (no
+// GPU; fewer GPUs than ranks on a machine) the suite skips itself on every rank alike, saying why.
+
+// This rank's GPU (rank_device: cuda:<local rank>, refused where two ranks would share one), or
+// why the ranks have none each: the same answer on every rank.
+struct OwnGpu {
+  std::optional<Device> device;
+  std::string why;
+};
+const OwnGpu& own_gpu() {
+  static const OwnGpu gpu = [] {
+    try {
+      return OwnGpu{rank_device("cuda", "the GPU tests", ""), ""};
+    } catch (const SharedError& e) {
+      return OwnGpu{std::nullopt, e.what()};
+    }
+  }();
+  return gpu;
+}
+#define LATENT_REQUIRE_OWN_GPU() \
+  if (!own_gpu().device) GTEST_SKIP() << own_gpu().why
+
+// A GPU asked of ranks that see none: refused on every rank alike, naming the first such rank
+// (none left waiting in a collective for a rank that threw alone).
+TEST(DistMpi, AGpuNoRankSeesIsRefusedOnEveryRank) {
+  Group& w = world();
+  const double most = w.all_reduce({static_cast<double>(cuda_device_count())}, ReduceOp::max)[0];
+  if (most > 0) GTEST_SKIP() << "a rank sees a GPU";
+  std::string message;
+  try {
+    rank_device("cuda", "train", "--device");
+  } catch (const SharedError& e) {
+    message = e.what();
+  }
+  EXPECT_NE(message.find("--device cuda: rank 0 sees no CUDA GPU"), std::string::npos) << message;
+  // On the CPU, the ranks go on together.
+  EXPECT_TRUE(rank_device("cpu", "train", "--device").is_cpu());
+}
+
+TEST(DistMpiGpu, AllReducesThroughNccl) {
+  LATENT_REQUIRE_OWN_GPU();
+  const Device gpu = *own_gpu().device;
+  Group& w = world();
+  const int n = w.size();
+  const double r = w.rank();
+  // 3000 values, and 2^21 + 7 (NCCL cuts it in pieces, the last a short one). Element i of rank r:
+  // r + i mod 1000, whose sums are exact in float32.
+  for (const std::int64_t count : {std::int64_t{3000}, std::int64_t{(1 << 21) + 7}}) {
+    std::vector<double> values(static_cast<std::size_t>(count));
+    for (std::size_t i = 0; i < values.size(); ++i) values[i] = r + static_cast<double>(i % 1000);
+    const Tensor base = Tensor::from_data(values, {count}).to(gpu);
+    for (const ReduceOp op : {ReduceOp::sum, ReduceOp::mean, ReduceOp::min, ReduceOp::max}) {
+      Tensor t = base.clone();
+      w.all_reduce(t, op);
+      const std::vector<float> got = t.to(Device::cpu()).to_vector<float>();
+      auto check_at = [&](std::size_t i) {
+        const double x = static_cast<double>(i % 1000);
+        const double want = op == ReduceOp::sum    ? n * x + n * (n - 1) / 2.0
+                            : op == ReduceOp::mean ? x + (n - 1) / 2.0
+                            : op == ReduceOp::min  ? x
+                                                   : x + n - 1;
+        EXPECT_FLOAT_EQ(got[i], static_cast<float>(want)) << count << " values, element " << i;
+      };
+      for (std::size_t i = 0; i < got.size(); i += 4099) check_at(i);
+      check_at(got.size() - 1);
+    }
+  }
+}
+
+TEST(DistMpiGpu, BroadcastsThroughNcclFromAnyRoot) {
+  LATENT_REQUIRE_OWN_GPU();
+  const Device gpu = *own_gpu().device;
+  Group& w = world();
+  for (int root = 0; root < w.size(); ++root) {
+    Tensor t = Tensor::full({5000}, 10.0 * w.rank() + 1).to(gpu);
+    w.broadcast(t, root);
+    EXPECT_EQ(t.to(Device::cpu()).to_vector<float>(),
+              std::vector<float>(5000, static_cast<float>(10.0 * root + 1)));
+  }
+}
+
+// An all-reduce captured in a CUDA graph (the communicator made before, by an eager one): every
+// replay reduces what the memory holds then.
+TEST(DistMpiGpu, ACapturedAllReduceReplays) {
+  LATENT_REQUIRE_OWN_GPU();
+  const Device gpu = *own_gpu().device;
+  Group& w = world();
+  const int n = w.size();
+  Tensor t = Tensor::full({4}, 1.0 + w.rank()).to(gpu);
+  w.all_reduce(t, ReduceOp::sum);
+  EXPECT_EQ(t.to(Device::cpu()).to_vector<float>()[0], n * (n + 1) / 2.0f);
+  dispatch::Plan plan;
+  {
+    dispatch::Recorder rec(plan, gpu);
+    w.all_reduce(t, ReduceOp::sum);
+    rec.finish();
+  }
+  ASSERT_TRUE(plan.is_graph());
+  for (int k = 0; k < 3; ++k) {
+    t.fill_(static_cast<double>(w.rank() * k));
+    plan.replay();
+    EXPECT_EQ(t.to(Device::cpu()).to_vector<float>()[0], k * n * (n - 1) / 2.0f) << "replay " << k;
+  }
+}
+
+TEST(DistMpiGpu, VaeRanksTrainAsOneProcess) {
+  LATENT_REQUIRE_OWN_GPU();
+  expect_ranks_train_as_one("vae", make_vae, *own_gpu().device);
+}
+
+TEST(DistMpiGpu, IwaeRanksTrainAsOneProcess) {
+  LATENT_REQUIRE_OWN_GPU();
+  expect_ranks_train_as_one("iwae", make_iwae, *own_gpu().device);
+}
+
+// The whole batch's statistics reduced inside the captured step (dist::whole_batch_mean).
+TEST(DistMpiGpu, SparseKlRanksTrainAsOneProcess) {
+  LATENT_REQUIRE_OWN_GPU();
+  expect_ranks_train_as_one("sae-kl", make_sparse_kl, *own_gpu().device);
+}
+
+TEST(DistMpiGpu, TrainerRanksTrainAsOneProcess) {
+  LATENT_REQUIRE_OWN_GPU();
+  expect_trainer_ranks_as_one(*own_gpu().device);
 }
 
 }  // namespace
