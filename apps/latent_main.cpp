@@ -202,12 +202,17 @@ void write_run_status(const fs::path& out, const TrainArgs& a, const std::string
                                          " continues it from its last finished epoch, if any"),
                              signal);
     });
-  } else {
-    app::disarm_signal_record();  // what is written now is the record
+    data::write_file_atomic(path.string(), run_status_json(a, status, started, "", error), "train");
+    return;
   }
-  data::write_file_atomic(
-      path.string(),
-      run_status_json(a, status, started, status == "running" ? "" : utc_now(), error), "train");
+  // The last record: armed first (the handlers stay), so that a signal while it is written
+  // leaves it too, with the moment of the signal as its end; then written, and nothing more.
+  app::arm_signal_record(path.string(), [&](const char*, const char*) {
+    return run_status_json(a, status, started, std::string(app::kEndedPlaceholder), error);
+  });
+  data::write_file_atomic(path.string(), run_status_json(a, status, started, utc_now(), error),
+                          "train");
+  app::disarm_signal_record();
 }
 
 // The training states a run keeps (the last two): out/state-<epoch>.safetensors, by epoch.

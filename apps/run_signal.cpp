@@ -165,13 +165,23 @@ void arm_signal_record(
           " must hold the end-time placeholder");
     r->ended_at[i] = at;
   }
-  disarm_signal_record();
-  g_fired.store(false);
-  g_done.store(false);
   Record* raw = r.release();
   delete g_kept[1];
   g_kept[1] = g_kept[0];
   g_kept[0] = raw;
+  if (Record* armed = g_record.load()) {
+    // Armed already: the handlers stay (no moment without them), the new texts take the earlier
+    // ones' place, and the actions they restore are still those from before the first arming.
+    for (int i = 0; i < kCount; ++i) {
+      raw->previous[i] = armed->previous[i];
+      raw->installed[i] = armed->installed[i];
+      armed->installed[i] = false;
+    }
+    g_record.store(raw);
+    return;
+  }
+  g_fired.store(false);
+  g_done.store(false);
   g_record.store(raw);
   for (int i = 0; i < kCount; ++i) {
     struct sigaction now = {};

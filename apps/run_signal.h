@@ -12,7 +12,8 @@
 //     return json_with(signal, cause, app::kEndedPlaceholder);
 //   });
 //   ... train ...
-//   app::disarm_signal_record();  // then write "finished" or "failed"
+//   app::arm_signal_record(out / "run.json", finished_text);  // the last record, armed first
+//   write "finished"; app::disarm_signal_record();
 #pragma once
 
 #include <ctime>
@@ -28,7 +29,10 @@ inline constexpr std::string_view kEndedPlaceholder = "0000-00-00T00:00:00Z";
 
 // `text(signal, cause)` gives the file's text for each signal handled ("SIGTERM" and what usually
 // sends it, in words); each text holds kEndedPlaceholder. Replaces an earlier arming. Throws
-// latent::Error when a text lacks the placeholder.
+// latent::Error when a text lacks the placeholder. Armed already, the new texts replace the earlier
+// ones with the handlers left in place (no moment in between without them): how a run's last
+// record ("finished") is armed before it is written, so that a signal while it is written leaves
+// that record too.
 void arm_signal_record(
     const std::string& path,
     const std::function<std::string(const char* signal, const char* cause)>& text);

@@ -151,6 +151,44 @@ TEST_F(RunSignalTest, EarlierHandlerRunsAfterTheRecord) {
   EXPECT_NE(contents().find("SIGTERM"), std::string::npos);
 }
 
+// Armed again while armed (a run's last record, armed before it is written): the new text is the
+// record, the handlers never left, and the action restored is still the one before the first
+// arming (here a handler of the program's, which then runs); disarmed, the program's own again.
+TEST_F(RunSignalTest, ArmingAgainReplacesTheTextAndKeepsTheEarlierAction) {
+  static volatile sig_atomic_t seen = 0;
+  const int status = in_child([&] {
+    ::signal(SIGTERM, [](int) { seen = seen + 1; });
+    arm_signal_record(path_, text);
+    arm_signal_record(path_, [](const char*, const char*) {
+      return std::string("{\"status\": \"finished\", \"ended\": \"") +
+             std::string(kEndedPlaceholder) + "\"}\n";
+    });
+    ::raise(SIGTERM);  // the record, then the program's handler
+    if (seen != 1) ::_exit(6);
+    ::raise(SIGTERM);  // the program's handler alone
+    ::_exit(seen == 2 ? 5 : 7);
+  });
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 5);
+  const std::string got = contents();
+  EXPECT_NE(got.find("\"status\": \"finished\""), std::string::npos) << got;
+  EXPECT_EQ(got.find("interrupted"), std::string::npos) << got;
+  EXPECT_EQ(got.find(kEndedPlaceholder), std::string::npos) << got;
+}
+
+TEST_F(RunSignalTest, ArmingAgainThenDisarmingRestoresTheDefault) {
+  const int status = in_child([&] {
+    arm_signal_record(path_, text);
+    arm_signal_record(path_, text);
+    disarm_signal_record();
+    ::raise(SIGTERM);
+    ::_exit(3);
+  });
+  ASSERT_TRUE(WIFSIGNALED(status));
+  EXPECT_EQ(WTERMSIG(status), SIGTERM);
+  EXPECT_EQ(contents(), "running\n");
+}
+
 // A text that quotes the placeholder again (an argument) gets the end time at the first only.
 TEST_F(RunSignalTest, OnlyTheFirstPlaceholderIsFilled) {
   const int status = in_child([&] {
