@@ -26,6 +26,11 @@ constexpr Handled kHandled[] = {
     {SIGINT, "SIGINT", "Ctrl-C"},
     {SIGHUP, "SIGHUP", "its terminal closed"},
     {SIGPIPE, "SIGPIPE", "the pipe its output went to closed"},
+    {SIGQUIT, "SIGQUIT", "Ctrl-\\"},
+    {SIGUSR1, "SIGUSR1",
+     "a batch system's notice that it will end the job, such as Slurm's --signal, or kill -USR1"},
+    {SIGUSR2, "SIGUSR2", "a batch system's notice that it will end the job, or kill -USR2"},
+    {SIGXCPU, "SIGXCPU", "its CPU time limit, set by ulimit -t or a batch system"},
 };
 constexpr int kCount = static_cast<int>(sizeof kHandled / sizeof kHandled[0]);
 

@@ -1,9 +1,11 @@
 // What a run's folder says when the run is ended by a signal: while armed, a SIGTERM (a kill,
 // Slurm's scancel or time limit, mpirun ending the job when another rank failed), SIGINT (Ctrl-C),
-// SIGHUP (the terminal closed) or SIGPIPE (the pipe its output went to closed) first replaces a
-// file (run.json) with the text made for that signal, its end time filled in, then ends the process
-// as the signal would have (the action it had before, re-raised), with the temporary files of the
-// writes under way removed (data::remove_pending_temporaries). The file is replaced atomically
+// SIGHUP (the terminal closed), SIGPIPE (the pipe its output went to closed), SIGQUIT (Ctrl-\),
+// SIGUSR1 or SIGUSR2 (a batch system's notice before it ends a job: Slurm's --signal, LSF) or
+// SIGXCPU (a CPU time limit) first replaces a file (run.json) with the text made for that signal,
+// its end time filled in, then ends the process as the signal would have (the action it had
+// before, re-raised), with the temporary files of the writes under way removed
+// (data::remove_pending_temporaries). The file is replaced atomically
 // (a temporary file in the same folder, renamed over it), from the signal handler with
 // async-signal-safe calls only: the texts are made when arming. A signal that was ignored when
 // arming (nohup) stays ignored; SIGKILL cannot be caught (the file then keeps what it had).

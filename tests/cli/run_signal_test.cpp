@@ -1,9 +1,10 @@
 // The record a run leaves when a signal ends it (apps/run_signal.h): the file replaced with the
 // signal's text and its end time, the writes under way removed, the process then ended by that
-// signal; an ignored signal stays
-// ignored; nothing written once disarmed; the end time as the C library formats it.
+// signal; an ignored signal stays ignored; arming again replaces the texts; nothing written once
+// disarmed; the end time as the C library formats it.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,6 +22,30 @@ namespace latent::app {
 namespace {
 
 namespace fs = std::filesystem;
+
+// The signals that leave a record, and their names.
+constexpr int kSignals[] = {SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGQUIT, SIGUSR1, SIGUSR2, SIGXCPU};
+const char* name_of(int sig) {
+  switch (sig) {
+    case SIGTERM:
+      return "SIGTERM";
+    case SIGINT:
+      return "SIGINT";
+    case SIGHUP:
+      return "SIGHUP";
+    case SIGPIPE:
+      return "SIGPIPE";
+    case SIGQUIT:
+      return "SIGQUIT";
+    case SIGUSR1:
+      return "SIGUSR1";
+    case SIGUSR2:
+      return "SIGUSR2";
+    case SIGXCPU:
+      return "SIGXCPU";
+  }
+  return "?";
+}
 
 class RunSignalTest : public ::testing::Test {
  protected:
@@ -50,11 +75,13 @@ class RunSignalTest : public ::testing::Test {
       // background, where some are ignored or blocked).
       sigset_t all;
       sigemptyset(&all);
-      for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGPIPE}) {
+      for (int sig : kSignals) {
         ::signal(sig, SIG_DFL);
         sigaddset(&all, sig);
       }
       ::sigprocmask(SIG_UNBLOCK, &all, nullptr);
+      const rlimit no_core{0, 0};  // SIGQUIT ends the process without a core file
+      ::setrlimit(RLIMIT_CORE, &no_core);
       try {
         body();
       } catch (...) {
@@ -77,7 +104,7 @@ class RunSignalTest : public ::testing::Test {
 };
 
 TEST_F(RunSignalTest, SignalWritesItsRecordThenEndsTheProcess) {
-  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGPIPE}) {
+  for (int sig : kSignals) {
     std::ofstream(path_) << "running\n";
     const std::time_t before = std::time(nullptr);
     const int status = in_child([&] {
@@ -91,10 +118,7 @@ TEST_F(RunSignalTest, SignalWritesItsRecordThenEndsTheProcess) {
     ASSERT_TRUE(WIFSIGNALED(status)) << "signal " << sig << ", status " << status;
     EXPECT_EQ(WTERMSIG(status), sig);
     const std::string got = contents();
-    const char* name = sig == SIGTERM  ? "SIGTERM"
-                       : sig == SIGINT ? "SIGINT"
-                       : sig == SIGHUP ? "SIGHUP"
-                                       : "SIGPIPE";
+    const char* name = name_of(sig);
     EXPECT_NE(got.find(std::string("\"signal\": \"") + name + "\""), std::string::npos) << got;
     EXPECT_EQ(got.find(kEndedPlaceholder), std::string::npos) << got;
     // The end time lies between the fork and the wait.
