@@ -190,31 +190,6 @@ std::string run_status_json(const TrainArgs& a, const std::string& status,
   return j.dump();
 }
 
-void write_run_status(const fs::path& out, const TrainArgs& a, const std::string& status,
-                      const std::string& started, const std::string& error = "") {
-  const fs::path path = out / "run.json";
-  if (status == "running") {
-    // Armed before "running" is written: a signal from here on leaves "interrupted".
-    app::arm_signal_record(path.string(), [&](const char* signal, const char* cause) {
-      return run_status_json(a, "interrupted", started, std::string(app::kEndedPlaceholder),
-                             detail::cat("ended by ", signal, " (", cause,
-                                         ") before it finished; its command with --resume ", a.out,
-                                         " continues it from its last finished epoch, if any"),
-                             signal);
-    });
-    data::write_file_atomic(path.string(), run_status_json(a, status, started, "", error), "train");
-    return;
-  }
-  // The last record: armed first (the handlers stay), so that a signal while it is written
-  // leaves it too, with the moment of the signal as its end; then written, and nothing more.
-  app::arm_signal_record(path.string(), [&](const char*, const char*) {
-    return run_status_json(a, status, started, std::string(app::kEndedPlaceholder), error);
-  });
-  data::write_file_atomic(path.string(), run_status_json(a, status, started, utc_now(), error),
-                          "train");
-  app::disarm_signal_record();
-}
-
 // The training states a run keeps (the last two): out/state-<epoch>.safetensors, by epoch.
 std::vector<std::pair<int, fs::path>> training_states(const fs::path& out) {
   std::vector<std::pair<int, fs::path>> found;
@@ -233,6 +208,48 @@ std::vector<std::pair<int, fs::path>> training_states(const fs::path& out) {
   }
   std::sort(found.begin(), found.end());
   return found;
+}
+
+// While the run is "running", a signal leaves "interrupted" in run.json, saying how to go on from
+// the last training state written (after epoch `epochs`; 0: none yet).
+void arm_interrupted_record(const fs::path& out, const TrainArgs& a, const std::string& started,
+                            int epochs) {
+  const std::string next =
+      epochs == 0 ? std::string(
+                        "no epoch had finished, so there is nothing to resume: run its "
+                        "command again, with --overwrite")
+      : epochs >= a.epochs
+          ? detail::cat("all its epochs had finished (state-", epochs,
+                        ".safetensors holds the model); its command with --resume ", a.out,
+                        " and a larger --epochs trains on")
+          : detail::cat("its command with --resume ", a.out, " continues it after epoch ", epochs,
+                        ", the last it finished");
+  app::arm_signal_record((out / "run.json").string(), [&](const char* signal, const char* cause) {
+    return run_status_json(
+        a, "interrupted", started, std::string(app::kEndedPlaceholder),
+        detail::cat("ended by ", signal, " (", cause, ") before it finished; ", next), signal);
+  });
+}
+
+void write_run_status(const fs::path& out, const TrainArgs& a, const std::string& status,
+                      const std::string& started, const std::string& error = "") {
+  const fs::path path = out / "run.json";
+  if (status == "running") {
+    // Armed before "running" is written: a signal from here on leaves "interrupted". A resumed
+    // run has its earlier epochs' training state already.
+    const auto states = training_states(out);
+    arm_interrupted_record(out, a, started, states.empty() ? 0 : states.back().first);
+    data::write_file_atomic(path.string(), run_status_json(a, status, started, "", error), "train");
+    return;
+  }
+  // The last record: armed first (the handlers stay), so that a signal while it is written
+  // leaves it too, with the moment of the signal as its end; then written, and nothing more.
+  app::arm_signal_record(path.string(), [&](const char*, const char*) {
+    return run_status_json(a, status, started, std::string(app::kEndedPlaceholder), error);
+  });
+  data::write_file_atomic(path.string(), run_status_json(a, status, started, utc_now(), error),
+                          "train");
+  app::disarm_signal_record();
 }
 
 // The metadata keys of a run's flags: kCliKey + "--lr".
@@ -828,6 +845,7 @@ int train_into(const TrainArgs& a, const fs::path& out, const std::string& start
                          fields);
       for (const auto& [old, p] : training_states(out))
         if (old <= epoch - 2) fs::remove(p);
+      arm_interrupted_record(out, a, started, epoch);  // a signal now: resume after this epoch
     });
   }
   const models::History history = trainer.fit(train.images, test.images);

@@ -45,14 +45,18 @@ struct Record {
 };
 
 // The record the handler reads. Records are never freed while a handler might read one: the
-// one before the last arming is freed at the next (never at exit).
+// one before the last arming is freed at the next unless a handler is running (g_handlers; it is
+// then left alone), never at exit. A handler counts itself before it reads g_record, so one that
+// starts after an arming saw no handler reads that arming's record or a later one.
 std::atomic<Record*> g_record{nullptr};
 Record* g_kept[2] = {nullptr, nullptr};
+std::atomic<int> g_handlers{0};
 // The first signal writes the record (g_fired); one arriving meanwhile on another thread waits
 // for it (g_done) before it ends the process.
 std::atomic<bool> g_fired{false};
 std::atomic<bool> g_done{false};
-static_assert(std::atomic<Record*>::is_always_lock_free && std::atomic<bool>::is_always_lock_free);
+static_assert(std::atomic<Record*>::is_always_lock_free && std::atomic<bool>::is_always_lock_free &&
+              std::atomic<int>::is_always_lock_free);
 
 bool write_all(int fd, const char* p, std::size_t n) {
   while (n > 0) {
@@ -71,9 +75,11 @@ extern "C" void on_signal(int sig) {
   const int saved_errno = errno;
   int i = 0;
   while (i < kCount && kHandled[i].signal != sig) ++i;
+  g_handlers.fetch_add(1);
   Record* r = g_record.load();
   if (i == kCount || r == nullptr) {
     // Disarmed while this signal was on its way: its earlier action is back; end as it says.
+    g_handlers.fetch_sub(1);
     errno = saved_errno;
     ::raise(sig);
     return;
@@ -106,6 +112,7 @@ extern "C" void on_signal(int sig) {
   }
   // End as the signal would have: its earlier action, raised again (pending until this returns).
   ::sigaction(sig, &r->previous[i], nullptr);
+  g_handlers.fetch_sub(1);
   errno = saved_errno;
   ::raise(sig);
 }
@@ -171,7 +178,7 @@ void arm_signal_record(
     r->ended_at[i] = at;
   }
   Record* raw = r.release();
-  delete g_kept[1];
+  if (g_handlers.load() == 0) delete g_kept[1];  // else left to the end of the process
   g_kept[1] = g_kept[0];
   g_kept[0] = raw;
   if (Record* armed = g_record.load()) {

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Starts a command, waits until the run folder's run.json exists, sends the command SIGTERM, and
+# Starts a command, waits until the run folder's run.json exists (and a file in the folder that
+# matches the pattern LATENT_INTERRUPT_AFTER, when set), sends the command SIGTERM, and
 # prints run.json once it no longer says "running" (a launcher such as mpirun may return before
 # its processes have handled the signal). Exits 1 when run.json never appears or never changes;
 # the command never outlives the script (SIGKILL at the end when it is still there).
@@ -23,6 +24,16 @@ until [ -f "$out/run.json" ]; do
   kill -0 $pid 2> /dev/null || fail "the command ended before writing $out/run.json"
   sleep 0.1
 done
+if [ -n "${LATENT_INTERRUPT_AFTER:-}" ]; then
+  i=0
+  # shellcheck disable=SC2086 # a pattern, expanded on purpose
+  until ls "$out"/$LATENT_INTERRUPT_AFTER > /dev/null 2>&1; do
+    i=$((i + 1))
+    [ $i -gt 600 ] && fail "no $out/$LATENT_INTERRUPT_AFTER after 60 s"
+    kill -0 $pid 2> /dev/null || fail "the command ended before writing $out/$LATENT_INTERRUPT_AFTER"
+    sleep 0.1
+  done
+fi
 sleep 1
 kill -TERM $pid
 i=0

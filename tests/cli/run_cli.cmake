@@ -50,10 +50,17 @@ if(have_data)
   if(NOT status STREQUAL "finished")
     message(FATAL_ERROR "run.json says ${status}: ${run}")
   endif()
-  # A run ended by SIGTERM says so in run.json, with the signal.
-  latent_expect_interrupted(${OUT}/killed "\"processes\": 1" ${CLI} train --epochs 100000
-                            --limit 400 --test-limit 50 --hidden 16 --latent 2 --ll-k 0
-                            --device cpu --out ${OUT}/killed)
+  # A run ended by SIGTERM says so in run.json, with the signal and how to go on: after its last
+  # finished epoch, or, before its first, that there is nothing to resume.
+  set(LATENT_INTERRUPT_AFTER "state-*.safetensors")
+  latent_expect_interrupted(${OUT}/killed
+                            "continues it after epoch [1-9][0-9]*, the last.*\"processes\": 1"
+                            ${CLI} train --epochs 100000 --limit 400 --test-limit 50 --hidden 16
+                            --latent 2 --ll-k 0 --device cpu --out ${OUT}/killed)
+  unset(LATENT_INTERRUPT_AFTER)
+  latent_expect_interrupted(${OUT}/killed-early "no epoch had finished, so there is nothing to resume"
+                            ${CLI} train --epochs 1 --hidden 2048,2048 --latent 2 --ll-k 0
+                            --device cpu --out ${OUT}/killed-early)
   # Another run into the same folder is refused unless --overwrite says so.
   execute_process(COMMAND ${CLI} train --epochs 1 --limit 200 --test-limit 50 --hidden 16
                           --latent 2 --ll-k 0 --device cpu --out ${OUT}/again RESULT_VARIABLE rc
