@@ -247,9 +247,11 @@ void write_run_status(const fs::path& out, const TrainArgs& a, const std::string
   app::arm_signal_record(path.string(), [&](const char*, const char*) {
     return run_status_json(a, status, started, std::string(app::kEndedPlaceholder), error);
   });
+  struct Disarm {
+    ~Disarm() { app::disarm_signal_record(); }
+  } disarm;  // also when the write fails
   data::write_file_atomic(path.string(), run_status_json(a, status, started, utc_now(), error),
                           "train");
-  app::disarm_signal_record();
 }
 
 // The metadata keys of a run's flags: kCliKey + "--lr".
@@ -843,9 +845,9 @@ int train_into(const TrainArgs& a, const fs::path& out, const std::string& start
       const int epoch = e.row.epoch;
       trainer.save_state((out / ("state-" + std::to_string(epoch) + ".safetensors")).string(),
                          fields);
+      arm_interrupted_record(out, a, started, epoch);  // a signal now: resume after this epoch
       for (const auto& [old, p] : training_states(out))
         if (old <= epoch - 2) fs::remove(p);
-      arm_interrupted_record(out, a, started, epoch);  // a signal now: resume after this epoch
     });
   }
   const models::History history = trainer.fit(train.images, test.images);

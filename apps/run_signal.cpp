@@ -44,7 +44,8 @@ struct Record {
   bool installed[kCount] = {};
 };
 
-// The record the handler reads. Records are never freed while a handler might read one: the
+// Arming and disarming are made by one thread (the program's main one); the handler may run on
+// any. The record the handler reads. Records are never freed while a handler might read one: the
 // one before the last arming is freed at the next unless a handler is running (g_handlers; it is
 // then left alone), never at exit. A handler counts itself before it reads g_record, so one that
 // starts after an arming saw no handler reads that arming's record or a later one.
@@ -181,7 +182,15 @@ void arm_signal_record(
   if (g_handlers.load() == 0) delete g_kept[1];  // else left to the end of the process
   g_kept[1] = g_kept[0];
   g_kept[0] = raw;
-  if (Record* armed = g_record.load()) {
+  Record* armed = g_record.load();
+  if (armed != nullptr && g_done.load() && g_handlers.load() == 0) {
+    // A signal was handled and the process lived on (its earlier action, a program's handler,
+    // returned): that signal's handler is gone and the record was written. Armed afresh.
+    restore(*armed);
+    g_record.store(nullptr);
+    armed = nullptr;
+  }
+  if (armed != nullptr) {
     // Armed already: the handlers stay (no moment without them), the new texts take the earlier
     // ones' place, and the actions they restore are still those from before the first arming.
     for (int i = 0; i < kCount; ++i) {

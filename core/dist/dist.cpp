@@ -324,17 +324,39 @@ void* nccl_comm(Group::Impl& impl, Group& g, Device device) {
   auto it = impl.nccl.find(index);
   if (it != impl.nccl.end()) return it->second;
   dispatch::refuse_while_recording("creating a GPU's communicator (the first collective on it)");
-  check(built_with_nccl(), kWhere, "a collective on ", device.str(),
-        " needs NCCL, and this latent was built without it");
-  const latent_nccl_api& api = nccl_api();
-  std::string id(static_cast<std::size_t>(api.id_bytes), '\0');
-  if (g.rank() == 0) plugin_call(api.unique_id, static_cast<void*>(id.data()));
+  // The plugin loaded and rank 0's unique id made, or why not: told to every rank (none is left
+  // waiting in the broadcast for a rank that threw alone), the lowest failing rank's reason the
+  // same error everywhere.
+  const latent_nccl_api* api = nullptr;
+  std::string id, problem;
+  std::exception_ptr failure;
+  try {
+    check(built_with_nccl(), kWhere, "a collective on ", device.str(),
+          " needs NCCL, and this latent was built without it");
+    api = &nccl_api();
+    id.assign(static_cast<std::size_t>(api->id_bytes), '\0');
+    if (g.rank() == 0) plugin_call(api->unique_id, static_cast<void*>(id.data()));
+  } catch (const Error& e) {
+    problem = e.what();
+    failure = std::current_exception();
+  }
+  if (g.size() > 1) {
+    const double size = g.size();
+    const double first =
+        g.all_reduce({problem.empty() ? size : static_cast<double>(g.rank())}, ReduceOp::min)[0];
+    if (first < size)
+      throw SharedError(kWhere, detail::cat("rank ", static_cast<int>(first), ": ",
+                                            g.broadcast(problem, static_cast<int>(first))));
+  } else if (failure) {
+    std::rethrow_exception(failure);
+  }
+  const latent_nccl_api& nccl = *api;
   id = g.broadcast(id, 0);
 #if LATENT_WITH_CUDA
   LATENT_CUDA_CHECK(cudaSetDevice(index));
 #endif
   void* c = nullptr;
-  plugin_call(api.init_rank, &c, g.size(), static_cast<const void*>(id.data()), g.rank());
+  plugin_call(nccl.init_rank, &c, g.size(), static_cast<const void*>(id.data()), g.rank());
   impl.nccl.emplace(index, c);
   return c;
 }
@@ -587,32 +609,44 @@ Device rank_device(const std::string& value, const std::string& who, const std::
   Group& w = world();
   if (w.size() == 1) return value == "auto" ? Device::best() : Device::parse(value);
   const std::string given = (flag.empty() ? "device " : flag + " ") + value;  // for messages
-  const int gpus = cuda_device_count();
-  const bool gpu = value == "cuda" || (value == "auto" && gpus > 0);
-  // The lowest rank asked for a GPU that sees none, told to every rank (none is left waiting for
-  // it in the checks below): the same refusal everywhere.
+  // This rank's device, or why it cannot have it (a GPU it does not see, a cuda:N it lacks): told
+  // to every rank (none is left waiting in the checks below for a rank that threw alone), the
+  // lowest such rank's reason the same refusal everywhere.
+  Device d = Device::cpu();
+  std::string problem, mine;
+  try {
+    const int gpus = value == "cuda" || value == "auto" ? cuda_device_count() : 0;
+    if (value == "cuda" || (value == "auto" && gpus > 0)) {
+      if (gpus == 0)
+        problem = detail::cat("rank ", w.rank(), " sees no CUDA GPU",
+                              cuda_compiled() ? "" : " (this latent was built without CUDA)");
+      else
+        d = Device::cuda(w.local_rank() % gpus);
+    } else {
+      d = Device::parse(value == "auto" ? "cpu" : value);
+    }
+    // The physical GPU and its machine, told apart by host name and boot id (hosts of one name,
+    // cloned or containers, are not one); a CPU rank a value of its own.
+    char host[256] = {};
+    if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "?");
+    std::string boot;
+    std::getline(std::ifstream("/proc/sys/kernel/random/boot_id"), boot);
+    mine = d.is_cuda() ? cuda_bus_id(d.index()) + " of " + host + "\n" + boot
+                       : "none (CPU rank " + std::to_string(w.rank()) + ")";
+  } catch (const Error& e) {
+    problem = detail::cat("rank ", w.rank(), ": ", e.what());
+  }
   const double size = w.size();
-  const double blind =
-      w.all_reduce({gpu && gpus == 0 ? static_cast<double>(w.rank()) : size}, ReduceOp::min)[0];
-  if (blind < size)
-    throw SharedError(who,
-                      detail::cat(given, ": rank ", static_cast<int>(blind), " sees no CUDA GPU",
-                                  cuda_compiled() ? "" : " (this latent was built without CUDA)"));
-  const Device d =
-      gpu ? Device::cuda(w.local_rank() % gpus) : Device::parse(value == "auto" ? "cpu" : value);
+  const double first =
+      w.all_reduce({problem.empty() ? size : static_cast<double>(w.rank())}, ReduceOp::min)[0];
+  if (first < size)
+    throw SharedError(who, detail::cat(given, ": ", w.broadcast(problem, static_cast<int>(first))));
   // GPU ranks reduce through NCCL, CPU ranks through MPI: one kind for all, refused at start.
   w.check_same({{flag.empty() ? std::string("the device") : detail::cat("the device (", flag, ")"),
                  d.is_cuda() ? "cuda" : "cpu"}});
-  // Every rank takes part (a CPU rank with a value of its own): the physical GPU and its machine,
-  // told apart by host name and boot id (hosts of one name, cloned or containers, are not one).
-  char host[256] = {};
-  if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "?");
-  std::string boot;
-  std::getline(std::ifstream("/proc/sys/kernel/random/boot_id"), boot);
-  const std::string mine = d.is_cuda() ? cuda_bus_id(d.index()) + " of " + host
-                                       : "none (CPU rank " + std::to_string(w.rank()) + ")";
-  if (const auto two = w.find_same(mine + "\n" + boot)) {
-    const std::string shared = w.broadcast(mine, two->first);
+  // Two ranks on one GPU: every rank takes part.
+  if (const auto two = w.find_same(mine)) {
+    const std::string shared = w.broadcast(mine.substr(0, mine.find('\n')), two->first);
     throw SharedError(who, detail::cat("ranks ", two->first, " and ", two->second,
                                        " would both use the GPU ", shared, " (", given,
                                        "): every rank needs a GPU of its own; start at most one "

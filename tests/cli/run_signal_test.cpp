@@ -200,6 +200,27 @@ TEST_F(RunSignalTest, ArmingAgainReplacesTheTextAndKeepsTheEarlierAction) {
   EXPECT_EQ(got.find(kEndedPlaceholder), std::string::npos) << got;
 }
 
+// A signal the process lived through (a program's handler ran after the record and returned):
+// arming again catches the next one, with the new text.
+TEST_F(RunSignalTest, ArmingAgainAfterASignalTheProcessLivedThroughArmsAfresh) {
+  static volatile sig_atomic_t seen = 0;
+  const int status = in_child([&] {
+    ::signal(SIGUSR1, [](int) { seen = seen + 1; });
+    arm_signal_record(path_, text);
+    ::raise(SIGUSR1);
+    if (seen != 1 || contents().find("SIGUSR1") == std::string::npos) ::_exit(6);
+    arm_signal_record(path_, [](const char*, const char*) {
+      return std::string("{\"again\": \"") + std::string(kEndedPlaceholder) + "\"}\n";
+    });
+    ::raise(SIGUSR1);
+    ::_exit(seen == 2 ? 5 : 7);
+  });
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 5);
+  const std::string got = contents();
+  EXPECT_NE(got.find("\"again\""), std::string::npos) << got;
+}
+
 TEST_F(RunSignalTest, ArmingAgainThenDisarmingRestoresTheDefault) {
   const int status = in_child([&] {
     arm_signal_record(path_, text);

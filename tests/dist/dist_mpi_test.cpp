@@ -603,6 +603,8 @@ struct OwnGpu {
 };
 const OwnGpu& own_gpu() {
   static const OwnGpu gpu = [] {
+    if (world().size() == 1) return OwnGpu{std::nullopt, "a world of one: run under mpirun -np 2"};
+    if (!built_with_nccl()) return OwnGpu{std::nullopt, "this latent was built without NCCL"};
     try {
       return OwnGpu{rank_device("cuda", "the GPU tests", ""), ""};
     } catch (const SharedError& e) {
@@ -629,6 +631,20 @@ TEST(DistMpi, AGpuNoRankSeesIsRefusedOnEveryRank) {
   EXPECT_NE(message.find("--device cuda: rank 0 sees no CUDA GPU"), std::string::npos) << message;
   // On the CPU, the ranks go on together.
   EXPECT_TRUE(rank_device("cpu", "train", "--device").is_cpu());
+}
+
+// A value one rank cannot take (a GPU index it lacks, a word that is no device): refused on every
+// rank alike, with that rank's reason.
+TEST(DistMpi, ADeviceOneRankCannotTakeIsRefusedOnEveryRank) {
+  Group& w = world();
+  std::string message;
+  try {
+    rank_device(w.rank() == 1 ? "gpu" : "cpu", "train", "--device");
+  } catch (const SharedError& e) {
+    message = e.what();
+  }
+  EXPECT_NE(message.find("rank 1: [device] unknown device 'gpu'"), std::string::npos) << message;
+  EXPECT_EQ(w.all_reduce({message.empty() ? 0.0 : 1.0}, ReduceOp::min)[0], 1.0);
 }
 
 TEST(DistMpiGpu, AllReducesThroughNccl) {
