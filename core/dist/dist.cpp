@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -533,6 +534,58 @@ void abort_at_exit() {
   if (g_mpi && g_mpi->initialized()) g_mpi->abort(1);
 }
 
+// The ranks of a world of several meet here before the teardown. A rank that failed and returned
+// normally (instead of through abort()) leaves the others in a collective, and this rank would
+// wait in MPI_Finalize for ever without a word: it waits here instead, says so after 30 seconds
+// and ends the job after LATENT_DIST_END_TIMEOUT seconds when that is set.
+void meet_at_end(Group& w, void* comm) {
+  const char* text = std::getenv("LATENT_DIST_END_TIMEOUT");
+  double limit = 0;  // 0: for ever
+  if (text && *text) {
+    char* end = nullptr;
+    const double v = std::strtod(text, &end);
+    if (*end == '\0' && v > 0 && std::isfinite(v)) {
+      limit = v;
+    } else if (w.is_root()) {
+      std::fprintf(stderr,
+                   "latent: LATENT_DIST_END_TIMEOUT=%s is not a number of seconds above 0; "
+                   "ignored\n",
+                   text);
+    }
+  }
+  const double notice = limit > 0 ? std::min(30.0, limit) : 30.0;
+  try {
+    void* request = nullptr;
+    plugin_call(g_mpi->barrier_start, comm, &request);
+    const auto start = std::chrono::steady_clock::now();
+    bool told = false;
+    for (int done = 0;;) {
+      plugin_call(g_mpi->barrier_test, request, &done);
+      if (done) return;
+      const double waited =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      if (!told && waited >= notice) {
+        std::fprintf(
+            stderr,
+            "latent [rank %d of %d]: waiting at the end for the other ranks (%.0f s so "
+            "far): one may be waiting in a collective for this one; a rank that fails "
+            "must end the job (dist::abort), not return. LATENT_DIST_END_TIMEOUT=<seconds> "
+            "ends the job after such a wait\n",
+            w.rank(), w.size(), waited);
+        std::fflush(stderr);
+        told = true;
+      }
+      if (limit > 0 && waited >= limit)
+        dist::abort(1, detail::cat("the other ranks did not reach the end within "
+                                   "LATENT_DIST_END_TIMEOUT=",
+                                   text, " s: ending the job"));
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  } catch (const Error& e) {  // MPI_Finalize is still called
+    std::fprintf(stderr, "latent [rank %d of %d]: %s\n", w.rank(), w.size(), e.what());
+  }
+}
+
 }  // namespace
 
 Session::~Session() {
@@ -545,6 +598,7 @@ Session::~Session() {
     std::atexit(abort_at_exit);
     return;
   }
+  if (w.size() > 1) meet_at_end(w, w.impl_->comm);
   // The NCCL communicators go before MPI and the CUDA pools; the world is this process again.
   w.impl_->close();
   loopback().impl_->close();

@@ -163,9 +163,12 @@ bool mpi_loaded();
 // Joins the launcher's world for the lifetime of the object (one per process, in main): under a
 // launcher with MPI built, loads the MPI plugin and MPI_Init; otherwise nothing. Throws
 // latent::Error when started by a launcher with more than one rank in a build without MPI or
-// without a loadable MPI plugin (a launch of one rank then runs alone). The destructor tears the
-// communicators down (the NCCL ones of world() and loopback() too) and calls MPI_Finalize (a
-// collective: every rank must get there; on an error use abort()). An exception leaving the
+// without a loadable MPI plugin (a launch of one rank then runs alone). The destructor waits for
+// every rank to get there, then tears the communicators down (the NCCL ones of world() and
+// loopback() too) and calls MPI_Finalize. On an error use abort(): a rank that fails and returns
+// normally leaves the others waiting in a collective, and itself at the end; a rank waiting there
+// says so after 30 seconds, and ends the job once LATENT_DIST_END_TIMEOUT seconds (an environment
+// variable; unset: no limit) have passed. An exception leaving the
 // Session's scope in a world of more than one (the other ranks may wait in a collective for this
 // one) skips both and ends the whole job when the process exits (MPI_Abort, status 1, once a
 // handler outside has had its say): no rank hangs. What recorded a collective on

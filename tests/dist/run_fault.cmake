@@ -36,3 +36,20 @@ string(FIND "${err}" "an exception left dist::Session on this rank" said)
 if(rc EQUAL 0 OR took GREATER 30 OR at EQUAL -1 OR said EQUAL -1)
   message(FATAL_ERROR "an exception leaving the session gave status ${rc} after ${took} s: ${out} ${err}")
 endif()
+
+# Rank 1 catches the exception inside the Session and returns normally while rank 0 waits in an
+# all-reduce: rank 1's Session waits at the end, says why, and ends the job after
+# LATENT_DIST_END_TIMEOUT (3 s here), non-zero, instead of hanging in MPI_Finalize.
+set(ENV{LATENT_DIST_END_TIMEOUT} 3)  # the ranks on this machine inherit the environment
+string(TIMESTAMP t0 "%s")
+execute_process(COMMAND ${MPIRUN} -np 2 ${DRIVER} return RESULT_VARIABLE rc OUTPUT_VARIABLE out
+                ERROR_VARIABLE err TIMEOUT 90)
+string(TIMESTAMP t1 "%s")
+unset(ENV{LATENT_DIST_END_TIMEOUT})
+math(EXPR took "${t1} - ${t0}")
+string(FIND "${err}" "caught inside the session: [driver] a step failed on purpose" at)
+string(FIND "${err}" "latent [rank 1 of 2]: waiting at the end for the other ranks" said)
+string(FIND "${err}" "did not reach the end within LATENT_DIST_END_TIMEOUT=3 s" ended)
+if(rc EQUAL 0 OR took GREATER 30 OR at EQUAL -1 OR said EQUAL -1 OR ended EQUAL -1)
+  message(FATAL_ERROR "a rank returning normally while another waits gave status ${rc} after ${took} s: ${out} ${err}")
+endif()
