@@ -27,7 +27,7 @@ if [ $# -ne 1 ]; then
   echo "usage: $0 OUT_DIR" >&2
   exit 2
 fi
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 root=$PWD
 export PATH="$PATH:/usr/local/cuda/bin"
 
@@ -192,6 +192,11 @@ fi
 nccl_lib=$(ldd "$bin/liblatent_nccl.so" 2> /dev/null | awk '/libnccl/ && $3 ~ /^\// {print $3}' | xargs -r readlink -f)
 nccl_version=$(python3 -c 'import ctypes, sys; v = ctypes.c_int(); ctypes.CDLL(sys.argv[1]).ncclGetVersion(ctypes.byref(v)); print(v.value)' "$nccl_lib" 2> /dev/null)
 say "NCCL: ${nccl_lib:-not found} (version code ${nccl_version:-unknown})"
+# Whether this machine could launch ranks (mpirun, and the MPI the liblatent_mpi.so carried links):
+# recorded for a later run across processes here; nothing is launched.
+mpirun_seen=$(command -v mpirun 2> /dev/null)
+[ -n "$mpirun_seen" ] && mpirun_seen="$mpirun_seen ($(timeout 10 mpirun --version 2> /dev/null | head -1))"
+mpi_lib=$(ldd "$bin/liblatent_mpi.so" 2> /dev/null | awk '/libmpi/ {print $1 " => " $3}' | head -1)
 
 # ---- 2. every CUDA test, then the NCCL ones --------------------------------------------------
 # One GPU cannot run the MultiGpu suite; there every other skip is a failure. The NCCL tests (a
@@ -389,6 +394,7 @@ done
   echo "- CUDA runtime loaded: $(ldd "$bin/latent_cuda_tests" 2> /dev/null | awk '/libcudart/ {print $3}' | xargs -r readlink -f)"
   echo "- compute-sanitizer: ${sanitizer_version:-not found}"
   echo "- NCCL loaded: ${nccl_lib:-not found} (version code ${nccl_version:-unknown})"
+  echo "- mpirun: ${mpirun_seen:-none}; the MPI plugin's libmpi: ${mpi_lib:-no plugin}"
   echo "- host: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores"
   echo "- binaries: $origin${stale:+ ($stale)}"
   echo
