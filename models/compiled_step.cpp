@@ -225,11 +225,11 @@ Loss CompiledStep::run(std::int64_t total, Device device, bool same_input,
     // Across processes every rank takes its steps alike (NCCL: a collective is captured on every
     // rank or on none): a rank that could not capture makes them all run eagerly.
     if (group_.size() > 1 && device.is_cuda()) {
-      const double rank =
-          group_.all_reduce({failed.empty() ? -1.0 : group_.rank()}, dist::ReduceOp::max)[0];
-      if (failed.empty() && rank >= 0)
-        failed = detail::cat("rank ", static_cast<int>(rank),
-                             " could not capture its training step as a CUDA graph");
+      const auto first = group_.first_problem(failed);
+      if (failed.empty() && first)
+        failed =
+            detail::cat("rank ", first->first,
+                        " could not capture its training step as a CUDA graph: ", first->second);
     }
     if (!failed.empty()) {
       // A capture, failed or not, ran nothing (the kernels of a capture do not run): the step is

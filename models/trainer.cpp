@@ -684,13 +684,10 @@ Metadata Trainer::load_state(const std::string& path) {
   // collective: after each part a rank can fail on its own.
   auto agree = [&](const std::string& mine) {
     // The first rank that failed is named.
-    const double failed =
-        group_.all_reduce({mine.empty() ? static_cast<double>(group_.size()) : group_.rank()},
-                          dist::ReduceOp::min)[0];
-    if (failed >= group_.size()) return;
-    const std::string why = group_.broadcast(mine, static_cast<int>(failed));
-    throw Error(kWhere, detail::cat("rank ", static_cast<int>(failed),
-                                    " could not resume from rank 0's training state: ", why));
+    if (const auto failed = group_.first_problem(mine))
+      throw Error(kWhere,
+                  detail::cat("rank ", failed->first,
+                              " could not resume from rank 0's training state: ", failed->second));
   };
   NoGradGuard no_grad;
   // The metadata, the parameters' sizes, then every optimizer-state tensor's name, dtype and

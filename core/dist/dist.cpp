@@ -341,16 +341,9 @@ void* nccl_comm(Group::Impl& impl, Group& g, Device device) {
     problem = e.what();
     failure = std::current_exception();
   }
-  if (g.size() > 1) {
-    const double size = g.size();
-    const double first =
-        g.all_reduce({problem.empty() ? size : static_cast<double>(g.rank())}, ReduceOp::min)[0];
-    if (first < size)
-      throw SharedError(kWhere, detail::cat("rank ", static_cast<int>(first), ": ",
-                                            g.broadcast(problem, static_cast<int>(first))));
-  } else if (failure) {
-    std::rethrow_exception(failure);
-  }
+  if (g.size() == 1 && failure) std::rethrow_exception(failure);
+  if (const auto first = g.first_problem(problem))
+    throw SharedError(kWhere, detail::cat("rank ", first->first, ": ", first->second));
   const latent_nccl_api& nccl = *api;
   id = g.broadcast(id, 0);
 #if LATENT_WITH_CUDA
@@ -416,18 +409,28 @@ std::string Group::broadcast(std::string bytes, int root) {
   return bytes;
 }
 
-void Group::barrier() {
-  if (size_ == 1) return;
-  // Waits asleep, not spinning: the ranks that arrive first leave their cores to the others (a
-  // rank 0 still writing its files, on a machine with as many cores as ranks).
+namespace {
+
+// A barrier on an MPI communicator that waits asleep, not spinning: the ranks that arrive first
+// leave their cores to the others (a rank 0 still writing its files, on a machine with as many
+// cores as ranks). `waiting(seconds so far)` is called between the tests.
+void sleep_in_barrier(void* comm, const std::function<void(double)>& waiting = {}) {
   void* request = nullptr;
-  plugin_call(g_mpi->barrier_start, impl_->comm, &request);
-  int done = 0;
-  while (true) {
+  plugin_call(g_mpi->barrier_start, comm, &request);
+  const auto start = std::chrono::steady_clock::now();
+  for (int done = 0;;) {
     plugin_call(g_mpi->barrier_test, request, &done);
-    if (done) break;
+    if (done) return;
+    if (waiting)
+      waiting(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
+}
+
+}  // namespace
+
+void Group::barrier() {
+  if (size_ > 1) sleep_in_barrier(impl_->comm);
 }
 
 void Group::check_same(const std::vector<std::pair<std::string, std::string>>& fields) {
@@ -477,6 +480,16 @@ std::optional<std::pair<int, int>> Group::find_same(const std::string& value) {
     }
   }
   return std::nullopt;
+}
+
+std::optional<std::pair<int, std::string>> Group::first_problem(const std::string& problem) {
+  if (size_ == 1) return problem.empty() ? std::nullopt : std::optional{std::pair{0, problem}};
+  const double none = size_;
+  const double first =
+      all_reduce({problem.empty() ? none : static_cast<double>(rank_)}, ReduceOp::min)[0];
+  if (first >= none) return std::nullopt;
+  const int r = static_cast<int>(first);
+  return std::pair{r, broadcast(problem, r)};
 }
 
 // ---- session -------------------------------------------------------------------------------
@@ -554,16 +567,9 @@ void meet_at_end(Group& w, void* comm) {
     }
   }
   const double notice = limit > 0 ? std::min(30.0, limit) : 30.0;
+  bool told = false;
   try {
-    void* request = nullptr;
-    plugin_call(g_mpi->barrier_start, comm, &request);
-    const auto start = std::chrono::steady_clock::now();
-    bool told = false;
-    for (int done = 0;;) {
-      plugin_call(g_mpi->barrier_test, request, &done);
-      if (done) return;
-      const double waited =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    sleep_in_barrier(comm, [&](double waited) {
       if (!told && waited >= notice) {
         std::fprintf(
             stderr,
@@ -579,8 +585,7 @@ void meet_at_end(Group& w, void* comm) {
         dist::abort(1, detail::cat("the other ranks did not reach the end within "
                                    "LATENT_DIST_END_TIMEOUT=",
                                    text, " s: ending the job"));
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
+    });
   } catch (const Error& e) {  // MPI_Finalize is still called
     std::fprintf(stderr, "latent [rank %d of %d]: %s\n", w.rank(), w.size(), e.what());
   }
@@ -690,11 +695,8 @@ Device rank_device(const std::string& value, const std::string& who, const std::
   } catch (const Error& e) {
     problem = detail::cat("rank ", w.rank(), ": ", e.what());
   }
-  const double size = w.size();
-  const double first =
-      w.all_reduce({problem.empty() ? size : static_cast<double>(w.rank())}, ReduceOp::min)[0];
-  if (first < size)
-    throw SharedError(who, detail::cat(given, ": ", w.broadcast(problem, static_cast<int>(first))));
+  if (const auto first = w.first_problem(problem))
+    throw SharedError(who, detail::cat(given, ": ", first->second));
   // GPU ranks reduce through NCCL, CPU ranks through MPI: one kind for all, refused at start.
   w.check_same({{flag.empty() ? std::string("the device") : detail::cat("the device (", flag, ")"),
                  d.is_cuda() ? "cuda" : "cpu"}});

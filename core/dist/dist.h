@@ -131,6 +131,10 @@ class Group {
   // the same value, the same answer on every rank; nullopt when every rank's value is its own
   // (always in a world of one). What finds two ranks about to share one GPU.
   std::optional<std::pair<int, int>> find_same(const std::string& value);
+  // Collective: the lowest rank that passed a non-empty `problem` (why it cannot go on), with
+  // that problem, the same answer on every rank; nullopt when every rank passed "". What lets a
+  // rank that failed alone make every rank throw, rather than leave them in the next collective.
+  std::optional<std::pair<int, std::string>> first_problem(const std::string& problem);
 
   struct Impl;  // the MPI and NCCL handles (core/dist/dist.cpp)
 
