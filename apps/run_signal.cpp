@@ -186,8 +186,7 @@ void arm_signal_record(
   if (armed != nullptr && g_done.load() && g_handlers.load() == 0) {
     // A signal was handled and the process lived on (its earlier action, a program's handler,
     // returned): that signal's handler is gone and the record was written. Armed afresh.
-    restore(*armed);
-    g_record.store(nullptr);
+    disarm_signal_record();
     armed = nullptr;
   }
   if (armed != nullptr) {

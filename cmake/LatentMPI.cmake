@@ -5,7 +5,8 @@
 #                    mpirun (or srun) with more than one rank refuses to run.
 # With the CUDA backend (and LATENT_MPI not OFF), NCCL (in the CUDA toolkit's folders, or the copy
 # pip installs with PyTorch) reduces GPU tensors; across processes it needs MPI too (its unique id
-# travels over MPI), alone it serves dist::loopback(). Both are built as plugins core/dist loads at run time (core/CMakeLists.txt).
+# travels over MPI), alone it serves dist::loopback(). Both are built as plugins core/dist loads
+# at run time (core/CMakeLists.txt).
 # Results: LATENT_WITH_MPI, LATENT_WITH_NCCL (ON/OFF); LATENT_NCCL_INCLUDE_DIR, LATENT_NCCL_LIBRARY.
 set(LATENT_WITH_MPI OFF)
 set(LATENT_WITH_NCCL OFF)

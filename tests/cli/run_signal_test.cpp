@@ -11,7 +11,6 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <string>
 
 #include "apps/run_signal.h"
@@ -60,12 +59,7 @@ class RunSignalTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  std::string contents() const {
-    std::ifstream in(path_);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-  }
+  std::string contents() const { return data::read_file(path_, "test"); }
   // Runs `body` in a child process; returns its wait status.
   template <class F>
   int in_child(F body) {

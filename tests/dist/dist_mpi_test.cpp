@@ -43,6 +43,14 @@ TEST(DistMpi, JoinsTheLaunchersWorld) {
   EXPECT_LT(w.local_rank(), w.size());
 }
 
+// op over n ranks of the values r + x, rank r's.
+double reduced(ReduceOp op, int n, double x) {
+  return op == ReduceOp::sum    ? n * x + n * (n - 1) / 2.0
+         : op == ReduceOp::mean ? x + (n - 1) / 2.0
+         : op == ReduceOp::min  ? x
+                                : x + n - 1;
+}
+
 TEST(DistMpi, AllReducesTensorsInPlace) {
   Group& w = world();
   const int n = w.size();
@@ -57,12 +65,7 @@ TEST(DistMpi, AllReducesTensorsInPlace) {
       w.all_reduce(t, op);
       const std::vector<double> got = t.to(DType::f64).to_vector<double>();
       for (std::size_t i = 0; i < got.size(); i += 997) {
-        const double x = static_cast<double>(i);
-        const double want = op == ReduceOp::sum    ? n * x + n * (n - 1) / 2.0
-                            : op == ReduceOp::mean ? x + (n - 1) / 2.0
-                            : op == ReduceOp::min  ? x
-                                                   : x + n - 1;
-        EXPECT_EQ(got[i], want) << "element " << i;
+        EXPECT_EQ(got[i], reduced(op, n, static_cast<double>(i))) << "element " << i;
       }
     }
   }
@@ -664,12 +667,8 @@ TEST(DistMpiGpu, AllReducesThroughNccl) {
       w.all_reduce(t, op);
       const std::vector<float> got = t.to(Device::cpu()).to_vector<float>();
       auto check_at = [&](std::size_t i) {
-        const double x = static_cast<double>(i % 1000);
-        const double want = op == ReduceOp::sum    ? n * x + n * (n - 1) / 2.0
-                            : op == ReduceOp::mean ? x + (n - 1) / 2.0
-                            : op == ReduceOp::min  ? x
-                                                   : x + n - 1;
-        EXPECT_FLOAT_EQ(got[i], static_cast<float>(want)) << count << " values, element " << i;
+        EXPECT_FLOAT_EQ(got[i], static_cast<float>(reduced(op, n, static_cast<double>(i % 1000))))
+            << count << " values, element " << i;
       };
       for (std::size_t i = 0; i < got.size(); i += 4099) check_at(i);
       check_at(got.size() - 1);

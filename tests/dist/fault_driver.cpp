@@ -31,6 +31,20 @@ void train_until_rank_1_fails() {
   trainer.fit(train);
 }
 
+// Runs `body`, catching its error: reported (caught `where` the session) and the program returns 0,
+// as a program that handles an error itself would.
+template <class Body>
+int report_and_return(const char* where, Body body) {
+  try {
+    body();
+  } catch (const latent::Error& e) {
+    std::fprintf(stderr, "caught %s the session: %s\n", where, e.what());
+    return 0;
+  }
+  std::printf("finished without the failure\n");
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -38,26 +52,14 @@ int main(int argc, char** argv) {
   if (argc > 1 && std::strcmp(argv[1], "escape") == 0) {
     // The exception leaves the Session's scope: caught outside, reported, and the program returns
     // 0, while rank 0 waits in the next step's all-reduce.
-    try {
+    return report_and_return("outside", [&] {
       dist::Session session(&argc, &argv);
       train_until_rank_1_fails();
-    } catch (const Error& e) {
-      std::fprintf(stderr, "caught outside the session: %s\n", e.what());
-      return 0;
-    }
-    std::printf("finished without the failure\n");
-    return 0;
+    });
   }
   if (argc > 1 && std::strcmp(argv[1], "return") == 0) {
     dist::Session session(&argc, &argv);
-    try {
-      train_until_rank_1_fails();
-    } catch (const Error& e) {
-      std::fprintf(stderr, "caught inside the session: %s\n", e.what());
-      return 0;
-    }
-    std::printf("finished without the failure\n");
-    return 0;
+    return report_and_return("inside", train_until_rank_1_fails);
   }
   dist::Session session(&argc, &argv);
   try {
