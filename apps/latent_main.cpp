@@ -676,7 +676,14 @@ int run_train(const TrainArgs& a) {
   }
   const std::string started = utc_now();
   if (root) write_run_status(out, a, "running", started);
-  // A failure from here on is recorded in run.json (rank 0), then reported as usual.
+  // A failure from here on is recorded in run.json (rank 0), then reported as usual; so is the
+  // end of the job by the watchdog of a world of several (a rank stuck or gone).
+  if (root)
+    dist::on_watchdog(
+        [&](const std::string& why) { write_run_status(out, a, "failed", started, why); });
+  struct Forget {
+    ~Forget() { dist::on_watchdog({}); }
+  } forget;
   try {
     return train_into(a, out, started, dev, ud);
   } catch (const std::exception& e) {

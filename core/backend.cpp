@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/host_wait.h"
 
 #if LATENT_WITH_CUDA
 #include <cuda_runtime.h>
@@ -105,6 +106,10 @@ void check_device(Device device) {
 
 #if LATENT_WITH_CUDA
 namespace {
+
+// What the host waits for when it waits on a device (for dist's watchdog: core/host_wait.h).
+constexpr const char* kGpuWork =
+    "a wait for the GPU's queued work (its collectives wait for every rank)";
 
 // Host-to-device copies go through pinned staging slots so that cudaMemcpyAsync is truly
 // asynchronous: from pageable memory the runtime synchronizes the stream before every copy, which
@@ -288,7 +293,10 @@ void begin_capture(Device device) {
   // What the captured step allocates is plain device memory (cudaMalloc), which cannot take the
   // blocks the pool keeps from earlier steps: the pool gives them back first, so that recording a
   // step needs the step's memory once, not twice.
-  LATENT_CUDA_CHECK(cudaStreamSynchronize(s.stream));
+  {
+    HostWait wait(kGpuWork);
+    LATENT_CUDA_CHECK(cudaStreamSynchronize(s.stream));
+  }
   cudaMemPool_t pool = nullptr;
   LATENT_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, device.index()));
   LATENT_CUDA_CHECK(cudaMemPoolTrimTo(pool, 0));
@@ -464,7 +472,10 @@ const void* ReadBack::value() {
 #if LATENT_WITH_CUDA
   if (slot_) {
     auto* s = static_cast<ReadSlot*>(slot_);
-    LATENT_CUDA_CHECK(cudaEventSynchronize(s->done));
+    {
+      HostWait wait(kGpuWork);
+      LATENT_CUDA_CHECK(cudaEventSynchronize(s->done));
+    }
     std::memcpy(local_, s->host, bytes_);
     std::lock_guard<std::mutex> lock(g_read_mu);
     g_free_reads.push_back(s);
@@ -477,6 +488,7 @@ const void* ReadBack::value() {
 void synchronize(Device device) {
   if (device.is_cpu()) return;
 #if LATENT_WITH_CUDA
+  HostWait wait(kGpuWork);
   LATENT_CUDA_CHECK(cudaStreamSynchronize(state(device.index()).stream));
 #endif
 }
@@ -531,7 +543,10 @@ void copy(void* dst, Device dst_device, const void* src, Device src_device, std:
     std::lock_guard<std::mutex> lock(st.staging_mu);
     StagingSlot& slot = st.slots[st.next_slot];
     st.next_slot = (st.next_slot + 1) % kSlots;
-    if (slot.done) LATENT_CUDA_CHECK(cudaEventSynchronize(slot.done));  // its last copy is done
+    if (slot.done) {  // its last copy is done
+      HostWait wait(kGpuWork);
+      LATENT_CUDA_CHECK(cudaEventSynchronize(slot.done));
+    }
     if (slot.bytes < bytes) {
       if (slot.host) LATENT_CUDA_CHECK(cudaFreeHost(slot.host));
       slot.host = nullptr;
@@ -550,6 +565,7 @@ void copy(void* dst, Device dst_device, const void* src, Device src_device, std:
         " to the host cannot be part of a captured step");
   LATENT_CUDA_CHECK(
       cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, state(src_device.index()).stream));
+  HostWait wait(kGpuWork);
   LATENT_CUDA_CHECK(cudaStreamSynchronize(state(src_device.index()).stream));
 #else
   check_device(dst_device.is_cuda() ? dst_device : src_device);

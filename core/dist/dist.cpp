@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -13,6 +14,7 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <mutex>
 #include <string_view>
 #include <thread>
 #include <type_traits>
@@ -22,6 +24,7 @@
 #include "core/dispatch.h"
 #include "core/dist/plugin_abi.h"
 #include "core/error.h"
+#include "core/host_wait.h"
 #include "core/ops.h"
 #include "core/random.h"
 
@@ -147,6 +150,26 @@ void plugin_call(F f, A... args) {
   if (f(args..., err, sizeof err) != 0) throw Error(kWhere, err[0] ? err : "a plugin call failed");
 }
 
+// The Session's watchdog (a world of several): its thread, what it polls, and what the program
+// asked to run before it ends the job. Never destroyed: the thread may still run while the
+// process exits through abort().
+struct Watchdog {
+  std::mutex mu;
+  std::condition_variable wake;
+  bool stop = false;
+  std::thread* thread = nullptr;
+  double limit = 0;  // LATENT_DIST_TIMEOUT (0: no limit)
+  std::mutex nccl_mu;
+  std::vector<void*> nccl;  // the world's NCCL communicators, polled for their errors
+  std::mutex hook_mu;
+  std::function<void(const std::string&)> hook;
+};
+
+Watchdog& watchdog() {
+  static Watchdog* w = new Watchdog;
+  return *w;
+}
+
 }  // namespace
 
 std::string nccl_version() {
@@ -180,6 +203,11 @@ struct Group::Impl {
   void* comm = nullptr;       // the MPI plugin's communicator (null: none)
   std::map<int, void*> nccl;  // CUDA device index -> the NCCL plugin's communicator
   void close() {
+    {
+      Watchdog& w = watchdog();
+      std::lock_guard<std::mutex> lock(w.nccl_mu);
+      for (auto& [index, c] : nccl) std::erase(w.nccl, c);
+    }
     for (auto& [index, c] : nccl) nccl_api().destroy(c);
     nccl.clear();
     if (comm && g_mpi) g_mpi->comm_free(comm);
@@ -309,6 +337,7 @@ constexpr auto all_reduce_fn = [](const auto& be, auto* p, std::int64_t n, void*
                 static_cast<std::size_t>(n), op_code(op), static_cast<void*>(be.stream));
   } else {
     if (comm == nullptr) return;
+    HostWait wait("an all-reduce", n);
     plugin_call(g_mpi->all_reduce, comm, static_cast<void*>(p), n,
                 std::is_same_v<T, double> ? int{LATENT_DIST_F64} : int{LATENT_DIST_F32},
                 op_code(op));
@@ -350,8 +379,16 @@ void* nccl_comm(Group::Impl& impl, Group& g, Device device) {
   LATENT_CUDA_CHECK(cudaSetDevice(index));
 #endif
   void* c = nullptr;
-  plugin_call(nccl.init_rank, &c, g.size(), static_cast<const void*>(id.data()), g.rank());
+  {
+    HostWait wait("the creation of a NCCL communicator");
+    plugin_call(nccl.init_rank, &c, g.size(), static_cast<const void*>(id.data()), g.rank());
+  }
   impl.nccl.emplace(index, c);
+  if (g.size() > 1) {  // its errors are the watchdog's to see
+    Watchdog& w = watchdog();
+    std::lock_guard<std::mutex> lock(w.nccl_mu);
+    w.nccl.push_back(c);
+  }
   return c;
 }
 
@@ -373,6 +410,7 @@ void Group::all_reduce(const Tensor& t, ReduceOp op) {
 
 std::vector<double> Group::all_reduce(std::vector<double> values, ReduceOp op) {
   if (size_ == 1 || values.empty()) return values;
+  HostWait wait("an all-reduce", static_cast<std::int64_t>(values.size()));
   plugin_call(g_mpi->all_reduce, impl_->comm, static_cast<void*>(values.data()),
               static_cast<std::int64_t>(values.size()), int{LATENT_DIST_F64}, op_code(op));
   if (op == ReduceOp::mean)
@@ -391,6 +429,7 @@ void Group::broadcast(const Tensor& t, int root) {
     plugin_call(nccl_api().broadcast, c, t.data<float>(), static_cast<std::size_t>(n), root,
                 static_cast<void*>(backend::stream(t.device())));
   } else {
+    HostWait wait("a broadcast", n);
     plugin_call(g_mpi->broadcast, impl_->comm, t.raw_data(),
                 n * static_cast<std::int64_t>(dtype_size(t.dtype())), root);
   }
@@ -400,6 +439,7 @@ void Group::broadcast(const Tensor& t, int root) {
 std::string Group::broadcast(std::string bytes, int root) {
   check(root >= 0 && root < size_, kWhere, "broadcast from rank ", root, " in a world of ", size_);
   if (size_ == 1) return bytes;
+  HostWait wait("a broadcast");
   std::uint64_t len = bytes.size();
   plugin_call(g_mpi->broadcast, impl_->comm, static_cast<void*>(&len),
               static_cast<std::int64_t>(sizeof len), root);
@@ -430,7 +470,9 @@ void sleep_in_barrier(void* comm, const std::function<void(double)>& waiting = {
 }  // namespace
 
 void Group::barrier() {
-  if (size_ > 1) sleep_in_barrier(impl_->comm);
+  if (size_ == 1) return;
+  HostWait wait("a barrier");
+  sleep_in_barrier(impl_->comm);
 }
 
 void Group::check_same(const std::vector<std::pair<std::string, std::string>>& fields) {
@@ -444,8 +486,11 @@ void Group::check_same(const std::vector<std::pair<std::string, std::string>>& f
   const std::size_t k = fields.size();
   std::vector<std::uint64_t> mine(k), all(k * static_cast<std::size_t>(size_));
   for (std::size_t i = 0; i < k; ++i) mine[i] = fingerprint(fields[i].first, fields[i].second);
-  plugin_call(g_mpi->all_gather_u64, impl_->comm, static_cast<const std::uint64_t*>(mine.data()),
-              static_cast<int>(k), all.data());
+  {
+    HostWait wait("an all-gather", static_cast<std::int64_t>(k));
+    plugin_call(g_mpi->all_gather_u64, impl_->comm, static_cast<const std::uint64_t*>(mine.data()),
+                static_cast<int>(k), all.data());
+  }
   for (std::size_t i = 0; i < k; ++i) {
     for (int r = 1; r < size_; ++r) {
       if (all[static_cast<std::size_t>(r) * k + i] == all[i]) continue;
@@ -468,7 +513,10 @@ std::optional<std::pair<int, int>> Group::find_same(const std::string& value) {
   if (size_ == 1) return std::nullopt;
   const std::uint64_t mine = fingerprint(std::string_view(value));
   std::vector<std::uint64_t> all(static_cast<std::size_t>(size_));
-  plugin_call(g_mpi->all_gather_u64, impl_->comm, &mine, 1, all.data());
+  {
+    HostWait wait("an all-gather", 1);
+    plugin_call(g_mpi->all_gather_u64, impl_->comm, &mine, 1, all.data());
+  }
   for (int i = 0; i < size_; ++i) {
     for (int j = i + 1; j < size_; ++j) {
       if (all[static_cast<std::size_t>(j)] != all[static_cast<std::size_t>(i)]) continue;
@@ -492,10 +540,114 @@ std::optional<std::pair<int, std::string>> Group::first_problem(const std::strin
   return std::pair{r, broadcast(problem, r)};
 }
 
+// ---- the watchdog ------------------------------------------------------------------------------
+
+double seconds_from_environment(const char* name, double fallback) {
+  const char* text = std::getenv(name);
+  if (text == nullptr || *text == '\0') return fallback;
+  char* end = nullptr;
+  const double v = std::strtod(text, &end);
+  check(end != text && *end == '\0' && v >= 0 && std::isfinite(v), kWhere, name, "=", text,
+        " is not a number of seconds (0 or more; 0: no limit)");
+  return v;
+}
+
+void on_watchdog(std::function<void(const std::string& why)> f) {
+  Watchdog& w = watchdog();
+  std::lock_guard<std::mutex> lock(w.hook_mu);
+  w.hook = std::move(f);
+}
+
+namespace {
+
+constexpr double kDefaultTimeout = 1800;  // LATENT_DIST_TIMEOUT's default, in seconds
+
+// Says why, runs the program's last act (on_watchdog), and ends the job.
+[[noreturn]] void watchdog_ends_job(const std::string& why) {
+  const Group& g = world();
+  std::fprintf(stderr, "latent [rank %d of %d]: %s\n", g.rank(), g.size(), why.c_str());
+  std::fflush(stderr);
+  Watchdog& w = watchdog();
+  {
+    std::lock_guard<std::mutex> lock(w.hook_mu);
+    if (w.hook) {
+      try {
+        w.hook(why);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "latent [rank %d of %d]: while ending the job: %s\n", g.rank(),
+                     g.size(), e.what());
+      }
+    }
+  }
+  std::fflush(stderr);
+  // MPI_Abort from this thread while the Session's thread may be inside another MPI call: the
+  // thread level asked for (funneled) does not allow it, but Open MPI ends the job all the same,
+  // and nothing else is left to do.
+  if (g_mpi && g_mpi->initialized()) g_mpi->abort(1);
+  std::_Exit(1);
+}
+
+// The watchdog's thread: every tick, the world's NCCL communicators' own errors, and how long
+// the Session's thread has waited in its current collective.
+void watch(Watchdog& w) {
+  const double tick = w.limit > 0 ? std::clamp(w.limit / 10, 0.05, 1.0) : 1.0;
+  std::unique_lock<std::mutex> lock(w.mu);
+  while (!w.stop) {
+    w.wake.wait_for(lock, std::chrono::duration<double>(tick));
+    if (w.stop) break;
+    {
+      std::lock_guard<std::mutex> nccl_lock(w.nccl_mu);
+      for (void* c : w.nccl) {
+        char err[1024] = {};
+        if (nccl_api().async_error(c, err, sizeof err) != 0)
+          watchdog_ends_job(detail::cat(err, "; ending the job"));
+      }
+    }
+    if (w.limit <= 0) continue;
+    const HostWaitSeen seen = host_wait_seen();
+    if (seen.serial == 0 || seen.seconds < w.limit) continue;
+    const std::string values = seen.count >= 0 ? detail::cat(" of ", seen.count, " values") : "";
+    watchdog_ends_job(
+        detail::cat("waited ", static_cast<long long>(seen.seconds), " s in ", seen.what, values,
+                    ", which every rank must join (LATENT_DIST_TIMEOUT=", w.limit,
+                    " s): another rank is stuck, or gone without ending the job; ending the job"));
+  }
+}
+
+void start_watchdog(double limit) {
+  watch_host_waits_of_this_thread();
+  Watchdog& w = watchdog();
+  std::lock_guard<std::mutex> lock(w.mu);
+  if (w.thread) return;
+  w.stop = false;
+  w.limit = limit;
+  w.thread = new std::thread(watch, std::ref(w));
+}
+
+void stop_watchdog() {
+  Watchdog& w = watchdog();
+  std::thread* t = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(w.mu);
+    w.stop = true;
+    t = std::exchange(w.thread, nullptr);
+  }
+  w.wake.notify_all();
+  if (t) {
+    t->join();
+    delete t;
+  }
+}
+
+}  // namespace
+
 // ---- session -------------------------------------------------------------------------------
 
 Session::Session(int* argc, char*** argv) {
   check(!g_session, kWhere, "a Session is already alive: make one per process, in main");
+  // Refused before anything else, on every rank alike (the launcher gives each the same).
+  const double timeout = seconds_from_environment("LATENT_DIST_TIMEOUT", kDefaultTimeout);
+  seconds_from_environment("LATENT_DIST_END_TIMEOUT", 0);
   const Launch l = detect_launch();
   if (const std::string why = launch_refusal(l, built_with_mpi()); !why.empty())
     throw Error(kWhere, why);
@@ -532,6 +684,7 @@ Session::Session(int* argc, char*** argv) {
   w.local_rank_ = local;
   ++w.revision_;
   g_session = true;
+  if (size > 1) start_watchdog(timeout);
 }
 
 namespace {
@@ -552,19 +705,10 @@ void abort_at_exit() {
 // wait in MPI_Finalize for ever without a word: it waits here instead, says so after 30 seconds
 // and ends the job after LATENT_DIST_END_TIMEOUT seconds when that is set.
 void meet_at_end(Group& w, void* comm) {
-  const char* text = std::getenv("LATENT_DIST_END_TIMEOUT");
-  double limit = 0;  // 0: for ever
-  if (text && *text) {
-    char* end = nullptr;
-    const double v = std::strtod(text, &end);
-    if (*end == '\0' && v > 0 && std::isfinite(v)) {
-      limit = v;
-    } else if (w.is_root()) {
-      std::fprintf(stderr,
-                   "latent: LATENT_DIST_END_TIMEOUT=%s is not a number of seconds above 0; "
-                   "ignored\n",
-                   text);
-    }
+  double limit = 0;  // 0: for ever (checked when the Session began)
+  try {
+    limit = seconds_from_environment("LATENT_DIST_END_TIMEOUT", 0);
+  } catch (const Error&) {
   }
   const double notice = limit > 0 ? std::min(30.0, limit) : 30.0;
   bool told = false;
@@ -584,7 +728,7 @@ void meet_at_end(Group& w, void* comm) {
       if (limit > 0 && waited >= limit)
         dist::abort(1, detail::cat("the other ranks did not reach the end within "
                                    "LATENT_DIST_END_TIMEOUT=",
-                                   text, " s: ending the job"));
+                                   limit, " s: ending the job"));
     });
   } catch (const Error& e) {  // MPI_Finalize is still called
     std::fprintf(stderr, "latent [rank %d of %d]: %s\n", w.rank(), w.size(), e.what());
@@ -594,6 +738,7 @@ void meet_at_end(Group& w, void* comm) {
 }  // namespace
 
 Session::~Session() {
+  stop_watchdog();  // the waits from here on are the end's own
   Group& w = world();
   if (std::uncaught_exceptions() > 0 && w.size() > 1) {
     // The other ranks may wait for this one in a collective, and MPI_Finalize and NCCL's

@@ -164,6 +164,17 @@ Group& loopback();
 // Whether a Session loaded the MPI plugin (a launch joined).
 bool mpi_loaded();
 
+// Seconds from an environment variable (LATENT_DIST_TIMEOUT, LATENT_DIST_END_TIMEOUT): `fallback`
+// when it is unset or empty, 0 for "no limit" ("0"). Throws latent::Error naming the variable and
+// its value when it is not a number of seconds (0 or more).
+double seconds_from_environment(const char* name, double fallback);
+
+// What a program records on its way out when the watchdog of a Session of several ranks ends the
+// job (below): `f(why)` runs on the watchdog's thread, while the program's own thread waits in a
+// collective, just before the job ends; the CLI writes run.json "failed" with it. An empty
+// function removes it; replacing or removing it waits for a call under way.
+void on_watchdog(std::function<void(const std::string& why)> f);
+
 // Joins the launcher's world for the lifetime of the object (one per process, in main): under a
 // launcher with MPI built, loads the MPI plugin and MPI_Init; otherwise nothing. Throws
 // latent::Error when started by a launcher with more than one rank in a build without MPI or
@@ -172,13 +183,22 @@ bool mpi_loaded();
 // loopback() too) and calls MPI_Finalize. On an error use abort(): a rank that fails and returns
 // normally leaves the others waiting in a collective, and itself at the end; a rank waiting there
 // says so after 30 seconds, and ends the job once LATENT_DIST_END_TIMEOUT seconds (an environment
-// variable; unset: no limit) have passed. An exception leaving the
+// variable; unset or 0: no limit) have passed. An exception leaving the
 // Session's scope in a world of more than one (the other ranks may wait in a collective for this
 // one) skips both and ends the whole job when the process exits (MPI_Abort, status 1, once a
 // handler outside has had its say): no rank hangs. What recorded a collective on
 // a GPU (a CompiledStep, a Trainer) must be destroyed before the Session: NCCL waits for the CUDA
 // graphs that hold its calls before it lets their communicator go. Communicators no Session
 // closes are left to the end of the process.
+//
+// In a world of several, a watchdog thread ends the job (like abort(), after on_watchdog's
+// function) when this rank has waited LATENT_DIST_TIMEOUT seconds (default 1800; 0: no limit) in
+// one collective, or for a GPU's queued work (whose collectives wait for every rank): another rank
+// is stuck, or gone without ending the job. It also ends the job at once when NCCL reports an error
+// of its own on a communicator of the world (a rank gone, the network failing), which would
+// otherwise leave the GPU waiting. The waits it sees are those of the thread that made the
+// Session. A value of either variable that is not a number of seconds is refused here, before
+// anything else.
 class Session {
  public:
   Session(int* argc, char*** argv);

@@ -15,7 +15,7 @@
 extern "C" {
 
 // Raised whenever a table changes; core refuses a plugin of another version.
-#define LATENT_DIST_PLUGIN_ABI 2
+#define LATENT_DIST_PLUGIN_ABI 3
 
 enum latent_dist_dtype { LATENT_DIST_F32 = 0, LATENT_DIST_F64 = 1 };
 enum latent_dist_op {
@@ -49,7 +49,8 @@ struct latent_mpi_api {
   // A barrier in two halves, so that the caller can sleep between tests.
   int (*barrier_start)(void* comm, void** request, char* err, std::size_t err_len);
   int (*barrier_test)(void* request, int* done, char* err, std::size_t err_len);  // frees it
-  // MPI_Abort on the world: every rank ends with code.
+  // MPI_Abort on the world: every rank ends with code. Also called from core/dist's watchdog
+  // thread (a job's last act, while the main thread may be inside another MPI call).
   void (*abort)(int code);
 };
 
@@ -67,6 +68,10 @@ struct latent_nccl_api {
                    std::size_t err_len);
   // The loaded library's version: major, minor, patch (no GPU needed).
   int (*version)(int* major, int* minor, int* patch, char* err, std::size_t err_len);
+  // An error NCCL found on its own (a rank gone, the network failing): non-zero, with its
+  // message; 0 while there is none. Called from core/dist's watchdog thread while the
+  // communicator is in use (ncclCommGetAsyncError allows it).
+  int (*async_error)(void* comm, char* err, std::size_t err_len);
 };
 
 // The entry points, found with dlsym.

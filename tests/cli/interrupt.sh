@@ -4,11 +4,15 @@
 # prints run.json once it no longer says "running" (a launcher such as mpirun may return before
 # its processes have handled the signal). Exits 1 when run.json never appears or never changes;
 # the command never outlives the script (SIGKILL at the end when it is still there).
+# LATENT_INTERRUPT_SIGNAL names another signal (STOP), and LATENT_INTERRUPT_RANK=<r> sends it to
+# the process of rank r of a command that runs mpirun (Open MPI) instead of the command itself.
 #   interrupt.sh <run folder> <command> [arguments...]
 set -u
 out=$1
 shift
 command="$*"
+signal=${LATENT_INTERRUPT_SIGNAL:-TERM}
+export LATENT_INTERRUPT_MARK=$$ # tells this command's processes from any other's
 "$@" > "$out.log" 2>&1 &
 pid=$!
 trap 'kill -KILL $pid 2> /dev/null' EXIT
@@ -34,19 +38,34 @@ if [ -n "${LATENT_INTERRUPT_AFTER:-}" ]; then
     sleep 0.1
   done
 fi
+# The process of rank $1 of this command's mpirun, by its environment.
+rank_pid() {
+  for e in /proc/[0-9]*/environ; do
+    tr '\0' '\n' < "$e" 2> /dev/null | grep -qx "LATENT_INTERRUPT_MARK=$$" || continue
+    tr '\0' '\n' < "$e" 2> /dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$1" || continue
+    p=${e#/proc/}
+    echo "${p%/environ}"
+    return 0
+  done
+  return 1
+}
 sleep 1
-kill -TERM $pid
+target=$pid
+if [ -n "${LATENT_INTERRUPT_RANK:-}" ]; then
+  target=$(rank_pid "$LATENT_INTERRUPT_RANK") || fail "no process of rank $LATENT_INTERRUPT_RANK"
+fi
+kill -"$signal" "$target"
 i=0
 while kill -0 $pid 2> /dev/null; do
   i=$((i + 1))
-  [ $i -gt 300 ] && fail "the command still runs 30 s after SIGTERM"
+  [ $i -gt 300 ] && fail "the command still runs 30 s after SIG$signal"
   sleep 0.1
 done
 wait $pid
 i=0
 while grep -q '"status": "running"' "$out/run.json"; do
   i=$((i + 1))
-  [ $i -gt 300 ] && fail "run.json in $out still says running 30 s after SIGTERM"
+  [ $i -gt 300 ] && fail "run.json in $out still says running 30 s after SIG$signal"
   sleep 0.1
 done
 cat "$out/run.json"

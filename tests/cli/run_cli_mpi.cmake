@@ -1,6 +1,7 @@
 # The latent tool under mpirun, as a user runs it across processes: two ranks train as one and
 # write one set of files (rank 0), twice with identical bits; a failing rank ends the job within
-# 30 seconds with its message; a job ended by SIGTERM says so in run.json; ranks started with other settings, or a batch smaller than the
+# 30 seconds with its message; a job ended by SIGTERM says so in run.json; a stopped rank ends the
+# job after LATENT_DIST_TIMEOUT, run.json "failed"; ranks started with other settings, or a batch smaller than the
 # processes, are refused, naming the flag;
 # `latent eval` shares its batches and prints one process's numbers once; the other commands refuse
 # to run as several processes; a run of 2 ranks resumed under
@@ -119,6 +120,28 @@ endif()
 latent_expect_interrupted(${OUT}/killed "\"processes\": 2" ${MPIRUN} -np 2 ${CLI} train
                           --epochs 100000 --limit 400 --test-limit 50 --hidden 16 --latent 2
                           --ll-k 0 --device cpu --out ${OUT}/killed)
+
+# A rank that stops (SIGSTOP, as a stuck rank would) while rank 0 waits for it in a collective:
+# rank 0's watchdog ends the job after LATENT_DIST_TIMEOUT (2 s here), and its run.json says
+# "failed", naming the wait, instead of "running" for ever.
+execute_process(COMMAND ${CMAKE_COMMAND} -E env LATENT_INTERRUPT_RANK=1 LATENT_INTERRUPT_SIGNAL=STOP
+                        LATENT_DIST_TIMEOUT=2 sh ${_latent_interrupt_sh} ${OUT}/stuck ${MPIRUN} -np 2
+                        ${CLI} train --epochs 100000 --limit 400 --test-limit 50 --hidden 16
+                        --latent 2 --ll-k 0 --device cpu --out ${OUT}/stuck
+                RESULT_VARIABLE rc OUTPUT_VARIABLE run ERROR_VARIABLE err TIMEOUT 120)
+if(NOT rc EQUAL 0 OR NOT run MATCHES "\"status\": \"failed\""
+   OR NOT run MATCHES "which every rank must join \\(LATENT_DIST_TIMEOUT=2 s\\)")
+  message(FATAL_ERROR "a stopped rank did not end the job with run.json failed (${rc}): ${run}${err}")
+endif()
+
+# A timeout that is not a number of seconds: refused at once, naming the variable.
+execute_process(COMMAND ${CMAKE_COMMAND} -E env LATENT_DIST_TIMEOUT=soon ${MPIRUN} -np 2 ${CLI}
+                        ${args} --out ${OUT}/soon
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 60)
+string(FIND "${err}" "LATENT_DIST_TIMEOUT=soon is not a number of seconds" at)
+if(rc EQUAL 0 OR at EQUAL -1 OR EXISTS ${OUT}/soon)
+  message(FATAL_ERROR "LATENT_DIST_TIMEOUT=soon was not refused (${rc}): ${err}")
+endif()
 
 # Ranks with other settings: refused on start, naming the setting.
 execute_process(COMMAND ${MPIRUN} -np 1 ${CLI} ${args} --batch 128 --out ${OUT}/mismatch : -np 1

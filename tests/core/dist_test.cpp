@@ -8,9 +8,11 @@
 #include <map>
 #include <regex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/dispatch.h"
+#include "core/host_wait.h"
 #include "core/latent.h"
 
 namespace latent::dist {
@@ -149,6 +151,63 @@ TEST(Dist, AWorldOfOneDoesNothing) {
   w.check_same({{"batch", "128"}});
   EXPECT_EQ(w.find_same("cuda:0"), std::nullopt);
   EXPECT_EQ(self().size(), 1);
+}
+
+// The watchdog's timeouts: a number of seconds, 0 for no limit, the fallback when unset or empty;
+// anything else refused, naming the variable and its value.
+TEST(Dist, SecondsFromTheEnvironment) {
+  constexpr const char* kName = "LATENT_TEST_SECONDS";
+  ::unsetenv(kName);
+  EXPECT_EQ(seconds_from_environment(kName, 1800), 1800);
+  for (const auto& [text, seconds] : std::vector<std::pair<std::string, double>>{
+           {"", 1800}, {"0", 0}, {"2.5", 2.5}, {"60", 60}}) {
+    ::setenv(kName, text.c_str(), 1);
+    EXPECT_EQ(seconds_from_environment(kName, 1800), seconds) << text;
+  }
+  for (const std::string bad : {"soon", "-1", "inf", "nan", "3s", " "}) {
+    ::setenv(kName, bad.c_str(), 1);
+    try {
+      seconds_from_environment(kName, 1800);
+      ADD_FAILURE() << bad << " was taken";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(std::string(kName) + "=" + bad +
+                                           " is not a number of seconds"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  ::unsetenv(kName);
+}
+
+// What the watchdog sees: the watched thread's wait under way (what, how many values, since
+// when), nothing once it ends, and nothing of another thread's waits.
+TEST(Dist, HostWaitsOfTheWatchedThreadAreSeen) {
+  watch_host_waits_of_this_thread();
+  EXPECT_EQ(host_wait_seen().serial, 0u);
+  std::uint64_t first = 0;
+  {
+    HostWait wait("an all-reduce", 3000);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const HostWaitSeen seen = host_wait_seen();
+    ASSERT_NE(seen.serial, 0u);
+    EXPECT_STREQ(seen.what, "an all-reduce");
+    EXPECT_EQ(seen.count, 3000);
+    EXPECT_GE(seen.seconds, 0.019);
+    EXPECT_LT(seen.seconds, 60);
+    first = seen.serial;
+  }
+  EXPECT_EQ(host_wait_seen().serial, 0u);
+  {
+    HostWait wait("a barrier");
+    const HostWaitSeen seen = host_wait_seen();
+    EXPECT_NE(seen.serial, first);  // another wait
+    EXPECT_EQ(seen.count, -1);
+    EXPECT_LT(seen.seconds, 60);
+  }
+  std::thread([] {
+    HostWait wait("a broadcast", 1);
+    EXPECT_EQ(host_wait_seen().serial, 0u);
+  }).join();
 }
 
 }  // namespace

@@ -7,8 +7,13 @@
 // job must still end, non-zero, with the message the handler printed.
 // With `return`: rank 1 catches it inside the Session and returns normally (the mistake abort()
 // exists for); its Session's end says it waits, and ends the job after LATENT_DIST_END_TIMEOUT.
+// With `stall`: rank 1 stops (sleeps) at step 5 instead, while rank 0 waits in the all-reduce:
+// rank 0's watchdog ends the job after LATENT_DIST_TIMEOUT, once the program's last act
+// (dist::on_watchdog) has run.
+#include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <thread>
 
 #include "core/latent.h"
 #include "models/trainer.h"
@@ -16,17 +21,18 @@
 
 namespace {
 
-// Trains with rank 1's step callback throwing at step 5.
-void train_until_rank_1_fails() {
+// Trains with rank 1's step callback throwing at step 5 (stopping there, with `stall`).
+void train_until_rank_1_fails(bool stall = false) {
   using namespace latent;
   Generator gen(1);
   const Tensor train = Tensor::rand({1024, 64}, gen);
   models::VAE vae({.input = 64, .hidden = {32}, .latent = 4, .seed = 1});
   optim::Adam opt(vae.parameters(), {.lr = 1e-3});
   models::Trainer trainer(vae, opt, {.epochs = 50, .batch = 64});
-  trainer.on_step([](const models::StepInfo& s) {
-    if (dist::world().rank() == 1 && s.step == 5)
-      throw Error("driver", "a step failed on purpose on rank 1");
+  trainer.on_step([stall](const models::StepInfo& s) {
+    if (dist::world().rank() != 1 || s.step != 5) return;
+    if (stall) std::this_thread::sleep_for(std::chrono::minutes(10));
+    throw Error("driver", "a step failed on purpose on rank 1");
   });
   trainer.fit(train);
 }
@@ -59,10 +65,16 @@ int main(int argc, char** argv) {
   }
   if (argc > 1 && std::strcmp(argv[1], "return") == 0) {
     dist::Session session(&argc, &argv);
-    return report_and_return("inside", train_until_rank_1_fails);
+    return report_and_return("inside", [] { train_until_rank_1_fails(); });
   }
   dist::Session session(&argc, &argv);
   try {
+    if (argc > 1 && std::strcmp(argv[1], "stall") == 0) {
+      dist::on_watchdog([](const std::string& why) {
+        std::fprintf(stderr, "the program's last act: %s\n", why.c_str());
+      });
+      train_until_rank_1_fails(/*stall=*/true);
+    }
     if (argc > 1 && std::strcmp(argv[1], "mismatch") == 0) {
       const Tensor t = Tensor::full({8 * (dist::world().rank() + 1)}, 1.0);
       dist::world().all_reduce(t);

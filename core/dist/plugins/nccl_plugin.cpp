@@ -116,6 +116,21 @@ int broadcast(void* comm, float* buf, std::size_t count, int root, void* stream,
                "ncclBroadcast", err, err_len);
 }
 
+int async_error(void* comm, char* err, std::size_t err_len) {
+  ncclResult_t state = ncclSuccess;
+  if (ncclCommGetAsyncError(static_cast<ncclComm_t>(comm), &state) != ncclSuccess) return 0;
+  if (state == ncclSuccess) return 0;
+#if NCCL_VERSION_CODE >= NCCL_VERSION(2, 14, 0)
+  if (state == ncclInProgress) return 0;  // a non-blocking operation under way
+#endif
+  std::snprintf(err, err_len,
+                "NCCL found an error on its own on a communicator (a rank gone, the network "
+                "failing): %s%s",
+                ncclGetErrorString(state),
+                std::getenv("NCCL_DEBUG") ? "" : "; NCCL_DEBUG=WARN in the environment says more");
+  return 1;
+}
+
 const latent_nccl_api kApi{LATENT_DIST_PLUGIN_ABI,
                            static_cast<int>(sizeof(ncclUniqueId)),
                            unique_id,
@@ -123,7 +138,8 @@ const latent_nccl_api kApi{LATENT_DIST_PLUGIN_ABI,
                            destroy,
                            all_reduce,
                            broadcast,
-                           version};
+                           version,
+                           async_error};
 
 }  // namespace
 
