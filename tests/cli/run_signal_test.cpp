@@ -16,6 +16,7 @@
 #include "apps/run_signal.h"
 #include "core/data/file_util.h"
 #include "core/latent.h"
+#include "support/test_util.h"
 
 namespace latent::app {
 namespace {
@@ -46,18 +47,13 @@ const char* name_of(int sig) {
   return "?";
 }
 
-class RunSignalTest : public ::testing::Test {
+class RunSignalTest : public latent::testing::ScratchDirTest {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("latent_run_signal_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    path_ = (dir_ / "run.json").string();
+    ScratchDirTest::SetUp();
+    path_ = path("run.json");
     std::ofstream(path_) << "running\n";
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   std::string contents() const { return data::read_file(path_, "test"); }
   // Runs `body` in a child process; returns its wait status.
@@ -93,7 +89,6 @@ class RunSignalTest : public ::testing::Test {
            "\"}\n";
   }
 
-  fs::path dir_;
   std::string path_;
 };
 
@@ -103,7 +98,7 @@ TEST_F(RunSignalTest, SignalWritesItsRecordThenEndsTheProcess) {
     const std::time_t before = std::time(nullptr);
     const int status = in_child([&] {
       arm_signal_record(path_, text);
-      data::AtomicWriter pending((dir_ / "model.safetensors").string(), "test");  // never committed
+      data::AtomicWriter pending(path("model.safetensors"), "test");  // never committed
       pending.write("partial");
       ::raise(sig);
       ::_exit(7);  // not reached: the signal ends the process

@@ -12,24 +12,15 @@
 
 #include "apps/user_data.h"
 #include "core/latent.h"
+#include "support/test_util.h"
 
 namespace latent::app {
 namespace {
 
 namespace fs = std::filesystem;
 
-class UserDataTest : public ::testing::Test {
+class UserDataTest : public latent::testing::ScratchDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("latent_user_data_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-
   // A .npy of `descr` elements with `shape` and raw `payload`.
   std::string npy(const std::string& name, const std::string& descr, const std::string& shape,
                   const std::string& payload) const {
@@ -50,8 +41,6 @@ class UserDataTest : public ::testing::Test {
     std::ofstream(path(name)) << content;
     return path(name);
   }
-
-  fs::path dir_;
 };
 
 std::string error_of(const std::function<void()>& f) {
@@ -144,9 +133,8 @@ TEST_F(UserDataTest, BadInputIsNamed) {
   EXPECT_TRUE(mentions(error_of([&] { load_user_data({.data = nan}); }), "example 1, value 0"));
   const std::string flat = npy("flat.npy", "<f4", "(4,)", floats({0, 1, 0, 1}));
   EXPECT_TRUE(mentions(error_of([&] { load_user_data({.data = flat}); }), "examples are rows"));
-  EXPECT_TRUE(
-      mentions(error_of([&] { load_user_data({.data = dir_.string(), .labels = wrong_labels}); }),
-               "--labels"));
+  EXPECT_TRUE(mentions(error_of([&] { load_user_data({.data = dir_, .labels = wrong_labels}); }),
+                       "--labels"));
 }
 
 }  // namespace

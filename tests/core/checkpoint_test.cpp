@@ -24,25 +24,14 @@ namespace fs = std::filesystem;
 using testing::error_of;
 using testing::expect_mentions;
 
-// A fresh, empty folder per test, removed afterwards.
-class CheckpointTest : public ::testing::Test {
+// A scratch folder per test, and the names of the files in it.
+class CheckpointTest : public testing::ScratchDirTest {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           ("latent_ckpt_" + std::to_string(::getpid()) + "_" + info->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
   std::vector<std::string> files() const {
     std::vector<std::string> out;
     for (const auto& e : fs::directory_iterator(dir_)) out.push_back(e.path().filename().string());
     return out;
   }
-
-  fs::path dir_;
 };
 
 std::string read_bytes(const std::string& p) {
@@ -303,7 +292,7 @@ TEST_F(CheckpointTest, MissingFileIsAClearError) {
   One m;
   expect_mentions(error_of([&] { load(m, p); }), {"[load]", p.c_str()});
   expect_mentions(error_of([&] { list_tensors(p); }), {"[load]", p.c_str()});
-  expect_mentions(error_of([&] { load(m, dir_.string()); }), {"[load]"});  // a folder
+  expect_mentions(error_of([&] { load(m, dir_); }), {"[load]"});  // a folder
 }
 
 TEST_F(CheckpointTest, ModuleMismatchesAreNamedAndChangeNothing) {

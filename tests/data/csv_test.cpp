@@ -9,26 +9,18 @@
 #include <vector>
 
 #include "core/latent.h"
+#include "support/test_util.h"
 
 namespace latent::data {
 namespace {
 
-class CsvTest : public ::testing::Test {
+class CsvTest : public latent::testing::ScratchDirTest {
  protected:
-  void SetUp() override {
-    dir_ = ::testing::TempDir() + "latent_csv_" + std::to_string(::getpid()) + "_" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
   std::string write(const std::string& name, const std::string& text) {
     const std::string path = dir_ + "/" + name;
     std::ofstream(path, std::ios::binary) << text;
     return path;
   }
-
-  std::string dir_;
 };
 
 template <class F>

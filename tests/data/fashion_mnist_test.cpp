@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/latent.h"
+#include "support/test_util.h"
 
 namespace latent::data {
 namespace {
@@ -71,15 +72,8 @@ TEST(FashionMnist, TrainSubset) {
   EXPECT_EQ(train.labels.to_vector<float>()[0], 9.0f);  // also an ankle boot
 }
 
-class FakeFashionMnist : public ::testing::Test {
+class FakeFashionMnist : public latent::testing::ScratchDirTest {
  protected:
-  void SetUp() override {
-    dir_ = ::testing::TempDir() + "latent_fmnist_" + std::to_string(::getpid()) + "_" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
   void write(const std::string& name, const Bytes& bytes) {
     std::ofstream(dir_ + "/" + name, std::ios::binary)
         .write(reinterpret_cast<const char*>(bytes.data()),
@@ -98,8 +92,6 @@ class FakeFashionMnist : public ::testing::Test {
     write(prefix + "-images-idx3-ubyte", img);
     write(prefix + "-labels-idx1-ubyte", lab);
   }
-
-  std::string dir_;
 };
 
 TEST_F(FakeFashionMnist, ReadsUncompressedFilesAndScales) {

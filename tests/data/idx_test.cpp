@@ -10,21 +10,15 @@
 
 #include "core/data/idx_reader.h"
 #include "core/latent.h"
+#include "support/test_util.h"
 
 namespace latent::data {
 namespace {
 
 using Bytes = std::vector<unsigned char>;
 
-class IdxTest : public ::testing::Test {
+class IdxTest : public latent::testing::ScratchDirTest {
  protected:
-  void SetUp() override {
-    dir_ = ::testing::TempDir() + "latent_idx_" + std::to_string(::getpid()) + "_" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
   std::string write(const std::string& name, const Bytes& bytes) {
     const std::string path = dir_ + "/" + name;
     std::ofstream(path, std::ios::binary)
@@ -41,8 +35,6 @@ class IdxTest : public ::testing::Test {
     gzclose(f);
     return path;
   }
-
-  std::string dir_;
 };
 
 // Header: 0 0 type ndim, then big-endian 32-bit sizes.

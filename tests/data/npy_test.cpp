@@ -11,19 +11,13 @@
 
 #include "core/data/file_util.h"
 #include "core/latent.h"
+#include "support/test_util.h"
 
 namespace latent::data {
 namespace {
 
-class NpyTest : public ::testing::Test {
+class NpyTest : public latent::testing::ScratchDirTest {
  protected:
-  void SetUp() override {
-    dir_ = ::testing::TempDir() + "latent_npy_" + std::to_string(::getpid()) + "_" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
   std::string write(const std::string& name, const std::string& bytes) {
     const std::string path = dir_ + "/" + name;
     std::ofstream(path, std::ios::binary)
@@ -37,8 +31,6 @@ class NpyTest : public ::testing::Test {
     std::sort(names.begin(), names.end());
     return names;
   }
-
-  std::string dir_;
 };
 
 std::string slurp(const std::string& path) {

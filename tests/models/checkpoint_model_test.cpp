@@ -27,20 +27,7 @@ namespace fs = std::filesystem;
 using testing::error_of;
 using testing::expect_mentions;
 
-class VaeCheckpointTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           ("latent_vae_ckpt_" + std::to_string(::getpid()) + "_" + info->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-
-  fs::path dir_;
-};
+class VaeCheckpointTest : public latent::testing::ScratchDirTest {};
 
 // Every field away from its default, so a field lost on the way shows.
 VAEConfig odd_config() {

@@ -2,7 +2,9 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <filesystem>
 #include <initializer_list>
 #include <span>
 #include <string>
@@ -63,5 +65,25 @@ void expect_thread_count_independent(F run) {
   GTEST_SKIP() << "built without OpenMP";
 #endif
 }
+
+// A fixture with a fresh, empty folder per test (in the system's temporary folder, named after
+// the suite, the process and the test), removed afterwards.
+class ScratchDirTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = (std::filesystem::temp_directory_path() /
+            (std::string("latent_") + info->test_suite_name() + "_" + std::to_string(::getpid()) +
+             "_" + info->name()))
+               .string();
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  // A file of the folder.
+  std::string path(const std::string& name) const { return dir_ + "/" + name; }
+
+  std::string dir_;
+};
 
 }  // namespace latent::testing
