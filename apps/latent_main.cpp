@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -210,10 +211,15 @@ std::vector<std::pair<int, fs::path>> training_states(const fs::path& out) {
   return found;
 }
 
+// Held while run.json is written or its signal record armed: the Session's watchdog may record
+// the run's end from its own thread (dist::on_watchdog) while the main thread records a failure.
+std::recursive_mutex g_run_record_mu;
+
 // While the run is "running", a signal leaves "interrupted" in run.json, saying how to go on from
 // the last training state written (after epoch `epochs`; 0: none yet).
 void arm_interrupted_record(const fs::path& out, const TrainArgs& a, const std::string& started,
                             int epochs) {
+  std::lock_guard<std::recursive_mutex> lock(g_run_record_mu);
   const std::string next =
       epochs == 0 ? std::string(
                         "no epoch had finished, so there is nothing to resume: run its "
@@ -233,6 +239,7 @@ void arm_interrupted_record(const fs::path& out, const TrainArgs& a, const std::
 
 void write_run_status(const fs::path& out, const TrainArgs& a, const std::string& status,
                       const std::string& started, const std::string& error = "") {
+  std::lock_guard<std::recursive_mutex> lock(g_run_record_mu);
   const fs::path path = out / "run.json";
   if (status == "running") {
     // Armed before "running" is written: a signal from here on leaves "interrupted". A resumed
@@ -866,7 +873,7 @@ int train_into(const TrainArgs& a, const fs::path& out, const std::string& start
       test_metrics(*model, test.images.to(dev), {.seed = a.seed, .group = &world}, a.ll_k,
                    a.ll_examples, a.seed);
   if (!root) {
-    world.barrier();  // rank 0 alone draws and writes
+    world.barrier(/*watched=*/false);  // rank 0 alone draws and writes, for as long as it takes
     return 0;
   }
   std::vector<std::string> classes;
@@ -946,7 +953,7 @@ int train_into(const TrainArgs& a, const fs::path& out, const std::string& start
     if (f != "run.json" && fs::exists(out / f)) wrote += (wrote.empty() ? "" : ", ") + f;
   std::fprintf(stderr, "latent: wrote %s/{%s}\n", a.out.c_str(), wrote.c_str());
   write_run_status(out, a, "finished", started);
-  world.barrier();
+  world.barrier(/*watched=*/false);
   return 0;
 }
 

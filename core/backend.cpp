@@ -108,8 +108,7 @@ void check_device(Device device) {
 namespace {
 
 // What the host waits for when it waits on a device (for dist's watchdog: core/host_wait.h).
-constexpr const char* kGpuWork =
-    "a wait for the GPU's queued work (its collectives wait for every rank)";
+constexpr const char* kGpuWork = "for the GPU's queued work, whose collectives wait for every rank";
 
 // Host-to-device copies go through pinned staging slots so that cudaMemcpyAsync is truly
 // asynchronous: from pageable memory the runtime synchronizes the stream before every copy, which
@@ -294,7 +293,7 @@ void begin_capture(Device device) {
   // blocks the pool keeps from earlier steps: the pool gives them back first, so that recording a
   // step needs the step's memory once, not twice.
   {
-    HostWait wait(kGpuWork);
+    HostWait wait(kGpuWork, -1, /*collective=*/false);
     LATENT_CUDA_CHECK(cudaStreamSynchronize(s.stream));
   }
   cudaMemPool_t pool = nullptr;
@@ -429,6 +428,7 @@ ReadBack::~ReadBack() {
 #if LATENT_WITH_CUDA
   if (slot_) {
     auto* s = static_cast<ReadSlot*>(slot_);
+    HostWait wait(kGpuWork, -1, /*collective=*/false);
     cudaEventSynchronize(s->done);  // the copy may still write into the slot
     std::lock_guard<std::mutex> lock(g_read_mu);
     g_free_reads.push_back(s);
@@ -473,7 +473,7 @@ const void* ReadBack::value() {
   if (slot_) {
     auto* s = static_cast<ReadSlot*>(slot_);
     {
-      HostWait wait(kGpuWork);
+      HostWait wait(kGpuWork, -1, /*collective=*/false);
       LATENT_CUDA_CHECK(cudaEventSynchronize(s->done));
     }
     std::memcpy(local_, s->host, bytes_);
@@ -488,7 +488,7 @@ const void* ReadBack::value() {
 void synchronize(Device device) {
   if (device.is_cpu()) return;
 #if LATENT_WITH_CUDA
-  HostWait wait(kGpuWork);
+  HostWait wait(kGpuWork, -1, /*collective=*/false);
   LATENT_CUDA_CHECK(cudaStreamSynchronize(state(device.index()).stream));
 #endif
 }
@@ -544,7 +544,7 @@ void copy(void* dst, Device dst_device, const void* src, Device src_device, std:
     StagingSlot& slot = st.slots[st.next_slot];
     st.next_slot = (st.next_slot + 1) % kSlots;
     if (slot.done) {  // its last copy is done
-      HostWait wait(kGpuWork);
+      HostWait wait(kGpuWork, -1, /*collective=*/false);
       LATENT_CUDA_CHECK(cudaEventSynchronize(slot.done));
     }
     if (slot.bytes < bytes) {
@@ -565,7 +565,7 @@ void copy(void* dst, Device dst_device, const void* src, Device src_device, std:
         " to the host cannot be part of a captured step");
   LATENT_CUDA_CHECK(
       cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, state(src_device.index()).stream));
-  HostWait wait(kGpuWork);
+  HostWait wait(kGpuWork, -1, /*collective=*/false);
   LATENT_CUDA_CHECK(cudaStreamSynchronize(state(src_device.index()).stream));
 #else
   check_device(dst_device.is_cuda() ? dst_device : src_device);

@@ -3,7 +3,7 @@
 // job whose ranks have waited too long for one another (core/dist/dist.h, LATENT_DIST_TIMEOUT).
 // Waits on other threads are not recorded.
 //
-//   { HostWait wait("an all-reduce", n);  MPI_Allreduce(...); }
+//   { HostWait wait("in an all-reduce", n);  MPI_Allreduce(...); }
 #pragma once
 
 #include <cstdint>
@@ -12,8 +12,10 @@ namespace latent {
 
 class HostWait {
  public:
-  // `what` is a static text ("an all-reduce"); `count` the values involved (-1: none to tell).
-  explicit HostWait(const char* what, std::int64_t count = -1) noexcept;
+  // `what` is a static text that follows "waited 60 s " ("in an all-reduce", "for the GPU's
+  // queued work"); `count` the values involved (-1: none to tell); `collective`: a call every rank
+  // must join (not a wait for a device).
+  explicit HostWait(const char* what, std::int64_t count = -1, bool collective = true) noexcept;
   ~HostWait();
   HostWait(const HostWait&) = delete;
   HostWait& operator=(const HostWait&) = delete;
@@ -28,6 +30,7 @@ struct HostWaitSeen {
   double seconds = 0;  // since it began
   const char* what = nullptr;
   std::int64_t count = -1;
+  bool collective = true;
 };
 HostWaitSeen host_wait_seen();
 

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
@@ -21,6 +22,7 @@
 
 #include "core/autograd.h"
 #include "core/backend.h"
+#include "core/data/file_util.h"
 #include "core/dispatch.h"
 #include "core/dist/plugin_abi.h"
 #include "core/error.h"
@@ -159,8 +161,6 @@ struct Watchdog {
   bool stop = false;
   std::thread* thread = nullptr;
   double limit = 0;  // LATENT_DIST_TIMEOUT (0: no limit)
-  std::mutex nccl_mu;
-  std::vector<void*> nccl;  // the world's NCCL communicators, polled for their errors
   std::mutex hook_mu;
   std::function<void(const std::string&)> hook;
 };
@@ -201,13 +201,10 @@ int op_code(ReduceOp op) {
 // and closes the world's.
 struct Group::Impl {
   void* comm = nullptr;       // the MPI plugin's communicator (null: none)
+  std::mutex nccl_mu;         // guards nccl: the watchdog's thread reads it (nccl_error)
   std::map<int, void*> nccl;  // CUDA device index -> the NCCL plugin's communicator
   void close() {
-    {
-      Watchdog& w = watchdog();
-      std::lock_guard<std::mutex> lock(w.nccl_mu);
-      for (auto& [index, c] : nccl) std::erase(w.nccl, c);
-    }
+    std::lock_guard<std::mutex> lock(nccl_mu);
     for (auto& [index, c] : nccl) nccl_api().destroy(c);
     nccl.clear();
     if (comm && g_mpi) g_mpi->comm_free(comm);
@@ -294,6 +291,17 @@ std::unique_ptr<Group>& world_slot() {
 
 bool g_session = false;  // a Session is alive
 
+std::atomic<bool> g_ending{false};  // a thread of a world of several is ending the job
+
+// Claims the end of the job for the calling thread (abort(), the watchdog): a thread that comes
+// second waits here for the end the first one makes, instead of making another at the same time
+// (a second MPI_Abort, a second record of the failure).
+void claim_the_end() {
+  if (!g_mpi || !g_mpi->initialized()) return;  // a world of one: no watchdog, nothing to race
+  if (!g_ending.exchange(true)) return;
+  for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+}
+
 }  // namespace
 
 Group::Group(int rank, int size, int local_rank, std::unique_ptr<Impl> impl, bool loopback)
@@ -337,7 +345,7 @@ constexpr auto all_reduce_fn = [](const auto& be, auto* p, std::int64_t n, void*
                 static_cast<std::size_t>(n), op_code(op), static_cast<void*>(be.stream));
   } else {
     if (comm == nullptr) return;
-    HostWait wait("an all-reduce", n);
+    HostWait wait("in an all-reduce", n);
     plugin_call(g_mpi->all_reduce, comm, static_cast<void*>(p), n,
                 std::is_same_v<T, double> ? int{LATENT_DIST_F64} : int{LATENT_DIST_F32},
                 op_code(op));
@@ -351,8 +359,11 @@ constexpr dispatch::Kernel<decltype(all_reduce_fn)> kAllReduce{"all_reduce", 0, 
 // 0's unique id broadcast over MPI; a loopback group makes a communicator of one).
 void* nccl_comm(Group::Impl& impl, Group& g, Device device) {
   const int index = device.index();
-  auto it = impl.nccl.find(index);
-  if (it != impl.nccl.end()) return it->second;
+  {
+    std::lock_guard<std::mutex> lock(impl.nccl_mu);
+    auto it = impl.nccl.find(index);
+    if (it != impl.nccl.end()) return it->second;
+  }
   dispatch::refuse_while_recording("creating a GPU's communicator (the first collective on it)");
   // The plugin loaded and rank 0's unique id made, or why not: told to every rank (none is left
   // waiting in the broadcast for a rank that threw alone), the lowest failing rank's reason the
@@ -380,15 +391,11 @@ void* nccl_comm(Group::Impl& impl, Group& g, Device device) {
 #endif
   void* c = nullptr;
   {
-    HostWait wait("the creation of a NCCL communicator");
+    HostWait wait("in the creation of a NCCL communicator");
     plugin_call(nccl.init_rank, &c, g.size(), static_cast<const void*>(id.data()), g.rank());
   }
+  std::lock_guard<std::mutex> lock(impl.nccl_mu);
   impl.nccl.emplace(index, c);
-  if (g.size() > 1) {  // its errors are the watchdog's to see
-    Watchdog& w = watchdog();
-    std::lock_guard<std::mutex> lock(w.nccl_mu);
-    w.nccl.push_back(c);
-  }
   return c;
 }
 
@@ -410,12 +417,22 @@ void Group::all_reduce(const Tensor& t, ReduceOp op) {
 
 std::vector<double> Group::all_reduce(std::vector<double> values, ReduceOp op) {
   if (size_ == 1 || values.empty()) return values;
-  HostWait wait("an all-reduce", static_cast<std::int64_t>(values.size()));
+  HostWait wait("in an all-reduce", static_cast<std::int64_t>(values.size()));
   plugin_call(g_mpi->all_reduce, impl_->comm, static_cast<void*>(values.data()),
               static_cast<std::int64_t>(values.size()), int{LATENT_DIST_F64}, op_code(op));
   if (op == ReduceOp::mean)
     for (double& v : values) v /= size_;
   return values;
+}
+
+std::string Group::nccl_error() const {
+  std::lock_guard<std::mutex> lock(impl_->nccl_mu);
+  for (const auto& [index, c] : impl_->nccl) {
+    char err[1024] = {};
+    if (nccl_api().async_error(c, err, sizeof err) != 0)
+      return detail::cat("cuda:", index, ": ", err);
+  }
+  return "";
 }
 
 void Group::broadcast(const Tensor& t, int root) {
@@ -429,7 +446,7 @@ void Group::broadcast(const Tensor& t, int root) {
     plugin_call(nccl_api().broadcast, c, t.data<float>(), static_cast<std::size_t>(n), root,
                 static_cast<void*>(backend::stream(t.device())));
   } else {
-    HostWait wait("a broadcast", n);
+    HostWait wait("in a broadcast", n);
     plugin_call(g_mpi->broadcast, impl_->comm, t.raw_data(),
                 n * static_cast<std::int64_t>(dtype_size(t.dtype())), root);
   }
@@ -439,7 +456,7 @@ void Group::broadcast(const Tensor& t, int root) {
 std::string Group::broadcast(std::string bytes, int root) {
   check(root >= 0 && root < size_, kWhere, "broadcast from rank ", root, " in a world of ", size_);
   if (size_ == 1) return bytes;
-  HostWait wait("a broadcast");
+  HostWait wait("in a broadcast");
   std::uint64_t len = bytes.size();
   plugin_call(g_mpi->broadcast, impl_->comm, static_cast<void*>(&len),
               static_cast<std::int64_t>(sizeof len), root);
@@ -469,9 +486,10 @@ void sleep_in_barrier(void* comm, const std::function<void(double)>& waiting = {
 
 }  // namespace
 
-void Group::barrier() {
+void Group::barrier(bool watched) {
   if (size_ == 1) return;
-  HostWait wait("a barrier");
+  std::optional<HostWait> wait;
+  if (watched) wait.emplace("in a barrier");
   sleep_in_barrier(impl_->comm);
 }
 
@@ -487,7 +505,7 @@ void Group::check_same(const std::vector<std::pair<std::string, std::string>>& f
   std::vector<std::uint64_t> mine(k), all(k * static_cast<std::size_t>(size_));
   for (std::size_t i = 0; i < k; ++i) mine[i] = fingerprint(fields[i].first, fields[i].second);
   {
-    HostWait wait("an all-gather", static_cast<std::int64_t>(k));
+    HostWait wait("in an all-gather", static_cast<std::int64_t>(k));
     plugin_call(g_mpi->all_gather_u64, impl_->comm, static_cast<const std::uint64_t*>(mine.data()),
                 static_cast<int>(k), all.data());
   }
@@ -514,7 +532,7 @@ std::optional<std::pair<int, int>> Group::find_same(const std::string& value) {
   const std::uint64_t mine = fingerprint(std::string_view(value));
   std::vector<std::uint64_t> all(static_cast<std::size_t>(size_));
   {
-    HostWait wait("an all-gather", 1);
+    HostWait wait("in an all-gather", 1);
     plugin_call(g_mpi->all_gather_u64, impl_->comm, &mine, 1, all.data());
   }
   for (int i = 0; i < size_; ++i) {
@@ -561,12 +579,24 @@ void on_watchdog(std::function<void(const std::string& why)> f) {
 namespace {
 
 constexpr double kDefaultTimeout = 1800;  // LATENT_DIST_TIMEOUT's default, in seconds
+constexpr int kLastActSeconds = 60;       // what on_watchdog's function is given
 
 // Says why, runs the program's last act (on_watchdog), and ends the job.
 [[noreturn]] void watchdog_ends_job(const std::string& why) {
+  claim_the_end();
   const Group& g = world();
   std::fprintf(stderr, "latent [rank %d of %d]: %s\n", g.rank(), g.size(), why.c_str());
   std::fflush(stderr);
+  // The job ends even when the last act hangs (a file system that no longer answers).
+  std::thread([] {
+    std::this_thread::sleep_for(std::chrono::seconds(kLastActSeconds));
+    std::fprintf(stderr,
+                 "latent: the program's last act (dist::on_watchdog) did not end within %d s\n",
+                 kLastActSeconds);
+    std::fflush(stderr);
+    if (g_mpi && g_mpi->initialized()) g_mpi->abort(1);
+    std::_Exit(1);
+  }).detach();
   Watchdog& w = watchdog();
   {
     std::lock_guard<std::mutex> lock(w.hook_mu);
@@ -580,6 +610,7 @@ constexpr double kDefaultTimeout = 1800;  // LATENT_DIST_TIMEOUT's default, in s
     }
   }
   std::fflush(stderr);
+  data::remove_pending_temporaries();  // the Session's thread's writes under way, if any
   // MPI_Abort from this thread while the Session's thread may be inside another MPI call: the
   // thread level asked for (funneled) does not allow it, but Open MPI ends the job all the same,
   // and nothing else is left to do.
@@ -595,22 +626,16 @@ void watch(Watchdog& w) {
   while (!w.stop) {
     w.wake.wait_for(lock, std::chrono::duration<double>(tick));
     if (w.stop) break;
-    {
-      std::lock_guard<std::mutex> nccl_lock(w.nccl_mu);
-      for (void* c : w.nccl) {
-        char err[1024] = {};
-        if (nccl_api().async_error(c, err, sizeof err) != 0)
-          watchdog_ends_job(detail::cat(err, "; ending the job"));
-      }
-    }
+    if (const std::string err = world().nccl_error(); !err.empty())
+      watchdog_ends_job(err + "; ending the job");
     if (w.limit <= 0) continue;
     const HostWaitSeen seen = host_wait_seen();
     if (seen.serial == 0 || seen.seconds < w.limit) continue;
     const std::string values = seen.count >= 0 ? detail::cat(" of ", seen.count, " values") : "";
-    watchdog_ends_job(
-        detail::cat("waited ", static_cast<long long>(seen.seconds), " s in ", seen.what, values,
-                    ", which every rank must join (LATENT_DIST_TIMEOUT=", w.limit,
-                    " s): another rank is stuck, or gone without ending the job; ending the job"));
+    watchdog_ends_job(detail::cat(
+        "waited ", static_cast<long long>(seen.seconds), " s ", seen.what, values,
+        seen.collective ? ", which every rank must join" : "", " (LATENT_DIST_TIMEOUT=", w.limit,
+        " s): another rank is stuck, or gone without ending the job; ending the job"));
   }
 }
 
@@ -762,6 +787,7 @@ Session::~Session() {
 }
 
 [[noreturn]] void abort(int code, const std::string& message) {
+  claim_the_end();
   const Group& w = world();
   std::fprintf(stderr, "latent [rank %d of %d]: %s\n", w.rank(), w.size(), message.c_str());
   std::fflush(stderr);

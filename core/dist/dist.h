@@ -121,8 +121,14 @@ class Group {
   void broadcast(const Tensor& t, int root = 0);
   // Bytes from rank root (its `bytes` are kept; the others' are replaced).
   std::string broadcast(std::string bytes, int root = 0);
-  // Every rank waits here for the others (asleep, not spinning on a core).
-  void barrier();
+  // Every rank waits here for the others (asleep, not spinning on a core). `watched`: the wait
+  // counts against the Session's watchdog (LATENT_DIST_TIMEOUT); false where the ranks wait on
+  // purpose for one rank's long work of its own (rank 0 writing a run's files).
+  void barrier(bool watched = true);
+  // An error NCCL found on its own on one of this group's GPU communicators (a rank gone, the
+  // network failing: ncclCommGetAsyncError), naming the device; "" when there is none or no
+  // communicator. Any thread may ask (the Session's watchdog does, every second).
+  std::string nccl_error() const;
   // Collective: throws the same latent::Error on every rank unless every rank passed the same
   // fields (names and values), naming the first field that differs and two of its values:
   //   [dist] ranks disagree on 'batch': 128 on rank 0, 64 on rank 1
@@ -170,9 +176,11 @@ bool mpi_loaded();
 double seconds_from_environment(const char* name, double fallback);
 
 // What a program records on its way out when the watchdog of a Session of several ranks ends the
-// job (below): `f(why)` runs on the watchdog's thread, while the program's own thread waits in a
-// collective, just before the job ends; the CLI writes run.json "failed" with it. An empty
-// function removes it; replacing or removing it waits for a call under way.
+// job (below): `f(why)` runs on the watchdog's thread just before the job ends (the CLI writes
+// run.json "failed" with it), given 60 seconds. The program's own thread is then usually waiting
+// in a collective, but not always (after a NCCL error it may be failing too, and recording its
+// own failure): what f writes, it must guard against that thread. An empty function removes it;
+// replacing or removing it waits for a call under way.
 void on_watchdog(std::function<void(const std::string& why)> f);
 
 // Joins the launcher's world for the lifetime of the object (one per process, in main): under a

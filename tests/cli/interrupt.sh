@@ -15,7 +15,8 @@ signal=${LATENT_INTERRUPT_SIGNAL:-TERM}
 export LATENT_INTERRUPT_MARK=$$ # tells this command's processes from any other's
 "$@" > "$out.log" 2>&1 &
 pid=$!
-trap 'kill -KILL $pid 2> /dev/null' EXIT
+target=
+trap 'kill -KILL $pid $target 2> /dev/null' EXIT
 fail() {
   echo "$1 (the command: $command)"
   cat "$out.log"
@@ -41,8 +42,8 @@ fi
 # The process of rank $1 of this command's mpirun, by its environment.
 rank_pid() {
   for e in /proc/[0-9]*/environ; do
-    tr '\0' '\n' < "$e" 2> /dev/null | grep -qx "LATENT_INTERRUPT_MARK=$$" || continue
-    tr '\0' '\n' < "$e" 2> /dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$1" || continue
+    tr '\0' '\n' 2> /dev/null < "$e" | grep -qx "LATENT_INTERRUPT_MARK=$$" || continue
+    tr '\0' '\n' 2> /dev/null < "$e" | grep -qx "OMPI_COMM_WORLD_RANK=$1" || continue
     p=${e#/proc/}
     echo "${p%/environ}"
     return 0

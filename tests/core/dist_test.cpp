@@ -186,26 +186,28 @@ TEST(Dist, HostWaitsOfTheWatchedThreadAreSeen) {
   EXPECT_EQ(host_wait_seen().serial, 0u);
   std::uint64_t first = 0;
   {
-    HostWait wait("an all-reduce", 3000);
+    HostWait wait("in an all-reduce", 3000);
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     const HostWaitSeen seen = host_wait_seen();
     ASSERT_NE(seen.serial, 0u);
-    EXPECT_STREQ(seen.what, "an all-reduce");
+    EXPECT_STREQ(seen.what, "in an all-reduce");
     EXPECT_EQ(seen.count, 3000);
+    EXPECT_TRUE(seen.collective);
     EXPECT_GE(seen.seconds, 0.019);
     EXPECT_LT(seen.seconds, 60);
     first = seen.serial;
   }
   EXPECT_EQ(host_wait_seen().serial, 0u);
   {
-    HostWait wait("a barrier");
+    HostWait wait("for the GPU's queued work", -1, /*collective=*/false);
     const HostWaitSeen seen = host_wait_seen();
     EXPECT_NE(seen.serial, first);  // another wait
     EXPECT_EQ(seen.count, -1);
+    EXPECT_FALSE(seen.collective);
     EXPECT_LT(seen.seconds, 60);
   }
   std::thread([] {
-    HostWait wait("a broadcast", 1);
+    HostWait wait("in a broadcast", 1);
     EXPECT_EQ(host_wait_seen().serial, 0u);
   }).join();
 }

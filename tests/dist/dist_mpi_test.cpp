@@ -674,6 +674,7 @@ TEST(DistMpiGpu, AllReducesThroughNccl) {
       check_at(got.size() - 1);
     }
   }
+  EXPECT_EQ(w.nccl_error(), "");  // what the Session's watchdog asks every second
 }
 
 TEST(DistMpiGpu, BroadcastsThroughNcclFromAnyRoot) {

@@ -9,7 +9,8 @@
 // exists for); its Session's end says it waits, and ends the job after LATENT_DIST_END_TIMEOUT.
 // With `stall`: rank 1 stops (sleeps) at step 5 instead, while rank 0 waits in the all-reduce:
 // rank 0's watchdog ends the job after LATENT_DIST_TIMEOUT, once the program's last act
-// (dist::on_watchdog) has run.
+// (dist::on_watchdog) has run. With `stall-hang`: the last act never ends; the job ends all the
+// same, 60 seconds later.
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -72,6 +73,13 @@ int main(int argc, char** argv) {
     if (argc > 1 && std::strcmp(argv[1], "stall") == 0) {
       dist::on_watchdog([](const std::string& why) {
         std::fprintf(stderr, "the program's last act: %s\n", why.c_str());
+      });
+      train_until_rank_1_fails(/*stall=*/true);
+    }
+    if (argc > 1 && std::strcmp(argv[1], "stall-hang") == 0) {
+      dist::on_watchdog([](const std::string&) {  // a last act that never ends
+        std::fprintf(stderr, "the program's last act begins\n");
+        std::this_thread::sleep_for(std::chrono::hours(1));
       });
       train_until_rank_1_fails(/*stall=*/true);
     }

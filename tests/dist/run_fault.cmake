@@ -69,3 +69,18 @@ string(FIND "${err}" "the program's last act: waited" last)
 if(rc EQUAL 0 OR took GREATER 30 OR NOT said OR last EQUAL -1)
   message(FATAL_ERROR "a rank stopping while another waits gave status ${rc} after ${took} s: ${out} ${err}")
 endif()
+
+# The program's last act hangs (a file system that no longer answers): the job ends 60 s later
+# all the same, saying so.
+set(ENV{LATENT_DIST_TIMEOUT} 2)
+string(TIMESTAMP t0 "%s")
+execute_process(COMMAND ${MPIRUN} -np 2 ${DRIVER} stall-hang RESULT_VARIABLE rc OUTPUT_VARIABLE out
+                ERROR_VARIABLE err TIMEOUT 150)
+string(TIMESTAMP t1 "%s")
+unset(ENV{LATENT_DIST_TIMEOUT})
+math(EXPR took "${t1} - ${t0}")
+string(FIND "${err}" "the program's last act begins" began)
+string(FIND "${err}" "the program's last act (dist::on_watchdog) did not end within 60 s" said)
+if(rc EQUAL 0 OR took GREATER 100 OR began EQUAL -1 OR said EQUAL -1)
+  message(FATAL_ERROR "a last act that hangs gave status ${rc} after ${took} s: ${out} ${err}")
+endif()
