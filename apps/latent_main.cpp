@@ -27,6 +27,7 @@
 #include "apps/inspect.h"
 #include "apps/picture.h"
 #include "apps/report_html.h"
+#include "apps/run_owner.h"
 #include "apps/run_signal.h"
 #include "apps/user_data.h"
 #include "core/data.h"
@@ -186,6 +187,7 @@ std::string run_status_json(const TrainArgs& a, const std::string& status,
   if (!signal.empty()) j.set("signal", signal);
   if (!error.empty()) j.set("error", error);
   j.set("pid", static_cast<std::int64_t>(::getpid()));
+  j.set("host", app::host_name());
   j.set("processes", dist::world().size());
   j.set("arguments", a.argv);
   return j.dump();
@@ -638,6 +640,32 @@ int run_train(const TrainArgs& a) {
     check(!ec, "train", "cannot create the output folder ", a.out, ": ", ec.message());
     // Temporary files a killed run of ours left behind (our pattern, their process gone).
     data::remove_stale_temporaries(a.out);
+    // A run that still writes this folder is never disturbed (not with --overwrite or --resume
+    // either); one whose process ended without a record is said to have.
+    std::string recorded;  // what run.json says of a run that did not finish, for the refusal
+    std::string resume;    // how to continue it
+    if (fs::exists(out / "run.json")) {
+      const app::RunRecord run = app::read_run_record((out / "run.json").string());
+      if (run.status == "running") {
+        const app::RunOwner owner = app::run_owner(run);
+        check(owner != app::RunOwner::alive, "train", a.out,
+              " is in use: the run in it still runs (process ", run.pid, " on this machine, ",
+              "started ", run.started, "); end it first (kill ", run.pid,
+              ": it records \"interrupted\" and can be resumed) or choose another --out");
+        recorded =
+            owner == app::RunOwner::gone
+                ? detail::cat("; its run.json says \"running\", but its process ", run.pid,
+                              " is gone (ended by SIGKILL, the out-of-memory killer or a crash, "
+                              "without a record)")
+                : detail::cat(
+                      "; its run.json says \"running\" on ",
+                      run.host.empty() ? std::string("a machine it does not name") : run.host,
+                      " (if that run still runs, choose another --out)");
+        if (const auto states = training_states(out); !states.empty())
+          resume = detail::cat(", its command with --resume ", a.out,
+                               " to continue it after epoch ", states.back().first);
+      }
+    }
     // Another run's files are never mixed with this run's: refused, or removed with --overwrite
     // (a resumed run continues its own).
     std::vector<std::string> found;
@@ -653,8 +681,8 @@ int run_train(const TrainArgs& a) {
     if (!found.empty() && a.resume.empty()) {
       std::string list;
       for (const std::string& f : found) list += (list.empty() ? "" : ", ") + f;
-      check(a.overwrite, "train", a.out, " holds another run's files (", list,
-            "): pass --overwrite to replace them, or choose another --out");
+      check(a.overwrite, "train", a.out, " holds another run's files (", list, ")", recorded,
+            ": pass --overwrite to replace them", resume, ", or choose another --out");
       for (const std::string& f : found) {
         fs::remove(out / f, ec);
         check(!ec, "train", "cannot remove ", (out / f).string(), ": ", ec.message());

@@ -61,6 +61,18 @@ if(have_data)
   latent_expect_interrupted(${OUT}/killed-early "no epoch had finished, so there is nothing to resume"
                             ${CLI} train --epochs 1 --hidden 2048,2048 --latent 2 --ll-k 0
                             --device cpu --out ${OUT}/killed-early)
+  # A folder a run still writes is refused to another run, --overwrite or not; once that run was
+  # killed without a record (SIGKILL), another run is refused with what happened and how to go on.
+  execute_process(COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/in_use.sh ${OUT}/in-use ${CLI} train
+                          --epochs 100000 --limit 400 --test-limit 50 --hidden 16 --latent 2
+                          --ll-k 0 --device cpu
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE said ERROR_VARIABLE err TIMEOUT 120)
+  if(NOT rc EQUAL 0
+     OR NOT said MATCHES "in-use is in use: the run in it still runs \\(process [0-9]+ on this machine"
+     OR NOT said MATCHES "its run.json says \"running\", but its process [0-9]+ is gone"
+     OR NOT said MATCHES "its command with --resume [^ ]*in-use to continue it after epoch [1-9]")
+    message(FATAL_ERROR "a folder in use, or one whose run was killed, was not told apart (${rc}): ${said}${err}")
+  endif()
   # Another run into the same folder is refused unless --overwrite says so.
   execute_process(COMMAND ${CLI} train --epochs 1 --limit 200 --test-limit 50 --hidden 16
                           --latent 2 --ll-k 0 --device cpu --out ${OUT}/again RESULT_VARIABLE rc

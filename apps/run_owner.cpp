@@ -1,0 +1,89 @@
+#include "apps/run_owner.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <ctime>
+#include <fstream>
+#include <iomanip>
+#include <iterator>
+#include <regex>
+#include <sstream>
+
+namespace latent::app {
+namespace {
+
+// The first string (or number, `quoted` false) value of `key` in a JSON text of ours.
+std::string field(const std::string& text, const std::string& key, bool quoted) {
+  const std::regex re(quoted ? "\"" + key + "\": \"([^\"\\\\]*)\"" : "\"" + key + "\": ([0-9]+)");
+  std::smatch m;
+  return std::regex_search(text, m, re) ? m[1].str() : "";
+}
+
+// When process `pid` began (seconds since the epoch), from /proc; -1 when it cannot be read.
+long long process_start(long long pid) {
+  std::ifstream stat_file("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
+  const std::size_t close = stat.rfind(')');  // the name, in parentheses, may hold spaces
+  if (close == std::string::npos) return -1;
+  std::istringstream fields(stat.substr(close + 1));
+  std::string f;
+  for (int i = 3; i <= 22 && fields >> f; ++i) {  // field 22: the start, in ticks after boot
+    if (i < 22) continue;
+    std::ifstream boot("/proc/stat");
+    for (std::string word; boot >> word;) {
+      if (word != "btime") continue;
+      long long btime = 0;
+      boot >> btime;
+      const long ticks = sysconf(_SC_CLK_TCK);
+      if (ticks <= 0) return -1;
+      return btime + std::stoll(f) / ticks;
+    }
+  }
+  return -1;
+}
+
+// "YYYY-MM-DDTHH:MM:SSZ" as seconds since the epoch; -1 when it is not that.
+long long utc_seconds(const std::string& text) {
+  std::tm t{};
+  std::istringstream in(text);
+  in >> std::get_time(&t, "%Y-%m-%dT%H:%M:%SZ");
+  if (in.fail()) return -1;
+  return static_cast<long long>(timegm(&t));
+}
+
+}  // namespace
+
+RunRecord read_run_record(const std::string& path) {
+  std::ifstream in(path);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  RunRecord r;
+  r.status = field(text, "status", true);
+  r.host = field(text, "host", true);
+  r.started = field(text, "started", true);
+  const std::string pid = field(text, "pid", false);
+  r.pid = pid.empty() || pid.size() > 12 ? 0 : std::stoll(pid);
+  return r;
+}
+
+RunOwner run_owner(const RunRecord& r) {
+  if (r.pid <= 0 || r.host.empty() || r.host != host_name()) return RunOwner::unknown;
+  const long long started = utc_seconds(r.started);
+  if (started < 0) return RunOwner::unknown;
+  if (::kill(static_cast<pid_t>(r.pid), 0) != 0 && errno == ESRCH) return RunOwner::gone;
+  const long long began = process_start(r.pid);
+  if (began < 0) return RunOwner::gone;  // ended while we looked
+  // The run wrote "started" after its process began; a process that began later has the pid of
+  // one that ended. A minute's margin: the start /proc gives is counted from the boot time, which
+  // drifts from the wall clock by seconds over a long uptime.
+  return began <= started + 60 ? RunOwner::alive : RunOwner::gone;
+}
+
+std::string host_name() {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') return "?";
+  return host;
+}
+
+}  // namespace latent::app
