@@ -634,37 +634,47 @@ int run_train(const TrainArgs& a) {
           std::to_string(dist::fingerprint({ud.test.images}))}});
 
   const fs::path out(a.out);
+  std::optional<app::FolderLock> folder_lock;  // rank 0's, for the run's life
   if (root) {
     std::error_code ec;
     fs::create_directories(out, ec);
     check(!ec, "train", "cannot create the output folder ", a.out, ": ", ec.message());
     // Temporary files a killed run of ours left behind (our pattern, their process gone).
     data::remove_stale_temporaries(a.out);
-    // A run that still writes this folder is never disturbed (not with --overwrite or --resume
-    // either); one whose process ended without a record is said to have.
+    // One run at a time in a folder: rank 0 holds its lock until the run ends (however it ends).
+    // A run that still writes the folder is never disturbed, --overwrite and --resume included;
+    // where the file system has no locks, the process run.json names tells. A run that ended
+    // without a record (run.json still "running") is said to have.
+    folder_lock.emplace(a.out);
+    const app::RunRecord run = app::read_run_record((out / "run.json").string());
+    const bool running = run.status == "running";
+    const app::RunOwner owner =
+        folder_lock->state() == app::FolderLock::State::held_elsewhere ? app::RunOwner::alive
+        : folder_lock->state() == app::FolderLock::State::taken        ? app::RunOwner::gone
+                                                                       : app::run_owner(run);
+    if (owner == app::RunOwner::alive) {
+      check(!running, "train", a.out, " is in use: the run in it still runs (process ", run.pid,
+            " on ", run.host == app::host_name() ? std::string("this machine") : run.host,
+            ", started ", run.started, "); end it first (kill ", run.pid,
+            ": it records \"interrupted\" and can be resumed) or choose another --out");
+      throw Error("train", detail::cat(a.out, " is in use: another run holds its lock (",
+                                       folder_lock->path(), ") and has not recorded itself yet; ",
+                                       "choose another --out"));
+    }
     std::string recorded;  // what run.json says of a run that did not finish, for the refusal
     std::string resume;    // how to continue it
-    if (fs::exists(out / "run.json")) {
-      const app::RunRecord run = app::read_run_record((out / "run.json").string());
-      if (run.status == "running") {
-        const app::RunOwner owner = app::run_owner(run);
-        check(owner != app::RunOwner::alive, "train", a.out,
-              " is in use: the run in it still runs (process ", run.pid, " on this machine, ",
-              "started ", run.started, "); end it first (kill ", run.pid,
-              ": it records \"interrupted\" and can be resumed) or choose another --out");
-        recorded =
-            owner == app::RunOwner::gone
-                ? detail::cat("; its run.json says \"running\", but its process ", run.pid,
-                              " is gone (ended by SIGKILL, the out-of-memory killer or a crash, "
-                              "without a record)")
-                : detail::cat(
-                      "; its run.json says \"running\" on ",
-                      run.host.empty() ? std::string("a machine it does not name") : run.host,
-                      " (if that run still runs, choose another --out)");
-        if (const auto states = training_states(out); !states.empty())
-          resume = detail::cat(", its command with --resume ", a.out,
-                               " to continue it after epoch ", states.back().first);
-      }
+    if (running) {
+      recorded =
+          owner == app::RunOwner::gone
+              ? detail::cat("; its run.json says \"running\", but its process ", run.pid,
+                            " is gone (ended by SIGKILL, the out-of-memory killer or a "
+                            "crash, without a record)")
+              : detail::cat("; its run.json says \"running\" on ",
+                            run.host.empty() ? std::string("a machine it does not name") : run.host,
+                            " (if that run still runs, choose another --out)");
+      if (const auto states = training_states(out); !states.empty())
+        resume = detail::cat(", its command with --resume ", a.out, " to continue it after epoch ",
+                             states.back().first);
     }
     // Another run's files are never mixed with this run's: refused, or removed with --overwrite
     // (a resumed run continues its own).

@@ -1,6 +1,8 @@
 #include "apps/run_owner.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -84,6 +86,22 @@ std::string host_name() {
   char host[256] = {};
   if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') return "?";
   return host;
+}
+
+FolderLock::FolderLock(const std::string& folder) : path_(folder + "/.latent-lock") {
+  fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) return;  // unsupported: a folder that cannot take the file fails at its writes
+  if (::flock(fd_, LOCK_EX | LOCK_NB) == 0) {
+    state_ = State::taken;
+    return;
+  }
+  state_ = errno == EWOULDBLOCK ? State::held_elsewhere : State::unsupported;
+  ::close(fd_);
+  fd_ = -1;
+}
+
+FolderLock::~FolderLock() {
+  if (fd_ >= 0) ::close(fd_);  // releases the lock
 }
 
 }  // namespace latent::app

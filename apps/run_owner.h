@@ -28,4 +28,24 @@ RunOwner run_owner(const RunRecord& r);
 // This machine's name (gethostname; "?" when it has none).
 std::string host_name();
 
+// One run at a time in a folder: an exclusive lock (flock) on <folder>/.latent-lock, held while
+// the object lives and released however the process ends (SIGKILL and crashes included), on any
+// machine that shares the folder's file system and its locks. Where the file system has no locks
+// (or the lock file cannot be made), state() says so and the caller falls back on run_owner().
+class FolderLock {
+ public:
+  enum class State { taken, held_elsewhere, unsupported };
+  explicit FolderLock(const std::string& folder);
+  ~FolderLock();
+  FolderLock(const FolderLock&) = delete;
+  FolderLock& operator=(const FolderLock&) = delete;
+  State state() const { return state_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  int fd_ = -1;
+  State state_ = State::unsupported;
+  std::string path_;
+};
+
 }  // namespace latent::app

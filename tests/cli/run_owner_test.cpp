@@ -4,10 +4,12 @@
 #include "apps/run_owner.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -74,6 +76,48 @@ TEST_F(RunOwnerTest, AnotherMachineOrARecordThatDoesNotSayIsUnknown) {
   EXPECT_EQ(
       run_owner({.status = "running", .pid = ::getpid(), .host = host_name(), .started = "soon"}),
       RunOwner::unknown);
+}
+
+// One holder at a time (a second open of the lock file, even in this process, is refused), and
+// the lock goes with its holder.
+TEST_F(RunOwnerTest, AFolderHasOneLockHolderAtATime) {
+  {
+    FolderLock first(dir_);
+    ASSERT_EQ(first.state(), FolderLock::State::taken);
+    EXPECT_EQ(first.path(), path(".latent-lock"));
+    FolderLock second(dir_);
+    EXPECT_EQ(second.state(), FolderLock::State::held_elsewhere);
+  }
+  FolderLock again(dir_);
+  EXPECT_EQ(again.state(), FolderLock::State::taken);
+  // A process that ends, however it ends, lets it go: a child that takes it and is killed.
+  std::filesystem::create_directories(path("sub"));
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  const pid_t child = ::fork();
+  if (child == 0) {
+    FolderLock mine(path("sub"));  // another folder: the parent's lock is not this one
+    const char c = mine.state() == FolderLock::State::taken ? 'y' : 'n';
+    if (::write(ready[1], &c, 1) != 1) ::_exit(3);
+    ::pause();
+    ::_exit(0);
+  }
+  ASSERT_GT(child, 0);
+  char c = 0;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  EXPECT_EQ(c, 'y');
+  EXPECT_EQ(FolderLock(path("sub")).state(), FolderLock::State::held_elsewhere);
+  ::kill(child, SIGKILL);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_EQ(FolderLock(path("sub")).state(), FolderLock::State::taken);
+  ::close(ready[0]);
+  ::close(ready[1]);
+}
+
+// A folder that cannot take the lock file: no lock to be had, which the caller is told.
+TEST_F(RunOwnerTest, AFolderWithoutTheLockFileSaysSo) {
+  EXPECT_EQ(FolderLock(path("absent/deeper")).state(), FolderLock::State::unsupported);
 }
 
 }  // namespace
