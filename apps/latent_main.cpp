@@ -639,39 +639,55 @@ int run_train(const TrainArgs& a) {
     std::error_code ec;
     fs::create_directories(out, ec);
     check(!ec, "train", "cannot create the output folder ", a.out, ": ", ec.message());
-    // Temporary files a killed run of ours left behind (our pattern, their process gone).
-    data::remove_stale_temporaries(a.out);
     // One run at a time in a folder: rank 0 holds its lock until the run ends (however it ends).
-    // A run that still writes the folder is never disturbed, --overwrite and --resume included;
-    // where the file system has no locks, the process run.json names tells. A run that ended
+    // A run that still writes the folder is never disturbed, --overwrite and --resume included.
+    // The process run.json names is asked too (where the file system has no locks, or a run
+    // without the lock writes): alive on this machine, it holds the folder. A run that ended
     // without a record (run.json still "running") is said to have.
     folder_lock.emplace(a.out);
+    using Lock = app::FolderLock::State;
+    const Lock lock = folder_lock->state();
     const app::RunRecord run = app::read_run_record((out / "run.json").string());
     const bool running = run.status == "running";
-    const app::RunOwner owner =
-        folder_lock->state() == app::FolderLock::State::held_elsewhere ? app::RunOwner::alive
-        : folder_lock->state() == app::FolderLock::State::taken        ? app::RunOwner::gone
-                                                                       : app::run_owner(run);
-    if (owner == app::RunOwner::alive) {
-      check(!running, "train", a.out, " is in use: the run in it still runs (process ", run.pid,
-            " on ", run.host == app::host_name() ? std::string("this machine") : run.host,
-            ", started ", run.started, "); end it first (kill ", run.pid,
-            ": it records \"interrupted\" and can be resumed) or choose another --out");
+    const app::RunOwner owner = running ? app::run_owner(run) : app::RunOwner::gone;
+    const std::string where = run.host.empty() ? std::string("a machine it does not name")
+                              : run.host == app::host_name() ? std::string("this machine")
+                                                             : run.host;
+    if (lock == Lock::held_elsewhere || owner == app::RunOwner::alive) {
+      if (owner != app::RunOwner::gone && running)
+        throw Error("train",
+                    detail::cat(a.out, " is in use: the run in it still runs (process ", run.pid,
+                                " on ", where, ", started ", run.started, "); end it first (kill ",
+                                run.pid, ": it records \"interrupted\" and can be resumed) or ",
+                                "choose another --out",
+                                lock == Lock::held_elsewhere && where != "this machine"
+                                    ? detail::cat(" (if ", where, " is gone for good, remove ",
+                                                  folder_lock->path(), ")")
+                                    : std::string()));
       throw Error("train", detail::cat(a.out, " is in use: another run holds its lock (",
                                        folder_lock->path(), ") and has not recorded itself yet; ",
                                        "choose another --out"));
     }
+    // Temporary files a killed run of ours left behind (our pattern, their process gone): only
+    // where no run of another machine may still be writing them.
+    if (!running || owner == app::RunOwner::gone || lock == Lock::taken)
+      data::remove_stale_temporaries(a.out);
     std::string recorded;  // what run.json says of a run that did not finish, for the refusal
     std::string resume;    // how to continue it
     if (running) {
       recorded =
           owner == app::RunOwner::gone
               ? detail::cat("; its run.json says \"running\", but its process ", run.pid,
-                            " is gone (ended by SIGKILL, the out-of-memory killer or a "
-                            "crash, without a record)")
-              : detail::cat("; its run.json says \"running\" on ",
-                            run.host.empty() ? std::string("a machine it does not name") : run.host,
-                            " (if that run still runs, choose another --out)");
+                            " is gone (ended by SIGKILL, the out-of-memory killer or a crash, "
+                            "without a record)")
+          : lock == Lock::taken
+              ? detail::cat("; its run.json says \"running\" on ", where,
+                            ", but its lock is free: that run has ended, unless this file "
+                            "system's locks do not reach ",
+                            where, " (then, if it still runs, choose another --out)")
+              : detail::cat("; its run.json says \"running\" on ", where,
+                            ", which cannot be checked from here (if that run still runs, choose "
+                            "another --out)");
       if (const auto states = training_states(out); !states.empty())
         resume = detail::cat(", its command with --resume ", a.out, " to continue it after epoch ",
                              states.back().first);

@@ -73,12 +73,16 @@ RunOwner run_owner(const RunRecord& r) {
   if (r.pid <= 0 || r.host.empty() || r.host != host_name()) return RunOwner::unknown;
   const long long started = utc_seconds(r.started);
   if (started < 0) return RunOwner::unknown;
-  if (::kill(static_cast<pid_t>(r.pid), 0) != 0 && errno == ESRCH) return RunOwner::gone;
+  // This very process (a container restarted with the same name and pid) is not that run.
+  if (r.pid == static_cast<long long>(::getpid())) return RunOwner::gone;
+  const auto exists = [&] { return ::kill(static_cast<pid_t>(r.pid), 0) == 0 || errno != ESRCH; };
+  if (!exists()) return RunOwner::gone;
   const long long began = process_start(r.pid);
-  if (began < 0) return RunOwner::gone;  // ended while we looked
+  // Unreadable: ended while we looked, or hidden (/proc mounted with hidepid).
+  if (began < 0) return exists() ? RunOwner::unknown : RunOwner::gone;
   // The run wrote "started" after its process began; a process that began later has the pid of
-  // one that ended. A minute's margin: the start /proc gives is counted from the boot time, which
-  // drifts from the wall clock by seconds over a long uptime.
+  // one that ended. A minute's margin for the clock, read in whole seconds on both sides and
+  // stepped now and then.
   return began <= started + 60 ? RunOwner::alive : RunOwner::gone;
 }
 
@@ -89,7 +93,8 @@ std::string host_name() {
 }
 
 FolderLock::FolderLock(const std::string& folder) : path_(folder + "/.latent-lock") {
-  fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  // Writable by all the umask lets write to: a group sharing the folder shares its lock.
+  fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
   if (fd_ < 0) return;  // unsupported: a folder that cannot take the file fails at its writes
   if (::flock(fd_, LOCK_EX | LOCK_NB) == 0) {
     state_ = State::taken;

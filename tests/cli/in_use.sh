@@ -26,10 +26,13 @@ until ls "$out"/state-*.safetensors > /dev/null 2>&1; do  # the run keeps its la
   sleep 0.1
 done
 echo "--- with --overwrite while the run runs"
-"$cli" "$@" --out "$out" --overwrite 2>&1 && fail "a second run took the folder of a run that runs"
+timeout 60 "$cli" "$@" --out "$out" --overwrite 2>&1 &&
+  fail "a second run took the folder of a run that runs"
 kill -0 $pid 2> /dev/null || fail "the first run ended while the second was refused"
 kill -KILL $pid
 wait $pid 2> /dev/null
+pid= # gone: not to be killed again at the end
 echo "--- again, once its process was killed"
-"$cli" "$@" --out "$out" 2>&1 && fail "a run took the folder of a killed one without --overwrite"
+timeout 60 "$cli" "$@" --out "$out" 2>&1 &&
+  fail "a run took the folder of a killed one without --overwrite"
 exit 0

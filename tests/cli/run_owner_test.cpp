@@ -11,6 +11,8 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <memory>
 #include <string>
 
 #include "apps/run_signal.h"
@@ -42,44 +44,82 @@ TEST_F(RunOwnerTest, ReadsTheFieldsOfARunRecord) {
   EXPECT_EQ(none.pid, 0);
 }
 
-TEST_F(RunOwnerTest, ThisProcessIsAliveAndAnEndedOneIsGone) {
-  const std::string host = host_name();
-  EXPECT_EQ(run_owner({.status = "running", .pid = ::getpid(), .host = host, .started = now_utc()}),
-            RunOwner::alive);
-  const pid_t child = ::fork();
-  if (child == 0) ::_exit(0);
-  ASSERT_GT(child, 0);
-  int status = 0;
-  ASSERT_EQ(::waitpid(child, &status, 0), child);
-  EXPECT_EQ(run_owner({.status = "running", .pid = child, .host = host, .started = now_utc()}),
-            RunOwner::gone);
-}
+// A child process that waits until it is told (or its parent ends), ended and reaped when the
+// object goes.
+class Child {
+ public:
+  explicit Child(const std::function<void()>& first = {}) {
+    int ready[2];
+    if (::pipe(ready) != 0 || ::pipe(hold_) != 0) return;
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::close(hold_[1]);
+      if (first) first();
+      const char c = 'y';
+      if (::write(ready[1], &c, 1) != 1) ::_exit(3);
+      char x;
+      while (::read(hold_[0], &x, 1) > 0) {
+      }
+      ::_exit(0);
+    }
+    ::close(hold_[0]);
+    ::close(ready[1]);
+    char c = 0;
+    ok_ = pid_ > 0 && ::read(ready[0], &c, 1) == 1 && c == 'y';
+    ::close(ready[0]);
+  }
+  ~Child() { end(); }
+  void end() {
+    if (pid_ <= 0) return;
+    ::close(hold_[1]);
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+  pid_t pid() const { return pid_; }
+  bool ok() const { return ok_; }
 
-// A process that began after the run started holds the pid of one that ended.
-TEST_F(RunOwnerTest, APidReusedSinceIsGone) {
-  EXPECT_EQ(run_owner({.status = "running",
-                       .pid = ::getpid(),
-                       .host = host_name(),
-                       .started = "2000-01-01T00:00:00Z"}),
+ private:
+  pid_t pid_ = -1;
+  int hold_[2] = {-1, -1};
+  bool ok_ = false;
+};
+
+TEST_F(RunOwnerTest, ALiveProcessIsAliveAndAnEndedOneIsGone) {
+  const std::string host = host_name();
+  Child child;
+  ASSERT_TRUE(child.ok());
+  const long long pid = child.pid();
+  EXPECT_EQ(run_owner({.status = "running", .pid = pid, .host = host, .started = now_utc()}),
+            RunOwner::alive);
+  // A process that began after the run started holds the pid of one that ended.
+  EXPECT_EQ(
+      run_owner({.status = "running", .pid = pid, .host = host, .started = "2000-01-01T00:00:00Z"}),
+      RunOwner::gone);
+  child.end();
+  EXPECT_EQ(run_owner({.status = "running", .pid = pid, .host = host, .started = now_utc()}),
+            RunOwner::gone);
+  // This very process is not the run (a container restarted with the same name and pid).
+  EXPECT_EQ(run_owner({.status = "running", .pid = ::getpid(), .host = host, .started = now_utc()}),
             RunOwner::gone);
 }
 
 TEST_F(RunOwnerTest, AnotherMachineOrARecordThatDoesNotSayIsUnknown) {
   const std::string now = now_utc();
-  EXPECT_EQ(
-      run_owner({.status = "running", .pid = ::getpid(), .host = "elsewhere", .started = now}),
-      RunOwner::unknown);
-  EXPECT_EQ(run_owner({.status = "running", .pid = ::getpid(), .host = "", .started = now}),
+  const long long parent = ::getppid();
+  EXPECT_EQ(run_owner({.status = "running", .pid = parent, .host = "elsewhere", .started = now}),
+            RunOwner::unknown);
+  EXPECT_EQ(run_owner({.status = "running", .pid = parent, .host = "", .started = now}),
             RunOwner::unknown);
   EXPECT_EQ(run_owner({.status = "running", .pid = 0, .host = host_name(), .started = now}),
             RunOwner::unknown);
-  EXPECT_EQ(
-      run_owner({.status = "running", .pid = ::getpid(), .host = host_name(), .started = "soon"}),
-      RunOwner::unknown);
+  EXPECT_EQ(run_owner({.status = "running", .pid = parent, .host = host_name(), .started = "soon"}),
+            RunOwner::unknown);
 }
 
-// One holder at a time (a second open of the lock file, even in this process, is refused), and
-// the lock goes with its holder.
+// One holder at a time (a second open of the lock file, even in this process, is refused, on a
+// local file system), and the lock goes with its holder.
 TEST_F(RunOwnerTest, AFolderHasOneLockHolderAtATime) {
   {
     FolderLock first(dir_);
@@ -92,27 +132,12 @@ TEST_F(RunOwnerTest, AFolderHasOneLockHolderAtATime) {
   EXPECT_EQ(again.state(), FolderLock::State::taken);
   // A process that ends, however it ends, lets it go: a child that takes it and is killed.
   std::filesystem::create_directories(path("sub"));
-  int ready[2];
-  ASSERT_EQ(::pipe(ready), 0);
-  const pid_t child = ::fork();
-  if (child == 0) {
-    FolderLock mine(path("sub"));  // another folder: the parent's lock is not this one
-    const char c = mine.state() == FolderLock::State::taken ? 'y' : 'n';
-    if (::write(ready[1], &c, 1) != 1) ::_exit(3);
-    ::pause();
-    ::_exit(0);
-  }
-  ASSERT_GT(child, 0);
-  char c = 0;
-  ASSERT_EQ(::read(ready[0], &c, 1), 1);
-  EXPECT_EQ(c, 'y');
+  std::unique_ptr<FolderLock> held;
+  Child child([&] { held = std::make_unique<FolderLock>(path("sub")); });
+  ASSERT_TRUE(child.ok());
   EXPECT_EQ(FolderLock(path("sub")).state(), FolderLock::State::held_elsewhere);
-  ::kill(child, SIGKILL);
-  int status = 0;
-  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  child.end();  // SIGKILL
   EXPECT_EQ(FolderLock(path("sub")).state(), FolderLock::State::taken);
-  ::close(ready[0]);
-  ::close(ready[1]);
 }
 
 // A folder that cannot take the lock file: no lock to be had, which the caller is told.
