@@ -187,7 +187,7 @@ std::string run_status_json(const TrainArgs& a, const std::string& status,
   if (!signal.empty()) j.set("signal", signal);
   if (!error.empty()) j.set("error", error);
   j.set("pid", static_cast<std::int64_t>(::getpid()));
-  j.set("host", app::host_name());
+  j.set("host", dist::host_name());
   j.set("processes", dist::world().size());
   j.set("arguments", a.argv);
   return j.dump();
@@ -650,9 +650,10 @@ int run_train(const TrainArgs& a) {
     const app::RunRecord run = app::read_run_record((out / "run.json").string());
     const bool running = run.status == "running";
     const app::RunOwner owner = running ? app::run_owner(run) : app::RunOwner::gone;
+    const bool here = run.host == dist::host_name();
     const std::string where = run.host.empty() ? std::string("a machine it does not name")
-                              : run.host == app::host_name() ? std::string("this machine")
-                                                             : run.host;
+                              : here           ? std::string("this machine")
+                                               : run.host;
     if (lock == Lock::held_elsewhere || owner == app::RunOwner::alive) {
       if (owner != app::RunOwner::gone && running)
         throw Error("train",
@@ -660,7 +661,7 @@ int run_train(const TrainArgs& a) {
                                 " on ", where, ", started ", run.started, "); end it first (kill ",
                                 run.pid, ": it records \"interrupted\" and can be resumed) or ",
                                 "choose another --out",
-                                lock == Lock::held_elsewhere && where != "this machine"
+                                lock == Lock::held_elsewhere && !here
                                     ? detail::cat(" (if ", where, " is gone for good, remove ",
                                                   folder_lock->path(), ")")
                                     : std::string()));

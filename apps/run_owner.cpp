@@ -13,6 +13,8 @@
 #include <regex>
 #include <sstream>
 
+#include "core/dist.h"
+
 namespace latent::app {
 namespace {
 
@@ -29,21 +31,20 @@ long long process_start(long long pid) {
   std::string stat((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
   const std::size_t close = stat.rfind(')');  // the name, in parentheses, may hold spaces
   if (close == std::string::npos) return -1;
+  // Fields 3 to 21 after the name, then field 22: the start, in clock ticks after the boot.
   std::istringstream fields(stat.substr(close + 1));
-  std::string f;
-  for (int i = 3; i <= 22 && fields >> f; ++i) {  // field 22: the start, in ticks after boot
-    if (i < 22) continue;
-    std::ifstream boot("/proc/stat");
-    for (std::string word; boot >> word;) {
-      if (word != "btime") continue;
-      long long btime = 0;
-      boot >> btime;
-      const long ticks = sysconf(_SC_CLK_TCK);
-      if (ticks <= 0) return -1;
-      return btime + std::stoll(f) / ticks;
-    }
+  std::string skipped;
+  for (int i = 3; i < 22; ++i) fields >> skipped;
+  long long ticks_after_boot = -1;
+  if (!(fields >> ticks_after_boot) || ticks_after_boot < 0) return -1;
+  std::ifstream boot("/proc/stat");  // "btime <the boot, in seconds since the epoch>"
+  std::string word;
+  while (boot >> word && word != "btime") {
   }
-  return -1;
+  long long btime = 0;
+  const long ticks = sysconf(_SC_CLK_TCK);
+  if (!(boot >> btime) || ticks <= 0) return -1;
+  return btime + ticks_after_boot / ticks;
 }
 
 // "YYYY-MM-DDTHH:MM:SSZ" as seconds since the epoch; -1 when it is not that.
@@ -70,7 +71,7 @@ RunRecord read_run_record(const std::string& path) {
 }
 
 RunOwner run_owner(const RunRecord& r) {
-  if (r.pid <= 0 || r.host.empty() || r.host != host_name()) return RunOwner::unknown;
+  if (r.pid <= 0 || r.host.empty() || r.host != dist::host_name()) return RunOwner::unknown;
   const long long started = utc_seconds(r.started);
   if (started < 0) return RunOwner::unknown;
   // This very process (a container restarted with the same name and pid) is not that run.
@@ -84,12 +85,6 @@ RunOwner run_owner(const RunRecord& r) {
   // one that ended. A minute's margin for the clock, read in whole seconds on both sides and
   // stepped now and then.
   return began <= started + 60 ? RunOwner::alive : RunOwner::gone;
-}
-
-std::string host_name() {
-  char host[256] = {};
-  if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') return "?";
-  return host;
 }
 
 FolderLock::FolderLock(const std::string& folder) : path_(folder + "/.latent-lock") {

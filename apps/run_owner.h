@@ -12,7 +12,7 @@ namespace latent::app {
 struct RunRecord {
   std::string status;   // "running", "finished", "failed", "interrupted"
   long long pid = 0;    // the process of rank 0
-  std::string host;     // the machine it ran on (host_name())
+  std::string host;     // the machine it ran on (dist::host_name())
   std::string started;  // "YYYY-MM-DDTHH:MM:SSZ"
 };
 RunRecord read_run_record(const std::string& path);
@@ -24,9 +24,6 @@ enum class RunOwner {
   unknown,  // another machine's process, or a record that does not say
 };
 RunOwner run_owner(const RunRecord& r);
-
-// This machine's name (gethostname; "?" when it has none).
-std::string host_name();
 
 // One run at a time in a folder: an exclusive lock (flock) on <folder>/.latent-lock, held while
 // the object lives and released however the process ends (SIGKILL and crashes included), on any

@@ -107,8 +107,12 @@ void check_device(Device device) {
 #if LATENT_WITH_CUDA
 namespace {
 
-// What the host waits for when it waits on a device (for dist's watchdog: core/host_wait.h).
-constexpr const char* kGpuWork = "for the GPU's queued work, whose collectives wait for every rank";
+// The host waiting for a device's queued work, as dist's watchdog sees it (core/host_wait.h).
+struct DeviceWait : HostWait {
+  DeviceWait()
+      : HostWait("for the GPU's queued work, whose collectives wait for every rank", -1,
+                 /*collective=*/false) {}
+};
 
 // Host-to-device copies go through pinned staging slots so that cudaMemcpyAsync is truly
 // asynchronous: from pageable memory the runtime synchronizes the stream before every copy, which
@@ -293,7 +297,7 @@ void begin_capture(Device device) {
   // blocks the pool keeps from earlier steps: the pool gives them back first, so that recording a
   // step needs the step's memory once, not twice.
   {
-    HostWait wait(kGpuWork, -1, /*collective=*/false);
+    DeviceWait wait;
     LATENT_CUDA_CHECK(cudaStreamSynchronize(s.stream));
   }
   cudaMemPool_t pool = nullptr;
@@ -428,7 +432,7 @@ ReadBack::~ReadBack() {
 #if LATENT_WITH_CUDA
   if (slot_) {
     auto* s = static_cast<ReadSlot*>(slot_);
-    HostWait wait(kGpuWork, -1, /*collective=*/false);
+    DeviceWait wait;
     cudaEventSynchronize(s->done);  // the copy may still write into the slot
     std::lock_guard<std::mutex> lock(g_read_mu);
     g_free_reads.push_back(s);
@@ -473,7 +477,7 @@ const void* ReadBack::value() {
   if (slot_) {
     auto* s = static_cast<ReadSlot*>(slot_);
     {
-      HostWait wait(kGpuWork, -1, /*collective=*/false);
+      DeviceWait wait;
       LATENT_CUDA_CHECK(cudaEventSynchronize(s->done));
     }
     std::memcpy(local_, s->host, bytes_);
@@ -488,7 +492,7 @@ const void* ReadBack::value() {
 void synchronize(Device device) {
   if (device.is_cpu()) return;
 #if LATENT_WITH_CUDA
-  HostWait wait(kGpuWork, -1, /*collective=*/false);
+  DeviceWait wait;
   LATENT_CUDA_CHECK(cudaStreamSynchronize(state(device.index()).stream));
 #endif
 }
@@ -544,7 +548,7 @@ void copy(void* dst, Device dst_device, const void* src, Device src_device, std:
     StagingSlot& slot = st.slots[st.next_slot];
     st.next_slot = (st.next_slot + 1) % kSlots;
     if (slot.done) {  // its last copy is done
-      HostWait wait(kGpuWork, -1, /*collective=*/false);
+      DeviceWait wait;
       LATENT_CUDA_CHECK(cudaEventSynchronize(slot.done));
     }
     if (slot.bytes < bytes) {
@@ -565,7 +569,7 @@ void copy(void* dst, Device dst_device, const void* src, Device src_device, std:
         " to the host cannot be part of a captured step");
   LATENT_CUDA_CHECK(
       cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, state(src_device.index()).stream));
-  HostWait wait(kGpuWork, -1, /*collective=*/false);
+  DeviceWait wait;
   LATENT_CUDA_CHECK(cudaStreamSynchronize(state(src_device.index()).stream));
 #else
   check_device(dst_device.is_cuda() ? dst_device : src_device);

@@ -252,6 +252,12 @@ Launch detect_launch() {
   return detect_launch([](const char* name) { return std::getenv(name); });
 }
 
+std::string host_name() {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') return "?";
+  return host;
+}
+
 bool built_with_mpi() {
 #if LATENT_WITH_MPI
   return true;
@@ -579,6 +585,7 @@ void on_watchdog(std::function<void(const std::string& why)> f) {
 namespace {
 
 constexpr double kDefaultTimeout = 1800;  // LATENT_DIST_TIMEOUT's default, in seconds
+double g_end_timeout = 0;                 // LATENT_DIST_END_TIMEOUT, read when the Session began
 constexpr int kLastActSeconds = 60;       // what on_watchdog's function is given
 
 // Says why, runs the program's last act (on_watchdog), and ends the job.
@@ -672,7 +679,7 @@ Session::Session(int* argc, char*** argv) {
   check(!g_session, kWhere, "a Session is already alive: make one per process, in main");
   // Refused before anything else, on every rank alike (the launcher gives each the same).
   const double timeout = seconds_from_environment("LATENT_DIST_TIMEOUT", kDefaultTimeout);
-  seconds_from_environment("LATENT_DIST_END_TIMEOUT", 0);
+  g_end_timeout = seconds_from_environment("LATENT_DIST_END_TIMEOUT", 0);
   const Launch l = detect_launch();
   if (const std::string why = launch_refusal(l, built_with_mpi()); !why.empty())
     throw Error(kWhere, why);
@@ -730,11 +737,7 @@ void abort_at_exit() {
 // wait in MPI_Finalize for ever without a word: it waits here instead, says so after 30 seconds
 // and ends the job after LATENT_DIST_END_TIMEOUT seconds when that is set.
 void meet_at_end(Group& w, void* comm) {
-  double limit = 0;  // 0: for ever (checked when the Session began)
-  try {
-    limit = seconds_from_environment("LATENT_DIST_END_TIMEOUT", 0);
-  } catch (const Error&) {
-  }
+  const double limit = g_end_timeout;  // 0: for ever
   const double notice = limit > 0 ? std::min(30.0, limit) : 30.0;
   bool told = false;
   try {
@@ -857,11 +860,9 @@ Device rank_device(const std::string& value, const std::string& who, const std::
     }
     // The physical GPU and its machine, told apart by host name and boot id (hosts of one name,
     // cloned or containers, are not one); a CPU rank a value of its own.
-    char host[256] = {};
-    if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "?");
     std::string boot;
     std::getline(std::ifstream("/proc/sys/kernel/random/boot_id"), boot);
-    mine = d.is_cuda() ? cuda_bus_id(d.index()) + " of " + host + "\n" + boot
+    mine = d.is_cuda() ? cuda_bus_id(d.index()) + " of " + host_name() + "\n" + boot
                        : "none (CPU rank " + std::to_string(w.rank()) + ")";
   } catch (const Error& e) {
     problem = detail::cat("rank ", w.rank(), ": ", e.what());

@@ -74,6 +74,10 @@ Launch detect_launch();  // from the process's environment
 // refused on every rank alike too (SharedError, naming the lowest such rank).
 Device rank_device(const std::string& value, const std::string& who, const std::string& flag);
 
+// This machine's name (gethostname; "?" when it has none): what tells the ranks' machines apart
+// in messages and records.
+std::string host_name();
+
 // How this library was built.
 bool built_with_mpi();
 bool built_with_nccl();

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "apps/run_signal.h"
+#include "core/dist.h"
 #include "support/test_util.h"
 
 namespace latent::app {
@@ -87,7 +88,7 @@ class Child {
 };
 
 TEST_F(RunOwnerTest, ALiveProcessIsAliveAndAnEndedOneIsGone) {
-  const std::string host = host_name();
+  const std::string host = dist::host_name();
   Child child;
   ASSERT_TRUE(child.ok());
   const long long pid = child.pid();
@@ -112,10 +113,11 @@ TEST_F(RunOwnerTest, AnotherMachineOrARecordThatDoesNotSayIsUnknown) {
             RunOwner::unknown);
   EXPECT_EQ(run_owner({.status = "running", .pid = parent, .host = "", .started = now}),
             RunOwner::unknown);
-  EXPECT_EQ(run_owner({.status = "running", .pid = 0, .host = host_name(), .started = now}),
+  EXPECT_EQ(run_owner({.status = "running", .pid = 0, .host = dist::host_name(), .started = now}),
             RunOwner::unknown);
-  EXPECT_EQ(run_owner({.status = "running", .pid = parent, .host = host_name(), .started = "soon"}),
-            RunOwner::unknown);
+  EXPECT_EQ(
+      run_owner({.status = "running", .pid = parent, .host = dist::host_name(), .started = "soon"}),
+      RunOwner::unknown);
 }
 
 // One holder at a time (a second open of the lock file, even in this process, is refused, on a
