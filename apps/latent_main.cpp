@@ -228,10 +228,10 @@ void arm_interrupted_record(const fs::path& out, const TrainArgs& a, const std::
                         "command again, with --overwrite")
       : epochs >= a.epochs
           ? detail::cat("all its epochs had finished (state-", epochs,
-                        ".safetensors holds the model); its command with --resume ", a.out,
-                        " and a larger --epochs trains on")
-          : detail::cat("its command with --resume ", a.out, " continues it after epoch ", epochs,
-                        ", the last it finished");
+                        ".safetensors holds the model); `latent train --resume ", a.out,
+                        " --epochs <more than ", epochs, ">` trains on")
+          : detail::cat("`latent train --resume ", a.out, " --epochs ", a.epochs,
+                        "` continues it after epoch ", epochs, ", the last it finished");
   app::arm_signal_record((out / "run.json").string(), [&](const char* signal, const char* cause) {
     return run_status_json(
         a, "interrupted", started, std::string(app::kEndedPlaceholder),
@@ -583,6 +583,119 @@ Traversed write_pictures(models::Autoencoder& vae, const data::Dataset& test, ap
 int train_into(const TrainArgs& a, const fs::path& out, const std::string& started, Device dev,
                const app::UserData& ud);
 
+// What rank 0's check of the output folder found: another run's files to remove (--overwrite),
+// whether the temporary files of a killed run of ours may be removed.
+struct FolderCheck {
+  std::vector<std::string> remove;
+  bool stale_temporaries = false;
+};
+
+// Rank 0's check of the output folder `a.out` (which exists), before anything in it changes: one
+// run at a time in a folder (rank 0 takes its lock, into `lock`, and holds it until the run ends,
+// however it ends); a run that still writes the folder is never disturbed, --overwrite and
+// --resume included. The process run.json names is asked too (where the file system has no locks,
+// or a run without the lock writes): alive on this machine, it holds the folder. A run that ended
+// without a record (run.json still "running") is said to have. Another run's files are never
+// mixed with this run's: refused, or to be removed with --overwrite; a resumed run continues its
+// own, whose last training state must hold the flags given here.
+FolderCheck check_folder(const TrainArgs& a, std::optional<app::FolderLock>& lock_of_run) {
+  const fs::path out(a.out);
+  FolderCheck checked;
+  lock_of_run.emplace(a.out);
+  using Lock = app::FolderLock::State;
+  const Lock lock = lock_of_run->state();
+  const app::RunRecord run = app::read_run_record((out / "run.json").string());
+  const bool running = run.status == "running";
+  const app::RunOwner owner = running ? app::run_owner(run) : app::RunOwner::gone;
+  const bool here = run.host == dist::host_name();
+  const std::string where = run.host.empty() ? std::string("a machine it does not name")
+                            : here           ? std::string("this machine")
+                                             : run.host;
+  if (lock == Lock::held_elsewhere || owner == app::RunOwner::alive) {
+    if (owner != app::RunOwner::gone && running)
+      throw Error("train",
+                  detail::cat(a.out, " is in use: the run in it still runs (process ", run.pid,
+                              " on ", where, ", started ", run.started, "); end it first (kill ",
+                              run.pid, ": it records \"interrupted\" and can be resumed) or ",
+                              "choose another --out",
+                              lock == Lock::held_elsewhere && !here
+                                  ? detail::cat(" (if ", where, " is gone for good, remove ",
+                                                lock_of_run->path(), ")")
+                                  : std::string()));
+    throw Error("train",
+                detail::cat(a.out, " is in use: another run holds its lock (", lock_of_run->path(),
+                            ") and has not recorded itself yet; ", "choose another --out"));
+  }
+  // Temporary files a killed run of ours left behind (our pattern, their process gone): only
+  // where no run of another machine may still be writing them.
+  checked.stale_temporaries = !running || owner == app::RunOwner::gone || lock == Lock::taken;
+  std::string recorded;  // what run.json says of a run that did not finish, for the refusal
+  std::string resume;    // how to continue it
+  if (running) {
+    recorded =
+        owner == app::RunOwner::gone
+            ? detail::cat("; its run.json says \"running\", but its process ", run.pid,
+                          " is gone (ended by SIGKILL, the out-of-memory killer or a crash, "
+                          "without a record)")
+        : lock == Lock::taken
+            ? detail::cat("; its run.json says \"running\" on ", where,
+                          ", but its lock is free: that run has ended, unless this file "
+                          "system's locks do not reach ",
+                          where, " (then, if it still runs, choose another --out)")
+            : detail::cat("; its run.json says \"running\" on ", where,
+                          ", which cannot be checked from here (if that run still runs, choose "
+                          "another --out)");
+    if (const auto states = training_states(out); !states.empty())
+      resume =
+          detail::cat(", `latent train --resume ", a.out,
+                      " --epochs <its total>` to continue it after epoch ", states.back().first);
+  }
+  // Another run's files are never mixed with this run's: refused, or removed with --overwrite
+  // (a resumed run continues its own).
+  std::vector<std::string> found;
+  std::error_code ec;
+  for (const std::string& f : kRunFiles)
+    if (fs::exists(out / f)) found.push_back(f);
+  for (const auto& [e, p] : training_states(out)) found.push_back(p.filename().string());
+  for (const auto& entry : fs::directory_iterator(out, ec)) {  // the loss terms' curves
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("loss_", 0) == 0 && name.size() > 9 &&
+        name.compare(name.size() - 4, 4, ".png") == 0)
+      found.push_back(name);
+  }
+  if (!found.empty() && a.resume.empty()) {
+    std::string list;
+    for (const std::string& f : found) list += (list.empty() ? "" : ", ") + f;
+    check(a.overwrite, "train", a.out, " holds another run's files (", list, ")", recorded,
+          ": pass --overwrite to replace them", resume, ", or choose another --out");
+    checked.remove = found;
+  }
+  if (a.resume.empty()) return checked;
+  const auto states = training_states(out);
+  check(!states.empty(), "train", "--resume ", a.resume, ": no training state there ",
+        "(state-<epoch>.safetensors, written after every epoch of a run)");
+  const fs::path& state = states.back().second;
+  const Metadata saved = read_metadata(state.string());
+  const Metadata given = config_fields(a);
+  std::vector<std::pair<std::string, std::string>> fields(given.begin(), given.end());
+  // --model first: of another model, most other flags differ too.
+  std::stable_partition(fields.begin(), fields.end(),
+                        [](const auto& f) { return f.first == std::string(kCliKey) + "--model"; });
+  for (const auto& [key, value] : fields) {
+    const auto it = saved.find(key);
+    check(it != saved.end(), "train", "--resume: ", state.string(), " was not written by a run ",
+          "of latent train (no \"", key, "\")");
+    const std::string flag = key.substr(kCliKey.size());
+    check(it->second == value, "train", "--resume: ", flag, " is '", flag_text(flag, value),
+          "' here but '", flag_text(flag, it->second), "' in the run being resumed (",
+          state.string(), "): a resumed run keeps the run's own flags (leave ", flag,
+          " out to take the run's)");
+  }
+  check(a.epochs > states.back().first, "train", "--resume: the run has ", states.back().first,
+        " epochs already; --epochs is the total (give more than ", states.back().first, ")");
+  return checked;
+}
+
 int run_train(const TrainArgs& a) {
   dist::Group& world = dist::world();
   const bool root = world.is_root();  // only rank 0 speaks and writes
@@ -591,6 +704,12 @@ int run_train(const TrainArgs& a) {
     check(fs::is_directory(a.resume), "train", "--resume ", a.resume,
           ": no such folder (give the --out of the run to continue)");
   if (root && !a.class_names.empty()) (void)data::read_file(a.class_names, "--class-names");
+  const fs::path out(a.out);
+  // Rank 0's output folder: checked before the data are read where it exists (a refusal costs
+  // nothing then), else once made; changed only once every rank holds the same data.
+  std::optional<app::FolderLock> folder_lock;  // rank 0's, for the run's life
+  FolderCheck folder;
+  if (root && fs::is_directory(out)) folder = check_folder(a, folder_lock);
   const Device dev = dist::rank_device(a.device, "train", "--device");
   app::UserData ud = app::load_user_data({.data = a.data,
                                           .labels = a.labels,
@@ -622,7 +741,7 @@ int run_train(const TrainArgs& a) {
   if (a.model != "linear-ae" && a.likelihood == "continuous_bernoulli")
     app::check_unit_range(ud, "the continuous Bernoulli likelihood (a density on [0, 1])");
   // The ranks read the same examples (their values, whatever the files' names), before rank 0
-  // touches the output folder.
+  // changes the output folder.
   if (world.size() > 1)
     world.check_same(
         {{"the number of training examples (--data)", std::to_string(ud.train.size())},
@@ -633,108 +752,19 @@ int run_train(const TrainArgs& a) {
          {"the test examples (--test-data, or --data's held out), by a fingerprint of their values",
           std::to_string(dist::fingerprint({ud.test.images}))}});
 
-  const fs::path out(a.out);
-  std::optional<app::FolderLock> folder_lock;  // rank 0's, for the run's life
   if (root) {
-    std::error_code ec;
-    fs::create_directories(out, ec);
-    check(!ec, "train", "cannot create the output folder ", a.out, ": ", ec.message());
-    // One run at a time in a folder: rank 0 holds its lock until the run ends (however it ends).
-    // A run that still writes the folder is never disturbed, --overwrite and --resume included.
-    // The process run.json names is asked too (where the file system has no locks, or a run
-    // without the lock writes): alive on this machine, it holds the folder. A run that ended
-    // without a record (run.json still "running") is said to have.
-    folder_lock.emplace(a.out);
-    using Lock = app::FolderLock::State;
-    const Lock lock = folder_lock->state();
-    const app::RunRecord run = app::read_run_record((out / "run.json").string());
-    const bool running = run.status == "running";
-    const app::RunOwner owner = running ? app::run_owner(run) : app::RunOwner::gone;
-    const bool here = run.host == dist::host_name();
-    const std::string where = run.host.empty() ? std::string("a machine it does not name")
-                              : here           ? std::string("this machine")
-                                               : run.host;
-    if (lock == Lock::held_elsewhere || owner == app::RunOwner::alive) {
-      if (owner != app::RunOwner::gone && running)
-        throw Error("train",
-                    detail::cat(a.out, " is in use: the run in it still runs (process ", run.pid,
-                                " on ", where, ", started ", run.started, "); end it first (kill ",
-                                run.pid, ": it records \"interrupted\" and can be resumed) or ",
-                                "choose another --out",
-                                lock == Lock::held_elsewhere && !here
-                                    ? detail::cat(" (if ", where, " is gone for good, remove ",
-                                                  folder_lock->path(), ")")
-                                    : std::string()));
-      throw Error("train", detail::cat(a.out, " is in use: another run holds its lock (",
-                                       folder_lock->path(), ") and has not recorded itself yet; ",
-                                       "choose another --out"));
+    if (!folder_lock) {
+      std::error_code ec;
+      fs::create_directories(out, ec);
+      check(!ec, "train", "cannot create the output folder ", a.out, ": ", ec.message());
+      folder = check_folder(a, folder_lock);
     }
-    // Temporary files a killed run of ours left behind (our pattern, their process gone): only
-    // where no run of another machine may still be writing them.
-    if (!running || owner == app::RunOwner::gone || lock == Lock::taken)
-      data::remove_stale_temporaries(a.out);
-    std::string recorded;  // what run.json says of a run that did not finish, for the refusal
-    std::string resume;    // how to continue it
-    if (running) {
-      recorded =
-          owner == app::RunOwner::gone
-              ? detail::cat("; its run.json says \"running\", but its process ", run.pid,
-                            " is gone (ended by SIGKILL, the out-of-memory killer or a crash, "
-                            "without a record)")
-          : lock == Lock::taken
-              ? detail::cat("; its run.json says \"running\" on ", where,
-                            ", but its lock is free: that run has ended, unless this file "
-                            "system's locks do not reach ",
-                            where, " (then, if it still runs, choose another --out)")
-              : detail::cat("; its run.json says \"running\" on ", where,
-                            ", which cannot be checked from here (if that run still runs, choose "
-                            "another --out)");
-      if (const auto states = training_states(out); !states.empty())
-        resume = detail::cat(", its command with --resume ", a.out, " to continue it after epoch ",
-                             states.back().first);
+    if (folder.stale_temporaries) data::remove_stale_temporaries(a.out);
+    for (const std::string& f : folder.remove) {
+      std::error_code ec;
+      fs::remove(out / f, ec);
+      check(!ec, "train", "cannot remove ", (out / f).string(), ": ", ec.message());
     }
-    // Another run's files are never mixed with this run's: refused, or removed with --overwrite
-    // (a resumed run continues its own).
-    std::vector<std::string> found;
-    for (const std::string& f : kRunFiles)
-      if (fs::exists(out / f)) found.push_back(f);
-    for (const auto& [e, p] : training_states(out)) found.push_back(p.filename().string());
-    for (const auto& entry : fs::directory_iterator(out, ec)) {  // the loss terms' curves
-      const std::string name = entry.path().filename().string();
-      if (name.rfind("loss_", 0) == 0 && name.size() > 9 &&
-          name.compare(name.size() - 4, 4, ".png") == 0)
-        found.push_back(name);
-    }
-    if (!found.empty() && a.resume.empty()) {
-      std::string list;
-      for (const std::string& f : found) list += (list.empty() ? "" : ", ") + f;
-      check(a.overwrite, "train", a.out, " holds another run's files (", list, ")", recorded,
-            ": pass --overwrite to replace them", resume, ", or choose another --out");
-      for (const std::string& f : found) {
-        fs::remove(out / f, ec);
-        check(!ec, "train", "cannot remove ", (out / f).string(), ": ", ec.message());
-      }
-    }
-  }
-  // A resumed run's state is checked (and later read) by rank 0 alone: the folder may be on its
-  // machine only.
-  if (!a.resume.empty() && root) {
-    const auto states = training_states(out);
-    check(!states.empty(), "train", "--resume ", a.resume, ": no training state there ",
-          "(state-<epoch>.safetensors, written after every epoch of a run)");
-    const fs::path& state = states.back().second;
-    const Metadata saved = read_metadata(state.string());
-    for (const auto& [key, value] : config_fields(a)) {
-      const auto it = saved.find(key);
-      check(it != saved.end(), "train", "--resume: ", state.string(), " was not written by a run ",
-            "of latent train (no \"", key, "\")");
-      const std::string flag = key.substr(kCliKey.size());
-      check(it->second == value, "train", "--resume: ", flag, " is '", flag_text(flag, value),
-            "' here but '", flag_text(flag, it->second), "' in the run being resumed (",
-            state.string(), "): resume with the run's own flags");
-    }
-    check(a.epochs > states.back().first, "train", "--resume: the run has ", states.back().first,
-          " epochs already; --epochs is the total (give more than ", states.back().first, ")");
   }
   const std::string started = utc_now();
   if (root) write_run_status(out, a, "running", started);
@@ -1152,6 +1182,45 @@ void check_model_flags(const CLI::App& train, const TrainArgs& a) {
     throw CLI::ValidationError("--rho", "the kl penalty's target; --sparsity is l1");
 }
 
+// The flags a resumed run leaves out are the run's own: for every flag of config_fields not given
+// here whose value in the run's last training state differs from this command's, the words that
+// give it ("--lr", "0.01"), to be parsed with the command. Rank 0 reads the state (the folder may
+// be on its machine only) and sends the words to the other ranks. A folder without a readable
+// state gives none, and so does a run of another --model than one given here: run_train's checks
+// then say what is wrong.
+std::vector<std::string> resumed_flags(const CLI::App& train, const TrainArgs& a,
+                                       dist::Group& world) {
+  std::string words;  // each word followed by '\0'
+  if (world.is_root()) {
+    try {
+      const auto states = training_states(a.resume);
+      const Metadata saved =
+          states.empty() ? Metadata{} : read_metadata(states.back().second.string());
+      const auto model = saved.find(std::string(kCliKey) + "--model");
+      if (model != saved.end() && (train.count("--model") == 0 || model->second == a.model)) {
+        for (const auto& [key, value] : config_fields(a)) {
+          const std::string flag = key.substr(kCliKey.size());
+          const auto it = saved.find(key);
+          if (it == saved.end() || it->second == value || train.count(flag) > 0 ||
+              flag_text(flag, it->second) == "not given")
+            continue;
+          words += flag + '\0' + it->second + '\0';
+        }
+      }
+    } catch (const std::exception&) {
+      words.clear();  // run_train reads the state again and reports what is wrong with it
+    }
+  }
+  if (world.size() > 1) words = world.broadcast(words, 0);
+  std::vector<std::string> out;
+  for (std::size_t at = 0; at < words.size();) {
+    const std::size_t end = words.find('\0', at);
+    out.push_back(words.substr(at, end - at));
+    at = end + 1;
+  }
+  return out;
+}
+
 int main(int argc, char** argv) {
   // Started by mpirun or srun, the processes join one world (or refuse, in a build without MPI).
   std::optional<dist::Session> session;
@@ -1317,8 +1386,8 @@ int main(int argc, char** argv) {
                    "(Fashion-MNIST's are built in)")
       ->group("data");
   train->add_option("--resume", a.resume,
-                    "continue the run in this folder from its last training state (the run's own "
-                    "flags; --epochs is the total)");
+                    "continue the run in this folder from its last training state, with the "
+                    "run's own flags (those left out are taken from it; --epochs is the total)");
 
   SampleArgs sa;
   CLI::App* sample = app.add_subcommand("sample", "decode draws from the prior of a saved VAE");
@@ -1416,28 +1485,33 @@ int main(int argc, char** argv) {
   dist::Group& world = dist::world();
   const bool several = world.size() > 1;
   std::string command;  // the command this process runs, "--help" when it printed help
+  // What train's flags must satisfy together, once they are all known (a resumed run's own
+  // flags included).
+  auto settle_train = [&] {
+    a.hidden = parse_widths(hidden_text);
+    check_model_flags(*train, a);
+    if (a.batch < world.size())
+      throw CLI::ValidationError(
+          "--batch", detail::cat("a batch of ", a.batch, " cannot be shared by ", world.size(),
+                                 " processes: each takes at least one row of every batch; use "
+                                 "--batch ",
+                                 world.size(), " or more"));
+    if (!a.resume.empty()) a.out = a.resume;
+  };
   try {
     a.argv.assign(argv, argv + argc);
     app.parse(argc, argv);
     for (const CLI::App* sub : app.get_subcommands()) command = sub->get_name();
     a.hidden = parse_widths(hidden_text);
-    if (*train) {
-      check_model_flags(*train, a);
-      if (a.batch < world.size())
+    if (*train && !a.resume.empty()) {
+      if (train->count("--out") > 0 && fs::path(a.out) != fs::path(a.resume))
         throw CLI::ValidationError(
-            "--batch", detail::cat("a batch of ", a.batch, " cannot be shared by ", world.size(),
-                                   " processes: each takes at least one row of every batch; use "
-                                   "--batch ",
-                                   world.size(), " or more"));
-      if (!a.resume.empty()) {
-        if (train->count("--out") > 0 && fs::path(a.out) != fs::path(a.resume))
-          throw CLI::ValidationError(
-              "--out", "--resume " + a.resume + " continues that folder; leave out --out");
-        if (a.overwrite)
-          throw CLI::ValidationError("--overwrite", "would remove the run --resume continues");
-        a.out = a.resume;
-      }
+            "--out", "--resume " + a.resume + " continues that folder; leave out --out");
+      if (a.overwrite)
+        throw CLI::ValidationError("--overwrite", "would remove the run --resume continues");
     }
+    // A resumed run's flags are settled once the run's own are in (below).
+    if (*train && a.resume.empty()) settle_train();
   } catch (const CLI::ParseError& e) {
     // Help is printed by rank 0 alone; an error by every rank that made it.
     const int rc = several && !world.is_root() && e.get_exit_code() == 0 ? 0 : app.exit(e);
@@ -1453,8 +1527,33 @@ int main(int argc, char** argv) {
       // Before anything else the ranks do together: the same command, then the same flags.
       world.check_same({{"command", command}});
       if (command == "--help") return 0;
-      if (*train) world.check_same(rank_fields(a));
+      if (*train) world.check_same({{"--resume", a.resume.empty() ? "not given" : "given"}});
     }
+    if (*train && !a.resume.empty()) {
+      // The flags left out are the run's own: parsed again with them (after "train").
+      const std::vector<std::string> own = resumed_flags(*train, a, world);
+      try {
+        if (!own.empty()) {
+          std::vector<std::string> words(argv + 1, argv + argc);
+          const auto at = std::find(words.begin(), words.end(), std::string("train"));
+          words.insert(at == words.end() ? at : at + 1, own.begin(), own.end());
+          std::reverse(words.begin(), words.end());  // CLI11 takes them last first
+          app.parse(std::move(words));
+        }
+        settle_train();
+      } catch (const CLI::ParseError& e) {
+        app.exit(e);
+        std::string taken;
+        for (std::size_t i = 0; i + 1 < own.size(); i += 2)
+          taken += (taken.empty() ? "" : " ") + own[i] + " " + flag_text(own[i], own[i + 1]);
+        std::fprintf(stderr,
+                     "latent: the flags left out are those of the run --resume continues: %s\n",
+                     taken.c_str());
+        if (several) dist::abort(2, "usage error (see above)");
+        return 2;
+      }
+    }
+    if (several && *train) world.check_same(rank_fields(a));
     if (several && !*train && !*eval)
       throw Error("latent", detail::cat("started as ", world.size(),
                                         " processes: only `latent train` and `latent eval` run "

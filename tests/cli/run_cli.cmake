@@ -70,7 +70,7 @@ if(have_data)
   if(NOT rc EQUAL 0
      OR NOT said MATCHES "in-use is in use: the run in it still runs \\(process [0-9]+ on this machine"
      OR NOT said MATCHES "its run.json says \"running\", but its process [0-9]+ is gone"
-     OR NOT said MATCHES "its command with --resume [^ ]*in-use to continue it after epoch [1-9]")
+     OR NOT said MATCHES "`latent train --resume [^ ]*in-use --epochs <its total>` to continue it after epoch [1-9]")
     message(FATAL_ERROR "a folder in use, or one whose run was killed, was not told apart (${rc}): ${said}${err}")
   endif()
   # Another run into the same folder is refused unless --overwrite says so.

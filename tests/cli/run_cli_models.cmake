@@ -133,15 +133,15 @@ else()
   if(NOT rc EQUAL 1 OR NOT err MATCHES "wide.csv has values from -1 to 6.*--likelihood gaussian")
     message(FATAL_ERROR "out-of-range data under a Bernoulli likelihood (${rc}): ${err}")
   endif()
-  # --resume: a run stopped after 2 epochs and resumed to 3 ends with the very model file of an
-  # uninterrupted 3-epoch run (the training states of the last two epochs are kept); resuming with
-  # another flag is refused naming it.
+  # --resume: a run stopped after 2 epochs and resumed to 3 (the flags left out: the run's own)
+  # ends with the very model file of an uninterrupted 3-epoch run (the training states of the last
+  # two epochs are kept); resuming with another flag is refused naming it, another --model first.
   set(rflags --limit 300 --test-limit 100 --hidden 16 --latent 3 --ll-k 0 --device cpu --binarize)
   execute_process(COMMAND ${CLI} train ${rflags} --epochs 3 --out ${OUT}/whole
                   RESULT_VARIABLE rc1 OUTPUT_QUIET ERROR_QUIET)
   execute_process(COMMAND ${CLI} train ${rflags} --epochs 2 --out ${OUT}/halves
                   RESULT_VARIABLE rc2 OUTPUT_QUIET ERROR_QUIET)
-  execute_process(COMMAND ${CLI} train ${rflags} --epochs 3 --resume ${OUT}/halves
+  execute_process(COMMAND ${CLI} train --ll-k 0 --device cpu --epochs 3 --resume ${OUT}/halves
                   RESULT_VARIABLE rc3 OUTPUT_QUIET ERROR_VARIABLE err)
   if(NOT rc1 EQUAL 0 OR NOT rc2 EQUAL 0 OR NOT rc3 EQUAL 0 OR NOT err MATCHES "resuming after epoch 2")
     message(FATAL_ERROR "the resume runs failed (${rc1} ${rc2} ${rc3}): ${err}")
@@ -165,6 +165,20 @@ else()
   if(NOT rc EQUAL 1 OR NOT err MATCHES "--lr is '0.01' here but '0.001' in the run being resumed")
     message(FATAL_ERROR "resuming with another --lr should be refused naming it (${rc}): ${err}")
   endif()
+  execute_process(COMMAND ${CLI} train --epochs 5 --model ae --resume ${OUT}/halves
+                  RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
+  if(NOT rc EQUAL 1 OR NOT err MATCHES "--model is 'ae' here but 'vae' in the run being resumed"
+     OR err MATCHES "data from")
+    message(FATAL_ERROR "resuming as another model should be refused at once, naming --model (${rc}): ${err}")
+  endif()
+  # A flag of another model than the run's: a usage error, saying which flags are the run's.
+  execute_process(COMMAND ${CLI} train ${rflags} --epochs 3 --resume ${OUT}/own_csv
+                  RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
+  if(NOT rc EQUAL 2 OR NOT err MATCHES "--ll-k: a parameter of vae, beta-vae, iwae, not of --model ae"
+     OR NOT err MATCHES "the flags left out are those of the run --resume continues: [^\n]*--model ae")
+    message(FATAL_ERROR "resuming an ae with a VAE's flag should say the run is an ae (${rc}): ${err}")
+  endif()
+  list(REMOVE_ITEM rflags --ll-k 0)
   execute_process(COMMAND ${CLI} train ${rflags} --epochs 3 --resume ${OUT}/own_csv
                   RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
   if(NOT rc EQUAL 1 OR NOT err MATCHES "--resume: --[a-z-]+ is '.*' here but '.*' in the run being resumed")

@@ -5,7 +5,8 @@
 # processes, are refused, naming the flag;
 # `latent eval` shares its batches and prints one process's numbers once; the other commands refuse
 # to run as several processes; a run of 2 ranks resumed under
-# mpirun ends with the model of a run that never stopped; the final test metrics are shared.
+# mpirun (with the run's own flags, read by rank 0) ends with the model of a run that never
+# stopped; a folder in use is refused; the final test metrics are shared.
 # -DCLI=<path to latent> -DOUT=<scratch folder> -DMPIRUN=<mpirun and its options, a list>
 file(REMOVE_RECURSE ${OUT})
 include(${CMAKE_CURRENT_LIST_DIR}/interrupted.cmake)
@@ -61,7 +62,10 @@ if(NOT rc EQUAL 0)
 endif()
 execute_process(COMMAND ${MPIRUN} -np 2 ${CLI} ${args} --epochs 1 --out ${OUT}/resumed
                 RESULT_VARIABLE rc ERROR_VARIABLE err)
-execute_process(COMMAND ${MPIRUN} -np 2 ${CLI} ${args} --epochs 2 --resume ${OUT}/resumed
+# The resumed run gives none of the run's flags: rank 0 reads them from the run's state and sends
+# them to rank 1 (where it runs, and its last evaluation, are not the run's).
+execute_process(COMMAND ${MPIRUN} -np 2 ${CLI} train --device cpu --ll-k 0 --epochs 2
+                        --resume ${OUT}/resumed
                 RESULT_VARIABLE rc2 ERROR_VARIABLE err2)
 if(NOT rc EQUAL 0 OR NOT rc2 EQUAL 0)
   message(FATAL_ERROR "a resumed run of 2 ranks failed (${rc}, ${rc2}): ${err}${err2}")
@@ -182,6 +186,21 @@ execute_process(COMMAND ${MPIRUN} -np 1 ${CLI} ${args} --out ${OUT}/two --overwr
 string(FIND "${err}" "ranks disagree on '--resume': not given on rank 0, given on rank 1" at)
 if(rc EQUAL 0 OR at EQUAL -1 OR NOT EXISTS ${OUT}/two/model.safetensors)
   message(FATAL_ERROR "--resume on one rank only was not refused at start (${rc}): ${err}")
+endif()
+# A folder a run still writes is refused to a launch of 2 ranks, --overwrite or not, before any
+# data is read; so it is once that run was killed without a record, saying so. The refusing rank
+# ends the job.
+list(JOIN MPIRUN " " launch)
+execute_process(COMMAND ${CMAKE_COMMAND} -E env "LATENT_IN_USE_LAUNCH=${launch} -np 2"
+                        sh ${CMAKE_CURRENT_LIST_DIR}/in_use.sh ${OUT}/in-use ${CLI} ${args}
+                        --epochs 100000 --limit 400
+                RESULT_VARIABLE rc OUTPUT_VARIABLE said ERROR_VARIABLE err TIMEOUT 150)
+if(NOT rc EQUAL 0
+   OR NOT said MATCHES "rank 0 of 2[^\n]*in-use is in use: the run in it still runs \\(process"
+   OR NOT said MATCHES "rank 0 of 2[^\n]*its run.json says \"running\", but its process [0-9]+ is gone"
+   OR said MATCHES "latent: data from")
+  message(FATAL_ERROR "2 ranks were not refused a folder in use, or one whose run was killed, "
+                      "at once (${rc}): ${said}${err}")
 endif()
 # Another command, or help, on one rank: the job ends with a message instead of waiting.
 execute_process(COMMAND ${MPIRUN} -np 1 ${CLI} ${args} --out ${OUT}/mismatch : -np 1
