@@ -338,6 +338,42 @@ std::string flag_text(const std::string& flag, const std::string& stored) {
   return std::string(text, std::to_chars(text, text + sizeof text, v).ptr);
 }
 
+// The state metadata keys of the fingerprints of a run's training and test examples (their values
+// once read, limited and binarized): a resumed run must train on the same examples.
+constexpr std::string_view kTrainDataKey = "latent.data.train";
+constexpr std::string_view kTestDataKey = "latent.data.test";
+
+// Whether `flag` names data files. Where a run's state holds the fingerprints of its examples,
+// they are compared by contents once read (a copy at another path is the same data), not by
+// name.
+bool data_file_flag(const std::string& flag) {
+  return one_of(flag, {"--data", "--labels", "--test-data", "--test-labels"});
+}
+
+// The flags a resumed run shares with the run it continues (config_fields of `a`, --model first:
+// of another model, most other flags differ too) checked against `saved`, the metadata of the
+// run's last training state `state`: a flag `given` says was given must equal the run's (the
+// others, too, when `all`), or the run is refused, naming it.
+void check_resumed_flags(const TrainArgs& a, const Metadata& saved, const std::string& state,
+                         const std::function<bool(const std::string&)>& given, bool all) {
+  const Metadata here = config_fields(a);
+  std::vector<std::pair<std::string, std::string>> fields(here.begin(), here.end());
+  std::stable_partition(fields.begin(), fields.end(),
+                        [](const auto& f) { return f.first == std::string(kCliKey) + "--model"; });
+  const bool by_contents = saved.count(std::string(kTrainDataKey)) > 0;
+  for (const auto& [key, value] : fields) {
+    const std::string flag = key.substr(kCliKey.size());
+    if (!all && !given(flag)) continue;
+    const auto it = saved.find(key);
+    check(it != saved.end(), "train", "--resume: ", state, " was not written by a run ",
+          "of latent train (no \"", key, "\")");
+    if (by_contents && data_file_flag(flag)) continue;
+    check(it->second == value, "train", "--resume: ", flag, " is '", flag_text(flag, value),
+          "' here but '", flag_text(flag, it->second), "' in the run being resumed (", state,
+          "): a resumed run keeps the run's own flags (leave ", flag, " out to take the run's)");
+  }
+}
+
 // What the ranks of a launch must all be given, compared by flag name before they do anything
 // together: the flags a resumed run shares (config_fields) and those it may change, as a user
 // writes them ("0.1", "not given"). Not the data files (their contents are compared once read: a
@@ -581,7 +617,7 @@ Traversed write_pictures(models::Autoencoder& vae, const data::Dataset& test, ap
 }
 
 int train_into(const TrainArgs& a, const fs::path& out, const std::string& started, Device dev,
-               const app::UserData& ud);
+               const app::UserData& ud, const Metadata& fields);
 
 // What rank 0's check of the output folder found: another run's files to remove (--overwrite),
 // whether the temporary files of a killed run of ours may be removed.
@@ -675,22 +711,7 @@ FolderCheck check_folder(const TrainArgs& a, std::optional<app::FolderLock>& loc
   check(!states.empty(), "train", "--resume ", a.resume, ": no training state there ",
         "(state-<epoch>.safetensors, written after every epoch of a run)");
   const fs::path& state = states.back().second;
-  const Metadata saved = read_metadata(state.string());
-  const Metadata given = config_fields(a);
-  std::vector<std::pair<std::string, std::string>> fields(given.begin(), given.end());
-  // --model first: of another model, most other flags differ too.
-  std::stable_partition(fields.begin(), fields.end(),
-                        [](const auto& f) { return f.first == std::string(kCliKey) + "--model"; });
-  for (const auto& [key, value] : fields) {
-    const auto it = saved.find(key);
-    check(it != saved.end(), "train", "--resume: ", state.string(), " was not written by a run ",
-          "of latent train (no \"", key, "\")");
-    const std::string flag = key.substr(kCliKey.size());
-    check(it->second == value, "train", "--resume: ", flag, " is '", flag_text(flag, value),
-          "' here but '", flag_text(flag, it->second), "' in the run being resumed (",
-          state.string(), "): a resumed run keeps the run's own flags (leave ", flag,
-          " out to take the run's)");
-  }
+  check_resumed_flags(a, read_metadata(state.string()), state.string(), {}, true);
   check(a.epochs > states.back().first, "train", "--resume: the run has ", states.back().first,
         " epochs already; --epochs is the total (give more than ", states.back().first, ")");
   return checked;
@@ -705,8 +726,9 @@ int run_train(const TrainArgs& a) {
           ": no such folder (give the --out of the run to continue)");
   if (root && !a.class_names.empty()) (void)data::read_file(a.class_names, "--class-names");
   const fs::path out(a.out);
-  // Rank 0's output folder: checked before the data are read where it exists (a refusal costs
-  // nothing then), else once made; changed only once every rank holds the same data.
+  // Rank 0's output folder: checked (and its lock taken, .latent-lock made) before rank 0 reads the
+  // data where it exists, so that a refusal costs nothing, else once made; its files change only
+  // once every rank holds the same data.
   std::optional<app::FolderLock> folder_lock;  // rank 0's, for the run's life
   FolderCheck folder;
   if (root && fs::is_directory(out)) folder = check_folder(a, folder_lock);
@@ -740,20 +762,41 @@ int run_train(const TrainArgs& a) {
     app::check_unit_range(ud, "the Bernoulli likelihood (--likelihood bernoulli, the default)");
   if (a.model != "linear-ae" && a.likelihood == "continuous_bernoulli")
     app::check_unit_range(ud, "the continuous Bernoulli likelihood (a density on [0, 1])");
-  // The ranks read the same examples (their values, whatever the files' names), before rank 0
-  // changes the output folder.
+  // The examples by a fingerprint of their values (whatever the files' names): the ranks read the
+  // same, before rank 0 changes the output folder, and a resumed run those of the run it
+  // continues (its training states record them).
+  const std::string train_print =
+      detail::cat(ud.train.size(), " examples, fingerprint ", dist::fingerprint({ud.train.images}));
+  const std::string test_print =
+      detail::cat(ud.test.size(), " examples, fingerprint ", dist::fingerprint({ud.test.images}));
   if (world.size() > 1)
     world.check_same(
         {{"the number of training examples (--data)", std::to_string(ud.train.size())},
          {"the number of test examples (--test-data, or --data's held out)",
           std::to_string(ud.test.size())},
-         {"the training examples (--data), by a fingerprint of their values",
-          std::to_string(dist::fingerprint({ud.train.images}))},
+         {"the training examples (--data), by a fingerprint of their values", train_print},
          {"the test examples (--test-data, or --data's held out), by a fingerprint of their values",
-          std::to_string(dist::fingerprint({ud.test.images}))}});
+          test_print}});
+  if (root && !a.resume.empty()) {
+    const auto states = training_states(out);
+    const std::string state = states.empty() ? std::string() : states.back().second.string();
+    const Metadata saved = state.empty() ? Metadata{} : read_metadata(state);
+    for (const auto& [key, print, what] :
+         {std::tuple{kTrainDataKey, &train_print, "training examples (--data)"},
+          std::tuple{kTestDataKey, &test_print,
+                     "test examples (--test-data, or --data's held out)"}}) {
+      const auto it = saved.find(std::string(key));
+      check(it == saved.end() || it->second == *print, "train", "--resume: the ", what,
+            " differ from those of the run being resumed (", state, "): ", *print, " here, ",
+            it == saved.end() ? std::string() : it->second,
+            " there; resume on the run's own data (a relative path is read from the folder "
+            "latent starts in)");
+    }
+  }
 
   if (root) {
-    if (!folder_lock) {
+    // Checked (again) where no lock keeps another run out while the data were read.
+    if (!folder_lock || folder_lock->state() != app::FolderLock::State::taken) {
       std::error_code ec;
       fs::create_directories(out, ec);
       check(!ec, "train", "cannot create the output folder ", a.out, ": ", ec.message());
@@ -777,7 +820,10 @@ int run_train(const TrainArgs& a) {
     ~Forget() { dist::on_watchdog({}); }
   } forget;
   try {
-    return train_into(a, out, started, dev, ud);
+    Metadata fields = config_fields(a);
+    fields[std::string(kTrainDataKey)] = train_print;
+    fields[std::string(kTestDataKey)] = test_print;
+    return train_into(a, out, started, dev, ud, fields);
   } catch (const std::exception& e) {
     if (root) {
       try {
@@ -876,8 +922,9 @@ std::unique_ptr<models::Autoencoder> make_model(const TrainArgs& a, std::int64_t
   return std::make_unique<models::ContractiveAE>(c, dev);
 }
 
+// `fields`: the metadata of the run's training states (its flags and the prints of its data).
 int train_into(const TrainArgs& a, const fs::path& out, const std::string& started,
-               const Device dev, const app::UserData& ud) {
+               const Device dev, const app::UserData& ud, const Metadata& fields) {
   dist::Group& world = dist::world();
   const bool root = world.is_root();
   const data::Dataset& train = ud.train;
@@ -933,7 +980,6 @@ int train_into(const TrainArgs& a, const fs::path& out, const std::string& start
       std::fprintf(stderr, "latent: resuming after epoch %d (%s)\n", done, resume_from.c_str());
   }
   Progress progress(a.epochs);  // the epochs are numbered from the run's start
-  const Metadata fields = config_fields(a);
   if (root) {
     // The progress line reads neither the norm nor the loss: the steps run ahead of the host.
     trainer.on_step([&](const models::StepInfo& s) { progress.step(s); },
@@ -1184,31 +1230,38 @@ void check_model_flags(const CLI::App& train, const TrainArgs& a) {
 
 // The flags a resumed run leaves out are the run's own: for every flag of config_fields not given
 // here whose value in the run's last training state differs from this command's, the words that
-// give it ("--lr", "0.01"), to be parsed with the command. Rank 0 reads the state (the folder may
-// be on its machine only) and sends the words to the other ranks. A folder without a readable
-// state gives none, and so does a run of another --model than one given here: run_train's checks
-// then say what is wrong.
+// give it ("--lr", "0.01"), to be parsed with the command. A flag given that differs from the
+// run's is refused first, naming it. Rank 0 reads the state (the folder may be on its machine
+// only) and sends the words to the other ranks. A folder without a readable state gives none:
+// run_train's checks then say what is wrong.
 std::vector<std::string> resumed_flags(const CLI::App& train, const TrainArgs& a,
                                        dist::Group& world) {
   std::string words;  // each word followed by '\0'
   if (world.is_root()) {
+    Metadata saved;
+    std::string state;
     try {
       const auto states = training_states(a.resume);
-      const Metadata saved =
-          states.empty() ? Metadata{} : read_metadata(states.back().second.string());
-      const auto model = saved.find(std::string(kCliKey) + "--model");
-      if (model != saved.end() && (train.count("--model") == 0 || model->second == a.model)) {
-        for (const auto& [key, value] : config_fields(a)) {
-          const std::string flag = key.substr(kCliKey.size());
-          const auto it = saved.find(key);
-          if (it == saved.end() || it->second == value || train.count(flag) > 0 ||
-              flag_text(flag, it->second) == "not given")
-            continue;
-          words += flag + '\0' + it->second + '\0';
-        }
+      if (!states.empty()) {
+        state = states.back().second.string();
+        saved = read_metadata(state);
       }
     } catch (const std::exception&) {
-      words.clear();  // run_train reads the state again and reports what is wrong with it
+      saved.clear();  // run_train reads the state again and reports what is wrong with it
+    }
+    if (!saved.empty()) {
+      // The flags given first (else the run's flags that depend on one given otherwise would be
+      // refused as a usage error: --momentum of an sgd run resumed with --optimizer adam).
+      check_resumed_flags(
+          a, saved, state, [&](const std::string& flag) { return train.count(flag) > 0; }, false);
+      for (const auto& [key, value] : config_fields(a)) {
+        const std::string flag = key.substr(kCliKey.size());
+        const auto it = saved.find(key);
+        if (it == saved.end() || it->second == value || train.count(flag) > 0 ||
+            flag_text(flag, it->second) == "not given")
+          continue;
+        words += flag + '\0' + it->second + '\0';
+      }
     }
   }
   if (world.size() > 1) words = world.broadcast(words, 0);
@@ -1543,6 +1596,10 @@ int main(int argc, char** argv) {
         settle_train();
       } catch (const CLI::ParseError& e) {
         app.exit(e);
+        if (own.empty()) {
+          if (several) dist::abort(2, "usage error (see above)");
+          return 2;
+        }
         std::string taken;
         for (std::size_t i = 0; i + 1 < own.size(); i += 2)
           taken += (taken.empty() ? "" : " ") + own[i] + " " + flag_text(own[i], own[i + 1]);

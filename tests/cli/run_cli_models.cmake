@@ -172,17 +172,34 @@ else()
     message(FATAL_ERROR "resuming as another model should be refused at once, naming --model (${rc}): ${err}")
   endif()
   # A flag of another model than the run's: a usage error, saying which flags are the run's.
-  execute_process(COMMAND ${CLI} train ${rflags} --epochs 3 --resume ${OUT}/own_csv
+  execute_process(COMMAND ${CLI} train --ll-k 0 --epochs 3 --resume ${OUT}/own_csv
                   RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
   if(NOT rc EQUAL 2 OR NOT err MATCHES "--ll-k: a parameter of vae, beta-vae, iwae, not of --model ae"
      OR NOT err MATCHES "the flags left out are those of the run --resume continues: [^\n]*--model ae")
     message(FATAL_ERROR "resuming an ae with a VAE's flag should say the run is an ae (${rc}): ${err}")
   endif()
-  list(REMOVE_ITEM rflags --ll-k 0)
-  execute_process(COMMAND ${CLI} train ${rflags} --epochs 3 --resume ${OUT}/own_csv
+  execute_process(COMMAND ${CLI} train --limit 300 --test-limit 100 --hidden 16 --latent 3
+                          --device cpu --binarize --epochs 3 --resume ${OUT}/own_csv
                   RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
   if(NOT rc EQUAL 1 OR NOT err MATCHES "--resume: --[a-z-]+ is '.*' here but '.*' in the run being resumed")
     message(FATAL_ERROR "resuming another run's folder should name the differing flag (${rc}): ${err}")
+  endif()
+  # The data are compared by their contents: a copy at another path is the run's data, other
+  # values are refused.
+  file(COPY_FILE ${OUT}/own.csv ${OUT}/own_copy.csv)
+  string(REPLACE "0.5," "0.6," other "${csv}")
+  file(WRITE ${OUT}/own_other.csv "${other}")
+  execute_process(COMMAND ${CLI} train --data ${OUT}/own_other.csv --epochs 3
+                          --resume ${OUT}/own_csv
+                  RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
+  if(NOT rc EQUAL 1 OR NOT err MATCHES "the training examples \\(--data\\) differ from those of the run being resumed")
+    message(FATAL_ERROR "resuming on other data should be refused (${rc}): ${err}")
+  endif()
+  execute_process(COMMAND ${CLI} train --data ${OUT}/own_copy.csv --epochs 3 --device cpu
+                          --resume ${OUT}/own_csv
+                  RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0 OR NOT err MATCHES "resuming after epoch 2")
+    message(FATAL_ERROR "resuming on a copy of the run's data failed (${rc}): ${err}")
   endif()
   # A diverging run stops at the step whose loss is not finite, says so, and leaves no model or
   # summary behind; run.json says it failed.

@@ -194,7 +194,7 @@ list(JOIN MPIRUN " " launch)
 execute_process(COMMAND ${CMAKE_COMMAND} -E env "LATENT_IN_USE_LAUNCH=${launch} -np 2"
                         sh ${CMAKE_CURRENT_LIST_DIR}/in_use.sh ${OUT}/in-use ${CLI} ${args}
                         --epochs 100000 --limit 400
-                RESULT_VARIABLE rc OUTPUT_VARIABLE said ERROR_VARIABLE err TIMEOUT 150)
+                RESULT_VARIABLE rc OUTPUT_VARIABLE said ERROR_VARIABLE err TIMEOUT 200)
 if(NOT rc EQUAL 0
    OR NOT said MATCHES "rank 0 of 2[^\n]*in-use is in use: the run in it still runs \\(process"
    OR NOT said MATCHES "rank 0 of 2[^\n]*its run.json says \"running\", but its process [0-9]+ is gone"
