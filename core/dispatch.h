@@ -22,6 +22,7 @@
 #include <initializer_list>
 #include <memory>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "core/backend.h"
@@ -80,7 +81,18 @@ class Plan {
   Plan(const Plan&) = delete;
   Plan& operator=(const Plan&) = delete;
   Plan(Plan&&) = default;
-  Plan& operator=(Plan&&) = default;
+  // The plan's own graph goes first, before the memory it uses (its retained storages).
+  Plan& operator=(Plan&& other) noexcept {
+    if (this == &other) return *this;
+    graph_.reset();
+    calls_ = std::move(other.calls_);
+    storages_ = std::move(other.storages_);
+    size_ = other.size_;
+    device_ = other.device_;
+    graph_ = std::move(other.graph_);
+    graph_kernels_ = std::move(other.graph_kernels_);
+    return *this;
+  }
 
   // Makes every recorded call again, in order (they are counted like any call), or launches the
   // recorded CUDA graph on its device's stream (counted as its kernel calls at recording).
@@ -97,6 +109,7 @@ class Plan {
   friend void detail_record(std::function<void()> call);
   friend void detail_retain(std::shared_ptr<const void> storage);
   friend void detail_count_recorded(const char* name, int gemms);
+  // Declared before graph_: destroyed after it.
   std::vector<std::function<void()>> calls_;
   std::vector<std::shared_ptr<const void>> storages_;
   std::size_t size_ = 0;

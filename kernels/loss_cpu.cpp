@@ -33,13 +33,14 @@ void for_rows(const T* dout, index_t stride, T scale, index_t n, index_t d, Body
   parallel_for(n, n * d, [&](index_t i) { body(i, scale * dout[i * stride]); });
 }
 
-// Row max and logsumexp of x[0..k), in double: the max shift keeps exp from overflowing.
+// Row max and logsumexp of x[0..k), in double: the max shift keeps exp from overflowing. A NaN
+// anywhere in the row makes it NaN (the max lets it through, wherever it stands).
 template <class T>
 double row_logsumexp(const T* x, index_t k) {
   if (k == 0) return -INFINITY;
   T mx = x[0];
-  for (index_t j = 1; j < k; ++j) mx = std::max(mx, x[j]);
-  if (std::isinf(mx)) return static_cast<double>(mx);  // all -inf, or an inf that dominates
+  for (index_t j = 1; j < k; ++j) mx = math::max_propagate_nan(mx, x[j]);
+  if (!std::isfinite(mx)) return static_cast<double>(mx);  // -inf (all), an inf that dominates, NaN
   double s = 0;
   for (index_t j = 0; j < k; ++j) s += std::exp(static_cast<double>(x[j]) - mx);
   return static_cast<double>(mx) + std::log(s);

@@ -11,15 +11,16 @@ namespace {
 // ---- the group maximum (log-softmax rows) ------------------------------------------------------
 
 struct MaxOp {
-  __device__ float operator()(float a, float b) const { return fmaxf(a, b); }
+  __device__ float operator()(float a, float b) const { return math::max_propagate_nan(a, b); }
 };
 
-// The group's maximum, NaN ignored (a NaN still reaches the sum of exponentials).
+// The group's maximum; a NaN of any thread makes it NaN (as on the CPU).
 template <int kTpr>
 __device__ __forceinline__ float group_max(float v) {
   if constexpr (kTpr == 32) {
 #pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    for (int o = 16; o > 0; o >>= 1)
+      v = math::max_propagate_nan(v, __shfl_xor_sync(0xffffffffu, v, o));
     return v;
   } else {
     using Reduce = cub::BlockReduce<float, kThreads>;
@@ -108,10 +109,10 @@ struct CategoricalTerm {  // element (r, c) of x [N, D]: one K-way softmax; dp w
       return NAN;
     }
     float mx = pr[0];
-    for (index_t c = 1; c < k; ++c) mx = fmaxf(mx, pr[c]);
-    // All -inf, or an inf that dominates: the CPU's row_logsumexp gives mx itself.
+    for (index_t c = 1; c < k; ++c) mx = math::max_propagate_nan(mx, pr[c]);
+    // All -inf, an inf that dominates, or NaN: the CPU's row_logsumexp gives mx itself.
     double lse = static_cast<double>(mx);
-    if (!isinf(mx)) {
+    if (isfinite(mx)) {
       double sum = 0.0;
       for (index_t c = 0; c < k; ++c) sum += exp(static_cast<double>(pr[c]) - mx);
       lse += log(sum);
@@ -245,13 +246,13 @@ __device__ __forceinline__ bool valid_target(float v, index_t k) {
 template <int kTpr>
 __device__ __forceinline__ double row_logsumexp(const float* xr, index_t k, int lane) {
   float mx = -INFINITY;
-  for (index_t c = lane; c < k; c += kTpr) mx = fmaxf(mx, xr[c]);
+  for (index_t c = lane; c < k; c += kTpr) mx = math::max_propagate_nan(mx, xr[c]);
   mx = group_max<kTpr>(mx);
   double s = 0.0;
   for (index_t c = lane; c < k; c += kTpr)
     s += exp(static_cast<double>(xr[c]) - static_cast<double>(mx));
   s = group_sum<kTpr>(s);
-  return isinf(mx) ? static_cast<double>(mx) : static_cast<double>(mx) + log(s);
+  return isfinite(mx) ? static_cast<double>(mx) + log(s) : static_cast<double>(mx);
 }
 
 template <int kTpr>

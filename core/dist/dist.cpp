@@ -203,9 +203,22 @@ struct Group::Impl {
   void* comm = nullptr;       // the MPI plugin's communicator (null: none)
   std::mutex nccl_mu;         // guards nccl: the watchdog's thread reads it (nccl_error)
   std::map<int, void*> nccl;  // CUDA device index -> the NCCL plugin's communicator
+  // Recorded steps (dispatch::Plan) alive whose CUDA graph holds an NCCL call of this group's:
+  // NCCL's teardown of a communicator waits until no graph holds it.
+  std::atomic<int> captured{0};
   void close() {
     std::lock_guard<std::mutex> lock(nccl_mu);
-    for (auto& [index, c] : nccl) nccl_api().destroy(c);
+    if (const int held = captured.load(); held > 0 && !nccl.empty()) {
+      // Destroying the communicators would wait for ever: they are left to the process's end.
+      std::fprintf(stderr,
+                   "latent: %d recorded step(s) that hold an NCCL all-reduce outlive the "
+                   "dist::Session (a Trainer or CompiledStep made before it, or kept after it): "
+                   "their communicators are left to the end of the process; end such steps "
+                   "before the Session\n",
+                   held);
+    } else {
+      for (auto& [index, c] : nccl) nccl_api().destroy(c);
+    }
     nccl.clear();
     if (comm && g_mpi) g_mpi->comm_free(comm);
     comm = nullptr;
@@ -414,6 +427,16 @@ void Group::all_reduce(const Tensor& t, ReduceOp op) {
   if (t.device().is_cuda()) comm = nccl_comm(*impl_, *this, t.device());
   const std::int64_t n = t.numel();
   const int size = size_;
+  if (t.device().is_cuda() && dispatch::capturing()) {
+    // The plan that captures the call holds the communicator until its graph is gone (the plan
+    // drops what it retains after its graph).
+    struct Hold {
+      std::atomic<int>* count;
+      ~Hold() { --*count; }
+    };
+    ++impl_->captured;
+    dispatch::detail_retain(std::make_shared<const Hold>(Hold{&impl_->captured}));
+  }
   dispatch::run("all_reduce", t, [&](auto z, auto be) {
     using T = decltype(z);
     dispatch::call(be, kAllReduce, t.data<T>(), n, comm, op, size);

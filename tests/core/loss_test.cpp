@@ -272,6 +272,21 @@ TEST(LogSoftmax, ValuesStableAndGradient) {
   EXPECT_FLOAT_EQ(yf[0], -160.0f);
 }
 
+// A NaN anywhere in a row makes the whole row NaN, wherever it stands and whatever infinity the
+// row holds (a max that skipped it would give +inf or -inf instead).
+TEST(LogSoftmax, ANaNMakesItsRowNaN) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  const Tensor x = Tensor::from_data(
+      std::vector<float>{nan, inf, 1.0f, 1.0f, nan, inf, inf, 1.0f, nan, 1.0f, 2.0f, 3.0f}, {4, 3});
+  const std::vector<float> y = log_softmax(x).to_vector<float>();
+  for (int i = 0; i < 9; ++i) EXPECT_TRUE(std::isnan(y[static_cast<std::size_t>(i)])) << i;
+  for (int i = 9; i < 12; ++i) EXPECT_TRUE(std::isfinite(y[static_cast<std::size_t>(i)])) << i;
+  // The categorical likelihood's logsumexp alike.
+  const Tensor logits = Tensor::from_data(std::vector<float>{1.0f, nan, inf}, {1, 3});
+  EXPECT_TRUE(std::isnan(categorical_nll(logits, Tensor::zeros({1, 1}), 3, Reduction::sum).item()));
+}
+
 TEST(LogSoftmax, Errors) {
   const std::string e = error_of([] { log_softmax(Tensor::zeros({2, 3, 4})); });
   EXPECT_NE(e.find("[log_softmax]"), std::string::npos) << e;

@@ -331,5 +331,45 @@ TEST(AeOpsCuda, CategoricalInfiniteLogitMatchesCpu) {
   EXPECT_EQ(gpu, cpu);
 }
 
+// A NaN anywhere in a row makes the row NaN on both backends, in rows a warp sums and rows a
+// block sums.
+TEST(AeOpsCuda, NaNLogitsMatchCpu) {
+  LATENT_REQUIRE_GPU();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  for (const std::int64_t k : {std::int64_t{3}, std::int64_t{40}, std::int64_t{700}}) {
+    std::vector<float> v(static_cast<std::size_t>(4 * k), 1.0f);
+    // Row 0: NaN first, then +inf; row 1: NaN second, +inf last; row 2: +inf first, NaN last;
+    // row 3: finite.
+    v[0] = nan;
+    v[1] = inf;
+    v[static_cast<std::size_t>(k + 1)] = nan;
+    v[static_cast<std::size_t>(2 * k - 1)] = inf;
+    v[static_cast<std::size_t>(2 * k)] = inf;
+    v[static_cast<std::size_t>(3 * k - 1)] = nan;
+    const Tensor x = Tensor::from_data(v, {4, k});
+    const std::vector<float> cpu = log_softmax(x).to_vector<float>();
+    const std::vector<float> gpu =
+        log_softmax(x.to(Device::cuda(0))).to(Device::cpu()).to_vector<float>();
+    for (std::size_t i = 0; i < cpu.size(); ++i) {
+      EXPECT_EQ(std::isnan(cpu[i]), static_cast<std::int64_t>(i) < 3 * k) << k << " " << i;
+      EXPECT_EQ(std::isnan(gpu[i]), std::isnan(cpu[i])) << k << " " << i;
+      if (!std::isnan(cpu[i])) {
+        EXPECT_NEAR(gpu[i], cpu[i], 1e-5) << k << " " << i;
+      }
+    }
+    const Tensor t = Tensor::zeros({4, 1});
+    const std::vector<float> lc =
+        categorical_nll(x.rows(0, 3).reshape({1, 3 * k}), t.rows(0, 1), 3 * k, Reduction::none)
+            .to_vector<float>();
+    const std::vector<float> lg =
+        categorical_nll(x.rows(0, 3).reshape({1, 3 * k}).to(Device::cuda(0)),
+                        t.rows(0, 1).to(Device::cuda(0)), 3 * k, Reduction::none)
+            .to(Device::cpu())
+            .to_vector<float>();
+    EXPECT_TRUE(std::isnan(lc[0]) && std::isnan(lg[0])) << lc[0] << " " << lg[0];
+  }
+}
+
 }  // namespace
 }  // namespace latent

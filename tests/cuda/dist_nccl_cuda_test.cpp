@@ -3,8 +3,8 @@
 // communicator's creation, the all-reduce and broadcast calls and their capture in a recorded
 // step's CUDA graph run on any GPU machine. The test program holds one Session from its first test
 // to its last, as a program's main does (one per process): its end destroys the communicators,
-// after the recorded steps that captured them. Skips itself without a GPU; with one, a NCCL plugin
-// that cannot be loaded is a failure.
+// after the recorded steps that captured them, and leaves one that a step still alive holds. Skips
+// itself without a GPU; with one, a NCCL plugin that cannot be loaded is a failure.
 #include <gtest/gtest.h>
 
 #include <optional>
@@ -21,10 +21,24 @@ namespace {
 #define LATENT_REQUIRE_GPU() \
   if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU"
 
+// A recorded step whose CUDA graph holds an NCCL all-reduce, kept past the Session's end by the
+// last test (as a step made before the Session, or kept in a static, would be).
+std::optional<dispatch::Plan> g_outliving;
+
 class SessionEnvironment : public ::testing::Environment {
  public:
   void SetUp() override { session_.emplace(nullptr, nullptr); }
-  void TearDown() override { session_.reset(); }
+  void TearDown() override {
+    // The Session's end must not wait for ever on the communicator the graph holds: it leaves it
+    // to the end of the process, saying so.
+    ::testing::internal::CaptureStderr();
+    session_.reset();
+    const std::string said = ::testing::internal::GetCapturedStderr();
+    if (g_outliving) {
+      EXPECT_NE(said.find("outlive the dist::Session"), std::string::npos) << said;
+      g_outliving.reset();
+    }
+  }
 
  private:
   std::optional<dist::Session> session_;
@@ -80,6 +94,25 @@ TEST(DistNcclCuda, AllReduceInsideTheCapturedStep) {
   EXPECT_EQ(nccl.replayed, alone.replayed);
   EXPECT_GT(nccl.replayed, 0);
   EXPECT_EQ(nccl.params, alone.params);
+}
+
+// Last: a recorded step holding the loopback group's communicator outlives the Session (the
+// environment's end checks that the Session ends anyway).
+TEST(DistNcclCuda, AStepThatOutlivesTheSessionDoesNotHoldUpItsEnd) {
+  LATENT_REQUIRE_GPU();
+  const Device gpu = Device::cuda(0);
+  const Tensor t = Tensor::ones({256}).to(gpu);
+  dist::loopback().all_reduce(t);  // the communicator is made outside the recording
+  dispatch::Plan plan;
+  {
+    dispatch::Recorder recorder(plan, gpu);
+    dist::loopback().all_reduce(t);
+    recorder.finish();
+  }
+  ASSERT_TRUE(plan.is_graph());
+  plan.replay();
+  EXPECT_EQ(t.to(Device::cpu()).to_vector<float>(), std::vector<float>(256, 1.0f));
+  g_outliving.emplace(std::move(plan));
 }
 
 }  // namespace

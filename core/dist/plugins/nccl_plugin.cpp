@@ -98,8 +98,21 @@ int init_rank(void** comm, int size, const void* id, int rank, char* err, std::s
   return rc;
 }
 
+// A communicator NCCL found an error on is aborted (its destruction would wait for work that may
+// never end), any other destroyed.
 void destroy(void* comm) {
-  if (comm) ncclCommDestroy(static_cast<ncclComm_t>(comm));
+  if (!comm) return;
+  const auto c = static_cast<ncclComm_t>(comm);
+  ncclResult_t state = ncclSuccess;
+  const bool failed = ncclCommGetAsyncError(c, &state) != ncclSuccess || (state != ncclSuccess
+#if NCCL_VERSION_CODE >= NCCL_VERSION(2, 14, 0)
+                                                                          && state != ncclInProgress
+#endif
+                                                                         );
+  if (failed)
+    ncclCommAbort(c);
+  else
+    ncclCommDestroy(c);
 }
 
 int all_reduce(void* comm, float* buf, std::size_t count, int op, void* stream, char* err,
