@@ -199,9 +199,11 @@ void on_watchdog(std::function<void(const std::string& why)> f);
 // Session's scope in a world of more than one (the other ranks may wait in a collective for this
 // one) skips both and ends the whole job when the process exits (MPI_Abort, status 1, once a
 // handler outside has had its say): no rank hangs. What recorded a collective on
-// a GPU (a CompiledStep, a Trainer) must be destroyed before the Session: NCCL waits for the CUDA
-// graphs that hold its calls before it lets their communicator go. Communicators no Session
-// closes are left to the end of the process.
+// a GPU (a CompiledStep, a Trainer) should be destroyed before the Session: NCCL waits for the
+// CUDA graphs that hold its calls before it lets their communicator go, so a Session that ends
+// while one is alive leaves those communicators to the end of the process (and says so) rather
+// than wait. A communicator NCCL found an error on is aborted, not destroyed. Communicators no
+// Session closes are left to the end of the process.
 //
 // In a world of several, a watchdog thread ends the job (like abort(), after on_watchdog's
 // function) when this rank has waited LATENT_DIST_TIMEOUT seconds (default 1800; 0: no limit) in
