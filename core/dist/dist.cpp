@@ -649,19 +649,37 @@ constexpr int kLastActSeconds = 60;       // what on_watchdog's function is give
 }
 
 // The watchdog's thread: every tick, the world's NCCL communicators' own errors, and how long
-// the Session's thread has waited in its current collective.
+// the Session's thread has waited in its current collective. Halfway to the limit (after 5
+// minutes at most, or with no limit) a wait is told once: every rank that waits says so, so the
+// rank that does not is the one stuck, told while it can still be looked at.
 void watch(Watchdog& w) {
   const double tick = w.limit > 0 ? std::clamp(w.limit / 10, 0.05, 1.0) : 1.0;
+  const double notice = w.limit > 0 ? std::min(300.0, w.limit / 2) : 300.0;
+  std::uint64_t told = 0;  // the serial of the wait last told
   std::unique_lock<std::mutex> lock(w.mu);
   while (!w.stop) {
     w.wake.wait_for(lock, std::chrono::duration<double>(tick));
     if (w.stop) break;
     if (const std::string err = world().nccl_error(); !err.empty())
       watchdog_ends_job(err + "; ending the job");
-    if (w.limit <= 0) continue;
     const HostWaitSeen seen = host_wait_seen();
-    if (seen.serial == 0 || seen.seconds < w.limit) continue;
+    if (seen.serial == 0) continue;
     const std::string values = seen.count >= 0 ? detail::cat(" of ", seen.count, " values") : "";
+    if (seen.serial != told && seen.seconds >= notice) {
+      told = seen.serial;
+      const Group& g = world();
+      std::fprintf(
+          stderr, "%s\n",
+          detail::cat(
+              "latent [rank ", g.rank(), " of ", g.size(), "]: still waiting after ", notice, " s ",
+              seen.what, values, seen.collective ? ", which every rank must join" : "",
+              ": a rank that does not say the same is stuck or gone",
+              w.limit > 0 ? detail::cat(" (the job ends after LATENT_DIST_TIMEOUT=", w.limit, " s)")
+                          : std::string(" (LATENT_DIST_TIMEOUT=0: no limit)"))
+              .c_str());
+      std::fflush(stderr);
+    }
+    if (w.limit <= 0 || seen.seconds < w.limit) continue;
     watchdog_ends_job(detail::cat(
         "waited ", static_cast<long long>(seen.seconds), " s ", seen.what, values,
         seen.collective ? ", which every rank must join" : "", " (LATENT_DIST_TIMEOUT=", w.limit,

@@ -208,11 +208,12 @@ void on_watchdog(std::function<void(const std::string& why)> f);
 // In a world of several, a watchdog thread ends the job (like abort(), after on_watchdog's
 // function) when this rank has waited LATENT_DIST_TIMEOUT seconds (default 1800; 0: no limit) in
 // one collective, or for a GPU's queued work (whose collectives wait for every rank): another rank
-// is stuck, or gone without ending the job. It also ends the job at once when NCCL reports an error
-// of its own on a communicator of the world (a rank gone, the network failing), which would
-// otherwise leave the GPU waiting. The waits it sees are those of the thread that made the
-// Session. A value of either variable that is not a number of seconds is refused here, before
-// anything else.
+// is stuck, or gone without ending the job. Halfway (after 300 s at most, or with no limit) it
+// says once that the rank still waits, so that the rank that does not say it is found. It also ends
+// the job at once when NCCL reports an error of its own on a communicator of the world (a rank
+// gone, the network failing), which would otherwise leave the GPU waiting. The waits it sees are
+// those of the thread that made the Session. A value of either variable that is not a number of
+// seconds is refused here, before anything else.
 class Session {
  public:
   Session(int* argc, char*** argv);
