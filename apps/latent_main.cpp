@@ -343,11 +343,11 @@ std::string flag_text(const std::string& flag, const std::string& stored) {
 constexpr std::string_view kTrainDataKey = "latent.data.train";
 constexpr std::string_view kTestDataKey = "latent.data.test";
 
-// Whether `flag` names data files. Where a run's state holds the fingerprints of its examples,
-// they are compared by contents once read (a copy at another path is the same data), not by
-// name.
+// Whether `flag` names the examples' files. Where a run's state holds the fingerprints of its
+// examples, they are compared by contents once read (a copy at another path is the same data),
+// not by name; labels files (which only colour pictures) are compared by name.
 bool data_file_flag(const std::string& flag) {
-  return one_of(flag, {"--data", "--labels", "--test-data", "--test-labels"});
+  return one_of(flag, {"--data", "--test-data"});
 }
 
 // The flags a resumed run shares with the run it continues (config_fields of `a`, --model first:

@@ -203,17 +203,18 @@ struct Group::Impl {
   void* comm = nullptr;       // the MPI plugin's communicator (null: none)
   std::mutex nccl_mu;         // guards nccl: the watchdog's thread reads it (nccl_error)
   std::map<int, void*> nccl;  // CUDA device index -> the NCCL plugin's communicator
-  // Recorded steps (dispatch::Plan) alive whose CUDA graph holds an NCCL call of this group's:
-  // NCCL's teardown of a communicator waits until no graph holds it.
-  std::atomic<int> captured{0};
+  // The NCCL calls of this group's that the CUDA graphs of recorded steps (dispatch::Plan) alive
+  // hold: NCCL's teardown of a communicator waits until no graph holds it. Shared with the holds,
+  // which a plan kept in a static may drop after this group is gone.
+  std::shared_ptr<std::atomic<int>> captured = std::make_shared<std::atomic<int>>(0);
   void close() {
     std::lock_guard<std::mutex> lock(nccl_mu);
-    if (const int held = captured.load(); held > 0 && !nccl.empty()) {
+    if (const int held = captured->load(); held > 0 && !nccl.empty()) {
       // Destroying the communicators would wait for ever: they are left to the process's end.
       std::fprintf(stderr,
-                   "latent: %d recorded step(s) that hold an NCCL all-reduce outlive the "
-                   "dist::Session (a Trainer or CompiledStep made before it, or kept after it): "
-                   "their communicators are left to the end of the process; end such steps "
+                   "latent: recorded steps whose CUDA graphs hold %d NCCL all-reduce(s) outlive "
+                   "the dist::Session (a Trainer or CompiledStep made before it, or kept after "
+                   "it): their communicators are left to the end of the process; end such steps "
                    "before the Session\n",
                    held);
     } else {
@@ -431,11 +432,13 @@ void Group::all_reduce(const Tensor& t, ReduceOp op) {
     // The plan that captures the call holds the communicator until its graph is gone (the plan
     // drops what it retains after its graph).
     struct Hold {
-      std::atomic<int>* count;
+      explicit Hold(std::shared_ptr<std::atomic<int>> c) : count(std::move(c)) { ++*count; }
       ~Hold() { --*count; }
+      Hold(const Hold&) = delete;
+      Hold& operator=(const Hold&) = delete;
+      std::shared_ptr<std::atomic<int>> count;
     };
-    ++impl_->captured;
-    dispatch::detail_retain(std::make_shared<const Hold>(Hold{&impl_->captured}));
+    dispatch::detail_retain(std::make_shared<const Hold>(impl_->captured));
   }
   dispatch::run("all_reduce", t, [&](auto z, auto be) {
     using T = decltype(z);
@@ -452,6 +455,10 @@ std::vector<double> Group::all_reduce(std::vector<double> values, ReduceOp op) {
   if (op == ReduceOp::mean)
     for (double& v : values) v /= size_;
   return values;
+}
+
+int Group::captured_collectives() const {
+  return impl_->captured->load();
 }
 
 std::string Group::nccl_error() const {

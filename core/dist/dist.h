@@ -133,6 +133,9 @@ class Group {
   // network failing: ncclCommGetAsyncError), naming the device; "" when there is none or no
   // communicator. Any thread may ask (the Session's watchdog does, every second).
   std::string nccl_error() const;
+  // The NCCL calls of this group's that the CUDA graphs of recorded steps alive hold (each keeps
+  // its communicator: a Session that ends while any is held leaves them to the process's end).
+  int captured_collectives() const;
   // Collective: throws the same latent::Error on every rank unless every rank passed the same
   // fields (names and values), naming the first field that differs and two of its values:
   //   [dist] ranks disagree on 'batch': 128 on rank 0, 64 on rank 1
