@@ -1189,11 +1189,11 @@ int run_eval(const EvalArgs& a) {
   return 0;
 }
 
-// A parameter given for a model it does not belong to is a usage error naming both.
-void check_model_flags(const CLI::App& train, const TrainArgs& a) {
-  const std::vector<std::string> vae = {"vae", "beta-vae"};
-  const std::vector<std::string> generative = {"vae", "beta-vae", "iwae"};
-  const std::vector<std::pair<std::string, std::vector<std::string>>> owners = {
+// The flags that belong to some models only, with those models.
+const std::vector<std::pair<std::string, std::vector<std::string>>>& model_flags() {
+  static const std::vector<std::string> vae = {"vae", "beta-vae"};
+  static const std::vector<std::string> generative = {"vae", "beta-vae", "iwae"};
+  static const std::vector<std::pair<std::string, std::vector<std::string>>> owners = {
       {"--beta", vae},
       {"--warmup", vae},
       {"--samples", vae},
@@ -1210,6 +1210,19 @@ void check_model_flags(const CLI::App& train, const TrainArgs& a) {
       {"--hidden", {"ae", "dae", "sae", "cae", "vae", "beta-vae", "iwae"}},
       {"--likelihood", {"ae", "dae", "sae", "cae", "vae", "beta-vae", "iwae"}},
       {"--activation", {"ae", "dae", "sae", "cae", "vae", "beta-vae", "iwae"}}};
+  return owners;
+}
+
+// Whether `flag` is a parameter of `model` (every model's, or one of those it belongs to).
+bool flag_of_model(const std::string& flag, const std::string& model) {
+  for (const auto& [f, models] : model_flags())
+    if (f == flag) return std::find(models.begin(), models.end(), model) != models.end();
+  return true;
+}
+
+// A parameter given for a model it does not belong to is a usage error naming both.
+void check_model_flags(const CLI::App& train, const TrainArgs& a) {
+  const auto& owners = model_flags();
   for (const auto& [flag, models] : owners) {
     if (train.count(flag) == 0 || std::find(models.begin(), models.end(), a.model) != models.end())
       continue;
@@ -1251,9 +1264,16 @@ std::vector<std::string> resumed_flags(const CLI::App& train, const TrainArgs& a
     }
     if (!saved.empty()) {
       // The flags given first (else the run's flags that depend on one given otherwise would be
-      // refused as a usage error: --momentum of an sgd run resumed with --optimizer adam).
+      // refused as a usage error: --momentum of an sgd run resumed with --optimizer adam). A
+      // parameter of another model than the run's is left to check_model_flags, which says so.
+      const auto model = saved.find(std::string(kCliKey) + "--model");
+      const std::string run_model = model == saved.end() ? a.model : model->second;
       check_resumed_flags(
-          a, saved, state, [&](const std::string& flag) { return train.count(flag) > 0; }, false);
+          a, saved, state,
+          [&](const std::string& flag) {
+            return train.count(flag) > 0 && flag_of_model(flag, run_model);
+          },
+          false);
       for (const auto& [key, value] : config_fields(a)) {
         const std::string flag = key.substr(kCliKey.size());
         const auto it = saved.find(key);

@@ -172,6 +172,11 @@ else()
     message(FATAL_ERROR "resuming as another model should be refused at once, naming --model (${rc}): ${err}")
   endif()
   # A flag of another model than the run's: a usage error, saying which flags are the run's.
+  execute_process(COMMAND ${CLI} train --k 3 --epochs 5 --resume ${OUT}/halves
+                  RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
+  if(NOT rc EQUAL 2 OR NOT err MATCHES "--k: a parameter of iwae, not of --model vae")
+    message(FATAL_ERROR "resuming a vae with --k should name --k an iwae's flag (${rc}): ${err}")
+  endif()
   execute_process(COMMAND ${CLI} train --ll-k 0 --epochs 3 --resume ${OUT}/own_csv
                   RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
   if(NOT rc EQUAL 2 OR NOT err MATCHES "--ll-k: a parameter of vae, beta-vae, iwae, not of --model ae"
