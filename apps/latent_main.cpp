@@ -379,7 +379,8 @@ void check_resumed_flags(const TrainArgs& a, const Metadata& saved, const std::s
 // writes them ("0.1", "not given"). Not the data files (their contents are compared once read: a
 // copy at another path is the same data; the labels only colour rank 0's pictures), where rank 0
 // writes (--out, --overwrite, --class-names), nor the device (compared by kind once chosen: `auto`
-// and `cuda` are the same on GPU machines).
+// and `cuda` are the same on GPU machines). Whether --resume is given is compared before these
+// (a resumed run's flags are rank 0's to send).
 std::vector<std::pair<std::string, std::string>> rank_fields(const TrainArgs& a) {
   std::vector<std::pair<std::string, std::string>> f;
   for (const auto& [key, value] : config_fields(a)) {
@@ -390,7 +391,6 @@ std::vector<std::pair<std::string, std::string>> rank_fields(const TrainArgs& a)
   f.emplace_back("--epochs", std::to_string(a.epochs));
   f.emplace_back("--ll-k", std::to_string(a.ll_k));
   f.emplace_back("--ll-examples", std::to_string(a.ll_examples));
-  f.emplace_back("--resume", a.resume.empty() ? "not given" : "given");
   return f;
 }
 
@@ -620,10 +620,13 @@ int train_into(const TrainArgs& a, const fs::path& out, const std::string& start
                const app::UserData& ud, const Metadata& fields);
 
 // What rank 0's check of the output folder found: another run's files to remove (--overwrite),
-// whether the temporary files of a killed run of ours may be removed.
+// whether the temporary files of a killed run of ours may be removed, and for a resumed run its
+// last training state and that state's metadata.
 struct FolderCheck {
   std::vector<std::string> remove;
   bool stale_temporaries = false;
+  std::string state;
+  Metadata saved;
 };
 
 // Rank 0's check of the output folder `a.out` (which exists), before anything in it changes: one
@@ -710,8 +713,9 @@ FolderCheck check_folder(const TrainArgs& a, std::optional<app::FolderLock>& loc
   const auto states = training_states(out);
   check(!states.empty(), "train", "--resume ", a.resume, ": no training state there ",
         "(state-<epoch>.safetensors, written after every epoch of a run)");
-  const fs::path& state = states.back().second;
-  check_resumed_flags(a, read_metadata(state.string()), state.string(), {}, true);
+  checked.state = states.back().second.string();
+  checked.saved = read_metadata(checked.state);
+  check_resumed_flags(a, checked.saved, checked.state, {}, true);
   check(a.epochs > states.back().first, "train", "--resume: the run has ", states.back().first,
         " epochs already; --epochs is the total (give more than ", states.back().first, ")");
   return checked;
@@ -778,16 +782,14 @@ int run_train(const TrainArgs& a) {
          {"the test examples (--test-data, or --data's held out), by a fingerprint of their values",
           test_print}});
   if (root && !a.resume.empty()) {
-    const auto states = training_states(out);
-    const std::string state = states.empty() ? std::string() : states.back().second.string();
-    const Metadata saved = state.empty() ? Metadata{} : read_metadata(state);
+    const Metadata& saved = folder.saved;  // checked before the data were read
     for (const auto& [key, print, what] :
          {std::tuple{kTrainDataKey, &train_print, "training examples (--data)"},
           std::tuple{kTestDataKey, &test_print,
                      "test examples (--test-data, or --data's held out)"}}) {
       const auto it = saved.find(std::string(key));
       check(it == saved.end() || it->second == *print, "train", "--resume: the ", what,
-            " differ from those of the run being resumed (", state, "): ", *print, " here, ",
+            " differ from those of the run being resumed (", folder.state, "): ", *print, " here, ",
             it == saved.end() ? std::string() : it->second,
             " there; resume on the run's own data (a relative path is read from the folder "
             "latent starts in)");
@@ -1616,16 +1618,14 @@ int main(int argc, char** argv) {
         settle_train();
       } catch (const CLI::ParseError& e) {
         app.exit(e);
-        if (own.empty()) {
-          if (several) dist::abort(2, "usage error (see above)");
-          return 2;
+        if (!own.empty()) {
+          std::string taken;
+          for (std::size_t i = 0; i + 1 < own.size(); i += 2)
+            taken += (taken.empty() ? "" : " ") + own[i] + " " + flag_text(own[i], own[i + 1]);
+          std::fprintf(stderr,
+                       "latent: the flags left out are those of the run --resume continues: %s\n",
+                       taken.c_str());
         }
-        std::string taken;
-        for (std::size_t i = 0; i + 1 < own.size(); i += 2)
-          taken += (taken.empty() ? "" : " ") + own[i] + " " + flag_text(own[i], own[i + 1]);
-        std::fprintf(stderr,
-                     "latent: the flags left out are those of the run --resume continues: %s\n",
-                     taken.c_str());
         if (several) dist::abort(2, "usage error (see above)");
         return 2;
       }

@@ -98,18 +98,23 @@ int init_rank(void** comm, int size, const void* id, int rank, char* err, std::s
   return rc;
 }
 
+// The error NCCL found on its own on a communicator (a rank gone, the network failing);
+// ncclSuccess when there is none, or a non-blocking operation is under way.
+ncclResult_t own_error(ncclComm_t c) {
+  ncclResult_t state = ncclSuccess;
+  if (ncclCommGetAsyncError(c, &state) != ncclSuccess) return ncclSuccess;
+#if NCCL_VERSION_CODE >= NCCL_VERSION(2, 14, 0)
+  if (state == ncclInProgress) return ncclSuccess;
+#endif
+  return state;
+}
+
 // A communicator NCCL found an error on is aborted (its destruction would wait for work that may
 // never end), any other destroyed.
 void destroy(void* comm) {
   if (!comm) return;
   const auto c = static_cast<ncclComm_t>(comm);
-  ncclResult_t state = ncclSuccess;
-  const bool failed = ncclCommGetAsyncError(c, &state) != ncclSuccess || (state != ncclSuccess
-#if NCCL_VERSION_CODE >= NCCL_VERSION(2, 14, 0)
-                                                                          && state != ncclInProgress
-#endif
-                                                                         );
-  if (failed)
+  if (own_error(c) != ncclSuccess)
     ncclCommAbort(c);
   else
     ncclCommDestroy(c);
@@ -130,12 +135,8 @@ int broadcast(void* comm, float* buf, std::size_t count, int root, void* stream,
 }
 
 int async_error(void* comm, char* err, std::size_t err_len) {
-  ncclResult_t state = ncclSuccess;
-  if (ncclCommGetAsyncError(static_cast<ncclComm_t>(comm), &state) != ncclSuccess) return 0;
+  const ncclResult_t state = own_error(static_cast<ncclComm_t>(comm));
   if (state == ncclSuccess) return 0;
-#if NCCL_VERSION_CODE >= NCCL_VERSION(2, 14, 0)
-  if (state == ncclInProgress) return 0;  // a non-blocking operation under way
-#endif
   std::snprintf(err, err_len,
                 "NCCL found an error on its own on a communicator (a rank gone, the network "
                 "failing): %s%s",
