@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <iterator>
 #include <vector>
@@ -25,32 +26,57 @@ std::string errno_text(int err) {
   return std::strerror(err);
 }
 
-// The temporary files of the AtomicWriters alive: an entry is free (0), being filled (1), holds a
-// path (2), or was taken by remove_pending_temporaries() (3, for good: its path is never rewritten
-// under a signal handler reading it).
+// The temporary files of the AtomicWriters alive: an entry is free (0), being filled (1), holds
+// the path of a file about to be created (4) or created (2), or was taken by
+// remove_pending_temporaries() (3, for good: its path is never rewritten under a signal handler
+// reading it).
+enum : int { kFree = 0, kFilling = 1, kCreated = 2, kTaken = 3, kCreating = 4 };
 struct Pending {
-  std::atomic<int> state{0};
+  std::atomic<int> state{kFree};
   char path[4096];
 };
 static_assert(std::atomic<int>::is_always_lock_free);
 Pending g_pending[16];
+// Set by remove_pending_temporaries(): the process is ending, and no writer creates a file now.
+std::atomic<bool> g_ending{false};
+
+void pause_ms(long ms) {
+  const timespec tick{0, ms * 1000 * 1000};
+  ::nanosleep(&tick, nullptr);
+}
 
 int add_pending(const std::string& path) {
   if (path.size() >= sizeof g_pending[0].path) return -1;
   for (int i = 0; i < static_cast<int>(std::size(g_pending)); ++i) {
-    int free = 0;
-    if (!g_pending[i].state.compare_exchange_strong(free, 1)) continue;
+    int free = kFree;
+    if (!g_pending[i].state.compare_exchange_strong(free, kFilling)) continue;
     std::memcpy(g_pending[i].path, path.c_str(), path.size() + 1);
-    g_pending[i].state.store(2);
+    g_pending[i].state.store(kCreating);
     return i;
   }
   return -1;
 }
 
+// The file of entry i exists: false when remove_pending_temporaries() took the entry meanwhile.
+bool created_pending(int i) {
+  int creating = kCreating;
+  return i < 0 || g_pending[i].state.compare_exchange_strong(creating, kCreated);
+}
+
 void drop_pending(int& i) {
-  int ready = 2;
-  if (i >= 0) g_pending[i].state.compare_exchange_strong(ready, 0);
+  if (i >= 0) {
+    int created = kCreated, creating = kCreating;
+    if (!g_pending[i].state.compare_exchange_strong(created, kFree))
+      g_pending[i].state.compare_exchange_strong(creating, kFree);
+  }
   i = -1;
+}
+
+// A writer about to create its file while the process ends on a signal waits for the end (a
+// second at most: past that, the process lived on, and writes go on).
+void wait_while_ending() {
+  for (int k = 0; k < 100 && g_ending.load(); ++k) pause_ms(10);
+  if (g_ending.load()) g_ending.store(false);
 }
 
 gzFile as_gz(void* p) {
@@ -180,13 +206,24 @@ AtomicWriter::AtomicWriter(const std::string& path, std::string_view component)
   // Same folder as the target, so that rename() is atomic (never across file systems).
   static std::atomic<unsigned> counter{0};
   temp_path_ = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  // Known before the file exists, so that a signal handler on another thread, ending the process,
+  // removes it whenever it comes (remove_pending_temporaries).
+  pending_ = add_pending(temp_path_);
+  wait_while_ending();
   fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
   if (fd_ < 0) {
     const int err = errno;
+    drop_pending(pending_);
     throw Error(component_, path_ + ": cannot create a temporary file in " + parent_dir(path_) +
                                 ": " + errno_text(err));
   }
-  pending_ = add_pending(temp_path_);
+  if (!created_pending(pending_)) {
+    // Taken by a signal handler that waited for this file long enough: the process is ending.
+    pending_ = -1;
+    discard();
+    committed_ = true;
+    throw Error(component_, path_ + ": not written: the process is ending on a signal");
+  }
 }
 
 AtomicWriter::~AtomicWriter() {
@@ -240,9 +277,15 @@ void AtomicWriter::commit() {
 }
 
 void remove_pending_temporaries() noexcept {
+  g_ending.store(true);  // before the entries are read: a writer registered later waits
   for (Pending& p : g_pending) {
-    int ready = 2;
-    if (p.state.compare_exchange_strong(ready, 3)) ::unlink(p.path);
+    // A file about to be created: given a moment to be (its writer may be the thread this
+    // handler interrupted), then removed all the same.
+    for (int k = 0; k < 100 && p.state.load() == kCreating; ++k) pause_ms(1);
+    int created = kCreated, creating = kCreating;
+    if (p.state.compare_exchange_strong(created, kTaken) ||
+        p.state.compare_exchange_strong(creating, kTaken))
+      ::unlink(p.path);
   }
 }
 

@@ -7,12 +7,14 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <string>
+#include <thread>
 
 #include "core/data/file_util.h"
 #include "core/error.h"
@@ -217,6 +219,27 @@ TEST(FileUtil, PendingTemporariesAreRemovedOnRequest) {
   int entries = 0;
   for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir)) ++entries;
   EXPECT_EQ(entries, 1);
+  fs::remove_all(dir);
+}
+
+// A write that starts while a signal handler ends the process (on another thread: the handler
+// removed the temporaries already) creates no file until the process is gone; when it lives on
+// (a program's own handler returned), the write goes on a second later.
+TEST(FileUtil, AWriteStartedWhileTheProcessEndsWaits) {
+  const fs::path dir = scratch("ending");
+  const std::string target = (dir / "metrics.csv").string();
+  remove_pending_temporaries();
+  const auto t0 = std::chrono::steady_clock::now();
+  std::thread writer([&] { write_file_atomic(target, "epoch\n", "test"); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  int entries = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir)) ++entries;
+  EXPECT_EQ(entries, 0) << "a file was created while the process was ending";
+  writer.join();
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(900));
+  EXPECT_EQ(slurp(target), "epoch\n");
+  write_file_atomic(target, "epoch 2\n", "test");  // no wait any more
+  EXPECT_EQ(slurp(target), "epoch 2\n");
   fs::remove_all(dir);
 }
 
