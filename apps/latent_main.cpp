@@ -651,6 +651,10 @@ FolderCheck check_folder(const TrainArgs& a, std::optional<app::FolderLock>& loc
                             : here           ? std::string("this machine")
                                              : run.host;
   if (lock == Lock::held_elsewhere || owner == app::RunOwner::alive) {
+    // Tasks of srun that no MPI interface joins each train alone into this one folder.
+    const dist::Launch launch = dist::detect_launch();
+    const std::string alone =
+        launch.tasks_alone > 1 ? detail::cat(". Here ", dist::tasks_alone_note(launch)) : "";
     if (owner != app::RunOwner::gone && running)
       throw Error("train",
                   detail::cat(a.out, " is in use: the run in it still runs (process ", run.pid,
@@ -660,10 +664,11 @@ FolderCheck check_folder(const TrainArgs& a, std::optional<app::FolderLock>& loc
                               lock == Lock::held_elsewhere && !here
                                   ? detail::cat(" (if ", where, " is gone for good, remove ",
                                                 lock_of_run->path(), ")")
-                                  : std::string()));
+                                  : std::string(),
+                              alone));
     throw Error("train",
                 detail::cat(a.out, " is in use: another run holds its lock (", lock_of_run->path(),
-                            ") and has not recorded itself yet; ", "choose another --out"));
+                            ") and has not recorded itself yet; ", "choose another --out", alone));
   }
   // Temporary files a killed run of ours left behind (our pattern, their process gone): only
   // where no run of another machine may still be writing them.
@@ -813,6 +818,14 @@ int run_train(const TrainArgs& a) {
   }
   const std::string started = utc_now();
   if (root) write_run_status(out, a, "running", started);
+  // The other ranks, signalled with rank 0, end a second after it has recorded the signal.
+  if (!root) app::arm_delayed_end(1.0);
+  struct Disarm {
+    bool armed;
+    ~Disarm() {
+      if (armed) app::disarm_signal_record();
+    }
+  } disarm{!root};
   // A failure from here on is recorded in run.json (rank 0), then reported as usual; so is the
   // end of the job by the watchdog of a world of several (a rank stuck or gone).
   if (root)

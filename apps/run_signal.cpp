@@ -36,7 +36,8 @@ constexpr int kCount = static_cast<int>(sizeof kHandled / sizeof kHandled[0]);
 
 // Everything the handler touches, made when arming: it allocates nothing.
 struct Record {
-  std::string path;
+  std::string path;  // empty: nothing to write, the end is only put off by `delay`
+  timespec delay{};
   std::string temp;
   std::string text[kCount];
   std::size_t ended_at[kCount] = {};
@@ -85,7 +86,12 @@ extern "C" void on_signal(int sig) {
     ::raise(sig);
     return;
   }
-  if (!g_fired.exchange(true)) {
+  if (r->path.empty()) {
+    // A rank but 0: its end waits, so that rank 0 (signalled alike) records the run's first.
+    timespec left = r->delay;
+    while (::nanosleep(&left, &left) != 0 && errno == EINTR) {
+    }
+  } else if (!g_fired.exchange(true)) {
     // A checkpoint, picture or metrics file being written now will never be committed.
     data::remove_pending_temporaries();
     std::string& text = r->text[i];
@@ -125,6 +131,9 @@ void restore(Record& r) {
       r.installed[i] = false;
     }
 }
+
+// Puts `r` in place of the armed record (the handlers stay), or installs the handlers.
+void arm(std::unique_ptr<Record> r);
 
 }  // namespace
 
@@ -178,6 +187,20 @@ void arm_signal_record(
           " must hold the end-time placeholder");
     r->ended_at[i] = at;
   }
+  arm(std::move(r));
+}
+
+void arm_delayed_end(double seconds) {
+  auto r = std::make_unique<Record>();
+  const double s = seconds > 0 ? seconds : 0;
+  r->delay.tv_sec = static_cast<time_t>(s);
+  r->delay.tv_nsec = static_cast<long>((s - static_cast<double>(r->delay.tv_sec)) * 1e9);
+  arm(std::move(r));
+}
+
+namespace {
+
+void arm(std::unique_ptr<Record> r) {
   Record* raw = r.release();
   if (g_handlers.load() == 0) delete g_kept[1];  // else left to the end of the process
   g_kept[1] = g_kept[0];
@@ -217,6 +240,8 @@ void arm_signal_record(
     if (::sigaction(kHandled[i].signal, &act, nullptr) == 0) raw->installed[i] = true;
   }
 }
+
+}  // namespace
 
 void disarm_signal_record() {
   if (Record* r = g_record.load()) restore(*r);

@@ -38,6 +38,11 @@ inline constexpr std::string_view kEndedPlaceholder = "0000-00-00T00:00:00Z";
 void arm_signal_record(
     const std::string& path,
     const std::function<std::string(const char* signal, const char* cause)>& text);
+// For the ranks but 0 of a job across processes, which write no record: while armed, the same
+// signals end the process as they would have, but `seconds` later. A launcher signals every rank
+// alike (mpirun, srun, scancel), and Slurm kills the whole job with SIGKILL as soon as one rank is
+// gone: rank 0 thus writes its record first. Replaces an earlier arming.
+void arm_delayed_end(double seconds);
 // The signals' actions as they were before arming; nothing is written any more.
 void disarm_signal_record();
 

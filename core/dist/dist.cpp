@@ -257,9 +257,22 @@ Launch detect_launch(const std::function<const char*(const char*)>& getenv) {
     l.rank = parse_int(x, 0);
     l.size = parse_int(get("SLURM_STEP_NUM_TASKS"), parse_int(get("SLURM_NTASKS"), 1));
     l.local_rank = parse_int(get("SLURM_LOCALID"), 0);
+  } else if (const char* t = get("SLURM_STEP_NUM_TASKS"); t && parse_int(t, 1) > 1) {
+    // An srun step without an MPI interface: its tasks cannot join one world.
+    l.tasks_alone = parse_int(t, 1);
+    l.task = parse_int(get("SLURM_PROCID"), 0);
+    l.variable = std::string("SLURM_STEP_NUM_TASKS=") + t;
   }
   if (l.size < 1) l.size = 1;
   return l;
+}
+
+std::string tasks_alone_note(const Launch& l) {
+  if (l.tasks_alone <= 1) return "";
+  return detail::cat("srun started ", l.tasks_alone, " tasks (", l.variable,
+                     ") with no MPI interface to join them, so each runs alone, a world of one; "
+                     "for one job across them run `srun --mpi=pmix ...` (Open MPI joins through "
+                     "PMIx, not PMI-2), or set MpiDefault=pmix in slurm.conf");
 }
 
 Launch detect_launch() {
@@ -731,6 +744,8 @@ Session::Session(int* argc, char*** argv) {
   const Launch l = detect_launch();
   if (const std::string why = launch_refusal(l, built_with_mpi()); !why.empty())
     throw Error(kWhere, why);
+  if (l.tasks_alone > 1 && l.task == 0)
+    std::fprintf(stderr, "latent: note: %s\n", tasks_alone_note(l).c_str());
   if (!l.launched || !built_with_mpi()) {  // a world of one: MPI is never loaded
     g_session = true;
     return;

@@ -50,14 +50,23 @@ namespace latent::dist {
 
 // What the environment says about the launch. Variables read: OMPI_COMM_WORLD_SIZE / _RANK /
 // _LOCAL_RANK (Open MPI), PMI_SIZE / PMI_RANK (MPICH, srun --mpi=pmi2), PMIX_RANK with
-// SLURM_STEP_NUM_TASKS or SLURM_NTASKS (srun --mpi=pmix), SLURM_LOCALID.
+// SLURM_STEP_NUM_TASKS or SLURM_NTASKS (srun --mpi=pmix), SLURM_LOCALID. An srun step of several
+// tasks with none of the MPI variables (srun without --mpi=pmix where slurm.conf's MpiDefault is
+// none) has no MPI interface to join its tasks: each runs alone, a world of one (they may be
+// independent runs on purpose), and `tasks_alone` says how many there are.
 struct Launch {
   bool launched = false;  // a launcher started this process (even as a world of one)
   int size = 1;
   int rank = 0;
   int local_rank = 0;
   std::string variable;  // the variable that said so ("OMPI_COMM_WORLD_SIZE=2"), for messages
+  int tasks_alone = 0;   // > 1: the tasks of an srun step no MPI interface joins
+                         // (SLURM_STEP_NUM_TASKS, also in `variable`); 0 otherwise
+  int task = 0;          // then this task's index among them (SLURM_PROCID)
 };
+// The note for a launch whose tasks run alone (tasks_alone > 1), "" otherwise: each task is a
+// world of one, and `srun --mpi=pmix` makes them one job. Session prints it on the first task.
+std::string tasks_alone_note(const Launch& l);
 Launch detect_launch(const std::function<const char*(const char*)>& getenv);
 Launch detect_launch();  // from the process's environment
 

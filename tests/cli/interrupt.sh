@@ -5,7 +5,8 @@
 # its processes have handled the signal). Exits 1 when run.json never appears or never changes;
 # the command never outlives the script (SIGKILL at the end when it is still there).
 # LATENT_INTERRUPT_SIGNAL names another signal (STOP), and LATENT_INTERRUPT_RANK=<r> sends it to
-# the process of rank r of a command that runs mpirun (Open MPI) instead of the command itself.
+# the process of rank r of a command that runs mpirun (Open MPI) instead of the command itself;
+# LATENT_INTERRUPT_WITH is a shell command that signals it instead (scancel for srun's tasks).
 #   interrupt.sh <run folder> <command> [arguments...]
 set -u
 out=$1
@@ -55,7 +56,11 @@ target=$pid
 if [ -n "${LATENT_INTERRUPT_RANK:-}" ]; then
   target=$(rank_pid "$LATENT_INTERRUPT_RANK") || fail "no process of rank $LATENT_INTERRUPT_RANK"
 fi
-kill -"$signal" "$target"
+if [ -n "${LATENT_INTERRUPT_WITH:-}" ]; then
+  sh -c "$LATENT_INTERRUPT_WITH" || fail "$LATENT_INTERRUPT_WITH failed"
+else
+  kill -"$signal" "$target"
+fi
 i=0
 while kill -0 $pid 2> /dev/null; do
   i=$((i + 1))

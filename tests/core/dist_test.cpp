@@ -51,6 +51,27 @@ TEST(Dist, DetectsTheLauncherFromTheEnvironment) {
   EXPECT_EQ(pmix.size, 8);
   EXPECT_EQ(pmix.rank, 5);
 
+  // srun without an MPI interface: each task runs alone, a world of one, told so.
+  const Launch alone =
+      launch_with({{"SLURM_STEP_NUM_TASKS", "4"}, {"SLURM_PROCID", "2"}, {"SLURM_NTASKS", "4"}});
+  EXPECT_FALSE(alone.launched);
+  EXPECT_EQ(alone.size, 1);
+  EXPECT_EQ(alone.rank, 0);
+  EXPECT_EQ(alone.tasks_alone, 4);
+  EXPECT_EQ(alone.task, 2);
+  const std::string note = tasks_alone_note(alone);
+  EXPECT_NE(note.find("SLURM_STEP_NUM_TASKS=4"), std::string::npos) << note;
+  EXPECT_NE(note.find("srun --mpi=pmix"), std::string::npos) << note;
+  EXPECT_EQ(launch_refusal(alone, false), "");  // each runs alone: nothing to refuse
+  // A batch script's own step (SLURM_NTASKS, no step count) and a step of one task are a process
+  // alone with nothing to say; with PMIx the tasks join.
+  EXPECT_EQ(launch_with({{"SLURM_NTASKS", "4"}, {"SLURM_PROCID", "0"}}).tasks_alone, 0);
+  EXPECT_EQ(launch_with({{"SLURM_STEP_NUM_TASKS", "1"}}).tasks_alone, 0);
+  EXPECT_EQ(tasks_alone_note(none), "");
+  const Launch joined = launch_with({{"PMIX_RANK", "1"}, {"SLURM_STEP_NUM_TASKS", "2"}});
+  EXPECT_TRUE(joined.launched);
+  EXPECT_EQ(joined.tasks_alone, 0);
+
   // Garbage reads as a world of one, launched (so a build without MPI still runs it alone).
   const Launch bad = launch_with({{"OMPI_COMM_WORLD_SIZE", "two"}});
   EXPECT_TRUE(bad.launched);
