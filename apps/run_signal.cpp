@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
+#include <ctime>
 #include <memory>
 
 #include "core/data/file_util.h"
@@ -57,8 +59,12 @@ std::atomic<int> g_handlers{0};
 // for it (g_done) before it ends the process.
 std::atomic<bool> g_fired{false};
 std::atomic<bool> g_done{false};
+// The moment a delayed end comes (CLOCK_MONOTONIC, in ns; 0: no signal yet).
+constexpr std::int64_t kNsPerS = 1000 * 1000 * 1000;
+std::atomic<std::int64_t> g_end_at_ns{0};
 static_assert(std::atomic<Record*>::is_always_lock_free && std::atomic<bool>::is_always_lock_free &&
-              std::atomic<int>::is_always_lock_free);
+              std::atomic<int>::is_always_lock_free &&
+              std::atomic<std::int64_t>::is_always_lock_free);
 
 bool write_all(int fd, const char* p, std::size_t n) {
   while (n > 0) {
@@ -87,10 +93,19 @@ extern "C" void on_signal(int sig) {
     return;
   }
   if (r->path.empty()) {
-    // A rank but 0: its end waits, so that rank 0 (signalled alike) records the run's first.
-    timespec left = r->delay;
-    while (::nanosleep(&left, &left) != 0 && errno == EINTR) {
+    // A rank but 0: its end waits, so that rank 0 (signalled alike) records the run's first; the
+    // first signal sets the moment, and another one on its way waits for the same.
+    timespec now{};
+    ::clock_gettime(CLOCK_MONOTONIC, &now);
+    const std::int64_t at =
+        (now.tv_sec + r->delay.tv_sec) * kNsPerS + now.tv_nsec + r->delay.tv_nsec;
+    std::int64_t end = 0;
+    if (g_end_at_ns.compare_exchange_strong(end, at)) end = at;
+    const timespec until{static_cast<time_t>(end / kNsPerS), static_cast<long>(end % kNsPerS)};
+    while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, nullptr) == EINTR) {
     }
+    g_fired.store(true);
+    g_done.store(true);
   } else if (!g_fired.exchange(true)) {
     // A checkpoint, picture or metrics file being written now will never be committed.
     data::remove_pending_temporaries();
@@ -109,6 +124,8 @@ extern "C" void on_signal(int sig) {
       if (!(::close(fd) == 0 && written && ::rename(r->temp.c_str(), r->path.c_str()) == 0))
         ::unlink(r->temp.c_str());
     }
+    // Again: the files that were still being created the first time.
+    data::remove_pending_temporaries();
     g_done.store(true);
   } else {
     // Another thread is writing the record: let it finish (two seconds at most).
@@ -225,6 +242,7 @@ void arm(std::unique_ptr<Record> r) {
   }
   g_fired.store(false);
   g_done.store(false);
+  g_end_at_ns.store(0);
   g_record.store(raw);
   for (int i = 0; i < kCount; ++i) {
     struct sigaction now = {};

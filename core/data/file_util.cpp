@@ -35,7 +35,7 @@ struct Pending {
   std::atomic<int> state{kFree};
   char path[4096];
 };
-static_assert(std::atomic<int>::is_always_lock_free);
+static_assert(std::atomic<int>::is_always_lock_free && std::atomic<bool>::is_always_lock_free);
 Pending g_pending[16];
 // Set by remove_pending_temporaries(): the process is ending, and no writer creates a file now.
 std::atomic<bool> g_ending{false};
@@ -206,23 +206,30 @@ AtomicWriter::AtomicWriter(const std::string& path, std::string_view component)
   // Same folder as the target, so that rename() is atomic (never across file systems).
   static std::atomic<unsigned> counter{0};
   temp_path_ = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
-  // Known before the file exists, so that a signal handler on another thread, ending the process,
-  // removes it whenever it comes (remove_pending_temporaries).
-  pending_ = add_pending(temp_path_);
-  wait_while_ending();
-  fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-  if (fd_ < 0) {
-    const int err = errno;
-    drop_pending(pending_);
-    throw Error(component_, path_ + ": cannot create a temporary file in " + parent_dir(path_) +
-                                ": " + errno_text(err));
-  }
-  if (!created_pending(pending_)) {
-    // Taken by a signal handler that waited for this file long enough: the process is ending.
+  for (int attempt = 0;; ++attempt) {
+    // Known before the file exists, so that a signal handler on another thread, ending the
+    // process, removes it whenever it comes (remove_pending_temporaries).
+    pending_ = add_pending(temp_path_);
+    wait_while_ending();
+    fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd_ < 0) {
+      const int err = errno;
+      drop_pending(pending_);
+      throw Error(component_, path_ + ": cannot create a temporary file in " + parent_dir(path_) +
+                                  ": " + errno_text(err));
+    }
+    if (created_pending(pending_)) return;
+    // Taken by a signal handler ending the process while the file was being created: removed, and
+    // once the process has lived past its end (a program's own handler returned), made again
+    // under a new name (the taken one is the handler's for good).
+    ::close(fd_);
+    fd_ = -1;
+    ::unlink(temp_path_.c_str());
     pending_ = -1;
-    discard();
-    committed_ = true;
-    throw Error(component_, path_ + ": not written: the process is ending on a signal");
+    if (attempt > 0)
+      throw Error(component_, path_ + ": not written: the process is ending on a signal");
+    pause_ms(1000);
+    temp_path_ = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
   }
 }
 
@@ -277,15 +284,23 @@ void AtomicWriter::commit() {
 }
 
 void remove_pending_temporaries() noexcept {
-  g_ending.store(true);  // before the entries are read: a writer registered later waits
+  // Before the entries are read (both sequentially consistent): a writer that registers after
+  // this sees it, and waits.
+  g_ending.store(true);
+  int waited_ms = 0;  // 0.1 s in all for the files about to be created
   for (Pending& p : g_pending) {
     // A file about to be created: given a moment to be (its writer may be the thread this
-    // handler interrupted), then removed all the same.
-    for (int k = 0; k < 100 && p.state.load() == kCreating; ++k) pause_ms(1);
-    int created = kCreated, creating = kCreating;
-    if (p.state.compare_exchange_strong(created, kTaken) ||
-        p.state.compare_exchange_strong(creating, kTaken))
-      ::unlink(p.path);
+    // handler interrupted, or one waiting for the end), then removed all the same.
+    while (waited_ms < 100 && p.state.load() == kCreating) {
+      pause_ms(1);
+      ++waited_ms;
+    }
+    int s = p.state.load();
+    while ((s == kCreated || s == kCreating) && !p.state.compare_exchange_weak(s, kTaken)) {
+    }
+    // Taken now or by an earlier call (whose writer may have created its file since): a taken
+    // path is never a new file's, so removing it again is safe.
+    if (s == kCreated || s == kCreating || s == kTaken) ::unlink(p.path);
   }
 }
 

@@ -89,11 +89,12 @@ void write_file_atomic(const std::string& path, std::string_view bytes, std::str
 
 // Removes the temporary files of this process's AtomicWriters that have neither committed nor
 // cleaned up yet, for a signal handler about to end the process (async-signal-safe: unlink and
-// nanosleep only; the writers are not told), whichever thread it runs on. A writer about to create
-// its file is given up to 0.1 s to do so; one that starts after this call waits for the end of
-// the process before it creates its file (a second at most: past that the process lived on, and
-// writes go on). The first 16 writers alive at once are known (paths under 4096 bytes); the
-// temporaries of others are left to remove_stale_temporaries().
+// nanosleep only; the writers are not told), whichever thread it runs on. Writers about to create
+// their files are given 0.1 s in all to do so; one that starts after this call waits for the end
+// of the process before it creates its file (a second at most: past that the process lived on,
+// and writes go on). Call it again just before the end: it removes too the files of writers that
+// were still being created the first time. The first 16 writers alive at once are known (paths
+// under 4096 bytes); the temporaries of others are left to remove_stale_temporaries().
 void remove_pending_temporaries() noexcept;
 
 // Removes from `folder` the temporary files an AtomicWriter of a process that no longer runs left

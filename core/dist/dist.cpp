@@ -269,10 +269,12 @@ Launch detect_launch(const std::function<const char*(const char*)>& getenv) {
 
 std::string tasks_alone_note(const Launch& l) {
   if (l.tasks_alone <= 1) return "";
-  return detail::cat("srun started ", l.tasks_alone, " tasks (", l.variable,
-                     ") with no MPI interface to join them, so each runs alone, a world of one; "
-                     "for one job across them run `srun --mpi=pmix ...` (Open MPI joins through "
-                     "PMIx, not PMI-2), or set MpiDefault=pmix in slurm.conf");
+  return detail::cat(
+      "srun started ", l.tasks_alone, " tasks (", l.variable,
+      ") with no MPI interface to join them, so each runs alone, a world of one; for one job "
+      "across them run `srun --mpi=pmix ...` (what Open MPI needs; --mpi=pmi2 for an MPICH "
+      "build), or set MpiDefault=pmix in slurm.conf",
+      built_with_mpi() ? "" : ", with a latent built with MPI (this one was built without)");
 }
 
 Launch detect_launch() {
