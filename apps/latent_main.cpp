@@ -680,7 +680,13 @@ FolderCheck check_folder(const TrainArgs& a, std::optional<app::FolderLock>& loc
         owner == app::RunOwner::gone
             ? detail::cat("; its run.json says \"running\", but its process ", run.pid,
                           " is gone (ended by SIGKILL, the out-of-memory killer or a crash, "
-                          "without a record)")
+                          "without a record",
+                          run.processes > 1
+                              ? detail::cat("; a job of ", run.processes,
+                                            " processes under srun ends so when a rank fails: "
+                                            "its message is in the job's output")
+                              : std::string(),
+                          ")")
         : lock == Lock::taken
             ? detail::cat("; its run.json says \"running\" on ", where,
                           ", but its lock is free: that run has ended, unless this file "

@@ -67,6 +67,8 @@ RunRecord read_run_record(const std::string& path) {
   r.started = field(text, "started", true);
   const std::string pid = field(text, "pid", false);
   r.pid = pid.empty() || pid.size() > 12 ? 0 : std::stoll(pid);
+  const std::string processes = field(text, "processes", false);
+  r.processes = processes.empty() || processes.size() > 9 ? 1 : std::stoi(processes);
   return r;
 }
 

@@ -14,6 +14,7 @@ struct RunRecord {
   long long pid = 0;    // the process of rank 0
   std::string host;     // the machine it ran on (dist::host_name())
   std::string started;  // "YYYY-MM-DDTHH:MM:SSZ"
+  int processes = 1;    // the ranks of the run
 };
 RunRecord read_run_record(const std::string& path);
 

@@ -5,8 +5,9 @@
 # its processes have handled the signal). Exits 1 when run.json never appears or never changes;
 # the command never outlives the script (SIGKILL at the end when it is still there).
 # LATENT_INTERRUPT_SIGNAL names another signal (STOP), and LATENT_INTERRUPT_RANK=<r> sends it to
-# the process of rank r of a command that runs mpirun (Open MPI) instead of the command itself;
+# the process of rank r of a command that runs mpirun (Open MPI) or srun instead of the command;
 # LATENT_INTERRUPT_WITH is a shell command that signals it instead (scancel for srun's tasks).
+# LATENT_INTERRUPT_UNRECORDED=1: the end leaves no record (SIGKILL): run.json is printed as it is.
 #   interrupt.sh <run folder> <command> [arguments...]
 set -u
 out=$1
@@ -40,11 +41,12 @@ if [ -n "${LATENT_INTERRUPT_AFTER:-}" ]; then
     sleep 0.1
   done
 fi
-# The process of rank $1 of this command's mpirun, by its environment.
+# The process of rank $1 of this command's mpirun or srun, by its environment.
 rank_pid() {
   for e in /proc/[0-9]*/environ; do
     tr '\0' '\n' 2> /dev/null < "$e" | grep -qx "LATENT_INTERRUPT_MARK=$$" || continue
-    tr '\0' '\n' 2> /dev/null < "$e" | grep -qx "OMPI_COMM_WORLD_RANK=$1" || continue
+    tr '\0' '\n' 2> /dev/null < "$e" | grep -qx -e "OMPI_COMM_WORLD_RANK=$1" -e "SLURM_PROCID=$1" ||
+      continue
     p=${e#/proc/}
     echo "${p%/environ}"
     return 0
@@ -69,7 +71,7 @@ while kill -0 $pid 2> /dev/null; do
 done
 wait $pid
 i=0
-while grep -q '"status": "running"' "$out/run.json"; do
+while [ -z "${LATENT_INTERRUPT_UNRECORDED:-}" ] && grep -q '"status": "running"' "$out/run.json"; do
   i=$((i + 1))
   [ $i -gt 300 ] && fail "run.json in $out still says running 30 s after SIG$signal"
   sleep 0.1

@@ -1,7 +1,8 @@
 # The latent tool under Slurm's srun, where a Slurm cluster answers (sinfo lists a node that
 # takes work; elsewhere the test says so and is skipped): 2 tasks joined through PMIx train as one
 # and write one set of files, the model of `mpirun -np 2` bit for bit; a failing task ends the
-# step within 30 seconds with its message; scancel is recorded in run.json; tasks
+# step within 30 seconds with its message; scancel is recorded in run.json, and the next run in
+# the folder of a step Slurm killed says why it ended; tasks
 # of a step with no MPI interface (srun without --mpi=pmix) run alone, a world of one each, and
 # the first says how to join them.
 # -DCLI=<path to latent> -DOUT=<scratch folder> -DSRUN=<srun> -DSINFO=<sinfo> -DSCANCEL=<scancel>
@@ -77,6 +78,23 @@ latent_expect_interrupted(${OUT}/killed "\"processes\": 2" ${srun} --job-name=${
                           ${CLI} train
                           --epochs 100000 --limit 400 --test-limit 50 --hidden 16 --latent 2
                           --ll-k 0 --device cpu --out ${OUT}/killed)
+
+# A rank that dies (SIGKILL here; a failing rank's MPI_Abort ends the step alike): Slurm kills the
+# step with SIGKILL at once, so rank 0 leaves "running"; the next run in the folder says why.
+execute_process(COMMAND ${CMAKE_COMMAND} -E env LATENT_INTERRUPT_RANK=1 LATENT_INTERRUPT_SIGNAL=KILL
+                        LATENT_INTERRUPT_UNRECORDED=1 sh ${_latent_interrupt_sh} ${OUT}/lost
+                        ${srun} --mpi=pmix ${CLI} train --epochs 100000 --limit 400 --test-limit 50
+                        --hidden 16 --latent 2 --ll-k 0 --device cpu --out ${OUT}/lost
+                RESULT_VARIABLE rc OUTPUT_VARIABLE run ERROR_VARIABLE err TIMEOUT 120)
+if(NOT rc EQUAL 0 OR NOT run MATCHES "\"status\": \"running\"")
+  message(FATAL_ERROR "a rank killed under srun (${rc}): ${run}${err}")
+endif()
+execute_process(COMMAND ${CLI} train --epochs 1 --limit 400 --test-limit 50 --hidden 16 --latent 2
+                        --ll-k 0 --device cpu --out ${OUT}/lost
+                RESULT_VARIABLE rc ERROR_VARIABLE err TIMEOUT 120)
+if(rc EQUAL 0 OR NOT err MATCHES "is gone .*a job of 2 processes under srun ends so when a rank")
+  message(FATAL_ERROR "the run after a rank killed under srun did not say why it ended: ${err}")
+endif()
 
 # No MPI interface: each task is a world of one (a sweep of runs, here each into its own folder),
 # and the first task says how to make them one job.
