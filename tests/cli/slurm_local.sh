@@ -52,6 +52,8 @@ munged --force --key-file="$dir/munge.key" --socket="$dir/munge.socket" \
   --pid-file="$dir/munged.pid" --log-file="$dir/munged.log" --seed-file="$dir/munge.seed" \
   > "$dir/munged.out" 2>&1 || give_up "munged did not start: $(cat "$dir/munged.out")"
 host=$(hostname -s)
+# The machine's processors (nproc would say OMP_NUM_THREADS, which the tests set to 1).
+cpus=$(getconf _NPROCESSORS_ONLN)
 # Ports from the folder's path, so that two build folders' clusters do not meet.
 port=$((20000 + $(printf '%s' "$dir" | cksum | cut -d' ' -f1) % 20000))
 cat > "$dir/slurm.conf" << EOF
@@ -78,7 +80,7 @@ SlurmdLogFile=$dir/slurmd.log
 ReturnToService=2
 MpiDefault=none
 KillWait=10
-NodeName=$host CPUs=$(nproc) RealMemory=1000 State=UNKNOWN
+NodeName=$host CPUs=$cpus RealMemory=1000 State=UNKNOWN
 PartitionName=test Nodes=$host Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:4
 EOF
 export SLURM_CONF="$dir/slurm.conf"
