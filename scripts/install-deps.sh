@@ -8,10 +8,14 @@ optional=()
 [ "${1:-}" = --test ] && optional=(slurmctld slurmd slurm-client munge)
 sudo_cmd=""
 [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
-missing=()
-for p in "${packages[@]}"; do
-  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-done
+# missing_of NAME...: those of the packages not installed, into the array `missing`.
+missing_of() {
+  missing=()
+  for p in "$@"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+  done
+}
+missing_of "${packages[@]}"
 updated=no
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
@@ -19,10 +23,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   updated=yes
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}"
 fi
-missing=()
-for p in ${optional[@]+"${optional[@]}"}; do
-  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-done
+missing_of ${optional[@]+"${optional[@]}"}
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing (for the srun test, if it can be): ${missing[*]}"
   { [ $updated = yes ] || $sudo_cmd apt-get update -qq; } &&

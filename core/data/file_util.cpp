@@ -205,8 +205,8 @@ AtomicWriter::AtomicWriter(const std::string& path, std::string_view component)
     : path_(path), component_(component) {
   // Same folder as the target, so that rename() is atomic (never across file systems).
   static std::atomic<unsigned> counter{0};
-  temp_path_ = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
   for (int attempt = 0;; ++attempt) {
+    temp_path_ = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
     // Known before the file exists, so that a signal handler on another thread, ending the
     // process, removes it whenever it comes (remove_pending_temporaries).
     pending_ = add_pending(temp_path_);
@@ -221,15 +221,11 @@ AtomicWriter::AtomicWriter(const std::string& path, std::string_view component)
     if (created_pending(pending_)) return;
     // Taken by a signal handler ending the process while the file was being created: removed, and
     // once the process has lived past its end (a program's own handler returned), made again
-    // under a new name (the taken one is the handler's for good).
-    ::close(fd_);
-    fd_ = -1;
-    ::unlink(temp_path_.c_str());
-    pending_ = -1;
+    // under a new name (the taken entry, which discard() leaves alone, is the handler's for good).
+    discard();
     if (attempt > 0)
       throw Error(component_, path_ + ": not written: the process is ending on a signal");
     pause_ms(1000);
-    temp_path_ = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
   }
 }
 
