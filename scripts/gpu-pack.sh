@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds here (no GPU needed) everything a run on the GPU machine needs, so that the machine's
 # short lease goes to running, not building (DESIGN.md section 10):
-#   - a Release build for sm_90 (H100/H200) of the CUDA test binary, the benches, the `latent` tool
-#     and the examples, with portable host code (-march=x86-64-v3, never -march=native: the GPU
+#   - a Release build for sm_90 (H100/H200) of the CUDA test binary, the MPI tests (where MPI is
+#     found here), the benches, the `latent` tool and the examples, with portable host code (-march=x86-64-v3, never -march=native: the GPU
 #     machine's CPU may lack AVX-512);
 #   - the binaries stripped into one xz archive (they share the same device code, which a solid
 #     archive stores once), the Fashion-MNIST files, the PyTorch bench scripts, and the sources a
@@ -51,6 +51,12 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLATENT_CUDA=ON \
 examples=()
 for src in examples/*.cpp; do examples+=("$(basename "$src" .cpp)"); done
 targets=(latent_cuda_tests bench_train bench_kernels latent_cli "${examples[@]}")
+# The MPI tests (built where MPI was found): run there under mpirun when the machine has it.
+dist_tests=no
+if cmake --build "$build" --target help 2> /dev/null | grep -q '^latent_dist_tests:'; then
+  dist_tests=yes
+  targets+=(latent_dist_tests)
+fi
 echo "gpu-pack: building ${targets[*]} (commit $commit)"
 cmake --build "$build" -j "${JOBS:-$(nproc)}" --target "${targets[@]}" ||
   die "build failed"
@@ -58,7 +64,9 @@ cmake --build "$build" -j "${JOBS:-$(nproc)}" --target "${targets[@]}" ||
 # The GPU machine has the CUDA toolkit and the C/C++ runtime, nothing else of ours: refuse a binary
 # that needs another shared library there.
 allowed='^(linux-vdso|ld-linux-x86-64|libc|libm|libdl|libpthread|librt|libgcc_s|libstdc\+\+|libgomp|libz|libcudart|libcublas|libcublasLt)\.so'
-for t in tests/latent_cuda_tests bench/bench_train bench/bench_kernels apps/latent; do
+checked=(tests/latent_cuda_tests bench/bench_train bench/bench_kernels apps/latent)
+[ $dist_tests = yes ] && checked+=(tests/latent_dist_tests)
+for t in "${checked[@]}"; do
   extra=$(ldd "$build/$t" | awk '{print $1}' | sed 's|.*/||' | grep -Ev "$allowed" || true)
   [ -z "$extra" ] || die "$t needs $(echo $extra) at run time, which the GPU machine lacks"
 done
@@ -69,6 +77,7 @@ strip -o "$pack/stage/bin/latent_cuda_tests" "$build/tests/latent_cuda_tests"
 strip -o "$pack/stage/bin/bench_train" "$build/bench/bench_train"
 strip -o "$pack/stage/bin/bench_kernels" "$build/bench/bench_kernels"
 strip -o "$pack/stage/bin/latent" "$build/apps/latent"
+[ $dist_tests = yes ] && strip -o "$pack/stage/bin/latent_dist_tests" "$build/tests/latent_dist_tests"
 for plugin in "$build"/lib/liblatent_*.so; do
   [ -f "$plugin" ] && strip -o "$pack/stage/bin/$(basename "$plugin")" "$plugin"
 done

@@ -11,10 +11,16 @@
 #   4. bench_train --quick and bench_kernels --quick;
 #   5. the PyTorch side-by-side (eager, one CUDA graph per step, torch.compile; quick), when
 #      python3 has torch and a minute is left;
-#   6. compute-sanitizer with what is left: memcheck over the CUDA tests (but those named below),
+#   6. where the machine has mpirun: `mpirun -np 1 latent train --device cuda`; with one GPU,
+#      `mpirun -np 2` refused for two ranks on one GPU (with two or more, trained on two GPUs
+#      through NCCL); the MPI tests under `mpirun -np 2` (the suite DistMpiGpu runs where each rank
+#      has a GPU of its own, and skips itself elsewhere);
+#   7. the main job: `latent train --device cuda` for 20 epochs on the 60000 training images;
+#   8. compute-sanitizer with what is left: memcheck over the CUDA tests (but those named below),
 #      racecheck and synccheck over the tests of the reduction, loss, KL and optimizer kernels;
-# and a short table printed last. OUT_DIR gets six files: summary.md (device, commit, verdicts,
-# the table), tests.log, sanitizer.log, bench.jsonl (every JSON line), cli-summary.json, run.log.
+# and a short table printed last. OUT_DIR gets eight files: summary.md (device, commit, verdicts,
+# the table), tests.log (the CUDA, NCCL and MPI tests), sanitizer.log, bench.jsonl (every JSON
+# line), cli-summary.json, run.log, main-summary.json and main-samples.png (the main job's).
 # When the carried binaries do not start (glibc, instruction set), it says so in one line and
 # builds the CUDA tests and the benches (and the CLI) there with all cores.
 # Without a GPU it exits 1 at once with a one-line message. Exit 0 when everything passed, 3 when
@@ -59,7 +65,7 @@ budget=${LATENT_SMOKE_SECONDS:-320}
 work=${TMPDIR:-/tmp}/latent-smoke
 rm -rf "$work" && mkdir -p "$work"
 summary=$out/summary.md log=$out/run.log tests_log=$out/tests.log san_log=$out/sanitizer.log
-bench=$out/bench.jsonl cli_json=$out/cli-summary.json
+bench=$out/bench.jsonl cli_json=$out/cli-summary.json main_json=$out/main-summary.json
 : > "$log"
 : > "$tests_log"
 : > "$san_log"
@@ -286,7 +292,76 @@ elif timeout 30 python3 -c 'import torch' > /dev/null 2>&1; then
     bash bench/pytorch/run.sh --quick --models vae --configs 128,1024,4096)
   [ "$verdict_pytorch" = "FAIL: out of time" ] && verdict_pytorch="not run to the end: out of time"
 fi
-# ---- 6. compute-sanitizer: what is left of the time -----------------------------------------
+# ---- 6. under mpirun ----------------------------------------------------------------------------
+# Only where the machine has mpirun and the MPI plugin found its libmpi. As root Open MPI needs
+# --allow-run-as-root; its shared-memory transport's single-copy mechanism may be refused in a VM.
+verdict_mpi1="not run: no mpirun or no MPI plugin here" verdict_mpi2="$verdict_mpi1"
+verdict_mpi_tests="$verdict_mpi1"
+if [ -n "$mpirun_seen" ] && [ -n "$mpi_lib" ] && [ -x "$bin/latent" ]; then
+  export OMPI_MCA_btl_vader_single_copy_mechanism=none
+  mpirun_cmd=(mpirun --allow-run-as-root --oversubscribe --bind-to none)
+  cli_args=(train --device cuda --epochs 1 --limit 10000 --test-limit 2000 --ll-k 100
+    --ll-examples 200 --data "$data" --overwrite)
+  say "mpirun -np 1 latent train --device cuda"
+  step mpi_np1 40 "${mpirun_cmd[@]}" -np 1 "$bin/latent" "${cli_args[@]}" --out "$work/mpi1" \
+    > "$work/mpi1.out" 2>&1
+  cat "$work/mpi1.out" >> "$log"
+  verdict_mpi1=$(bench_verdict $step_rc)
+  if [ "$verdict_mpi1" = ok ] && ! grep -q '"world_size": 1' "$work/mpi1/summary.json" 2> /dev/null; then
+    verdict_mpi1="FAIL: summary.json does not say world_size 1"
+  fi
+  if [ "$gpus" -ge 2 ]; then
+    say "mpirun -np 2 latent train --device cuda (two GPUs, NCCL)"
+    step mpi_np2 60 "${mpirun_cmd[@]}" -np 2 "$bin/latent" "${cli_args[@]}" --out "$work/mpi2" \
+      > "$work/mpi2.out" 2>&1
+    cat "$work/mpi2.out" >> "$log"
+    verdict_mpi2=$(bench_verdict $step_rc)
+    if [ "$verdict_mpi2" = ok ] && ! grep -q '"world_size": 2' "$work/mpi2/summary.json" 2> /dev/null; then
+      verdict_mpi2="FAIL: summary.json does not say world_size 2"
+    fi
+  else
+    # Two ranks on one GPU: refused at start, naming both ranks and the GPU.
+    say "mpirun -np 2 latent train --device cuda on one GPU: refused"
+    step mpi_np2 40 "${mpirun_cmd[@]}" -np 2 "$bin/latent" "${cli_args[@]}" --out "$work/mpi2" \
+      > "$work/mpi2.out" 2>&1
+    cat "$work/mpi2.out" >> "$log"
+    if [ $step_rc -eq 124 ] || [ $step_rc -eq 125 ]; then
+      verdict_mpi2=$(bench_verdict $step_rc)
+    elif [ $step_rc -ne 0 ] && grep -q 'ranks 0 and 1 would both use the GPU' "$work/mpi2.out"; then
+      verdict_mpi2="ok (refused: $(grep -m1 -o 'ranks 0 and 1 would both use the GPU [^(]*' "$work/mpi2.out"))"
+    else
+      verdict_mpi2="FAIL: rc $step_rc, not refused as two ranks on one GPU (run.log)"
+    fi
+  fi
+  if [ -x "$bin/latent_dist_tests" ]; then
+    say "MPI tests, mpirun -np 2"
+    echo "==== mpirun -np 2 latent_dist_tests" >> "$tests_log"
+    step mpi_tests 90 "${mpirun_cmd[@]}" -np 2 "$bin/latent_dist_tests" --gtest_color=no \
+      > "$work/mpi_tests.log" 2>&1
+    cat "$work/mpi_tests.log" >> "$tests_log"
+    verdict_mpi_tests=$(bench_verdict $step_rc)
+    # With one GPU the suite DistMpiGpu skips itself, saying why (the two ranks' GPU is one).
+    skipped=$(grep -c '^\[  SKIPPED \] DistMpiGpu' "$work/mpi_tests.log")
+    if [ "$verdict_mpi_tests" = ok ] && [ "$skipped" -gt 0 ]; then
+      why=$(grep -A1 ': Skipped$' "$work/mpi_tests.log" | grep -m1 'would both use' | cut -c1-140)
+      verdict_mpi_tests="ok ($skipped DistMpiGpu skips over 2 ranks: ${why:-see tests.log})"
+    fi
+  fi
+fi
+
+# ---- 7. the main job: 20 epochs on the 60000 training images ----------------------------------
+verdict_main="not run: no binary"
+if [ -x "$bin/latent" ]; then
+  say "the main job: latent train --device cuda --epochs 20 (60000 images)"
+  step main_job 90 "$bin/latent" train --device cuda --epochs 20 --data "$data" \
+    --out "$work/main" --overwrite > "$work/main.out" 2>&1
+  cat "$work/main.out" >> "$log"
+  verdict_main=$(bench_verdict $step_rc)
+  [ -f "$work/main/summary.json" ] && cp "$work/main/summary.json" "$main_json"
+  [ -f "$work/main/samples.png" ] && cp "$work/main/samples.png" "$out/main-samples.png"
+fi
+
+# ---- 8. compute-sanitizer: what is left of the time -----------------------------------------
 # Left out of memcheck: the first for time (it trains for many steps, and every kernel it runs is
 # run by the other tests too); the NCCL tests because their kernels and memory are NCCL's own (its
 # set-up maps memory the tool does not follow), while ours in them are run by the other tests.
@@ -311,7 +386,10 @@ sanitize() {
   step "$tool" "$cap" "$sanitizer" --tool "$tool" --error-exitcode 99 --print-limit 20 \
     "$bin/latent_cuda_tests" --gtest_color=no --gtest_filter="$filter" >> "$san_log" 2>&1
   chunk=$(tail -n +"$((before + 1))" "$san_log")
-  errors=$(echo "$chunk" | sed -n 's/.*ERROR SUMMARY: \([0-9]*\) error.*/\1/p' | tail -1)
+  # memcheck and synccheck end with "ERROR SUMMARY: N errors", racecheck with "RACECHECK
+  # SUMMARY: H hazards displayed (N errors, W warnings)".
+  errors=$(echo "$chunk" | sed -n -e 's/.*ERROR SUMMARY: \([0-9]*\) error.*/\1/p' \
+    -e 's/.*RACECHECK SUMMARY: .*(\([0-9]*\) error.*/\1/p' | tail -1)
   if [ $step_rc -eq 124 ]; then
     verdict="not run to the end: out of time"
   elif [ $step_rc -eq 125 ]; then
@@ -337,7 +415,7 @@ cap_file "$log"
 cap_file "$tests_log"
 
 # ---- the table -------------------------------------------------------------------------------
-table=$(python3 - "$bench" "$cli_json" << 'EOF' 2>&1
+table=$(python3 - "$bench" "$cli_json" "$main_json" << 'EOF' 2>&1
 import json, sys
 rows = []
 for line in open(sys.argv[1]):
@@ -370,6 +448,13 @@ try:
           (s["epochs"], s["train_images"], s["train_seconds"], s["device"], s["test_elbo"]))
 except (OSError, ValueError, KeyError):
     print("CLI: no summary.json")
+try:
+    s = json.load(open(sys.argv[3]))
+    print("main job: %d epochs on %d images in %.2f s on %s; test ELBO %.2f, log p(x) %.2f (k=%d)" %
+          (s["epochs"], s["train_images"], s["train_seconds"], s["device"], s["test_elbo"],
+           s["test_log_likelihood"], s["log_likelihood_k"]))
+except (OSError, ValueError, KeyError):
+    print("main job: no summary.json")
 EOF
 )
 
@@ -378,9 +463,9 @@ EOF
 status=0
 for v in "$tests_verdict" "$nccl_verdict" "$verdict_cli" "$verdict_bench_train" \
   "$verdict_bench_kernels" "$verdict_memcheck" "$verdict_racecheck" "$verdict_synccheck" \
-  "$verdict_pytorch"; do
+  "$verdict_pytorch" "$verdict_mpi1" "$verdict_mpi2" "$verdict_mpi_tests" "$verdict_main"; do
   case $v in
-    pass* | clean | ok | "not run: python3 has no torch") ;;
+    pass* | clean | ok | "ok ("* | "not run: python3 has no torch" | "not run: no mpirun"*) ;;
     "not run"* | unavailable*) [ $status -eq 0 ] && status=3 ;;
     *) status=1 ;;
   esac
@@ -406,6 +491,14 @@ done
   echo "| bench_train --quick | $verdict_bench_train |"
   echo "| bench_kernels --quick | $verdict_bench_kernels |"
   echo "| PyTorch side-by-side | $verdict_pytorch |"
+  echo "| mpirun -np 1 latent train --device cuda | $verdict_mpi1 |"
+  if [ "$gpus" -ge 2 ]; then
+    echo "| mpirun -np 2 latent train --device cuda (two GPUs) | $verdict_mpi2 |"
+  else
+    echo "| mpirun -np 2 on one GPU (must be refused) | $verdict_mpi2 |"
+  fi
+  echo "| MPI tests (mpirun -np 2) | $verdict_mpi_tests |"
+  echo "| main job (20 epochs, 60000 images) | $verdict_main |"
   echo "| memcheck (all but $memcheck_skip) | $verdict_memcheck |"
   echo "| racecheck (reduction, loss, KL, optimizer tests) | $verdict_racecheck |"
   echo "| synccheck (same tests) | $verdict_synccheck |"

@@ -37,18 +37,23 @@ Broadcast broadcast(const char* op, const Tensor& a, const Tensor& b) {
   Broadcast r;
   const Shape& sa = a.shape();
   const Shape& sb = b.shape();
-  // The result has the larger shape; ties (equal numel) prefer more dimensions.
+  // The result has the larger shape; ties (equal numel) prefer more dimensions. An empty batch
+  // is smaller than its row ((0, D) with (D)): when the smaller shape does not map onto the
+  // larger, the other way round is tried.
   const bool a_big =
       sa.numel() > sb.numel() || (sa.numel() == sb.numel() && sa.ndim() >= sb.ndim());
-  bool ok;
-  if (a_big) {
-    r.out = sa;
-    r.ma = Bcast::full;
-    ok = mode_of(sb, sa, r.mb);
-  } else {
-    r.out = sb;
-    r.mb = Bcast::full;
-    ok = mode_of(sa, sb, r.ma);
+  bool ok = false;
+  for (const bool a_out : {a_big, !a_big}) {
+    if (a_out) {
+      r.out = sa;
+      r.ma = Bcast::full;
+      ok = mode_of(sb, sa, r.mb);
+    } else {
+      r.out = sb;
+      r.mb = Bcast::full;
+      ok = mode_of(sa, sb, r.ma);
+    }
+    if (ok) break;
   }
   check(ok, op, "shapes cannot be broadcast: ", sa.str(), " and ", sb.str(),
         " (supported: equal shapes, [N, D] with [D] or [N, 1], or a scalar)");

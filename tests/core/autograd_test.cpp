@@ -161,6 +161,26 @@ TEST(Autograd, DeepChainHasNoRecursion) {
   SUCCEED();
 }
 
+// An empty batch plus a bias broadcasts to the empty batch, either way round, and the bias gets a
+// gradient of zeros.
+TEST(Autograd, EmptyBatchPlusBiasGivesTheBiasZeros) {
+  for (const bool bias_first : {false, true}) {
+    const Tensor x = Tensor::zeros({0, 5}).requires_grad_();
+    const Tensor b = Tensor::ones({5}).requires_grad_();
+    const Tensor y = bias_first ? add(b, x) : add(x, b);
+    EXPECT_EQ(y.shape(), (Shape{0, 5}));
+    sum(y).backward();
+    ASSERT_TRUE(b.grad().defined()) << bias_first;
+    EXPECT_EQ(b.grad().to_vector<float>(), std::vector<float>(5, 0.0f)) << bias_first;
+    EXPECT_EQ(x.grad().shape(), (Shape{0, 5}));
+  }
+  // Shapes that fit neither way are still refused.
+  EXPECT_NE(error_of([] {
+              (void)add(Tensor::zeros({0, 5}), Tensor::zeros({4}));
+            }).find("shapes cannot be broadcast: (0, 5) and (4)"),
+            std::string::npos);
+}
+
 TEST(Autograd, GradientOfLeafWithoutPathStaysUndefined) {
   auto x = vec({1.0});
   auto unused = vec({1.0});
