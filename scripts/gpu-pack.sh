@@ -104,6 +104,10 @@ if [ -f /usr/include/stb/stb_image_write.h ] && [ -f /usr/lib/x86_64-linux-gnu/l
   cp /usr/lib/x86_64-linux-gnu/libstb.a "$pack/deps/stb/lib/"
 fi
 
+# The checksums of the sources the binaries were built from: gpu-smoke.sh warns when the tree it
+# runs in holds other ones.
+git ls-files -z -- core kernels models apps bench tests examples cmake CMakeLists.txt |
+  xargs -0 sha256sum > "$pack/sources.sha256"
 {
   echo "commit: $commit"
   echo "packed: $(date -u +%Y-%m-%dT%H:%M:%SZ)"

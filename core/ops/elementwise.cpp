@@ -75,7 +75,12 @@ Tensor binary(const char* op, Binary kind, const Tensor& a, const Tensor& b) {
   }
   autograd::SavedTensor sa = a, sb = b;
   autograd::record(op, y, {&a, &b}, [=](const Tensor& dy, autograd::GradSink& g) {
-    if (bc.out.numel() == 0) return;
+    if (bc.out.numel() == 0) {
+      // An empty batch: a broadcast input (a bias) still gets its gradient, zeros.
+      for (int i = 0; i < 2; ++i)
+        if (g.needs(i)) g.grad(i);
+      return;
+    }
     if (kind == Binary::add && bc.ma == kernels::Bcast::full && bc.mb == kernels::Bcast::full) {
       // Both gradients are dy itself: handed over, no kernel.
       g.adopt(0, dy);
