@@ -342,7 +342,7 @@ if [ -n "$mpirun_seen" ] && [ -n "$mpi_lib" ] && [ -x "$bin/latent" ]; then
     say "MPI tests, mpirun -np 2"
     echo "==== mpirun -np 2 latent_dist_tests" >> "$tests_log"
     # Two ranks unbound (--bind-to none): each takes half the cores for its OpenMP threads, not
-    # all of them (oversubscribed, the CPU tests run ten times slower).
+    # all of them (oversubscribed, the CPU tests ran a hundred times slower).
     OMP_NUM_THREADS=$((($(nproc) + 1) / 2)) step mpi_tests 90 "${mpirun_cmd[@]}" -np 2 \
       -x OMP_NUM_THREADS "$bin/latent_dist_tests" --gtest_color=no \
       > "$work/mpi_tests.log" 2>&1
