@@ -10,6 +10,10 @@
 //
 // A kernel's result must not depend on the thread count: every i is computed the same way by
 // whichever thread gets it, and sums over i run in a fixed order outside the loop.
+//
+// The thread count (OpenMP's, which the GEMMs use too): cpu_threads() and set_cpu_threads(n);
+// usable_processors() is how many processors this process may run on (its affinity mask, which a
+// launcher's binding narrows), online_processors() how many the machine has.
 #pragma once
 
 #include "kernels/common.h"
@@ -17,6 +21,11 @@
 namespace latent::kernels::cpu {
 
 inline constexpr index_t kParallelWork = index_t{1} << 15;
+
+int cpu_threads();
+void set_cpu_threads(int n);  // n < 1 counts as 1
+int usable_processors();
+int online_processors();
 
 template <class Body>
 void parallel_for(index_t n, index_t work, Body&& body) {

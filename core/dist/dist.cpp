@@ -29,6 +29,7 @@
 #include "core/host_wait.h"
 #include "core/ops.h"
 #include "core/random.h"
+#include "kernels/cpu_parallel.h"
 
 #if LATENT_WITH_CUDA
 #include <cuda_runtime.h>
@@ -285,6 +286,22 @@ std::string host_name() {
   char host[256] = {};
   if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') return "?";
   return host;
+}
+
+namespace {
+
+// This machine: its name and boot id (hosts of one name, cloned or containers, are not one).
+std::string machine_id() {
+  std::string boot;
+  std::getline(std::ifstream("/proc/sys/kernel/random/boot_id"), boot);
+  return host_name() + "\n" + boot;
+}
+
+}  // namespace
+
+int rank_cpu_threads(int online, int usable, int ranks_here) {
+  const int share = std::max(1, online) / std::max(1, ranks_here);
+  return std::clamp(share, 1, std::max(1, usable));
 }
 
 bool built_with_mpi() {
@@ -738,6 +755,21 @@ void stop_watchdog() {
 
 // ---- session -------------------------------------------------------------------------------
 
+namespace {
+
+// How many ranks of `w` run on this machine: each puts 52 bits of its machine's fingerprint at
+// its own place (an integer a double holds exactly, never 0), and a sum gathers them all.
+int ranks_on_this_machine(Group& w) {
+  std::vector<double> ids(static_cast<std::size_t>(w.size()), 0.0);
+  const double mine =
+      static_cast<double>((dist::fingerprint(std::string_view(machine_id())) >> 12) | 1);
+  ids[static_cast<std::size_t>(w.rank())] = mine;
+  ids = w.all_reduce(std::move(ids), ReduceOp::sum);
+  return static_cast<int>(std::count(ids.begin(), ids.end(), mine));
+}
+
+}  // namespace
+
 Session::Session(int* argc, char*** argv) {
   check(!g_session, kWhere, "a Session is already alive: make one per process, in main");
   // Refused before anything else, on every rank alike (the launcher gives each the same).
@@ -781,7 +813,17 @@ Session::Session(int* argc, char*** argv) {
   w.local_rank_ = local;
   ++w.revision_;
   g_session = true;
-  if (size > 1) start_watchdog(timeout);
+  if (size > 1) {
+    try {
+      w.local_size_ = ranks_on_this_machine(w);
+    } catch (const Error& e) {
+      dist::abort(1, e.what());
+    }
+    if (!std::getenv("OMP_NUM_THREADS"))
+      kernels::cpu::set_cpu_threads(rank_cpu_threads(
+          kernels::cpu::online_processors(), kernels::cpu::usable_processors(), w.local_size_));
+    start_watchdog(timeout);
+  }
 }
 
 namespace {
@@ -849,6 +891,7 @@ Session::~Session() {
   w.rank_ = 0;
   w.size_ = 1;
   w.local_rank_ = 0;
+  w.local_size_ = 1;
   ++w.revision_;
   if (g_mpi) g_mpi->finalize();
   g_session = false;
@@ -923,11 +966,8 @@ Device rank_device(const std::string& value, const std::string& who, const std::
     } else {
       d = Device::parse(value == "auto" ? "cpu" : value);
     }
-    // The physical GPU and its machine, told apart by host name and boot id (hosts of one name,
-    // cloned or containers, are not one); a CPU rank a value of its own.
-    std::string boot;
-    std::getline(std::ifstream("/proc/sys/kernel/random/boot_id"), boot);
-    mine = d.is_cuda() ? cuda_bus_id(d.index()) + " of " + host_name() + "\n" + boot
+    // The physical GPU and its machine; a CPU rank a value of its own.
+    mine = d.is_cuda() ? cuda_bus_id(d.index()) + " of " + machine_id()
                        : "none (CPU rank " + std::to_string(w.rank()) + ")";
   } catch (const Error& e) {
     problem = detail::cat("rank ", w.rank(), ": ", e.what());

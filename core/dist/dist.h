@@ -87,6 +87,13 @@ Device rank_device(const std::string& value, const std::string& who, const std::
 // in messages and records.
 std::string host_name();
 
+// The CPU threads (OpenMP's) of a rank that shares its machine with others, `ranks_here` ranks
+// in all: its share of the machine's `online` processors, at least 1 and at most the `usable`
+// ones its launcher's binding leaves it. A Session of several ranks sets it on each rank unless
+// OMP_NUM_THREADS is set: unbound (mpirun --bind-to none, srun without binding), every rank would
+// otherwise start a thread per processor of the machine, and N ranks oversubscribe it N times.
+int rank_cpu_threads(int online, int usable, int ranks_here);
+
 // How this library was built.
 bool built_with_mpi();
 bool built_with_nccl();
@@ -118,6 +125,8 @@ class Group {
   int size() const { return size_; }
   // The rank among the processes of this machine: the GPU a rank uses.
   int local_rank() const { return local_rank_; }
+  // How many of the group's ranks run on this machine (this one included).
+  int local_size() const { return local_size_; }
   bool is_root() const { return rank_ == 0; }
   // Whether its collectives reach a communicator: more than one rank, or loopback().
   bool exchanges() const { return size_ > 1 || loopback_; }
@@ -169,6 +178,7 @@ class Group {
   int rank_ = 0;
   int size_ = 1;
   int local_rank_ = 0;
+  int local_size_ = 1;
   bool loopback_ = false;
   std::uint64_t revision_ = 0;
   std::unique_ptr<Impl> impl_;

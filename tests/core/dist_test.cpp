@@ -154,6 +154,17 @@ TEST(Dist, FingerprintOfBytesIsFnv1a) {
   EXPECT_NE(fingerprint(std::string_view("ab")), fingerprint(std::string_view("ba")));
 }
 
+// A rank's CPU threads: its share of the machine's processors, at least 1, at most what its
+// binding leaves it.
+TEST(Dist, RankCpuThreadsShareTheMachine) {
+  EXPECT_EQ(rank_cpu_threads(16, 16, 2), 8);  // unbound: half each
+  EXPECT_EQ(rank_cpu_threads(16, 16, 3), 5);
+  EXPECT_EQ(rank_cpu_threads(16, 1, 2), 1);  // bound to a core
+  EXPECT_EQ(rank_cpu_threads(16, 8, 8), 2);  // bound to a socket of 8, 8 ranks on the machine
+  EXPECT_EQ(rank_cpu_threads(2, 2, 3), 1);   // more ranks than processors
+  EXPECT_EQ(rank_cpu_threads(0, 0, 0), 1);   // nonsense counts: one thread
+}
+
 // Without a launcher the world is this process: every collective returns at once, no kernel runs.
 TEST(Dist, AWorldOfOneDoesNothing) {
   Group& w = world();
@@ -172,6 +183,7 @@ TEST(Dist, AWorldOfOneDoesNothing) {
   w.check_same({{"batch", "128"}});
   EXPECT_EQ(w.find_same("cuda:0"), std::nullopt);
   EXPECT_EQ(self().size(), 1);
+  EXPECT_EQ(w.local_size(), 1);
 }
 
 // The watchdog's timeouts: a number of seconds, 0 for no limit, the fallback when unset or empty;

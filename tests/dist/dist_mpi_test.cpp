@@ -15,6 +15,7 @@
 
 #include "core/dispatch.h"
 #include "core/latent.h"
+#include "kernels/cpu_parallel.h"
 #include "models/compiled_step.h"
 #include "models/denoising.h"
 #include "models/evaluate.h"
@@ -572,6 +573,24 @@ TEST(DistMpi, FreeBitsRanksTrainAsOneProcess) {
         models::VAEConfig{.input = 784, .hidden = {64}, .latent = 8, .free_bits = 0.5, .seed = 9},
         device);
   });
+}
+
+// The ranks on this machine, counted by host name here (by name and boot id in the Session), and
+// each rank's CPU threads: OMP_NUM_THREADS where it is set (the other tests), else its share of
+// the machine (the test dist_threads_np2, started without it).
+TEST(DistMpi, RanksShareTheMachinesProcessors) {
+  Group& w = world();
+  int here = 0;
+  for (int r = 0; r < w.size(); ++r) here += w.broadcast(host_name(), r) == host_name() ? 1 : 0;
+  EXPECT_EQ(w.local_size(), here);
+  const int threads = kernels::cpu::cpu_threads();
+  if (const char* v = std::getenv("OMP_NUM_THREADS")) {
+    EXPECT_EQ(threads, std::atoi(v));
+  } else {
+    EXPECT_EQ(threads, rank_cpu_threads(kernels::cpu::online_processors(),
+                                        kernels::cpu::usable_processors(), here));
+    EXPECT_LE(threads * here, std::max(kernels::cpu::online_processors(), here));
+  }
 }
 
 // The whole batch's mean from the shares (weighted by their rows: 128 rows shared 64 + 64, and a
