@@ -307,31 +307,31 @@ if [ -n "$mpirun_seen" ] && [ -n "$mpi_lib" ] && [ -x "$bin/latent" ]; then
   mpirun_cmd=(mpirun --allow-run-as-root --oversubscribe --bind-to none)
   cli_args=(train --device cuda --epochs 1 --limit 10000 --test-limit 2000 --ll-k 100
     --ll-examples 200 --data "$data" --overwrite)
+  # mpi_train N CAP: `latent train` on N ranks into $work/mpiN (its output into run.log); sets
+  # step_rc, and mpi_verdict: ok when it trained and its summary.json says world_size N.
+  mpi_train() {
+    local n=$1 cap=$2
+    step "mpi_np$n" "$cap" "${mpirun_cmd[@]}" -np "$n" "$bin/latent" "${cli_args[@]}" \
+      --out "$work/mpi$n" > "$work/mpi$n.out" 2>&1
+    cat "$work/mpi$n.out" >> "$log"
+    mpi_verdict=$(bench_verdict $step_rc)
+    if [ "$mpi_verdict" = ok ] && ! grep -q "\"world_size\": $n" "$work/mpi$n/summary.json" 2> /dev/null; then
+      mpi_verdict="FAIL: summary.json does not say world_size $n"
+    fi
+  }
   say "mpirun -np 1 latent train --device cuda"
-  step mpi_np1 40 "${mpirun_cmd[@]}" -np 1 "$bin/latent" "${cli_args[@]}" --out "$work/mpi1" \
-    > "$work/mpi1.out" 2>&1
-  cat "$work/mpi1.out" >> "$log"
-  verdict_mpi1=$(bench_verdict $step_rc)
-  if [ "$verdict_mpi1" = ok ] && ! grep -q '"world_size": 1' "$work/mpi1/summary.json" 2> /dev/null; then
-    verdict_mpi1="FAIL: summary.json does not say world_size 1"
-  fi
+  mpi_train 1 40
+  verdict_mpi1=$mpi_verdict
   if [ "$gpus" -ge 2 ]; then
     say "mpirun -np 2 latent train --device cuda (two GPUs, NCCL)"
-    step mpi_np2 60 "${mpirun_cmd[@]}" -np 2 "$bin/latent" "${cli_args[@]}" --out "$work/mpi2" \
-      > "$work/mpi2.out" 2>&1
-    cat "$work/mpi2.out" >> "$log"
-    verdict_mpi2=$(bench_verdict $step_rc)
-    if [ "$verdict_mpi2" = ok ] && ! grep -q '"world_size": 2' "$work/mpi2/summary.json" 2> /dev/null; then
-      verdict_mpi2="FAIL: summary.json does not say world_size 2"
-    fi
+    mpi_train 2 60
+    verdict_mpi2=$mpi_verdict
   else
     # Two ranks on one GPU: refused at start, naming both ranks and the GPU.
     say "mpirun -np 2 latent train --device cuda on one GPU: refused"
-    step mpi_np2 40 "${mpirun_cmd[@]}" -np 2 "$bin/latent" "${cli_args[@]}" --out "$work/mpi2" \
-      > "$work/mpi2.out" 2>&1
-    cat "$work/mpi2.out" >> "$log"
+    mpi_train 2 40
     if [ $step_rc -eq 124 ] || [ $step_rc -eq 125 ]; then
-      verdict_mpi2=$(bench_verdict $step_rc)
+      verdict_mpi2=$mpi_verdict
     elif [ $step_rc -ne 0 ] && grep -q 'ranks 0 and 1 would both use the GPU' "$work/mpi2.out"; then
       verdict_mpi2="ok (refused: $(grep -m1 -o 'ranks 0 and 1 would both use the GPU [^(]*' "$work/mpi2.out"))"
     else
@@ -341,10 +341,11 @@ if [ -n "$mpirun_seen" ] && [ -n "$mpi_lib" ] && [ -x "$bin/latent" ]; then
   if [ -x "$bin/latent_dist_tests" ]; then
     say "MPI tests, mpirun -np 2"
     echo "==== mpirun -np 2 latent_dist_tests" >> "$tests_log"
-    # Two ranks unbound (--bind-to none): each takes half the cores for its OpenMP threads, not
-    # all of them (oversubscribed, the CPU tests ran a hundred times slower).
-    OMP_NUM_THREADS=$((($(nproc) + 1) / 2)) step mpi_tests 90 "${mpirun_cmd[@]}" -np 2 \
-      -x OMP_NUM_THREADS "$bin/latent_dist_tests" --gtest_color=no \
+    # Without OMP_NUM_THREADS: two ranks unbound (--bind-to none) take half the cores each
+    # (latent's Session shares them; each starting a thread per core, the CPU tests ran a hundred
+    # times slower).
+    step mpi_tests 90 env -u OMP_NUM_THREADS "${mpirun_cmd[@]}" -np 2 \
+      "$bin/latent_dist_tests" --gtest_color=no \
       > "$work/mpi_tests.log" 2>&1
     cat "$work/mpi_tests.log" >> "$tests_log"
     verdict_mpi_tests=$(bench_verdict $step_rc)
