@@ -7,12 +7,14 @@
 //   Bcast::col     [rows],       index r         (repeated over columns)
 //   Bcast::scalar  [1],          index 0
 //   binary_forward:  y[r, c] = a[ia] op b[ib]                      (overwrites y)
-//   binary_backward: da[ia] (+)= sum dy[r, c] * d(op)/da, likewise db (adds when add_a / add_b,
-//                    else stores; null = skip)
+//   binary_backward: da[r, c] (+)= dy[r, c] * d(op)/da, likewise db (adds when add_a / add_b,
+//                    else stores; null = skip), for full operands only: the gradient of a
+//                    broadcast operand is a sum, which core/ops/elementwise.cpp makes with the
+//                    reduction kernels (kernels/reduce.h); a broadcast da or db is refused
+//                    (latent::kernels::Error)
 //   unary_forward:   y[i] = f(x[i])                                (overwrites y)
 //   unary_backward:  dx[i] (+)= dy[i] * f'(x[i]) given y = f(x)    (adds when add, else stores)
-// Formulas: kernels/scalar_math.h. Backward reductions over broadcast operands sum the float
-// products in double on both backends (in a fixed order on the GPU: deterministic).
+// Formulas: kernels/scalar_math.h.
 #pragma once
 
 #include "kernels/common.h"
@@ -21,6 +23,9 @@
 namespace latent::kernels {
 
 enum class Bcast : int { full, row, col, scalar };
+
+// binary_backward's refusal of a gradient for a broadcast operand (both backends).
+void check_full_gradients(const void* da, Bcast ba, const void* db, Bcast bb);
 
 namespace cpu {
 template <class T>

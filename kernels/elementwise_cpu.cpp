@@ -1,6 +1,15 @@
-#include <vector>
-
 #include "kernels/elementwise.h"
+#include "kernels/error.h"
+
+namespace latent::kernels {
+
+void check_full_gradients(const void* da, Bcast ba, const void* db, Bcast bb) {
+  check((da == nullptr || ba == Bcast::full) && (db == nullptr || bb == Bcast::full),
+        "binary_backward",
+        "the gradient of a broadcast operand is a sum: make it with the reduction kernels");
+}
+
+}  // namespace latent::kernels
 
 namespace latent::kernels::cpu {
 namespace {
@@ -19,38 +28,14 @@ inline index_t at(Bcast m, index_t r, index_t c, index_t cols) {
   return 0;
 }
 
-inline index_t extent(Bcast m, index_t rows, index_t cols) {
-  switch (m) {
-    case Bcast::full:
-      return rows * cols;
-    case Bcast::row:
-      return cols;
-    case Bcast::col:
-      return rows;
-    case Bcast::scalar:
-      return 1;
-  }
-  return 0;
-}
-
-// Gradient of one operand: summed in double over the broadcast elements, then added (or stored)
-// once.
+// The gradient of a full operand: d[r, c] (+)= grad(r, c).
 template <class T, class Grad>
-void reduce_grad(T* d, bool add, Bcast m, index_t rows, index_t cols, Grad grad) {
-  if (m == Bcast::full) {
-    for (index_t r = 0; r < rows; ++r)
-      for (index_t c = 0; c < cols; ++c) {
-        T& o = d[r * cols + c];
-        o = add ? o + grad(r, c) : grad(r, c);
-      }
-    return;
-  }
-  std::vector<double> acc(static_cast<std::size_t>(extent(m, rows, cols)), 0.0);
+void full_grad(T* d, bool add, index_t rows, index_t cols, Grad grad) {
   for (index_t r = 0; r < rows; ++r)
-    for (index_t c = 0; c < cols; ++c)
-      acc[static_cast<std::size_t>(at(m, r, c, cols))] += static_cast<double>(grad(r, c));
-  for (std::size_t i = 0; i < acc.size(); ++i)
-    d[i] = add ? d[i] + static_cast<T>(acc[i]) : static_cast<T>(acc[i]);
+    for (index_t c = 0; c < cols; ++c) {
+      T& o = d[r * cols + c];
+      o = add ? o + grad(r, c) : grad(r, c);
+    }
 }
 
 }  // namespace
@@ -84,13 +69,14 @@ void binary_forward(T* y, const T* a, Bcast ba, const T* b, Bcast bb, math::Bina
 template <class T>
 void binary_backward(T* da, bool add_a, T* db, bool add_b, const T* dy, const T* a, Bcast ba,
                      const T* b, Bcast bb, math::Binary op, index_t rows, index_t cols, Stream) {
+  check_full_gradients(da, ba, db, bb);
   if (da)
-    reduce_grad(da, add_a, ba, rows, cols, [&](index_t r, index_t c) {
+    full_grad(da, add_a, rows, cols, [&](index_t r, index_t c) {
       return dy[r * cols + c] *
              math::binary_grad_a(op, a[at(ba, r, c, cols)], b[at(bb, r, c, cols)]);
     });
   if (db)
-    reduce_grad(db, add_b, bb, rows, cols, [&](index_t r, index_t c) {
+    full_grad(db, add_b, rows, cols, [&](index_t r, index_t c) {
       return dy[r * cols + c] *
              math::binary_grad_b(op, a[at(ba, r, c, cols)], b[at(bb, r, c, cols)]);
     });

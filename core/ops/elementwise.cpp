@@ -4,6 +4,7 @@
 #include "core/dispatch.h"
 #include "kernels/axpy.h"
 #include "kernels/elementwise.h"
+#include "kernels/reduce.h"
 
 namespace latent {
 
@@ -62,6 +63,61 @@ Broadcast broadcast(const char* op, const Tensor& a, const Tensor& b) {
   return r;
 }
 
+// The gradient of operand `which` (a: 0, b: 1), broadcast by `m` (row, col or scalar): the
+// products p = dy * d(op)/d(operand) over the result's [rows, cols], summed over the elements the
+// operand was repeated to, in double (the reduction kernels). For add and sub p is +-dy itself;
+// for mul and div it is made with the forward kernel (d(a * b)/da = b, d(a / b)/da = 1 / b,
+// d(a / b)/db = -a / b^2, as dy * a / b / b with the sign in the sum's scale).
+Tensor broadcast_grad(const char* op, Binary kind, int which, Bcast m, const Tensor& dy,
+                      const Tensor& a, const Tensor& b, const Broadcast& bc) {
+  const Tensor& operand = which == 0 ? a : b;
+  const Tensor& other = which == 0 ? b : a;
+  const Bcast other_mode = which == 0 ? bc.mb : bc.ma;
+  const std::int64_t rows = bc.rows, cols = bc.cols;
+  double scale = kind == Binary::sub && which == 1 ? -1.0 : 1.0;
+  Tensor p = dy;
+  if (kind == Binary::mul || kind == Binary::div) {
+    p = Tensor::empty(bc.out, dy.options());
+    dispatch::run(op, dy, [&](auto z, auto be) {
+      using T = decltype(z);
+      T* pp = p.data<T>();
+      if (kind == Binary::mul) {  // dy * (the other operand)
+        dispatch::call(be, LATENT_KERNEL(binary_forward), pp, dy.data<T>(), Bcast::full,
+                       other.data<T>(), other_mode, Binary::mul, rows, cols);
+      } else if (which == 0) {  // dy / b
+        dispatch::call(be, LATENT_KERNEL(binary_forward), pp, dy.data<T>(), Bcast::full,
+                       b.data<T>(), bc.mb, Binary::div, rows, cols);
+      } else {  // -(dy * a / b / b), through a second buffer (the kernel's y and a never alias)
+        const Tensor q = Tensor::empty(bc.out, dy.options());
+        dispatch::call(be, LATENT_KERNEL(binary_forward), pp, dy.data<T>(), Bcast::full,
+                       a.data<T>(), bc.ma, Binary::mul, rows, cols);
+        dispatch::call(be, LATENT_KERNEL(binary_forward), q.data<T>(), pp, Bcast::full, b.data<T>(),
+                       bc.mb, Binary::div, rows, cols);
+        dispatch::call(be, LATENT_KERNEL(binary_forward), pp, q.data<T>(), Bcast::full, b.data<T>(),
+                       bc.mb, Binary::div, rows, cols);
+      }
+    });
+    if (kind == Binary::div && which == 1) scale = -1.0;
+  }
+  Tensor grad = Tensor::empty(operand.shape(), dy.options());
+  dispatch::run(op, dy, [&](auto z, auto be) {
+    using T = decltype(z);
+    if (m == Bcast::scalar) {
+      const Tensor scratch =
+          dispatch::scratch_doubles(LATENT_SCRATCH(be, sum_all_scratch, rows * cols), dy.device());
+      dispatch::call(be, LATENT_KERNEL(sum_all_forward), grad.data<T>(), p.data<T>(), scale,
+                     rows * cols, dispatch::as_doubles(scratch));
+    } else {
+      const int dim = m == Bcast::row ? 0 : 1;  // a row is summed over rows, a column over columns
+      const Tensor scratch = dispatch::scratch_doubles(
+          LATENT_SCRATCH(be, sum_dim_scratch, dim, rows, cols), dy.device());
+      dispatch::call(be, LATENT_KERNEL(sum_dim_forward), grad.data<T>(), p.data<T>(), scale, dim,
+                     rows, cols, dispatch::as_doubles(scratch));
+    }
+  });
+  return grad;
+}
+
 Tensor binary(const char* op, Binary kind, const Tensor& a, const Tensor& b) {
   dispatch::check_same(op, {&a, &b});
   const Broadcast bc = broadcast(op, a, b);
@@ -89,9 +145,21 @@ Tensor binary(const char* op, Binary kind, const Tensor& a, const Tensor& b) {
     }
     const Tensor& av = sa.get(op);
     const Tensor& bv = sb.get(op);
+    // A broadcast operand's gradient is a sum over the elements it was repeated to: the products
+    // dy * d(op)/d(operand) (dy itself for add and sub), summed by the reduction kernels, which
+    // spread a sum over the whole device (a kernel of its own gave too few threads each a long
+    // serial sum).
+    for (int i = 0; i < 2; ++i) {
+      const Bcast m = i == 0 ? bc.ma : bc.mb;
+      if (m != Bcast::full && g.needs(i))
+        g.accumulate(i, broadcast_grad(op, kind, i, m, dy, av, bv, bc));
+    }
+    const bool full_a = bc.ma == Bcast::full && g.needs(0);
+    const bool full_b = bc.mb == Bcast::full && g.needs(1);
+    if (!full_a && !full_b) return;
     bool fresh_a = false, fresh_b = false;
-    Tensor* da = g.needs(0) ? &g.grad_out(0, &fresh_a) : nullptr;
-    Tensor* db = g.needs(1) ? &g.grad_out(1, &fresh_b) : nullptr;
+    Tensor* da = full_a ? &g.grad_out(0, &fresh_a) : nullptr;
+    Tensor* db = full_b ? &g.grad_out(1, &fresh_b) : nullptr;
     dispatch::run(op, dy, [&](auto z, auto be) {
       using T = decltype(z);
       dispatch::call(be, LATENT_KERNEL(binary_backward), da ? da->data<T>() : nullptr, !fresh_a,
