@@ -2,8 +2,8 @@
 # Builds here (no GPU needed) everything a run on the GPU machine needs, so that the machine's
 # short lease goes to running, not building (DESIGN.md section 10):
 #   - a Release build for sm_90 (H100/H200) of the CUDA test binary, the MPI tests (where MPI is
-#     found here), the benches, the `latent` tool and the examples, with portable host code (-march=x86-64-v3, never -march=native: the GPU
-#     machine's CPU may lack AVX-512);
+#     found here), the benches, the `latent` tool and the examples, with portable host code
+#     (-march=x86-64-v3, never -march=native: the GPU machine's CPU may lack AVX-512);
 #   - the binaries stripped into one xz archive (they share the same device code, which a solid
 #     archive stores once), the Fashion-MNIST files, the PyTorch bench scripts, and the sources a
 #     fallback build there needs (GoogleTest, nlohmann-json, CLI11, stb);

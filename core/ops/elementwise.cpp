@@ -2,9 +2,9 @@
 
 #include "core/autograd.h"
 #include "core/dispatch.h"
+#include "core/ops/reduce.h"
 #include "kernels/axpy.h"
 #include "kernels/elementwise.h"
-#include "kernels/reduce.h"
 
 namespace latent {
 
@@ -43,19 +43,12 @@ Broadcast broadcast(const char* op, const Tensor& a, const Tensor& b) {
   // larger, the other way round is tried.
   const bool a_big =
       sa.numel() > sb.numel() || (sa.numel() == sb.numel() && sa.ndim() >= sb.ndim());
-  bool ok = false;
-  for (const bool a_out : {a_big, !a_big}) {
-    if (a_out) {
-      r.out = sa;
-      r.ma = Bcast::full;
-      ok = mode_of(sb, sa, r.mb);
-    } else {
-      r.out = sb;
-      r.mb = Bcast::full;
-      ok = mode_of(sa, sb, r.ma);
-    }
-    if (ok) break;
-  }
+  const auto onto = [&](bool a_out) {
+    r.out = a_out ? sa : sb;
+    r.ma = r.mb = Bcast::full;
+    return a_out ? mode_of(sb, sa, r.mb) : mode_of(sa, sb, r.ma);
+  };
+  const bool ok = onto(a_big) || onto(!a_big);
   check(ok, op, "shapes cannot be broadcast: ", sa.str(), " and ", sb.str(),
         " (supported: equal shapes, [N, D] with [D] or [N, 1], or a scalar)");
   r.cols = r.out.ndim() == 0 ? 1 : r.out.dim(-1);
@@ -64,58 +57,19 @@ Broadcast broadcast(const char* op, const Tensor& a, const Tensor& b) {
 }
 
 // The gradient of operand `which` (a: 0, b: 1), broadcast by `m` (row, col or scalar): the
-// products p = dy * d(op)/d(operand) over the result's [rows, cols], summed over the elements the
-// operand was repeated to, in double (the reduction kernels). For add and sub p is +-dy itself;
-// for mul and div it is made with the forward kernel (d(a * b)/da = b, d(a / b)/da = 1 / b,
-// d(a / b)/db = -a / b^2, as dy * a / b / b with the sign in the sum's scale).
-Tensor broadcast_grad(const char* op, Binary kind, int which, Bcast m, const Tensor& dy,
-                      const Tensor& a, const Tensor& b, const Broadcast& bc) {
-  const Tensor& operand = which == 0 ? a : b;
-  const Tensor& other = which == 0 ? b : a;
-  const Bcast other_mode = which == 0 ? bc.mb : bc.ma;
-  const std::int64_t rows = bc.rows, cols = bc.cols;
-  double scale = kind == Binary::sub && which == 1 ? -1.0 : 1.0;
+// products p = dy * d(op)/d(operand) over the result, summed over the elements the operand was
+// repeated to by the reductions, whose kernels spread a sum over the whole device (in double, in
+// a fixed order). p is dy itself for add and sub, dy * b or dy * a for mul, dy / b and
+// -(dy * a / b / b) for div. The saved operands and dy record nothing.
+Tensor broadcast_grad(Binary kind, int which, Bcast m, const Tensor& dy, const Tensor& a,
+                      const Tensor& b, const Broadcast& bc) {
   Tensor p = dy;
-  if (kind == Binary::mul || kind == Binary::div) {
-    p = Tensor::empty(bc.out, dy.options());
-    dispatch::run(op, dy, [&](auto z, auto be) {
-      using T = decltype(z);
-      T* pp = p.data<T>();
-      if (kind == Binary::mul) {  // dy * (the other operand)
-        dispatch::call(be, LATENT_KERNEL(binary_forward), pp, dy.data<T>(), Bcast::full,
-                       other.data<T>(), other_mode, Binary::mul, rows, cols);
-      } else if (which == 0) {  // dy / b
-        dispatch::call(be, LATENT_KERNEL(binary_forward), pp, dy.data<T>(), Bcast::full,
-                       b.data<T>(), bc.mb, Binary::div, rows, cols);
-      } else {  // -(dy * a / b / b), through a second buffer (the kernel's y and a never alias)
-        const Tensor q = Tensor::empty(bc.out, dy.options());
-        dispatch::call(be, LATENT_KERNEL(binary_forward), pp, dy.data<T>(), Bcast::full,
-                       a.data<T>(), bc.ma, Binary::mul, rows, cols);
-        dispatch::call(be, LATENT_KERNEL(binary_forward), q.data<T>(), pp, Bcast::full, b.data<T>(),
-                       bc.mb, Binary::div, rows, cols);
-        dispatch::call(be, LATENT_KERNEL(binary_forward), pp, q.data<T>(), Bcast::full, b.data<T>(),
-                       bc.mb, Binary::div, rows, cols);
-      }
-    });
-    if (kind == Binary::div && which == 1) scale = -1.0;
-  }
-  Tensor grad = Tensor::empty(operand.shape(), dy.options());
-  dispatch::run(op, dy, [&](auto z, auto be) {
-    using T = decltype(z);
-    if (m == Bcast::scalar) {
-      const Tensor scratch =
-          dispatch::scratch_doubles(LATENT_SCRATCH(be, sum_all_scratch, rows * cols), dy.device());
-      dispatch::call(be, LATENT_KERNEL(sum_all_forward), grad.data<T>(), p.data<T>(), scale,
-                     rows * cols, dispatch::as_doubles(scratch));
-    } else {
-      const int dim = m == Bcast::row ? 0 : 1;  // a row is summed over rows, a column over columns
-      const Tensor scratch = dispatch::scratch_doubles(
-          LATENT_SCRATCH(be, sum_dim_scratch, dim, rows, cols), dy.device());
-      dispatch::call(be, LATENT_KERNEL(sum_dim_forward), grad.data<T>(), p.data<T>(), scale, dim,
-                     rows, cols, dispatch::as_doubles(scratch));
-    }
-  });
-  return grad;
+  if (kind == Binary::mul) p = mul(dy, which == 0 ? b : a);
+  if (kind == Binary::div) p = which == 0 ? div(dy, b) : div(div(mul(dy, a), b), b);
+  const Tensor grid = p.reshape(Shape{bc.rows, bc.cols});
+  Tensor s = m == Bcast::scalar ? sum(grid) : sum(grid, m == Bcast::row ? 0 : 1);
+  if (which == 1 && (kind == Binary::sub || kind == Binary::div)) s = neg(s);
+  return s.reshape((which == 0 ? a : b).shape());
 }
 
 Tensor binary(const char* op, Binary kind, const Tensor& a, const Tensor& b) {
@@ -152,7 +106,7 @@ Tensor binary(const char* op, Binary kind, const Tensor& a, const Tensor& b) {
     for (int i = 0; i < 2; ++i) {
       const Bcast m = i == 0 ? bc.ma : bc.mb;
       if (m != Bcast::full && g.needs(i))
-        g.accumulate(i, broadcast_grad(op, kind, i, m, dy, av, bv, bc));
+        g.accumulate(i, broadcast_grad(kind, i, m, dy, av, bv, bc));
     }
     const bool full_a = bc.ma == Bcast::full && g.needs(0);
     const bool full_b = bc.mb == Bcast::full && g.needs(1);
